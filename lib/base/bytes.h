@@ -1,0 +1,125 @@
+// Byte spans and the little-endian encoding every Cairn format uses.
+//
+// ByteView is a read-only view that never owns; Bytes owns. ByteReader walks a
+// view with bounds checks so that parsers of untrusted input can never read
+// past the end: every Read* returns false instead.
+#ifndef CAIRN_LIB_BASE_BYTES_H_
+#define CAIRN_LIB_BASE_BYTES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <bit>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/base/status.h"
+
+namespace cairn {
+
+using ByteView = std::span<const uint8_t>;
+using MutableByteView = std::span<uint8_t>;
+using Bytes = std::vector<uint8_t>;
+
+inline ByteView AsBytes(std::string_view s) {
+  return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+inline std::string_view AsString(ByteView b) {
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+}
+inline bool Equal(ByteView a, ByteView b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+// Little-endian fixed-width encoding (x86 stores this natively; memcpy keeps
+// it free of alignment and aliasing traps).
+inline void EncodeFixed16(uint8_t* dst, uint16_t v) { std::memcpy(dst, &v, 2); }
+inline void EncodeFixed32(uint8_t* dst, uint32_t v) { std::memcpy(dst, &v, 4); }
+inline void EncodeFixed64(uint8_t* dst, uint64_t v) { std::memcpy(dst, &v, 8); }
+inline uint16_t DecodeFixed16(const uint8_t* src) {
+  uint16_t v;
+  std::memcpy(&v, src, 2);
+  return v;
+}
+inline uint32_t DecodeFixed32(const uint8_t* src) {
+  uint32_t v;
+  std::memcpy(&v, src, 4);
+  return v;
+}
+inline uint64_t DecodeFixed64(const uint8_t* src) {
+  uint64_t v;
+  std::memcpy(&v, src, 8);
+  return v;
+}
+static_assert(std::endian::native == std::endian::little, "Cairn formats assume little-endian hosts");
+
+// Appends to a growable buffer.
+class ByteWriter {
+ public:
+  explicit ByteWriter(Bytes* out) : out_(out) {}
+  void PutU8(uint8_t v) { out_->push_back(v); }
+  void PutU16(uint16_t v) { Put(&v, 2); }
+  void PutU32(uint32_t v) { Put(&v, 4); }
+  void PutU64(uint64_t v) { Put(&v, 8); }
+  void PutBytes(ByteView b) { Put(b.data(), b.size()); }
+
+ private:
+  void Put(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    out_->insert(out_->end(), b, b + n);
+  }
+  Bytes* out_;
+};
+
+// Reads from a view with bounds checks. Each Read* returns false, and reads
+// nothing, when fewer bytes remain than asked for.
+class ByteReader {
+ public:
+  explicit ByteReader(ByteView in) : in_(in) {}
+  size_t remaining() const { return in_.size() - pos_; }
+  size_t position() const { return pos_; }
+  bool ReadU8(uint8_t* v) { return Read(v, 1); }
+  bool ReadU16(uint16_t* v) { return Read(v, 2); }
+  bool ReadU32(uint32_t* v) { return Read(v, 4); }
+  bool ReadU64(uint64_t* v) { return Read(v, 8); }
+  // Points `out` at the next n bytes without copying.
+  bool ReadView(size_t n, ByteView* out) {
+    if (remaining() < n) return false;
+    *out = in_.subspan(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool Skip(size_t n) {
+    if (remaining() < n) return false;
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  bool Read(void* dst, size_t n) {
+    if (remaining() < n) return false;
+    std::memcpy(dst, in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  ByteView in_;
+  size_t pos_ = 0;
+};
+
+// Lower-case hex of b.
+std::string ToHex(ByteView b);
+// Parses hex (either case) into bytes; InvalidArgument on odd length or a
+// non-hex character.
+Result<Bytes> FromHex(std::string_view hex);
+
+// Overwrites memory in a way the compiler may not elide; for key material.
+void SecureZero(void* p, size_t n);
+
+// Formats a byte count for people: "1.5 GiB", "512 B".
+std::string HumanBytes(uint64_t n);
+
+}  // namespace cairn
+
+#endif  // CAIRN_LIB_BASE_BYTES_H_

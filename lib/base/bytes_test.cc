@@ -1,0 +1,43 @@
+#include "lib/base/bytes.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn {
+namespace {
+
+TEST(BytesTest, HexRoundTrip) {
+  Bytes b = {0x00, 0x01, 0xab, 0xff};
+  EXPECT_EQ(ToHex(b), "0001abff");
+  auto back = FromHex("0001ABff");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, b);
+  EXPECT_FALSE(FromHex("abc").ok());
+  EXPECT_FALSE(FromHex("zz").ok());
+}
+
+TEST(BytesTest, ReaderNeverReadsPastEnd) {
+  Bytes buf;
+  ByteWriter w(&buf);
+  w.PutU32(0xdeadbeef);
+  w.PutU16(7);
+  ByteReader r(buf);
+  uint32_t a;
+  uint64_t big;
+  ASSERT_TRUE(r.ReadU32(&a));
+  EXPECT_EQ(a, 0xdeadbeefu);
+  EXPECT_FALSE(r.ReadU64(&big));  // only 2 bytes left
+  EXPECT_EQ(r.remaining(), 2u);
+  ByteView v;
+  EXPECT_FALSE(r.ReadView(3, &v));
+  EXPECT_TRUE(r.ReadView(2, &v));
+  EXPECT_EQ(r.remaining(), 0u);
+}
+
+TEST(BytesTest, HumanBytes) {
+  EXPECT_EQ(HumanBytes(512), "512 B");
+  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
+  EXPECT_EQ(HumanBytes(3ull << 30), "3.0 GiB");
+}
+
+}  // namespace
+}  // namespace cairn

@@ -1,0 +1,70 @@
+#include "lib/base/logging.h"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace cairn {
+namespace {
+
+// %j: the message, escaped for inclusion in a JSON string.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+}  // namespace
+
+Status InitLogging(const LogOptions& options) {
+  auto level = spdlog::level::from_str(options.level);
+  // from_str maps anything unknown to "off"; only accept "off" when asked for.
+  if (level == spdlog::level::off && options.level != "off") {
+    return Status::InvalidArgument("unknown log level '" + options.level +
+                                   "' (use trace, debug, info, warn, error or off)");
+  }
+  spdlog::sink_ptr sink;
+  if (options.to_stderr) {
+    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  } else {
+    sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+  }
+  auto logger = std::make_shared<spdlog::logger>(options.program, std::move(sink));
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  if (options.json) {
+    // JSON timestamps are UTC so log stores can merge sites.
+    formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('j').set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","prog":")" + options.program +
+        R"(","pid":%P,"tid":%t,"msg":"%j"})");
+  } else {
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ " + options.program + "[%P]: %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(level);
+  spdlog::set_default_logger(std::move(logger));
+  return Status::OK();
+}
+
+}  // namespace cairn

@@ -1,0 +1,114 @@
+#include "lib/repo/chunk_index.h"
+
+#include <array>
+#include <cstring>
+
+namespace cairn::repo {
+namespace {
+
+using Key = std::array<uint8_t, kChunkIndexKeySize>;
+using Value = std::array<uint8_t, kChunkIndexValueSize>;
+
+std::array<uint8_t, 4> DepartmentPrefix(uint32_t department) {
+  return {static_cast<uint8_t>(department >> 24), static_cast<uint8_t>(department >> 16),
+          static_cast<uint8_t>(department >> 8), static_cast<uint8_t>(department)};
+}
+
+Key MakeKey(uint32_t department, const ChunkId& id) {
+  Key k;
+  auto prefix = DepartmentPrefix(department);
+  std::memcpy(k.data(), prefix.data(), prefix.size());
+  std::memcpy(k.data() + 4, id.data(), id.size());
+  return k;
+}
+
+Value EncodeLocation(const ChunkLocation& loc) {
+  Value v;
+  EncodeFixed64(v.data(), loc.pack_id);
+  EncodeFixed64(v.data() + 8, loc.offset);
+  EncodeFixed32(v.data() + 16, loc.length);
+  EncodeFixed32(v.data() + 20, loc.flags);
+  return v;
+}
+
+Result<ChunkLocation> DecodeLocation(ByteView v) {
+  if (v.size() != kChunkIndexValueSize) {
+    return Status::Corruption("chunk index value has " + std::to_string(v.size()) + " bytes");
+  }
+  ChunkLocation loc;
+  loc.pack_id = DecodeFixed64(v.data());
+  loc.offset = DecodeFixed64(v.data() + 8);
+  loc.length = DecodeFixed32(v.data() + 16);
+  loc.flags = DecodeFixed32(v.data() + 20);
+  return loc;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ChunkIndex>> ChunkIndex::Open(LmdbEnv* env) {
+  CAIRN_ASSIGN_OR_RETURN(LmdbDb db, env->OpenDb("chunks"));
+  return std::unique_ptr<ChunkIndex>(new ChunkIndex(env, db));
+}
+
+Result<ChunkLocation> ChunkIndex::Lookup(const LmdbTxn& txn, uint32_t department,
+                                         const ChunkId& id) const {
+  Key k = MakeKey(department, id);
+  auto v = txn.Get(db_, k);
+  if (!v.ok()) return v.status();
+  return DecodeLocation(*v);
+}
+
+Result<ChunkLocation> ChunkIndex::Lookup(uint32_t department, const ChunkId& id) const {
+  CAIRN_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  return Lookup(txn, department, id);
+}
+
+Result<std::vector<bool>> ChunkIndex::Contains(uint32_t department,
+                                               std::span<const ChunkId> ids) const {
+  CAIRN_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  std::vector<bool> present(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Key k = MakeKey(department, ids[i]);
+    auto v = txn.Get(db_, k);
+    if (v.ok()) {
+      present[i] = true;
+    } else if (!v.status().IsNotFound()) {
+      return v.status();
+    }
+  }
+  return present;
+}
+
+Status ChunkIndex::Insert(LmdbTxn& txn, uint32_t department, std::span<const Entry> entries) {
+  for (const auto& e : entries) {
+    Key k = MakeKey(department, e.id);
+    Value v = EncodeLocation(e.location);
+    CAIRN_ASSIGN_OR_RETURN(bool inserted, txn.PutIfAbsent(db_, k, v));
+    (void)inserted;
+  }
+  return Status::OK();
+}
+
+Status ChunkIndex::Insert(uint32_t department, std::span<const Entry> entries) {
+  CAIRN_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginWrite());
+  CAIRN_RETURN_IF_ERROR(Insert(txn, department, entries));
+  return txn.Commit();
+}
+
+Status ChunkIndex::Remove(LmdbTxn& txn, uint32_t department, const ChunkId& id) {
+  Key k = MakeKey(department, id);
+  return txn.Delete(db_, k);
+}
+
+Result<uint64_t> ChunkIndex::CountForDepartment(uint32_t department) const {
+  CAIRN_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  auto prefix = DepartmentPrefix(department);
+  uint64_t n = 0;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(db_, prefix, [&](ByteView, ByteView) {
+    ++n;
+    return true;
+  }));
+  return n;
+}
+
+}  // namespace cairn::repo

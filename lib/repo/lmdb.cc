@@ -1,0 +1,186 @@
+#include "lib/repo/lmdb.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "lib/base/errno.h"
+
+namespace cairn::repo {
+namespace {
+
+MDB_val Val(ByteView b) {
+  return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
+}
+ByteView View(const MDB_val& v) {
+  return ByteView(static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+}
+
+}  // namespace
+
+Status LmdbStatus(int rc, std::string_view context) {
+  if (rc == MDB_SUCCESS) return Status::OK();
+  std::string msg(context);
+  msg += ": ";
+  switch (rc) {
+    case MDB_NOTFOUND:
+      return Status::NotFound(msg + "not found");
+    case MDB_MAP_FULL:
+      return Status::NoSpace(msg + "database map is full (raise map_size)");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Status::Corruption(msg + mdb_strerror(rc));
+    case MDB_READERS_FULL:
+    case MDB_MAP_RESIZED:
+    case MDB_TXN_FULL:
+      return Status::Unavailable(msg + mdb_strerror(rc));
+    case MDB_KEYEXIST:
+      return Status::InvalidArgument(msg + "key exists");
+    case MDB_DBS_FULL:
+    case MDB_BAD_VALSIZE:
+    case MDB_BAD_DBI:
+    case MDB_INCOMPATIBLE:
+      return Status::InvalidArgument(msg + mdb_strerror(rc));
+    default:
+      break;
+  }
+  if (rc > 0) return ErrnoToStatus(rc, context);  // LMDB passes plain errno values through
+  return Status::IOError(msg + mdb_strerror(rc));
+}
+
+// ---- LmdbTxn ----
+
+LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+
+LmdbTxn& LmdbTxn::operator=(LmdbTxn&& other) noexcept {
+  if (this != &other) {
+    Abort();
+    txn_ = other.txn_;
+    other.txn_ = nullptr;
+  }
+  return *this;
+}
+
+LmdbTxn::~LmdbTxn() { Abort(); }
+
+void LmdbTxn::Abort() {
+  if (txn_) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+}
+
+Status LmdbTxn::Commit() {
+  if (!txn_) return Status::InvalidArgument("lmdb commit: transaction already finished");
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // mdb_txn_commit frees the handle even on failure
+  return LmdbStatus(rc, "lmdb commit");
+}
+
+Result<ByteView> LmdbTxn::Get(LmdbDb db, ByteView key) const {
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn_, db.handle, &k, &v);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "lmdb get");
+  return View(v);
+}
+
+Status LmdbTxn::Put(LmdbDb db, ByteView key, ByteView value) {
+  MDB_val k = Val(key), v = Val(value);
+  return LmdbStatus(mdb_put(txn_, db.handle, &k, &v, 0), "lmdb put");
+}
+
+Result<bool> LmdbTxn::PutIfAbsent(LmdbDb db, ByteView key, ByteView value) {
+  MDB_val k = Val(key), v = Val(value);
+  int rc = mdb_put(txn_, db.handle, &k, &v, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) return false;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(rc, "lmdb put"));
+  return true;
+}
+
+Status LmdbTxn::Delete(LmdbDb db, ByteView key) {
+  MDB_val k = Val(key);
+  return LmdbStatus(mdb_del(txn_, db.handle, &k, nullptr), "lmdb delete");
+}
+
+Status LmdbTxn::ForEachPrefix(LmdbDb db, ByteView prefix,
+                              const std::function<bool(ByteView, ByteView)>& fn) const {
+  MDB_cursor* cursor = nullptr;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn_, db.handle, &cursor), "lmdb cursor"));
+  MDB_val k = Val(prefix), v;
+  int rc = mdb_cursor_get(cursor, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    ByteView key = View(k);
+    if (key.size() < prefix.size() ||
+        (!prefix.empty() && std::memcmp(key.data(), prefix.data(), prefix.size()) != 0)) {
+      break;
+    }
+    if (!fn(key, View(v))) break;
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbStatus(rc, "lmdb cursor");
+  return Status::OK();
+}
+
+Result<uint64_t> LmdbTxn::Count(LmdbDb db) const {
+  MDB_stat st;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_stat(txn_, db.handle, &st), "lmdb stat"));
+  return static_cast<uint64_t>(st.ms_entries);
+}
+
+// ---- LmdbEnv ----
+
+LmdbEnv::~LmdbEnv() {
+  if (env_) mdb_env_close(env_);
+}
+
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const LmdbOptions& options) {
+  if (options.create && !options.read_only && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "create lmdb directory " + dir);
+  }
+  std::unique_ptr<LmdbEnv> env(new LmdbEnv());
+  env->dir_ = dir;
+  env->read_only_ = options.read_only;
+  std::string ctx = "lmdb open " + dir;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_env_create(&env->env_), ctx));
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_env_set_mapsize(env->env_, options.map_size), ctx));
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_env_set_maxdbs(env->env_, options.max_dbs), ctx));
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_env_set_maxreaders(env->env_, options.max_readers), ctx));
+  unsigned flags = MDB_NOTLS;
+  if (options.read_only) flags |= MDB_RDONLY;
+  if (options.no_sync) flags |= MDB_NOSYNC;
+  int rc = mdb_env_open(env->env_, dir.c_str(), flags, 0600);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, ctx);
+  return env;
+}
+
+Result<LmdbDb> LmdbEnv::OpenDb(const std::string& name, bool create) {
+  MDB_txn* txn = nullptr;
+  unsigned txn_flags = read_only_ ? MDB_RDONLY : 0;
+  std::string ctx = "lmdb open database " + name;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_txn_begin(env_, nullptr, txn_flags, &txn), ctx));
+  LmdbTxn guard(txn);
+  MDB_dbi dbi;
+  int rc = mdb_dbi_open(txn, name.c_str(), create && !read_only_ ? MDB_CREATE : 0, &dbi);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, ctx);
+  CAIRN_RETURN_IF_ERROR(guard.Commit());
+  return LmdbDb{dbi};
+}
+
+Result<LmdbTxn> LmdbEnv::BeginRead() {
+  MDB_txn* txn = nullptr;
+  CAIRN_RETURN_IF_ERROR(
+      LmdbStatus(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "lmdb begin read"));
+  return LmdbTxn(txn);
+}
+
+Result<LmdbTxn> LmdbEnv::BeginWrite() {
+  if (read_only_) return Status::PermissionDenied("lmdb " + dir_ + " is open read-only");
+  MDB_txn* txn = nullptr;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_txn_begin(env_, nullptr, 0, &txn), "lmdb begin write"));
+  return LmdbTxn(txn);
+}
+
+}  // namespace cairn::repo

@@ -1,0 +1,196 @@
+#include "lib/repo/pack.h"
+
+#include <gtest/gtest.h>
+
+#include "lib/io/env.h"
+#include "lib/repo/test_util.h"
+
+namespace cairn::repo {
+namespace {
+
+using testing::RandomBytes;
+using testing::ScratchDir;
+using testing::TestKeys;
+using testing::TextBytes;
+
+class PackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_ = TestKeys();
+    encoder_ = std::move(*RecordEncoder::Create(keys_, {}));
+  }
+
+  Bytes MakeRecord(ByteView plain) {
+    Bytes out;
+    EXPECT_TRUE(encoder_->Encode(RecordType::kData, encoder_->Id(plain), plain, &out).ok());
+    return out;
+  }
+
+  // Writes a pack holding `plains` and returns the record bytes.
+  std::vector<Bytes> WritePack(const std::string& path, const std::vector<Bytes>& plains,
+                               bool seal) {
+    auto w = PackWriter::Create(env_, path, PackHeader{kPackVersion, 7, 42});
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    std::vector<Bytes> records;
+    for (const auto& p : plains) {
+      records.push_back(MakeRecord(p));
+      EXPECT_TRUE((*w)->Append(records.back()).ok());
+    }
+    EXPECT_TRUE((*w)->Sync().ok());
+    if (seal) EXPECT_TRUE((*w)->Seal().ok());
+    return records;
+  }
+
+  Bytes ReadAll(const std::string& path) { return *io::ReadFileToBytes(env_, path); }
+  void WriteAll(const std::string& path, ByteView data) {
+    auto f = env_->NewWritableFile(path);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(data).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+  }
+
+  io::Env* env_ = io::Env::Posix();
+  ScratchDir dir_;
+  crypto::DepartmentKeys keys_;
+  std::unique_ptr<RecordEncoder> encoder_;
+};
+
+TEST_F(PackTest, SealedPackReadsBackEveryRecord) {
+  std::string path = dir_.File("p.pack");
+  std::vector<Bytes> plains = {TextBytes(200000), RandomBytes(50000, 1), TextBytes(10),
+                               RandomBytes(1 << 20, 2)};
+  auto records = WritePack(path, plains, /*seal=*/true);
+  auto r = PackReader::Open(env_, path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->header().department_id, 7u);
+  EXPECT_EQ((*r)->header().pack_id, 42u);
+  ASSERT_EQ((*r)->entries().size(), plains.size());
+  auto decoder = *RecordDecoder::Create(keys_);
+  for (size_t i = 0; i < plains.size(); ++i) {
+    Bytes rec, plain;
+    ASSERT_TRUE((*r)->ReadRecord((*r)->entries()[i], &rec).ok());
+    EXPECT_EQ(rec, records[i]);
+    ASSERT_TRUE(decoder->Decode(rec, &plain).ok());
+    EXPECT_EQ(plain, plains[i]);
+  }
+  EXPECT_TRUE((*r)->Verify().ok());
+}
+
+TEST_F(PackTest, UnsealedPackIsNotReadableAsSealed) {
+  std::string path = dir_.File("open.pack");
+  WritePack(path, {TextBytes(1000)}, /*seal=*/false);
+  auto r = PackReader::Open(env_, path);
+  EXPECT_TRUE(r.status().IsCorruption());
+}
+
+TEST_F(PackTest, CreateRefusesToOverwrite) {
+  std::string path = dir_.File("p.pack");
+  WritePack(path, {TextBytes(100)}, true);
+  Bytes before = ReadAll(path);
+  auto w = PackWriter::Create(env_, path, PackHeader{kPackVersion, 7, 43});
+  EXPECT_EQ(w.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadAll(path), before);
+}
+
+TEST_F(PackTest, EverySingleBitFlipInASealedPackIsCorruption) {
+  std::string path = dir_.File("p.pack");
+  WritePack(path, {TextBytes(300), RandomBytes(100, 5), TextBytes(50)}, /*seal=*/true);
+  const Bytes good = ReadAll(path);
+  std::string bad_path = dir_.File("bad.pack");
+  for (size_t bit = 0; bit < good.size() * 8; ++bit) {
+    Bytes bad = good;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    WriteAll(bad_path, bad);
+    auto r = PackReader::Open(env_, bad_path);
+    Status s = r.ok() ? (*r)->Verify() : r.status();
+    ASSERT_EQ(s.code(), StatusCode::kCorruption) << "bit " << bit << ": " << s.ToString();
+  }
+}
+
+TEST_F(PackTest, CutAtEveryOffsetRecoversToLastCompleteRecord) {
+  std::string path = dir_.File("p.pack");
+  // Seal it too, so cuts inside the footer are covered.
+  auto records = WritePack(path, {TextBytes(300), RandomBytes(120, 6), TextBytes(40),
+                                  RandomBytes(10, 7)},
+                           /*seal=*/true);
+  const Bytes full = ReadAll(path);
+  std::vector<uint64_t> ends;  // end offset of each record
+  uint64_t end = kPackHeaderSize;
+  for (const auto& r : records) ends.push_back(end += r.size());
+
+  std::string cut_path = dir_.File("cut.pack");
+  for (size_t cut = 0; cut <= full.size(); ++cut) {
+    WriteAll(cut_path, ByteView(full.data(), cut));
+    auto rec = RecoverPack(env_, cut_path);
+    ASSERT_TRUE(rec.ok()) << cut << ": " << rec.status().ToString();
+    size_t complete = 0;
+    while (complete < ends.size() && ends[complete] <= cut) ++complete;
+    if (cut == full.size()) {
+      EXPECT_TRUE(rec->was_sealed);
+      EXPECT_EQ(rec->recovered_size, full.size());
+    } else if (cut < kPackHeaderSize) {
+      EXPECT_FALSE(rec->header_valid) << cut;
+      EXPECT_EQ(rec->recovered_size, 0u);
+    } else {
+      EXPECT_TRUE(rec->header_valid);
+      EXPECT_FALSE(rec->was_sealed) << cut;
+      ASSERT_EQ(rec->entries.size(), complete) << "cut at " << cut;
+      uint64_t want = complete ? ends[complete - 1] : kPackHeaderSize;
+      EXPECT_EQ(rec->recovered_size, want) << cut;
+      EXPECT_EQ(*env_->GetFileSize(cut_path), want) << cut;
+      // Idempotent: a second recovery changes nothing.
+      auto again = RecoverPack(env_, cut_path);
+      ASSERT_TRUE(again.ok());
+      EXPECT_EQ(again->recovered_size, want);
+    }
+    for (size_t i = 0; i < rec->entries.size(); ++i) {
+      EXPECT_EQ(rec->entries[i].length, records[i].size());
+    }
+  }
+}
+
+TEST_F(PackTest, RecoveredPackCanBeReopenedAppendedAndSealed) {
+  std::string path = dir_.File("p.pack");
+  auto records = WritePack(path, {TextBytes(500), RandomBytes(300, 8)}, /*seal=*/false);
+  // Simulate a torn append: half of a third record.
+  Bytes torn = MakeRecord(TextBytes(900));
+  {
+    auto f = env_->NewAppendableFile(path);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(ByteView(torn.data(), torn.size() / 2)).ok());
+  }
+  auto rec = RecoverPack(env_, path);
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->entries.size(), 2u);
+  auto w = PackWriter::Reopen(env_, path, rec->header, rec->entries);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE((*w)->Append(torn).ok());
+  ASSERT_TRUE((*w)->Seal().ok());
+  auto r = PackReader::Open(env_, path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->entries().size(), 3u);
+  EXPECT_TRUE((*r)->Verify().ok());
+}
+
+TEST_F(PackTest, AppendRefusesInvalidRecords) {
+  auto w = PackWriter::Create(env_, dir_.File("p.pack"), PackHeader{kPackVersion, 1, 1});
+  ASSERT_TRUE(w.ok());
+  Bytes rec = MakeRecord(TextBytes(100));
+  rec[100] ^= 1;
+  EXPECT_TRUE((*w)->Append(rec).status().IsCorruption());
+  EXPECT_EQ((*w)->entries().size(), 0u);
+}
+
+TEST_F(PackTest, ReadRecordAtRejectsOutOfRangeLocations) {
+  std::string path = dir_.File("p.pack");
+  WritePack(path, {TextBytes(100)}, true);
+  auto r = PackReader::Open(env_, path);
+  ASSERT_TRUE(r.ok());
+  Bytes out;
+  EXPECT_TRUE((*r)->ReadRecordAt(0, 200, &out).IsCorruption());
+  EXPECT_TRUE((*r)->ReadRecordAt(kPackHeaderSize, 1u << 30, &out).IsCorruption());
+  EXPECT_TRUE((*r)->ReadRecordAt(kPackHeaderSize + 1, 150, &out).IsCorruption());
+}
+
+}  // namespace
+}  // namespace cairn::repo

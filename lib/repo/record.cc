@@ -1,0 +1,229 @@
+#include "lib/repo/record.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "lib/compress/zstd.h"
+#include "lib/crypto/random.h"
+
+namespace cairn::repo {
+namespace {
+
+// Header field offsets; see doc/design.md.
+constexpr size_t kOffMagic = 0;
+constexpr size_t kOffVersion = 4;
+constexpr size_t kOffType = 5;
+constexpr size_t kOffFlags = 6;
+constexpr size_t kOffId = 8;
+constexpr size_t kOffKeyId = 40;
+constexpr size_t kOffNonce = 56;
+constexpr size_t kOffPlainSize = 68;
+constexpr size_t kOffPayloadSize = 72;
+constexpr size_t kOffHeaderChecksum = 76;
+static_assert(kOffHeaderChecksum + 4 == kRecordHeaderSize);
+// The GCM AAD is the header minus the nonce and the header checksum.
+constexpr size_t kAadSize = kOffNonce + (kOffHeaderChecksum - kOffPlainSize);
+
+uint32_t HeaderChecksum(const uint8_t* header) {
+  return static_cast<uint32_t>(XXH3_64bits(header, kOffHeaderChecksum));
+}
+
+std::array<uint8_t, kAadSize> Aad(const uint8_t* header) {
+  std::array<uint8_t, kAadSize> aad;
+  std::memcpy(aad.data(), header, kOffNonce);
+  std::memcpy(aad.data() + kOffNonce, header + kOffPlainSize, kOffHeaderChecksum - kOffPlainSize);
+  return aad;
+}
+
+bool KnownType(uint8_t t) {
+  return t == static_cast<uint8_t>(RecordType::kData) ||
+         t == static_cast<uint8_t>(RecordType::kTree) ||
+         t == static_cast<uint8_t>(RecordType::kDelta);
+}
+
+void WriteHeader(const RecordHeader& h, uint8_t* out) {
+  EncodeFixed32(out + kOffMagic, kRecordMagic);
+  out[kOffVersion] = h.version;
+  out[kOffType] = static_cast<uint8_t>(h.type);
+  EncodeFixed16(out + kOffFlags, h.flags);
+  std::memcpy(out + kOffId, h.id.data(), h.id.size());
+  std::memcpy(out + kOffKeyId, h.key_id.data(), h.key_id.size());
+  std::memcpy(out + kOffNonce, h.nonce.data(), h.nonce.size());
+  EncodeFixed32(out + kOffPlainSize, h.plain_size);
+  EncodeFixed32(out + kOffPayloadSize, h.payload_size);
+  EncodeFixed32(out + kOffHeaderChecksum, HeaderChecksum(out));
+}
+
+}  // namespace
+
+Result<RecordHeader> ParseRecordHeader(ByteView bytes) {
+  if (bytes.size() < kRecordHeaderSize) {
+    return Status::Corruption("record header truncated: " + std::to_string(bytes.size()) +
+                              " of " + std::to_string(kRecordHeaderSize) + " bytes");
+  }
+  const uint8_t* p = bytes.data();
+  if (DecodeFixed32(p + kOffMagic) != kRecordMagic) return Status::Corruption("bad record magic");
+  if (DecodeFixed32(p + kOffHeaderChecksum) != HeaderChecksum(p)) {
+    return Status::Corruption("record header checksum mismatch");
+  }
+  RecordHeader h;
+  h.version = p[kOffVersion];
+  if (h.version != kRecordVersion) {
+    return Status::Corruption("unsupported record version " + std::to_string(h.version));
+  }
+  if (!KnownType(p[kOffType])) {
+    return Status::Corruption("unknown record type " + std::to_string(p[kOffType]));
+  }
+  h.type = static_cast<RecordType>(p[kOffType]);
+  h.flags = DecodeFixed16(p + kOffFlags);
+  if (h.flags & ~kRecordKnownFlags) return Status::Corruption("unknown record flags");
+  std::memcpy(h.id.data(), p + kOffId, h.id.size());
+  std::memcpy(h.key_id.data(), p + kOffKeyId, h.key_id.size());
+  std::memcpy(h.nonce.data(), p + kOffNonce, h.nonce.size());
+  h.plain_size = DecodeFixed32(p + kOffPlainSize);
+  h.payload_size = DecodeFixed32(p + kOffPayloadSize);
+  if (h.plain_size > kMaxRecordPlainSize) return Status::Corruption("record plain size too large");
+  if (h.payload_size > h.plain_size) {
+    return Status::Corruption("record payload larger than its plaintext");
+  }
+  if (!(h.flags & kRecordFlagZstd) && h.payload_size != h.plain_size) {
+    return Status::Corruption("uncompressed record with payload size != plain size");
+  }
+  return h;
+}
+
+Result<RecordView> ParseRecord(ByteView record) {
+  CAIRN_ASSIGN_OR_RETURN(RecordHeader h, ParseRecordHeader(record));
+  if (record.size() != h.record_size()) {
+    return Status::Corruption("record is " + std::to_string(record.size()) +
+                              " bytes, header says " + std::to_string(h.record_size()));
+  }
+  size_t checked = record.size() - kRecordChecksumSize;
+  uint64_t want = DecodeFixed64(record.data() + checked);
+  if (XXH3_64bits(record.data(), checked) != want) {
+    return Status::Corruption("record checksum mismatch");
+  }
+  return RecordView{h, record.subspan(kRecordHeaderSize, h.payload_size + crypto::kTagSize)};
+}
+
+// ---- RecordEncoder ----
+
+RecordEncoder::RecordEncoder(KeyId key_id, crypto::ChunkIdHasher hasher, crypto::Sealer sealer,
+                             std::unique_ptr<compress::Compressor> compressor)
+    : key_id_(key_id),
+      hasher_(std::move(hasher)),
+      sealer_(std::move(sealer)),
+      compressor_(std::move(compressor)) {}
+
+RecordEncoder::~RecordEncoder() = default;
+
+Result<std::unique_ptr<RecordEncoder>> RecordEncoder::Create(const crypto::DepartmentKeys& keys,
+                                                             const Options& options) {
+  KeyId key_id;
+  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(key_id));
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecretKey session_key,
+                         crypto::DeriveSessionKey(keys.data_key, key_id));
+  CAIRN_ASSIGN_OR_RETURN(crypto::Sealer sealer, crypto::Sealer::Create(session_key));
+  compress::CompressorOptions copts;
+  copts.level = options.zstd_level;
+  CAIRN_RETURN_IF_ERROR(copts.Sanitize());
+  CAIRN_ASSIGN_OR_RETURN(compress::Compressor compressor, compress::Compressor::Create(copts));
+  return std::unique_ptr<RecordEncoder>(
+      new RecordEncoder(key_id, crypto::ChunkIdHasher(keys.id_key), std::move(sealer),
+                        std::make_unique<compress::Compressor>(std::move(compressor))));
+}
+
+ChunkId RecordEncoder::Id(ByteView plaintext) const { return hasher_.Compute(plaintext); }
+
+Status RecordEncoder::Encode(RecordType type, const ChunkId& id, ByteView plaintext, Bytes* out) {
+  if (plaintext.size() > kMaxRecordPlainSize) {
+    return Status::InvalidArgument("chunk of " + std::to_string(plaintext.size()) +
+                                   " bytes exceeds the record limit");
+  }
+  RecordHeader h;
+  h.type = type;
+  h.id = id;
+  h.key_id = key_id_;
+  h.plain_size = static_cast<uint32_t>(plaintext.size());
+  ByteView payload = plaintext;
+  // Deltas are already dense; only data and trees are worth compressing.
+  if (type != RecordType::kDelta && !plaintext.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(bool keep, compressor_->Compress(plaintext, &compressed_));
+    if (keep) {
+      h.flags |= kRecordFlagZstd;
+      payload = compressed_;
+    }
+  }
+  h.payload_size = static_cast<uint32_t>(payload.size());
+
+  out->resize(h.record_size());
+  uint8_t* p = out->data();
+  WriteHeader(h, p);  // nonce still zero; rewritten below
+  auto aad = Aad(p);
+  CAIRN_ASSIGN_OR_RETURN(
+      h.nonce, sealer_.Seal(aad, payload,
+                            MutableByteView(p + kRecordHeaderSize, payload.size() + crypto::kTagSize)));
+  WriteHeader(h, p);
+  size_t checked = out->size() - kRecordChecksumSize;
+  EncodeFixed64(p + checked, XXH3_64bits(p, checked));
+  return Status::OK();
+}
+
+// ---- RecordDecoder ----
+
+RecordDecoder::RecordDecoder(const crypto::DepartmentKeys& keys,
+                             std::unique_ptr<compress::Decompressor> decompressor)
+    : data_key_(keys.data_key), hasher_(keys.id_key), decompressor_(std::move(decompressor)) {}
+
+RecordDecoder::~RecordDecoder() = default;
+
+Result<std::unique_ptr<RecordDecoder>> RecordDecoder::Create(const crypto::DepartmentKeys& keys) {
+  CAIRN_ASSIGN_OR_RETURN(compress::Decompressor d, compress::Decompressor::Create());
+  return std::unique_ptr<RecordDecoder>(
+      new RecordDecoder(keys, std::make_unique<compress::Decompressor>(std::move(d))));
+}
+
+Result<const crypto::Opener*> RecordDecoder::OpenerFor(const KeyId& key_id) {
+  auto it = openers_.find(key_id);
+  if (it != openers_.end()) return it->second.get();
+  // One backup session uses one key ID, so a restore touches few; still,
+  // keep the cache bounded.
+  if (openers_.size() >= 4096) openers_.clear();
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecretKey key, crypto::DeriveSessionKey(data_key_, key_id));
+  CAIRN_ASSIGN_OR_RETURN(crypto::Opener opener, crypto::Opener::Create(key));
+  auto [pos, inserted] =
+      openers_.emplace(key_id, std::make_unique<crypto::Opener>(std::move(opener)));
+  return pos->second.get();
+}
+
+Status RecordDecoder::Decode(ByteView record, Bytes* plaintext, RecordHeader* header_out) {
+  plaintext->clear();
+  CAIRN_ASSIGN_OR_RETURN(RecordView view, ParseRecord(record));
+  const RecordHeader& h = view.header;
+  CAIRN_ASSIGN_OR_RETURN(const crypto::Opener* opener, OpenerFor(h.key_id));
+  auto aad = Aad(record.data());
+  bool compressed = h.flags & kRecordFlagZstd;
+  Bytes* target = compressed ? &payload_ : plaintext;
+  target->resize(h.payload_size);
+  Status s = opener->Open(h.nonce, aad, view.ciphertext_and_tag, *target);
+  if (!s.ok()) {
+    target->clear();
+    return s.WithContext("record " + ToHex(h.id));
+  }
+  if (compressed) {
+    s = decompressor_->Decompress(payload_, h.plain_size, plaintext);
+    if (!s.ok()) {
+      plaintext->clear();
+      return s.WithContext("record " + ToHex(h.id));
+    }
+  }
+  if (hasher_.Compute(*plaintext) != h.id) {
+    plaintext->clear();
+    return Status::Corruption("record " + ToHex(h.id) + ": chunk ID does not match its content");
+  }
+  if (header_out) *header_out = h;
+  return Status::OK();
+}
+
+}  // namespace cairn::repo

@@ -1,0 +1,154 @@
+// The record: the unit the vault stores. One chunk (file data, a tree object
+// or a delta), compressed and sealed by the agent:
+//
+//   header (80 bytes) | ciphertext (payload_len) | GCM tag (16) | checksum (8)
+//
+// The exact layout, with the version field and the rules for readers, is in
+// doc/design.md ("Record format"). Two layers of integrity:
+//   - the trailing XXH3-64 checksum covers every byte before it and needs no
+//     key, so the vault can verify, scrub and recover packs without keys;
+//   - the GCM tag authenticates the payload and the header fields (except the
+//     nonce and header checksum), so only a key holder can produce a record
+//     that decrypts, and a swapped chunk ID or length is detected.
+// After decryption the reader recomputes the chunk ID (HMAC of the plaintext)
+// and compares it with the header, so a record stored under the wrong ID is
+// caught too.
+#ifndef CAIRN_LIB_REPO_RECORD_H_
+#define CAIRN_LIB_REPO_RECORD_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/crypto/aead.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/crypto/hkdf.h"
+#include "lib/crypto/keys.h"
+
+namespace cairn::compress {
+class Compressor;
+class Decompressor;
+}  // namespace cairn::compress
+
+namespace cairn::repo {
+
+using crypto::ChunkId;
+using crypto::KeyId;
+
+inline constexpr uint32_t kRecordMagic = 0x31434552;  // "REC1" little-endian
+inline constexpr uint8_t kRecordVersion = 1;
+inline constexpr size_t kRecordHeaderSize = 80;
+inline constexpr size_t kRecordChecksumSize = 8;
+inline constexpr size_t kRecordOverhead = kRecordHeaderSize + crypto::kTagSize + kRecordChecksumSize;
+// Largest plaintext a record may carry: a 4 MiB extent or an 8 MiB CDC chunk
+// with room to spare. Readers refuse larger lengths before allocating.
+inline constexpr uint32_t kMaxRecordPlainSize = 16u << 20;
+
+enum class RecordType : uint8_t {
+  kData = 1,   // file or extent content
+  kTree = 2,   // an encrypted directory tree or snapshot metadata object
+  kDelta = 3,  // an rsync delta against a base chunk
+};
+
+// Flag bits (RecordHeader::flags).
+inline constexpr uint16_t kRecordFlagZstd = 1u << 0;  // payload is a zstd frame
+inline constexpr uint16_t kRecordKnownFlags = kRecordFlagZstd;
+
+struct RecordHeader {
+  uint8_t version = kRecordVersion;
+  RecordType type = RecordType::kData;
+  uint16_t flags = 0;
+  ChunkId id{};
+  KeyId key_id{};
+  crypto::Nonce nonce{};
+  uint32_t plain_size = 0;    // plaintext bytes (before compression)
+  uint32_t payload_size = 0;  // ciphertext bytes (after compression), tag excluded
+
+  uint64_t record_size() const { return kRecordOverhead + payload_size; }
+};
+
+// A parsed record pointing into caller-owned bytes.
+struct RecordView {
+  RecordHeader header;
+  ByteView ciphertext_and_tag;
+};
+
+// Parses and validates the 80-byte header: magic, version, header checksum,
+// known type and flags, and sizes (payload <= plain <= kMaxRecordPlainSize,
+// and payload == plain when not compressed). Needs only the first 80 bytes.
+// Corruption for anything wrong; never reads past `bytes`.
+Result<RecordHeader> ParseRecordHeader(ByteView bytes);
+
+// Parses a whole record (exactly record_size() bytes, extra bytes are an
+// error) and checks its trailing checksum. Keyless: this is what the vault
+// runs on every record it receives, stores, scrubs or replicates.
+Result<RecordView> ParseRecord(ByteView record);
+
+// Turns plaintext chunks into records for one backup session. Holds the
+// session key (HKDF from the department data key and a random key ID), so
+// every session encrypts under a fresh key and the nonce counter starts at
+// zero safely. Not thread-safe: give each pipeline worker its own encoder,
+// each with its own key ID (see Create).
+class RecordEncoder {
+ public:
+  struct Options {
+    // zstd level for data and tree records. Default 3 (DESIGN: "3 or lower");
+    // policies may lower it to 1 for speed. See doc/design.md for the figures.
+    int zstd_level = 3;
+  };
+
+  // A fresh random key ID is drawn for each encoder.
+  static Result<std::unique_ptr<RecordEncoder>> Create(const crypto::DepartmentKeys& keys,
+                                                       const Options& options);
+  ~RecordEncoder();
+
+  // The chunk ID of `plaintext` under the department ID key. Compute it first
+  // to ask the vault whether the chunk is already stored.
+  ChunkId Id(ByteView plaintext) const;
+
+  // Compresses (when that pays), seals and frames `plaintext` with the given
+  // ID into *out (replacing its contents). `id` must be Id(plaintext);
+  // InvalidArgument when plaintext exceeds kMaxRecordPlainSize.
+  Status Encode(RecordType type, const ChunkId& id, ByteView plaintext, Bytes* out);
+
+  const KeyId& key_id() const { return key_id_; }
+
+ private:
+  RecordEncoder(KeyId key_id, crypto::ChunkIdHasher hasher, crypto::Sealer sealer,
+                std::unique_ptr<compress::Compressor> compressor);
+  KeyId key_id_;
+  crypto::ChunkIdHasher hasher_;
+  crypto::Sealer sealer_;
+  std::unique_ptr<compress::Compressor> compressor_;
+  Bytes compressed_;  // scratch, reused
+};
+
+// Opens records of one department: verifies the checksum, derives (and
+// caches) the session key named by the record's key ID, decrypts,
+// decompresses, and recomputes the chunk ID. Not thread-safe; one per worker.
+class RecordDecoder {
+ public:
+  static Result<std::unique_ptr<RecordDecoder>> Create(const crypto::DepartmentKeys& keys);
+  ~RecordDecoder();
+
+  // On success *plaintext holds the chunk. Corruption when the checksum,
+  // tag, compression or chunk ID do not match; *plaintext is then cleared.
+  Status Decode(ByteView record, Bytes* plaintext, RecordHeader* header_out = nullptr);
+
+ private:
+  explicit RecordDecoder(const crypto::DepartmentKeys& keys,
+                         std::unique_ptr<compress::Decompressor> decompressor);
+  Result<const crypto::Opener*> OpenerFor(const KeyId& key_id);
+
+  crypto::SecretKey data_key_;
+  crypto::ChunkIdHasher hasher_;
+  std::unique_ptr<compress::Decompressor> decompressor_;
+  std::map<KeyId, std::unique_ptr<crypto::Opener>> openers_;
+  Bytes payload_;  // scratch, reused
+};
+
+}  // namespace cairn::repo
+
+#endif  // CAIRN_LIB_REPO_RECORD_H_

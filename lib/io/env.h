@@ -25,6 +25,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/base/bytes.h"
@@ -115,6 +116,13 @@ Result<Bytes> ReadFileToBytes(Env* env, const std::string& path);
 // place and syncs the directory: either the old or the new content survives
 // a crash, never a mix.
 Status WriteFileAtomically(Env* env, const std::string& path, ByteView data);
+
+// The directory holding `path`: "a/b" for "a/b/c", "/" for "/c", "." for "c".
+// Trailing slashes of `path` are ignored. Pure string work; no I/O.
+std::string ParentDir(std::string_view path);
+// `path` with repeated slashes collapsed and trailing slashes dropped ("a//b/"
+// -> "a/b"; "/" stays "/"). Lexical only: no "." or ".." resolution.
+std::string NormalizePath(std::string_view path);
 
 }  // namespace cairn::io
 

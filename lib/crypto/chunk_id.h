@@ -1,0 +1,63 @@
+// Chunk identity: HMAC-SHA256 of the plaintext under the department ID key.
+//
+// Keying the hash keeps deduplication inside one department: another
+// department (or the vault, which never holds plaintext keys in the clear)
+// cannot test whether a known file is stored by computing its ID.
+#ifndef CAIRN_LIB_CRYPTO_CHUNK_ID_H_
+#define CAIRN_LIB_CRYPTO_CHUNK_ID_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/crypto/keys.h"
+
+namespace cairn::crypto {
+
+inline constexpr size_t kChunkIdSize = 32;
+using ChunkId = std::array<uint8_t, kChunkIdSize>;
+
+// Computes chunk IDs under one ID key.
+//
+// The key is absorbed once at construction (HMAC pads hashed once); each call
+// reuses an already-keyed OpenSSL context from a small internal pool, so the
+// per-call overhead is a mutex and a context reset, not a key schedule.
+//
+// Thread safety: Compute() and TryCompute() are const and may run on many
+// threads at once. Copies are cheap and share the keyed state (and its pool);
+// the hasher keeps its own copy of the key material inside OpenSSL, so the
+// SecretKey passed in may be destroyed afterwards.
+class ChunkIdHasher {
+ public:
+  // Never fails visibly: if OpenSSL cannot provide HMAC-SHA256 (broken
+  // install), the error is kept and the first Compute() aborts. Use Create()
+  // to get that error as a Status instead.
+  explicit ChunkIdHasher(const SecretKey& id_key);
+  // Like the constructor, but reports an OpenSSL set-up failure.
+  static Result<ChunkIdHasher> Create(const SecretKey& id_key);
+
+  ~ChunkIdHasher();
+  ChunkIdHasher(const ChunkIdHasher&);
+  ChunkIdHasher& operator=(const ChunkIdHasher&);
+  ChunkIdHasher(ChunkIdHasher&&) noexcept;
+  ChunkIdHasher& operator=(ChunkIdHasher&&) noexcept;
+
+  // HMAC-SHA256(id_key, plaintext). Aborts the process if OpenSSL fails
+  // (only on allocation failure or a hasher whose set-up failed): an ID that
+  // is silently wrong would merge unrelated chunks, which is worse than a
+  // crash.
+  ChunkId Compute(ByteView plaintext) const;
+  // Same, reporting an OpenSSL failure as a Status instead of aborting.
+  Result<ChunkId> TryCompute(ByteView plaintext) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace cairn::crypto
+
+#endif  // CAIRN_LIB_CRYPTO_CHUNK_ID_H_

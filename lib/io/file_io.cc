@@ -1,0 +1,146 @@
+#include "lib/io/file_io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "lib/base/errno.h"
+
+namespace cairn::io {
+namespace {
+
+// Linux transfers at most 0x7ffff000 bytes per call; asking for less keeps
+// the loop arithmetic obviously in range.
+constexpr size_t kMaxBytesPerCall = size_t{1} << 30;
+
+std::string Context(std::string_view op, std::string_view what) {
+  std::string s(op);
+  s += ' ';
+  s += what;
+  return s;
+}
+
+}  // namespace
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.Release();
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status UniqueFd::Close(std::string_view context) {
+  if (fd_ < 0) return Status::OK();
+  int fd = Release();
+  if (::close(fd) != 0 && errno != EINTR) return ErrnoToStatus(errno, Context("close", context));
+  return Status::OK();
+}
+
+Result<size_t> PreadFull(int fd, uint64_t offset, MutableByteView out, std::string_view context) {
+  size_t done = 0;
+  while (done < out.size()) {
+    size_t want = std::min(out.size() - done, kMaxBytesPerCall);
+    ssize_t n = ::pread(fd, out.data() + done, want, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return ErrnoToStatus(errno, Context("pread", context));
+    }
+    if (n == 0) break;  // end of file
+    done += static_cast<size_t>(n);
+    if (done < out.size() && static_cast<size_t>(n) < want &&
+        DirectReadEndedAtEof(fd, offset + done)) {
+      break;
+    }
+  }
+  return done;
+}
+
+bool DirectReadEndedAtEof(int fd, uint64_t end_offset) {
+  if (end_offset % AlignedBuffer::kAlignment == 0) return false;
+  int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_DIRECT) != 0;
+}
+
+Status PwriteFull(int fd, uint64_t offset, ByteView data, std::string_view context) {
+  size_t done = 0;
+  while (done < data.size()) {
+    size_t want = std::min(data.size() - done, kMaxBytesPerCall);
+    ssize_t n = ::pwrite(fd, data.data() + done, want, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return ErrnoToStatus(errno, Context("pwrite", context));
+    }
+    if (n == 0) return Status::IOError(Context("pwrite", context) + ": no progress");
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status SyncFd(int fd, bool datasync, std::string_view context) {
+  for (;;) {
+    int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+    if (rc == 0) return Status::OK();
+    if (errno != EINTR)
+      return ErrnoToStatus(errno, Context(datasync ? "fdatasync" : "fsync", context));
+  }
+}
+
+Result<OpenedFile> OpenForRead(const std::string& path, bool try_direct_io) {
+  OpenedFile file;
+  if (try_direct_io) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    if (fd >= 0) {
+      file.fd = UniqueFd(fd);
+      file.direct_io = true;
+      return file;
+    }
+    // EINVAL: this filesystem does not do O_DIRECT; read through the cache.
+    if (errno != EINVAL) return ErrnoToStatus(errno, Context("open O_DIRECT", path));
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, Context("open", path));
+  file.fd = UniqueFd(fd);
+  return file;
+}
+
+Result<AlignedBuffer> AlignedBuffer::Allocate(size_t size) {
+  if (size == 0) return Status::InvalidArgument("AlignedBuffer of size 0");
+  size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded < size) return Status::InvalidArgument("AlignedBuffer size overflows");
+  void* p = std::aligned_alloc(kAlignment, rounded);
+  if (p == nullptr) return Status::NoSpace("AlignedBuffer: out of memory");
+  std::memset(p, 0, rounded);
+  return AlignedBuffer(static_cast<uint8_t*>(p), rounded);
+}
+
+AlignedBuffer::AlignedBuffer(AlignedBuffer&& other) noexcept
+    : data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& other) noexcept {
+  if (this != &other) {
+    std::free(data_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+AlignedBuffer::~AlignedBuffer() { std::free(data_); }
+
+}  // namespace cairn::io

@@ -1,0 +1,96 @@
+// PosixEnv and UringEnv behaviour that needs a real kernel: full disks and
+// error messages.
+#include "lib/io/posix_env.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/io/io_test_util.h"
+#include "lib/io/uring_env.h"
+
+namespace cairn::io {
+namespace {
+
+using testing::TempDir;
+
+// /dev/full fails every write with ENOSPC: the real kernel path to kNoSpace.
+TEST(PosixEnvTest, FullDeviceGivesNoSpace) {
+  UringEnv uring_env;
+  IoRingOptions fallback;
+  fallback.force_fallback = true;
+  UringEnv uring_fallback_env(fallback);
+  for (Env* env :
+       {Env::Posix(), static_cast<Env*>(&uring_env), static_cast<Env*>(&uring_fallback_env)}) {
+    auto file = env->NewAppendableFile("/dev/full");
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    Status s = (*file)->Append(Bytes(4096, 1));
+    EXPECT_EQ(s.code(), StatusCode::kNoSpace) << s.ToString();
+    EXPECT_NE(s.message().find("/dev/full"), std::string::npos) << s.ToString();
+    EXPECT_EQ((*file)->Size(), 0u) << "a failed append does not count";
+  }
+}
+
+// A file-size limit makes the kernel refuse to grow a file past it (EFBIG),
+// which Cairn reports as kNoSpace. setrlimit is process-wide, so it runs in a
+// forked child.
+TEST(PosixEnvTest, FileSizeLimitGivesNoSpaceAndKeepsThePrefix) {
+  TempDir dir;
+  const std::string path = dir.Child("capped");
+  constexpr rlim_t kLimit = 64 * 1024;
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // get EFBIG instead of being killed
+    struct rlimit limit = {kLimit, kLimit};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
+    auto file = Env::Posix()->NewWritableFile(path);
+    if (!file.ok()) ::_exit(11);
+    Status s = (*file)->Append(Bytes(kLimit + 4096, 7));
+    ::_exit(s.code() == StatusCode::kNoSpace ? 0 : 12);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus)) << "child died by signal " << WTERMSIG(wstatus);
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "10: setrlimit, 11: open, 12: not kNoSpace";
+  // The kernel wrote up to the limit: the caller sees a prefix, as documented.
+  auto size = Env::Posix()->GetFileSize(path);
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, kLimit);
+}
+
+TEST(PosixEnvTest, ErrorsNameTheOperationAndPath) {
+  TempDir dir;
+  const std::string missing = dir.Child("no/such.pack");
+  Status s = Env::Posix()->NewRandomAccessFile(missing).status();
+  EXPECT_TRUE(s.IsNotFound());
+  EXPECT_NE(s.message().find("open " + missing), std::string::npos) << s.ToString();
+  s = Env::Posix()->RenameFile(dir.Child("a"), dir.Child("b"));
+  EXPECT_NE(s.message().find("rename " + dir.Child("a")), std::string::npos) << s.ToString();
+}
+
+TEST(PosixEnvTest, UringEnvReportsItsPath) {
+  UringEnv env;
+  auto uses = env.ThreadUsesIoUring();
+  ASSERT_TRUE(uses.ok());
+  IoRingOptions fallback;
+  fallback.force_fallback = true;
+  UringEnv fallback_env(fallback);
+  auto fallback_uses = fallback_env.ThreadUsesIoUring();
+  ASSERT_TRUE(fallback_uses.ok());
+  EXPECT_FALSE(*fallback_uses);
+  EXPECT_EQ(UringEnv::Default(), UringEnv::Default());
+}
+
+TEST(PosixEnvTest, ClockIsRealTime) {
+  const uint64_t now = Env::Posix()->NowMicros();
+  EXPECT_GT(now, uint64_t{1'700'000'000} * 1'000'000);  // after Nov 2023
+  const uint64_t t0 = Env::Posix()->MonotonicMicros();
+  ::usleep(2000);
+  EXPECT_GE(Env::Posix()->MonotonicMicros() - t0, 2000u);
+}
+
+}  // namespace
+}  // namespace cairn::io

@@ -47,7 +47,8 @@ void PackAppend(benchmark::State& state, io::Env* env) {
   for (auto _ : state) {
     state.PauseTiming();
     std::filesystem::remove(path);
-    auto writer = std::move(*repo::PackWriter::Create(env, path, {repo::kPackVersion, 1, ++pack_id}));
+    auto writer =
+        std::move(*repo::PackWriter::Create(env, path, {repo::kPackVersion, 1, ++pack_id}));
     state.ResumeTiming();
     for (int i = 0; i < 32; ++i) {
       if (!writer->Append(record).ok()) state.SkipWithError("append failed");
@@ -62,10 +63,18 @@ void PackAppend(benchmark::State& state, io::Env* env) {
 void BM_PackAppendPosix(benchmark::State& state) { PackAppend(state, io::Env::Posix()); }
 void BM_PackAppendUring(benchmark::State& state) { PackAppend(state, io::UringEnv::Default()); }
 // 1 MiB records (a typical chunk), fsync after every record / every 8 / at seal only.
-BENCHMARK(BM_PackAppendPosix)->Args({1024, 1})->Args({1024, 8})->Args({1024, 32})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_PackAppendUring)->Args({1024, 1})->Args({1024, 8})->Args({1024, 32})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PackAppendPosix)
+    ->Args({1024, 1})
+    ->Args({1024, 8})
+    ->Args({1024, 32})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_PackAppendUring)
+    ->Args({1024, 1})
+    ->Args({1024, 8})
+    ->Args({1024, 32})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 repo::ChunkId IdFor(uint64_t n) {
   // Spread like real HMAC output: a mixed 64-bit value repeated.
@@ -117,8 +126,7 @@ void BM_IndexInsert10M(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kIndexEntries);
   state.counters["VmHWM_MiB"] = ProcStatusKb("VmHWM") / 1024;
   state.counters["RssAnon_MiB"] = ProcStatusKb("RssAnon") / 1024;
-  state.counters["db_MiB"] =
-      std::filesystem::file_size(fx.env->dir() + "/data.mdb") / 1048576.0;
+  state.counters["db_MiB"] = std::filesystem::file_size(fx.env->dir() + "/data.mdb") / 1048576.0;
 }
 BENCHMARK(BM_IndexInsert10M)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 

@@ -6,9 +6,9 @@
 #ifndef CAIRN_LIB_BASE_BYTES_H_
 #define CAIRN_LIB_BASE_BYTES_H_
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <bit>
 #include <cstring>
 #include <span>
 #include <string>
@@ -53,7 +53,8 @@ inline uint64_t DecodeFixed64(const uint8_t* src) {
   std::memcpy(&v, src, 8);
   return v;
 }
-static_assert(std::endian::native == std::endian::little, "Cairn formats assume little-endian hosts");
+static_assert(std::endian::native == std::endian::little,
+              "Cairn formats assume little-endian hosts");
 
 // Appends to a growable buffer.
 class ByteWriter {

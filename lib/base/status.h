@@ -95,7 +95,7 @@ class [[nodiscard]] Result {
   static_assert(!std::is_same_v<std::remove_cvref_t<T>, Status>, "Result<Status> is meaningless");
 
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result built from an OK status without a value");
     if (status_.ok()) status_ = Status(StatusCode::kInvalidArgument, "Result from OK status");
@@ -134,10 +134,10 @@ class [[nodiscard]] Result {
 #define CAIRN_CONCAT_(a, b) CAIRN_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define CAIRN_RETURN_IF_ERROR(expr)                   \
-  do {                                                \
-    ::cairn::Status cairn_status_ = (expr);           \
-    if (!cairn_status_.ok()) return cairn_status_;    \
+#define CAIRN_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::cairn::Status cairn_status_ = (expr);        \
+    if (!cairn_status_.ok()) return cairn_status_; \
   } while (0)
 
 // CAIRN_ASSIGN_OR_RETURN(auto pack, PackReader::Open(env, path));

@@ -1,8 +1,8 @@
 #include "lib/base/status.h"
 
-#include <cerrno>
-
 #include <gtest/gtest.h>
+
+#include <cerrno>
 
 #include "lib/base/errno.h"
 

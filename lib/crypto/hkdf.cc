@@ -47,6 +47,11 @@ Result<SecretKey> DeriveSessionKey(const SecretKey& data_key, const KeyId& key_i
                     AsBytes(kSessionKeyInfo));
 }
 
+Result<uint64_t> DeriveGearSeed(const SecretKey& id_key) {
+  CAIRN_ASSIGN_OR_RETURN(SecretKey derived, HkdfSha256(id_key.view(), {}, AsBytes(kGearSeedInfo)));
+  return DecodeFixed64(derived.data());
+}
+
 Result<KeyId> NewKeyId() {
   KeyId id;
   CAIRN_RETURN_IF_ERROR(SecureRandom(MutableByteView(id.data(), id.size())));

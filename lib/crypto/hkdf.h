@@ -39,6 +39,15 @@ Result<SecretKey> DeriveSessionKey(const SecretKey& data_key, const KeyId& key_i
 // A fresh random key ID. Unavailable if the DRBG failed.
 Result<KeyId> NewKeyId();
 
+inline constexpr std::string_view kGearSeedInfo = "cairn/v1/cdc-gear-seed";
+// The FastCDC gear seed of a department: the first 8 bytes (little-endian)
+// of HKDF(id_key, salt = empty, info = kGearSeedInfo). Keying the chunker
+// per department means nobody without the ID key can predict where a known
+// file is cut, so chunk lengths seen by the vault or on the wire do not
+// fingerprint content (doc/chunking.md). Deterministic: the same department
+// always chunks the same way, which deduplication needs.
+Result<uint64_t> DeriveGearSeed(const SecretKey& id_key);
+
 }  // namespace cairn::crypto
 
 #endif  // CAIRN_LIB_CRYPTO_HKDF_H_

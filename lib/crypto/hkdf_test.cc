@@ -53,6 +53,18 @@ TEST(HkdfTest, SessionKeyMatchesSpecAndDependsOnEveryInput) {
   EXPECT_TRUE(*k1 == *DeriveSessionKey(data_key, id));
 }
 
+TEST(HkdfTest, GearSeedIsPerDepartmentAndStable) {
+  SecretKey a = *SecretKey::FromBytes(Bytes(kKeySize, 0x21));
+  SecretKey b = *SecretKey::FromBytes(Bytes(kKeySize, 0x22));
+  Result<uint64_t> sa = DeriveGearSeed(a);
+  ASSERT_TRUE(sa.ok());
+  EXPECT_EQ(*sa, *DeriveGearSeed(a));  // the same department always cuts the same way
+  EXPECT_NE(*sa, *DeriveGearSeed(b));
+  Result<SecretKey> manual = HkdfSha256(a.view(), {}, AsBytes("cairn/v1/cdc-gear-seed"));
+  ASSERT_TRUE(manual.ok());
+  EXPECT_EQ(*sa, DecodeFixed64(manual->data()));
+}
+
 TEST(HkdfTest, NewKeyIdIsRandom) {
   Result<KeyId> a = NewKeyId();
   Result<KeyId> b = NewKeyId();

@@ -80,6 +80,10 @@ class Env {
 
   // Creates or truncates `path` for writing.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  // Creates `path`, which must not exist (O_CREAT|O_EXCL): InvalidArgument
+  // "already exists" otherwise, and the existing file is untouched. For files
+  // that must never be clobbered by a racing writer (packs).
+  virtual Result<std::unique_ptr<WritableFile>> NewExclusiveFile(const std::string& path) = 0;
   // Opens an existing file to append at its end (NotFound if absent).
   virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) = 0;
   virtual Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(

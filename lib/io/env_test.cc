@@ -281,6 +281,16 @@ TEST_P(EnvConformanceTest, MissingFilesAreNotFound) {
       << "errors name the path: " << s.ToString();
 }
 
+TEST_P(EnvConformanceTest, ExclusiveCreateNeverClobbers) {
+  auto first = env_->NewExclusiveFile(Path("x"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE((*first)->Append(AsBytes("precious")).ok());
+  ASSERT_TRUE((*first)->Close().ok());
+  auto second = env_->NewExclusiveFile(Path("x"));
+  EXPECT_EQ(second.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadAll(Path("x")), "precious");
+}
+
 TEST_P(EnvConformanceTest, RenameReplacesTarget) {
   WriteFile(Path("a"), "from a");
   WriteFile(Path("b"), "from b");

@@ -99,6 +99,17 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(const s
       std::make_unique<FaultInjectionWritableFile>(this, std::move(file), state, generation_));
 }
 
+Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewExclusiveFile(const std::string& path) {
+  const std::string p = NormalizePath(path);
+  std::lock_guard<std::mutex> lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, base_->NewExclusiveFile(p));
+  auto state = std::make_shared<FileState>();
+  state->entry_pending = true;  // a new name is durable only after SyncDir
+  files_[p] = state;
+  return std::unique_ptr<WritableFile>(
+      std::make_unique<FaultInjectionWritableFile>(this, std::move(file), state, generation_));
+}
+
 Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewAppendableFile(
     const std::string& path) {
   const std::string p = NormalizePath(path);

@@ -143,6 +143,18 @@ Result<std::unique_ptr<WritableFile>> MemEnv::NewWritableFile(const std::string&
   return std::unique_ptr<WritableFile>(std::make_unique<MemWritableFile>(state_, node, p));
 }
 
+Result<std::unique_ptr<WritableFile>> MemEnv::NewExclusiveFile(const std::string& path) {
+  const std::string p = NormalizePath(path);
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->IsDir(p) || state_->FindFile(p) != nullptr) {
+    return Status::InvalidArgument("create " + p + ": already exists");
+  }
+  CAIRN_RETURN_IF_ERROR(state_->CheckParent(p, "create"));
+  std::shared_ptr<FileNode>& node = state_->files[p];
+  node = std::make_shared<FileNode>();
+  return std::unique_ptr<WritableFile>(std::make_unique<MemWritableFile>(state_, node, p));
+}
+
 Result<std::unique_ptr<WritableFile>> MemEnv::NewAppendableFile(const std::string& path) {
   const std::string p = NormalizePath(path);
   std::lock_guard<std::mutex> lock(state_->mu);

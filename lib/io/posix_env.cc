@@ -111,6 +111,11 @@ Result<std::unique_ptr<WritableFile>> PosixEnv::NewWritableFile(const std::strin
   return WrapWritableFile(std::move(fd), path, 0);
 }
 
+Result<std::unique_ptr<WritableFile>> PosixEnv::NewExclusiveFile(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(path, O_WRONLY | O_CREAT | O_EXCL));
+  return WrapWritableFile(std::move(fd), path, 0);
+}
+
 Result<std::unique_ptr<WritableFile>> PosixEnv::NewAppendableFile(const std::string& path) {
   CAIRN_ASSIGN_OR_RETURN(UniqueFd fd, OpenFd(path, O_WRONLY));
   CAIRN_ASSIGN_OR_RETURN(uint64_t size, FdSize(fd.get(), path));

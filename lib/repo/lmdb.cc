@@ -11,9 +11,11 @@
 namespace cairn::repo {
 namespace {
 
-MDB_val Val(ByteView b) {
-  return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
+Status Finished(const char* op) {
+  return Status::InvalidArgument(std::string("lmdb ") + op + ": transaction already finished");
 }
+
+MDB_val Val(ByteView b) { return MDB_val{b.size(), const_cast<uint8_t*>(b.data())}; }
 ByteView View(const MDB_val& v) {
   return ByteView(static_cast<const uint8_t*>(v.mv_data), v.mv_size);
 }
@@ -35,9 +37,14 @@ Status LmdbStatus(int rc, std::string_view context) {
     case MDB_VERSION_MISMATCH:
       return Status::Corruption(msg + mdb_strerror(rc));
     case MDB_READERS_FULL:
-    case MDB_MAP_RESIZED:
-    case MDB_TXN_FULL:
       return Status::Unavailable(msg + mdb_strerror(rc));
+    case MDB_MAP_RESIZED:
+      // Another process grew the map. Begin*() adopts the new size and
+      // retries once; seen anywhere else, retrying as-is would not help.
+      return Status::Unavailable(msg + mdb_strerror(rc)).WithRetryable(false);
+    case MDB_TXN_FULL:
+      // Retrying the same batch fails the same way: the caller must split it.
+      return Status::InvalidArgument(msg + "transaction too large; commit smaller batches");
     case MDB_KEYEXIST:
       return Status::InvalidArgument(msg + "key exists");
     case MDB_DBS_FULL:
@@ -80,6 +87,7 @@ Status LmdbTxn::Commit() {
 }
 
 Result<ByteView> LmdbTxn::Get(LmdbDb db, ByteView key) const {
+  if (!txn_) return Finished("get");
   MDB_val k = Val(key), v;
   int rc = mdb_get(txn_, db.handle, &k, &v);
   if (rc != MDB_SUCCESS) return LmdbStatus(rc, "lmdb get");
@@ -87,11 +95,13 @@ Result<ByteView> LmdbTxn::Get(LmdbDb db, ByteView key) const {
 }
 
 Status LmdbTxn::Put(LmdbDb db, ByteView key, ByteView value) {
+  if (!txn_) return Finished("put");
   MDB_val k = Val(key), v = Val(value);
   return LmdbStatus(mdb_put(txn_, db.handle, &k, &v, 0), "lmdb put");
 }
 
 Result<bool> LmdbTxn::PutIfAbsent(LmdbDb db, ByteView key, ByteView value) {
+  if (!txn_) return Finished("put");
   MDB_val k = Val(key), v = Val(value);
   int rc = mdb_put(txn_, db.handle, &k, &v, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) return false;
@@ -100,12 +110,14 @@ Result<bool> LmdbTxn::PutIfAbsent(LmdbDb db, ByteView key, ByteView value) {
 }
 
 Status LmdbTxn::Delete(LmdbDb db, ByteView key) {
+  if (!txn_) return Finished("delete");
   MDB_val k = Val(key);
   return LmdbStatus(mdb_del(txn_, db.handle, &k, nullptr), "lmdb delete");
 }
 
 Status LmdbTxn::ForEachPrefix(LmdbDb db, ByteView prefix,
                               const std::function<bool(ByteView, ByteView)>& fn) const {
+  if (!txn_) return Finished("cursor");
   MDB_cursor* cursor = nullptr;
   CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn_, db.handle, &cursor), "lmdb cursor"));
   MDB_val k = Val(prefix), v;
@@ -125,6 +137,7 @@ Status LmdbTxn::ForEachPrefix(LmdbDb db, ByteView prefix,
 }
 
 Result<uint64_t> LmdbTxn::Count(LmdbDb db) const {
+  if (!txn_) return Finished("stat");
   MDB_stat st;
   CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_stat(txn_, db.handle, &st), "lmdb stat"));
   return static_cast<uint64_t>(st.ms_entries);
@@ -169,18 +182,24 @@ Result<LmdbDb> LmdbEnv::OpenDb(const std::string& name, bool create) {
   return LmdbDb{dbi};
 }
 
-Result<LmdbTxn> LmdbEnv::BeginRead() {
+Result<LmdbTxn> LmdbEnv::Begin(unsigned flags, const char* what) {
   MDB_txn* txn = nullptr;
-  CAIRN_RETURN_IF_ERROR(
-      LmdbStatus(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "lmdb begin read"));
+  int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process (say `serve` beside an admin command) grew the map:
+    // adopt its size, then try again once.
+    rc = mdb_env_set_mapsize(env_, 0);
+    if (rc == MDB_SUCCESS) rc = mdb_txn_begin(env_, nullptr, flags, &txn);
+  }
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(rc, what));
   return LmdbTxn(txn);
 }
 
+Result<LmdbTxn> LmdbEnv::BeginRead() { return Begin(MDB_RDONLY, "lmdb begin read"); }
+
 Result<LmdbTxn> LmdbEnv::BeginWrite() {
   if (read_only_) return Status::PermissionDenied("lmdb " + dir_ + " is open read-only");
-  MDB_txn* txn = nullptr;
-  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_txn_begin(env_, nullptr, 0, &txn), "lmdb begin write"));
-  return LmdbTxn(txn);
+  return Begin(0, "lmdb begin write");
 }
 
 }  // namespace cairn::repo

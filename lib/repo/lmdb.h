@@ -26,8 +26,9 @@ namespace cairn::repo {
 
 // Maps an LMDB (or errno) return code to Status: MDB_NOTFOUND NotFound,
 // MDB_MAP_FULL and ENOSPC NoSpace, MDB_CORRUPTED/MDB_PAGE_NOTFOUND/MDB_INVALID/
-// MDB_VERSION_MISMATCH Corruption, MDB_READERS_FULL/MDB_MAP_RESIZED/EAGAIN
-// retryable Unavailable, EACCES PermissionDenied, anything else IOError.
+// MDB_VERSION_MISMATCH Corruption, MDB_READERS_FULL retryable Unavailable,
+// MDB_TXN_FULL InvalidArgument (split the batch), EACCES PermissionDenied,
+// plain errno values through ErrnoToStatus, anything else IOError.
 Status LmdbStatus(int rc, std::string_view context);
 
 struct LmdbOptions {
@@ -111,6 +112,7 @@ class LmdbEnv {
 
  private:
   LmdbEnv() = default;
+  Result<LmdbTxn> Begin(unsigned flags, const char* what);
   MDB_env* env_ = nullptr;
   std::string dir_;
   bool read_only_ = false;

@@ -1,12 +1,11 @@
 #include "lib/repo/lmdb.h"
 
+#include <gtest/gtest.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "lib/repo/test_util.h"
 
@@ -26,6 +25,8 @@ TEST(LmdbStatusTest, MapsEveryClassOfError) {
   EXPECT_EQ(LmdbStatus(MDB_VERSION_MISMATCH, "open").code(), StatusCode::kCorruption);
   EXPECT_EQ(LmdbStatus(EACCES, "open").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(LmdbStatus(EIO, "read").code(), StatusCode::kIOError);
+  EXPECT_EQ(LmdbStatus(MDB_TXN_FULL, "put").code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(LmdbStatus(MDB_TXN_FULL, "put").retryable());
   Status readers = LmdbStatus(MDB_READERS_FULL, "begin");
   EXPECT_EQ(readers.code(), StatusCode::kUnavailable);
   EXPECT_TRUE(readers.retryable());
@@ -56,12 +57,25 @@ TEST(LmdbTest, PutGetDeleteAndIterate) {
   EXPECT_EQ(AsString(*v), "va1");
   EXPECT_TRUE(txn->Get(*db, AsBytes("zz")).status().IsNotFound());
   std::vector<std::string> keys;
-  ASSERT_TRUE(txn->ForEachPrefix(*db, AsBytes("a"), [&](ByteView k, ByteView) {
-                   keys.emplace_back(AsString(k));
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(txn->ForEachPrefix(*db, AsBytes("a"),
+                                 [&](ByteView k, ByteView) {
+                                   keys.emplace_back(AsString(k));
+                                   return true;
+                                 })
+                  .ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"a1", "a2", "a3"}));
   EXPECT_EQ(*txn->Count(*db), 4u);
+}
+
+TEST(LmdbTest, FinishedTransactionRefusesUseInsteadOfCrashing) {
+  ScratchDir dir;
+  auto env = *LmdbEnv::Open(dir.File("db"), {});
+  auto db = *env->OpenDb("t");
+  auto txn = *env->BeginWrite();
+  ASSERT_TRUE(txn.Commit().ok());
+  EXPECT_EQ(txn.Put(db, AsBytes("k"), AsBytes("v")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(txn.Get(db, AsBytes("k")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(txn.Commit().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(LmdbTest, UncommittedTransactionLeavesNoTrace) {

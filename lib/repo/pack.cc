@@ -80,6 +80,9 @@ Result<PackHeader> ParsePackHeader(ByteView b) {
   if (h.version != kPackVersion) {
     return Status::Corruption("unsupported pack version " + std::to_string(h.version));
   }
+  if (DecodeFixed16(p + kHdrVersion + 2) != 0 || DecodeFixed32(p + kHdrPackId + 8) != 0) {
+    return Status::Corruption("pack header reserved field is not zero");
+  }
   h.department_id = DecodeFixed32(p + kHdrDepartment);
   h.pack_id = DecodeFixed64(p + kHdrPackId);
   return h;
@@ -96,6 +99,9 @@ Result<PackTrailer> ParsePackTrailer(ByteView b) {
   }
   if (DecodeFixed16(p + kTrlVersion) != kPackVersion) {
     return Status::Corruption("unsupported pack footer version");
+  }
+  if (DecodeFixed16(p + kTrlVersion + 2) != 0) {
+    return Status::Corruption("pack trailer reserved field is not zero");
   }
   PackTrailer t;
   t.entry_count = DecodeFixed32(p + kTrlCount);
@@ -160,11 +166,9 @@ PackWriter::~PackWriter() {
 
 Result<std::unique_ptr<PackWriter>> PackWriter::Create(io::Env* env, const std::string& path,
                                                        const PackHeader& header) {
-  if (env->FileExists(path)) {
-    return Status::InvalidArgument("pack " + path + " already exists");
-  }
-  CAIRN_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path));
-  std::unique_ptr<PackWriter> w(new PackWriter(env, path, std::move(file)));
+  auto file = env->NewExclusiveFile(path);
+  if (!file.ok()) return file.status().WithContext("create pack");
+  std::unique_ptr<PackWriter> w(new PackWriter(env, path, std::move(*file)));
   CAIRN_RETURN_IF_ERROR(w->Write(EncodePackHeader(header)));
   return w;
 }
@@ -195,8 +199,10 @@ Result<std::unique_ptr<PackWriter>> PackWriter::Reopen(io::Env* env, const std::
     XXH3_64bits_update(w->data_hash_.get(), buf.data(), n);
     off += n;
   }
+  // RecoverPack synced what is there; the first Sync() still syncs the
+  // directory again, which is cheap and keeps no assumption about the caller.
   w->size_ = w->synced_size_ = size;
-  w->dir_synced_ = true;
+  w->dir_synced_ = false;
   w->entries_ = std::move(recovered);
   return w;
 }
@@ -295,8 +301,12 @@ Result<std::unique_ptr<PackReader>> PackReader::Open(io::Env* env, const std::st
   CAIRN_RETURN_IF_ERROR(ReadExact(*r->file_, r->file_size_ - kPackTrailerSize, tail, path));
   auto trailer = ParsePackTrailer(tail);
   if (!trailer.ok()) return corrupt(trailer.status());
+  // Compare without adding: every operand is attacker-controlled and a sum
+  // could wrap. file_size_ >= header + trailer was checked above.
   uint64_t index_size = static_cast<uint64_t>(trailer->entry_count) * kPackIndexEntrySize;
-  if (trailer->index_offset + index_size + kPackTrailerSize != r->file_size_) {
+  uint64_t before_trailer = r->file_size_ - kPackTrailerSize;
+  if (index_size > before_trailer - kPackHeaderSize ||
+      trailer->index_offset != before_trailer - index_size) {
     return corrupt(Status::Corruption("footer does not match the file size"));
   }
   Bytes index(index_size);
@@ -309,8 +319,22 @@ Result<std::unique_ptr<PackReader>> PackReader::Open(io::Env* env, const std::st
   return r;
 }
 
-Status PackReader::ReadRecordAt(uint64_t offset, uint32_t length, Bytes* out) const {
-  if (offset < kPackHeaderSize || length < kRecordOverhead || offset + length > index_offset_) {
+Status PackReader::ReadRecordAt(uint64_t offset, uint32_t length, const ChunkId& expected_id,
+                                Bytes* out) const {
+  CAIRN_RETURN_IF_ERROR(ReadCheckedRecord(offset, length, out));
+  if (ParseRecordHeader(*out)->id != expected_id) {
+    out->clear();
+    return Status::Corruption("pack " + path_ + " offset " + std::to_string(offset) +
+                              ": record is not the chunk the index names");
+  }
+  return Status::OK();
+}
+
+Status PackReader::ReadCheckedRecord(uint64_t offset, uint32_t length, Bytes* out) const {
+  out->clear();  // on any failure the caller is left with no bytes
+  if (offset < kPackHeaderSize || length < kRecordOverhead ||
+      length > kRecordOverhead + kMaxRecordPlainSize || offset > index_offset_ ||
+      length > index_offset_ - offset) {
     return Status::Corruption("pack " + path_ + ": record location " + std::to_string(offset) +
                               "+" + std::to_string(length) + " is outside the pack");
   }
@@ -325,7 +349,7 @@ Status PackReader::ReadRecordAt(uint64_t offset, uint32_t length, Bytes* out) co
 }
 
 Status PackReader::ReadRecord(const PackEntry& entry, Bytes* out) const {
-  CAIRN_RETURN_IF_ERROR(ReadRecordAt(entry.offset, entry.length, out));
+  CAIRN_RETURN_IF_ERROR(ReadCheckedRecord(entry.offset, entry.length, out));
   auto header = ParseRecordHeader(*out);
   Status s = header.ok() ? CheckEntryMatches(entry, *header) : header.status();
   if (!s.ok()) {
@@ -339,7 +363,7 @@ Status PackReader::Verify() const {
   // Records tile the data region (ParsePackIndex checked), so hashing the
   // header and then each record in order hashes [0, index_offset).
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash(XXH3_createState(),
-                                                                 &XXH3_freeState);
+                                                                &XXH3_freeState);
   XXH3_64bits_reset(hash.get());
   Bytes buf(kPackHeaderSize);
   CAIRN_RETURN_IF_ERROR(ReadExact(*file_, 0, buf, path_));
@@ -356,22 +380,50 @@ Status PackReader::Verify() const {
 
 // ---- Recovery ----
 
-Result<PackRecovery> RecoverPack(io::Env* env, const std::string& path) {
+namespace {
+
+// Makes the file's current content and its directory entry durable.
+Status SyncFileAndDir(io::Env* env, const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(auto file, env->NewAppendableFile(path));
+  CAIRN_RETURN_IF_ERROR(file->Sync());
+  CAIRN_RETURN_IF_ERROR(file->Close());
+  return env->SyncDir(DirName(path));
+}
+
+bool AllZero(ByteView b) {
+  for (uint8_t c : b) {
+    if (c) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<PackRecovery> RecoverPack(io::Env* env, const std::string& path, uint64_t committed_size) {
   PackRecovery rec;
   {
-    // A pack that opens as sealed is left exactly as it is.
+    // A pack that is sealed and verifies end to end is left exactly as it is.
+    // A footer that parses but does not verify (half-written, or damaged) is
+    // not trusted: the records are scanned instead.
     auto sealed = PackReader::Open(env, path);
-    if (sealed.ok()) {
+    if (sealed.ok() && (*sealed)->Verify().ok()) {
       rec.header_valid = rec.was_sealed = true;
       rec.header = (*sealed)->header();
       rec.entries = (*sealed)->entries();
       rec.original_size = rec.recovered_size = (*sealed)->file_size();
+      CAIRN_RETURN_IF_ERROR(SyncFileAndDir(env, path));
       return rec;
     }
-    if (!sealed.status().IsCorruption()) return sealed.status();
+    if (!sealed.ok() && !sealed.status().IsCorruption()) return sealed.status();
   }
   CAIRN_ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   CAIRN_ASSIGN_OR_RETURN(rec.original_size, file->Size());
+  auto damaged = [&](uint64_t offset, const std::string& what) {
+    return Status::Corruption("pack " + path + ": " + what + " at offset " +
+                              std::to_string(offset) + ", inside the " +
+                              std::to_string(committed_size) +
+                              " committed bytes; not truncating (repair it from a copy)");
+  };
   Bytes buf(kPackHeaderSize);
   uint64_t keep = 0;
   if (rec.original_size >= kPackHeaderSize) {
@@ -381,7 +433,14 @@ Result<PackRecovery> RecoverPack(io::Env* env, const std::string& path) {
       rec.header_valid = true;
       rec.header = *header;
       keep = kPackHeaderSize;
+    } else if (committed_size > 0 || !AllZero(buf)) {
+      // A torn creation leaves a short or zero-filled header; anything else
+      // (a damaged or newer-version header) is not ours to cut away.
+      if (committed_size > 0) return damaged(0, "bad pack header");
+      return header.status().WithContext("pack " + path + ": not truncating");
     }
+  } else if (committed_size > 0) {
+    return damaged(rec.original_size, "file ends");
   }
   if (rec.header_valid) {
     for (;;) {
@@ -389,17 +448,19 @@ Result<PackRecovery> RecoverPack(io::Env* env, const std::string& path) {
       buf.resize(kRecordHeaderSize);
       CAIRN_RETURN_IF_ERROR(ReadExact(*file, keep, buf, path));
       auto h = ParseRecordHeader(buf);
-      if (!h.ok() || keep + h->record_size() > rec.original_size) break;
+      if (!h.ok() || h->record_size() > rec.original_size - keep) break;
       buf.resize(h->record_size());
       CAIRN_RETURN_IF_ERROR(ReadExact(*file, keep, buf, path));
       if (!ParseRecord(buf).ok()) break;
-      rec.entries.push_back(PackEntry{h->id, keep, static_cast<uint32_t>(buf.size()), h->type,
-                                      h->flags});
+      rec.entries.push_back(
+          PackEntry{h->id, keep, static_cast<uint32_t>(buf.size()), h->type, h->flags});
       keep += buf.size();
     }
   }
   file.reset();
+  if (keep < committed_size) return damaged(keep, "invalid or missing record");
   if (keep != rec.original_size) CAIRN_RETURN_IF_ERROR(env->TruncateFile(path, keep));
+  CAIRN_RETURN_IF_ERROR(SyncFileAndDir(env, path));
   rec.recovered_size = keep;
   return rec;
 }

@@ -49,7 +49,7 @@ struct PackEntry {
   uint64_t offset = 0;  // of the record's first byte
   uint32_t length = 0;  // whole record, header to checksum
   RecordType type = RecordType::kData;
-  uint16_t flags = 0;   // record flags (kRecordFlagZstd ...)
+  uint16_t flags = 0;  // record flags (kRecordFlagZstd ...)
 };
 
 // Appends records to a new pack. One writer per pack; not thread-safe.
@@ -57,8 +57,9 @@ struct PackEntry {
 // the file is left for RecoverPack() to truncate to its last valid record.
 class PackWriter {
  public:
-  // Creates `path` (truncating nothing: AlreadyExists is InvalidArgument) and
-  // writes the pack header. The directory entry is durable after the first
+  // Creates `path` exclusively (O_EXCL: an existing file, even one created
+  // by a racing writer, is never truncated; InvalidArgument) and writes the
+  // pack header. The directory entry is durable after the first
   // Sync() (which also syncs the parent directory once).
   static Result<std::unique_ptr<PackWriter>> Create(io::Env* env, const std::string& path,
                                                     const PackHeader& header);
@@ -117,8 +118,10 @@ class PackReader {
   // Reads the record at `entry` into *out and validates it (ParseRecord and
   // that it is the record the index names). Corruption otherwise.
   Status ReadRecord(const PackEntry& entry, Bytes* out) const;
-  // Reads the record at an offset/length from the chunk index.
-  Status ReadRecordAt(uint64_t offset, uint32_t length, Bytes* out) const;
+  // Reads the record at an offset/length from the chunk index and checks
+  // that it is the chunk the index promised (`expected_id`).
+  Status ReadRecordAt(uint64_t offset, uint32_t length, const ChunkId& expected_id,
+                      Bytes* out) const;
 
   // Re-reads the whole pack: the data checksum in the trailer and every
   // record against its index entry. The scrub's unit of work.
@@ -126,6 +129,9 @@ class PackReader {
 
  private:
   PackReader() = default;
+  // Reads [offset, offset+length) within the data region and ParseRecord()s it.
+  Status ReadCheckedRecord(uint64_t offset, uint32_t length, Bytes* out) const;
+
   std::string path_;
   std::unique_ptr<io::RandomAccessFile> file_;
   PackHeader header_;
@@ -136,20 +142,31 @@ class PackReader {
 };
 
 struct PackRecovery {
-  bool header_valid = false;   // false: not even a whole header survived
-  bool was_sealed = false;     // a valid footer was found; nothing was cut
+  bool header_valid = false;       // false: no header survived; the file is now empty
+  bool was_sealed = false;         // a valid footer was found; nothing was cut
   std::vector<PackEntry> entries;  // every complete, valid record kept
   PackHeader header;
   uint64_t original_size = 0;
   uint64_t recovered_size = 0;  // the file's size afterwards
 };
 
-// Recovers a pack after a crash: scans records from the start and truncates
-// the file right after the last complete record whose header and checksum
-// are valid (a footer, whole or partial, is dropped too unless the pack is
-// intact and sealed, in which case nothing changes). A file without a valid
-// header is truncated to zero bytes; the caller removes it. Idempotent.
-Result<PackRecovery> RecoverPack(io::Env* env, const std::string& path);
+// Recovers a pack after a crash (doc/design.md section 7).
+//
+// `committed_size` is how many bytes of this pack the caller has committed
+// as durable (the end of the last record whose index entries it committed;
+// 0 if none). Bytes below it were synced and are referenced, so damage there
+// is not a torn write: RecoverPack then returns Corruption and changes
+// nothing, and the pack needs repair (scrub, DR copy), never truncation.
+//
+// Otherwise: a pack that is sealed and verifies completely is left as it is.
+// Else records are scanned from the start and the file is truncated right
+// after the last complete, valid record (a partial footer goes too); a file
+// without a valid header is truncated to zero bytes for the caller to
+// remove. On every successful path the file and its directory are synced
+// before returning, so what recovery reports as kept is durable even if the
+// crash was of the process alone and the tail was still in the page cache.
+// Idempotent.
+Result<PackRecovery> RecoverPack(io::Env* env, const std::string& path, uint64_t committed_size);
 
 // Parsers, exposed for the fuzzers and tests.
 Result<PackHeader> ParsePackHeader(ByteView bytes);

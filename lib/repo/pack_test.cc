@@ -1,8 +1,11 @@
 #include "lib/repo/pack.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include "lib/io/env.h"
+#include "lib/io/fault_injection_env.h"
+#include "lib/io/mem_env.h"
 #include "lib/repo/test_util.h"
 
 namespace cairn::repo {
@@ -110,9 +113,9 @@ TEST_F(PackTest, EverySingleBitFlipInASealedPackIsCorruption) {
 TEST_F(PackTest, CutAtEveryOffsetRecoversToLastCompleteRecord) {
   std::string path = dir_.File("p.pack");
   // Seal it too, so cuts inside the footer are covered.
-  auto records = WritePack(path, {TextBytes(300), RandomBytes(120, 6), TextBytes(40),
-                                  RandomBytes(10, 7)},
-                           /*seal=*/true);
+  auto records =
+      WritePack(path, {TextBytes(300), RandomBytes(120, 6), TextBytes(40), RandomBytes(10, 7)},
+                /*seal=*/true);
   const Bytes full = ReadAll(path);
   std::vector<uint64_t> ends;  // end offset of each record
   uint64_t end = kPackHeaderSize;
@@ -121,7 +124,7 @@ TEST_F(PackTest, CutAtEveryOffsetRecoversToLastCompleteRecord) {
   std::string cut_path = dir_.File("cut.pack");
   for (size_t cut = 0; cut <= full.size(); ++cut) {
     WriteAll(cut_path, ByteView(full.data(), cut));
-    auto rec = RecoverPack(env_, cut_path);
+    auto rec = RecoverPack(env_, cut_path, /*committed_size=*/0);
     ASSERT_TRUE(rec.ok()) << cut << ": " << rec.status().ToString();
     size_t complete = 0;
     while (complete < ends.size() && ends[complete] <= cut) ++complete;
@@ -139,7 +142,7 @@ TEST_F(PackTest, CutAtEveryOffsetRecoversToLastCompleteRecord) {
       EXPECT_EQ(rec->recovered_size, want) << cut;
       EXPECT_EQ(*env_->GetFileSize(cut_path), want) << cut;
       // Idempotent: a second recovery changes nothing.
-      auto again = RecoverPack(env_, cut_path);
+      auto again = RecoverPack(env_, cut_path, 0);
       ASSERT_TRUE(again.ok());
       EXPECT_EQ(again->recovered_size, want);
     }
@@ -159,8 +162,9 @@ TEST_F(PackTest, RecoveredPackCanBeReopenedAppendedAndSealed) {
     ASSERT_TRUE(f.ok());
     ASSERT_TRUE((*f)->Append(ByteView(torn.data(), torn.size() / 2)).ok());
   }
-  auto rec = RecoverPack(env_, path);
-  ASSERT_TRUE(rec.ok());
+  uint64_t committed = kPackHeaderSize + records[0].size() + records[1].size();
+  auto rec = RecoverPack(env_, path, committed);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
   ASSERT_EQ(rec->entries.size(), 2u);
   auto w = PackWriter::Reopen(env_, path, rec->header, rec->entries);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
@@ -186,10 +190,100 @@ TEST_F(PackTest, ReadRecordAtRejectsOutOfRangeLocations) {
   WritePack(path, {TextBytes(100)}, true);
   auto r = PackReader::Open(env_, path);
   ASSERT_TRUE(r.ok());
+  const PackEntry& e = (*r)->entries()[0];
   Bytes out;
-  EXPECT_TRUE((*r)->ReadRecordAt(0, 200, &out).IsCorruption());
-  EXPECT_TRUE((*r)->ReadRecordAt(kPackHeaderSize, 1u << 30, &out).IsCorruption());
-  EXPECT_TRUE((*r)->ReadRecordAt(kPackHeaderSize + 1, 150, &out).IsCorruption());
+  EXPECT_TRUE((*r)->ReadRecordAt(e.offset, e.length, e.id, &out).ok());
+  EXPECT_TRUE((*r)->ReadRecordAt(0, 200, e.id, &out).IsCorruption());
+  EXPECT_TRUE(out.empty());  // a refused read never leaves the last record behind
+  EXPECT_TRUE((*r)->ReadRecordAt(kPackHeaderSize, 1u << 30, e.id, &out).IsCorruption());
+  EXPECT_TRUE((*r)->ReadRecordAt(kPackHeaderSize + 1, 150, e.id, &out).IsCorruption());
+  // offset + length would wrap around 2^64.
+  EXPECT_TRUE(
+      (*r)->ReadRecordAt(~0ull - 0xffffffffull + 2, 0xffffffffu, e.id, &out).IsCorruption());
+  // The right bytes but not the chunk the index promised.
+  ChunkId other = e.id;
+  other[0] ^= 1;
+  EXPECT_TRUE((*r)->ReadRecordAt(e.offset, e.length, other, &out).IsCorruption());
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(PackTest, TrailerWhoseSizesWrapAroundIsRejected) {
+  // A forged trailer (checksums are keyless, so anyone can recompute them)
+  // claiming 2^32-1 entries with an index offset chosen so that
+  // index_offset + 48 * count + 48 wraps to the file size.
+  std::string path = dir_.File("p.pack");
+  WritePack(path, {TextBytes(100)}, true);
+  Bytes bytes = ReadAll(path);
+  uint8_t* t = bytes.data() + bytes.size() - kPackTrailerSize;
+  uint64_t count = 0xffffffffull;
+  EncodeFixed32(t + 12, static_cast<uint32_t>(count));
+  EncodeFixed64(t + 16, bytes.size() - kPackTrailerSize - count * kPackIndexEntrySize);
+  EncodeFixed64(t + 40, XXH3_64bits(t, 40));
+  std::string forged = dir_.File("forged.pack");
+  WriteAll(forged, bytes);
+  auto r = PackReader::Open(env_, forged);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+}
+
+TEST_F(PackTest, DamageInsideTheCommittedRegionIsNeverTruncated) {
+  std::string path = dir_.File("p.pack");
+  auto records = WritePack(path, {TextBytes(300), RandomBytes(200, 3), TextBytes(50)}, false);
+  uint64_t size = *env_->GetFileSize(path);
+  Bytes bytes = ReadAll(path);
+  bytes[kPackHeaderSize + records[0].size() + 90] ^= 0x10;  // inside record 2
+  WriteAll(path, bytes);
+  auto rec = RecoverPack(env_, path, /*committed_size=*/size);
+  EXPECT_TRUE(rec.status().IsCorruption()) << rec.status().ToString();
+  EXPECT_NE(rec.status().message().find("not truncating"), std::string::npos);
+  EXPECT_EQ(ReadAll(path), bytes);  // nothing changed
+  // The same damage beyond what was committed is a torn tail: cut there.
+  auto cut = RecoverPack(env_, path, kPackHeaderSize + records[0].size());
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  EXPECT_EQ(cut->entries.size(), 1u);
+  EXPECT_EQ(*env_->GetFileSize(path), kPackHeaderSize + records[0].size());
+}
+
+TEST_F(PackTest, DamagedHeaderIsReportedNotErased) {
+  std::string path = dir_.File("p.pack");
+  WritePack(path, {TextBytes(300)}, false);
+  Bytes bytes = ReadAll(path);
+  bytes[20] ^= 1;  // pack id
+  WriteAll(path, bytes);
+  EXPECT_TRUE(RecoverPack(env_, path, 0).status().IsCorruption());
+  EXPECT_EQ(ReadAll(path), bytes);
+  // A zero-filled header is what a torn creation leaves: that is cut.
+  std::fill(bytes.begin(), bytes.begin() + kPackHeaderSize, 0);
+  WriteAll(path, bytes);
+  auto rec = RecoverPack(env_, path, 0);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  EXPECT_FALSE(rec->header_valid);
+  EXPECT_EQ(*env_->GetFileSize(path), 0u);
+}
+
+TEST(PackPowerLossTest, RecoveredRecordsSurviveALaterPowerCut) {
+  // The process dies before syncing: its appends are still in the page
+  // cache and read back as valid. Recovery keeps them, so it must make them
+  // durable, or a power cut after the vault indexes them would lose data.
+  auto mem = io::NewMemEnv();
+  io::FaultInjectionEnv env(mem.get());
+  ASSERT_TRUE(env.CreateDir("/v").ok());
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  auto keys = TestKeys();
+  auto encoder = *RecordEncoder::Create(keys, {});
+  Bytes plain = TextBytes(5000), record;
+  ASSERT_TRUE(encoder->Encode(RecordType::kData, encoder->Id(plain), plain, &record).ok());
+  {
+    auto w = PackWriter::Create(&env, "/v/p.pack", PackHeader{kPackVersion, 1, 1});
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(record).ok());
+    ASSERT_TRUE((*w)->Append(record).ok());
+  }  // killed: never synced
+  auto rec = RecoverPack(&env, "/v/p.pack", 0);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  ASSERT_EQ(rec->entries.size(), 2u);
+  ASSERT_TRUE(env.DropUnsyncedData().ok());  // power cut
+  ASSERT_TRUE(env.FileExists("/v/p.pack"));
+  EXPECT_EQ(*env.GetFileSize("/v/p.pack"), rec->recovered_size);
 }
 
 }  // namespace

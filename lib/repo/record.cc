@@ -59,8 +59,8 @@ void WriteHeader(const RecordHeader& h, uint8_t* out) {
 
 Result<RecordHeader> ParseRecordHeader(ByteView bytes) {
   if (bytes.size() < kRecordHeaderSize) {
-    return Status::Corruption("record header truncated: " + std::to_string(bytes.size()) +
-                              " of " + std::to_string(kRecordHeaderSize) + " bytes");
+    return Status::Corruption("record header truncated: " + std::to_string(bytes.size()) + " of " +
+                              std::to_string(kRecordHeaderSize) + " bytes");
   }
   const uint8_t* p = bytes.data();
   if (DecodeFixed32(p + kOffMagic) != kRecordMagic) return Status::Corruption("bad record magic");
@@ -86,6 +86,9 @@ Result<RecordHeader> ParseRecordHeader(ByteView bytes) {
   if (h.plain_size > kMaxRecordPlainSize) return Status::Corruption("record plain size too large");
   if (h.payload_size > h.plain_size) {
     return Status::Corruption("record payload larger than its plaintext");
+  }
+  if (h.type == RecordType::kDelta && (h.flags & kRecordFlagZstd)) {
+    return Status::Corruption("delta records are never compressed");
   }
   if (!(h.flags & kRecordFlagZstd) && h.payload_size != h.plain_size) {
     return Status::Corruption("uncompressed record with payload size != plain size");
@@ -161,10 +164,12 @@ Status RecordEncoder::Encode(RecordType type, const ChunkId& id, ByteView plaint
   uint8_t* p = out->data();
   WriteHeader(h, p);  // nonce still zero; rewritten below
   auto aad = Aad(p);
-  CAIRN_ASSIGN_OR_RETURN(
-      h.nonce, sealer_.Seal(aad, payload,
-                            MutableByteView(p + kRecordHeaderSize, payload.size() + crypto::kTagSize)));
+  CAIRN_ASSIGN_OR_RETURN(h.nonce, sealer_.Seal(aad, payload,
+                                               MutableByteView(p + kRecordHeaderSize,
+                                                               payload.size() + crypto::kTagSize)));
   WriteHeader(h, p);
+  // The scratch buffer held (compressed) plaintext; do not leave it around.
+  if (payload.data() == compressed_.data()) SecureZero(compressed_.data(), compressed_.size());
   size_t checked = out->size() - kRecordChecksumSize;
   EncodeFixed64(p + checked, XXH3_64bits(p, checked));
   return Status::OK();
@@ -213,6 +218,7 @@ Status RecordDecoder::Decode(ByteView record, Bytes* plaintext, RecordHeader* he
   }
   if (compressed) {
     s = decompressor_->Decompress(payload_, h.plain_size, plaintext);
+    SecureZero(payload_.data(), payload_.size());
     if (!s.ok()) {
       plaintext->clear();
       return s.WithContext("record " + ToHex(h.id));

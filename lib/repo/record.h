@@ -41,7 +41,8 @@ inline constexpr uint32_t kRecordMagic = 0x31434552;  // "REC1" little-endian
 inline constexpr uint8_t kRecordVersion = 1;
 inline constexpr size_t kRecordHeaderSize = 80;
 inline constexpr size_t kRecordChecksumSize = 8;
-inline constexpr size_t kRecordOverhead = kRecordHeaderSize + crypto::kTagSize + kRecordChecksumSize;
+inline constexpr size_t kRecordOverhead =
+    kRecordHeaderSize + crypto::kTagSize + kRecordChecksumSize;
 // Largest plaintext a record may carry: a 4 MiB extent or an 8 MiB CDC chunk
 // with room to spare. Readers refuse larger lengths before allocating.
 inline constexpr uint32_t kMaxRecordPlainSize = 16u << 20;

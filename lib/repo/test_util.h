@@ -2,11 +2,11 @@
 #ifndef CAIRN_LIB_REPO_TEST_UTIL_H_
 #define CAIRN_LIB_REPO_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <random>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "lib/base/bytes.h"
 #include "lib/crypto/keys.h"

@@ -7,15 +7,10 @@
 #include <fstream>
 #include <string_view>
 
+#include "lib/base/splitmix.h"
+
 namespace cairn::bench {
 namespace {
-
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 bool IsCompressedName(const std::filesystem::path& p) {
   static constexpr std::array<std::string_view, 9> kExt = {".gz",   ".xz",  ".bz2", ".zst", ".lz4",

@@ -5,17 +5,10 @@
 #include <cmath>
 #include <string>
 
+#include "lib/base/splitmix.h"
+
 namespace cairn::chunk {
 namespace {
-
-// splitmix64 step: a bijective mix of a Weyl sequence; good enough to fill a
-// gear table with independent-looking 64-bit values from any seed.
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Mask selecting the top `bits` bits: with the gear hash those depend on the
 // last 64 bytes, the low bits only on the last few.

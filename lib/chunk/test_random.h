@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "lib/base/bytes.h"
+#include "lib/base/splitmix.h"
 
 namespace cairn::testing {
 
@@ -13,12 +14,7 @@ namespace cairn::testing {
 class TestRng {
  public:
   explicit TestRng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  uint64_t Next() { return SplitMix64(&state_); }
   // Uniform in [0, n); n > 0.
   uint64_t Uniform(uint64_t n) { return Next() % n; }
   void Fill(uint8_t* p, size_t n) {

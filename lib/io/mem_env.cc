@@ -7,6 +7,8 @@
 #include <set>
 #include <utility>
 
+#include "lib/base/splitmix.h"
+
 namespace cairn::io {
 
 namespace {
@@ -38,13 +40,7 @@ struct MemEnv::State {
     return Status::NotFound(std::string(op) + " " + p + ": parent directory does not exist");
   }
 
-  // splitmix64: tiny, fast, and good enough for non-cryptographic test data.
-  uint64_t NextRandom() {
-    uint64_t z = (rng += 0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-    return z ^ (z >> 31);
-  }
+  uint64_t NextRandom() { return SplitMix64(&rng); }
 };
 
 namespace {

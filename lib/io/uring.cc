@@ -127,23 +127,8 @@ void IoRing::CheckOwnerThread() const {
 }
 
 Status IoRing::ReadBatch(int fd, std::span<ReadRequest> requests) {
-  CheckOwnerThread();
-  std::vector<Op> ops(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ReadRequest& r = requests[i];
-    ops[i] = Op{.kind = OpKind::kRead,
-                .fd = fd,
-                .offset = r.offset,
-                .read_buffer = r.buffer.data(),
-                .length = r.buffer.size(),
-                .status = &r.status,
-                .transferred = &r.bytes_read};
-  }
-  Run(ops);
-  for (const ReadRequest& r : requests) {
-    if (!r.status.ok()) return r.status;
-  }
-  return Status::OK();
+  std::vector<int> fds(requests.size(), fd);
+  return ReadBatch(fds, requests);
 }
 
 Status IoRing::ReadBatch(std::span<const int> fds, std::span<ReadRequest> requests) {

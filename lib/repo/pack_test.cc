@@ -40,7 +40,9 @@ class PackTest : public ::testing::Test {
       EXPECT_TRUE((*w)->Append(records.back()).ok());
     }
     EXPECT_TRUE((*w)->Sync().ok());
-    if (seal) EXPECT_TRUE((*w)->Seal().ok());
+    if (seal) {
+      EXPECT_TRUE((*w)->Seal().ok());
+    }
     return records;
   }
 

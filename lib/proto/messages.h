@@ -1,0 +1,341 @@
+// The messages of the agent/replicator/restore <-> vault protocol: the
+// payload of the frame of the same MessageType (frame.h). doc/protocol.md is
+// normative for the byte layouts and the order of messages; this file
+// implements it.
+//
+// Encoding: little-endian fixed-width integers; strings and byte blobs as a
+// u32 length and the bytes; lists as a u32 count and the items; bools as one
+// byte 0 or 1; enums as one byte. There is no padding and no optional field,
+// so every value has exactly one encoding: Encode(Decode(p)) == p.
+//
+// Decode() takes untrusted bytes. It never reads past the input, bounds every
+// length and count by the caps below (and by the bytes that remain) before
+// allocating, refuses a payload above MaxPayloadFor(type), unknown enum
+// values, bools other than 0/1 and trailing bytes, and reports every
+// violation as InvalidArgument("<message>: <what>"). It has no side effects.
+//
+// Encode() does not check the caps: callers build messages within them (for
+// example, a manifest is split into parts of at most kMaxManifestIdsPerPart),
+// and the peer's Decode() refuses one that is not.
+//
+// Pure functions and value types, no I/O; safe on any thread.
+#ifndef CAIRN_LIB_PROTO_MESSAGES_H_
+#define CAIRN_LIB_PROTO_MESSAGES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/proto/frame.h"
+
+namespace cairn::proto {
+
+// The only protocol version this build speaks (Hello/HelloOk negotiate it).
+inline constexpr uint16_t kProtocolVersion = 1;
+
+// Per-field caps. Each is far above what a well-behaved peer sends and low
+// enough that a hostile one cannot make the reader allocate much.
+//
+// Error messages, PEM certificates and job error texts.
+inline constexpr size_t kMaxStringLen = 64u << 10;
+// Host names, software versions, site and department names, snapshot IDs,
+// enrolment tokens and vault addresses.
+inline constexpr size_t kMaxNameLen = 1024;
+// One path of a backup set (Linux PATH_MAX).
+inline constexpr size_t kMaxPathLen = 4096;
+// Paths in one backup set.
+inline constexpr size_t kMaxPaths = 1024;
+// Chunk IDs in one HaveChunks (and flags in its reply): as many as fit in a
+// control frame with the request ID and the count (32768 would not).
+inline constexpr size_t kMaxIdsPerMessage = (kMaxControlPayload - 8) / crypto::kChunkIdSize;
+// Chunk IDs in one ManifestPart (16 MB of IDs, within kMaxFramePayload).
+inline constexpr size_t kMaxManifestIdsPerPart = 500000;
+// Records in one Records message, and IDs in one GetRecords.
+inline constexpr size_t kMaxRecordsPerMessage = 64;
+// Largest record (doc/design.md section 2): 16 MiB of payload + 104 bytes.
+inline constexpr size_t kMaxRecordBytes = (16u << 20) + 104;
+// The department key blob carried by EnrollResponse (112 bytes today).
+inline constexpr size_t kMaxDepartmentKeysLen = 4096;
+// Vault addresses an enrolled agent may try, in order.
+inline constexpr size_t kMaxVaultAddresses = 16;
+// Snapshots in one SnapshotList (and the largest ListSnapshots limit).
+inline constexpr size_t kMaxSnapshotsPerList = 4096;
+// Frame limit a vault passes to ParseFrameHeader until the handshake is
+// done: only Hello is accepted then, and the largest Hello fits.
+inline constexpr uint32_t kMaxHelloPayload = 4096;
+
+static_assert(2 + 2 + 1 + 2 * (4 + kMaxNameLen) <= kMaxHelloPayload);
+static_assert(8 + kMaxIdsPerMessage * crypto::kChunkIdSize <= kMaxControlPayload);
+static_assert(12 + kMaxManifestIdsPerPart * crypto::kChunkIdSize <= kMaxFramePayload);
+static_assert(8 + kMaxRecordBytes <= kMaxFramePayload);
+
+enum class Role : uint8_t { kAgent = 1, kReplicator = 2, kRestore = 3, kEnroll = 4 };
+enum class SessionKind : uint8_t { kFiles = 1, kImage = 2 };
+enum class JobKind : uint8_t { kBackupNow = 1 };
+
+// Vault or client -> peer: the request failed. `code` is never kOk; its wire
+// value is the StatusCode value (doc/protocol.md lists them with names).
+struct Error {
+  StatusCode code = StatusCode::kInvalidArgument;
+  bool retryable = false;
+  std::string message;
+
+  static Error FromStatus(const Status& status);  // status must not be OK
+  Status ToStatus() const;
+
+  Bytes Encode() const;
+  static Result<Error> Decode(ByteView payload);
+  friend bool operator==(const Error&, const Error&) = default;
+};
+
+// Client -> vault, first frame on every connection.
+struct Hello {
+  uint16_t min_version = kProtocolVersion;  // 1 <= min_version <= max_version
+  uint16_t max_version = kProtocolVersion;
+  Role role = Role::kAgent;
+  std::string software;  // "cairn-agent 0.1.0", for logs
+  std::string hostname;  // as the client sees itself, for logs only
+
+  Bytes Encode() const;
+  static Result<Hello> Decode(ByteView payload);
+  friend bool operator==(const Hello&, const Hello&) = default;
+};
+
+// Vault -> client: the handshake succeeded at `version`.
+struct HelloOk {
+  uint16_t version = kProtocolVersion;  // >= 1
+  std::string site;
+  uint64_t server_time_micros = 0;  // vault clock, Unix epoch
+  std::string department;           // from the peer certificate; empty for enroll
+
+  Bytes Encode() const;
+  static Result<HelloOk> Decode(ByteView payload);
+  friend bool operator==(const HelloOk&, const HelloOk&) = default;
+};
+
+struct EnrollRequest {
+  std::string token;    // the one-time enrolment token
+  std::string csr_pem;  // PKCS#10, key pair generated on the host
+  std::string hostname;
+
+  Bytes Encode() const;
+  static Result<EnrollRequest> Decode(ByteView payload);
+  friend bool operator==(const EnrollRequest&, const EnrollRequest&) = default;
+};
+
+// Carries the department's raw keys (lib/crypto SerializeDepartmentKeys):
+// never log it, and SecureZero department_keys once stored.
+struct EnrollResponse {
+  std::string certificate_pem;
+  std::string ca_pem;
+  std::string department;
+  uint32_t department_id = 0;
+  Bytes department_keys;
+  std::vector<std::string> vault_addresses;  // "host:port", at most kMaxVaultAddresses
+
+  Bytes Encode() const;
+  static Result<EnrollResponse> Decode(ByteView payload);
+  friend bool operator==(const EnrollResponse&, const EnrollResponse&) = default;
+};
+
+struct SessionBegin {
+  SessionKind kind = SessionKind::kFiles;
+  std::vector<std::string> paths;  // each 1..kMaxPathLen bytes, no NUL
+  uint64_t resume_session_id = 0;  // 0 = a new session
+
+  Bytes Encode() const;
+  static Result<SessionBegin> Decode(ByteView payload);
+  friend bool operator==(const SessionBegin&, const SessionBegin&) = default;
+};
+
+struct SessionBegun {
+  uint64_t session_id = 0;
+  bool resumed = false;
+
+  Bytes Encode() const;
+  static Result<SessionBegun> Decode(ByteView payload);
+  friend bool operator==(const SessionBegun&, const SessionBegun&) = default;
+};
+
+struct HaveChunks {
+  uint32_t request_id = 0;
+  std::vector<crypto::ChunkId> ids;  // at most kMaxIdsPerMessage
+
+  Bytes Encode() const;
+  static Result<HaveChunks> Decode(ByteView payload);
+  friend bool operator==(const HaveChunks&, const HaveChunks&) = default;
+};
+
+// present[i] answers ids[i] of the HaveChunks with the same request_id. On
+// the wire: u32 count, then ceil(count / 8) bytes, bit i in byte i / 8 at
+// bit position i % 8 (least significant first); unused bits are zero.
+struct HaveChunksReply {
+  uint32_t request_id = 0;
+  std::vector<bool> present;
+
+  Bytes Encode() const;
+  static Result<HaveChunksReply> Decode(ByteView payload);
+  friend bool operator==(const HaveChunksReply&, const HaveChunksReply&) = default;
+};
+
+// PutRecord has no fields: its payload is one record, exactly as stored
+// (doc/design.md section 2). OK for 1..kMaxRecordBytes bytes; the record's
+// own format is checked by lib/repo, not here.
+Status CheckPutRecord(ByteView payload);
+
+struct Flush {
+  uint64_t sequence = 0;
+
+  Bytes Encode() const;
+  static Result<Flush> Decode(ByteView payload);
+  friend bool operator==(const Flush&, const Flush&) = default;
+};
+
+// Every record received before the Flush of the same sequence is durable
+// and indexed at the vault.
+struct Flushed {
+  uint64_t sequence = 0;
+  uint64_t records_stored = 0;  // by this session so far
+  uint64_t bytes_stored = 0;
+
+  Bytes Encode() const;
+  static Result<Flushed> Decode(ByteView payload);
+  friend bool operator==(const Flushed&, const Flushed&) = default;
+};
+
+struct ManifestPart {
+  uint64_t session_id = 0;
+  std::vector<crypto::ChunkId> ids;  // at most kMaxManifestIdsPerPart
+
+  Bytes Encode() const;
+  static Result<ManifestPart> Decode(ByteView payload);
+  friend bool operator==(const ManifestPart&, const ManifestPart&) = default;
+};
+
+// Eight u64 in this order on the wire.
+struct SnapshotStats {
+  uint64_t files = 0;
+  uint64_t dirs = 0;
+  uint64_t bytes = 0;
+  uint64_t new_bytes = 0;
+  uint64_t new_chunks = 0;
+  uint64_t warnings = 0;
+  uint64_t started_micros = 0;
+  uint64_t finished_micros = 0;
+
+  friend bool operator==(const SnapshotStats&, const SnapshotStats&) = default;
+};
+
+struct Commit {
+  uint64_t session_id = 0;
+  crypto::ChunkId root_tree{};
+  uint64_t manifest_count = 0;  // IDs over all ManifestParts of the session
+  SnapshotStats stats;
+
+  Bytes Encode() const;
+  static Result<Commit> Decode(ByteView payload);
+  friend bool operator==(const Commit&, const Commit&) = default;
+};
+
+struct CommitOk {
+  std::string snapshot_id;
+  uint64_t committed_micros = 0;
+
+  Bytes Encode() const;
+  static Result<CommitOk> Decode(ByteView payload);
+  friend bool operator==(const CommitOk&, const CommitOk&) = default;
+};
+
+// Vault -> agent on the persistent connection.
+struct Job {
+  uint64_t job_id = 0;
+  JobKind kind = JobKind::kBackupNow;
+  std::vector<std::string> paths;  // as SessionBegin; empty = the agent's configured set
+  bool image = false;
+
+  Bytes Encode() const;
+  static Result<Job> Decode(ByteView payload);
+  friend bool operator==(const Job&, const Job&) = default;
+};
+
+struct JobDone {
+  uint64_t job_id = 0;
+  bool ok = false;
+  std::string snapshot_id;  // when ok
+  std::string error;        // when !ok, for people
+
+  Bytes Encode() const;
+  static Result<JobDone> Decode(ByteView payload);
+  friend bool operator==(const JobDone&, const JobDone&) = default;
+};
+
+// Ping and Pong share a layout; Pong echoes the nonce.
+struct Ping {
+  uint64_t nonce = 0;
+
+  Bytes Encode() const;
+  static Result<Ping> Decode(ByteView payload);
+  friend bool operator==(const Ping&, const Ping&) = default;
+};
+
+struct Pong {
+  uint64_t nonce = 0;
+
+  Bytes Encode() const;
+  static Result<Pong> Decode(ByteView payload);
+  friend bool operator==(const Pong&, const Pong&) = default;
+};
+
+struct ListSnapshots {
+  uint32_t limit = 0;  // newest first; 0 = up to kMaxSnapshotsPerList
+
+  Bytes Encode() const;
+  static Result<ListSnapshots> Decode(ByteView payload);
+  friend bool operator==(const ListSnapshots&, const ListSnapshots&) = default;
+};
+
+// One entry of SnapshotList (not a message of its own).
+struct SnapshotInfo {
+  std::string id;
+  std::string hostname;
+  std::vector<std::string> paths;
+  SessionKind kind = SessionKind::kFiles;
+  uint64_t time_micros = 0;
+  crypto::ChunkId root_tree{};
+  SnapshotStats stats;
+
+  friend bool operator==(const SnapshotInfo&, const SnapshotInfo&) = default;
+};
+
+struct SnapshotList {
+  std::vector<SnapshotInfo> snapshots;  // at most kMaxSnapshotsPerList
+
+  Bytes Encode() const;
+  static Result<SnapshotList> Decode(ByteView payload);
+  friend bool operator==(const SnapshotList&, const SnapshotList&) = default;
+};
+
+struct GetRecords {
+  std::vector<crypto::ChunkId> ids;  // at most kMaxRecordsPerMessage
+
+  Bytes Encode() const;
+  static Result<GetRecords> Decode(ByteView payload);
+  friend bool operator==(const GetRecords&, const GetRecords&) = default;
+};
+
+// Records for a prefix of a GetRecords' ids, in order; each 1..kMaxRecordBytes.
+struct Records {
+  std::vector<Bytes> records;  // at most kMaxRecordsPerMessage
+
+  Bytes Encode() const;
+  static Result<Records> Decode(ByteView payload);
+  friend bool operator==(const Records&, const Records&) = default;
+};
+
+}  // namespace cairn::proto
+
+#endif  // CAIRN_LIB_PROTO_MESSAGES_H_

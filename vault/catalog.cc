@@ -178,6 +178,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->snapshots_, env->OpenDb("snapshots"));
   CAIRN_ASSIGN_OR_RETURN(c->manifests_, env->OpenDb("manifests"));
   CAIRN_ASSIGN_OR_RETURN(c->meta_, env->OpenDb("meta"));
+  CAIRN_ASSIGN_OR_RETURN(c->users_, env->OpenDb("users"));
   return c;
 }
 
@@ -354,6 +355,32 @@ Status Catalog::RevokeAgent(std::string_view serial, uint64_t now_micros) {
 bool Catalog::IsRevokedOrUnknown(std::string_view serial) const {
   auto a = FindAgent(serial);
   return !a.ok() || a->revoked;
+}
+
+Status Catalog::PutUser(std::string_view name, std::string_view role,
+                        std::string_view password_hash) {
+  Bytes row;
+  ByteWriter w(&row);
+  PutString(w, role);
+  PutString(w, password_hash);
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_RETURN_IF_ERROR(txn.Put(users_, AsBytes(name), row));
+  return txn.Commit();
+}
+
+Result<std::pair<std::string, std::string>> Catalog::FindUser(std::string_view name) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(users_, AsBytes(name));
+  if (!v.ok()) {
+    if (v.status().IsNotFound()) return Status::NotFound("no user " + std::string(name));
+    return v.status();
+  }
+  ByteReader r(*v);
+  std::pair<std::string, std::string> out;
+  if (!GetString(r, &out.first) || !GetString(r, &out.second) || r.remaining() != 0) {
+    return Malformed("user");
+  }
+  return out;
 }
 
 Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,

@@ -80,6 +80,12 @@ class Catalog {
   // True for revoked serials and for serials the vault never issued.
   bool IsRevokedOrUnknown(std::string_view serial) const;
 
+  // People who log in to the console and API (admin, operator, dr, auditor).
+  // The password is stored as an scrypt hash (crypto::HashPassword).
+  Status PutUser(std::string_view name, std::string_view role, std::string_view password_hash);
+  // Role and password hash; NotFound for an unknown user.
+  Result<std::pair<std::string, std::string>> FindUser(std::string_view name) const;
+
   // Records a committed snapshot and its manifest (the plain chunk IDs it
   // references). The caller has checked that every manifest chunk is
   // durable (doc/design.md 6.3). Assigns the snapshot ID.
@@ -93,7 +99,8 @@ class Catalog {
  private:
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
   repo::LmdbEnv* env_;
-  repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_;
+  repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
+      users_;
 };
 
 }  // namespace cairn::vault

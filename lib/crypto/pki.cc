@@ -202,7 +202,9 @@ Result<std::string> NameEntry(const X509_NAME* name, int nid, std::string_view w
   const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
   unsigned char* utf8 = nullptr;
   int n = ASN1_STRING_to_UTF8(&utf8, data);
-  if (n < 0) return OpenSslError("decode subject " + std::string(what), StatusCode::kInvalidArgument);
+  if (n < 0) {
+    return OpenSslError("decode subject " + std::string(what), StatusCode::kInvalidArgument);
+  }
   std::string out(reinterpret_cast<const char*>(utf8), static_cast<size_t>(n));
   OPENSSL_free(utf8);
   if (out.empty() || out.find('\0') != std::string::npos) {
@@ -259,8 +261,8 @@ Result<KeyPairPem> GenerateKeyPair() {
   if (!key) return OpenSslError("generate P-256 key", StatusCode::kUnavailable);
   KeyPairPem out;
   BioPtr priv(BIO_new(BIO_s_mem()));
-  if (!priv || PEM_write_bio_PrivateKey(priv.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                        nullptr) != 1) {
+  if (!priv ||
+      PEM_write_bio_PrivateKey(priv.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return OpenSslError("PEM_write_bio_PrivateKey");
   }
   CAIRN_ASSIGN_OR_RETURN(out.private_key_pem, BioToString(priv.get()));
@@ -330,7 +332,8 @@ Result<std::string> CreateCsr(std::string_view private_key_pem, std::string_view
 }
 
 Result<std::string> IssueCertificate(const CaMaterial& ca, std::string_view csr_pem,
-                                     const PeerIdentity& identity, int validity_days) {
+                                     const PeerIdentity& identity, int validity_days,
+                                     const std::vector<std::string>& extra_names) {
   if (!IsKnownRole(identity.role)) {
     return Status::InvalidArgument("unknown role \"" + identity.role + "\"");
   }
@@ -351,9 +354,13 @@ Result<std::string> IssueCertificate(const CaMaterial& ca, std::string_view csr_
 
   CAIRN_ASSIGN_OR_RETURN(BioPtr bio, MemBio(csr_pem, "CSR"));
   ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, NoPassword, nullptr));
-  if (!req) return OpenSslError("CSR is not a PEM certificate request", StatusCode::kInvalidArgument);
+  if (!req) {
+    return OpenSslError("CSR is not a PEM certificate request", StatusCode::kInvalidArgument);
+  }
   EVP_PKEY* csr_key = X509_REQ_get0_pubkey(req.get());
-  if (csr_key == nullptr) return OpenSslError("CSR has no public key", StatusCode::kInvalidArgument);
+  if (csr_key == nullptr) {
+    return OpenSslError("CSR has no public key", StatusCode::kInvalidArgument);
+  }
   CAIRN_RETURN_IF_ERROR(CheckPublicKey(csr_key, "CSR"));
   if (X509_REQ_verify(req.get(), csr_key) != 1) {
     internal::ClearOpenSslErrors();
@@ -395,11 +402,18 @@ Result<std::string> IssueCertificate(const CaMaterial& ca, std::string_view csr_
   if (vault) {
     // The value goes through OpenSSL's config syntax: refuse anything that
     // could smuggle a second entry or another name type.
-    if (!IsIpLiteral(identity.host) && !IsDnsName(identity.host)) {
-      return Status::InvalidArgument("vault host \"" + identity.host +
-                                     "\" is neither an IP literal nor a DNS name");
+    std::string san;
+    std::vector<std::string> names = {identity.host};
+    names.insert(names.end(), extra_names.begin(), extra_names.end());
+    for (const std::string& name : names) {
+      if (name == identity.host && &name != &names[0]) continue;  // listed twice
+      if (!IsIpLiteral(name) && !IsDnsName(name)) {
+        return Status::InvalidArgument("vault host \"" + name +
+                                       "\" is neither an IP literal nor a DNS name");
+      }
+      if (!san.empty()) san += ",";
+      san += (IsIpLiteral(name) ? "IP:" : "DNS:") + name;
     }
-    std::string san = (IsIpLiteral(identity.host) ? "IP:" : "DNS:") + identity.host;
     CAIRN_RETURN_IF_ERROR(AddExtension(cert.get(), &ctx, NID_subject_alt_name, san));
   }
   CAIRN_RETURN_IF_ERROR(Sign(cert.get(), ca_key.get()));

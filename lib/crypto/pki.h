@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
@@ -85,8 +86,12 @@ struct PeerIdentity {
 // InvalidArgument for an unknown role, an empty or over-long field, a CA key
 // that does not match the CA certificate, a CA certificate that is not a CA,
 // or a bad CSR. Returns the certificate as PEM.
+// `extra_names` (role vault only) are further subjectAltName entries, IP
+// literals or DNS names, so one vault certificate serves 127.0.0.1, ::1 and
+// its host name alike.
 Result<std::string> IssueCertificate(const CaMaterial& ca, std::string_view csr_pem,
-                                     const PeerIdentity& identity, int validity_days);
+                                     const PeerIdentity& identity, int validity_days,
+                                     const std::vector<std::string>& extra_names = {});
 
 // Reads the identity from a certificate (PEM or DER). Does not verify the
 // certificate: only call it on a certificate that has been verified, or to

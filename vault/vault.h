@@ -1,0 +1,106 @@
+// A vault's data directory, and the operations on it that do not need the
+// network: init, opening, departments, enrolment tokens, revocation.
+//
+//   DIR/vault.toml     site name and format version
+//   DIR/master.key     the master key (0600): wraps every department's keys
+//   DIR/ca/            the vault CA (ca.pem, ca.key 0600)
+//   DIR/tls/           the vault's own certificate for its listeners
+//   DIR/lmdb/          chunk index, pack catalog, catalog (LMDB)
+//   DIR/packs/         pack files, one directory per department
+//
+// Administrative commands (department create, token create, agent revoke)
+// open the vault without its chunk store, so they run safely beside
+// `cairn-vault serve` (LMDB is multi-process); only serve opens the store,
+// and it holds DIR/serve.lock so that two servers never share a directory.
+#ifndef CAIRN_VAULT_VAULT_H_
+#define CAIRN_VAULT_VAULT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/crypto/keys.h"
+#include "lib/crypto/pki.h"
+#include "lib/repo/lmdb.h"
+#include "vault/catalog.h"
+#include "vault/chunk_store.h"
+
+namespace cairn::vault {
+
+struct InitOptions {
+  std::string data_dir;
+  // Site name shown to peers ("primary", "dr"). Default "primary".
+  std::string site = "primary";
+  // Names and addresses the vault's TLS certificate is valid for. Agents
+  // connect to one of these. Default: 127.0.0.1, ::1 and localhost.
+  std::vector<std::string> hosts;
+};
+
+struct InitResult {
+  std::string admin_user;      // "admin"
+  std::string admin_password;  // shown once; only its scrypt hash is stored
+  std::string ca_fingerprint;  // SHA-256 of the CA certificate
+};
+
+// Creates a new vault in `data_dir` (created if missing; an existing
+// directory must be empty). InvalidArgument "already holds a vault" if it
+// has one; PermissionDenied/NotFound with the path for an unusable path. On
+// failure nothing partial is left that a second init would trip over.
+Result<InitResult> InitVault(const InitOptions& options);
+
+struct OpenOptions {
+  // Open the chunk store (recovering open packs) and take the serve lock.
+  // Only `serve` does. Default false.
+  bool serve = false;
+  // Pack target size for the chunk store; 0 for the default.
+  uint64_t pack_target_size = 0;
+};
+
+class Vault {
+ public:
+  static Result<std::unique_ptr<Vault>> Open(const std::string& data_dir,
+                                             const OpenOptions& options);
+  ~Vault();
+
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& site() const { return site_; }
+  Catalog* catalog() { return catalog_.get(); }
+  ChunkStore* store() { return store_.get(); }  // null unless opened to serve
+  const crypto::CaMaterial& ca() const { return ca_; }
+  const std::string& ca_fingerprint() const { return ca_fingerprint_; }
+  const std::string& tls_certificate_pem() const { return tls_cert_pem_; }
+  const std::string& tls_private_key_pem() const { return tls_key_pem_; }
+
+  // Generates the department's data and ID keys and stores them wrapped.
+  Result<Department> CreateDepartment(std::string_view name);
+  Result<crypto::DepartmentKeys> DepartmentKeys(uint32_t department_id) const;
+
+  // "cairn1-<CA fingerprint>-<token id>.<secret>": one-time, expiring,
+  // bound to the department. The fingerprint lets the agent pin this CA.
+  Result<std::string> CreateEnrollmentToken(std::string_view department, uint64_t ttl_seconds);
+
+  // Checks a user's password (constant time). PermissionDenied otherwise.
+  Status CheckPassword(std::string_view user, std::string_view password) const;
+
+ private:
+  Vault() = default;
+  std::string data_dir_;
+  std::string site_;
+  crypto::SecretKey master_key_;
+  crypto::CaMaterial ca_;
+  std::string ca_fingerprint_;
+  std::string tls_cert_pem_, tls_key_pem_;
+  std::unique_ptr<repo::LmdbEnv> lmdb_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<ChunkStore> store_;
+  int lock_fd_ = -1;
+};
+
+// Splits an enrolment token into the CA fingerprint and the catalog token.
+// InvalidArgument, with an explanation, for anything malformed.
+Status ParseEnrollmentToken(std::string_view token, std::string* ca_fingerprint,
+                            std::string* catalog_token);
+
+}  // namespace cairn::vault
+
+#endif  // CAIRN_VAULT_VAULT_H_

@@ -41,6 +41,10 @@ Status ErrnoToStatus(int err, std::string_view context) {
     case ETIMEDOUT:
     case ECONNRESET:
     case ECONNREFUSED:
+    case ECONNABORTED:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
     case EPIPE:
       return Status::Unavailable(msg);
     case EBADMSG:

@@ -1,8 +1,7 @@
-// Private to lib/crypto: the one place where OpenSSL's error queue becomes a
-// Status, plus owning handles and a small pool for pre-keyed contexts.
-//
-// Nothing outside lib/crypto includes this header; public crypto headers stay
-// free of OpenSSL so that including them is cheap.
+// Internal to lib/crypto and lib/net's TLS adapter, the only two places that
+// call OpenSSL: the one place where OpenSSL's error queue becomes a Status,
+// plus owning handles and a small pool for pre-keyed contexts. Public crypto
+// headers stay free of OpenSSL so that including them is cheap.
 #ifndef CAIRN_LIB_CRYPTO_OPENSSL_UTIL_H_
 #define CAIRN_LIB_CRYPTO_OPENSSL_UTIL_H_
 

@@ -405,14 +405,14 @@ Result<std::string> IssueCertificate(const CaMaterial& ca, std::string_view csr_
     std::string san;
     std::vector<std::string> names = {identity.host};
     names.insert(names.end(), extra_names.begin(), extra_names.end());
-    for (const std::string& name : names) {
-      if (name == identity.host && &name != &names[0]) continue;  // listed twice
-      if (!IsIpLiteral(name) && !IsDnsName(name)) {
-        return Status::InvalidArgument("vault host \"" + name +
+    for (const std::string& alt : names) {
+      if (alt == identity.host && &alt != &names[0]) continue;  // listed twice
+      if (!IsIpLiteral(alt) && !IsDnsName(alt)) {
+        return Status::InvalidArgument("vault host \"" + alt +
                                        "\" is neither an IP literal nor a DNS name");
       }
       if (!san.empty()) san += ",";
-      san += (IsIpLiteral(name) ? "IP:" : "DNS:") + name;
+      san += (IsIpLiteral(alt) ? "IP:" : "DNS:") + alt;
     }
     CAIRN_RETURN_IF_ERROR(AddExtension(cert.get(), &ctx, NID_subject_alt_name, san));
   }

@@ -79,8 +79,7 @@ std::string HostileCsr(const std::string& key_pem) {
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char*)"police", -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char*)"vault", -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char*)"impostor", -1, -1,
-                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char*)"impostor", -1, -1, 0);
   X509_REQ_set_pubkey(req.get(), key.get());
   STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
   sk_X509_EXTENSION_push(exts,
@@ -282,8 +281,9 @@ TEST_F(PkiTest, FingerprintIsStableSha256Hex) {
 }
 
 TEST_F(PkiTest, GarbagePemIsRefused) {
-  const std::string garbage = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
-                              "-----END CERTIFICATE-----\n";
+  const std::string garbage =
+      "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
+      "-----END CERTIFICATE-----\n";
   for (const std::string& input : {std::string(), std::string("hello"), garbage}) {
     EXPECT_EQ(ParseIdentity(input).status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(CertificateFingerprint(input).status().code(), StatusCode::kInvalidArgument);

@@ -69,6 +69,7 @@ class [[nodiscard]] Status {
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
   bool IsNoSpace() const { return code_ == StatusCode::kNoSpace; }
+  bool IsCancelled() const { return code_ == StatusCode::kCancelled; }
 
   // Returns a copy whose message is "context: message". OK stays OK.
   Status WithContext(std::string_view context) const;
@@ -148,5 +149,12 @@ class [[nodiscard]] Result {
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).status();     \
   lhs = std::move(tmp).value()
+
+// The same for coroutines (which must co_return).
+#define CAIRN_CO_RETURN_IF_ERROR(expr)                \
+  do {                                                \
+    ::cairn::Status cairn_status_ = (expr);           \
+    if (!cairn_status_.ok()) co_return cairn_status_; \
+  } while (0)
 
 #endif  // CAIRN_LIB_BASE_STATUS_H_

@@ -1,13 +1,20 @@
 // cairn-vault: flags and wiring only; the logic lives in the cairn_vault
 // library (vault/*.h).
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "lib/base/logging.h"
+#include "vault/server.h"
 #include "vault/vault.h"
 
 namespace {
@@ -53,6 +60,16 @@ int main(int argc, char** argv) {
                    "Name or address agents use to reach this vault (repeatable; default "
                    "127.0.0.1, ::1, localhost)");
   init->add_flag("--json", json, "Print the result as one JSON object");
+
+  auto* serve = app.add_subcommand("serve", "Run the vault: TLS listener for agents");
+  std::string listen = "127.0.0.1:7420", http;
+  int threads = 4;
+  serve->add_option("--data", data_dir, "Vault data directory")->required();
+  serve->add_option("--listen", listen, "host:port for agents")->capture_default_str();
+  serve->add_option("--http", http, "host:port for the REST API and web console");
+  serve->add_option("--threads", threads, "I/O threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
 
   auto* dept = app.add_subcommand("department", "Manage departments");
   dept->require_subcommand(1);
@@ -106,6 +123,44 @@ int main(int argc, char** argv) {
               r->ca_fingerprint + "\n" + "  admin user:      " + r->admin_user + "\n" +
               "  admin password:  " + r->admin_password + "\n" +
               "The password is shown only now; store it safely.\n");
+    return 0;
+  }
+
+  if (*serve) {
+    cairn::vault::OpenOptions oo;
+    oo.serve = true;
+    auto vault = cairn::vault::Vault::Open(data_dir, oo);
+    if (!vault.ok()) return Fail(false, vault.status());
+    const auto& rec = (*vault)->store()->recovery();
+    for (const auto& d : rec.damaged) spdlog::error("damaged pack left untouched: {}", d);
+    if (!http.empty()) {
+      spdlog::warn("--http {}: the REST API and web console are not part of this build yet", http);
+    }
+    boost::asio::io_context io;
+    cairn::vault::ServeOptions so;
+    so.listen = listen;
+    cairn::vault::VaultServer server(vault->get(), so);
+    auto port = server.Start(io);
+    if (!port.ok()) return Fail(false, port.status());
+    spdlog::info("vault (site {}) serving agents on {} (port {}) from {}", (*vault)->site(), listen,
+                 *port, data_dir);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {}: draining connections, sealing packs", sig);
+      boost::asio::co_spawn(
+          io,
+          [&]() -> boost::asio::awaitable<void> {
+            co_await server.Stop(std::chrono::seconds(5));
+            io.stop();
+          },
+          boost::asio::detached);
+    });
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    spdlog::info("vault stopped");
     return 0;
   }
 

@@ -1,0 +1,355 @@
+// The vault's side of doc/protocol.md, in one process: a real VaultServer on
+// 127.0.0.1 with a real data directory, and clients speaking raw frames, so
+// every rule is checked independently of cairn-agent.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "lib/net/client.h"
+#include "lib/net/run_sync.h"
+#include "lib/net/tls.h"
+#include "lib/proto/messages.h"
+#include "lib/repo/record.h"
+#include "lib/repo/test_util.h"
+#include "vault/server.h"
+
+namespace cairn::vault {
+namespace {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+using repo::testing::ScratchDir;
+using Conn = std::shared_ptr<net::Connection>;
+
+struct Identity {
+  std::string cert_pem, key_pem, department;
+  crypto::DepartmentKeys keys;
+  std::string serial;
+};
+
+class VaultProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    InitOptions init;
+    init.data_dir = dir_.File("vault");
+    ASSERT_TRUE(InitVault(init).ok());
+    OpenOptions oo;
+    oo.serve = true;
+    vault_ = std::move(*Vault::Open(init.data_dir, oo));
+    ASSERT_TRUE(vault_->CreateDepartment("finance").ok());
+    ASSERT_TRUE(vault_->CreateDepartment("health").ok());
+    ServeOptions so;
+    so.listen = "127.0.0.1:0";
+    so.revocation_sweep = std::chrono::milliseconds(100);
+    server_ = std::make_unique<VaultServer>(vault_.get(), so);
+    auto port = server_->Start(server_io_);
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    address_ = "127.0.0.1:" + std::to_string(*port);
+    work_.emplace(server_io_.get_executor());
+    thread_ = std::thread([this] { server_io_.run(); });
+  }
+
+  void TearDown() override {
+    asio::co_spawn(server_io_, server_->Stop(std::chrono::milliseconds(200)), asio::detached);
+    work_.reset();
+    thread_.join();
+  }
+
+  Result<Conn> Dial(const std::string& cert = "", const std::string& key = "") {
+    net::TlsOptions tls;
+    tls.ca_pem = vault_->ca().certificate_pem;
+    tls.certificate_pem = cert;
+    tls.private_key_pem = key;
+    CAIRN_ASSIGN_OR_RETURN(net::TlsContext ctx, net::MakeClientContext(tls));
+    return net::RunSync(client_io_, net::Connect(client_io_.get_executor(), address_, ctx,
+                                                 std::chrono::seconds(5)));
+  }
+
+  template <typename T>
+  Status Send(Conn& c, MessageType type, const T& m) {
+    Bytes payload = m.Encode();
+    return net::RunSync(client_io_, c->WriteFrame(type, payload));
+  }
+  Status SendRaw(Conn& c, MessageType type, ByteView payload) {
+    return net::RunSync(client_io_, c->WriteFrame(type, payload));
+  }
+  Result<net::Frame> Read(Conn& c) {
+    return net::RunSync(client_io_, c->ReadFrame(std::chrono::seconds(5)));
+  }
+  // Reads one frame and decodes it as T; an Error frame becomes its Status.
+  template <typename T>
+  Result<T> Expect(Conn& c, MessageType type) {
+    CAIRN_ASSIGN_OR_RETURN(net::Frame f, Read(c));
+    if (f.type == MessageType::kError) {
+      CAIRN_ASSIGN_OR_RETURN(proto::Error e, proto::Error::Decode(f.payload));
+      return e.ToStatus();
+    }
+    if (f.type != type)
+      return Status::InvalidArgument("unexpected " + std::string(proto::MessageTypeName(f.type)));
+    return T::Decode(f.payload);
+  }
+
+  Result<Identity> Enroll(const std::string& department, const std::string& host) {
+    CAIRN_ASSIGN_OR_RETURN(std::string full, vault_->CreateEnrollmentToken(department, 60));
+    std::string fp, token;
+    CAIRN_RETURN_IF_ERROR(ParseEnrollmentToken(full, &fp, &token));
+    CAIRN_ASSIGN_OR_RETURN(Conn c, Dial());
+    CAIRN_RETURN_IF_ERROR(
+        Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kEnroll, "test", host}));
+    CAIRN_RETURN_IF_ERROR(Expect<proto::HelloOk>(c, MessageType::kHelloOk).status());
+    CAIRN_ASSIGN_OR_RETURN(crypto::KeyPairPem kp, crypto::GenerateKeyPair());
+    CAIRN_ASSIGN_OR_RETURN(std::string csr, crypto::CreateCsr(kp.private_key_pem, host));
+    CAIRN_RETURN_IF_ERROR(
+        Send(c, MessageType::kEnrollRequest, proto::EnrollRequest{token, csr, host}));
+    CAIRN_ASSIGN_OR_RETURN(auto resp,
+                           Expect<proto::EnrollResponse>(c, MessageType::kEnrollResponse));
+    Identity id;
+    id.cert_pem = resp.certificate_pem;
+    id.key_pem = kp.private_key_pem;
+    id.department = resp.department;
+    CAIRN_ASSIGN_OR_RETURN(id.keys, crypto::ParseDepartmentKeys(resp.department_keys));
+    CAIRN_ASSIGN_OR_RETURN(auto pid, crypto::ParseIdentity(resp.certificate_pem));
+    id.serial = pid.serial_hex;
+    return id;
+  }
+
+  Result<Conn> Agent(const Identity& id) {
+    CAIRN_ASSIGN_OR_RETURN(Conn c, Dial(id.cert_pem, id.key_pem));
+    CAIRN_RETURN_IF_ERROR(
+        Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kAgent, "test", "h"}));
+    CAIRN_ASSIGN_OR_RETURN(auto ok, Expect<proto::HelloOk>(c, MessageType::kHelloOk));
+    if (ok.department != id.department) return Status::InvalidArgument("wrong department");
+    return c;
+  }
+
+  Bytes MakeRecord(const Identity& id, uint64_t seed, crypto::ChunkId* chunk,
+                   repo::RecordType type = repo::RecordType::kData) {
+    auto enc = *repo::RecordEncoder::Create(id.keys, {});
+    Bytes plain = repo::testing::RandomBytes(4000, seed), out;
+    *chunk = enc->Id(plain);
+    EXPECT_TRUE(enc->Encode(type, *chunk, plain, &out).ok());
+    return out;
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<Vault> vault_;
+  std::unique_ptr<VaultServer> server_;
+  asio::io_context server_io_, client_io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::string address_;
+};
+
+TEST_F(VaultProtocolTest, EnrolmentIssuesACertificateAndSpendsTheToken) {
+  auto id = Enroll("finance", "fin-srv-01");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->department, "finance");
+  auto agent = vault_->catalog()->FindAgent(id->serial);
+  ASSERT_TRUE(agent.ok());
+  EXPECT_EQ(agent->host, "fin-srv-01");
+  // The keys the agent got are the department's.
+  EXPECT_TRUE(id->keys.id_key == vault_->DepartmentKeys(1)->id_key);
+
+  // A token works once.
+  std::string full = *vault_->CreateEnrollmentToken("finance", 60), fp, token;
+  ASSERT_TRUE(ParseEnrollmentToken(full, &fp, &token).ok());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Conn c = *Dial();
+    ASSERT_TRUE(
+        Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kEnroll, "t", "h"}).ok());
+    ASSERT_TRUE(Expect<proto::HelloOk>(c, MessageType::kHelloOk).ok());
+    auto kp = *crypto::GenerateKeyPair();
+    std::string csr = *crypto::CreateCsr(kp.private_key_pem, "h");
+    ASSERT_TRUE(Send(c, MessageType::kEnrollRequest, proto::EnrollRequest{token, csr, "h"}).ok());
+    auto resp = Expect<proto::EnrollResponse>(c, MessageType::kEnrollResponse);
+    if (attempt == 0) {
+      EXPECT_TRUE(resp.ok()) << resp.status().ToString();
+    } else {
+      EXPECT_EQ(resp.status().code(), StatusCode::kPermissionDenied);
+      EXPECT_NE(resp.status().message().find("already used"), std::string::npos);
+    }
+  }
+}
+
+TEST_F(VaultProtocolTest, BackupSequenceCommitsOnlyWhenEveryChunkIsDurable) {
+  auto id = *Enroll("finance", "fin-srv-01");
+  Conn c = *Agent(id);
+  ASSERT_TRUE(Send(c, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/srv"}, 0})
+                  .ok());
+  auto begun = Expect<proto::SessionBegun>(c, MessageType::kSessionBegun);
+  ASSERT_TRUE(begun.ok()) << begun.status().ToString();
+
+  std::vector<crypto::ChunkId> ids(5);
+  std::vector<Bytes> records;
+  for (int i = 0; i < 5; ++i) records.push_back(MakeRecord(id, i, &ids[i]));
+  crypto::ChunkId root;
+  Bytes root_rec = MakeRecord(id, 99, &root, repo::RecordType::kTree);
+  ASSERT_TRUE(Send(c, MessageType::kHaveChunks, proto::HaveChunks{1, ids}).ok());
+  auto have = Expect<proto::HaveChunksReply>(c, MessageType::kHaveChunksReply);
+  ASSERT_TRUE(have.ok());
+  EXPECT_EQ(have->present, std::vector<bool>(5, false));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(SendRaw(c, MessageType::kPutRecord, records[i]).ok());
+  ASSERT_TRUE(SendRaw(c, MessageType::kPutRecord, root_rec).ok());
+  ASSERT_TRUE(Send(c, MessageType::kFlush, proto::Flush{1}).ok());
+  auto flushed = Expect<proto::Flushed>(c, MessageType::kFlushed);
+  ASSERT_TRUE(flushed.ok()) << flushed.status().ToString();
+  EXPECT_EQ(flushed->records_stored, 5u);
+
+  // Chunk 4 was never sent: the commit is refused, the session stays open.
+  std::vector<crypto::ChunkId> manifest = ids;
+  manifest.push_back(root);
+  ASSERT_TRUE(
+      Send(c, MessageType::kManifestPart, proto::ManifestPart{begun->session_id, manifest}).ok());
+  proto::Commit commit{begun->session_id, root, manifest.size(), {}};
+  ASSERT_TRUE(Send(c, MessageType::kCommit, commit).ok());
+  auto refused = Expect<proto::CommitOk>(c, MessageType::kCommitOk);
+  EXPECT_TRUE(refused.status().IsNotFound()) << refused.status().ToString();
+  EXPECT_TRUE(vault_->catalog()->ListSnapshots(1, 0)->empty());
+
+  ASSERT_TRUE(SendRaw(c, MessageType::kPutRecord, records[4]).ok());
+  ASSERT_TRUE(Send(c, MessageType::kFlush, proto::Flush{2}).ok());
+  ASSERT_TRUE(Expect<proto::Flushed>(c, MessageType::kFlushed).ok());
+  ASSERT_TRUE(
+      Send(c, MessageType::kManifestPart, proto::ManifestPart{begun->session_id, manifest}).ok());
+  ASSERT_TRUE(Send(c, MessageType::kCommit, commit).ok());
+  auto ok = Expect<proto::CommitOk>(c, MessageType::kCommitOk);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  // Committing again answers the same snapshot (idempotent).
+  ASSERT_TRUE(Send(c, MessageType::kCommit, commit).ok());
+  EXPECT_EQ(Expect<proto::CommitOk>(c, MessageType::kCommitOk)->snapshot_id, ok->snapshot_id);
+
+  ASSERT_TRUE(Send(c, MessageType::kListSnapshots, proto::ListSnapshots{0}).ok());
+  auto list = Expect<proto::SnapshotList>(c, MessageType::kSnapshotList);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->snapshots.size(), 1u);
+  EXPECT_EQ(list->snapshots[0].id, ok->snapshot_id);
+  EXPECT_EQ(list->snapshots[0].hostname, "fin-srv-01");
+  // Records come back byte for byte.
+  ASSERT_TRUE(Send(c, MessageType::kGetRecords, proto::GetRecords{{ids[2], root}}).ok());
+  auto recs = Expect<proto::Records>(c, MessageType::kRecords);
+  ASSERT_TRUE(recs.ok());
+  ASSERT_EQ(recs->records.size(), 2u);
+  EXPECT_EQ(recs->records[0], records[2]);
+}
+
+TEST_F(VaultProtocolTest, ADepartmentSeesNothingOfAnother) {
+  auto fin = *Enroll("finance", "fin-srv-01");
+  auto health = *Enroll("health", "hl-srv-01");
+  Conn a = *Agent(fin);
+  ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
+                  .ok());
+  auto sa = *Expect<proto::SessionBegun>(a, MessageType::kSessionBegun);
+  crypto::ChunkId secret;
+  Bytes rec = MakeRecord(fin, 7, &secret, repo::RecordType::kTree);
+  ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, rec).ok());
+  ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{1}).ok());
+  ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
+  ASSERT_TRUE(
+      Send(a, MessageType::kManifestPart, proto::ManifestPart{sa.session_id, {secret}}).ok());
+  ASSERT_TRUE(Send(a, MessageType::kCommit, proto::Commit{sa.session_id, secret, 1, {}}).ok());
+  ASSERT_TRUE(Expect<proto::CommitOk>(a, MessageType::kCommitOk).ok());
+
+  Conn b = *Agent(health);
+  // Asking about finance's chunk: not present.
+  ASSERT_TRUE(Send(b, MessageType::kHaveChunks, proto::HaveChunks{1, {secret}}).ok());
+  EXPECT_EQ(Expect<proto::HaveChunksReply>(b, MessageType::kHaveChunksReply)->present,
+            std::vector<bool>{false});
+  // Reading it: not found.
+  ASSERT_TRUE(Send(b, MessageType::kGetRecords, proto::GetRecords{{secret}}).ok());
+  EXPECT_TRUE(Expect<proto::Records>(b, MessageType::kRecords).status().IsNotFound());
+  // Listing: nothing.
+  ASSERT_TRUE(Send(b, MessageType::kListSnapshots, proto::ListSnapshots{0}).ok());
+  EXPECT_TRUE(Expect<proto::SnapshotList>(b, MessageType::kSnapshotList)->snapshots.empty());
+  // Taking over finance's session: a new session of its own instead.
+  ASSERT_TRUE(Send(b, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/b"}, sa.session_id})
+                  .ok());
+  auto sb = *Expect<proto::SessionBegun>(b, MessageType::kSessionBegun);
+  EXPECT_FALSE(sb.resumed);
+  EXPECT_NE(sb.session_id, sa.session_id);
+  // Committing finance's chunk into health's snapshot: refused, the chunk is not health's.
+  ASSERT_TRUE(
+      Send(b, MessageType::kManifestPart, proto::ManifestPart{sb.session_id, {secret}}).ok());
+  ASSERT_TRUE(Send(b, MessageType::kCommit, proto::Commit{sb.session_id, secret, 1, {}}).ok());
+  EXPECT_TRUE(Expect<proto::CommitOk>(b, MessageType::kCommitOk).status().IsNotFound());
+  // Writing a record: it lands in health's own space, finance's stays untouched.
+  ASSERT_TRUE(SendRaw(b, MessageType::kPutRecord, rec).ok());
+  ASSERT_TRUE(Send(b, MessageType::kFlush, proto::Flush{1}).ok());
+  ASSERT_TRUE(Expect<proto::Flushed>(b, MessageType::kFlushed).ok());
+  EXPECT_EQ(*vault_->store()->index()->CountForDepartment(1), 1u);
+}
+
+TEST_F(VaultProtocolTest, RevocationCutsALiveConnectionAndRefusesNewOnes) {
+  auto id = *Enroll("finance", "fin-srv-01");
+  Conn c = *Agent(id);
+  ASSERT_TRUE(vault_->catalog()->RevokeAgent(id.serial, 1).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto r = Read(c);
+  EXPECT_FALSE(r.ok());  // cut by the sweeper
+  auto again = Agent(id);
+  EXPECT_FALSE(again.ok());
+}
+
+TEST_F(VaultProtocolTest, ACertificateFromAnotherCaIsRefused) {
+  auto other = *crypto::CreateCa("impostor", 10);
+  auto kp = *crypto::GenerateKeyPair();
+  std::string csr = *crypto::CreateCsr(kp.private_key_pem, "evil");
+  crypto::PeerIdentity who{"agent", "finance", "evil", "", 0};
+  std::string cert = *crypto::IssueCertificate(other, csr, who, 10);
+  auto c = Agent(Identity{cert, kp.private_key_pem, "finance", {}, ""});
+  EXPECT_FALSE(c.ok());
+}
+
+TEST_F(VaultProtocolTest, MalformedFramesCloseOnlyThatConnection) {
+  auto id = *Enroll("finance", "fin-srv-01");
+  Conn bad = *Agent(id);
+  Conn good = *Agent(id);
+  // A record that fails its checksum is a protocol violation.
+  crypto::ChunkId x;
+  Bytes rec = MakeRecord(id, 1, &x);
+  rec[100] ^= 1;
+  ASSERT_TRUE(Send(bad, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/"}, 0})
+                  .ok());
+  ASSERT_TRUE(Expect<proto::SessionBegun>(bad, MessageType::kSessionBegun).ok());
+  ASSERT_TRUE(SendRaw(bad, MessageType::kPutRecord, rec).ok());
+  EXPECT_FALSE(Read(bad).ok());  // closed
+  // A message the agent may not send.
+  Conn bad2 = *Agent(id);
+  ASSERT_TRUE(Send(bad2, MessageType::kEnrollResponse, proto::EnrollResponse{}).ok());
+  EXPECT_FALSE(Read(bad2).ok());
+  // The other agent carries on.
+  ASSERT_TRUE(Send(good, MessageType::kPing, proto::Ping{42}).ok());
+  auto pong = Expect<proto::Pong>(good, MessageType::kPong);
+  ASSERT_TRUE(pong.ok());
+  EXPECT_EQ(pong->nonce, 42u);
+}
+
+TEST_F(VaultProtocolTest, WrongProtocolVersionIsRefusedWithAReason) {
+  Conn c = *Dial();
+  ASSERT_TRUE(
+      Send(c, MessageType::kHello, proto::Hello{7, 9, proto::Role::kEnroll, "future", "h"}).ok());
+  auto r = Expect<proto::HelloOk>(c, MessageType::kHelloOk);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("protocol version"), std::string::npos);
+}
+
+TEST_F(VaultProtocolTest, NoCertificateMeansEnrolOnly) {
+  Conn c = *Dial();
+  ASSERT_TRUE(Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kAgent, "t", "h"}).ok());
+  EXPECT_EQ(Expect<proto::HelloOk>(c, MessageType::kHelloOk).status().code(),
+            StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace cairn::vault

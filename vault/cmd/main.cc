@@ -91,6 +91,13 @@ int main(int argc, char** argv) {
   token_create->add_option("--ttl", ttl, "Seconds until the token expires")->capture_default_str();
   token_create->add_flag("--json", json, "Print the result as one JSON object");
 
+  auto* snapshot = app.add_subcommand("snapshot", "Snapshots");
+  snapshot->require_subcommand(1);
+  auto* snapshot_list = snapshot->add_subcommand("list", "List a department's snapshots, newest first");
+  snapshot_list->add_option("--department", name, "Department")->required();
+  snapshot_list->add_option("--data", data_dir, "Vault data directory")->required();
+  snapshot_list->add_flag("--json", json, "Print the result as one JSON object");
+
   auto* agent = app.add_subcommand("agent", "Enrolled agents");
   agent->require_subcommand(1);
   auto* agent_list = agent->add_subcommand("list", "List enrolled agents");
@@ -192,6 +199,26 @@ int main(int argc, char** argv) {
     if (!t.ok()) return Fail(json, t.status());
     Print(json, {{"ok", true}, {"department", name}, {"token", *t}, {"expires_in_seconds", ttl}},
           *t + "\n");
+    return 0;
+  }
+  if (*snapshot_list) {
+    auto d = v.catalog()->FindDepartment(name);
+    if (!d.ok()) return Fail(json, d.status());
+    auto list = v.catalog()->ListSnapshots(d->id, 0);
+    if (!list.ok()) return Fail(json, list.status());
+    boost::json::array arr;
+    std::string text;
+    for (const auto& s : *list) {
+      boost::json::array paths(s.paths.begin(), s.paths.end());
+      arr.push_back({{"id", s.id}, {"host", s.host}, {"paths", paths},
+                     {"kind", s.kind == 2 ? "image" : "files"}, {"time_micros", s.time_micros},
+                     {"files", s.files}, {"bytes", s.bytes}, {"new_bytes", s.new_bytes},
+                     {"chunks", s.manifest_count}});
+      text += s.id + "	" + s.host + "	" + std::to_string(s.files) + " files	" +
+              cairn::HumanBytes(s.bytes) + "	" + (s.paths.empty() ? "" : s.paths[0]) + "
+";
+    }
+    Print(json, {{"ok", true}, {"department", d->name}, {"snapshots", arr}}, text);
     return 0;
   }
   if (*agent_list) {

@@ -214,9 +214,8 @@ int main(int argc, char** argv) {
                      {"kind", s.kind == 2 ? "image" : "files"}, {"time_micros", s.time_micros},
                      {"files", s.files}, {"bytes", s.bytes}, {"new_bytes", s.new_bytes},
                      {"chunks", s.manifest_count}});
-      text += s.id + "	" + s.host + "	" + std::to_string(s.files) + " files	" +
-              cairn::HumanBytes(s.bytes) + "	" + (s.paths.empty() ? "" : s.paths[0]) + "
-";
+      text += s.id + "\t" + s.host + "\t" + std::to_string(s.files) + " files\t" +
+              cairn::HumanBytes(s.bytes) + "\t" + (s.paths.empty() ? "" : s.paths[0]) + "\n";
     }
     Print(json, {{"ok", true}, {"department", d->name}, {"snapshots", arr}}, text);
     return 0;

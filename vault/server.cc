@@ -55,6 +55,34 @@ asio::awaitable<Status> Send(net::Connection& conn, MessageType type, const T& m
 
 Status Violation(std::string_view what) { return Status::InvalidArgument(what); }
 
+// After a fatal Error, keep reading (and dropping) what the client still
+// streams, for a few seconds, instead of closing at once: a client that is
+// busy writing records would otherwise see only "broken pipe", not the
+// vault's reason, which it reads with its next reply.
+// What an agent is told about a storage failure: the kind and what to do,
+// not the vault's paths (those go to the vault's log).
+Status ForAgent(const Status& s) {
+  if (s.IsNoSpace()) {
+    return Status::NoSpace(
+        "the vault is out of disk space; everything stored before is safe, retry once an "
+        "operator has freed space");
+  }
+  return Status(s.code(),
+                "the vault could not store the data (" + std::string(StatusCodeName(s.code())) +
+                    "); see the vault's log",
+                s.retryable());
+}
+
+asio::awaitable<Status> FailAndLinger(net::Connection& conn, Status s) {
+  (void)co_await SendError(conn, ForAgent(s));
+  const uint64_t until = io::Env::Posix()->MonotonicMicros() + 5'000'000;
+  while (io::Env::Posix()->MonotonicMicros() < until) {
+    auto f = co_await conn.ReadFrame(std::chrono::seconds(2));
+    if (!f.ok()) break;
+  }
+  co_return s;
+}
+
 }  // namespace
 
 VaultServer::VaultServer(Vault* vault, ServeOptions options)
@@ -275,8 +303,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
           // Out of space or an I/O error: tell the agent and end the
           // session; nothing since its last flushed is kept.
           spdlog::error("department {}: storing a record failed: {}", dept.name, s.ToString());
-          (void)co_await SendError(conn, s);
-          co_return s;
+          co_return co_await FailAndLinger(conn, s);
         }
         break;
       }
@@ -289,8 +316,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         auto r = store->Flush(dept.id);
         if (!r.ok()) {
           spdlog::error("department {}: flush failed: {}", dept.name, r.status().ToString());
-          (void)co_await SendError(conn, r.status());
-          co_return r.status();
+          co_return co_await FailAndLinger(conn, r.status());
         }
         session->last_flush = flush->sequence;
         session->records_stored += r->records;

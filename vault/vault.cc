@@ -13,6 +13,7 @@
 #include "lib/crypto/hash.h"
 #include "lib/crypto/random.h"
 #include "lib/io/env.h"
+#include "lib/proto/token.h"
 
 namespace cairn::vault {
 namespace {
@@ -76,24 +77,6 @@ std::string RandomPassword() {
 }
 
 }  // namespace
-
-Status ParseEnrollmentToken(std::string_view token, std::string* ca_fingerprint,
-                            std::string* catalog_token) {
-  constexpr std::string_view kPrefix = "cairn1-";
-  auto bad = [] {
-    return Status::InvalidArgument(
-        "malformed enrolment token (expected cairn1-<fingerprint>-<id>.<secret>, as printed by "
-        "`cairn-vault token create`)");
-  };
-  if (token.substr(0, kPrefix.size()) != kPrefix) return bad();
-  token.remove_prefix(kPrefix.size());
-  auto dash = token.find('-');
-  if (dash != 64) return bad();
-  *ca_fingerprint = std::string(token.substr(0, 64));
-  *catalog_token = std::string(token.substr(65));
-  if (!FromHex(*ca_fingerprint).ok() || catalog_token->find('.') == std::string::npos) return bad();
-  return Status::OK();
-}
 
 Result<InitResult> InitVault(const InitOptions& options) {
   if (options.data_dir.empty()) return Status::InvalidArgument("--data is required");
@@ -255,7 +238,7 @@ Result<std::string> Vault::CreateEnrollmentToken(std::string_view department,
   CAIRN_ASSIGN_OR_RETURN(Department d, catalog_->FindDepartment(department));
   CAIRN_ASSIGN_OR_RETURN(std::string t,
                          catalog_->CreateToken(d.id, NowMicros(), ttl_seconds * 1'000'000));
-  return "cairn1-" + ca_fingerprint_ + "-" + t;
+  return proto::FormatEnrollmentToken(ca_fingerprint_, t);
 }
 
 Status Vault::CheckPassword(std::string_view user, std::string_view password) const {

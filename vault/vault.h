@@ -96,11 +96,6 @@ class Vault {
   int lock_fd_ = -1;
 };
 
-// Splits an enrolment token into the CA fingerprint and the catalog token.
-// InvalidArgument, with an explanation, for anything malformed.
-Status ParseEnrollmentToken(std::string_view token, std::string* ca_fingerprint,
-                            std::string* catalog_token);
-
 }  // namespace cairn::vault
 
 #endif  // CAIRN_VAULT_VAULT_H_

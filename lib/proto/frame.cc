@@ -8,29 +8,52 @@ namespace cairn::proto {
 
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kError: return "error";
-    case MessageType::kHello: return "hello";
-    case MessageType::kHelloOk: return "hello_ok";
-    case MessageType::kEnrollRequest: return "enroll_request";
-    case MessageType::kEnrollResponse: return "enroll_response";
-    case MessageType::kSessionBegin: return "session_begin";
-    case MessageType::kSessionBegun: return "session_begun";
-    case MessageType::kHaveChunks: return "have_chunks";
-    case MessageType::kHaveChunksReply: return "have_chunks_reply";
-    case MessageType::kPutRecord: return "put_record";
-    case MessageType::kFlush: return "flush";
-    case MessageType::kFlushed: return "flushed";
-    case MessageType::kCommit: return "commit";
-    case MessageType::kCommitOk: return "commit_ok";
-    case MessageType::kJob: return "job";
-    case MessageType::kJobDone: return "job_done";
-    case MessageType::kPing: return "ping";
-    case MessageType::kPong: return "pong";
-    case MessageType::kListSnapshots: return "list_snapshots";
-    case MessageType::kSnapshotList: return "snapshot_list";
-    case MessageType::kGetRecords: return "get_records";
-    case MessageType::kRecords: return "records";
-    case MessageType::kManifestPart: return "manifest_part";
+    case MessageType::kError:
+      return "error";
+    case MessageType::kHello:
+      return "hello";
+    case MessageType::kHelloOk:
+      return "hello_ok";
+    case MessageType::kEnrollRequest:
+      return "enroll_request";
+    case MessageType::kEnrollResponse:
+      return "enroll_response";
+    case MessageType::kSessionBegin:
+      return "session_begin";
+    case MessageType::kSessionBegun:
+      return "session_begun";
+    case MessageType::kHaveChunks:
+      return "have_chunks";
+    case MessageType::kHaveChunksReply:
+      return "have_chunks_reply";
+    case MessageType::kPutRecord:
+      return "put_record";
+    case MessageType::kFlush:
+      return "flush";
+    case MessageType::kFlushed:
+      return "flushed";
+    case MessageType::kCommit:
+      return "commit";
+    case MessageType::kCommitOk:
+      return "commit_ok";
+    case MessageType::kJob:
+      return "job";
+    case MessageType::kJobDone:
+      return "job_done";
+    case MessageType::kPing:
+      return "ping";
+    case MessageType::kPong:
+      return "pong";
+    case MessageType::kListSnapshots:
+      return "list_snapshots";
+    case MessageType::kSnapshotList:
+      return "snapshot_list";
+    case MessageType::kGetRecords:
+      return "get_records";
+    case MessageType::kRecords:
+      return "records";
+    case MessageType::kManifestPart:
+      return "manifest_part";
   }
   return "unknown";
 }

@@ -17,6 +17,7 @@
 #include "lib/net/run_sync.h"
 #include "lib/net/tls.h"
 #include "lib/proto/messages.h"
+#include "lib/proto/token.h"
 #include "lib/repo/record.h"
 #include "lib/repo/test_util.h"
 #include "vault/server.h"
@@ -99,8 +100,8 @@ class VaultProtocolTest : public ::testing::Test {
 
   Result<Identity> Enroll(const std::string& department, const std::string& host) {
     CAIRN_ASSIGN_OR_RETURN(std::string full, vault_->CreateEnrollmentToken(department, 60));
-    std::string fp, token;
-    CAIRN_RETURN_IF_ERROR(ParseEnrollmentToken(full, &fp, &token));
+    CAIRN_ASSIGN_OR_RETURN(proto::EnrollmentToken parsed, proto::ParseEnrollmentToken(full));
+    std::string token = parsed.catalog_token;
     CAIRN_ASSIGN_OR_RETURN(Conn c, Dial());
     CAIRN_RETURN_IF_ERROR(
         Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kEnroll, "test", host}));
@@ -159,8 +160,8 @@ TEST_F(VaultProtocolTest, EnrolmentIssuesACertificateAndSpendsTheToken) {
   EXPECT_TRUE(id->keys.id_key == vault_->DepartmentKeys(1)->id_key);
 
   // A token works once.
-  std::string full = *vault_->CreateEnrollmentToken("finance", 60), fp, token;
-  ASSERT_TRUE(ParseEnrollmentToken(full, &fp, &token).ok());
+  std::string full = *vault_->CreateEnrollmentToken("finance", 60);
+  std::string token = proto::ParseEnrollmentToken(full)->catalog_token;
   for (int attempt = 0; attempt < 2; ++attempt) {
     Conn c = *Dial();
     ASSERT_TRUE(

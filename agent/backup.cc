@@ -1,0 +1,1052 @@
+#include "agent/backup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "agent/scan.h"
+#include "lib/base/errno.h"
+#include "lib/chunk/fastcdc.h"
+#include "lib/crypto/hkdf.h"
+#include "lib/io/env.h"
+#include "lib/io/file_io.h"
+#include "lib/io/uring_env.h"
+#include "lib/proto/messages.h"
+#include "lib/repo/record.h"
+#include "lib/repo/tree.h"
+
+namespace cairn::agent {
+namespace {
+
+using crypto::ChunkId;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kReadSize = 1u << 20;
+constexpr size_t kCacheBatch = 1000;
+constexpr auto kKeepAliveAfter = std::chrono::seconds(10);
+constexpr auto kProgressEvery = std::chrono::milliseconds(250);
+
+struct IdHash {
+  size_t operator()(const ChunkId& id) const {
+    size_t h;
+    std::memcpy(&h, id.data(), sizeof(h));
+    return h;
+  }
+};
+
+// Plaintext bytes in flight. Acquire blocks while the budget is spent (but
+// always admits one chunk when nothing is in flight, so a chunk larger than
+// the budget cannot wedge the pipeline); ForceAcquire never blocks (for
+// objects made on worker threads, which must never wait on the network).
+class Budget {
+ public:
+  explicit Budget(uint64_t limit) : limit_(limit) {}
+  bool Acquire(uint64_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return aborted_ || used_ == 0 || used_ + n <= limit_; });
+    if (aborted_) return false;
+    Add(n);
+    return true;
+  }
+  void ForceAcquire(uint64_t n) {
+    std::lock_guard lock(mu_);
+    Add(n);
+  }
+  void Release(uint64_t n) {
+    std::lock_guard lock(mu_);
+    used_ -= std::min(used_, n);
+    cv_.notify_all();
+  }
+  void Abort() {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+  uint64_t peak() const {
+    std::lock_guard lock(mu_);
+    return peak_;
+  }
+
+ private:
+  void Add(uint64_t n) {
+    used_ += n;
+    peak_ = std::max(peak_, used_);
+  }
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t limit_;
+  uint64_t used_ = 0;
+  uint64_t peak_ = 0;
+  bool aborted_ = false;
+};
+
+// A directory whose tree object is not written yet. `entries` is complete
+// (and never resized) before any child is processed, so children finishing
+// on other threads write distinct elements. `pending` counts children not
+// finished plus one for the scan of the directory itself.
+struct DirNode {
+  DirNode* parent = nullptr;
+  size_t index = 0;  // our entry in parent->entries
+  std::vector<repo::TreeEntry> entries;
+  std::vector<uint8_t> dropped;
+  std::atomic<int64_t> pending{1};
+};
+
+// A regular file whose chunks are being identified. `refs` is a deque so
+// workers can fill elements while the reader appends more.
+struct FileState {
+  DirNode* dir = nullptr;
+  size_t index = 0;
+  std::string path;
+  FileStamp stamp;
+  std::deque<repo::ContentRef> refs;
+  std::vector<repo::Hole> holes;
+  std::atomic<int64_t> pending{1};  // chunks not identified + 1 for the reader
+  std::atomic<bool> failed{false};
+  bool cacheable = true;
+  bool from_cache = false;
+};
+
+struct Task {
+  enum class Kind { kHash, kSeal } kind = Kind::kHash;
+  Bytes data;
+  repo::RecordType type = repo::RecordType::kData;
+  ChunkId id{};
+  repo::ContentRef* ref = nullptr;  // kHash: where the ID goes
+  FileState* file = nullptr;        // kHash: notified when done
+};
+
+struct AskItem {
+  ChunkId id;
+  Bytes data;
+  repo::RecordType type;
+};
+
+struct OutRecord {
+  Bytes bytes;
+  uint64_t plain_size;
+};
+
+// Exposes UringEnv's descriptor wrapping so files opened with openat(2)
+// (O_NOFOLLOW, relative to their directory) are read through io_uring.
+class ReaderEnv : public io::UringEnv {
+ public:
+  std::unique_ptr<io::RandomAccessFile> Wrap(io::UniqueFd fd, std::string path) {
+    return WrapRandomAccessFile(std::move(fd), std::move(path));
+  }
+};
+
+ReaderEnv* SharedReaderEnv() {
+  static ReaderEnv* env = new ReaderEnv();
+  return env;
+}
+
+// ": vanished during backup; left out" or ": <strerror>; left out".
+std::string ErrnoWarning(int err) {
+  if (err == ENOENT) return ": vanished during backup; left out";
+  return std::string(": ") + std::strerror(err) + "; left out";
+}
+
+struct PathTrie {
+  std::map<std::string, PathTrie> children;
+  bool target = false;
+};
+
+class Engine {
+ public:
+  Engine(const crypto::DepartmentKeys& keys, FileCache* cache, VaultSession* session,
+         const BackupOptions& options, chunk::Chunker chunker)
+      : keys_(keys),
+        cache_(cache),
+        session_(session),
+        options_(options),
+        chunker_(std::move(chunker)),
+        hasher_(keys.id_key),
+        budget_(options.memory_budget) {}
+
+  ~Engine() {
+    for (FileState* f : live_files_) delete f;
+    for (DirNode* d : live_dirs_) delete d;
+  }
+
+  Result<BackupResult> Run(const std::vector<std::string>& paths);
+
+ private:
+  // --- scanner thread
+  Status ScanAll(const std::vector<std::string>& paths);
+  Status VirtualDir(DirNode* node, int dirfd, const std::string& abs, const PathTrie& trie);
+  Status ScanDir(DirNode* node, int dirfd, const std::string& abs, const std::string& rel,
+                 dev_t root_dev);
+  // Processes node->entries[i] (metadata already read) and eventually
+  // decrements node->pending once for it.
+  Status ProcessChild(DirNode* node, size_t i, int dirfd, const std::string& abs,
+                      const std::string& rel, const struct stat& st, dev_t root_dev,
+                      const PathTrie* virtual_children);
+  Status ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st);
+  void Warn(std::string message);
+
+  // --- any thread
+  DirNode* NewDir(DirNode* parent, size_t index);
+  void DecRef(DirNode* d);
+  void FileDone(FileState* f);
+  void FinishFile(FileState* f);
+  void FinishDir(DirNode* d);
+  std::vector<repo::ContentRef> Listify(std::vector<repo::ContentRef> data);
+  void SubmitObject(const ChunkId& id, Bytes bytes, repo::RecordType type);
+  void DedupAndAsk(const ChunkId& id, Bytes data, repo::RecordType type);
+  void Reference(const ChunkId& id);
+  void Fail(const Status& s);
+  bool failed() const { return failed_.load(); }
+  void PushTask(Task t);
+  void WakeNetwork();
+
+  // --- workers
+  void WorkerMain(repo::RecordEncoder* encoder);
+
+  // --- network thread
+  Status NetLoop();
+  bool Done() const { return scan_done_ && root_done_ && outstanding_.load() == 0; }
+  Status FlushCachePending(bool all);
+  void ShowProgress(bool final);
+
+  const crypto::DepartmentKeys& keys_;
+  FileCache* cache_;
+  VaultSession* session_;
+  const BackupOptions& options_;
+  chunk::Chunker chunker_;
+  crypto::ChunkIdHasher hasher_;
+  Budget budget_;
+
+  // Scanner-only state.
+  OwnerNames owners_;
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, std::pair<uint64_t, std::string>>>
+      hardlinks_;  // dev -> ino -> (group, link path)
+  Bytes read_buffer_;
+
+  std::mutex live_mu_;
+  std::unordered_set<FileState*> live_files_;
+  std::unordered_set<DirNode*> live_dirs_;
+
+  std::mutex known_mu_;
+  std::unordered_set<ChunkId, IdHash> known_;
+
+  std::mutex work_mu_;
+  std::condition_variable work_cv_;
+  std::deque<Task> hash_tasks_, seal_tasks_;
+  bool work_closed_ = false;
+
+  std::mutex net_mu_;
+  std::condition_variable net_cv_;
+  std::deque<AskItem> ask_;
+  std::deque<OutRecord> records_;
+
+  std::mutex cache_mu_;
+  std::vector<std::pair<std::string, CachedFile>> cache_pending_;
+
+  std::mutex warn_mu_;
+  std::vector<std::string> warnings_;
+
+  std::mutex fail_mu_;
+  Status failure_;
+  std::atomic<bool> failed_{false};
+
+  std::atomic<int64_t> outstanding_{0};  // chunks with bytes not yet resolved
+  std::atomic<bool> scan_done_{false};
+  std::atomic<bool> root_done_{false};
+  ChunkId root_id_{};
+
+  std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0}, bytes_read_{0}, cache_hits_{0};
+  std::atomic<uint64_t> chunks_hashed_{0}, chunks_sealed_{0};
+  uint64_t new_bytes_ = 0, new_chunks_ = 0;  // network thread
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point last_progress_{};
+};
+
+void Engine::Warn(std::string message) {
+  std::lock_guard lock(warn_mu_);
+  warnings_.push_back(std::move(message));
+}
+
+void Engine::Fail(const Status& s) {
+  {
+    std::lock_guard lock(fail_mu_);
+    if (failed_) return;
+    failure_ = s;
+    failed_ = true;
+  }
+  budget_.Abort();
+  {
+    std::lock_guard lock(work_mu_);
+    work_cv_.notify_all();
+  }
+  WakeNetwork();
+}
+
+void Engine::WakeNetwork() {
+  std::lock_guard lock(net_mu_);
+  net_cv_.notify_one();
+}
+
+void Engine::PushTask(Task t) {
+  std::lock_guard lock(work_mu_);
+  if (t.kind == Task::Kind::kSeal) {
+    seal_tasks_.push_back(std::move(t));
+  } else {
+    hash_tasks_.push_back(std::move(t));
+  }
+  work_cv_.notify_one();
+}
+
+DirNode* Engine::NewDir(DirNode* parent, size_t index) {
+  auto* d = new DirNode();
+  d->parent = parent;
+  d->index = index;
+  std::lock_guard lock(live_mu_);
+  live_dirs_.insert(d);
+  return d;
+}
+
+void Engine::DecRef(DirNode* d) {
+  if (d->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) FinishDir(d);
+}
+
+void Engine::FileDone(FileState* f) {
+  if (f->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) FinishFile(f);
+}
+
+void Engine::Reference(const ChunkId& id) {
+  std::lock_guard lock(known_mu_);
+  known_.insert(id);
+}
+
+void Engine::DedupAndAsk(const ChunkId& id, Bytes data, repo::RecordType type) {
+  bool inserted;
+  {
+    std::lock_guard lock(known_mu_);
+    inserted = known_.insert(id).second;
+  }
+  if (!inserted || failed()) {
+    budget_.Release(data.size());
+    outstanding_.fetch_sub(1);
+    WakeNetwork();
+    return;
+  }
+  std::lock_guard lock(net_mu_);
+  ask_.push_back({id, std::move(data), type});
+  net_cv_.notify_one();
+}
+
+void Engine::SubmitObject(const ChunkId& id, Bytes bytes, repo::RecordType type) {
+  budget_.ForceAcquire(bytes.size());
+  outstanding_.fetch_add(1);
+  DedupAndAsk(id, std::move(bytes), type);
+}
+
+std::vector<repo::ContentRef> Engine::Listify(std::vector<repo::ContentRef> data) {
+  if (data.size() <= repo::kMaxInlineChunks) return data;
+  std::vector<repo::ContentRef> lists;
+  for (size_t begin = 0; begin < data.size(); begin += repo::kMaxChunksPerList) {
+    const size_t end = std::min(data.size(), begin + repo::kMaxChunksPerList);
+    repo::ContentList list;
+    list.refs.assign(data.begin() + begin, data.begin() + end);
+    uint64_t length = 0;
+    for (const auto& r : list.refs) length += r.length;
+    Result<Bytes> bytes = repo::EncodeContentList(list);
+    if (!bytes.ok()) {
+      Fail(bytes.status());
+      return {};
+    }
+    ChunkId id = hasher_.Compute(*bytes);
+    SubmitObject(id, std::move(bytes).value(), repo::RecordType::kTree);
+    lists.push_back({repo::RefKind::kList, id, length});
+  }
+  return lists;
+}
+
+void Engine::FinishFile(FileState* f) {
+  DirNode* dir = f->dir;
+  const size_t index = f->index;
+  if (!f->failed) {
+    std::vector<repo::ContentRef> data(f->refs.begin(), f->refs.end());
+    uint64_t total = 0;
+    for (const auto& r : data) total += r.length;
+    for (const auto& h : f->holes) total += h.length;
+    if (total != f->stamp.size) {
+      Warn(f->path + ": changed size while being read; left out");
+      dir->dropped[index] = 1;
+    } else {
+      if (f->cacheable && !f->from_cache && cache_ != nullptr) {
+        std::lock_guard lock(cache_mu_);
+        cache_pending_.push_back({f->path, CachedFile{f->stamp, data, f->holes}});
+      }
+      repo::TreeEntry& e = dir->entries[index];
+      e.size = f->stamp.size;
+      e.holes = f->holes;
+      e.content = Listify(std::move(data));
+    }
+  } else {
+    dir->dropped[index] = 1;
+  }
+  {
+    std::lock_guard lock(live_mu_);
+    live_files_.erase(f);
+  }
+  delete f;
+  DecRef(dir);
+}
+
+void Engine::FinishDir(DirNode* d) {
+  std::vector<repo::TreeEntry> entries;
+  entries.reserve(d->entries.size());
+  for (size_t i = 0; i < d->entries.size(); ++i) {
+    if (!d->dropped[i]) entries.push_back(std::move(d->entries[i]));
+  }
+  std::optional<ChunkId> next;
+  auto runs = repo::SplitDirectory(entries);
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    repo::DirPart part;
+    part.entries.assign(std::make_move_iterator(entries.begin() + it->first),
+                        std::make_move_iterator(entries.begin() + it->second));
+    part.next = next;
+    Result<Bytes> bytes = repo::EncodeDirPart(part);
+    if (!bytes.ok()) {
+      Fail(bytes.status().WithContext("encode directory tree"));
+      return;
+    }
+    ChunkId id = hasher_.Compute(*bytes);
+    SubmitObject(id, std::move(bytes).value(), repo::RecordType::kTree);
+    next = id;
+  }
+  DirNode* parent = d->parent;
+  const size_t index = d->index;
+  {
+    std::lock_guard lock(live_mu_);
+    live_dirs_.erase(d);
+  }
+  delete d;
+  if (parent != nullptr) {
+    parent->entries[index].subtree = *next;
+    DecRef(parent);
+  } else {
+    root_id_ = *next;
+    root_done_ = true;
+    WakeNetwork();
+  }
+}
+
+Status Engine::ScanAll(const std::vector<std::string>& paths) {
+  PathTrie trie;
+  bool whole_root = false;
+  for (const std::string& p : paths) {
+    if (p == "/") {
+      whole_root = true;
+      continue;
+    }
+    PathTrie* node = &trie;
+    size_t start = 1;
+    while (start <= p.size()) {
+      size_t slash = p.find('/', start);
+      if (slash == std::string::npos) slash = p.size();
+      node = &node->children[p.substr(start, slash - start)];
+      start = slash + 1;
+    }
+    node->target = true;
+  }
+  int rootfd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) return ErrnoToStatus(errno, "open /");
+  DirNode* root = NewDir(nullptr, 0);
+  Status s;
+  if (whole_root) {
+    struct stat st;
+    if (::fstat(rootfd, &st) != 0) {
+      s = ErrnoToStatus(errno, "stat /");
+    } else {
+      s = ScanDir(root, rootfd, "/", "", st.st_dev);
+    }
+  } else {
+    s = VirtualDir(root, rootfd, "", trie);
+  }
+  ::close(rootfd);
+  DecRef(root);
+  return s;
+}
+
+// The directories above the PATHs: only the components leading to them.
+Status Engine::VirtualDir(DirNode* node, int dirfd, const std::string& abs, const PathTrie& trie) {
+  std::vector<struct stat> stats;
+  std::vector<const PathTrie*> subs;
+  for (const auto& [name, sub] : trie.children) {
+    const std::string path = abs + "/" + name;
+    struct stat st;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      const int err = errno;
+      Warn(path + ": " + std::strerror(err) + "; left out");
+      continue;
+    }
+    repo::TreeEntry e;
+    Status s = ReadEntryMetadata(dirfd, name, path, st, &owners_, &e);
+    if (!s.ok()) {
+      Warn(s.message() + "; left out");
+      continue;
+    }
+    node->entries.push_back(std::move(e));
+    stats.push_back(st);
+    subs.push_back(&sub);
+  }
+  node->dropped.assign(node->entries.size(), 0);
+  node->pending.fetch_add(static_cast<int64_t>(node->entries.size()));
+  for (size_t i = 0; i < node->entries.size(); ++i) {
+    if (failed()) return Status::OK();
+    const std::string path = abs + "/" + node->entries[i].name;
+    CAIRN_RETURN_IF_ERROR(ProcessChild(node, i, dirfd, path, "", stats[i], stats[i].st_dev,
+                                       subs[i]->target ? nullptr : subs[i]));
+  }
+  return Status::OK();
+}
+
+Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const std::string& rel,
+                       dev_t root_dev) {
+  Result<std::vector<std::string>> names = ListDirectory(dirfd, abs);
+  if (!names.ok()) {
+    Warn(names.status().message() + "; directory recorded as empty");
+    return Status::OK();
+  }
+  const std::string prefix = abs == "/" ? "/" : abs + "/";
+  std::vector<struct stat> stats;
+  for (const std::string& name : *names) {
+    const std::string child_rel = rel.empty() ? name : rel + "/" + name;
+    if (IsExcluded(options_.excludes, child_rel)) continue;
+    const std::string path = prefix + name;
+    struct stat st;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      Warn(path + ErrnoWarning(errno));
+      continue;
+    }
+    repo::TreeEntry e;
+    Status s = ReadEntryMetadata(dirfd, name, path, st, &owners_, &e);
+    if (!s.ok()) {
+      Warn(s.message() + "; left out");
+      continue;
+    }
+    node->entries.push_back(std::move(e));
+    stats.push_back(st);
+  }
+  node->dropped.assign(node->entries.size(), 0);
+  node->pending.fetch_add(static_cast<int64_t>(node->entries.size()));
+  for (size_t i = 0; i < node->entries.size(); ++i) {
+    if (failed()) return Status::OK();
+    const std::string& name = node->entries[i].name;
+    CAIRN_RETURN_IF_ERROR(ProcessChild(node, i, dirfd, prefix + name,
+                                       rel.empty() ? name : rel + "/" + name, stats[i], root_dev,
+                                       nullptr));
+  }
+  return Status::OK();
+}
+
+Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::string& abs,
+                            const std::string& rel, const struct stat& st, dev_t root_dev,
+                            const PathTrie* virtual_children) {
+  repo::TreeEntry& e = node->entries[i];
+  const std::string name = e.name;
+  switch (e.type) {
+    case repo::EntryType::kDir: {
+      dirs_++;
+      DirNode* child = NewDir(node, i);
+      if (virtual_children == nullptr && !options_.cross_fs && st.st_dev != root_dev) {
+        DecRef(child);  // a mount point: recorded empty
+        return Status::OK();
+      }
+      int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      const int open_errno = errno;
+      struct stat now;
+      if (fd < 0 || ::fstat(fd, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+        Warn(abs + (fd < 0 ? ErrnoWarning(open_errno) : ": replaced during backup; left out"));
+        if (fd >= 0) ::close(fd);
+        node->dropped[i] = 1;
+        {
+          std::lock_guard lock(live_mu_);
+          live_dirs_.erase(child);
+        }
+        delete child;
+        DecRef(node);
+        return Status::OK();
+      }
+      Status s = virtual_children != nullptr ? VirtualDir(child, fd, abs, *virtual_children)
+                                             : ScanDir(child, fd, abs, rel, root_dev);
+      ::close(fd);
+      DecRef(child);
+      return s;
+    }
+    case repo::EntryType::kFile: {
+      files_++;
+      bytes_ += static_cast<uint64_t>(st.st_size);
+      uint64_t group = 0;
+      if (st.st_nlink > 1) {
+        auto& by_ino = hardlinks_[st.st_dev];
+        auto it = by_ino.find(st.st_ino);
+        const std::string link_path = abs.substr(1);  // relative to the snapshot root
+        if (it != by_ino.end()) {
+          e.type = repo::EntryType::kHardlink;
+          e.size = static_cast<uint64_t>(st.st_size);
+          e.link_group = it->second.first;
+          e.link_path = it->second.second;
+          DecRef(node);
+          return Status::OK();
+        }
+        // An opaque key stable while the inode lives: dedups unchanged trees.
+        group = (static_cast<uint64_t>(st.st_dev) * 0x9E3779B97F4A7C15ull) ^ st.st_ino;
+        if (group == 0) group = 1;
+        by_ino.emplace(st.st_ino, std::make_pair(group, link_path));
+      }
+      e.link_group = group;
+      auto* f = new FileState();
+      {
+        std::lock_guard lock(live_mu_);
+        live_files_.insert(f);
+      }
+      f->dir = node;
+      f->index = i;
+      f->path = abs;
+      f->stamp =
+          FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                    static_cast<uint64_t>(st.st_size), ToNanos(st.st_mtim), ToNanos(st.st_ctim)};
+      if (cache_ != nullptr) {
+        Result<std::optional<CachedFile>> hit = cache_->Lookup(abs, f->stamp);
+        if (!hit.ok()) return hit.status().WithContext("file cache");
+        if (hit->has_value()) {
+          cache_hits_++;
+          f->from_cache = true;
+          f->refs.assign((*hit)->content.begin(), (*hit)->content.end());
+          f->holes = std::move((*hit)->holes);
+          for (const auto& r : f->refs) Reference(r.id);
+          FileDone(f);
+          return Status::OK();
+        }
+      }
+      return ReadFile(f, dirfd, name, st);
+    }
+    default:
+      DecRef(node);
+      return Status::OK();
+  }
+}
+
+Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st) {
+  if (options_.before_read_for_test) options_.before_read_for_test(f->path);
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM)
+    fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    Warn(f->path + ErrnoWarning(errno));
+    f->failed = true;
+    FileDone(f);
+    return Status::OK();
+  }
+  struct stat now;
+  if (::fstat(fd, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev ||
+      !S_ISREG(now.st_mode)) {
+    ::close(fd);
+    Warn(f->path + ": replaced during backup; left out");
+    f->failed = true;
+    FileDone(f);
+    return Status::OK();
+  }
+  Result<std::vector<repo::Hole>> holes = FindHoles(fd, f->stamp.size, f->path);
+  if (!holes.ok()) {
+    ::close(fd);
+    Warn(holes.status().message() + "; left out");
+    f->failed = true;
+    FileDone(f);
+    return Status::OK();
+  }
+  f->holes = std::move(holes).value();
+  std::unique_ptr<io::RandomAccessFile> file = SharedReaderEnv()->Wrap(io::UniqueFd(fd), f->path);
+
+  bool aborted = false;
+  chunk::StreamChunker stream(&chunker_, [&](uint64_t, ByteView piece) -> Status {
+    if (!budget_.Acquire(piece.size())) {
+      aborted = true;
+      return Status::Cancelled("backup aborted");
+    }
+    outstanding_.fetch_add(1);
+    f->refs.push_back({repo::RefKind::kData, {}, piece.size()});
+    f->pending.fetch_add(1);
+    Task t;
+    t.kind = Task::Kind::kHash;
+    t.data.assign(piece.begin(), piece.end());
+    t.ref = &f->refs.back();
+    t.file = f;
+    PushTask(std::move(t));
+    return Status::OK();
+  });
+  read_buffer_.resize(kReadSize);
+  Status s;
+  uint64_t pos = 0;
+  size_t next_hole = 0;
+  while (s.ok() && pos < f->stamp.size) {
+    if (next_hole < f->holes.size() && f->holes[next_hole].offset == pos) {
+      pos += f->holes[next_hole++].length;
+      continue;
+    }
+    uint64_t end = next_hole < f->holes.size() ? f->holes[next_hole].offset : f->stamp.size;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kReadSize, end - pos));
+    Result<size_t> got = file->Read(pos, MutableByteView(read_buffer_.data(), want));
+    if (!got.ok()) {
+      s = got.status();
+      break;
+    }
+    bytes_read_ += *got;
+    s = stream.Write(ByteView(read_buffer_.data(), *got));
+    if (*got < want) {
+      if (s.ok()) s = Status::Unavailable("shrank while being read");
+      break;
+    }
+    pos += *got;
+  }
+  if (s.ok()) s = stream.Finish();
+  if (aborted) {
+    f->failed = true;
+    FileDone(f);
+    return Status::Cancelled("backup aborted");
+  }
+  if (!s.ok()) {
+    Warn(f->path + ": " + s.message() + "; left out");
+    f->failed = true;
+  } else {
+    struct stat after;
+    if (::fstatat(dirfd, name.c_str(), &after, AT_SYMLINK_NOFOLLOW) != 0 ||
+        after.st_ino != st.st_ino || ToNanos(after.st_mtim) != f->stamp.mtime_ns ||
+        ToNanos(after.st_ctim) != f->stamp.ctime_ns ||
+        static_cast<uint64_t>(after.st_size) != f->stamp.size) {
+      Warn(f->path + ": changed while being read; its content may be inconsistent");
+      f->cacheable = false;
+    }
+  }
+  FileDone(f);
+  return Status::OK();
+}
+
+void Engine::WorkerMain(repo::RecordEncoder* encoder) {
+  while (true) {
+    Task t;
+    {
+      std::unique_lock lock(work_mu_);
+      work_cv_.wait(lock,
+                    [&] { return work_closed_ || !seal_tasks_.empty() || !hash_tasks_.empty(); });
+      if (!seal_tasks_.empty()) {
+        t = std::move(seal_tasks_.front());
+        seal_tasks_.pop_front();
+      } else if (!hash_tasks_.empty()) {
+        t = std::move(hash_tasks_.front());
+        hash_tasks_.pop_front();
+      } else {
+        return;  // closed and drained
+      }
+    }
+    if (t.kind == Task::Kind::kHash) {
+      if (failed()) {
+        budget_.Release(t.data.size());
+        outstanding_.fetch_sub(1);
+        t.file->failed = true;  // the file is abandoned with the backup
+        FileDone(t.file);
+        continue;
+      }
+      ChunkId id = encoder->Id(t.data);
+      chunks_hashed_++;
+      t.ref->id = id;
+      FileState* file = t.file;
+      DedupAndAsk(id, std::move(t.data), repo::RecordType::kData);
+      FileDone(file);
+    } else {
+      const uint64_t plain = t.data.size();
+      if (failed()) {
+        budget_.Release(plain);
+        outstanding_.fetch_sub(1);
+        continue;
+      }
+      Bytes record;
+      Status s = encoder->Encode(t.type, t.id, t.data, &record);
+      if (!s.ok()) {
+        Fail(s.WithContext("seal record"));
+        budget_.Release(plain);
+        outstanding_.fetch_sub(1);
+        continue;
+      }
+      chunks_sealed_++;
+      t.data = Bytes();
+      std::lock_guard lock(net_mu_);
+      records_.push_back({std::move(record), plain});
+      net_cv_.notify_one();
+    }
+  }
+}
+
+Status Engine::FlushCachePending(bool all) {
+  std::vector<std::pair<std::string, CachedFile>> batch;
+  {
+    std::lock_guard lock(cache_mu_);
+    if (cache_pending_.empty() || (!all && cache_pending_.size() < kCacheBatch)) {
+      return Status::OK();
+    }
+    batch.swap(cache_pending_);
+  }
+  return cache_->AddPending(batch).WithContext("file cache");
+}
+
+void Engine::ShowProgress(bool final) {
+  if (!options_.progress) return;
+  const auto now = Clock::now();
+  if (!final && now - last_progress_ < kProgressEvery) return;
+  last_progress_ = now;
+  const double secs = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
+  const uint64_t done = bytes_read_.load();
+  std::fprintf(stderr, "\r\033[K%s read, %llu files, %llu dirs, %s/s, %s new%s",
+               HumanBytes(done).c_str(), static_cast<unsigned long long>(files_.load()),
+               static_cast<unsigned long long>(dirs_.load()),
+               HumanBytes(static_cast<uint64_t>(done / secs)).c_str(),
+               HumanBytes(new_bytes_).c_str(), final ? "\n" : "");
+  std::fflush(stderr);
+}
+
+Status Engine::NetLoop() {
+  auto last_call = Clock::now();
+  uint64_t since_flush = 0;
+  while (true) {
+    std::deque<OutRecord> records;
+    std::vector<AskItem> batch;
+    {
+      std::unique_lock lock(net_mu_);
+      net_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                       [&] { return failed() || !records_.empty() || !ask_.empty() || Done(); });
+      if (failed()) break;
+      records.swap(records_);
+      const size_t n = std::min(ask_.size(), proto::kMaxIdsPerMessage);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(ask_.front()));
+        ask_.pop_front();
+      }
+    }
+    for (OutRecord& r : records) {
+      Status s = session_->PutRecord(r.bytes);
+      if (!s.ok()) return s.WithContext("upload");
+      since_flush += r.bytes.size();
+      new_chunks_++;
+      new_bytes_ += r.plain_size;
+      budget_.Release(r.plain_size);
+      outstanding_.fetch_sub(1);
+      last_call = Clock::now();
+      if (since_flush >= options_.flush_every) {
+        CAIRN_RETURN_IF_ERROR(session_->Flush().WithContext("flush"));
+        since_flush = 0;
+      }
+    }
+    if (!batch.empty()) {
+      std::vector<ChunkId> ids;
+      ids.reserve(batch.size());
+      for (const AskItem& a : batch) ids.push_back(a.id);
+      Result<std::vector<bool>> present = session_->HaveChunks(ids);
+      if (!present.ok()) return present.status().WithContext("have_chunks");
+      last_call = Clock::now();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if ((*present)[i]) {
+          budget_.Release(batch[i].data.size());
+          outstanding_.fetch_sub(1);
+        } else {
+          Task t;
+          t.kind = Task::Kind::kSeal;
+          t.id = batch[i].id;
+          t.type = batch[i].type;
+          t.data = std::move(batch[i].data);
+          PushTask(std::move(t));
+        }
+      }
+    }
+    if (cache_ != nullptr) CAIRN_RETURN_IF_ERROR(FlushCachePending(false));
+    if (records.empty() && batch.empty() && Clock::now() - last_call >= kKeepAliveAfter) {
+      CAIRN_RETURN_IF_ERROR(session_->KeepAlive().WithContext("keep-alive"));
+      last_call = Clock::now();
+    }
+    ShowProgress(false);
+    if (Done()) {
+      std::lock_guard lock(net_mu_);
+      if (records_.empty() && ask_.empty()) break;
+    }
+  }
+  if (failed()) {
+    std::lock_guard lock(fail_mu_);
+    return failure_;
+  }
+  return Status::OK();
+}
+
+Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
+  const uint64_t started_micros = io::Env::Posix()->NowMicros();
+  unsigned n = options_.workers != 0 ? options_.workers : std::thread::hardware_concurrency();
+  n = std::max(1u, n);
+  std::vector<std::unique_ptr<repo::RecordEncoder>> encoders;
+  repo::RecordEncoder::Options enc_options;
+  enc_options.zstd_level = options_.zstd_level;
+  for (unsigned i = 0; i < n; ++i) {
+    CAIRN_ASSIGN_OR_RETURN(auto enc, repo::RecordEncoder::Create(keys_, enc_options));
+    encoders.push_back(std::move(enc));
+  }
+  if (cache_ != nullptr) CAIRN_RETURN_IF_ERROR(cache_->ClearPending().WithContext("file cache"));
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 0; i < n; ++i) {
+    workers.emplace_back([this, enc = encoders[i].get()] { WorkerMain(enc); });
+  }
+  std::thread scanner([this, &paths] {
+    Status s = ScanAll(paths);
+    if (!s.ok()) Fail(s);
+    scan_done_ = true;
+    WakeNetwork();
+  });
+
+  Status s = NetLoop();
+  if (!s.ok()) Fail(s);
+  scanner.join();
+  {
+    std::lock_guard lock(work_mu_);
+    work_closed_ = true;
+    work_cv_.notify_all();
+  }
+  for (auto& w : workers) w.join();
+  if (failed()) {
+    std::lock_guard lock(fail_mu_);
+    return failure_;
+  }
+  ShowProgress(true);
+
+  CAIRN_RETURN_IF_ERROR(session_->Flush().WithContext("final flush"));
+  if (cache_ != nullptr) CAIRN_RETURN_IF_ERROR(FlushCachePending(true));
+  std::vector<ChunkId> manifest(known_.begin(), known_.end());
+  std::sort(manifest.begin(), manifest.end());
+
+  BackupResult result;
+  result.root_tree = root_id_;
+  result.files = files_;
+  result.dirs = dirs_;
+  result.bytes = bytes_;
+  result.new_bytes = new_bytes_;
+  result.new_chunks = new_chunks_;
+  result.warnings = warnings_;
+  result.bytes_read = bytes_read_;
+  result.cache_hits = cache_hits_;
+  result.chunks_hashed = chunks_hashed_;
+  result.chunks_sealed = chunks_sealed_;
+  result.peak_bytes_in_flight = budget_.peak();
+  result.manifest_size = manifest.size();
+
+  proto::SnapshotStats stats;
+  stats.files = result.files;
+  stats.dirs = result.dirs;
+  stats.bytes = result.bytes;
+  stats.new_bytes = result.new_bytes;
+  stats.new_chunks = result.new_chunks;
+  stats.warnings = result.warnings.size();
+  stats.started_micros = started_micros;
+  stats.finished_micros = io::Env::Posix()->NowMicros();
+  Result<std::string> snapshot = session_->Commit(root_id_, manifest, stats);
+  if (!snapshot.ok()) {
+    if (snapshot.status().IsNotFound() && cache_ != nullptr) {
+      // The vault lacks a chunk the cache vouched for (collected since):
+      // forget the cache so the next run reads everything again.
+      Status cleared = cache_->Clear();
+      return Status::NotFound("vault refused the snapshot: " + snapshot.status().message() +
+                              (cleared.ok()
+                                   ? "; the file cache was cleared, run the backup again"
+                                   : "; clearing the file cache failed too: " + cleared.message()));
+    }
+    return snapshot.status().WithContext("commit");
+  }
+  result.snapshot_id = *snapshot;
+  if (cache_ != nullptr) {
+    Status promoted = cache_->PromotePending();
+    if (!promoted.ok()) {
+      // The snapshot is committed; a cache that did not learn only costs
+      // reading the files again next time.
+      result.warnings.push_back("file cache not updated: " + promoted.message());
+    }
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  return result;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> NormalizeBackupPaths(const std::vector<std::string>& paths) {
+  if (paths.empty()) return Status::InvalidArgument("nothing to back up: give at least one PATH");
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    if (p.empty()) return Status::InvalidArgument("empty PATH");
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(p, ec);
+    if (ec) return Status::InvalidArgument(p + ": " + ec.message());
+    abs = abs.lexically_normal();
+    std::string s = abs.string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    struct stat st;
+    if (::lstat(s.c_str(), &st) != 0) return ErrnoToStatus(errno, "PATH " + s);
+    // Resolve symlinks in the parent only: the PATH itself is backed up as
+    // what it is (a symlink stays a symlink).
+    if (s != "/") {
+      std::filesystem::path parent = std::filesystem::path(s).parent_path();
+      std::filesystem::path real = std::filesystem::canonical(parent, ec);
+      if (ec) return Status::InvalidArgument(parent.string() + ": " + ec.message());
+      std::string name = std::filesystem::path(s).filename().string();
+      s = real.string() == "/" ? "/" + name : real.string() + "/" + name;
+    }
+    out.push_back(s);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::vector<std::string> kept;
+  for (const std::string& s : out) {
+    bool nested = false;
+    for (const std::string& k : kept) {
+      if (k == "/" ||
+          (s.size() > k.size() && s.compare(0, k.size(), k) == 0 && s[k.size()] == '/')) {
+        nested = true;
+        break;
+      }
+    }
+    if (!nested) kept.push_back(s);
+  }
+  return kept;
+}
+
+Result<BackupResult> RunBackup(const crypto::DepartmentKeys& keys, FileCache* cache,
+                               VaultSession* session, const BackupOptions& options) {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> paths, NormalizeBackupPaths(options.paths));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t seed, crypto::DeriveGearSeed(keys.id_key));
+  chunk::ChunkerOptions chunker_options;
+  chunker_options.gear_seed = seed;
+  chunker_options.avg_size = options.chunk_avg_size;
+  CAIRN_ASSIGN_OR_RETURN(chunk::Chunker chunker, chunk::Chunker::Create(chunker_options));
+  BackupOptions sanitized = options;
+  if (sanitized.memory_budget == 0) sanitized.memory_budget = 128ull << 20;
+  if (sanitized.flush_every == 0) sanitized.flush_every = 256ull << 20;
+  auto engine = std::make_unique<Engine>(keys, cache, session, sanitized, std::move(chunker));
+  return engine->Run(paths);
+}
+
+}  // namespace cairn::agent

@@ -1,0 +1,115 @@
+// A file backup: scan, chunk, identify, deduplicate, seal, upload, commit.
+//
+// Threads and queues (all bounded by one memory budget):
+//
+//   scanner (1)   walks each PATH depth-first in name order (fstatat, no
+//                 symlink following, one file system unless cross_fs),
+//                 consults the file cache, reads changed files 1 MiB at a
+//                 time through io::UringEnv, and cuts them with FastCDC
+//                 (the department's gear seed). Each chunk's bytes are
+//                 charged to the budget before they are copied; the scanner
+//                 waits when the budget is spent.
+//   workers (N)   compute chunk IDs (HMAC under the ID key) first; a chunk
+//                 already seen in this run is dropped at once. Later, for
+//                 the chunks the vault lacks, they compress and seal records
+//                 (each worker has its own repo::RecordEncoder and key ID).
+//   network (1)   the calling thread: asks the vault which IDs it holds
+//                 (HaveChunks, batched adaptively: whatever queued while the
+//                 previous answer was awaited), hands the absent ones back to
+//                 the workers to seal, streams the records (PutRecord),
+//                 flushes every flush_every bytes and at the end, then sends
+//                 the manifest and commits.
+//
+// So a re-backup of unchanged data costs reading and hashing (or, with the
+// file cache, neither), never compression or encryption. Directory trees
+// (lib/repo/tree.h) are built bottom-up as soon as a directory's files are
+// identified and go through the same path as kTree records.
+//
+// Error policy (per item, STYLE 12): an entry that vanishes, cannot be read
+// (EACCES) or changes size while being read is left out of the snapshot and
+// listed in `warnings`; the backup goes on and succeeds. A storage or
+// network error, or a failure of the file cache, aborts the backup with
+// that status; nothing is committed and the file cache learns nothing, so
+// the next run resumes from what the vault made durable.
+#ifndef CAIRN_AGENT_BACKUP_H_
+#define CAIRN_AGENT_BACKUP_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "agent/file_cache.h"
+#include "agent/vault_session.h"
+#include "lib/base/status.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/crypto/keys.h"
+
+namespace cairn::agent {
+
+struct BackupOptions {
+  // What to back up: files or directories, absolute or relative to the
+  // working directory. Nested paths (/a and /a/b) are backed up once.
+  std::vector<std::string> paths;
+  // fnmatch(3) patterns matched against each entry's path relative to its
+  // PATH and against its name; a match leaves the entry (and a directory's
+  // whole subtree) out. Default none.
+  std::vector<std::string> excludes;
+  // Descend into other mounted file systems. Default false: a mount point
+  // is recorded as an empty directory (backing up /proc or a NFS share by
+  // accident is worse than missing one).
+  bool cross_fs = false;
+  // Worker threads. 0 (default) = std::thread::hardware_concurrency().
+  unsigned workers = 0;
+  // Plaintext bytes that may be in flight between the reader and the vault
+  // (chunks waiting to be identified, asked about, sealed or sent). Default
+  // 128 MiB: far more than a loopback round trip needs to keep the pipe
+  // full, and with everything else the agent stays well under 256 MiB.
+  uint64_t memory_budget = 128ull << 20;
+  // Flush after this many record bytes. Default 256 MiB (doc/protocol.md).
+  uint64_t flush_every = 256ull << 20;
+  // zstd level of the records. Default 3.
+  int zstd_level = 3;
+  // Show a progress line on stderr (the CLI sets it when stderr is a TTY).
+  bool progress = false;
+  // Chunker average size override for tests; 0 = the library default.
+  uint32_t chunk_avg_size = 0;
+  // Test seam: called on the scanner thread with a regular file's absolute
+  // path just before it is opened for reading (to make it vanish, say).
+  std::function<void(const std::string& path)> before_read_for_test;
+};
+
+struct BackupResult {
+  std::string snapshot_id;
+  crypto::ChunkId root_tree{};
+  uint64_t files = 0;  // regular files (and hard-link names) recorded
+  uint64_t dirs = 0;
+  uint64_t bytes = 0;      // logical bytes of the files recorded
+  uint64_t new_bytes = 0;  // plaintext bytes of the records uploaded
+  uint64_t new_chunks = 0;
+  std::vector<std::string> warnings;
+  double seconds = 0;
+  // Diagnostics (tests, benchmarks).
+  uint64_t bytes_read = 0;  // file bytes actually read
+  uint64_t cache_hits = 0;  // files taken from the file cache
+  uint64_t chunks_hashed = 0;
+  uint64_t chunks_sealed = 0;  // compressed and encrypted
+  uint64_t peak_bytes_in_flight = 0;
+  uint64_t manifest_size = 0;
+};
+
+// Runs one backup on an opened session. `cache` may be null (no cache).
+// On success the snapshot is committed and, when there is a cache, the
+// files read in this run are promoted in it. If the vault refuses the
+// commit because it lacks a chunk the file cache promised, the cache is
+// cleared and NotFound "...run the backup again" is returned.
+Result<BackupResult> RunBackup(const crypto::DepartmentKeys& keys, FileCache* cache,
+                               VaultSession* session, const BackupOptions& options);
+
+// The absolute, normalised PATHs a backup of `paths` covers (nested ones
+// dropped), sorted. InvalidArgument for an empty list or an empty path.
+Result<std::vector<std::string>> NormalizeBackupPaths(const std::vector<std::string>& paths);
+
+}  // namespace cairn::agent
+
+#endif  // CAIRN_AGENT_BACKUP_H_

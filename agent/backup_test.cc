@@ -1,0 +1,399 @@
+#include "agent/backup.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+#include "lib/repo/record.h"
+#include "lib/repo/tree.h"
+
+namespace cairn::agent {
+namespace {
+
+using crypto::ChunkId;
+
+std::string TempDir() {
+  std::string tmpl = ::testing::TempDir() + "/cairn_backup_XXXXXX";
+  EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+  // Canonical, as the backup records it (TempDir() ends with '/').
+  return std::filesystem::canonical(tmpl).string();
+}
+
+Bytes RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes b(n);
+  for (auto& x : b) x = static_cast<uint8_t>(rng());
+  return b;
+}
+
+void WriteFile(const std::string& path, ByteView data) {
+  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  ::close(fd);
+}
+
+// An in-memory vault: records become durable on Flush, like the real one.
+class FakeSession : public VaultSession {
+ public:
+  Result<std::vector<bool>> HaveChunks(const std::vector<ChunkId>& ids) override {
+    have_calls++;
+    if (ids.empty() || ids.size() > proto::kMaxIdsPerMessage) {
+      return Status::InvalidArgument("bad have_chunks size");
+    }
+    std::vector<bool> out;
+    for (const auto& id : ids) out.push_back(durable.count(id) > 0);
+    return out;
+  }
+  Status PutRecord(ByteView record) override {
+    if (fail_puts) return Status::Unavailable("connection lost");
+    auto view = repo::ParseRecord(record);
+    if (!view.ok()) return view.status();
+    if (durable.count(view->header.id)) return Status::InvalidArgument("put of a present chunk");
+    unflushed[view->header.id] = Bytes(record.begin(), record.end());
+    return Status::OK();
+  }
+  Status Flush() override {
+    flushes++;
+    for (auto& [id, r] : unflushed) durable[id] = std::move(r);
+    unflushed.clear();
+    return Status::OK();
+  }
+  Status KeepAlive() override { return Status::OK(); }
+  Result<std::string> Commit(const ChunkId& root, const std::vector<ChunkId>& manifest,
+                             const proto::SnapshotStats& stats) override {
+    if (!unflushed.empty()) return Status::InvalidArgument("commit before flush");
+    for (const auto& id : manifest) {
+      if (!durable.count(id)) return Status::NotFound("manifest chunk missing");
+    }
+    if (!durable.count(root)) return Status::NotFound("root missing");
+    last_manifest = manifest;
+    last_stats = stats;
+    return "snap-" + std::to_string(++commits);
+  }
+
+  std::map<ChunkId, Bytes> durable, unflushed;
+  std::vector<ChunkId> last_manifest;
+  proto::SnapshotStats last_stats;
+  bool fail_puts = false;
+  int commits = 0, flushes = 0, have_calls = 0;
+};
+
+// Reads a snapshot back from the fake vault.
+class Reader {
+ public:
+  Reader(const crypto::DepartmentKeys& keys, FakeSession* vault)
+      : decoder_(std::move(*repo::RecordDecoder::Create(keys))), vault_(vault) {}
+
+  Bytes Object(const ChunkId& id) {
+    Bytes plain;
+    EXPECT_TRUE(vault_->durable.count(id));
+    EXPECT_TRUE(decoder_->Decode(vault_->durable[id], &plain).ok());
+    return plain;
+  }
+  std::vector<repo::TreeEntry> Dir(const ChunkId& id) {
+    std::vector<repo::TreeEntry> out;
+    std::optional<ChunkId> next = id;
+    while (next) {
+      auto part = repo::DecodeDirPart(Object(*next));
+      EXPECT_TRUE(part.ok()) << part.status().ToString();
+      if (!part.ok()) break;
+      for (auto& e : part->entries) out.push_back(e);
+      next = part->next;
+    }
+    return out;
+  }
+  // Follows absolute `path` from the root.
+  std::optional<repo::TreeEntry> Find(const ChunkId& root, const std::string& path) {
+    ChunkId dir = root;
+    std::optional<repo::TreeEntry> found;
+    std::string rest = path.substr(1);
+    while (true) {
+      size_t slash = rest.find('/');
+      std::string name = rest.substr(0, slash);
+      found.reset();
+      for (auto& e : Dir(dir)) {
+        if (e.name == name) found = e;
+      }
+      if (!found || slash == std::string::npos) return found;
+      dir = found->subtree;
+      rest = rest.substr(slash + 1);
+    }
+  }
+  Bytes Content(const repo::TreeEntry& e) {
+    Bytes data;
+    for (const auto& r : e.content) {
+      if (r.kind == repo::RefKind::kData) {
+        Bytes c = Object(r.id);
+        data.insert(data.end(), c.begin(), c.end());
+      } else {
+        auto list = repo::DecodeContentList(Object(r.id));
+        for (const auto& d : list->refs) {
+          Bytes c = Object(d.id);
+          data.insert(data.end(), c.begin(), c.end());
+        }
+      }
+    }
+    // Lay data around the holes.
+    Bytes file(e.size, 0);
+    size_t pos = 0, di = 0, hi = 0;
+    while (pos < e.size) {
+      if (hi < e.holes.size() && e.holes[hi].offset == pos) {
+        pos += e.holes[hi++].length;
+        continue;
+      }
+      file[pos++] = data[di++];
+    }
+    EXPECT_EQ(di, data.size());
+    return file;
+  }
+
+ private:
+  std::unique_ptr<repo::RecordDecoder> decoder_;
+  FakeSession* vault_;
+};
+
+class BackupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_ = std::move(*crypto::DepartmentKeys::Generate());
+    root_ = TempDir();
+    data_ = root_ + "/data";
+    ASSERT_EQ(::mkdir(data_.c_str(), 0755), 0);
+    auto cache = FileCache::Open(root_ + "/lmdb", true);
+    ASSERT_TRUE(cache.ok());
+    cache_ = std::move(*cache);
+    options_.paths = {data_};
+    options_.workers = 2;
+    options_.chunk_avg_size = 16 * 1024;
+  }
+
+  Result<BackupResult> Backup(FileCache* cache = nullptr) {
+    return RunBackup(keys_, cache, &vault_, options_);
+  }
+
+  crypto::DepartmentKeys keys_;
+  std::string root_, data_;
+  std::unique_ptr<FileCache> cache_;
+  FakeSession vault_;
+  BackupOptions options_;
+};
+
+TEST_F(BackupTest, EveryEntryKindRoundTrips) {
+  Bytes big = RandomBytes(300 * 1024, 1);
+  WriteFile(data_ + "/big", big);
+  WriteFile(data_ + "/empty", {});
+  ASSERT_EQ(::mkdir((data_ + "/emptydir").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((data_ + "/sub").c_str(), 0755), 0);
+  WriteFile(data_ + "/sub/small", AsBytes("hello"));
+  ASSERT_EQ(::symlink("../big", (data_ + "/sub/sym").c_str()), 0);
+  ASSERT_EQ(::link((data_ + "/big").c_str(), (data_ + "/sub/hard").c_str()), 0);
+  ASSERT_EQ(::mkfifo((data_ + "/fifo").c_str(), 0600), 0);
+  int fd = ::open((data_ + "/sparse").c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_EQ(::ftruncate(fd, 4 << 20), 0);
+  ASSERT_EQ(::pwrite(fd, "data", 4, 2 << 20), 4);
+  ::close(fd);
+  const bool xattrs = ::setxattr((data_ + "/empty").c_str(), "user.tag", "v", 1, 0) == 0;
+
+  auto r = Backup(cache_.get());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->snapshot_id, "snap-1");
+  EXPECT_TRUE(r->warnings.empty());
+  EXPECT_EQ(r->files, 5u);  // big, empty, small, hard, sparse
+  EXPECT_EQ(vault_.last_stats.files, 5u);
+  std::set<ChunkId> manifest(vault_.last_manifest.begin(), vault_.last_manifest.end());
+  EXPECT_TRUE(manifest.count(r->root_tree));
+
+  Reader reader(keys_, &vault_);
+  auto e = reader.Find(r->root_tree, data_ + "/big");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type, repo::EntryType::kFile);
+  EXPECT_EQ(reader.Content(*e), big);
+  EXPECT_NE(e->link_group, 0u);
+  for (const auto& ref : e->content) EXPECT_TRUE(manifest.count(ref.id));
+  auto hard = reader.Find(r->root_tree, data_ + "/sub/hard");
+  ASSERT_TRUE(hard);
+  EXPECT_EQ(hard->type, repo::EntryType::kHardlink);
+  EXPECT_EQ(hard->link_group, e->link_group);
+  EXPECT_EQ("/" + hard->link_path, data_ + "/big");
+  auto sym = reader.Find(r->root_tree, data_ + "/sub/sym");
+  ASSERT_TRUE(sym);
+  EXPECT_EQ(sym->symlink_target, "../big");
+  auto small = reader.Find(r->root_tree, data_ + "/sub/small");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(AsString(reader.Content(*small)), "hello");
+  auto fifo = reader.Find(r->root_tree, data_ + "/fifo");
+  ASSERT_TRUE(fifo);
+  EXPECT_EQ(fifo->type, repo::EntryType::kFifo);
+  auto dir = reader.Find(r->root_tree, data_ + "/emptydir");
+  ASSERT_TRUE(dir);
+  EXPECT_EQ(dir->type, repo::EntryType::kDir);
+  EXPECT_EQ(dir->mode, 0700u);
+  EXPECT_TRUE(reader.Dir(dir->subtree).empty());
+  auto sparse = reader.Find(r->root_tree, data_ + "/sparse");
+  ASSERT_TRUE(sparse);
+  Bytes expect(4 << 20, 0);
+  std::memcpy(expect.data() + (2 << 20), "data", 4);
+  EXPECT_EQ(reader.Content(*sparse), expect);
+  if (!sparse->holes.empty()) {
+    EXPECT_LT(r->bytes_read, (1u << 20) + 400 * 1024);
+  }
+  auto empty = reader.Find(r->root_tree, data_ + "/empty");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->size, 0u);
+  if (xattrs) {
+    ASSERT_FALSE(empty->xattrs.empty());
+    EXPECT_EQ(empty->xattrs[0].name, "user.tag");
+  }
+  // The intermediate directories of the PATH are there too.
+  EXPECT_TRUE(reader.Find(r->root_tree, root_));
+}
+
+TEST_F(BackupTest, UnchangedFilesAreNotReadWithTheCache) {
+  WriteFile(data_ + "/a", RandomBytes(200 * 1024, 2));
+  WriteFile(data_ + "/b", RandomBytes(50 * 1024, 3));
+  auto first = Backup(cache_.get());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GT(first->chunks_sealed, 0u);
+  auto second = Backup(cache_.get());
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->cache_hits, 2u);
+  EXPECT_EQ(second->bytes_read, 0u);
+  // The snapshot's root records the ancestors of the backed-up path (here
+  // /tmp/...), whose metadata other processes change; only those few tree
+  // objects may be new. The backed-up directory itself must dedup exactly.
+  size_t ancestors = static_cast<size_t>(std::count(data_.begin(), data_.end(), '/'));
+  EXPECT_LE(second->chunks_sealed, ancestors);
+  EXPECT_LE(second->new_chunks, ancestors);
+  Reader reader(keys_, &vault_);
+  auto before = reader.Find(first->root_tree, data_);
+  auto after = reader.Find(second->root_tree, data_);
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(after->subtree, before->subtree) << "unchanged tree must dedup";
+  EXPECT_EQ(vault_.last_manifest.size(), first->manifest_size);
+}
+
+TEST_F(BackupTest, UnchangedDataIsNotSealedAgainWithoutTheCache) {
+  WriteFile(data_ + "/a", RandomBytes(300 * 1024, 4));
+  auto first = Backup();
+  ASSERT_TRUE(first.ok());
+  auto second = Backup();
+  ASSERT_TRUE(second.ok());
+  EXPECT_GT(second->bytes_read, 0u);
+  EXPECT_GT(second->chunks_hashed, 0u);
+  EXPECT_EQ(second->chunks_sealed, 0u);
+  EXPECT_EQ(second->new_bytes, 0u);
+}
+
+TEST_F(BackupTest, ChangedFileIsReadAgain) {
+  WriteFile(data_ + "/a", RandomBytes(100 * 1024, 5));
+  ASSERT_TRUE(Backup(cache_.get()).ok());
+  Bytes changed = RandomBytes(100 * 1024, 6);
+  WriteFile(data_ + "/a", changed);
+  auto second = Backup(cache_.get());
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->cache_hits, 0u);
+  Reader reader(keys_, &vault_);
+  EXPECT_EQ(reader.Content(*reader.Find(second->root_tree, data_ + "/a")), changed);
+}
+
+TEST_F(BackupTest, MemoryInFlightStaysWithinTheBudget) {
+  WriteFile(data_ + "/big", RandomBytes(12 << 20, 7));
+  options_.memory_budget = 1 << 20;
+  auto r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // One chunk (max 4 x 16 KiB) may overshoot only when nothing else is in
+  // flight; tree objects are tiny here.
+  EXPECT_LE(r->peak_bytes_in_flight, (1u << 20) + (64u << 10));
+  EXPECT_GT(r->peak_bytes_in_flight, 0u);
+  Reader reader(keys_, &vault_);
+  EXPECT_EQ(reader.Content(*reader.Find(r->root_tree, data_ + "/big")).size(), 12u << 20);
+}
+
+TEST_F(BackupTest, ExcludedEntriesAreLeftOut) {
+  WriteFile(data_ + "/keep", AsBytes("k"));
+  WriteFile(data_ + "/drop.tmp", AsBytes("d"));
+  ASSERT_EQ(::mkdir((data_ + "/cache").c_str(), 0755), 0);
+  WriteFile(data_ + "/cache/x", AsBytes("x"));
+  options_.excludes = {"*.tmp", "cache"};
+  auto r = Backup();
+  ASSERT_TRUE(r.ok());
+  Reader reader(keys_, &vault_);
+  EXPECT_TRUE(reader.Find(r->root_tree, data_ + "/keep"));
+  EXPECT_FALSE(reader.Find(r->root_tree, data_ + "/drop.tmp"));
+  EXPECT_FALSE(reader.Find(r->root_tree, data_ + "/cache"));
+  EXPECT_EQ(r->files, 1u);
+}
+
+TEST_F(BackupTest, VanishedFileIsAWarning) {
+  WriteFile(data_ + "/stays", AsBytes("s"));
+  WriteFile(data_ + "/goes", AsBytes("g"));
+  options_.before_read_for_test = [&](const std::string& path) {
+    if (path == data_ + "/goes") ::unlink(path.c_str());
+  };
+  auto r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("vanished"), std::string::npos) << r->warnings[0];
+  EXPECT_EQ(vault_.last_stats.warnings, 1u);
+  Reader reader(keys_, &vault_);
+  EXPECT_TRUE(reader.Find(r->root_tree, data_ + "/stays"));
+  EXPECT_FALSE(reader.Find(r->root_tree, data_ + "/goes"));
+}
+
+TEST_F(BackupTest, UnreadableFileIsAWarning) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads everything";
+  WriteFile(data_ + "/secret", AsBytes("s"));
+  ASSERT_EQ(::chmod((data_ + "/secret").c_str(), 0), 0);
+  auto r = Backup();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("Permission denied"), std::string::npos);
+}
+
+TEST_F(BackupTest, NetworkFailureAbortsAndTeachesTheCacheNothing) {
+  WriteFile(data_ + "/a", RandomBytes(100 * 1024, 8));
+  vault_.fail_puts = true;
+  auto r = Backup(cache_.get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("connection lost"), std::string::npos);
+  EXPECT_EQ(vault_.commits, 0);
+  EXPECT_EQ(*cache_->Count(), 0u);
+  vault_.fail_puts = false;
+  auto again = Backup(cache_.get());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->cache_hits, 0u);
+  EXPECT_EQ(*cache_->Count(), 1u);
+}
+
+TEST_F(BackupTest, StaleCacheIsClearedWhenTheVaultLacksItsChunks) {
+  WriteFile(data_ + "/a", RandomBytes(100 * 1024, 9));
+  ASSERT_TRUE(Backup(cache_.get()).ok());
+  vault_.durable.clear();  // the vault lost or collected everything
+  auto r = Backup(cache_.get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound());
+  EXPECT_EQ(*cache_->Count(), 0u);
+  auto again = Backup(cache_.get());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST_F(BackupTest, NestedAndDuplicatePathsAreBackedUpOnce) {
+  auto p = NormalizeBackupPaths({data_, data_ + "/", data_ + "/../data/."});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->size(), 1u);
+  EXPECT_FALSE(NormalizeBackupPaths({}).ok());
+  EXPECT_FALSE(NormalizeBackupPaths({root_ + "/missing"}).ok());
+}
+
+}  // namespace
+}  // namespace cairn::agent

@@ -1,0 +1,204 @@
+#include "agent/vault_session.h"
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <utility>
+
+#include "agent/wire.h"
+#include "lib/net/client.h"
+#include "lib/net/run_sync.h"
+#include "lib/net/tls.h"
+
+namespace cairn::agent {
+namespace {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+
+class NetVaultSession : public VaultSession {
+ public:
+  NetVaultSession(std::unique_ptr<asio::io_context> io, std::shared_ptr<net::Connection> conn,
+                  uint64_t session_id, std::chrono::milliseconds deadline)
+      : io_(std::move(io)), conn_(std::move(conn)), session_id_(session_id), deadline_(deadline) {}
+
+  ~NetVaultSession() override {
+    if (conn_) net::RunSync(*io_, conn_->Close());
+  }
+
+  Result<std::vector<bool>> HaveChunks(const std::vector<crypto::ChunkId>& ids) override {
+    return net::RunSync(*io_, HaveAsync(ids));
+  }
+
+  Status PutRecord(ByteView record) override {
+    return net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutRecord, record));
+  }
+
+  Status Flush() override { return net::RunSync(*io_, FlushAsync()); }
+
+  Status KeepAlive() override { return net::RunSync(*io_, PingAsync()); }
+
+  Result<std::string> Commit(const crypto::ChunkId& root,
+                             const std::vector<crypto::ChunkId>& manifest,
+                             const proto::SnapshotStats& stats) override {
+    return net::RunSync(*io_, CommitAsync(root, manifest, stats));
+  }
+
+ private:
+  asio::awaitable<Result<std::vector<bool>>> HaveAsync(std::vector<crypto::ChunkId> ids) {
+    proto::HaveChunks request;
+    request.request_id = ++request_id_;
+    const size_t count = ids.size();
+    request.ids = std::move(ids);
+    Bytes payload = request.Encode();
+    Status s = co_await conn_->WriteFrame(MessageType::kHaveChunks, payload);
+    if (!s.ok()) co_return s;
+    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kHaveChunksReply, deadline_);
+    if (!reply.ok()) co_return reply.status();
+    Result<proto::HaveChunksReply> r = proto::HaveChunksReply::Decode(*reply);
+    if (!r.ok()) co_return r.status();
+    if (r->request_id != request.request_id || r->present.size() != count) {
+      co_return Status::InvalidArgument("vault answered have_chunks out of step");
+    }
+    co_return std::move(r->present);
+  }
+
+  asio::awaitable<Status> FlushAsync() {
+    proto::Flush flush{++flush_sequence_};
+    Bytes payload = flush.Encode();
+    Status s = co_await conn_->WriteFrame(MessageType::kFlush, payload);
+    if (!s.ok()) co_return s;
+    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kFlushed, deadline_);
+    if (!reply.ok()) co_return reply.status();
+    Result<proto::Flushed> r = proto::Flushed::Decode(*reply);
+    if (!r.ok()) co_return r.status();
+    if (r->sequence != flush.sequence) {
+      co_return Status::InvalidArgument("vault answered flush out of step");
+    }
+    co_return Status::OK();
+  }
+
+  asio::awaitable<Status> PingAsync() {
+    proto::Ping ping{++ping_nonce_};
+    Bytes payload = ping.Encode();
+    Status s = co_await conn_->WriteFrame(MessageType::kPing, payload);
+    if (!s.ok()) co_return s;
+    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kPong, deadline_);
+    co_return reply.ok() ? Status::OK() : reply.status();
+  }
+
+  asio::awaitable<Result<std::string>> CommitAsync(crypto::ChunkId root,
+                                                   const std::vector<crypto::ChunkId>& manifest,
+                                                   proto::SnapshotStats stats) {
+    for (size_t begin = 0; begin < manifest.size(); begin += proto::kMaxManifestIdsPerPart) {
+      const size_t end = std::min(manifest.size(), begin + proto::kMaxManifestIdsPerPart);
+      proto::ManifestPart part;
+      part.session_id = session_id_;
+      part.ids.assign(manifest.begin() + begin, manifest.begin() + end);
+      Bytes payload = part.Encode();
+      Status s = co_await conn_->WriteFrame(MessageType::kManifestPart, payload);
+      if (!s.ok()) co_return s;
+    }
+    proto::Commit commit;
+    commit.session_id = session_id_;
+    commit.root_tree = root;
+    commit.manifest_count = manifest.size();
+    commit.stats = stats;
+    Bytes payload = commit.Encode();
+    Status s = co_await conn_->WriteFrame(MessageType::kCommit, payload);
+    if (!s.ok()) co_return s;
+    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kCommitOk, deadline_);
+    if (!reply.ok()) co_return reply.status();
+    Result<proto::CommitOk> ok = proto::CommitOk::Decode(*reply);
+    if (!ok.ok()) co_return ok.status();
+    co_return ok->snapshot_id;
+  }
+
+  std::unique_ptr<asio::io_context> io_;
+  std::shared_ptr<net::Connection> conn_;
+  uint64_t session_id_;
+  std::chrono::milliseconds deadline_;
+  uint32_t request_id_ = 0;
+  uint64_t flush_sequence_ = 0;
+  uint64_t ping_nonce_ = 0;
+};
+
+struct Opened {
+  std::shared_ptr<net::Connection> conn;
+  uint64_t session_id = 0;
+};
+
+// Hello and SessionBegin on an established connection; returns the session.
+asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::string& host,
+                                               std::vector<std::string> paths,
+                                               std::chrono::milliseconds deadline) {
+  proto::Hello hello;
+  hello.role = proto::Role::kAgent;
+  hello.software = kAgentSoftware;
+  hello.hostname = host;
+  Bytes hello_bytes = hello.Encode();
+  Status s = co_await c.WriteFrame(MessageType::kHello, hello_bytes);
+  if (!s.ok()) co_return s;
+  Result<Bytes> reply = co_await ReadExpected(c, MessageType::kHelloOk, deadline);
+  if (!reply.ok()) co_return reply.status();
+  Result<proto::HelloOk> hello_ok = proto::HelloOk::Decode(*reply);
+  if (!hello_ok.ok()) co_return hello_ok.status();
+  proto::SessionBegin begin;
+  begin.kind = proto::SessionKind::kFiles;
+  begin.paths = std::move(paths);
+  Bytes begin_bytes = begin.Encode();
+  s = co_await c.WriteFrame(MessageType::kSessionBegin, begin_bytes);
+  if (!s.ok()) co_return s;
+  reply = co_await ReadExpected(c, MessageType::kSessionBegun, deadline);
+  if (!reply.ok()) co_return reply.status();
+  Result<proto::SessionBegun> begun = proto::SessionBegun::Decode(*reply);
+  if (!begun.ok()) co_return begun.status();
+  co_return begun->session_id;
+}
+
+asio::awaitable<Result<Opened>> OpenAsync(asio::any_io_executor executor, std::string address,
+                                          net::TlsContext tls, std::string host,
+                                          std::vector<std::string> paths,
+                                          std::chrono::milliseconds deadline) {
+  Result<std::shared_ptr<net::Connection>> conn =
+      co_await net::Connect(executor, address, tls, deadline);
+  if (!conn.ok()) co_return conn.status();
+  Result<uint64_t> session = co_await BeginSession(**conn, host, std::move(paths), deadline);
+  if (!session.ok()) {
+    co_await (*conn)->Close();
+    co_return session.status();
+  }
+  co_return Opened{*conn, *session};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VaultSession>> OpenVaultSession(const AgentState& state,
+                                                       const std::vector<std::string>& paths,
+                                                       const SessionOptions& options) {
+  net::TlsOptions tls_options;
+  tls_options.ca_pem = state.ca_pem;
+  tls_options.certificate_pem = state.certificate_pem;
+  tls_options.private_key_pem = state.private_key_pem;
+  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, net::MakeClientContext(tls_options));
+  std::string failures;
+  for (const std::string& address : state.config.vault_addresses) {
+    auto io = std::make_unique<asio::io_context>();
+    Result<Opened> opened = net::RunSync(
+        *io,
+        OpenAsync(io->get_executor(), address, tls, state.config.host, paths, options.deadline));
+    if (opened.ok()) {
+      return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
+          std::move(io), std::move(opened->conn), opened->session_id, options.deadline));
+    }
+    // A refusal is an answer: trying the next vault would not change it.
+    if (opened.status().code() == StatusCode::kPermissionDenied ||
+        opened.status().code() == StatusCode::kInvalidArgument) {
+      return opened.status();
+    }
+    if (!failures.empty()) failures += "; ";
+    failures += opened.status().message();
+  }
+  return Status::Unavailable("no vault reachable: " + failures);
+}
+
+}  // namespace cairn::agent

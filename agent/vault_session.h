@@ -1,0 +1,70 @@
+// The agent's side of one backup session with the vault, behind an
+// interface so the backup pipeline (backup.h) can be tested without a vault.
+//
+// A VaultSession is used from one thread (the pipeline's network thread):
+// calls block until the vault answered. NetVaultSession speaks the backup
+// sequence of doc/protocol.md over mutual TLS: Hello{agent} -> HelloOk ->
+// SessionBegin -> SessionBegun when opened, then HaveChunks, PutRecord,
+// Flush, ManifestPart and Commit as the pipeline asks.
+#ifndef CAIRN_AGENT_VAULT_SESSION_H_
+#define CAIRN_AGENT_VAULT_SESSION_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/state.h"
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/proto/messages.h"
+
+namespace cairn::agent {
+
+class VaultSession {
+ public:
+  virtual ~VaultSession() = default;
+
+  // Whether the vault holds each ID durably (1..proto::kMaxIdsPerMessage
+  // IDs). A chunk reported present is never sent.
+  virtual Result<std::vector<bool>> HaveChunks(const std::vector<crypto::ChunkId>& ids) = 0;
+
+  // Streams one record (no reply). It is durable only after a later Flush
+  // returned OK.
+  virtual Status PutRecord(ByteView record) = 0;
+
+  // Durability barrier: OK means every record put so far is durable and
+  // indexed at the vault.
+  virtual Status Flush() = 0;
+
+  // Called when the session has been idle for a while (the pipeline calls
+  // it after 10 s without another call), so the vault's idle deadline does
+  // not drop a session whose agent is busy reading a slow disk.
+  virtual Status KeepAlive() = 0;
+
+  // Sends the manifest (every ID the snapshot references, each once) in
+  // parts, then Commit; returns the snapshot ID from CommitOk. NotFound
+  // when the vault lacks a manifest chunk.
+  virtual Result<std::string> Commit(const crypto::ChunkId& root_tree,
+                                     const std::vector<crypto::ChunkId>& manifest,
+                                     const proto::SnapshotStats& stats) = 0;
+};
+
+struct SessionOptions {
+  // Bound on connecting and on each reply. Default 60 s: a Flush may wait
+  // for the vault to fsync a pack under load.
+  std::chrono::milliseconds deadline{std::chrono::seconds(60)};
+};
+
+// Connects to the first reachable address of state.config.vault_addresses
+// (in order) with the agent's certificate, and begins a files session for
+// `paths`. Unavailable when no vault answers (each address's failure in
+// the message); PermissionDenied when the vault refuses the certificate.
+Result<std::unique_ptr<VaultSession>> OpenVaultSession(const AgentState& state,
+                                                       const std::vector<std::string>& paths,
+                                                       const SessionOptions& options = {});
+
+}  // namespace cairn::agent
+
+#endif  // CAIRN_AGENT_VAULT_SESSION_H_

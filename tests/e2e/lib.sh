@@ -1,0 +1,77 @@
+# Shared helpers for the end-to-end tests: real cairn-vault and cairn-agent
+# processes on 127.0.0.1, each test in its own scratch directory and port.
+# Sourced by tests/e2e/*_test.sh; ctest passes the binary directory as $1.
+set -euo pipefail
+
+BIN=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+VAULT=$BIN/vault/cairn-vault
+AGENT=$BIN/agent/cairn-agent
+WORK=$(mktemp -d /tmp/cairn-e2e.XXXXXX)
+PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ $FAILED -eq 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK for inspection"; fi
+}
+trap cleanup EXIT
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+ok() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
+check() {  # check "description" command...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [[ $FAILED -eq 0 ]]
+}
+
+# vault_init DIR: a new vault in DIR.
+vault_init() { "$VAULT" init --data "$1" --json >"$1.init.json"; }
+
+# vault_start DIR PORT: serve DIR on 127.0.0.1:PORT in the background; sets
+# VAULT_PID. Waits until it listens.
+vault_start() {
+  local dir=$1 port=$2 before
+  before=$(grep -c "serving agents" "$dir.log" 2>/dev/null || true)
+  "$VAULT" serve --data "$dir" --listen "127.0.0.1:$port" >>"$dir.log" 2>&1 &
+  VAULT_PID=$!
+  PIDS+=("$VAULT_PID")
+  for _ in $(seq 1 100); do
+    if [[ $(grep -c "serving agents" "$dir.log" 2>/dev/null || true) -gt ${before:-0} ]]; then return 0; fi
+    kill -0 "$VAULT_PID" 2>/dev/null || { echo "vault exited:"; cat "$dir.log"; return 1; }
+    sleep 0.05
+  done
+  echo "vault did not start:"; cat "$dir.log"; return 1
+}
+
+vault_stop() { kill -INT "$VAULT_PID" 2>/dev/null || true; wait "$VAULT_PID" 2>/dev/null || true; }
+
+# enroll VAULT_DIR PORT DEPARTMENT STATE_DIR
+enroll() {
+  local token
+  token=$("$VAULT" token create --department "$3" --data "$1")
+  "$AGENT" enroll --vault "127.0.0.1:$2" --token "$token" --state "$4" >/dev/null
+}
+
+# json FILE KEY: a top-level field of a JSON object.
+json() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v if not isinstance(v,list) else len(v))" "$1" "$2"; }
+
+# make_tree DIR MIB: a tree of small and large files with random content.
+make_tree() {
+  local dir=$1 mib=$2
+  mkdir -p "$dir/sub/deeper" "$dir/empty"
+  head -c $((mib * 1048576 / 2)) /dev/urandom >"$dir/big.bin"
+  for i in $(seq 1 200); do head -c $((RANDOM % 8192 + 1)) /dev/urandom >"$dir/sub/f$i"; done
+  for i in $(seq 1 50); do printf 'text file %d\n%.0s' "$i" $(seq 1 200) >"$dir/sub/deeper/t$i.txt"; done
+  head -c $((mib * 1048576 / 2)) /dev/urandom >"$dir/sub/big2.bin"
+  ln -s big.bin "$dir/link"
+}

@@ -130,6 +130,7 @@ struct Opened {
 // Hello and SessionBegin on an established connection; returns the session.
 asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::string& host,
                                                std::vector<std::string> paths,
+                                               proto::SessionKind kind,
                                                std::chrono::milliseconds deadline) {
   proto::Hello hello;
   hello.role = proto::Role::kAgent;
@@ -143,7 +144,7 @@ asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::st
   Result<proto::HelloOk> hello_ok = proto::HelloOk::Decode(*reply);
   if (!hello_ok.ok()) co_return hello_ok.status();
   proto::SessionBegin begin;
-  begin.kind = proto::SessionKind::kFiles;
+  begin.kind = kind;
   begin.paths = std::move(paths);
   Bytes begin_bytes = begin.Encode();
   s = co_await c.WriteFrame(MessageType::kSessionBegin, begin_bytes);
@@ -157,12 +158,12 @@ asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::st
 
 asio::awaitable<Result<Opened>> OpenAsync(asio::any_io_executor executor, std::string address,
                                           net::TlsContext tls, std::string host,
-                                          std::vector<std::string> paths,
+                                          std::vector<std::string> paths, proto::SessionKind kind,
                                           std::chrono::milliseconds deadline) {
   Result<std::shared_ptr<net::Connection>> conn =
       co_await net::Connect(executor, address, tls, deadline);
   if (!conn.ok()) co_return conn.status();
-  Result<uint64_t> session = co_await BeginSession(**conn, host, std::move(paths), deadline);
+  Result<uint64_t> session = co_await BeginSession(**conn, host, std::move(paths), kind, deadline);
   if (!session.ok()) {
     co_await (*conn)->Close();
     co_return session.status();
@@ -183,9 +184,9 @@ Result<std::unique_ptr<VaultSession>> OpenVaultSession(const AgentState& state,
   std::string failures;
   for (const std::string& address : state.config.vault_addresses) {
     auto io = std::make_unique<asio::io_context>();
-    Result<Opened> opened = net::RunSync(
-        *io,
-        OpenAsync(io->get_executor(), address, tls, state.config.host, paths, options.deadline));
+    Result<Opened> opened =
+        net::RunSync(*io, OpenAsync(io->get_executor(), address, tls, state.config.host, paths,
+                                    options.kind, options.deadline));
     if (opened.ok()) {
       return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
           std::move(io), std::move(opened->conn), opened->session_id, options.deadline));

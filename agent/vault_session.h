@@ -55,6 +55,8 @@ struct SessionOptions {
   // Bound on connecting and on each reply. Default 60 s: a Flush may wait
   // for the vault to fsync a pack under load.
   std::chrono::milliseconds deadline{std::chrono::seconds(60)};
+  // The session's kind in session_begin (image mode sends kImage).
+  proto::SessionKind kind = proto::SessionKind::kFiles;
 };
 
 // Connects to the first reachable address of state.config.vault_addresses

@@ -152,7 +152,77 @@ Result<uint64_t> NextCounter(repo::LmdbTxn& txn, repo::LmdbDb meta, std::string_
   return next;
 }
 
+std::array<uint8_t, 8> Be64(uint64_t v) {
+  std::array<uint8_t, 8> k;
+  for (int i = 0; i < 8; ++i) k[i] = static_cast<uint8_t>(v >> (8 * (7 - i)));
+  return k;
+}
+
+Bytes EncodeJob(const JobRecord& j) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.PutU64(j.id);
+  w.PutU32(j.department_id);
+  PutString(w, j.agent_serial);
+  PutString(w, j.host);
+  w.PutU8(j.kind);
+  w.PutU32(static_cast<uint32_t>(j.paths.size()));
+  for (const auto& p : j.paths) PutString(w, p);
+  w.PutU8(j.image ? 1 : 0);
+  w.PutU8(static_cast<uint8_t>(j.state));
+  w.PutU64(j.created_micros);
+  w.PutU64(j.sent_micros);
+  w.PutU64(j.finished_micros);
+  PutString(w, j.sent_to);
+  PutString(w, j.snapshot_id);
+  PutString(w, j.error);
+  return out;
+}
+
+Result<JobRecord> DecodeJob(ByteView v) {
+  JobRecord j;
+  ByteReader r(v);
+  uint32_t n;
+  if (!r.ReadU64(&j.id) || !r.ReadU32(&j.department_id) || !GetString(r, &j.agent_serial) ||
+      !GetString(r, &j.host) || !r.ReadU8(&j.kind) || !r.ReadU32(&n) || n > kMaxListItems) {
+    return Malformed("job");
+  }
+  j.paths.resize(n);
+  for (auto& p : j.paths) {
+    if (!GetString(r, &p)) return Malformed("job");
+  }
+  uint8_t image, state;
+  if (!r.ReadU8(&image) || !r.ReadU8(&state) || !r.ReadU64(&j.created_micros) ||
+      !r.ReadU64(&j.sent_micros) || !r.ReadU64(&j.finished_micros) || !GetString(r, &j.sent_to) ||
+      !GetString(r, &j.snapshot_id) || !GetString(r, &j.error) || r.remaining() != 0 || image > 1 ||
+      state < 1 || state > 4) {
+    return Malformed("job");
+  }
+  j.image = image;
+  j.state = static_cast<JobState>(state);
+  return j;
+}
+
+// Same caps as doc/protocol.md section 3 for job.paths.
+constexpr size_t kMaxJobPaths = 1024;
+constexpr size_t kMaxJobPathLen = 4096;
+constexpr size_t kMaxJobErrorLen = 65536;
+
 }  // namespace
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kSent:
+      return "sent";
+    case JobState::kDone:
+      return "done";
+    case JobState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
 
 Status ValidateDepartmentName(std::string_view name) {
   if (name.empty() || name.size() > 64) {
@@ -179,6 +249,8 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->manifests_, env->OpenDb("manifests"));
   CAIRN_ASSIGN_OR_RETURN(c->meta_, env->OpenDb("meta"));
   CAIRN_ASSIGN_OR_RETURN(c->users_, env->OpenDb("users"));
+  CAIRN_ASSIGN_OR_RETURN(c->jobs_, env->OpenDb("jobs"));
+  CAIRN_ASSIGN_OR_RETURN(c->jobs_queued_, env->OpenDb("jobs_queued"));
   return c;
 }
 
@@ -463,6 +535,153 @@ Result<std::vector<crypto::ChunkId>> Catalog::Manifest(uint32_t department,
                               std::to_string(snap.manifest_count));
   }
   return out;
+}
+
+Result<uint64_t> Catalog::EnqueueJob(const JobRecord& spec, uint64_t now_micros) {
+  if (spec.kind != 1) {
+    return Status::InvalidArgument("unknown job kind " + std::to_string(spec.kind));
+  }
+  if (spec.agent_serial.empty() && spec.host.empty()) {
+    return Status::InvalidArgument("a job needs an agent serial or a host");
+  }
+  if (spec.paths.size() > kMaxJobPaths) {
+    return Status::InvalidArgument("a job may name at most 1024 paths");
+  }
+  for (const auto& p : spec.paths) {
+    if (p.empty() || p.size() > kMaxJobPathLen || p.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("job path must be 1 to 4096 bytes without NUL");
+    }
+  }
+  JobRecord job;
+  job.department_id = spec.department_id;
+  job.agent_serial = spec.agent_serial;
+  job.host = spec.host;
+  job.kind = spec.kind;
+  job.paths = spec.paths;
+  job.image = spec.image;
+  job.state = JobState::kQueued;
+  job.created_micros = now_micros;
+  if (!job.agent_serial.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(AgentRecord agent, FindAgent(job.agent_serial));
+    if (agent.revoked) {
+      return Status::PermissionDenied("agent " + job.agent_serial + " is revoked");
+    }
+    if (job.department_id != 0 && job.department_id != agent.department_id) {
+      return Status::PermissionDenied("agent " + job.agent_serial +
+                                      " belongs to another department");
+    }
+    job.department_id = agent.department_id;
+    if (job.host.empty()) job.host = agent.host;
+  }
+  CAIRN_RETURN_IF_ERROR(FindDepartment(job.department_id).status());
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(job.id, NextCounter(txn, meta_, "next_job_id"));
+  auto key = Be64(job.id);
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, key, EncodeJob(job)));
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_queued_, key, {}));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return job.id;
+}
+
+Result<JobRecord> Catalog::FindJob(uint64_t id) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(jobs_, Be64(id));
+  if (!v.ok()) {
+    if (v.status().IsNotFound()) return Status::NotFound("no job " + std::to_string(id));
+    return v.status();
+  }
+  return DecodeJob(*v);
+}
+
+Result<std::vector<JobRecord>> Catalog::ListJobs(size_t limit) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<JobRecord> out;
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(jobs_, {}, [&](ByteView, ByteView v) {
+    auto j = DecodeJob(v);
+    if (!j.ok()) {
+      bad = j.status();
+      return false;
+    }
+    out.push_back(std::move(*j));
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  if (limit != 0 && out.size() > limit) out.erase(out.begin(), out.end() - limit);
+  return out;
+}
+
+Result<std::vector<JobRecord>> Catalog::ListQueuedJobs() const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<JobRecord> out;
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(jobs_queued_, {}, [&](ByteView k, ByteView) {
+    auto v = txn.Get(jobs_, k);
+    auto j = v.ok() ? DecodeJob(*v) : Result<JobRecord>(v.status());
+    if (!j.ok()) {
+      bad = j.status().IsNotFound() ? Malformed("queued job") : j.status();
+      return false;
+    }
+    out.push_back(std::move(*j));
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  return out;
+}
+
+namespace {
+
+// Loads job `id` in `txn` and checks it is in state `from`.
+Result<JobRecord> LoadJobIn(repo::LmdbTxn& txn, repo::LmdbDb jobs, uint64_t id, JobState from) {
+  auto v = txn.Get(jobs, Be64(id));
+  if (!v.ok()) {
+    if (v.status().IsNotFound()) return Status::NotFound("no job " + std::to_string(id));
+    return v.status();
+  }
+  CAIRN_ASSIGN_OR_RETURN(JobRecord j, DecodeJob(*v));
+  if (j.state != from) {
+    return Status::InvalidArgument("job " + std::to_string(id) + " is " +
+                                   std::string(JobStateName(j.state)) + ", not " +
+                                   std::string(JobStateName(from)));
+  }
+  return j;
+}
+
+}  // namespace
+
+Status Catalog::MarkJobSent(uint64_t id, std::string_view serial, uint64_t now_micros) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(JobRecord j, LoadJobIn(txn, jobs_, id, JobState::kQueued));
+  j.state = JobState::kSent;
+  j.sent_micros = now_micros;
+  j.sent_to = std::string(serial);
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, Be64(id), EncodeJob(j)));
+  CAIRN_RETURN_IF_ERROR(txn.Delete(jobs_queued_, Be64(id)));
+  return txn.Commit();
+}
+
+Status Catalog::RequeueJob(uint64_t id) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(JobRecord j, LoadJobIn(txn, jobs_, id, JobState::kSent));
+  j.state = JobState::kQueued;
+  j.sent_micros = 0;
+  j.sent_to.clear();
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, Be64(id), EncodeJob(j)));
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_queued_, Be64(id), {}));
+  return txn.Commit();
+}
+
+Status Catalog::FinishJob(uint64_t id, bool ok, std::string_view snapshot_id,
+                          std::string_view error, uint64_t now_micros) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(JobRecord j, LoadJobIn(txn, jobs_, id, JobState::kSent));
+  j.state = ok ? JobState::kDone : JobState::kFailed;
+  j.finished_micros = now_micros;
+  j.snapshot_id = ok ? std::string(snapshot_id) : "";
+  j.error = ok ? "" : std::string(error.substr(0, kMaxJobErrorLen));
+  if (!ok && j.error.empty()) j.error = "failed (the agent gave no reason)";
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, Be64(id), EncodeJob(j)));
+  return txn.Commit();
 }
 
 }  // namespace cairn::vault

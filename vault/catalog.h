@@ -1,5 +1,5 @@
 // The vault catalog: departments, enrolment tokens, agents (their
-// certificates and revocations) and snapshots, in the vault's LMDB
+// certificates and revocations), snapshots and jobs, in the vault's LMDB
 // environment beside the chunk index and pack catalog.
 //
 // Every method runs in its own LMDB transaction and is safe to call from
@@ -51,6 +51,33 @@ struct SnapshotRecord {
   uint64_t manifest_count = 0;
 };
 
+// A job for an agent (doc/protocol.md section 7, "Jobs"): queued by an
+// operator, sent by `cairn-vault serve` to a connected agent in run mode,
+// then done or failed with the agent's job_done.
+enum class JobState : uint8_t { kQueued = 1, kSent = 2, kDone = 3, kFailed = 4 };
+
+// "queued", "sent", "done", "failed".
+std::string_view JobStateName(JobState state);
+
+struct JobRecord {
+  uint64_t id = 0;  // assigned by EnqueueJob, from 1, never reused
+  // Target: the agent with this certificate serial, or (serial empty) any
+  // agent of department_id enrolled as `host`. department_id is always set.
+  uint32_t department_id = 0;
+  std::string agent_serial;
+  std::string host;
+  uint8_t kind = 1;                // proto::JobKind: 1 backup now
+  std::vector<std::string> paths;  // empty = the agent's configured backup set
+  bool image = false;
+  JobState state = JobState::kQueued;
+  uint64_t created_micros = 0;
+  uint64_t sent_micros = 0;      // 0 until sent
+  uint64_t finished_micros = 0;  // 0 until done or failed
+  std::string sent_to;           // serial of the agent it was sent to
+  std::string snapshot_id;       // when done
+  std::string error;             // when failed
+};
+
 // Department names: 1 to 64 of [a-z0-9-], starting with a letter or digit.
 Status ValidateDepartmentName(std::string_view name);
 
@@ -96,11 +123,35 @@ class Catalog {
   Result<SnapshotRecord> FindSnapshot(uint32_t department, std::string_view id) const;
   Result<std::vector<crypto::ChunkId>> Manifest(uint32_t department, std::string_view id) const;
 
+  // Queues a job; only the target fields (department_id, agent_serial,
+  // host), kind, paths and image of `job` are used. Returns its ID.
+  // InvalidArgument for an unknown kind, an empty or over-long path, more
+  // than 1024 paths, or a target without serial and host; NotFound for an
+  // unknown department or serial; PermissionDenied for a revoked serial or
+  // a serial of another department.
+  Result<uint64_t> EnqueueJob(const JobRecord& job, uint64_t now_micros);
+  Result<JobRecord> FindJob(uint64_t id) const;
+  // Every job, oldest first; at most the `limit` newest (0: all).
+  Result<std::vector<JobRecord>> ListJobs(size_t limit = 0) const;
+  // Only queued jobs, oldest first (the dispatcher's poll; cheap: an index
+  // of queued IDs is kept beside the jobs).
+  Result<std::vector<JobRecord>> ListQueuedJobs() const;
+  // queued -> sent to the agent with certificate `serial`. InvalidArgument
+  // if the job is not queued (another dispatcher took it, or it was
+  // finished); NotFound for an unknown ID.
+  Status MarkJobSent(uint64_t id, std::string_view serial, uint64_t now_micros);
+  // sent -> queued, when sending failed before the agent could see it.
+  Status RequeueJob(uint64_t id);
+  // sent -> done (ok, with snapshot_id) or failed (with error).
+  // InvalidArgument if the job is not in state sent.
+  Status FinishJob(uint64_t id, bool ok, std::string_view snapshot_id, std::string_view error,
+                   uint64_t now_micros);
+
  private:
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
   repo::LmdbEnv* env_;
   repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
-      users_;
+      users_, jobs_, jobs_queued_;
 };
 
 }  // namespace cairn::vault

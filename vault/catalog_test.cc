@@ -108,5 +108,104 @@ TEST_F(CatalogTest, SnapshotsListNewestFirstWithTheirManifests) {
   EXPECT_TRUE(catalog_->FindSnapshot(1, (*theirs)[0].id).status().IsNotFound());
 }
 
+TEST_F(CatalogTest, JobsGoFromQueuedToSentToDoneOrFailed) {
+  auto d = catalog_->CreateDepartment("finance", AsBytes("w"), 1);
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(catalog_->AddAgent({"aa01", d->id, "fin-01", 1, false, 0}).ok());
+
+  JobRecord by_serial;
+  by_serial.agent_serial = "aa01";
+  by_serial.paths = {"/srv", "/etc"};
+  auto a = catalog_->EnqueueJob(by_serial, 100);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, 1u);
+  JobRecord by_host;
+  by_host.department_id = d->id;
+  by_host.host = "fin-02";  // not enrolled yet: the job waits for it
+  by_host.image = true;
+  auto b = catalog_->EnqueueJob(by_host, 200);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*b, 2u);
+
+  auto job = catalog_->FindJob(*a);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, JobState::kQueued);
+  EXPECT_EQ(job->department_id, d->id);  // taken from the agent
+  EXPECT_EQ(job->host, "fin-01");
+  EXPECT_EQ(job->paths, (std::vector<std::string>{"/srv", "/etc"}));
+  EXPECT_EQ(job->created_micros, 100u);
+  EXPECT_EQ(catalog_->ListQueuedJobs()->size(), 2u);
+
+  ASSERT_TRUE(catalog_->MarkJobSent(*a, "aa01", 150).ok());
+  // Only a queued job can be sent, only a sent one finished.
+  EXPECT_EQ(catalog_->MarkJobSent(*a, "aa01", 151).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->FinishJob(*b, true, "x", "", 151).code(), StatusCode::kInvalidArgument);
+  auto queued = catalog_->ListQueuedJobs();
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ((*queued)[0].id, *b);
+  EXPECT_TRUE((*queued)[0].image);
+
+  // A failed send puts it back in the queue.
+  ASSERT_TRUE(catalog_->RequeueJob(*a).ok());
+  EXPECT_EQ(catalog_->FindJob(*a)->state, JobState::kQueued);
+  EXPECT_EQ(catalog_->FindJob(*a)->sent_micros, 0u);
+  ASSERT_TRUE(catalog_->MarkJobSent(*a, "aa01", 160).ok());
+  ASSERT_TRUE(catalog_->FinishJob(*a, true, "00000000000000ff", "", 170).ok());
+  job = catalog_->FindJob(*a);
+  EXPECT_EQ(job->state, JobState::kDone);
+  EXPECT_EQ(job->sent_to, "aa01");
+  EXPECT_EQ(job->sent_micros, 160u);
+  EXPECT_EQ(job->finished_micros, 170u);
+  EXPECT_EQ(job->snapshot_id, "00000000000000ff");
+  EXPECT_EQ(catalog_->FinishJob(*a, false, "", "again", 180).code(), StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(catalog_->MarkJobSent(*b, "bb02", 300).ok());
+  ASSERT_TRUE(catalog_->FinishJob(*b, false, "", "busy", 310).ok());
+  EXPECT_EQ(catalog_->FindJob(*b)->state, JobState::kFailed);
+  EXPECT_EQ(catalog_->FindJob(*b)->error, "busy");
+
+  auto all = catalog_->ListJobs();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, *a);  // oldest first
+  EXPECT_EQ(catalog_->ListJobs(1)->at(0).id, *b);
+  EXPECT_TRUE(catalog_->ListQueuedJobs()->empty());
+  EXPECT_TRUE(catalog_->FindJob(99).status().IsNotFound());
+  EXPECT_EQ(JobStateName(JobState::kFailed), "failed");
+}
+
+TEST_F(CatalogTest, EnqueueJobChecksItsTarget) {
+  auto d = catalog_->CreateDepartment("finance", AsBytes("w"), 1);
+  auto h = catalog_->CreateDepartment("health", AsBytes("w"), 1);
+  ASSERT_TRUE(d.ok() && h.ok());
+  ASSERT_TRUE(catalog_->AddAgent({"aa01", d->id, "fin-01", 1, false, 0}).ok());
+  ASSERT_TRUE(catalog_->AddAgent({"dead", d->id, "fin-09", 1, false, 0}).ok());
+  ASSERT_TRUE(catalog_->RevokeAgent("dead", 2).ok());
+  JobRecord j;
+  EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kInvalidArgument);
+  j.agent_serial = "nope";
+  EXPECT_TRUE(catalog_->EnqueueJob(j, 1).status().IsNotFound());
+  j.agent_serial = "dead";
+  EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kPermissionDenied);
+  j.agent_serial = "aa01";
+  j.department_id = h->id;  // the agent is finance's
+  EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kPermissionDenied);
+  j.department_id = 0;
+  j.kind = 2;
+  EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kInvalidArgument);
+  j.kind = 1;
+  j.paths = {""};
+  EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kInvalidArgument);
+  j.paths = {std::string("a\0b", 3)};
+  EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kInvalidArgument);
+  j.paths = {};
+  JobRecord by_host;
+  by_host.host = "fin-01";
+  by_host.department_id = 77;  // no such department
+  EXPECT_TRUE(catalog_->EnqueueJob(by_host, 1).status().IsNotFound());
+  EXPECT_TRUE(catalog_->ListJobs()->empty());
+  EXPECT_TRUE(catalog_->EnqueueJob(j, 1).ok());
+}
+
 }  // namespace
 }  // namespace cairn::vault

@@ -8,6 +8,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
 
 #include "lib/crypto/pki.h"
 #include "lib/crypto/random.h"
@@ -40,6 +41,79 @@ struct VaultServer::Session {
 namespace {
 
 uint64_t NowMicros() { return io::Env::Posix()->NowMicros(); }
+uint64_t MonoMicros() { return io::Env::Posix()->MonotonicMicros(); }
+
+// Serialises writers on one connection: Connection allows one WriteFrame
+// at a time, and a job link is written both by its own coroutine (pong,
+// replies) and by the dispatcher (job). Lock() and Unlock() must run on the
+// connection's strand; waiters are woken in order.
+class WriteGate {
+ public:
+  asio::awaitable<void> Lock() {
+    if (!busy_) {
+      busy_ = true;
+      co_return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                      asio::steady_timer::time_point::max());
+    waiters_.push_back(timer);
+    boost::system::error_code ec;
+    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    // Woken by Unlock(), which handed the gate over (busy_ stays true).
+  }
+  void Unlock() {
+    if (waiters_.empty()) {
+      busy_ = false;
+      return;
+    }
+    auto next = std::move(waiters_.front());
+    waiters_.pop_front();
+    next->cancel();
+  }
+
+ private:
+  bool busy_ = false;
+  std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
+};
+
+}  // namespace
+
+// One authenticated agent connection.
+struct VaultServer::Link {
+  uint64_t id = 0;
+  std::shared_ptr<net::Connection> conn;
+  std::string serial, host;
+  uint32_t department = 0;
+  uint64_t hello_ok_mono = 0;
+  WriteGate gate;       // strand only
+  bool closed = false;  // strand only; set under the gate before Close()
+  // Guarded by VaultServer::links_mu_:
+  bool pinged = false;      // sent ping before any session_begin
+  bool in_session = false;  // sent session_begin: a backup connection
+  uint64_t job = 0;         // job sent on this link, no job_done yet
+};
+
+namespace {
+
+asio::awaitable<Status> WriteLocked(VaultServer::Link& link, MessageType type, ByteView payload) {
+  co_await link.gate.Lock();
+  // Not a conditional expression: g++ 12 mishandles co_await inside one.
+  Status s = Status::Unavailable("connection closed");
+  if (!link.closed) s = co_await link.conn->WriteFrame(type, payload);
+  link.gate.Unlock();
+  co_return s;
+}
+
+asio::awaitable<Status> SendError(VaultServer::Link& link, const Status& s) {
+  Bytes payload = proto::Error::FromStatus(s).Encode();
+  co_return co_await WriteLocked(link, MessageType::kError, payload);
+}
+
+template <typename T>
+asio::awaitable<Status> Send(VaultServer::Link& link, MessageType type, const T& message) {
+  Bytes payload = message.Encode();
+  co_return co_await WriteLocked(link, type, payload);
+}
 
 // Sends an Error frame; the caller decides whether to close.
 asio::awaitable<Status> SendError(net::Connection& conn, const Status& s) {
@@ -73,11 +147,11 @@ Status ForAgent(const Status& s) {
                 s.retryable());
 }
 
-asio::awaitable<Status> FailAndLinger(net::Connection& conn, Status s) {
-  (void)co_await SendError(conn, ForAgent(s));
+asio::awaitable<Status> FailAndLinger(VaultServer::Link& link, Status s) {
+  (void)co_await SendError(link, ForAgent(s));
   const uint64_t until = io::Env::Posix()->MonotonicMicros() + 5'000'000;
   while (io::Env::Posix()->MonotonicMicros() < until) {
-    auto f = co_await conn.ReadFrame(std::chrono::seconds(2));
+    auto f = co_await link.conn->ReadFrame(std::chrono::seconds(2));
     if (!f.ok()) break;
   }
   co_return s;
@@ -113,11 +187,22 @@ Result<uint16_t> VaultServer::Start(asio::io_context& io) {
   }
   server_->Start();
   asio::co_spawn(io, SweepRevoked(), asio::detached);
+  asio::co_spawn(io, DispatchJobs(), asio::detached);
   return port;
 }
 
 asio::awaitable<void> VaultServer::Stop(std::chrono::milliseconds drain) {
   stopping_ = true;
+  {
+    // Idle job links have nothing to drain: end them now, so a restart is
+    // quick and their agents start reconnecting at once.
+    std::lock_guard<std::mutex> lock(links_mu_);
+    for (auto& [id, link] : links_) {
+      if (!link->in_session && link->job == 0) {
+        link->conn->Cancel(Status::Unavailable("the vault is shutting down"));
+      }
+    }
+  }
   if (server_) co_await server_->Stop(drain);
   if (vault_->store()) {
     Status s = vault_->store()->SealAll();
@@ -172,9 +257,38 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     result = Status::PermissionDenied("certificate names an unknown department");
     (void)co_await SendError(*conn, result);
   } else {
+    auto link = std::make_shared<Link>();
+    link->conn = conn;
+    link->serial = conn->peer()->serial_hex;
+    link->host = conn->peer()->host;
+    link->department = dept->id;
     proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), dept->name};
-    result = co_await Send(*conn, MessageType::kHelloOk, ok);
-    if (result.ok()) result = co_await ServeAgent(*conn, *dept);
+    result = co_await Send(*link, MessageType::kHelloOk, ok);
+    if (result.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(links_mu_);
+        link->id = next_link_id_++;
+        link->hello_ok_mono = MonoMicros();
+        links_[link->id] = link;
+      }
+      result = co_await ServeAgent(*link, *dept);
+      uint64_t unfinished = 0;
+      {
+        std::lock_guard<std::mutex> lock(links_mu_);
+        links_.erase(link->id);
+        unfinished = link->job;
+      }
+      if (unfinished != 0) {
+        spdlog::warn(
+            "job {}: connection to {} closed before job_done; the job stays sent "
+            "until the agent reports it on a later connection",
+            unfinished, conn->Describe());
+      }
+    }
+    // A dispatcher write may still be queued on the gate: close after it.
+    co_await link->gate.Lock();
+    link->closed = true;
+    link->gate.Unlock();
   }
   if (!result.ok() && !result.IsCancelled()) {
     bool quiet = result.code() == StatusCode::kUnavailable;  // peer went away
@@ -234,7 +348,8 @@ asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
   co_return s;
 }
 
-asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Department& dept) {
+asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& dept) {
+  net::Connection& conn = *link.conn;
   ChunkStore* store = vault_->store();
   std::shared_ptr<Session> session;
   auto need_session = [&]() -> Status {
@@ -249,14 +364,28 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
       case MessageType::kPing: {
         auto ping = proto::Ping::Decode(payload);
         if (!ping.ok()) co_return ping.status();
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kPong, proto::Pong{ping->nonce}));
+        {
+          std::lock_guard<std::mutex> lock(links_mu_);
+          if (!link.in_session) link.pinged = true;
+        }
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kPong, proto::Pong{ping->nonce}));
         break;
       }
+      case MessageType::kJobDone:
+        CAIRN_CO_RETURN_IF_ERROR(co_await OnJobDone(link, dept, payload));
+        break;
       case MessageType::kPong:
         break;
       case MessageType::kSessionBegin: {
         auto begin = proto::SessionBegin::Decode(payload);
         if (!begin.ok()) co_return begin.status();
+        bool job_running = false;
+        {
+          std::lock_guard<std::mutex> lock(links_mu_);
+          job_running = link.job != 0;
+          link.in_session = true;
+        }
+        if (job_running) co_return Violation("session_begin on a link with a job running");
         proto::SessionBegun reply;
         {
           std::lock_guard<std::mutex> lock(sessions_mu_);
@@ -279,7 +408,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
           }
         }
         reply.session_id = session->id;
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kSessionBegun, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kSessionBegun, reply));
         break;
       }
       case MessageType::kHaveChunks: {
@@ -287,11 +416,11 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         if (!ask.ok()) co_return ask.status();
         auto present = store->Contains(dept.id, ask->ids);
         if (!present.ok()) {
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, present.status()));
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, present.status()));
           break;
         }
         proto::HaveChunksReply reply{ask->request_id, std::move(*present)};
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kHaveChunksReply, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kHaveChunksReply, reply));
         break;
       }
       case MessageType::kPutRecord: {
@@ -303,7 +432,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
           // Out of space or an I/O error: tell the agent and end the
           // session; nothing since its last flushed is kept.
           spdlog::error("department {}: storing a record failed: {}", dept.name, s.ToString());
-          co_return co_await FailAndLinger(conn, s);
+          co_return co_await FailAndLinger(link, s);
         }
         break;
       }
@@ -316,13 +445,13 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         auto r = store->Flush(dept.id);
         if (!r.ok()) {
           spdlog::error("department {}: flush failed: {}", dept.name, r.status().ToString());
-          co_return co_await FailAndLinger(conn, r.status());
+          co_return co_await FailAndLinger(link, r.status());
         }
         session->last_flush = flush->sequence;
         session->records_stored += r->records;
         session->bytes_stored += r->bytes;
         proto::Flushed reply{flush->sequence, session->records_stored, session->bytes_stored};
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kFlushed, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kFlushed, reply));
         break;
       }
       case MessageType::kManifestPart: {
@@ -344,7 +473,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         if (commit->session_id != session->id) co_return Violation("commit for another session");
         if (session->committed) {
           CAIRN_CO_RETURN_IF_ERROR(
-              co_await Send(conn, MessageType::kCommitOk, *session->committed));
+              co_await Send(link, MessageType::kCommitOk, *session->committed));
           break;
         }
         Status check;
@@ -375,7 +504,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         }
         if (!check.ok()) {
           session->manifest.clear();
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, check));
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, check));
           break;
         }
         SnapshotRecord snap;
@@ -396,7 +525,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         snap.finished_micros = st.finished_micros;
         auto stored = vault_->catalog()->CommitSnapshot(snap, session->manifest);
         if (!stored.ok()) {
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, stored.status()));
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, stored.status()));
           break;
         }
         session->committed = proto::CommitOk{stored->id, stored->time_micros};
@@ -404,7 +533,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         session->manifest.shrink_to_fit();
         spdlog::info("department {}: snapshot {} committed from {} ({} files, {} new bytes)",
                      dept.name, stored->id, snap.host, snap.files, snap.new_bytes);
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kCommitOk, *session->committed));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kCommitOk, *session->committed));
         break;
       }
       case MessageType::kListSnapshots: {
@@ -413,7 +542,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
         size_t limit = ask->limit == 0 ? proto::kMaxSnapshotsPerList : ask->limit;
         auto list = vault_->catalog()->ListSnapshots(dept.id, limit);
         if (!list.ok()) {
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, list.status()));
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, list.status()));
           break;
         }
         proto::SnapshotList reply;
@@ -434,7 +563,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
           budget -= size;
           reply.snapshots.push_back(std::move(info));
         }
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kSnapshotList, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kSnapshotList, reply));
         break;
       }
       case MessageType::kGetRecords: {
@@ -452,16 +581,143 @@ asio::awaitable<Status> VaultServer::ServeAgent(net::Connection& conn, const Dep
           reply.records.push_back(std::move(rec));
         }
         if (!s.ok() && reply.records.empty()) {
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, s));
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, s));
           break;
         }
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kRecords, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kRecords, reply));
         break;
       }
       default:
         co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
                             " is not allowed from an agent");
     }
+  }
+}
+
+asio::awaitable<Status> VaultServer::OnJobDone(Link& link, const Department& dept,
+                                               ByteView payload) {
+  auto done = proto::JobDone::Decode(payload);
+  if (!done.ok()) co_return done.status();
+  {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    if (link.job == done->job_id) link.job = 0;
+  }
+  Catalog* catalog = vault_->catalog();
+  auto job = catalog->FindJob(done->job_id);
+  if (!job.ok() && !job.status().IsNotFound()) {
+    spdlog::error("job {}: reading it failed: {}", done->job_id, job.status().ToString());
+    co_return Status::OK();  // the vault's problem, not the agent's
+  }
+  // A job of another agent (or department) is answered like an unknown one.
+  if (!job.ok() || job->department_id != dept.id || job->sent_to != link.serial) {
+    co_return Violation("job_done for job " + std::to_string(done->job_id) +
+                        ", which was not sent to this agent");
+  }
+  if (job->state != JobState::kSent) {
+    // A report repeated after a reconnection: already recorded.
+    spdlog::info("job {}: repeated job_done ignored (job is {})", job->id,
+                 JobStateName(job->state));
+    co_return Status::OK();
+  }
+  Status s = catalog->FinishJob(job->id, done->ok, done->snapshot_id, done->error, NowMicros());
+  if (!s.ok()) {
+    spdlog::error("job {}: recording job_done failed: {}", job->id, s.ToString());
+  } else if (done->ok) {
+    spdlog::info("job {} done by {}: snapshot {}", job->id, link.conn->Describe(),
+                 done->snapshot_id);
+  } else {
+    spdlog::warn("job {} failed on {}: {}", job->id, link.conn->Describe(), done->error);
+  }
+  co_return Status::OK();
+}
+
+size_t VaultServer::job_links() {
+  std::lock_guard<std::mutex> lock(links_mu_);
+  const uint64_t now = MonoMicros();
+  size_t n = 0;
+  for (const auto& [id, link] : links_) n += IsJobLink(*link, now);
+  return n;
+}
+
+bool VaultServer::IsJobLink(const Link& link, uint64_t now_mono_micros) const {
+  if (link.in_session) return false;
+  if (link.pinged) return true;
+  const uint64_t idle = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.job_link_idle).count());
+  return now_mono_micros - link.hello_ok_mono >= idle;
+}
+
+asio::awaitable<void> VaultServer::DispatchJobs() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping_) {
+    timer.expires_after(options_.job_poll);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_ || !server_) break;
+    DispatchOnce();
+  }
+}
+
+void VaultServer::DispatchOnce() {
+  Catalog* catalog = vault_->catalog();
+  {
+    // Nothing to do without a job link; skip the catalog read.
+    std::lock_guard<std::mutex> lock(links_mu_);
+    if (links_.empty()) return;
+  }
+  auto queued = catalog->ListQueuedJobs();
+  if (!queued.ok()) {
+    spdlog::error("job dispatcher: reading queued jobs failed: {}", queued.status().ToString());
+    return;
+  }
+  for (const JobRecord& job : *queued) {
+    std::shared_ptr<Link> target;
+    {
+      std::lock_guard<std::mutex> lock(links_mu_);
+      const uint64_t now = MonoMicros();
+      for (const auto& [id, link] : links_) {
+        if (link->department != job.department_id) continue;
+        if (job.agent_serial.empty() ? link->host != job.host : link->serial != job.agent_serial) {
+          continue;
+        }
+        if (!IsJobLink(*link, now)) continue;
+        // One job at a time per agent, whichever of its links carries it.
+        bool busy = false;
+        for (const auto& [other_id, other] : links_)
+          busy |= other->serial == link->serial && other->job != 0;
+        if (busy) continue;
+        target = link;
+        break;
+      }
+      if (target) target->job = job.id;
+    }
+    if (!target) continue;  // not connected (or busy): stays queued
+    if (Status s = catalog->MarkJobSent(job.id, target->serial, NowMicros()); !s.ok()) {
+      std::lock_guard<std::mutex> lock(links_mu_);
+      target->job = 0;
+      spdlog::warn("job {}: not sent: {}", job.id, s.ToString());
+      continue;
+    }
+    proto::Job message{job.id, static_cast<proto::JobKind>(job.kind), job.paths, job.image};
+    asio::co_spawn(target->conn->executor(), SendJob(target, std::move(message)), asio::detached);
+  }
+}
+
+asio::awaitable<void> VaultServer::SendJob(std::shared_ptr<Link> link, proto::Job job) {
+  Status s = co_await Send(*link, MessageType::kJob, job);
+  if (s.ok()) {
+    spdlog::info("job {} sent to {}", job.job_id, link->conn->Describe());
+    co_return;
+  }
+  // The connection is gone; the agent cannot have started the job.
+  {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    if (link->job == job.job_id) link->job = 0;
+  }
+  spdlog::warn("job {}: sending to {} failed ({}); queued again", job.job_id,
+               link->conn->Describe(), s.ToString());
+  if (Status r = vault_->catalog()->RequeueJob(job.job_id); !r.ok()) {
+    spdlog::error("job {}: re-queueing failed: {}", job.job_id, r.ToString());
   }
 }
 

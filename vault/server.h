@@ -10,12 +10,22 @@
 // (the sweeper), so `cairn-vault agent revoke` in another process takes
 // effect at once.
 //
+// Jobs (doc/protocol.md section 7): an authenticated agent connection that
+// has not begun a session and has sent Ping or stayed quiet for
+// `job_link_idle` after HelloOk is a job link (`cairn-agent run`). A
+// dispatcher polls the catalog's queued jobs every `job_poll` and sends each
+// to a job link of its agent that has no job outstanding; JobDone finishes
+// the job in the catalog. Writes to a connection from the dispatcher and
+// from the connection's own coroutine are serialised by a per-connection
+// write gate on the connection's strand.
+//
 // Threading: Start() arms the listener on an io_context that the caller
 // runs on any number of threads. Store and catalog calls block (fsync,
 // LMDB) on the calling I/O thread; run several threads.
 #ifndef CAIRN_VAULT_SERVER_H_
 #define CAIRN_VAULT_SERVER_H_
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -24,6 +34,7 @@
 
 #include "lib/net/connection.h"
 #include "lib/net/server.h"
+#include "lib/proto/messages.h"
 #include "vault/vault.h"
 
 namespace cairn::vault {
@@ -36,6 +47,11 @@ struct ServeOptions {
   std::chrono::milliseconds idle_deadline{std::chrono::seconds(30)};
   // How often live connections are checked against revocations. Default 500 ms.
   std::chrono::milliseconds revocation_sweep{500};
+  // How often queued jobs are looked for. Default 200 ms.
+  std::chrono::milliseconds job_poll{200};
+  // Quiet time after HelloOk (without session_begin or ping) that makes an
+  // agent connection a job link. Default 1 s.
+  std::chrono::milliseconds job_link_idle{1000};
 };
 
 class VaultServer {
@@ -49,19 +65,31 @@ class VaultServer {
   // open packs.
   boost::asio::awaitable<void> Stop(std::chrono::milliseconds drain);
 
+  // Job links currently connected (for tests and logs).
+  size_t job_links();
+
   struct Session;
+  struct Link;
 
  private:
   boost::asio::awaitable<void> Handle(std::shared_ptr<net::Connection> conn);
   boost::asio::awaitable<Status> Enroll(net::Connection& conn);
-  boost::asio::awaitable<Status> ServeAgent(net::Connection& conn, const Department& dept);
+  boost::asio::awaitable<Status> ServeAgent(Link& link, const Department& dept);
+  boost::asio::awaitable<Status> OnJobDone(Link& link, const Department& dept, ByteView payload);
   boost::asio::awaitable<void> SweepRevoked();
+  boost::asio::awaitable<void> DispatchJobs();
+  void DispatchOnce();
+  boost::asio::awaitable<void> SendJob(std::shared_ptr<Link> link, proto::Job job);
+  bool IsJobLink(const Link& link, uint64_t now_mono_micros) const;  // needs links_mu_
 
   Vault* vault_;
   ServeOptions options_;
   std::string advertised_;  // listen address given to enrolled agents
   std::unique_ptr<net::Server> server_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
+  std::mutex links_mu_;
+  uint64_t next_link_id_ = 1;                        // guarded by links_mu_
+  std::map<uint64_t, std::shared_ptr<Link>> links_;  // agent connections; links_mu_
   std::mutex sessions_mu_;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;  // for resume after a dropped link
 };

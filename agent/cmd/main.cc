@@ -16,6 +16,8 @@
 #include "agent/backup.h"
 #include "agent/enroll.h"
 #include "agent/file_cache.h"
+#include "agent/image_backup.h"
+#include "agent/run.h"
 #include "agent/state.h"
 #include "agent/vault_session.h"
 #include "lib/base/bytes.h"
@@ -102,6 +104,58 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
   return 0;
 }
 
+int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOptions options,
+                   bool json) {
+  auto images = cairn::agent::NormalizeImagePaths(options.images);
+  if (!images.ok()) return Fail(json, images.status());
+  auto state = cairn::agent::LoadState(state_dir);
+  if (!state.ok()) return Fail(json, state.status());
+  auto store = cairn::agent::ExtentStore::Open(cairn::agent::StatePaths(state_dir).lmdb());
+  if (!store.ok()) return Fail(json, store.status().WithContext("open extent state"));
+  cairn::agent::SessionOptions session_options;
+  session_options.kind = cairn::proto::SessionKind::kImage;
+  auto session = cairn::agent::OpenVaultSession(*state, *images, session_options);
+  if (!session.ok()) return Fail(json, session.status());
+  options.images = *images;
+  options.progress = !json && ::isatty(STDERR_FILENO);
+  auto result = cairn::agent::RunImageBackup(state->keys, store->get(), session->get(), options);
+  session->reset();  // orderly close
+  if (!result.ok()) return Fail(json, result.status().WithContext("image backup failed"));
+  const auto& r = *result;
+  if (json) {
+    boost::json::array warnings;
+    for (const auto& w : r.warnings) warnings.emplace_back(w);
+    boost::json::object o{{"ok", true},
+                          {"snapshot", r.snapshot_id},
+                          {"root_tree", cairn::ToHex(r.root_tree)},
+                          {"images", r.images},
+                          {"bytes", r.bytes},
+                          {"new_bytes", r.new_bytes},
+                          {"new_chunks", r.new_chunks},
+                          {"extents_total", r.extents_total},
+                          {"extents_changed", r.extents_changed},
+                          {"extents_delta", r.extents_delta},
+                          {"extents_hole", r.extents_hole},
+                          {"delta_bytes", r.delta_bytes},
+                          {"warnings", warnings},
+                          {"seconds", r.seconds}};
+    std::cout << boost::json::serialize(o) << "\n";
+  } else {
+    for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+    std::printf(
+        "%llu image(s), %s; %llu of %llu extents changed, %llu as deltas (%s); "
+        "%s new in %llu chunks; %.1f s\n",
+        static_cast<unsigned long long>(r.images), cairn::HumanBytes(r.bytes).c_str(),
+        static_cast<unsigned long long>(r.extents_changed),
+        static_cast<unsigned long long>(r.extents_total),
+        static_cast<unsigned long long>(r.extents_delta), cairn::HumanBytes(r.delta_bytes).c_str(),
+        cairn::HumanBytes(r.new_bytes).c_str(), static_cast<unsigned long long>(r.new_chunks),
+        r.seconds);
+    std::printf("snapshot %s\n", r.snapshot_id.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,16 +188,48 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   backup_cmd->add_option("--workers", backup.workers, "Worker threads (default: all cores)");
   backup_cmd->add_flag("--json", json, "Print the result as one JSON object");
-  backup_cmd->add_option("PATH", backup.paths, "Files or directories to back up")->required();
+  backup_cmd->add_option("PATH", backup.paths, "Files or directories to back up");
+  cairn::agent::ImageBackupOptions image;
+  backup_cmd->add_option("--image", image.images,
+                         "Back up these block devices or image files instead (image mode)");
   // Seams for later: image mode (--image) and `run` service mode.
+
+  cairn::agent::RunOptions run;
+  bool json_log = false;
+  auto* run_cmd = app.add_subcommand("run", "Service: keep a link to the vault and run its jobs");
+  run_cmd->add_option("--state", state_dir, "State directory of an enrolled agent")->required();
+  run_cmd->add_option("--paths", run.paths,
+                      "Backup set for jobs that name no paths (default: agent.toml paths)");
+  run_cmd->add_flag("--json-log", json_log, "Log one JSON object per line");
 
   CLI11_PARSE(app, argc, argv);
   cairn::LogOptions log;
   log.program = "cairn-agent";
   log.level = log_level;
+  if (run_cmd->parsed()) {
+    // A service logs its state changes unless told otherwise.
+    if (app.get_option("--log-level")->count() == 0) log.level = "info";
+    log.json = json_log;
+  }
   if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
 
   if (enroll_cmd->parsed()) return RunEnroll(enroll, json);
+  if (backup_cmd->parsed() && !image.images.empty()) {
+    if (!backup.paths.empty() || !backup.excludes.empty() || backup.cross_fs) {
+      return Fail(json, Status::InvalidArgument("--image takes no PATH, --exclude or --cross-fs"));
+    }
+    image.zstd_level = backup.zstd_level;
+    image.workers = backup.workers;
+    return RunImageBackup(state_dir, image, json);
+  }
   if (backup_cmd->parsed()) return RunBackup(state_dir, backup, json);
+  if (run_cmd->parsed()) {
+    auto state = cairn::agent::LoadState(state_dir);
+    if (!state.ok()) return Fail(false, state.status());
+    run.handle_signals = true;
+    cairn::agent::AgentService service(std::move(*state), std::move(run));
+    Status s = service.Run();
+    return s.ok() ? 0 : Fail(false, s);
+  }
   return 2;
 }

@@ -19,7 +19,14 @@ constexpr size_t kHoleSize = 16;
 constexpr size_t kListRefSize = kChunkIdSize + 4;
 constexpr size_t kMinXattrSize = 1 + 1 + 4;
 
-bool KnownType(uint8_t t) { return t >= 1 && t <= 8; }
+bool KnownType(uint8_t t) { return t >= 1 && t <= 9; }
+
+constexpr uint32_t kMinImageExtentSize = 64u << 10;
+constexpr uint32_t kMaxImageExtentSize = 1u << 30;
+
+bool ValidExtentSize(uint32_t n) {
+  return n >= kMinImageExtentSize && n <= kMaxImageExtentSize && (n & (n - 1)) == 0;
+}
 
 bool ValidLinkPath(std::string_view path) {
   if (path.empty() || path.size() > kMaxLinkPathLen) return false;
@@ -55,14 +62,20 @@ std::string CheckEntry(const TreeEntry& e) {
     if (x.value.size() > kMaxXattrValueLen) return where + "xattr value too long";
     if (i > 0 && !(e.xattrs[i - 1].name < x.name)) return where + "xattrs not sorted and unique";
   }
-  const bool file = e.type == EntryType::kFile;
+  const bool image = e.type == EntryType::kImage;
+  const bool file = e.type == EntryType::kFile || image;
   const bool hardlink = e.type == EntryType::kHardlink;
   const bool dev = e.type == EntryType::kCharDev || e.type == EntryType::kBlockDev;
   // Fields that do not belong to the type must be empty: they are not encoded.
-  if (!file && !hardlink && (e.size != 0 || e.link_group != 0)) {
-    return where + "size or link group on a " + std::string(EntryTypeName(e.type));
+  if (!file && !hardlink && e.size != 0) {
+    return where + "size on a " + std::string(EntryTypeName(e.type));
+  }
+  if ((image || (!file && !hardlink)) && e.link_group != 0) {
+    return where + "link group on a " + std::string(EntryTypeName(e.type));
   }
   if (!file && (!e.content.empty() || !e.holes.empty())) return where + "content on a non-file";
+  if (!image && e.extent_size != 0) return where + "extent size on a non-image";
+  if (image && !ValidExtentSize(e.extent_size)) return where + "invalid extent size";
   if (!hardlink && !e.link_path.empty()) return where + "link path on a non-hardlink";
   if (e.type != EntryType::kDir && e.subtree != ChunkId{}) return where + "subtree on a non-dir";
   if (e.type != EntryType::kSymlink && !e.symlink_target.empty()) {
@@ -86,6 +99,10 @@ std::string CheckEntry(const TreeEntry& e) {
       if (h.offset < end) return where + "holes overlap or are not sorted";
       if (h.offset + h.length < h.offset || h.offset + h.length > e.size) {
         return where + "hole beyond the file size";
+      }
+      if (image && (h.offset % e.extent_size != 0 ||
+                    (h.length % e.extent_size != 0 && h.offset + h.length != e.size))) {
+        return where + "image hole not made of whole extents";
       }
       end = h.offset + h.length;
       if (total + h.length < total) return where + "content length overflows";
@@ -127,6 +144,21 @@ void PutShortString16(ByteWriter& w, std::string_view s) {
   w.PutBytes(AsBytes(s));
 }
 
+// Content references then holes (kFile and kImage).
+void PutContent(ByteWriter& w, const TreeEntry& e) {
+  w.PutU32(static_cast<uint32_t>(e.content.size()));
+  for (const ContentRef& r : e.content) {
+    w.PutU8(static_cast<uint8_t>(r.kind));
+    w.PutBytes(r.id);
+    w.PutU64(r.length);
+  }
+  w.PutU32(static_cast<uint32_t>(e.holes.size()));
+  for (const Hole& h : e.holes) {
+    w.PutU64(h.offset);
+    w.PutU64(h.length);
+  }
+}
+
 void EncodeEntry(ByteWriter& w, const TreeEntry& e) {
   PutShortString8(w, e.name);
   w.PutU8(static_cast<uint8_t>(e.type));
@@ -146,22 +178,17 @@ void EncodeEntry(ByteWriter& w, const TreeEntry& e) {
     case EntryType::kFile:
       w.PutU64(e.size);
       w.PutU64(e.link_group);
-      w.PutU32(static_cast<uint32_t>(e.content.size()));
-      for (const ContentRef& r : e.content) {
-        w.PutU8(static_cast<uint8_t>(r.kind));
-        w.PutBytes(r.id);
-        w.PutU64(r.length);
-      }
-      w.PutU32(static_cast<uint32_t>(e.holes.size()));
-      for (const Hole& h : e.holes) {
-        w.PutU64(h.offset);
-        w.PutU64(h.length);
-      }
+      PutContent(w, e);
       break;
     case EntryType::kHardlink:
       w.PutU64(e.size);
       w.PutU64(e.link_group);
       PutShortString16(w, e.link_path);
+      break;
+    case EntryType::kImage:
+      w.PutU64(e.size);
+      w.PutU32(e.extent_size);
+      PutContent(w, e);
       break;
     case EntryType::kDir:
       w.PutBytes(e.subtree);
@@ -224,6 +251,27 @@ Status Bad(std::string_view what) {
   return Status::Corruption("tree object: " + std::string(what));
 }
 
+Status DecodeContent(Reader& r, TreeEntry* e) {
+  const Status truncated = Bad("truncated entry");
+  uint32_t count;
+  if (!r.U32(&count)) return truncated;
+  if (static_cast<uint64_t>(count) * kContentRefSize > r.remaining()) return truncated;
+  e->content.resize(count);
+  for (ContentRef& ref : e->content) {
+    uint8_t kind;
+    if (!r.U8(&kind) || !r.Id(&ref.id) || !r.U64(&ref.length)) return truncated;
+    if (kind != 1 && kind != 2) return Bad("unknown content reference kind");
+    ref.kind = static_cast<RefKind>(kind);
+  }
+  if (!r.U32(&count)) return truncated;
+  if (static_cast<uint64_t>(count) * kHoleSize > r.remaining()) return truncated;
+  e->holes.resize(count);
+  for (Hole& h : e->holes) {
+    if (!r.U64(&h.offset) || !r.U64(&h.length)) return truncated;
+  }
+  return Status::OK();
+}
+
 Status DecodeEntry(Reader& r, TreeEntry* e) {
   const Status truncated = Bad("truncated entry");
   uint8_t type;
@@ -248,25 +296,12 @@ Status DecodeEntry(Reader& r, TreeEntry* e) {
     if (!r.Blob(len, &x.value)) return truncated;
   }
   switch (e->type) {
-    case EntryType::kFile: {
-      uint32_t count;
-      if (!r.U64(&e->size) || !r.U64(&e->link_group) || !r.U32(&count)) return truncated;
-      if (static_cast<uint64_t>(count) * kContentRefSize > r.remaining()) return truncated;
-      e->content.resize(count);
-      for (ContentRef& ref : e->content) {
-        uint8_t kind;
-        if (!r.U8(&kind) || !r.Id(&ref.id) || !r.U64(&ref.length)) return truncated;
-        if (kind != 1 && kind != 2) return Bad("unknown content reference kind");
-        ref.kind = static_cast<RefKind>(kind);
-      }
-      if (!r.U32(&count)) return truncated;
-      if (static_cast<uint64_t>(count) * kHoleSize > r.remaining()) return truncated;
-      e->holes.resize(count);
-      for (Hole& h : e->holes) {
-        if (!r.U64(&h.offset) || !r.U64(&h.length)) return truncated;
-      }
-      break;
-    }
+    case EntryType::kFile:
+      if (!r.U64(&e->size) || !r.U64(&e->link_group)) return truncated;
+      return DecodeContent(r, e);
+    case EntryType::kImage:
+      if (!r.U64(&e->size) || !r.U32(&e->extent_size)) return truncated;
+      return DecodeContent(r, e);
     case EntryType::kHardlink:
       if (!r.U64(&e->size) || !r.U64(&e->link_group) || !r.Str16(&e->link_path)) return truncated;
       break;
@@ -315,6 +350,8 @@ std::string_view EntryTypeName(EntryType type) {
       return "blockdev";
     case EntryType::kSocket:
       return "socket";
+    case EntryType::kImage:
+      return "image";
   }
   return "unknown";
 }
@@ -333,6 +370,9 @@ size_t EncodedEntrySize(const TreeEntry& e) {
       break;
     case EntryType::kHardlink:
       n += 16 + 2 + e.link_path.size();
+      break;
+    case EntryType::kImage:
+      n += 8 + 4 + 4 + e.content.size() * kContentRefSize + 4 + e.holes.size() * kHoleSize;
       break;
     case EntryType::kDir:
       n += kChunkIdSize;

@@ -65,6 +65,9 @@ enum class EntryType : uint8_t {
   kCharDev = 6,
   kBlockDev = 7,
   kSocket = 8,
+  // A block device or disk image backed up in image mode (agent/
+  // image_backup.h): content in fixed aligned extents of `extent_size`.
+  kImage = 9,
 };
 
 // Stable lower-case name ("file", "dir", ...), "unknown" otherwise.
@@ -127,13 +130,18 @@ struct TreeEntry {
   int64_t mtime_ns = 0;  // nanoseconds since the Unix epoch
   std::vector<Xattr> xattrs;
 
-  // kFile and kHardlink: the file's size in bytes.
+  // kFile, kHardlink and kImage: the size in bytes.
   uint64_t size = 0;
-  // kFile: the data in file order with the holes left out. Laid end to end,
-  // the referenced bytes fill exactly the ranges of [0, size) that no hole
-  // covers, so sum(content lengths) + sum(hole lengths) == size.
+  // kFile and kImage: the data in file order with the holes left out. Laid
+  // end to end, the referenced bytes fill exactly the ranges of [0, size)
+  // that no hole covers, so sum(content lengths) + sum(hole lengths) == size.
+  // In a kImage entry each data reference is one whole extent and names a
+  // kData or a kDelta record holding that extent's content (doc/design.md
+  // section 10), and every hole is a run of whole extents.
   std::vector<ContentRef> content;
   std::vector<Hole> holes;
+  // kImage: the extent size, a power of two in [64 KiB, 1 GiB].
+  uint32_t extent_size = 0;
   // kFile and kHardlink: 0 for a file with a single name; otherwise an
   // opaque key shared by every name of one inode in this snapshot.
   uint64_t link_group = 0;

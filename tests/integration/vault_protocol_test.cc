@@ -62,6 +62,9 @@ class VaultProtocolTest : public ::testing::Test {
     asio::co_spawn(server_io_, server_->Stop(std::chrono::milliseconds(200)), asio::detached);
     work_.reset();
     thread_.join();
+    // The server's strands belong to server_io_, which (declared later) is
+    // destroyed first: release the server while its io_context still exists.
+    server_.reset();
   }
 
   Result<Conn> Dial(const std::string& cert = "", const std::string& key = "") {
@@ -350,6 +353,119 @@ TEST_F(VaultProtocolTest, NoCertificateMeansEnrolOnly) {
   ASSERT_TRUE(Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kAgent, "t", "h"}).ok());
   EXPECT_EQ(Expect<proto::HelloOk>(c, MessageType::kHelloOk).status().code(),
             StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace cairn::vault
+
+namespace cairn::vault {
+namespace {
+
+// Polls job `id` until it leaves `state` or 5 s pass.
+Result<JobRecord> JobAfter(Catalog* catalog, uint64_t id, JobState state) {
+  for (int i = 0; i < 100; ++i) {
+    CAIRN_ASSIGN_OR_RETURN(JobRecord j, catalog->FindJob(id));
+    if (j.state != state) return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return catalog->FindJob(id);
+}
+
+TEST_F(VaultProtocolTest, AJobReachesAnAgentInRunModeAndJobDoneFinishesIt) {
+  auto id = Enroll("finance", "fin-01");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto absent = Enroll("finance", "fin-02");
+  ASSERT_TRUE(absent.ok()) << absent.status().ToString();
+  Catalog* catalog = vault_->catalog();
+  const uint64_t now = io::Env::Posix()->NowMicros();
+
+  // A job for an agent that is not connected stays queued, visibly.
+  JobRecord for_absent;
+  for_absent.agent_serial = absent->serial;
+  auto absent_job = catalog->EnqueueJob(for_absent, now);
+  ASSERT_TRUE(absent_job.ok()) << absent_job.status().ToString();
+
+  // The agent in run mode: Hello, then Ping (which makes it a job link).
+  auto c = Agent(*id);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(Send(*c, MessageType::kPing, proto::Ping{7}).ok());
+  auto pong = Expect<proto::Pong>(*c, MessageType::kPong);
+  ASSERT_TRUE(pong.ok()) << pong.status().ToString();
+  EXPECT_EQ(pong->nonce, 7u);
+
+  // A job by host name within the department.
+  JobRecord by_host;
+  by_host.department_id = catalog->FindDepartment("finance")->id;
+  by_host.host = "fin-01";
+  by_host.paths = {"/srv/data"};
+  auto job_id = catalog->EnqueueJob(by_host, now);
+  ASSERT_TRUE(job_id.ok()) << job_id.status().ToString();
+  auto job = Expect<proto::Job>(*c, MessageType::kJob);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->job_id, *job_id);
+  EXPECT_EQ(job->kind, proto::JobKind::kBackupNow);
+  EXPECT_EQ(job->paths, std::vector<std::string>{"/srv/data"});
+  EXPECT_FALSE(job->image);
+  auto sent = catalog->FindJob(*job_id);
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->state, JobState::kSent);
+  EXPECT_EQ(sent->sent_to, id->serial);
+
+  ASSERT_TRUE(
+      Send(*c, MessageType::kJobDone, proto::JobDone{*job_id, true, "00000000000000aa", ""}).ok());
+  auto done = JobAfter(catalog, *job_id, JobState::kSent);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, JobState::kDone);
+  EXPECT_EQ(done->snapshot_id, "00000000000000aa");
+  EXPECT_GT(done->finished_micros, 0u);
+
+  // A second job, by serial, that fails; the link stays up for the next.
+  JobRecord by_serial;
+  by_serial.agent_serial = id->serial;
+  auto second = catalog->EnqueueJob(by_serial, now);
+  ASSERT_TRUE(second.ok());
+  job = Expect<proto::Job>(*c, MessageType::kJob);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->job_id, *second);
+  EXPECT_TRUE(job->paths.empty());
+  ASSERT_TRUE(
+      Send(*c, MessageType::kJobDone, proto::JobDone{*second, false, "", "disk on fire"}).ok());
+  auto failed = JobAfter(catalog, *second, JobState::kSent);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, JobState::kFailed);
+  EXPECT_EQ(failed->error, "disk on fire");
+  ASSERT_TRUE(Send(*c, MessageType::kPing, proto::Ping{8}).ok());
+  EXPECT_TRUE(Expect<proto::Pong>(*c, MessageType::kPong).ok());
+
+  // The absent agent's job was never sent.
+  auto still = catalog->FindJob(*absent_job);
+  ASSERT_TRUE(still.ok());
+  EXPECT_EQ(still->state, JobState::kQueued);
+  EXPECT_EQ(still->sent_micros, 0u);
+  EXPECT_EQ(catalog->ListQueuedJobs()->size(), 1u);
+}
+
+TEST_F(VaultProtocolTest, ABackupConnectionGetsNoJobAndForeignJobDoneIsAViolation) {
+  auto id = Enroll("finance", "fin-01");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  Catalog* catalog = vault_->catalog();
+  // A backup connection: session_begin right after hello_ok.
+  auto backup = Agent(*id);
+  ASSERT_TRUE(backup.ok());
+  ASSERT_TRUE(Send(*backup, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/x"}, 0})
+                  .ok());
+  ASSERT_TRUE(Expect<proto::SessionBegun>(*backup, MessageType::kSessionBegun).ok());
+  JobRecord spec;
+  spec.agent_serial = id->serial;
+  auto job_id = catalog->EnqueueJob(spec, io::Env::Posix()->NowMicros());
+  ASSERT_TRUE(job_id.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(catalog->FindJob(*job_id)->state, JobState::kQueued);
+  // A job_done for a job this agent was never sent closes the connection.
+  ASSERT_TRUE(Send(*backup, MessageType::kJobDone, proto::JobDone{*job_id, true, "x", ""}).ok());
+  EXPECT_FALSE(Read(*backup).ok());
+  EXPECT_EQ(catalog->FindJob(*job_id)->state, JobState::kQueued);
 }
 
 }  // namespace

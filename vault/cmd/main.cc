@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "lib/base/logging.h"
@@ -39,6 +40,105 @@ int Fail(bool json, const Status& s) {
     std::cout << boost::json::serialize(o) << "\n";
   }
   return s.code() == cairn::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+using cairn::vault::JobRecord;
+using cairn::vault::JobState;
+
+// The job target named by --agent: a certificate serial, or a host name
+// (within --department when given). NotFound when nothing matches,
+// InvalidArgument when a host is enrolled in several departments.
+cairn::Result<JobRecord> ResolveJobTarget(const cairn::vault::Catalog& catalog,
+                                          const std::string& agent, const std::string& department) {
+  uint32_t dept_id = 0;
+  if (!department.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(auto d, catalog.FindDepartment(department));
+    dept_id = d.id;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto agents, catalog.ListAgents());
+  JobRecord job;
+  for (const auto& a : agents) {
+    if (a.serial == agent && !a.revoked && (dept_id == 0 || a.department_id == dept_id)) {
+      job.agent_serial = a.serial;
+      job.department_id = a.department_id;
+      job.host = a.host;
+      return job;
+    }
+  }
+  std::set<uint32_t> departments;
+  for (const auto& a : agents) {
+    if (a.host == agent && !a.revoked && (dept_id == 0 || a.department_id == dept_id)) {
+      departments.insert(a.department_id);
+    }
+  }
+  if (departments.empty()) {
+    return Status::NotFound("no enrolled agent with serial or host '" + agent + "'" +
+                            (department.empty() ? "" : " in department " + department));
+  }
+  if (departments.size() > 1) {
+    return Status::InvalidArgument("host '" + agent +
+                                   "' is enrolled in several departments; pass --department");
+  }
+  job.department_id = *departments.begin();
+  job.host = agent;
+  return job;
+}
+
+boost::json::object JobJson(const cairn::vault::Catalog& catalog, const JobRecord& j,
+                            uint64_t now) {
+  auto d = catalog.FindDepartment(j.department_id);
+  boost::json::array paths(j.paths.begin(), j.paths.end());
+  boost::json::object o{{"job", j.id},
+                        {"state", std::string(cairn::vault::JobStateName(j.state))},
+                        {"department", d.ok() ? d->name : "?"},
+                        {"host", j.host},
+                        {"agent_serial", j.agent_serial},
+                        {"paths", paths},
+                        {"image", j.image},
+                        {"created_micros", j.created_micros},
+                        {"sent_micros", j.sent_micros},
+                        {"finished_micros", j.finished_micros},
+                        {"sent_to", j.sent_to}};
+  if (j.state == JobState::kQueued) o["waiting_seconds"] = (now - j.created_micros) / 1e6;
+  if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
+  if (j.state == JobState::kFailed) o["message"] = j.error;
+  return o;
+}
+
+// Polls job `id` until it is done or failed, or `seconds` pass.
+int WaitForJob(const cairn::vault::Catalog& catalog, uint64_t id, double seconds, bool json) {
+  auto* env = cairn::io::Env::Posix();
+  const uint64_t deadline = env->MonotonicMicros() + static_cast<uint64_t>(seconds * 1e6);
+  for (;;) {
+    auto j = catalog.FindJob(id);
+    if (!j.ok()) return Fail(json, j.status());
+    const uint64_t now = env->NowMicros();
+    if (j->state == JobState::kDone) {
+      boost::json::object o = JobJson(catalog, *j, now);
+      o["ok"] = true;
+      Print(json, o, "snapshot " + j->snapshot_id + "\n");
+      return 0;
+    }
+    if (j->state == JobState::kFailed || env->MonotonicMicros() >= deadline) {
+      std::string message =
+          j->state == JobState::kFailed
+              ? "job " + std::to_string(id) + " failed: " + j->error
+              : "job " + std::to_string(id) + " is still " +
+                    std::string(cairn::vault::JobStateName(j->state)) + " after " +
+                    std::to_string(static_cast<int>(seconds)) + " s" +
+                    (j->state == JobState::kQueued ? " (is the agent running and connected?)" : "");
+      std::cerr << "cairn-vault: " << message << "\n";
+      if (json) {
+        boost::json::object o = JobJson(catalog, *j, now);
+        o["ok"] = false;
+        o["error"] = j->state == JobState::kFailed ? "job_failed" : "timeout";
+        o["message"] = message;
+        std::cout << boost::json::serialize(o) << "\n";
+      }
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 }  // namespace
@@ -108,6 +208,26 @@ int main(int argc, char** argv) {
   agent_revoke->add_option("SERIAL", serial, "Certificate serial (see `agent list`)")->required();
   agent_revoke->add_option("--data", data_dir, "Vault data directory")->required();
   agent_revoke->add_flag("--json", json, "Print the result as one JSON object");
+
+  auto* job = app.add_subcommand("job", "Jobs sent to agents in run mode");
+  job->require_subcommand(1);
+  auto* job_start = job->add_subcommand("start", "Queue a backup job for an agent");
+  std::string job_agent;
+  std::vector<std::string> job_paths;
+  bool job_image = false;
+  double job_wait = 0;
+  job_start->add_option("--agent", job_agent, "Agent certificate serial or host name")->required();
+  job_start->add_option("--data", data_dir, "Vault data directory")->required();
+  job_start->add_option("--department", name, "Department of the host (when ambiguous)");
+  job_start->add_option("--path", job_paths,
+                        "Path to back up (repeatable; default: the agent's backup set)");
+  job_start->add_flag("--image", job_image, "Image backup");
+  job_start->add_option("--wait", job_wait, "Wait up to SECONDS for the job to finish")
+      ->check(CLI::Range(0.0, 31.0 * 86400));
+  job_start->add_flag("--json", json, "Print the result as one JSON object");
+  auto* job_list = job->add_subcommand("list", "List jobs, oldest first");
+  job_list->add_option("--data", data_dir, "Vault data directory")->required();
+  job_list->add_flag("--json", json, "Print the result as one JSON object");
 
   CLI11_PARSE(app, argc, argv);
   cairn::LogOptions log;
@@ -233,6 +353,48 @@ int main(int argc, char** argv) {
       text += a.serial + "\t" + dname + "\t" + a.host + (a.revoked ? "\trevoked" : "") + "\n";
     }
     Print(json, {{"ok", true}, {"agents", arr}}, text);
+    return 0;
+  }
+  if (*job_start) {
+    auto target = ResolveJobTarget(*v.catalog(), job_agent, name);
+    if (!target.ok()) return Fail(json, target.status());
+    target->paths = job_paths;
+    target->image = job_image;
+    auto id = v.catalog()->EnqueueJob(*target, cairn::io::Env::Posix()->NowMicros());
+    if (!id.ok()) return Fail(json, id.status());
+    spdlog::debug("job {} queued", *id);
+    if (job_wait <= 0) {
+      Print(json, {{"ok", true}, {"job", *id}, {"state", "queued"}},
+            "job " + std::to_string(*id) + " queued\n");
+      return 0;
+    }
+    return WaitForJob(*v.catalog(), *id, job_wait, json);
+  }
+  if (*job_list) {
+    auto list = v.catalog()->ListJobs();
+    if (!list.ok()) return Fail(json, list.status());
+    const uint64_t now = cairn::io::Env::Posix()->NowMicros();
+    boost::json::array arr;
+    std::string text;
+    for (const auto& j : *list) {
+      arr.push_back(JobJson(*v.catalog(), j, now));
+      auto d = v.catalog()->FindDepartment(j.department_id);
+      std::string state(cairn::vault::JobStateName(j.state));
+      std::string detail;
+      if (j.state == cairn::vault::JobState::kQueued) {
+        detail = "waiting " + std::to_string((now - j.created_micros) / 1000000) + " s";
+      } else if (j.state == cairn::vault::JobState::kSent) {
+        detail = "running " + std::to_string((now - j.sent_micros) / 1000000) + " s";
+      } else if (j.state == cairn::vault::JobState::kDone) {
+        detail = "snapshot " + j.snapshot_id;
+      } else {
+        detail = j.error;
+      }
+      text += std::to_string(j.id) + "\t" + state + "\t" + (d.ok() ? d->name : "?") + "\t" +
+              (j.agent_serial.empty() ? j.host : j.host + " (" + j.agent_serial + ")") + "\t" +
+              detail + "\n";
+    }
+    Print(json, {{"ok", true}, {"jobs", arr}}, text);
     return 0;
   }
   if (*agent_revoke) {

@@ -1,0 +1,484 @@
+#include "agent/run.h"
+
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <deque>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "agent/file_cache.h"
+#include "agent/vault_session.h"
+#include "agent/wire.h"
+#include "lib/net/client.h"
+#include "lib/net/tls.h"
+
+namespace cairn::agent {
+namespace {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+using SteadyClock = std::chrono::steady_clock;
+
+// Serialises writers on the persistent connection (the reader answering
+// Ping, the pinger, job reports): Connection allows one WriteFrame at a
+// time. Used only on the service's io_context thread.
+class WriteGate {
+ public:
+  asio::awaitable<void> Lock() {
+    if (!busy_) {
+      busy_ = true;
+      co_return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                      asio::steady_timer::time_point::max());
+    waiters_.push_back(timer);
+    boost::system::error_code ec;
+    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    // Unlock() handed the gate over; busy_ stays true.
+  }
+  void Unlock() {
+    if (waiters_.empty()) {
+      busy_ = false;
+      return;
+    }
+    auto next = std::move(waiters_.front());
+    waiters_.pop_front();
+    next->cancel();
+  }
+
+ private:
+  bool busy_ = false;
+  std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
+};
+
+// The persistent connection while it is up.
+struct Link {
+  explicit Link(asio::any_io_executor ex) : ping_timer(ex) {}
+  std::shared_ptr<net::Connection> conn;
+  std::string address;
+  WriteGate gate;
+  bool closed = false;  // no more writes; set under the gate before Close()
+  SteadyClock::time_point last_write = SteadyClock::now();
+  asio::steady_timer ping_timer;
+};
+
+asio::awaitable<Status> WriteOn(Link& link, MessageType type, Bytes payload) {
+  co_await link.gate.Lock();
+  // Not a conditional expression: g++ 12 mishandles co_await inside one.
+  Status s = Status::Unavailable("connection closed");
+  if (!link.closed) s = co_await link.conn->WriteFrame(type, payload);
+  if (s.ok()) link.last_write = SteadyClock::now();
+  link.gate.Unlock();
+  co_return s;
+}
+
+std::string JoinPaths(const std::vector<std::string>& paths) {
+  std::string out;
+  for (const auto& p : paths) out += (out.empty() ? "" : ", ") + p;
+  return out.empty() ? "(none)" : out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ConfiguredBackupPaths(const std::string& state_dir) {
+  std::ifstream in(StatePaths(state_dir).config());
+  if (!in) return std::vector<std::string>{};
+  std::stringstream text;
+  text << in.rdbuf();
+  toml::table t;
+  try {
+    t = toml::parse(text.str());
+  } catch (const toml::parse_error& e) {
+    return Status::Corruption("agent.toml: " + std::string(e.description()));
+  }
+  std::vector<std::string> paths;
+  const toml::node_view<toml::node> node = t["paths"];
+  if (!node) return paths;
+  const toml::array* a = node.as_array();
+  if (a == nullptr) return Status::Corruption("agent.toml: paths must be an array of strings");
+  for (const auto& v : *a) {
+    auto s = v.value<std::string>();
+    if (!s || s->empty()) {
+      return Status::Corruption("agent.toml: paths must be an array of non-empty strings");
+    }
+    paths.push_back(*s);
+  }
+  return paths;
+}
+
+std::chrono::milliseconds BackoffDelay(int attempt, std::chrono::milliseconds initial,
+                                       std::chrono::milliseconds max, double unit_random) {
+  double base = static_cast<double>(initial.count());
+  const double cap = static_cast<double>(max.count());
+  for (int i = 0; i < attempt && base < cap; ++i) base *= 2;
+  base = std::min(base, cap);
+  const double factor = 0.5 + 0.5 * std::clamp(unit_random, 0.0, 1.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(base * factor));
+}
+
+struct AgentService::Impl {
+  Impl(AgentState state_in, RunOptions options_in)
+      : state(std::move(state_in)), options(std::move(options_in)) {}
+  ~Impl() {
+    if (job_thread.joinable()) job_thread.join();
+  }
+
+  AgentState state;
+  RunOptions options;
+  std::vector<std::string> default_paths;
+  asio::io_context io;
+  std::optional<net::TlsContext> tls;
+
+  // Everything below is used only on the io_context thread.
+  bool stopping = false;
+  std::shared_ptr<Link> link;
+  asio::steady_timer backoff_timer{io};
+  std::optional<uint64_t> running_job;
+  std::thread job_thread;
+  std::optional<proto::JobDone> unreported;  // finished, not yet delivered
+  uint64_t ping_nonce = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  void BeginStop() {
+    if (stopping) return;
+    stopping = true;
+    backoff_timer.cancel();
+    if (running_job) {
+      spdlog::info("stopping: waiting for job {} to finish", *running_job);
+      return;  // OnJobFinished reports it, then ends the link
+    }
+    spdlog::info("stopping");
+    if (link) link->conn->Cancel(Status::Cancelled("the agent is stopping"));
+  }
+
+  asio::awaitable<Result<std::shared_ptr<Link>>> ConnectAny() {
+    std::string failures;
+    for (const std::string& address : state.config.vault_addresses) {
+      net::ConnectionOptions co;
+      co.read_deadline = options.read_deadline;
+      auto conn =
+          co_await net::Connect(io.get_executor(), address, *tls, options.connect_deadline, co);
+      Status s = conn.status();
+      if (s.ok()) {
+        proto::Hello hello;
+        hello.role = proto::Role::kAgent;
+        hello.software = kAgentSoftware;
+        hello.hostname = state.config.host;
+        Bytes payload = hello.Encode();
+        s = co_await (*conn)->WriteFrame(MessageType::kHello, payload);
+        if (s.ok()) {
+          auto reply =
+              co_await ReadExpected(**conn, MessageType::kHelloOk, options.connect_deadline);
+          s = reply.ok() ? proto::HelloOk::Decode(*reply).status() : reply.status();
+        }
+        if (s.ok()) {
+          auto l = std::make_shared<Link>(io.get_executor());
+          l->conn = *conn;
+          l->address = address;
+          co_return l;
+        }
+        co_await (*conn)->Close();
+      }
+      if (!failures.empty()) failures += "; ";
+      failures += address + ": " + s.message();
+    }
+    co_return Status::Unavailable("no vault reachable: " + failures);
+  }
+
+  asio::awaitable<Status> SendPing(Link& l) {
+    proto::Ping ping{++ping_nonce};
+    co_return co_await WriteOn(l, MessageType::kPing, ping.Encode());
+  }
+
+  // Sends Ping whenever nothing was sent for ping_interval, until the link
+  // closes.
+  asio::awaitable<void> Pinger(std::shared_ptr<Link> l) {
+    while (!l->closed) {
+      l->ping_timer.expires_at(l->last_write + options.ping_interval);
+      boost::system::error_code ec;
+      co_await l->ping_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (l->closed) break;
+      if (SteadyClock::now() - l->last_write < options.ping_interval) continue;
+      Status s = co_await SendPing(*l);
+      if (!s.ok()) {
+        l->conn->Cancel(s);  // the reader sees it and reconnects
+        break;
+      }
+    }
+  }
+
+  // Delivers the unreported JobDone on `l`, if any.
+  asio::awaitable<void> Report(std::shared_ptr<Link> l) {
+    if (unreported) {
+      proto::JobDone done = *unreported;
+      Status s = co_await WriteOn(*l, MessageType::kJobDone, done.Encode());
+      if (s.ok()) {
+        if (unreported && unreported->job_id == done.job_id) unreported.reset();
+        spdlog::info("job {}: reported to the vault", done.job_id);
+      } else {
+        spdlog::warn("job {}: reporting failed ({}); will report on the next connection",
+                     done.job_id, s.message());
+      }
+    }
+    if (stopping && !running_job) l->conn->Cancel(Status::Cancelled("the agent is stopping"));
+  }
+
+  Result<std::string> Execute(const proto::Job& job, const std::vector<std::string>& paths) {
+    if (options.run_job) return options.run_job(job, paths);
+    if (job.kind != proto::JobKind::kBackupNow) {
+      return Status::InvalidArgument("unknown job kind " +
+                                     std::to_string(static_cast<int>(job.kind)));
+    }
+    if (job.image) {
+      return Status::InvalidArgument("image backups are not supported by `cairn-agent run` yet");
+    }
+    if (paths.empty()) {
+      return Status::InvalidArgument(
+          "the job names no paths and no backup set is configured (--paths, or paths = [...] "
+          "in agent.toml)");
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> normalized, NormalizeBackupPaths(paths));
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<FileCache> cache,
+                           FileCache::Open(StatePaths(state.dir).lmdb()));
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<VaultSession> session,
+                           OpenVaultSession(state, normalized));
+    BackupOptions backup = options.backup;
+    backup.paths = normalized;
+    backup.progress = false;
+    auto result = RunBackup(state.keys, cache.get(), session.get(), backup);
+    session.reset();  // orderly close
+    if (!result.ok()) return result.status();
+    for (const auto& w : result->warnings) spdlog::warn("job {}: {}", job.job_id, w);
+    spdlog::info("job {}: {} files, {} bytes, {} new bytes in {:.1f} s", job.job_id, result->files,
+                 result->bytes, result->new_bytes, result->seconds);
+    return result->snapshot_id;
+  }
+
+  void StartJob(const proto::Job& job) {
+    if (job_thread.joinable()) job_thread.join();
+    running_job = job.job_id;
+    std::vector<std::string> paths = job.paths.empty() ? default_paths : job.paths;
+    spdlog::info("job {}: started ({} backup of {})", job.job_id, job.image ? "image" : "file",
+                 JoinPaths(paths));
+    job_thread = std::thread([this, job, paths] {
+      proto::JobDone done;
+      done.job_id = job.job_id;
+      Result<std::string> r = Status::IOError("job did not run");
+      try {
+        r = Execute(job, paths);
+      } catch (const std::exception& e) {
+        r = Status::IOError(std::string("unexpected exception: ") + e.what());
+      }
+      done.ok = r.ok();
+      if (r.ok()) {
+        done.snapshot_id = *r;
+      } else {
+        done.error = r.status().ToString();
+        if (done.error.size() > proto::kMaxStringLen) done.error.resize(proto::kMaxStringLen);
+      }
+      asio::post(io, [this, done] { OnJobFinished(done); });
+    });
+  }
+
+  void OnJobFinished(const proto::JobDone& done) {
+    if (job_thread.joinable()) job_thread.join();
+    running_job.reset();
+    if (done.ok) {
+      spdlog::info("job {}: done, snapshot {}", done.job_id, done.snapshot_id);
+    } else {
+      spdlog::warn("job {}: failed: {}", done.job_id, done.error);
+    }
+    unreported = done;
+    if (link && !link->closed) {
+      asio::co_spawn(io, Report(link), asio::detached);
+    } else if (stopping) {
+      backoff_timer.cancel();
+    }
+  }
+
+  asio::awaitable<Status> OnJob(Link& l, ByteView payload) {
+    auto job = proto::Job::Decode(payload);
+    if (!job.ok()) co_return job.status();
+    if (running_job) {
+      spdlog::warn("job {}: refused, job {} is running", job->job_id, *running_job);
+      proto::JobDone busy{job->job_id, false, "",
+                          "busy: job " + std::to_string(*running_job) + " is running"};
+      co_return co_await WriteOn(l, MessageType::kJobDone, busy.Encode());
+    }
+    if (stopping) {
+      proto::JobDone refused{job->job_id, false, "", "the agent is stopping"};
+      co_return co_await WriteOn(l, MessageType::kJobDone, refused.Encode());
+    }
+    StartJob(*job);
+    co_return Status::OK();
+  }
+
+  // Serves one established link until it fails or is cancelled.
+  asio::awaitable<Status> ServeLink(std::shared_ptr<Link> l) {
+    // An immediate Ping tells the vault this is a job link.
+    CAIRN_CO_RETURN_IF_ERROR(co_await SendPing(*l));
+    asio::co_spawn(io, Pinger(l), asio::detached);
+    if (unreported) co_await Report(l);
+    for (;;) {
+      auto frame = co_await l->conn->ReadFrame(options.read_deadline, proto::kMaxControlPayload);
+      if (!frame.ok()) co_return frame.status();
+      switch (frame->type) {
+        case MessageType::kPing: {
+          auto ping = proto::Ping::Decode(frame->payload);
+          if (!ping.ok()) co_return ping.status();
+          CAIRN_CO_RETURN_IF_ERROR(
+              co_await WriteOn(*l, MessageType::kPong, proto::Pong{ping->nonce}.Encode()));
+          break;
+        }
+        case MessageType::kPong:
+          CAIRN_CO_RETURN_IF_ERROR(proto::Pong::Decode(frame->payload).status());
+          break;
+        case MessageType::kJob:
+          CAIRN_CO_RETURN_IF_ERROR(co_await OnJob(*l, frame->payload));
+          break;
+        case MessageType::kError: {
+          auto e = proto::Error::Decode(frame->payload);
+          if (!e.ok()) co_return e.status();
+          Status s = e->ToStatus();
+          co_return Status(s.code(), "vault: " + s.message(), s.retryable());
+        }
+        default:
+          co_return Status::InvalidArgument(
+              "unexpected " + std::string(proto::MessageTypeName(frame->type)) + " from the vault");
+      }
+    }
+  }
+
+  asio::awaitable<void> CloseLink(std::shared_ptr<Link> l) {
+    co_await l->gate.Lock();
+    l->closed = true;
+    l->gate.Unlock();
+    l->ping_timer.cancel();
+    co_await l->conn->Close();
+  }
+
+  asio::awaitable<void> Main() {
+    int attempt = 0;
+    while (!stopping) {
+      auto connected = co_await ConnectAny();
+      if (connected.ok() && stopping) {
+        co_await CloseLink(*connected);
+        break;
+      }
+      if (connected.ok()) {
+        attempt = 0;  // reset after a successful connection
+        link = *connected;
+        spdlog::info("connected to vault {}; waiting for jobs", link->address);
+        Status why = co_await ServeLink(link);
+        std::shared_ptr<Link> l = std::move(link);
+        link.reset();
+        co_await CloseLink(l);
+        if (stopping) break;
+        spdlog::warn("disconnected from vault {}: {}", l->address, why.ToString());
+      } else {
+        spdlog::warn("cannot connect: {}", connected.status().message());
+      }
+      if (stopping) break;
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      auto delay = BackoffDelay(attempt, options.backoff_initial, options.backoff_max, unit(rng));
+      attempt = std::min(attempt + 1, 30);
+      spdlog::info("reconnecting in {:.1f} s", static_cast<double>(delay.count()) / 1000.0);
+      backoff_timer.expires_after(delay);
+      boost::system::error_code ec;
+      co_await backoff_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    // Stopping. A job still running is waited for (and reported above when
+    // the link was up).
+    asio::steady_timer wait(io);
+    while (running_job) {
+      wait.expires_after(std::chrono::milliseconds(100));
+      boost::system::error_code ec;
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (unreported) {
+      spdlog::warn("job {}: finished but not reported (no connection to the vault)",
+                   unreported->job_id);
+    }
+    spdlog::info("stopped");
+  }
+};
+
+AgentService::AgentService(AgentState state, RunOptions options)
+    : impl_(std::make_shared<Impl>(std::move(state), std::move(options))) {}
+
+AgentService::~AgentService() = default;
+
+void AgentService::Stop() {
+  std::shared_ptr<Impl> impl = impl_;
+  asio::post(impl->io, [impl] { impl->BeginStop(); });
+}
+
+Status AgentService::Run() {
+  Impl& m = *impl_;
+  if (m.state.config.vault_addresses.empty()) {
+    return Status::InvalidArgument("the state directory names no vault address");
+  }
+  net::TlsOptions tls_options;
+  tls_options.ca_pem = m.state.ca_pem;
+  tls_options.certificate_pem = m.state.certificate_pem;
+  tls_options.private_key_pem = m.state.private_key_pem;
+  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, net::MakeClientContext(tls_options));
+  m.tls = std::move(tls);
+  if (m.options.paths.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(m.default_paths, ConfiguredBackupPaths(m.state.dir));
+  } else {
+    m.default_paths = m.options.paths;
+  }
+  spdlog::info("service started for {} (department {}); backup set: {}", m.state.config.host,
+               m.state.config.department, JoinPaths(m.default_paths));
+
+  std::optional<asio::signal_set> signals;
+  std::function<void()> arm;
+  if (m.options.handle_signals) {
+    signals.emplace(m.io, SIGINT, SIGTERM);
+    arm = [&] {
+      signals->async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {}", sig);
+        m.BeginStop();
+        arm();
+      });
+    };
+    arm();
+  }
+  std::exception_ptr failure;
+  asio::co_spawn(m.io, m.Main(), [&](std::exception_ptr e) {
+    failure = e;
+    if (signals) signals->cancel();
+    m.io.stop();
+  });
+  m.io.run();
+  if (m.job_thread.joinable()) m.job_thread.join();
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      return Status::IOError(std::string("unexpected exception: ") + e.what());
+    } catch (...) {
+      return Status::IOError("unexpected exception");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace cairn::agent

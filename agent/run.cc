@@ -26,6 +26,7 @@
 #include "agent/wire.h"
 #include "lib/net/client.h"
 #include "lib/net/tls.h"
+#include "lib/net/write_gate.h"
 
 namespace cairn::agent {
 namespace {
@@ -34,37 +35,7 @@ namespace asio = boost::asio;
 using proto::MessageType;
 using SteadyClock = std::chrono::steady_clock;
 
-// Serialises writers on the persistent connection (the reader answering
-// Ping, the pinger, job reports): Connection allows one WriteFrame at a
-// time. Used only on the service's io_context thread.
-class WriteGate {
- public:
-  asio::awaitable<void> Lock() {
-    if (!busy_) {
-      busy_ = true;
-      co_return;
-    }
-    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
-                                                      asio::steady_timer::time_point::max());
-    waiters_.push_back(timer);
-    boost::system::error_code ec;
-    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    // Unlock() handed the gate over; busy_ stays true.
-  }
-  void Unlock() {
-    if (waiters_.empty()) {
-      busy_ = false;
-      return;
-    }
-    auto next = std::move(waiters_.front());
-    waiters_.pop_front();
-    next->cancel();
-  }
-
- private:
-  bool busy_ = false;
-  std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
-};
+using net::WriteGate;
 
 // The persistent connection while it is up.
 struct Link {

@@ -13,6 +13,7 @@
 #include "lib/crypto/pki.h"
 #include "lib/crypto/random.h"
 #include "lib/net/tls.h"
+#include "lib/net/write_gate.h"
 #include "lib/proto/messages.h"
 
 namespace cairn::vault {
@@ -43,38 +44,7 @@ namespace {
 uint64_t NowMicros() { return io::Env::Posix()->NowMicros(); }
 uint64_t MonoMicros() { return io::Env::Posix()->MonotonicMicros(); }
 
-// Serialises writers on one connection: Connection allows one WriteFrame
-// at a time, and a job link is written both by its own coroutine (pong,
-// replies) and by the dispatcher (job). Lock() and Unlock() must run on the
-// connection's strand; waiters are woken in order.
-class WriteGate {
- public:
-  asio::awaitable<void> Lock() {
-    if (!busy_) {
-      busy_ = true;
-      co_return;
-    }
-    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
-                                                      asio::steady_timer::time_point::max());
-    waiters_.push_back(timer);
-    boost::system::error_code ec;
-    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    // Woken by Unlock(), which handed the gate over (busy_ stays true).
-  }
-  void Unlock() {
-    if (waiters_.empty()) {
-      busy_ = false;
-      return;
-    }
-    auto next = std::move(waiters_.front());
-    waiters_.pop_front();
-    next->cancel();
-  }
-
- private:
-  bool busy_ = false;
-  std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
-};
+using net::WriteGate;
 
 }  // namespace
 

@@ -41,4 +41,23 @@ check "the re-run completes" test -n "$(json "$WORK/rerun.json" snapshot)"
 new=$(json "$WORK/rerun.json" new_bytes)
 total=$(json "$WORK/rerun.json" bytes)
 check "the re-run did not re-send what was stored ($new of $total bytes new)" test "$new" -lt $((total - 50 * 1048576))
+
+# The agent killed instead, after its first flush (every 256 MiB): the re-run
+# does not send again what that flush made durable.
+make_tree "$WORK/src2" 400
+base=$(du -sb "$WORK/vault/packs" | cut -f1)
+"$AGENT" backup --state "$WORK/agent" "$WORK/src2" --json >"$WORK/cut2.json" 2>"$WORK/cut2.err" &
+agent_pid=$!
+for _ in $(seq 1 400); do
+  stored=$(du -sb "$WORK/vault/packs" | cut -f1)
+  [[ $((stored - base)) -gt $((300 * 1048576)) ]] && break
+  sleep 0.05
+done
+kill -KILL "$agent_pid"
+wait "$agent_pid" 2>/dev/null || true
+"$AGENT" backup --state "$WORK/agent" "$WORK/src2" --json >"$WORK/rerun2.json"
+new=$(json "$WORK/rerun2.json" new_bytes)
+total=$(json "$WORK/rerun2.json" bytes)
+check "after an agent kill the re-run skips the flushed part ($new of $total bytes new)" test "$new" -lt $((total - 200 * 1048576))
+check "the vault kept serving through the agent's death" kill -0 "$VAULT_PID"
 finish

@@ -128,7 +128,11 @@ void BM_IndexInsert10M(benchmark::State& state) {
   state.counters["RssAnon_MiB"] = ProcStatusKb("RssAnon") / 1024;
   state.counters["db_MiB"] = std::filesystem::file_size(fx.env->dir() + "/data.mdb") / 1048576.0;
 }
-BENCHMARK(BM_IndexInsert10M)->Iterations(1)->Repetitions(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_IndexInsert10M)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 // Random lookups of present IDs in the 10M index, 1000 per read transaction.
 void BM_IndexLookupRandom(benchmark::State& state) {

@@ -193,7 +193,8 @@ int main(int argc, char** argv) {
 
   auto* snapshot = app.add_subcommand("snapshot", "Snapshots");
   snapshot->require_subcommand(1);
-  auto* snapshot_list = snapshot->add_subcommand("list", "List a department's snapshots, newest first");
+  auto* snapshot_list =
+      snapshot->add_subcommand("list", "List a department's snapshots, newest first");
   snapshot_list->add_option("--department", name, "Department")->required();
   snapshot_list->add_option("--data", data_dir, "Vault data directory")->required();
   snapshot_list->add_flag("--json", json, "Print the result as one JSON object");
@@ -330,9 +331,14 @@ int main(int argc, char** argv) {
     std::string text;
     for (const auto& s : *list) {
       boost::json::array paths(s.paths.begin(), s.paths.end());
-      arr.push_back({{"id", s.id}, {"host", s.host}, {"paths", paths},
-                     {"kind", s.kind == 2 ? "image" : "files"}, {"time_micros", s.time_micros},
-                     {"files", s.files}, {"bytes", s.bytes}, {"new_bytes", s.new_bytes},
+      arr.push_back({{"id", s.id},
+                     {"host", s.host},
+                     {"paths", paths},
+                     {"kind", s.kind == 2 ? "image" : "files"},
+                     {"time_micros", s.time_micros},
+                     {"files", s.files},
+                     {"bytes", s.bytes},
+                     {"new_bytes", s.new_bytes},
                      {"chunks", s.manifest_count}});
       text += s.id + "\t" + s.host + "\t" + std::to_string(s.files) + " files\t" +
               cairn::HumanBytes(s.bytes) + "\t" + (s.paths.empty() ? "" : s.paths[0]) + "\n";

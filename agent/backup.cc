@@ -22,6 +22,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "agent/commit.h"
 #include "agent/scan.h"
 #include "lib/base/errno.h"
 #include "lib/chunk/fastcdc.h"
@@ -971,28 +972,9 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   stats.warnings = result.warnings.size();
   stats.started_micros = started_micros;
   stats.finished_micros = io::Env::Posix()->NowMicros();
-  Result<std::string> snapshot = session_->Commit(root_id_, manifest, stats);
-  if (!snapshot.ok()) {
-    if (snapshot.status().IsNotFound() && cache_ != nullptr) {
-      // The vault lacks a chunk the cache vouched for (collected since):
-      // forget the cache so the next run reads everything again.
-      Status cleared = cache_->Clear();
-      return Status::NotFound("vault refused the snapshot: " + snapshot.status().message() +
-                              (cleared.ok()
-                                   ? "; the file cache was cleared, run the backup again"
-                                   : "; clearing the file cache failed too: " + cleared.message()));
-    }
-    return snapshot.status().WithContext("commit");
-  }
-  result.snapshot_id = *snapshot;
-  if (cache_ != nullptr) {
-    Status promoted = cache_->PromotePending();
-    if (!promoted.ok()) {
-      // The snapshot is committed; a cache that did not learn only costs
-      // reading the files again next time.
-      result.warnings.push_back("file cache not updated: " + promoted.message());
-    }
-  }
+  CAIRN_ASSIGN_OR_RETURN(result.snapshot_id,
+                         FinishCommit(session_->Commit(root_id_, manifest, stats), cache_,
+                                      "file cache", &result.warnings));
   result.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
   return result;
 }

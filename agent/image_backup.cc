@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "agent/commit.h"
 #include "agent/scan.h"
 #include "lib/base/errno.h"
 #include "lib/chunk/extent.h"
@@ -486,28 +487,9 @@ Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths
   stats.warnings = result_.warnings.size();
   stats.started_micros = started_micros;
   stats.finished_micros = io::Env::Posix()->NowMicros();
-  Result<std::string> snapshot = session_->Commit(result_.root_tree, manifest, stats);
-  if (!snapshot.ok()) {
-    if (snapshot.status().IsNotFound() && store_ != nullptr) {
-      // A base or an unchanged extent the store vouched for is gone (GC):
-      // forget the store so the next run sends every extent whole.
-      Status cleared = store_->Clear();
-      return Status::NotFound(
-          "vault refused the snapshot: " + snapshot.status().message() +
-          (cleared.ok() ? "; the extent state was cleared, run the backup again"
-                        : "; clearing the extent state failed too: " + cleared.message()));
-    }
-    return snapshot.status().WithContext("commit");
-  }
-  result_.snapshot_id = *snapshot;
-  if (store_ != nullptr) {
-    Status promoted = store_->PromotePending();
-    if (!promoted.ok()) {
-      // The snapshot is committed; a store that did not learn only costs
-      // whole extents next time (its old state still names committed data).
-      result_.warnings.push_back("extent state not updated: " + promoted.message());
-    }
-  }
+  CAIRN_ASSIGN_OR_RETURN(result_.snapshot_id,
+                         FinishCommit(session_->Commit(result_.root_tree, manifest, stats), store_,
+                                      "extent state", &result_.warnings));
   result_.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
   return result_;
 }

@@ -279,6 +279,10 @@ class Engine {
   uint64_t new_bytes_ = 0, new_chunks_ = 0;  // network thread
   Clock::time_point started_ = Clock::now();
   Clock::time_point last_progress_{};
+  // For the ETA: the total size of the regular files under the paths, summed
+  // by a cheap lstat-only walk beside the real scan (progress mode only).
+  std::atomic<uint64_t> estimated_total_{0};
+  std::atomic<bool> estimate_done_{false}, estimate_stop_{false};
 };
 
 void Engine::Warn(std::string message) {
@@ -825,11 +829,21 @@ void Engine::ShowProgress(bool final) {
   last_progress_ = now;
   const double secs = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
   const uint64_t done = bytes_read_.load();
-  std::fprintf(stderr, "\r\033[K%s read, %llu files, %llu dirs, %s/s, %s new%s",
+  // Progress through the tree counts every scanned file's size, read or
+  // answered by the file cache; the ETA extrapolates its rate.
+  const uint64_t covered = bytes_.load();
+  std::string eta = ", ETA ?";
+  if (final) {
+    eta.clear();
+  } else if (estimate_done_ && covered > 0) {
+    const uint64_t total = std::max(estimated_total_.load(), covered);
+    eta = ", ETA " + HumanDuration((total - covered) / (covered / secs));
+  }
+  std::fprintf(stderr, "\r\033[K%s read, %llu files, %llu dirs, %s/s, %s new%s%s",
                HumanBytes(done).c_str(), static_cast<unsigned long long>(files_.load()),
                static_cast<unsigned long long>(dirs_.load()),
                HumanBytes(static_cast<uint64_t>(done / secs)).c_str(),
-               HumanBytes(new_bytes_).c_str(), final ? "\n" : "");
+               HumanBytes(new_bytes_).c_str(), eta.c_str(), final ? "\n" : "");
   std::fflush(stderr);
 }
 
@@ -921,6 +935,30 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   for (unsigned i = 0; i < n; ++i) {
     workers.emplace_back([this, enc = encoders[i].get()] { WorkerMain(enc); });
   }
+  std::thread estimator;
+  if (options_.progress) {
+    estimator = std::thread([this, &paths] {
+      uint64_t total = 0;
+      for (const std::string& root : paths) {
+        std::error_code ec;
+        auto st = std::filesystem::symlink_status(root, ec);
+        if (ec) continue;
+        if (std::filesystem::is_regular_file(st)) {
+          total += std::filesystem::file_size(root, ec);
+          continue;
+        }
+        std::filesystem::recursive_directory_iterator it(
+            root, std::filesystem::directory_options::skip_permission_denied, ec);
+        for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+          if (estimate_stop_) return;
+          std::error_code fec;
+          if (it->is_regular_file(fec) && !it->is_symlink(fec)) total += it->file_size(fec);
+        }
+      }
+      estimated_total_ = total;
+      estimate_done_ = true;
+    });
+  }
   std::thread scanner([this, &paths] {
     Status s = ScanAll(paths);
     if (!s.ok()) Fail(s);
@@ -931,6 +969,8 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   Status s = NetLoop();
   if (!s.ok()) Fail(s);
   scanner.join();
+  estimate_stop_ = true;
+  if (estimator.joinable()) estimator.join();
   {
     std::lock_guard lock(work_mu_);
     work_closed_ = true;

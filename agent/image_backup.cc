@@ -428,14 +428,22 @@ void ImageEngine::ShowProgress(bool final) {
   if (!final && now - last_progress_ < kProgressEvery) return;
   last_progress_ = now;
   const double secs = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
+  // Every extent of the images begun so far is read (holes are skipped, so
+  // the ETA errs long).
+  std::string eta;
+  if (!final && result_.bytes_read > 0) {
+    const uint64_t left =
+        result_.bytes > result_.bytes_read ? result_.bytes - result_.bytes_read : 0;
+    eta = ", ETA " + HumanDuration(static_cast<double>(left) / (result_.bytes_read / secs));
+  }
   std::fprintf(stderr,
-               "\r\033[K%s read, %llu extents (%llu changed, %llu as deltas), %s/s, %s new%s",
+               "\r\033[K%s read, %llu extents (%llu changed, %llu as deltas), %s/s, %s new%s%s",
                HumanBytes(result_.bytes_read).c_str(),
                static_cast<unsigned long long>(result_.extents_total),
                static_cast<unsigned long long>(result_.extents_changed),
                static_cast<unsigned long long>(result_.extents_delta),
                HumanBytes(static_cast<uint64_t>(result_.bytes_read / secs)).c_str(),
-               HumanBytes(result_.new_bytes).c_str(), final ? "\n" : "");
+               HumanBytes(result_.new_bytes).c_str(), eta.c_str(), final ? "\n" : "");
   std::fflush(stderr);
 }
 

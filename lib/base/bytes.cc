@@ -54,4 +54,18 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
+std::string HumanDuration(double seconds) {
+  uint64_t t = seconds > 0 && seconds < 1e7 ? static_cast<uint64_t>(seconds + 0.5) : 0;
+  char buf[32];
+  if (t >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%llu:%02llu:%02llu", static_cast<unsigned long long>(t / 3600),
+                  static_cast<unsigned long long>(t / 60 % 60),
+                  static_cast<unsigned long long>(t % 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llu:%02llu", static_cast<unsigned long long>(t / 60),
+                  static_cast<unsigned long long>(t % 60));
+  }
+  return buf;
+}
+
 }  // namespace cairn

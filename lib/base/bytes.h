@@ -121,6 +121,10 @@ void SecureZero(void* p, size_t n);
 // Formats a byte count for people: "1.5 GiB", "512 B".
 std::string HumanBytes(uint64_t n);
 
+// Formats a duration for people: "0:07", "4:02", "1:05:09". Negative, NaN or
+// absurd (over ~115 days) values print as "0:00".
+std::string HumanDuration(double seconds);
+
 }  // namespace cairn
 
 #endif  // CAIRN_LIB_BASE_BYTES_H_

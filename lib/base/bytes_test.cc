@@ -33,6 +33,14 @@ TEST(BytesTest, ReaderNeverReadsPastEnd) {
   EXPECT_EQ(r.remaining(), 0u);
 }
 
+TEST(BytesTest, HumanDuration) {
+  EXPECT_EQ(HumanDuration(7.2), "0:07");
+  EXPECT_EQ(HumanDuration(242), "4:02");
+  EXPECT_EQ(HumanDuration(3909), "1:05:09");
+  EXPECT_EQ(HumanDuration(-1), "0:00");
+  EXPECT_EQ(HumanDuration(1e12), "0:00");
+}
+
 TEST(BytesTest, HumanBytes) {
   EXPECT_EQ(HumanBytes(512), "512 B");
   EXPECT_EQ(HumanBytes(1536), "1.5 KiB");

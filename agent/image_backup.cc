@@ -504,26 +504,6 @@ Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths
 
 }  // namespace
 
-Bytes EncodeDeltaPlaintext(const ChunkId& base, ByteView delta) {
-  Bytes out;
-  out.reserve(1 + kChunkIdSize + delta.size());
-  ByteWriter w(&out);
-  w.PutU8(kDeltaPlainVersion);
-  w.PutBytes(base);
-  w.PutBytes(delta);
-  return out;
-}
-
-Result<DeltaPlaintext> DecodeDeltaPlaintext(ByteView plaintext) {
-  if (plaintext.size() < 1 + kChunkIdSize || plaintext[0] != kDeltaPlainVersion) {
-    return Status::Corruption("delta record: unknown version or truncated");
-  }
-  DeltaPlaintext out;
-  std::copy(plaintext.begin() + 1, plaintext.begin() + 1 + kChunkIdSize, out.base.begin());
-  out.delta = plaintext.subspan(1 + kChunkIdSize);
-  return out;
-}
-
 Bytes EncodeExtentState(const ExtentState& state) {
   Bytes out;
   out.reserve(2 + kChunkIdSize * (1 + state.chain.size()) + state.signature.size());

@@ -49,6 +49,7 @@
 #include "lib/crypto/chunk_id.h"
 #include "lib/crypto/keys.h"
 #include "lib/repo/lmdb.h"
+#include "lib/repo/record.h"
 
 namespace cairn::agent {
 
@@ -60,18 +61,12 @@ inline constexpr uint32_t kMaxDeltaChain = 8;
 // (512 KiB for a 4 MiB extent): below that the saving pays for the extra
 // record a restore must fetch and the patch it must apply.
 inline constexpr uint32_t kDeltaMaxFraction = 8;
-// Version byte of a delta record's plaintext.
-inline constexpr uint8_t kDeltaPlainVersion = 1;
-
-// A delta record's plaintext: version u8 (1) | base chunk ID (32) | librsync
-// delta (RS_DELTA_MAGIC ...).
-Bytes EncodeDeltaPlaintext(const crypto::ChunkId& base, ByteView delta);
-struct DeltaPlaintext {
-  crypto::ChunkId base{};
-  ByteView delta;  // points into the decoded input
-};
-// Corruption for an unknown version or a plaintext shorter than 33 bytes.
-Result<DeltaPlaintext> DecodeDeltaPlaintext(ByteView plaintext);
+// The delta plaintext format (EncodeDeltaPlaintext, DecodeDeltaPlaintext)
+// is part of the record format: lib/repo/record.h.
+using repo::DecodeDeltaPlaintext;
+using repo::DeltaPlaintext;
+using repo::EncodeDeltaPlaintext;
+using repo::kDeltaPlainVersion;
 
 // What the extent store remembers of one extent.
 struct ExtentState {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "lib/chunk/rsync_delta.h"
 #include "lib/compress/zstd.h"
 #include "lib/crypto/random.h"
 
@@ -202,7 +203,7 @@ Result<const crypto::Opener*> RecordDecoder::OpenerFor(const KeyId& key_id) {
   return pos->second.get();
 }
 
-Status RecordDecoder::Decode(ByteView record, Bytes* plaintext, RecordHeader* header_out) {
+Status RecordDecoder::DecodePayload(ByteView record, Bytes* plaintext, RecordHeader* header) {
   plaintext->clear();
   CAIRN_ASSIGN_OR_RETURN(RecordView view, ParseRecord(record));
   const RecordHeader& h = view.header;
@@ -224,12 +225,65 @@ Status RecordDecoder::Decode(ByteView record, Bytes* plaintext, RecordHeader* he
       return s.WithContext("record " + ToHex(h.id));
     }
   }
+  *header = h;
+  return Status::OK();
+}
+
+Status RecordDecoder::Decode(ByteView record, Bytes* plaintext, RecordHeader* header_out) {
+  RecordHeader h;
+  CAIRN_RETURN_IF_ERROR(DecodePayload(record, plaintext, &h));
   if (hasher_.Compute(*plaintext) != h.id) {
     plaintext->clear();
     return Status::Corruption("record " + ToHex(h.id) + ": chunk ID does not match its content");
   }
   if (header_out) *header_out = h;
   return Status::OK();
+}
+
+Status RecordDecoder::DecodeChunk(
+    ByteView record, const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
+    Bytes* content, RecordHeader* header_out) {
+  content->clear();
+  auto header = ParseRecordHeader(record);
+  if (header.ok() && header->type != RecordType::kDelta) {
+    return Decode(record, content, header_out);
+  }
+  RecordHeader h;
+  Bytes plain;
+  CAIRN_RETURN_IF_ERROR(DecodePayload(record, &plain, &h));
+  CAIRN_ASSIGN_OR_RETURN(DeltaPlaintext delta, DecodeDeltaPlaintext(plain));
+  CAIRN_ASSIGN_OR_RETURN(Bytes base, base_content(delta.base));
+  auto rebuilt = chunk::ApplyDelta(base, delta.delta, kMaxRecordPlainSize);
+  SecureZero(base.data(), base.size());
+  if (!rebuilt.ok()) return rebuilt.status().WithContext("delta record " + ToHex(h.id));
+  if (hasher_.Compute(*rebuilt) != h.id) {
+    SecureZero(rebuilt->data(), rebuilt->size());
+    return Status::Corruption("delta record " + ToHex(h.id) +
+                              ": rebuilt content does not match its chunk ID");
+  }
+  *content = std::move(*rebuilt);
+  if (header_out) *header_out = h;
+  return Status::OK();
+}
+
+Bytes EncodeDeltaPlaintext(const ChunkId& base, ByteView delta) {
+  Bytes out;
+  out.reserve(1 + base.size() + delta.size());
+  ByteWriter w(&out);
+  w.PutU8(kDeltaPlainVersion);
+  w.PutBytes(base);
+  w.PutBytes(delta);
+  return out;
+}
+
+Result<DeltaPlaintext> DecodeDeltaPlaintext(ByteView plaintext) {
+  DeltaPlaintext out;
+  if (plaintext.size() < 1 + out.base.size() || plaintext[0] != kDeltaPlainVersion) {
+    return Status::Corruption("delta record: unknown version or truncated");
+  }
+  std::copy(plaintext.begin() + 1, plaintext.begin() + 1 + out.base.size(), out.base.begin());
+  out.delta = plaintext.subspan(1 + out.base.size());
+  return out;
 }
 
 }  // namespace cairn::repo

@@ -17,6 +17,7 @@
 #define CAIRN_LIB_REPO_RECORD_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -126,6 +127,19 @@ class RecordEncoder {
   Bytes compressed_;  // scratch, reused
 };
 
+// A delta record's plaintext (doc/design.md section 10):
+//   version u8 (1) | base chunk ID (32) | librsync delta
+// The record's own ID is the HMAC of the rebuilt content, not of this
+// plaintext; the base is the previous full content of the same extent.
+inline constexpr uint8_t kDeltaPlainVersion = 1;
+Bytes EncodeDeltaPlaintext(const ChunkId& base, ByteView delta);
+struct DeltaPlaintext {
+  ChunkId base{};
+  ByteView delta;  // points into the decoded input
+};
+// Corruption for an unknown version or a plaintext shorter than 33 bytes.
+Result<DeltaPlaintext> DecodeDeltaPlaintext(ByteView plaintext);
+
 // Opens records of one department: verifies the checksum, derives (and
 // caches) the session key named by the record's key ID, decrypts,
 // decompresses, and recomputes the chunk ID. Not thread-safe; one per worker.
@@ -136,12 +150,25 @@ class RecordDecoder {
 
   // On success *plaintext holds the chunk. Corruption when the checksum,
   // tag, compression or chunk ID do not match; *plaintext is then cleared.
+  // A delta record always fails the ID check here: use DecodeChunk.
   Status Decode(ByteView record, Bytes* plaintext, RecordHeader* header_out = nullptr);
+
+  // The full content of the chunk a record names, for any record type. For a
+  // delta record, `base_content` is asked for the full content of its base
+  // (which the caller resolves, recursively if the base is a delta too, and
+  // bounds the depth); the delta is applied and the result checked against
+  // the record's ID. Corruption when anything does not match; errors from
+  // `base_content` are returned as they are. *content is cleared on failure.
+  Status DecodeChunk(ByteView record,
+                     const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
+                     Bytes* content, RecordHeader* header_out = nullptr);
 
  private:
   explicit RecordDecoder(const crypto::DepartmentKeys& keys,
                          std::unique_ptr<compress::Decompressor> decompressor);
   Result<const crypto::Opener*> OpenerFor(const KeyId& key_id);
+  // Checksum, tag and decompression; no ID check.
+  Status DecodePayload(ByteView record, Bytes* plaintext, RecordHeader* header);
 
   crypto::SecretKey data_key_;
   crypto::ChunkIdHasher hasher_;

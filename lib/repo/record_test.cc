@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include "lib/chunk/rsync_delta.h"
 #include "lib/repo/test_util.h"
 
 namespace cairn::repo {
@@ -113,6 +114,53 @@ TEST_F(RecordTest, TamperingWithForgedChecksumsFailsAuthentication) {
     EXPECT_TRUE(decoder_->Decode(bad, &out).IsCorruption()) << offset;
     EXPECT_TRUE(out.empty());
   }
+}
+
+TEST_F(RecordTest, DeltaRecordRebuildsItsChunkAndNothingElse) {
+  const Bytes base = RandomBytes(256 * 1024, 21);
+  Bytes next = base;
+  const Bytes patch = RandomBytes(4096, 22);
+  std::copy(patch.begin(), patch.end(), next.begin() + 81920);
+  auto sig = chunk::ComputeSignature(base, 4096);
+  ASSERT_TRUE(sig.ok());
+  auto delta = chunk::ComputeDelta(*sig, next);
+  ASSERT_TRUE(delta.ok());
+  const ChunkId base_id = encoder_->Id(base);
+  Bytes rec;
+  ASSERT_TRUE(encoder_
+                  ->Encode(RecordType::kDelta, encoder_->Id(next),
+                           EncodeDeltaPlaintext(base_id, *delta), &rec)
+                  .ok());
+  EXPECT_LT(rec.size(), 16u * 1024);  // a 4 KiB change costs about 4 KiB
+
+  Bytes out;
+  // The plain decoder refuses it: the ID names the rebuilt content.
+  EXPECT_TRUE(decoder_->Decode(rec, &out).IsCorruption());
+  ChunkId asked{};
+  auto good_base = [&](const ChunkId& id) -> Result<Bytes> {
+    asked = id;
+    return base;
+  };
+  ASSERT_TRUE(decoder_->DecodeChunk(rec, good_base, &out).ok());
+  EXPECT_EQ(out, next);
+  EXPECT_EQ(asked, base_id);
+  // A wrong base rebuilds something else, which the ID check refuses.
+  auto wrong_base = [&](const ChunkId&) -> Result<Bytes> { return RandomBytes(base.size(), 23); };
+  EXPECT_TRUE(decoder_->DecodeChunk(rec, wrong_base, &out).IsCorruption());
+  EXPECT_TRUE(out.empty());
+  // A base that cannot be fetched: its error comes back as it is.
+  auto missing = [&](const ChunkId&) -> Result<Bytes> { return Status::NotFound("no base"); };
+  EXPECT_TRUE(decoder_->DecodeChunk(rec, missing, &out).IsNotFound());
+  // Other record types go through the normal path; the base is never asked.
+  Bytes data_rec = Encode(next);
+  bool called = false;
+  auto never = [&](const ChunkId&) -> Result<Bytes> {
+    called = true;
+    return Bytes{};
+  };
+  ASSERT_TRUE(decoder_->DecodeChunk(data_rec, never, &out).ok());
+  EXPECT_EQ(out, next);
+  EXPECT_FALSE(called);
 }
 
 TEST_F(RecordTest, WrongDepartmentKeysCannotDecode) {

@@ -146,20 +146,6 @@ struct OutRecord {
   uint64_t plain_size;
 };
 
-// Exposes UringEnv's descriptor wrapping so files opened with openat(2)
-// (O_NOFOLLOW, relative to their directory) are read through io_uring.
-class ReaderEnv : public io::UringEnv {
- public:
-  std::unique_ptr<io::RandomAccessFile> Wrap(io::UniqueFd fd, std::string path) {
-    return WrapRandomAccessFile(std::move(fd), std::move(path));
-  }
-};
-
-ReaderEnv* SharedReaderEnv() {
-  static ReaderEnv* env = new ReaderEnv();
-  return env;
-}
-
 // ": vanished during backup; left out" or ": <strerror>; left out".
 std::string ErrnoWarning(int err) {
   if (err == ENOENT) return ": vanished during backup; left out";
@@ -689,7 +675,8 @@ Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const 
     return Status::OK();
   }
   f->holes = std::move(holes).value();
-  std::unique_ptr<io::RandomAccessFile> file = SharedReaderEnv()->Wrap(io::UniqueFd(fd), f->path);
+  std::unique_ptr<io::RandomAccessFile> file =
+      io::UringEnv::Default()->AdoptForReading(io::UniqueFd(fd), f->path);
 
   bool aborted = false;
   chunk::StreamChunker stream(&chunker_, [&](uint64_t, ByteView piece) -> Status {

@@ -55,19 +55,6 @@ uint64_t IndexOfKey(ByteView key) {
   return index;
 }
 
-// Wraps descriptors we opened ourselves so images are read through io_uring.
-class ReaderEnv : public io::UringEnv {
- public:
-  std::unique_ptr<io::RandomAccessFile> Wrap(io::UniqueFd fd, std::string path) {
-    return WrapRandomAccessFile(std::move(fd), std::move(path));
-  }
-};
-
-ReaderEnv* SharedReaderEnv() {
-  static ReaderEnv* env = new ReaderEnv();
-  return env;
-}
-
 // Runs fn(slot, i) for i in [0, n) on up to `threads` threads (slot < threads).
 template <typename Fn>
 void ParallelFor(size_t n, unsigned threads, Fn fn) {
@@ -208,7 +195,7 @@ Result<OpenedImage> ImageEngine::Open(const std::string& path) {
       result_.warnings.push_back(path + ": xattrs not recorded: " + xattrs.status().message());
     }
   }
-  image.file = SharedReaderEnv()->Wrap(std::move(owned), path);
+  image.file = io::UringEnv::Default()->AdoptForReading(std::move(owned), path);
   return image;
 }
 

@@ -38,6 +38,13 @@ class UringEnv : public PosixEnv {
   // Whether the calling thread's ring uses io_uring (creating it if needed).
   Result<bool> ThreadUsesIoUring();
 
+  // Reads a descriptor the caller opened itself (say with openat(2) and
+  // O_NOFOLLOW relative to a directory) through this Env's rings. Takes
+  // ownership of `fd`; `path` is for error messages.
+  std::unique_ptr<RandomAccessFile> AdoptForReading(UniqueFd fd, std::string path) {
+    return WrapRandomAccessFile(std::move(fd), std::move(path));
+  }
+
   struct RingSource;  // shared with the files; defined in uring_env.cc
 
  protected:

@@ -56,7 +56,7 @@ namespace cairn::agent {
 // Longest chain of deltas from a kData record to any extent version. The
 // (depth + 1)-th change of an extent is sent whole. Bounds the work and the
 // records a restore of one extent needs (at most 1 + kMaxDeltaChain).
-inline constexpr uint32_t kMaxDeltaChain = 8;
+using repo::kMaxDeltaChain;
 // A delta is sent only when delta_size * kDeltaMaxFraction <= extent length
 // (512 KiB for a 4 MiB extent): below that the saving pays for the extra
 // record a restore must fetch and the patch it must apply.

@@ -10,11 +10,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
 
+#include "lib/chunk/rsync_delta.h"
 #include "lib/crypto/pki.h"
 #include "lib/crypto/random.h"
 #include "lib/net/tls.h"
 #include "lib/net/write_gate.h"
 #include "lib/proto/messages.h"
+#include "lib/repo/record.h"
 
 namespace cairn::vault {
 
@@ -55,6 +57,9 @@ struct VaultServer::Link {
   std::string serial, host;
   uint32_t department = 0;
   uint64_t hello_ok_mono = 0;
+  // Hello named the restore role: reads only (snapshots, records, deltas),
+  // and never a job link.
+  bool read_only = false;
   WriteGate gate;       // strand only
   bool closed = false;  // strand only; set under the gate before Close()
   // Guarded by VaultServer::links_mu_:
@@ -98,6 +103,20 @@ asio::awaitable<Status> Send(net::Connection& conn, MessageType type, const T& m
 }
 
 Status Violation(std::string_view what) { return Status::InvalidArgument(what); }
+
+// What a connection in the restore role may send.
+bool IsRestoreMessage(MessageType type) {
+  switch (type) {
+    case MessageType::kPing:
+    case MessageType::kPong:
+    case MessageType::kListSnapshots:
+    case MessageType::kGetRecords:
+    case MessageType::kGetDelta:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // After a fatal Error, keep reading (and dropping) what the client still
 // streams, for a few seconds, instead of closing at once: a client that is
@@ -218,7 +237,8 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
   } else if (!conn->peer().has_value()) {
     result = Status::PermissionDenied("this role needs a client certificate (enrol first)");
     (void)co_await SendError(*conn, result);
-  } else if (hello->role != proto::Role::kAgent || conn->peer()->role != crypto::kRoleAgent) {
+  } else if ((hello->role != proto::Role::kAgent && hello->role != proto::Role::kRestore) ||
+             conn->peer()->role != crypto::kRoleAgent) {
     result =
         Status::PermissionDenied("role " + std::to_string(static_cast<int>(hello->role)) +
                                  " is not allowed for a certificate of role " + conn->peer()->role);
@@ -232,6 +252,7 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     link->serial = conn->peer()->serial_hex;
     link->host = conn->peer()->host;
     link->department = dept->id;
+    link->read_only = hello->role == proto::Role::kRestore;
     proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), dept->name};
     result = co_await Send(*link, MessageType::kHelloOk, ok);
     if (result.ok()) {
@@ -322,6 +343,9 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
   net::Connection& conn = *link.conn;
   ChunkStore* store = vault_->store();
   std::shared_ptr<Session> session;
+  // Opened on the first get_delta: the only time the vault uses a
+  // department's keys on its data (an in-place restore, doc/protocol.md).
+  std::unique_ptr<repo::RecordDecoder> delta_decoder;
   auto need_session = [&]() -> Status {
     if (!session) return Violation("no session begun on this connection");
     return Status::OK();
@@ -330,6 +354,10 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
     auto frame = co_await conn.ReadFrame();
     if (!frame.ok()) co_return frame.status();
     const ByteView payload = frame->payload;
+    if (link.read_only && !IsRestoreMessage(frame->type)) {
+      co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
+                          " is not allowed for the restore role");
+    }
     switch (frame->type) {
       case MessageType::kPing: {
         auto ping = proto::Ping::Decode(payload);
@@ -557,11 +585,60 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kRecords, reply));
         break;
       }
+      case MessageType::kGetDelta: {
+        auto ask = proto::GetDelta::Decode(payload);
+        if (!ask.ok()) co_return ask.status();
+        auto reply = ComputeDeltaFor(dept, *ask, &delta_decoder);
+        if (!reply.ok()) {
+          spdlog::warn("department {}: get_delta for chunk {} from {} failed: {}", dept.name,
+                       ToHex(ask->id), conn.Describe(), reply.status().ToString());
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, reply.status()));
+          break;
+        }
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kDelta, *reply));
+        break;
+      }
       default:
         co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
                             " is not allowed from an agent");
     }
   }
+}
+
+Result<proto::DeltaReply> VaultServer::ComputeDeltaFor(const Department& dept,
+                                                      const proto::GetDelta& ask,
+                                                      std::unique_ptr<repo::RecordDecoder>* decoder) {
+  if (!*decoder) {
+    CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(dept.id));
+    CAIRN_ASSIGN_OR_RETURN(*decoder, repo::RecordDecoder::Create(keys));
+    spdlog::info("department {}: keys opened to serve an in-place restore", dept.name);
+  }
+  ChunkStore* store = vault_->store();
+  repo::RecordSource source = [&](const crypto::ChunkId& id) -> Result<Bytes> {
+    Bytes record;
+    CAIRN_RETURN_IF_ERROR(store->Read(dept.id, id, &record));
+    return record;
+  };
+  Bytes content;
+  CAIRN_RETURN_IF_ERROR(
+      repo::ReadChunk(decoder->get(), ask.id, source, proto::kMaxDeltaReplyLen, &content));
+  proto::DeltaReply reply;
+  reply.request_id = ask.request_id;
+  auto delta = chunk::ComputeDelta(ask.signature, content);
+  if (!delta.ok()) {
+    SecureZero(content.data(), content.size());
+    // A signature librsync would not accept is the client's fault.
+    return Status::InvalidArgument("get_delta: " + delta.status().message());
+  }
+  if (delta->size() < content.size()) {
+    reply.kind = proto::DeltaKind::kDelta;
+    reply.data = std::move(*delta);
+    SecureZero(content.data(), content.size());
+  } else {
+    reply.kind = proto::DeltaKind::kWhole;
+    reply.data = std::move(content);
+  }
+  return reply;
 }
 
 asio::awaitable<Status> VaultServer::OnJobDone(Link& link, const Department& dept,
@@ -610,7 +687,7 @@ size_t VaultServer::job_links() {
 }
 
 bool VaultServer::IsJobLink(const Link& link, uint64_t now_mono_micros) const {
-  if (link.in_session) return false;
+  if (link.in_session || link.read_only) return false;
   if (link.pinged) return true;
   const uint64_t idle = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(options_.job_link_idle).count());

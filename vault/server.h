@@ -35,6 +35,7 @@
 #include "lib/net/connection.h"
 #include "lib/net/server.h"
 #include "lib/proto/messages.h"
+#include "lib/repo/record.h"
 #include "vault/vault.h"
 
 namespace cairn::vault {
@@ -75,6 +76,9 @@ class VaultServer {
   boost::asio::awaitable<void> Handle(std::shared_ptr<net::Connection> conn);
   boost::asio::awaitable<Status> Enroll(net::Connection& conn);
   boost::asio::awaitable<Status> ServeAgent(Link& link, const Department& dept);
+  // The in-place restore's delta (decrypts with the department's keys).
+  Result<proto::DeltaReply> ComputeDeltaFor(const Department& dept, const proto::GetDelta& ask,
+                                            std::unique_ptr<repo::RecordDecoder>* decoder);
   boost::asio::awaitable<Status> OnJobDone(Link& link, const Department& dept, ByteView payload);
   boost::asio::awaitable<void> SweepRevoked();
   boost::asio::awaitable<void> DispatchJobs();

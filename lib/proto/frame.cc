@@ -54,13 +54,17 @@ std::string_view MessageTypeName(MessageType type) {
       return "records";
     case MessageType::kManifestPart:
       return "manifest_part";
+    case MessageType::kGetDelta:
+      return "get_delta";
+    case MessageType::kDelta:
+      return "delta";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kManifestPart);
+         type <= static_cast<uint8_t>(MessageType::kDelta);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {
@@ -68,6 +72,7 @@ uint32_t MaxPayloadFor(MessageType type) {
     case MessageType::kPutRecord:
     case MessageType::kRecords:
     case MessageType::kManifestPart:
+    case MessageType::kDelta:
       return kMaxFramePayload;
     default:
       return kMaxControlPayload;

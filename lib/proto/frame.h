@@ -57,14 +57,16 @@ enum class MessageType : uint8_t {
   kGetRecords = 21,
   kRecords = 22,
   kManifestPart = 23,
+  kGetDelta = 24,
+  kDelta = 25,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.
 std::string_view MessageTypeName(MessageType type);
 // Whether `type` is one of the values above.
 bool IsKnownMessageType(uint8_t type);
-// The payload limit for `type`: kMaxFramePayload for PutRecord, Records and
-// ManifestPart, kMaxControlPayload for the rest.
+// The payload limit for `type`: kMaxFramePayload for PutRecord, Records,
+// ManifestPart and Delta, kMaxControlPayload for the rest.
 uint32_t MaxPayloadFor(MessageType type);
 
 struct FrameHeader {

@@ -682,4 +682,39 @@ Result<Records> Records::Decode(ByteView payload) {
   return d.Finish(std::move(m));
 }
 
+Bytes GetDelta::Encode() const {
+  Encoder e(40 + signature.size());
+  e.U32(request_id);
+  e.Id(id);
+  e.Blob(signature);
+  return e.Take();
+}
+
+Result<GetDelta> GetDelta::Decode(ByteView payload) {
+  Decoder d(MessageType::kGetDelta, payload);
+  GetDelta m;
+  d.U32(&m.request_id, "request_id");
+  d.Id(&m.id, "id");
+  d.Blob(&m.signature, kMaxSignatureLen, "signature");
+  if (d.ok() && m.signature.empty()) d.Fail("signature is empty");
+  return d.Finish(std::move(m));
+}
+
+Bytes DeltaReply::Encode() const {
+  Encoder e(9 + data.size());
+  e.U32(request_id);
+  e.U8(static_cast<uint8_t>(kind));
+  e.Blob(data);
+  return e.Take();
+}
+
+Result<DeltaReply> DeltaReply::Decode(ByteView payload) {
+  Decoder d(MessageType::kDelta, payload);
+  DeltaReply m;
+  d.U32(&m.request_id, "request_id");
+  d.Enum(&m.kind, DeltaKind::kDelta, DeltaKind::kWhole, "kind");
+  d.Blob(&m.data, kMaxDeltaReplyLen, "data");
+  return d.Finish(std::move(m));
+}
+
 }  // namespace cairn::proto

@@ -336,6 +336,44 @@ struct Records {
   friend bool operator==(const Records&, const Records&) = default;
 };
 
+// Restore -> vault: the content of chunk `id` as an rsync delta against the
+// client's current bytes for it, described by `signature` (a librsync
+// signature, lib/chunk/rsync_delta.h). For the in-place restore (failback):
+// only what differs crosses the network. The vault, which holds the
+// department's keys, opens the chunk (resolving delta chains), computes the
+// delta, and answers with Delta. The client applies it and checks the result
+// against `id` with its own ID key, so it trusts the vault for nothing.
+struct GetDelta {
+  uint32_t request_id = 0;
+  crypto::ChunkId id{};
+  Bytes signature;  // 1..kMaxSignatureLen bytes
+
+  Bytes Encode() const;
+  static Result<GetDelta> Decode(ByteView payload);
+  friend bool operator==(const GetDelta&, const GetDelta&) = default;
+};
+// A signature of a 16 MiB chunk at 256-byte blocks is 1.3 MiB; at the 4 KiB
+// blocks restore uses, 80 KiB. The cap keeps GetDelta a control frame.
+inline constexpr size_t kMaxSignatureLen = kMaxControlPayload - 64;
+
+enum class DeltaKind : uint8_t {
+  kDelta = 1,  // `data` is a librsync delta against the client's bytes
+  kWhole = 2,  // `data` is the whole content (a delta would not be smaller)
+};
+
+struct DeltaReply {
+  uint32_t request_id = 0;
+  DeltaKind kind = DeltaKind::kDelta;
+  Bytes data;  // at most kMaxDeltaReplyLen bytes
+
+  Bytes Encode() const;
+  static Result<DeltaReply> Decode(ByteView payload);
+  friend bool operator==(const DeltaReply&, const DeltaReply&) = default;
+};
+// The largest chunk (16 MiB) plus room for the fields.
+inline constexpr size_t kMaxDeltaReplyLen = 16u << 20;
+static_assert(16 + kMaxDeltaReplyLen <= kMaxFramePayload);
+
 }  // namespace cairn::proto
 
 #endif  // CAIRN_LIB_PROTO_MESSAGES_H_

@@ -75,6 +75,11 @@ CAIRN_TYPE_OF(ListSnapshots);
 CAIRN_TYPE_OF(SnapshotList);
 CAIRN_TYPE_OF(GetRecords);
 CAIRN_TYPE_OF(Records);
+CAIRN_TYPE_OF(GetDelta);
+template <>
+struct TypeOf<DeltaReply> {
+  static constexpr MessageType kType = MessageType::kDelta;
+};
 #undef CAIRN_TYPE_OF
 
 template <typename T>
@@ -525,6 +530,26 @@ TEST(RecordsTest, RecordsRoundTripAndCaps) {
   // A record length far beyond what remains is refused before copying.
   ExpectCountRefusedCheaply<Records>(U32Then(1, U32Then(16u << 20, {1, 2, 3})),
                                      "records truncated");
+}
+
+TEST(DeltaTest, GetDeltaRoundTripsAndCaps) {
+  ExpectRoundTrip(GetDelta{7, Id(1), Bytes(20, 9)});
+  ExpectRoundTrip(GetDelta{1, Id(2), Bytes(kMaxSignatureLen, 1)});
+  ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes()}.Encode(), "signature is empty");
+  ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes(kMaxSignatureLen + 1, 1)}.Encode(),
+                           "exceeds");
+}
+
+TEST(DeltaTest, DeltaReplyRoundTripsAndCaps) {
+  ExpectRoundTrip(DeltaReply{3, DeltaKind::kDelta, Bytes(100, 1)});
+  ExpectRoundTrip(DeltaReply{3, DeltaKind::kWhole, Bytes()});
+  Bytes full = ExpectRoundTrip(DeltaReply{4, DeltaKind::kWhole, Bytes(kMaxDeltaReplyLen, 2)});
+  EXPECT_LE(full.size(), kMaxFramePayload);
+  Bytes bad = DeltaReply{3, DeltaKind::kDelta, Bytes(1, 1)}.Encode();
+  bad[4] = 3;  // kind
+  ExpectRejected<DeltaReply>(bad, "kind");
+  ExpectRejected<DeltaReply>(
+      DeltaReply{3, DeltaKind::kWhole, Bytes(kMaxDeltaReplyLen + 1, 2)}.Encode(), "exceeds");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "lib/chunk/rsync_delta.h"
@@ -263,6 +264,46 @@ Status RecordDecoder::DecodeChunk(
   }
   *content = std::move(*rebuilt);
   if (header_out) *header_out = h;
+  return Status::OK();
+}
+
+Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
+                 size_t max_output, Bytes* content) {
+  content->clear();
+  std::vector<ChunkId> chain;  // the IDs being rebuilt, outermost first
+  std::function<Result<Bytes>(const ChunkId&)> rebuild =
+      [&](const ChunkId& want) -> Result<Bytes> {
+    if (chain.size() > kMaxDeltaChain) {
+      return Status::Corruption("chunk " + ToHex(id) + ": delta chain longer than " +
+                                std::to_string(kMaxDeltaChain));
+    }
+    if (std::find(chain.begin(), chain.end(), want) != chain.end()) {
+      return Status::Corruption("chunk " + ToHex(id) + ": delta chain has a cycle at " +
+                                ToHex(want));
+    }
+    chain.push_back(want);
+    Result<Bytes> record = source(want);
+    if (!record.ok()) return record.status().WithContext("chunk " + ToHex(want));
+    Bytes out;
+    RecordHeader header;
+    CAIRN_RETURN_IF_ERROR(decoder->DecodeChunk(*record, rebuild, &out, &header));
+    if (header.id != want) {
+      SecureZero(out.data(), out.size());
+      return Status::Corruption("chunk " + ToHex(want) + ": the record holds chunk " +
+                                ToHex(header.id));
+    }
+    if (out.size() > max_output) {
+      SecureZero(out.data(), out.size());
+      return Status::Corruption("chunk " + ToHex(want) + ": content of " +
+                                std::to_string(out.size()) + " bytes exceeds " +
+                                std::to_string(max_output));
+    }
+    chain.pop_back();
+    return out;
+  };
+  Result<Bytes> out = rebuild(id);
+  if (!out.ok()) return out.status();
+  *content = std::move(*out);
   return Status::OK();
 }
 

@@ -177,6 +177,25 @@ class RecordDecoder {
   Bytes payload_;  // scratch, reused
 };
 
+// Longest chain of delta records a reader follows (doc/design.md section 10):
+// a chunk stored as a delta on a delta ... on a kData record, at most this
+// many deltas deep. The agent never writes a longer one.
+inline constexpr uint32_t kMaxDeltaChain = 8;
+
+// Where ReadChunk gets stored records: the record stored under an ID (from a
+// vault connection, or a vault's own store).
+using RecordSource = std::function<Result<Bytes>(const ChunkId& id)>;
+
+// The full content of chunk `id`, for any record type: fetches its record,
+// opens it with `decoder` and, for a delta record, rebuilds its base the same
+// way, recursively. Checks that each record is the one asked for (its header
+// names that ID), that the chain holds at most kMaxDeltaChain deltas and no
+// cycle, and that the content is at most `max_output` bytes; every failure
+// is Corruption naming the chunk, and *content is then empty. Errors from
+// `source` are returned with the ID as context.
+Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
+                 size_t max_output, Bytes* content);
+
 }  // namespace cairn::repo
 
 #endif  // CAIRN_LIB_REPO_RECORD_H_

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <map>
+
 #include "lib/chunk/rsync_delta.h"
 #include "lib/repo/test_util.h"
 
@@ -199,4 +201,83 @@ TEST_F(RecordTest, SessionsUseDistinctKeyIds) {
 }
 
 }  // namespace
+// ReadChunk follows delta chains through a record source, bounded in depth
+// and refusing cycles and records stored under the wrong ID.
+TEST_F(RecordTest, ReadChunkFollowsBoundedDeltaChains) {
+  std::map<ChunkId, Bytes> store;
+  std::vector<ChunkId> versions;
+  Bytes content = RandomBytes(64 * 1024, 30);
+  ChunkId prev = encoder_->Id(content);
+  Bytes rec;
+  ASSERT_TRUE(encoder_->Encode(RecordType::kData, prev, content, &rec).ok());
+  store[prev] = rec;
+  versions.push_back(prev);
+  Bytes prev_content = content;
+  for (int v = 1; v <= static_cast<int>(kMaxDeltaChain) + 1; ++v) {
+    Bytes next = prev_content;
+    next[static_cast<size_t>(v) * 4096] ^= 0xff;
+    auto sig = chunk::ComputeSignature(prev_content, 4096);
+    ASSERT_TRUE(sig.ok());
+    auto delta = chunk::ComputeDelta(*sig, next);
+    ASSERT_TRUE(delta.ok());
+    ChunkId id = encoder_->Id(next);
+    ASSERT_TRUE(
+        encoder_->Encode(RecordType::kDelta, id, EncodeDeltaPlaintext(prev, *delta), &rec).ok());
+    store[id] = rec;
+    versions.push_back(id);
+    prev = id;
+    prev_content = next;
+  }
+  int fetches = 0;
+  RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
+    ++fetches;
+    auto it = store.find(id);
+    if (it == store.end()) return Status::NotFound("no such chunk");
+    return it->second;
+  };
+  Bytes out;
+  // kMaxDeltaChain deltas deep: readable, one fetch per record.
+  ASSERT_TRUE(ReadChunk(decoder_.get(), versions[kMaxDeltaChain], source, 1 << 20, &out).ok());
+  EXPECT_EQ(fetches, static_cast<int>(kMaxDeltaChain) + 1);
+  EXPECT_EQ(encoder_->Id(out), versions[kMaxDeltaChain]);
+  // One more: refused, and nothing is returned.
+  Status s = ReadChunk(decoder_.get(), versions.back(), source, 1 << 20, &out);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("longer than"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(out.empty());
+  // The output bound.
+  EXPECT_TRUE(ReadChunk(decoder_.get(), versions[0], source, 1000, &out).IsCorruption());
+  // A record stored under another ID (a vault answering with the wrong one).
+  const Bytes saved = store[versions[1]];
+  store[versions[1]] = store[versions[0]];
+  s = ReadChunk(decoder_.get(), versions[1], source, 1 << 20, &out);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("holds chunk"), std::string::npos) << s.ToString();
+  store[versions[1]] = saved;
+  // A missing base: NotFound with the ID as context.
+  store.erase(versions[0]);
+  s = ReadChunk(decoder_.get(), versions[2], source, 1 << 20, &out);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find(ToHex(versions[0])), std::string::npos) << s.ToString();
+}
+
+TEST_F(RecordTest, ReadChunkRefusesADeltaCycle) {
+  // A delta whose base is its own ID: only a forger with the keys can make
+  // one, but a reader must not loop on it.
+  Bytes content = RandomBytes(8192, 31);
+  ChunkId id = encoder_->Id(content);
+  auto sig = chunk::ComputeSignature(content, 4096);
+  ASSERT_TRUE(sig.ok());
+  auto delta = chunk::ComputeDelta(*sig, content);
+  ASSERT_TRUE(delta.ok());
+  Bytes rec;
+  ASSERT_TRUE(
+      encoder_->Encode(RecordType::kDelta, id, EncodeDeltaPlaintext(id, *delta), &rec).ok());
+  RecordSource source = [&](const ChunkId&) -> Result<Bytes> { return rec; };
+  Bytes out;
+  Status s = ReadChunk(decoder_.get(), id, source, 1 << 20, &out);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("cycle"), std::string::npos) << s.ToString();
+}
+
 }  // namespace cairn::repo

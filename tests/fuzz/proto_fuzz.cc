@@ -80,6 +80,10 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::Records>(payload);
     case MessageType::kManifestPart:
       return RoundTrip<proto::ManifestPart>(payload);
+    case MessageType::kGetDelta:
+      return RoundTrip<proto::GetDelta>(payload);
+    case MessageType::kDelta:
+      return RoundTrip<proto::DeltaReply>(payload);
   }
 }
 

@@ -21,22 +21,14 @@
 #include "agent/state.h"
 #include "agent/vault_session.h"
 #include "lib/base/bytes.h"
+#include "lib/base/cli.h"
 #include "lib/base/logging.h"
 
 namespace {
 
 using cairn::Status;
 
-int Fail(bool json, const Status& s) {
-  std::cerr << "cairn-agent: " << s.message() << "\n";
-  if (json) {
-    boost::json::object o{{"ok", false},
-                          {"error", std::string(cairn::StatusCodeName(s.code()))},
-                          {"message", s.message()}};
-    std::cout << boost::json::serialize(o) << "\n";
-  }
-  return s.code() == cairn::StatusCode::kInvalidArgument ? 2 : 1;
-}
+int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-agent", json, s); }
 
 int RunEnroll(const cairn::agent::EnrollOptions& options, bool json) {
   auto result = cairn::agent::Enroll(options);

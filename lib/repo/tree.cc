@@ -1,6 +1,7 @@
 #include "lib/repo/tree.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -247,6 +248,23 @@ class Reader {
   ByteReader r_;
 };
 
+// A name from an untrusted tree, quoted for a message: printable ASCII
+// as is, anything else (NUL, control bytes, UTF-8) as \xNN.
+std::string QuotedName(std::string_view name) {
+  std::string out = "\"";
+  for (unsigned char c : name.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (name.size() > 64) out += "...";
+  return out + "\"";
+}
+
 Status Bad(std::string_view what) {
   return Status::Corruption("tree object: " + std::string(what));
 }
@@ -277,7 +295,7 @@ Status DecodeEntry(Reader& r, TreeEntry* e) {
   uint8_t type;
   uint64_t mtime;
   if (!r.Str8(&e->name) || !r.U8(&type)) return truncated;
-  if (!IsValidEntryName(e->name)) return Bad("invalid entry name");
+  if (!IsValidEntryName(e->name)) return Bad("invalid entry name " + QuotedName(e->name));
   if (!KnownType(type)) return Bad("unknown entry type " + std::to_string(type));
   e->type = static_cast<EntryType>(type);
   uint16_t xattr_count;

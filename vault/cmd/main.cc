@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "lib/base/cli.h"
 #include "lib/base/logging.h"
 #include "vault/server.h"
 #include "vault/vault.h"
@@ -31,16 +32,7 @@ void Print(bool json, const boost::json::object& result, const std::string& text
   }
 }
 
-int Fail(bool json, const Status& s) {
-  std::cerr << "cairn-vault: " << s.message() << "\n";
-  if (json) {
-    boost::json::object o{{"ok", false},
-                          {"error", std::string(cairn::StatusCodeName(s.code()))},
-                          {"message", s.message()}};
-    std::cout << boost::json::serialize(o) << "\n";
-  }
-  return s.code() == cairn::StatusCode::kInvalidArgument ? 2 : 1;
-}
+int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-vault", json, s); }
 
 using cairn::vault::JobRecord;
 using cairn::vault::JobState;

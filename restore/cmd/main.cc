@@ -1,0 +1,370 @@
+// cairn-restore: flags and wiring only; the logic lives in the
+// cairn_restore library (restore/*.h).
+//
+// Exit codes: 0 success; 1 a failure (vault unreachable, refused, a write
+// error on the target) or a restore that found damage (the damaged files are
+// listed, everything else is restored); 2 bad usage or input (unknown
+// snapshot prefix, a non-empty target without --overwrite or --in-place).
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "agent/state.h"
+#include "lib/base/bytes.h"
+#include "lib/base/cli.h"
+#include "lib/base/logging.h"
+#include "lib/repo/record.h"
+#include "restore/restorer.h"
+#include "restore/snapshot_tree.h"
+#include "restore/vault_link.h"
+
+namespace {
+
+using cairn::Status;
+namespace json = boost::json;
+
+int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-restore", json, s); }
+
+std::string LocalTime(uint64_t micros) {
+  std::time_t t = static_cast<std::time_t>(micros / 1'000'000);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+struct Common {
+  std::string state_dir;
+  std::vector<std::string> vaults;
+  bool json = false;
+};
+
+cairn::Result<std::unique_ptr<cairn::restore::VaultLink>> Connect(
+    const cairn::agent::AgentState& state, const Common& c) {
+  return cairn::restore::VaultLink::Open(
+      state, c.vaults.empty() ? state.config.vault_addresses : c.vaults, {});
+}
+
+int RunSnapshots(const Common& c) {
+  auto state = cairn::agent::LoadState(c.state_dir);
+  if (!state.ok()) return Fail(c.json, state.status());
+  auto link = Connect(*state, c);
+  if (!link.ok()) return Fail(c.json, link.status());
+  auto list = (*link)->ListSnapshots();
+  if (!list.ok()) return Fail(c.json, list.status());
+  if (c.json) {
+    json::array a;
+    for (const auto& s : *list) {
+      json::array paths;
+      for (const auto& p : s.paths) paths.emplace_back(p);
+      a.push_back(json::object{{"id", s.id},
+                               {"host", s.hostname},
+                               {"paths", paths},
+                               {"time_micros", s.time_micros},
+                               {"image", s.kind == cairn::proto::SessionKind::kImage},
+                               {"files", s.stats.files},
+                               {"dirs", s.stats.dirs},
+                               {"bytes", s.stats.bytes},
+                               {"new_bytes", s.stats.new_bytes},
+                               {"root_tree", cairn::ToHex(s.root_tree)}});
+    }
+    std::cout << json::serialize(json::object{
+                     {"ok", true}, {"vault", (*link)->address()}, {"snapshots", a}})
+              << "\n";
+    return 0;
+  }
+  if (list->empty()) {
+    std::printf("no snapshots (vault %s)\n", (*link)->address().c_str());
+    return 0;
+  }
+  std::printf("%-16s  %-19s  %-20s  %5s  %10s  %8s  %s\n", "ID", "TIME", "HOST", "KIND", "SIZE",
+              "FILES", "PATHS");
+  for (const auto& s : *list) {
+    std::printf("%-16s  %-19s  %-20s  %5s  %10s  %8llu  %s\n", s.id.c_str(),
+                LocalTime(s.time_micros).c_str(), s.hostname.c_str(),
+                s.kind == cairn::proto::SessionKind::kImage ? "image" : "files",
+                cairn::HumanBytes(s.stats.bytes).c_str(),
+                static_cast<unsigned long long>(s.stats.files), Join(s.paths, ", ").c_str());
+  }
+  return 0;
+}
+
+std::string ModeString(const cairn::repo::TreeEntry& e) {
+  using cairn::repo::EntryType;
+  char type = '-';
+  switch (e.type) {
+    case EntryType::kDir: type = 'd'; break;
+    case EntryType::kSymlink: type = 'l'; break;
+    case EntryType::kFifo: type = 'p'; break;
+    case EntryType::kCharDev: type = 'c'; break;
+    case EntryType::kBlockDev: case EntryType::kImage: type = 'b'; break;
+    case EntryType::kSocket: type = 's'; break;
+    default: break;
+  }
+  std::string m(1, type);
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) m += (e.mode & (0400u >> i)) ? rwx[i] : '-';
+  return m;
+}
+
+int RunLs(const Common& c, const std::string& snapshot, std::string path) {
+  auto state = cairn::agent::LoadState(c.state_dir);
+  if (!state.ok()) return Fail(c.json, state.status());
+  auto link = Connect(*state, c);
+  if (!link.ok()) return Fail(c.json, link.status());
+  auto list = (*link)->ListSnapshots();
+  if (!list.ok()) return Fail(c.json, list.status());
+  auto snap = cairn::restore::FindSnapshot(*list, snapshot);
+  if (!snap.ok()) return Fail(c.json, snap.status());
+  auto decoder = cairn::repo::RecordDecoder::Create(state->keys);
+  if (!decoder.ok()) return Fail(c.json, decoder.status());
+  auto tree = cairn::restore::LoadTree(link->get(), decoder->get(), snap->root_tree);
+  if (!tree.ok()) return Fail(c.json, tree.status());
+  while (!path.empty() && path.front() == '/') path.erase(path.begin());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  std::vector<uint32_t> shown;
+  if (path.empty()) {
+    shown = tree->top;
+  } else {
+    uint32_t n = cairn::restore::FindNode(*tree, path);
+    if (n == cairn::restore::kNoParent) {
+      return Fail(c.json, Status::NotFound("no " + path + " in snapshot " + snap->id));
+    }
+    shown = tree->nodes[n].entry.type == cairn::repo::EntryType::kDir
+                ? tree->nodes[n].children
+                : std::vector<uint32_t>{n};
+  }
+  if (c.json) {
+    json::array a;
+    for (uint32_t i : shown) {
+      const auto& e = tree->nodes[i].entry;
+      json::object o{{"name", e.name},
+                     {"path", tree->nodes[i].path},
+                     {"type", std::string(cairn::repo::EntryTypeName(e.type))},
+                     {"mode", e.mode},
+                     {"uid", e.uid},
+                     {"gid", e.gid},
+                     {"user", e.user},
+                     {"group", e.group},
+                     {"size", e.size},
+                     {"mtime_ns", e.mtime_ns}};
+      if (e.type == cairn::repo::EntryType::kSymlink) o["target"] = e.symlink_target;
+      if (e.type == cairn::repo::EntryType::kHardlink) o["link"] = e.link_path;
+      a.push_back(std::move(o));
+    }
+    json::array problems;
+    for (const auto& p : tree->problems) {
+      problems.push_back(json::object{{"path", p.path}, {"error", p.status.ToString()}});
+    }
+    std::cout << json::serialize(json::object{
+                     {"ok", tree->problems.empty()}, {"snapshot", snap->id}, {"entries", a},
+                     {"problems", problems}})
+              << "\n";
+  } else {
+    for (uint32_t i : shown) {
+      const auto& e = tree->nodes[i].entry;
+      std::string owner = e.user.empty() ? std::to_string(e.uid) : e.user;
+      std::string group = e.group.empty() ? std::to_string(e.gid) : e.group;
+      std::string name = e.name;
+      if (e.type == cairn::repo::EntryType::kDir) name += "/";
+      if (e.type == cairn::repo::EntryType::kSymlink) name += " -> " + e.symlink_target;
+      if (e.type == cairn::repo::EntryType::kHardlink) name += " => " + e.link_path;
+      std::printf("%s  %-8s %-8s %12llu  %s  %s\n", ModeString(e).c_str(), owner.c_str(),
+                  group.c_str(), static_cast<unsigned long long>(e.size),
+                  LocalTime(static_cast<uint64_t>(std::max<int64_t>(0, e.mtime_ns / 1000)))
+                      .c_str(),
+                  name.c_str());
+    }
+    for (const auto& p : tree->problems) {
+      std::fprintf(stderr, "error: %s: %s\n", p.path.empty() ? "/" : p.path.c_str(),
+                   p.status.ToString().c_str());
+    }
+  }
+  return tree->problems.empty() ? 0 : 1;
+}
+
+void PrintProgress(const cairn::restore::RestoreProgress& p) {
+  double rate = p.seconds > 0 ? static_cast<double>(p.bytes_done) / p.seconds : 0;
+  std::string eta = "?";
+  if (rate > 0 && p.bytes_total >= p.bytes_done) {
+    eta = cairn::HumanDuration(static_cast<double>(p.bytes_total - p.bytes_done) / rate);
+  }
+  std::fprintf(stderr, "\r\033[K%s of %s, %llu of %llu files, %s/s, ETA %s",
+               cairn::HumanBytes(p.bytes_done).c_str(), cairn::HumanBytes(p.bytes_total).c_str(),
+               static_cast<unsigned long long>(p.files_done),
+               static_cast<unsigned long long>(p.files_total),
+               cairn::HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
+}
+
+int RunRestore(const Common& c, const std::string& snapshot,
+               cairn::restore::RestoreOptions options) {
+  auto state = cairn::agent::LoadState(c.state_dir);
+  if (!state.ok()) return Fail(c.json, state.status());
+  options.vaults = c.vaults;
+  const bool tty = !c.json && ::isatty(STDERR_FILENO);
+  if (tty) options.progress = PrintProgress;
+  auto result = cairn::restore::Restore(*state, snapshot, options);
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  if (!result.ok()) {
+    return Fail(c.json, result.status().WithContext(options.verify_only ? "verify failed"
+                                                                        : "restore failed"));
+  }
+  const auto& r = *result;
+  const bool ok = r.damaged.empty();
+  if (c.json) {
+    json::array damaged;
+    for (const auto& d : r.damaged) {
+      json::array paths;
+      for (const auto& p : d.paths) paths.emplace_back(p);
+      damaged.push_back(json::object{{"what", d.what}, {"error", d.error}, {"paths", paths}});
+    }
+    json::array warnings;
+    for (const auto& w : r.warnings) warnings.emplace_back(w);
+    std::cout << json::serialize(json::object{{"ok", ok},
+                                              {"snapshot", r.snapshot_id},
+                                              {"vault", r.vault},
+                                              {"verify_only", options.verify_only},
+                                              {"in_place", options.in_place},
+                                              {"image_target", r.image_target},
+                                              {"files", r.files},
+                                              {"dirs", r.dirs},
+                                              {"symlinks", r.symlinks},
+                                              {"hardlinks", r.hardlinks},
+                                              {"specials", r.specials},
+                                              {"bytes", r.bytes},
+                                              {"chunks", r.chunks},
+                                              {"chunks_delta", r.chunks_delta},
+                                              {"bytes_received", r.bytes_received},
+                                              {"bytes_sent", r.bytes_sent},
+                                              {"bytes_written", r.bytes_written},
+                                              {"bytes_unchanged", r.bytes_unchanged},
+                                              {"damaged", damaged},
+                                              {"warnings", warnings},
+                                              {"seconds", r.seconds}})
+              << "\n";
+  } else {
+    for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    for (const auto& d : r.damaged) {
+      std::fprintf(stderr, "DAMAGED: %s: %s\n", d.what.c_str(), d.error.c_str());
+      for (const auto& p : d.paths) std::fprintf(stderr, "  affects %s\n", p.c_str());
+    }
+    const double secs = r.seconds > 0 ? r.seconds : 1e-9;
+    std::printf("%s snapshot %s from %s: %llu files, %llu dirs, %s in %.1f s (%s/s)\n",
+                options.verify_only ? "verified" : "restored", r.snapshot_id.c_str(),
+                r.vault.c_str(), static_cast<unsigned long long>(r.files),
+                static_cast<unsigned long long>(r.dirs), cairn::HumanBytes(r.bytes).c_str(),
+                r.seconds,
+                cairn::HumanBytes(static_cast<uint64_t>(static_cast<double>(r.bytes) / secs))
+                    .c_str());
+    std::printf("received %s, written %s", cairn::HumanBytes(r.bytes_received).c_str(),
+                cairn::HumanBytes(r.bytes_written).c_str());
+    if (options.in_place) {
+      std::printf(", unchanged %s, %llu range(s) as deltas",
+                  cairn::HumanBytes(r.bytes_unchanged).c_str(),
+                  static_cast<unsigned long long>(r.chunks_delta));
+    }
+    std::printf("\n");
+    if (!ok) {
+      std::printf("%zu problem(s): the files listed above are not restored whole%s\n",
+                  r.damaged.size(),
+                  options.verify_only ? "" : " (kept as NAME.cairn-damaged where written)");
+    } else if (options.verify_only) {
+      std::printf("every chunk verified: no damage\n");
+    }
+  }
+  return ok ? 0 : 1;
+}
+
+// Many files are written at once; allow as many descriptors as the system does.
+void RaiseFileLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "cairn-restore: list, browse, restore and verify snapshots.\n"
+      "Identity: an enrolled agent's state directory (its certificate and department keys).\n"
+      "Exit codes: 0 success, 1 failure or damage found, 2 bad usage or input."};
+  app.require_subcommand(1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+
+  Common c;
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--state", c.state_dir, "State directory of an enrolled agent")->required();
+    cmd->add_option("--vault", c.vaults,
+                    "Vault address host:port, repeatable; the first that answers is used "
+                    "(default: the agent's)");
+    cmd->add_flag("--json", c.json, "Print the result as one JSON object");
+  };
+
+  auto* snapshots_cmd = app.add_subcommand("snapshots", "List the department's snapshots");
+  add_common(snapshots_cmd);
+
+  std::string snapshot, ls_path;
+  auto* ls_cmd = app.add_subcommand("ls", "List a directory of a snapshot");
+  ls_cmd->add_option("SNAPSHOT", snapshot, "Snapshot ID, unique prefix, or latest")->required();
+  ls_cmd->add_option("PATH", ls_path, "Directory or file in the snapshot (default: its root)");
+  add_common(ls_cmd);
+
+  cairn::restore::RestoreOptions options;
+  auto* restore_cmd = app.add_subcommand("restore", "Restore or verify a snapshot");
+  restore_cmd->add_option("SNAPSHOT", snapshot, "Snapshot ID, unique prefix, or latest")
+      ->required();
+  add_common(restore_cmd);
+  restore_cmd->add_option("--target", options.target,
+                          "Directory to restore into (created if missing); for an image "
+                          "snapshot, an image file or block device");
+  restore_cmd->add_option("--include", options.includes,
+                          "Restore only paths matching this pattern (fnmatch, on paths from "
+                          "the snapshot root; a directory brings its contents), repeatable");
+  restore_cmd->add_flag("--in-place", options.in_place,
+                        "Update existing files and devices in place, fetching only the "
+                        "blocks that differ (failback)");
+  restore_cmd->add_flag("--overwrite", options.overwrite,
+                        "Restore into a non-empty target, replacing what is in the way");
+  restore_cmd->add_flag("--verify-only", options.verify_only,
+                        "Fetch, decrypt and check every chunk; write nothing");
+  restore_cmd->add_option("--connections", options.connections,
+                          "Parallel connections to the vault (and decoding threads)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+
+  CLI11_PARSE(app, argc, argv);
+  cairn::LogOptions log;
+  log.program = "cairn-restore";
+  log.level = log_level;
+  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
+  ::umask(022);
+  RaiseFileLimit();
+
+  if (snapshots_cmd->parsed()) return RunSnapshots(c);
+  if (ls_cmd->parsed()) return RunLs(c, snapshot, ls_path);
+  if (restore_cmd->parsed()) {
+    if (options.target.empty() && !options.verify_only) {
+      return Fail(c.json, Status::InvalidArgument("--target is required (or --verify-only)"));
+    }
+    return RunRestore(c, snapshot, options);
+  }
+  return 2;
+}

@@ -1,0 +1,1161 @@
+#include "restore/restorer.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "lib/base/errno.h"
+#include "lib/chunk/rsync_delta.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/io/file_io.h"
+#include "lib/io/uring.h"
+#include "lib/repo/record.h"
+#include "restore/snapshot_tree.h"
+#include "restore/vault_link.h"
+
+namespace cairn::restore {
+namespace {
+
+using crypto::ChunkId;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kBatchBytes = 8u << 20;
+constexpr uint32_t kBlock = 4096;  // unit of in-place comparison and signatures
+constexpr auto kProgressEvery = std::chrono::milliseconds(250);
+constexpr const char* kDamagedSuffix = ".cairn-damaged";
+
+struct IdHash {
+  size_t operator()(const ChunkId& id) const {
+    size_t h;
+    std::memcpy(&h, id.data(), sizeof(h));
+    return h;
+  }
+};
+
+Status SysError(std::string_view what, std::string_view path) {
+  return ErrnoToStatus(errno, std::string(what) + " " + std::string(path));
+}
+
+struct DirHandle {
+  explicit DirHandle(int f) : fd(f) {}
+  ~DirHandle() {
+    if (fd >= 0) ::close(fd);
+  }
+  DirHandle(const DirHandle&) = delete;
+  DirHandle& operator=(const DirHandle&) = delete;
+  int fd;
+};
+using DirRef = std::shared_ptr<DirHandle>;
+
+// Opens the directory `rel` below `root` without following any symlink.
+Result<int> OpenBeneath(int root, const std::string& rel) {
+  int cur = ::dup(root);
+  if (cur < 0) return SysError("dup", rel);
+  size_t start = 0;
+  while (start < rel.size()) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string name = rel.substr(start, slash - start);
+    start = slash + 1;
+    if (name.empty()) continue;
+    if (!repo::IsValidEntryName(name)) {
+      ::close(cur);
+      return Status::InvalidArgument("refusing path " + rel);
+    }
+    int next = ::openat(cur, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    ::close(cur);
+    if (next < 0) {
+      errno = err;
+      return SysError("open directory", rel);
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+std::string Dirname(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool AllZero(ByteView b) {
+  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts;
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1'000'000'000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+// A file being restored (or verified). Owned by the Engine's registry until
+// finalised by whichever thread drops `pending` to zero.
+struct FileJob {
+  const TreeNode* node = nullptr;
+  DirRef dir;  // null when verifying only
+  std::string name, tmp, path;
+  int fd = -1;
+  bool in_place = false;  // fd is the target itself (no temporary name)
+  bool device = false;    // a block device: no truncate, no metadata
+  uint64_t old_size = 0;
+  std::mutex mu;  // fd creation
+  std::atomic<int64_t> pending{1};
+  std::atomic<bool> damaged{false};
+};
+
+struct Placement {
+  FileJob* file;
+  uint64_t offset;
+};
+
+struct FetchItem {
+  ChunkId id;
+  uint64_t length = 0;
+  std::vector<Placement> places;
+};
+
+struct Work {
+  enum class Kind { kFetch, kReconcile } kind = Kind::kFetch;
+  std::vector<FetchItem> items;  // kFetch
+  FileJob* file = nullptr;       // kReconcile: one range of an in-place file
+  TreeNode::Data range;
+  bool hole = false;
+};
+
+// A bounded queue of work: Push blocks while full, Pop while empty.
+class WorkQueue {
+ public:
+  explicit WorkQueue(size_t cap) : cap_(cap) {}
+  bool Push(Work w) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return aborted_ || q_.size() < cap_; });
+    if (aborted_) return false;
+    q_.push_back(std::move(w));
+    cv_.notify_all();
+    return true;
+  }
+  std::optional<Work> Pop() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return aborted_ || closed_ || !q_.empty(); });
+    if (aborted_ || q_.empty()) return std::nullopt;
+    Work w = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return w;
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void Abort() {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Work> q_;
+  size_t cap_;
+  bool closed_ = false;
+  bool aborted_ = false;
+};
+
+class Engine {
+ public:
+  Engine(const agent::AgentState& state, const RestoreOptions& options, RestoreResult* result)
+      : state_(state), options_(options), result_(result), queue_(2 * Workers()) {}
+  ~Engine();
+
+  Status Run(const std::string& wanted);
+
+ private:
+  size_t Workers() const { return static_cast<size_t>(std::max(1, options_.connections)); }
+
+  // --- planning (calling thread)
+  void Select(const SnapshotTree& tree);
+  Status PrepareTarget(const proto::SnapshotInfo& snap);
+  void PlanChildren(const std::vector<uint32_t>& children, const DirRef& dir);
+  void PlanNode(uint32_t index, const DirRef& dir);
+  Result<DirRef> MakeDir(const DirRef& parent, const std::string& name, const std::string& path);
+  void PlanFile(const TreeNode& node, const DirRef& dir, const std::string& name, bool device_fd,
+                int fd);
+  void MakeSpecial(const TreeNode& node, const DirRef& dir);
+  void AddPlacement(const ChunkId& id, uint64_t length, Placement p);
+  void FlushBatch();
+  void PushWork(Work w);
+  void FinishTree();
+  void MaybeProgress(bool force = false);
+
+  // --- workers
+  void WorkerMain(size_t k);
+  void ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket);
+  void HandleChunk(size_t k, const FetchItem& item, const Bytes& record);
+  void Reconcile(size_t k, Work& work);
+  void FailChunk(const FetchItem& item, const Status& s);
+
+  // --- any thread
+  Status EnsureOpen(FileJob* f);
+  Status WriteAt(size_t k, FileJob* f, uint64_t offset, ByteView data);
+  void FileDone(FileJob* f);
+  void Finalize(FileJob* f);
+  void ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path);
+  void SetXattrsByPath(const std::string& proc_path, const repo::TreeEntry& e,
+                       const std::string& path);
+  void AddDamage(std::string what, const Status& s, std::vector<std::string> paths);
+  void Warn(std::string message);
+  void Fatal(const Status& s);
+  bool aborted() const { return aborted_.load(); }
+
+  const agent::AgentState& state_;
+  const RestoreOptions& options_;
+  RestoreResult* result_;
+  WorkQueue queue_;
+  std::vector<std::unique_ptr<VaultLink>> links_;
+  std::vector<std::unique_ptr<repo::RecordDecoder>> decoders_;
+  std::vector<std::unique_ptr<crypto::ChunkIdHasher>> hashers_;
+  std::vector<std::unique_ptr<io::IoRing>> rings_;
+  std::unique_ptr<SnapshotTree> tree_;
+  std::vector<uint8_t> included_, needed_;
+
+  bool root_ = ::geteuid() == 0;
+  bool image_target_ = false;
+  uint32_t image_node_ = kNoParent;
+  DirRef root_dir_;  // tree mode: the target directory
+  std::vector<uint32_t> dirs_;       // in creation order, for their metadata
+  std::vector<uint32_t> hardlinks_;  // created after every file
+  uint64_t tmp_counter_ = 0;
+
+  Work batch_;  // the fetch batch being filled
+  std::unordered_map<ChunkId, size_t, IdHash> batch_index_;
+  uint64_t batch_bytes_ = 0;
+
+  std::mutex mu_;  // guards what follows
+  std::unordered_set<FileJob*> live_;
+  std::map<uint64_t, std::string> link_sources_;  // link group -> restored path
+  Status fatal_;
+  std::atomic<bool> aborted_{false};
+
+  std::atomic<uint64_t> bytes_done_{0}, files_done_{0}, chunks_{0}, written_{0},
+      unchanged_{0}, deltas_{0};
+  uint64_t bytes_total_ = 0, files_total_ = 0;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_progress_ = start_;
+};
+
+Engine::~Engine() {
+  // Files left unfinished by a fatal error: never leave a temporary behind.
+  for (FileJob* f : live_) {
+    if (f->fd >= 0) ::close(f->fd);
+    if (!f->in_place && f->fd >= 0 && f->dir) ::unlinkat(f->dir->fd, f->tmp.c_str(), 0);
+    delete f;
+  }
+}
+
+void Engine::Warn(std::string message) {
+  std::lock_guard lock(mu_);
+  if (result_->warnings.size() < 1000) result_->warnings.push_back(std::move(message));
+}
+
+void Engine::AddDamage(std::string what, const Status& s, std::vector<std::string> paths) {
+  std::lock_guard lock(mu_);
+  result_->damaged.push_back({std::move(what), s.ToString(), std::move(paths)});
+}
+
+void Engine::Fatal(const Status& s) {
+  {
+    std::lock_guard lock(mu_);
+    if (fatal_.ok()) fatal_ = s;
+  }
+  aborted_ = true;
+  queue_.Abort();
+}
+
+// --- selection ---------------------------------------------------------
+
+void Engine::Select(const SnapshotTree& tree) {
+  const size_t n = tree.nodes.size();
+  included_.assign(n, options_.includes.empty() ? 1 : 0);
+  needed_.assign(n, 0);
+  std::vector<std::string> patterns;
+  for (std::string p : options_.includes) {
+    while (!p.empty() && p.front() == '/') p.erase(p.begin());
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    patterns.push_back(p);
+  }
+  // Parents come before their children in `nodes` (loaded level by level).
+  for (size_t i = 0; i < n && !patterns.empty(); ++i) {
+    const TreeNode& node = tree.nodes[i];
+    bool match = node.parent != kNoParent && included_[node.parent];
+    for (const std::string& p : patterns) {
+      match = match || ::fnmatch(p.c_str(), node.path.c_str(), 0) == 0;
+    }
+    included_[i] = match;
+  }
+  for (size_t i = n; i-- > 0;) {
+    needed_[i] = needed_[i] || included_[i];
+    if (needed_[i] && tree.nodes[i].parent != kNoParent) needed_[tree.nodes[i].parent] = 1;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const repo::TreeEntry& e = tree.nodes[i].entry;
+    if (!included_[i]) continue;
+    if (e.type == repo::EntryType::kFile || e.type == repo::EntryType::kImage) {
+      bytes_total_ += e.size;
+      ++files_total_;
+    }
+  }
+}
+
+// --- target ------------------------------------------------------------
+
+Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
+  const std::string& target = options_.target;
+  if (options_.in_place && options_.overwrite) {
+    return Status::InvalidArgument("--in-place and --overwrite exclude each other");
+  }
+  struct stat st {};
+  const bool exists = !target.empty() && ::stat(target.c_str(), &st) == 0;
+  // An image snapshot with one selected image restores to a file or device
+  // named by --target, unless that is an existing directory.
+  if (snap.kind == proto::SessionKind::kImage) {
+    std::vector<uint32_t> images;
+    for (size_t i = 0; i < tree_->nodes.size(); ++i) {
+      if (included_[i] && tree_->nodes[i].entry.type == repo::EntryType::kImage) {
+        images.push_back(static_cast<uint32_t>(i));
+      }
+    }
+    if (images.size() == 1 && !(exists && S_ISDIR(st.st_mode))) {
+      image_target_ = true;
+      image_node_ = images.front();
+    }
+  }
+  result_->image_target = image_target_;
+  if (options_.verify_only) return Status::OK();
+  if (target.empty()) return Status::InvalidArgument("--target is required (or --verify-only)");
+
+  if (image_target_) {
+    std::string parent = std::filesystem::path(target).parent_path().string();
+    if (parent.empty()) parent = ".";
+    int pfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) return SysError("open directory", parent);
+    root_dir_ = std::make_shared<DirHandle>(pfd);
+    if (!exists) return Status::OK();
+    if (S_ISBLK(st.st_mode) || S_ISREG(st.st_mode)) {
+      if (!options_.in_place && !options_.overwrite) {
+        return Status::InvalidArgument(
+            "target " + target + " exists; pass --in-place to write only what differs, or " +
+            "--overwrite to replace it");
+      }
+      return Status::OK();
+    }
+    return Status::InvalidArgument("target " + target +
+                                   " is neither a directory, a regular file nor a block device");
+  }
+
+  if (!exists) {
+    std::error_code ec;
+    std::filesystem::create_directories(target, ec);
+    if (ec) return Status::IOError("create target " + target + ": " + ec.message());
+  } else if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("target " + target + " exists and is not a directory");
+  }
+  int fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return SysError("open target", target);
+  root_dir_ = std::make_shared<DirHandle>(fd);
+  if (exists && !options_.in_place && !options_.overwrite) {
+    std::error_code ec;
+    if (!std::filesystem::is_empty(target, ec) || ec) {
+      return Status::InvalidArgument(
+          "target " + target +
+          " is not empty; pass --overwrite to restore over it, or --in-place to update the "
+          "files in it");
+    }
+  }
+  return Status::OK();
+}
+
+// --- planning ----------------------------------------------------------
+
+void Engine::MaybeProgress(bool force) {
+  if (!options_.progress) return;
+  auto now = Clock::now();
+  if (!force && now - last_progress_ < kProgressEvery) return;
+  last_progress_ = now;
+  RestoreProgress p;
+  p.bytes_done = bytes_done_;
+  p.bytes_total = bytes_total_;
+  p.files_done = files_done_;
+  p.files_total = files_total_;
+  for (const auto& l : links_) p.bytes_received += l->bytes_received();
+  p.seconds = std::chrono::duration<double>(now - start_).count();
+  options_.progress(p);
+}
+
+Result<DirRef> Engine::MakeDir(const DirRef& parent, const std::string& name,
+                               const std::string& path) {
+  if (::mkdirat(parent->fd, name.c_str(), 0700) != 0) {
+    if (errno != EEXIST) return SysError("create directory", path);
+    struct stat st {};
+    if (::fstatat(parent->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return SysError("stat", path);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      // Only reachable with --overwrite or --in-place (the target was not
+      // empty): whatever is in the way (a symlink, say) is replaced, never
+      // followed.
+      if (::unlinkat(parent->fd, name.c_str(), 0) != 0) return SysError("remove", path);
+      if (::mkdirat(parent->fd, name.c_str(), 0700) != 0) {
+        return SysError("create directory", path);
+      }
+    }
+  }
+  int fd = ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return SysError("open directory", path);
+  return std::make_shared<DirHandle>(fd);
+}
+
+void Engine::PushWork(Work w) {
+  if (!queue_.Push(std::move(w))) return;  // aborted: the fatal error is reported
+  MaybeProgress();
+}
+
+void Engine::FlushBatch() {
+  if (batch_.items.empty()) return;
+  Work w = std::move(batch_);
+  batch_ = Work{};
+  batch_index_.clear();
+  batch_bytes_ = 0;
+  PushWork(std::move(w));
+}
+
+void Engine::AddPlacement(const ChunkId& id, uint64_t length, Placement p) {
+  auto it = batch_index_.find(id);
+  if (it != batch_index_.end() && batch_.items[it->second].length == length) {
+    batch_.items[it->second].places.push_back(p);
+    return;
+  }
+  if (batch_.items.size() >= proto::kMaxRecordsPerMessage ||
+      (!batch_.items.empty() && batch_bytes_ + length > kBatchBytes)) {
+    FlushBatch();
+  }
+  batch_index_[id] = batch_.items.size();
+  batch_.items.push_back({id, length, {p}});
+  batch_bytes_ += length;
+}
+
+void Engine::PlanChildren(const std::vector<uint32_t>& children, const DirRef& dir) {
+  for (uint32_t c : children) {
+    if (aborted()) return;
+    if (needed_[c]) PlanNode(c, dir);
+  }
+}
+
+void Engine::PlanNode(uint32_t index, const DirRef& dir) {
+  const TreeNode& node = tree_->nodes[index];
+  const repo::TreeEntry& e = node.entry;
+  if (!repo::IsValidEntryName(e.name)) {  // the loader refused these; never reached
+    AddDamage("tree entry", Status::Corruption("invalid entry name"), {node.path});
+    return;
+  }
+  switch (e.type) {
+    case repo::EntryType::kDir: {
+      DirRef sub;
+      if (!options_.verify_only) {
+        auto made = MakeDir(dir, e.name, node.path);
+        if (!made.ok()) return Fatal(made.status());
+        sub = *made;
+      }
+      dirs_.push_back(index);
+      ++result_->dirs;
+      PlanChildren(node.children, sub);
+      return;
+    }
+    case repo::EntryType::kFile:
+    case repo::EntryType::kImage:
+      return PlanFile(node, dir, e.name, false, -1);
+    case repo::EntryType::kHardlink:
+      hardlinks_.push_back(index);
+      return;
+    default:
+      return MakeSpecial(node, dir);
+  }
+}
+
+void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string& name,
+                      bool device_fd, int fd) {
+  const repo::TreeEntry& e = node.entry;
+  auto* f = new FileJob;
+  f->node = &node;
+  f->dir = dir;
+  f->name = name;
+  f->path = node.path;
+  if (!node.complete) f->damaged = true;  // a content list is missing: reported by the loader
+  {
+    std::lock_guard lock(mu_);
+    live_.insert(f);
+    if (e.link_group != 0) link_sources_[e.link_group] = "";
+  }
+  ++result_->files;
+  bool reconcile = false;
+  if (device_fd) {
+    f->fd = fd;
+    f->device = true;
+    f->in_place = true;
+    reconcile = true;
+    uint64_t size = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &size) != 0) return Fatal(SysError("size of", options_.target));
+    f->old_size = size;
+    if (size < e.size) {
+      return Fatal(Status::InvalidArgument(
+          "block device " + options_.target + " holds " + HumanBytes(size) + ", the image " +
+          HumanBytes(e.size)));
+    }
+  } else if (!options_.verify_only) {
+    struct stat st {};
+    const bool exists = ::fstatat(dir->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+      AddDamage("target", Status::InvalidArgument("a directory is in the way of the file"),
+                {node.path});
+      f->damaged = true;
+      std::lock_guard lock(mu_);
+      live_.erase(f);
+      delete f;
+      return;
+    }
+    if (options_.in_place) {
+      f->in_place = true;
+      if (exists && S_ISREG(st.st_mode)) {
+        f->fd = ::openat(dir->fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (f->fd < 0) return Fatal(SysError("open", node.path));
+        f->old_size = static_cast<uint64_t>(st.st_size);
+        reconcile = true;
+      } else {
+        if (exists && ::unlinkat(dir->fd, name.c_str(), 0) != 0) {
+          return Fatal(SysError("remove", node.path));
+        }
+        f->fd = ::openat(dir->fd, name.c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (f->fd < 0) return Fatal(SysError("create", node.path));
+        if (::ftruncate(f->fd, static_cast<off_t>(e.size)) != 0) {
+          return Fatal(SysError("size", node.path));
+        }
+      }
+    } else {
+      char tmp[40];
+      std::snprintf(tmp, sizeof(tmp), ".cairn-restore-%d-%llu", static_cast<int>(::getpid()),
+                    static_cast<unsigned long long>(++tmp_counter_));
+      f->tmp = tmp;
+    }
+  }
+  if (reconcile) {
+    for (const TreeNode::Data& d : node.data) {
+      f->pending.fetch_add(1);
+      Work w;
+      w.kind = Work::Kind::kReconcile;
+      w.file = f;
+      w.range = d;
+      PushWork(std::move(w));
+    }
+    for (const repo::Hole& h : e.holes) {
+      if (h.offset >= f->old_size) continue;
+      f->pending.fetch_add(1);
+      Work w;
+      w.kind = Work::Kind::kReconcile;
+      w.file = f;
+      w.range = {ChunkId{}, h.offset, h.length};
+      w.hole = true;
+      PushWork(std::move(w));
+    }
+  } else {
+    for (const TreeNode::Data& d : node.data) {
+      f->pending.fetch_add(1);
+      AddPlacement(d.id, d.length, {f, d.offset});
+    }
+  }
+  FileDone(f);
+}
+
+void Engine::MakeSpecial(const TreeNode& node, const DirRef& dir) {
+  const repo::TreeEntry& e = node.entry;
+  if (e.type == repo::EntryType::kSocket) {
+    ++result_->specials;  // a socket is made by the program that listens on it
+    return;
+  }
+  if ((e.type == repo::EntryType::kCharDev || e.type == repo::EntryType::kBlockDev) && !root_) {
+    Warn(node.path + ": device node not restored (needs root)");
+    return;
+  }
+  if (e.type == repo::EntryType::kSymlink) {
+    ++result_->symlinks;
+  } else {
+    ++result_->specials;
+  }
+  if (options_.verify_only) return;
+  const char* name = e.name.c_str();
+  struct stat st {};
+  if (::fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      AddDamage("target", Status::InvalidArgument("a directory is in the way"), {node.path});
+      return;
+    }
+    if (::unlinkat(dir->fd, name, 0) != 0) return Fatal(SysError("remove", node.path));
+  }
+  int rc = 0;
+  switch (e.type) {
+    case repo::EntryType::kSymlink:
+      rc = ::symlinkat(e.symlink_target.c_str(), dir->fd, name);
+      break;
+    case repo::EntryType::kFifo:
+      rc = ::mkfifoat(dir->fd, name, 0600);
+      break;
+    case repo::EntryType::kCharDev:
+      rc = ::mknodat(dir->fd, name, S_IFCHR | 0600, makedev(e.dev_major, e.dev_minor));
+      break;
+    case repo::EntryType::kBlockDev:
+      rc = ::mknodat(dir->fd, name, S_IFBLK | 0600, makedev(e.dev_major, e.dev_minor));
+      break;
+    default:
+      return;
+  }
+  if (rc != 0) return Fatal(SysError("create", node.path));
+  if (root_ && ::fchownat(dir->fd, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    Warn(node.path + ": owner not restored: " + std::strerror(errno));
+  }
+  if (e.type != repo::EntryType::kSymlink &&
+      ::fchmodat(dir->fd, name, e.mode & 07777, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOTSUP) {
+    Warn(node.path + ": mode not restored: " + std::strerror(errno));
+  }
+  if (!e.xattrs.empty()) {
+    SetXattrsByPath("/proc/self/fd/" + std::to_string(dir->fd) + "/" + e.name, e, node.path);
+  }
+  timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
+  if (::utimensat(dir->fd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) {
+    Warn(node.path + ": time not restored: " + std::strerror(errno));
+  }
+}
+
+// --- files -------------------------------------------------------------
+
+Status Engine::EnsureOpen(FileJob* f) {
+  std::lock_guard lock(f->mu);
+  if (f->fd >= 0 || options_.verify_only) return Status::OK();
+  f->fd = ::openat(f->dir->fd, f->tmp.c_str(),
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (f->fd < 0) return SysError("create", f->path);
+  // Sized first: the ranges never written (holes) stay holes.
+  if (::ftruncate(f->fd, static_cast<off_t>(f->node->entry.size)) != 0) {
+    return SysError("size", f->path);
+  }
+  return Status::OK();
+}
+
+Status Engine::WriteAt(size_t k, FileJob* f, uint64_t offset, ByteView data) {
+  io::WriteRequest req;
+  req.offset = offset;
+  req.data = data;
+  Status s = rings_[k]->WriteBatch(f->fd, std::span<io::WriteRequest>(&req, 1));
+  if (!s.ok()) return s.WithContext("write " + f->path);
+  written_ += data.size();
+  return Status::OK();
+}
+
+void Engine::FileDone(FileJob* f) {
+  if (f->pending.fetch_sub(1) == 1) Finalize(f);
+}
+
+void Engine::SetXattrsByPath(const std::string& proc_path, const repo::TreeEntry& e,
+                             const std::string& path) {
+  for (const repo::Xattr& x : e.xattrs) {
+    if (::lsetxattr(proc_path.c_str(), x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
+      Warn(path + ": xattr " + x.name + " not restored: " + std::strerror(errno));
+    }
+  }
+}
+
+void Engine::ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path) {
+  if (root_ && ::fchown(fd, e.uid, e.gid) != 0) {
+    Warn(path + ": owner not restored: " + std::strerror(errno));
+  }
+  // After fchown, which clears set-user-ID and set-group-ID bits.
+  if (::fchmod(fd, e.mode & 07777) != 0) {
+    Warn(path + ": mode not restored: " + std::strerror(errno));
+  }
+  for (const repo::Xattr& x : e.xattrs) {
+    if (::fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
+      Warn(path + ": xattr " + x.name + " not restored: " + std::strerror(errno));
+    }
+  }
+  timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
+  if (::futimens(fd, ts) != 0) Warn(path + ": time not restored: " + std::strerror(errno));
+}
+
+void Engine::Finalize(FileJob* f) {
+  const repo::TreeEntry& e = f->node->entry;
+  std::string final_path = f->path;
+  if (aborted()) return;  // left to ~Engine, which removes the temporary
+  if (!options_.verify_only) {
+    Status s = EnsureOpen(f);
+    if (!s.ok()) return Fatal(s);
+    if (f->in_place && !f->device && f->old_size != e.size &&
+        ::ftruncate(f->fd, static_cast<off_t>(e.size)) != 0) {
+      return Fatal(SysError("size", f->path));
+    }
+    if (!f->device) ApplyMetadata(f->fd, e, f->path);
+    ::close(f->fd);
+    f->fd = -1;
+    if (!f->in_place) {
+      std::string final_name = f->name;
+      if (f->damaged) {
+        final_name += kDamagedSuffix;
+        final_path += kDamagedSuffix;
+      }
+      if (::renameat(f->dir->fd, f->tmp.c_str(), f->dir->fd, final_name.c_str()) != 0) {
+        Status err = SysError("rename into place", final_path);
+        ::unlinkat(f->dir->fd, f->tmp.c_str(), 0);
+        AddDamage("target", err, {f->path});
+      }
+    }
+  }
+  ++files_done_;
+  std::lock_guard lock(mu_);
+  if (e.link_group != 0) link_sources_[e.link_group] = f->damaged ? "" : final_path;
+  live_.erase(f);
+  delete f;
+}
+
+// --- workers -----------------------------------------------------------
+
+void Engine::FailChunk(const FetchItem& item, const Status& s) {
+  std::vector<std::string> paths;
+  for (const Placement& p : item.places) {
+    if (paths.empty() || paths.back() != p.file->path) paths.push_back(p.file->path);
+  }
+  AddDamage("chunk " + ToHex(item.id), s, std::move(paths));
+  for (const Placement& p : item.places) {
+    p.file->damaged = true;
+    FileDone(p.file);
+  }
+}
+
+void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record) {
+  VaultLink* link = links_[k].get();
+  bool first = true;
+  repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
+    if (first && id == item.id) {
+      first = false;
+      return record;
+    }
+    return link->FetchRecord(id);
+  };
+  Bytes content;
+  Status s = repo::ReadChunk(decoders_[k].get(), item.id, source, item.length, &content);
+  if (s.ok() && content.size() != item.length) {
+    s = Status::Corruption("chunk holds " + std::to_string(content.size()) +
+                           " bytes where the tree says " + std::to_string(item.length));
+  }
+  if (!s.ok()) return FailChunk(item, s);
+  ++chunks_;
+  for (const Placement& p : item.places) {
+    if (!options_.verify_only && !aborted()) {
+      Status w = EnsureOpen(p.file);
+      if (w.ok()) w = WriteAt(k, p.file, p.offset, content);
+      if (!w.ok()) Fatal(w);
+    }
+    bytes_done_ += item.length;
+    FileDone(p.file);
+  }
+}
+
+void Engine::ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket) {
+  VaultLink* link = links_[k].get();
+  size_t done = 0;
+  if (ticket.ok()) {
+    auto records = link->AwaitRecords(*ticket);
+    if (records.ok()) {
+      done = std::min(records->size(), work.items.size());
+      for (size_t i = 0; i < done; ++i) HandleChunk(k, work.items[i], (*records)[i]);
+    } else if (link->failure().ok()) {
+      FailChunk(work.items[0], records.status());  // the vault refused the first ID
+      done = 1;
+    } else {
+      return Fatal(records.status().WithContext("vault " + link->address()));
+    }
+  }
+  if (done == work.items.size()) return;
+  std::vector<ChunkId> rest;
+  for (size_t i = done; i < work.items.size(); ++i) rest.push_back(work.items[i].id);
+  auto fetched = ticket.ok() ? link->FetchRecords(rest) : Result<std::vector<Result<Bytes>>>(
+                                                             ticket.status());
+  if (!fetched.ok()) return Fatal(fetched.status().WithContext("vault " + link->address()));
+  for (size_t i = 0; i < rest.size(); ++i) {
+    const FetchItem& item = work.items[done + i];
+    if ((*fetched)[i].ok()) {
+      HandleChunk(k, item, *(*fetched)[i]);
+    } else {
+      FailChunk(item, (*fetched)[i].status());
+    }
+  }
+}
+
+void Engine::Reconcile(size_t k, Work& work) {
+  FileJob* f = work.file;
+  const TreeNode::Data& r = work.range;
+  auto finish = [&] { FileDone(f); };
+  auto fail = [&](const Status& s) {
+    AddDamage(work.hole ? "hole" : "chunk " + ToHex(r.id), s, {f->path});
+    f->damaged = true;
+    finish();
+  };
+  const uint64_t local_len = r.offset < f->old_size ? std::min(r.length, f->old_size - r.offset) : 0;
+  Bytes local(local_len);
+  if (local_len > 0) {
+    auto got = io::PreadFull(f->fd, r.offset, MutableByteView(local.data(), local.size()), f->path);
+    if (!got.ok()) return Fatal(got.status());
+    local.resize(*got);
+  }
+  if (work.hole) {
+    if (!AllZero(local)) {
+      // Punch the range out; a device (or a file system without punching)
+      // gets zeros written.
+      if (f->device ||
+          ::fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      static_cast<off_t>(r.offset), static_cast<off_t>(local.size())) != 0) {
+        Bytes zeros(local.size(), 0);
+        Status s = WriteAt(k, f, r.offset, zeros);
+        if (!s.ok()) return Fatal(s);
+      } else {
+        written_ += local.size();
+      }
+    } else {
+      unchanged_ += local.size();
+    }
+    bytes_done_ += r.length;
+    return finish();
+  }
+  if (local.size() == r.length && hashers_[k]->Compute(local) == r.id) {
+    unchanged_ += r.length;
+    bytes_done_ += r.length;
+    return finish();
+  }
+  VaultLink* link = links_[k].get();
+  Bytes content;
+  if (local.size() >= kBlock) {
+    auto sig = chunk::ComputeSignature(local, kBlock);
+    if (!sig.ok()) return Fatal(sig.status());
+    auto reply = link->GetDelta(r.id, *sig);
+    if (!reply.ok()) {
+      if (!link->failure().ok()) {
+        return Fatal(reply.status().WithContext("vault " + link->address()));
+      }
+      return fail(reply.status());
+    }
+    if (reply->kind == proto::DeltaKind::kDelta) {
+      auto applied = chunk::ApplyDelta(local, reply->data, r.length);
+      if (!applied.ok()) return fail(applied.status());
+      content = std::move(*applied);
+      ++deltas_;
+    } else {
+      content = std::move(reply->data);
+    }
+  } else {
+    auto record = link->FetchRecord(r.id);
+    if (!record.ok()) {
+      if (!link->failure().ok()) {
+        return Fatal(record.status().WithContext("vault " + link->address()));
+      }
+      return fail(record.status());
+    }
+    repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
+      if (id == r.id) return *record;
+      return link->FetchRecord(id);
+    };
+    Status s = repo::ReadChunk(decoders_[k].get(), r.id, source, r.length, &content);
+    if (!s.ok()) return fail(s);
+  }
+  // The vault is trusted for nothing: the result must be the chunk.
+  if (content.size() != r.length || hashers_[k]->Compute(content) != r.id) {
+    return fail(Status::Corruption("rebuilt content does not match its chunk ID"));
+  }
+  ++chunks_;
+  if (!options_.verify_only) {
+    // Write back only the blocks that differ, as runs.
+    std::vector<io::WriteRequest> writes;
+    for (uint64_t b = 0; b < r.length; b += kBlock) {
+      const uint64_t n = std::min<uint64_t>(kBlock, r.length - b);
+      const bool same = b + n <= local.size() && std::memcmp(&content[b], &local[b], n) == 0;
+      if (same) continue;
+      if (!writes.empty() && writes.back().offset + writes.back().data.size() == r.offset + b) {
+        writes.back().data = ByteView(writes.back().data.data(), writes.back().data.size() + n);
+      } else {
+        io::WriteRequest w;
+        w.offset = r.offset + b;
+        w.data = ByteView(&content[b], n);
+        writes.push_back(w);
+      }
+    }
+    if (!writes.empty()) {
+      Status s = rings_[k]->WriteBatch(f->fd, writes);
+      if (!s.ok()) return Fatal(s.WithContext("write " + f->path));
+      for (const auto& w : writes) written_ += w.data.size();
+    }
+  }
+  bytes_done_ += r.length;
+  finish();
+}
+
+void Engine::WorkerMain(size_t k) {
+  auto ring = io::IoRing::Create();
+  if (!ring.ok()) return Fatal(ring.status());
+  rings_[k] = std::move(*ring);
+  VaultLink* link = links_[k].get();
+  std::optional<Work> cur = queue_.Pop();
+  Result<VaultLink::Ticket> ticket = Status::Unavailable("no request");
+  if (cur && cur->kind == Work::Kind::kFetch) {
+    std::vector<ChunkId> ids;
+    for (const auto& item : cur->items) ids.push_back(item.id);
+    ticket = link->BeginGetRecords(ids);
+  }
+  while (cur && !aborted()) {
+    // Keep the next request in flight while this reply is processed.
+    std::optional<Work> next = queue_.Pop();
+    Result<VaultLink::Ticket> next_ticket = Status::Unavailable("no request");
+    if (next && next->kind == Work::Kind::kFetch) {
+      std::vector<ChunkId> ids;
+      for (const auto& item : next->items) ids.push_back(item.id);
+      next_ticket = link->BeginGetRecords(ids);
+    }
+    if (cur->kind == Work::Kind::kFetch) {
+      ProcessFetch(k, *cur, std::move(ticket));
+    } else {
+      Reconcile(k, *cur);
+    }
+    cur = std::move(next);
+    ticket = std::move(next_ticket);
+  }
+}
+
+// --- the whole restore -------------------------------------------------
+
+void Engine::FinishTree() {
+  if (options_.verify_only || image_target_) {
+    for (uint32_t i : hardlinks_) {
+      const TreeNode& node = tree_->nodes[i];
+      if (!link_sources_.contains(node.entry.link_group)) {
+        Warn(node.path + ": hard link to " + node.entry.link_path +
+             ", which is not part of this restore; skipped");
+      } else {
+        ++result_->hardlinks;
+      }
+    }
+    return;
+  }
+  for (uint32_t i : hardlinks_) {
+    const TreeNode& node = tree_->nodes[i];
+    auto it = link_sources_.find(node.entry.link_group);
+    if (it == link_sources_.end()) {
+      Warn(node.path + ": hard link to " + node.entry.link_path +
+           ", which is not part of this restore; skipped");
+      continue;
+    }
+    if (it->second.empty()) {
+      AddDamage("hard link", Status::Corruption("its first name was not restored whole"),
+                {node.path});
+      continue;
+    }
+    auto src = OpenBeneath(root_dir_->fd, Dirname(it->second));
+    auto dst = OpenBeneath(root_dir_->fd, Dirname(node.path));
+    Status s = !src.ok() ? src.status() : dst.status();
+    if (s.ok()) {
+      const std::string name = node.entry.name;
+      struct stat st {};
+      if (::fstatat(*dst, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        ::unlinkat(*dst, name.c_str(), 0);
+      }
+      if (::linkat(*src, Basename(it->second).c_str(), *dst, name.c_str(), 0) != 0) {
+        s = SysError("link", node.path);
+      } else {
+        ++result_->hardlinks;
+      }
+    }
+    if (src.ok()) ::close(*src);
+    if (dst.ok()) ::close(*dst);
+    if (!s.ok()) AddDamage("target", s, {node.path});
+  }
+  // Directory metadata last, children before parents, so that creating the
+  // contents did not change their times and a read-only directory was
+  // writable while it was filled.
+  for (size_t d = dirs_.size(); d-- > 0;) {
+    const TreeNode& node = tree_->nodes[dirs_[d]];
+    auto fd = OpenBeneath(root_dir_->fd, node.path);
+    if (!fd.ok()) {
+      Warn(node.path + ": directory metadata not restored: " + fd.status().message());
+      continue;
+    }
+    ApplyMetadata(*fd, node.entry, node.path);
+    ::close(*fd);
+  }
+}
+
+Status Engine::Run(const std::string& wanted) {
+  std::vector<std::string> addresses =
+      options_.vaults.empty() ? state_.config.vault_addresses : options_.vaults;
+  VaultLink::Options link_options;
+  link_options.deadline = options_.deadline;
+  // The first link picks the vault; the others go to the same one.
+  CAIRN_ASSIGN_OR_RETURN(auto first, VaultLink::Open(state_, addresses, link_options));
+  result_->vault = first->address();
+  links_.push_back(std::move(first));
+  CAIRN_ASSIGN_OR_RETURN(auto list, links_[0]->ListSnapshots());
+  CAIRN_ASSIGN_OR_RETURN(proto::SnapshotInfo snap, FindSnapshot(list, wanted));
+  result_->snapshot_id = snap.id;
+
+  CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(state_.keys));
+  CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree, LoadTree(links_[0].get(), decoder.get(), snap.root_tree));
+  tree_ = std::make_unique<SnapshotTree>(std::move(tree));
+  for (const TreeProblem& p : tree_->problems) {
+    AddDamage("tree object " + ToHex(p.id), p.status, {p.path.empty() ? "/" : p.path});
+  }
+  Select(*tree_);
+  if (!options_.includes.empty() && files_total_ == 0 &&
+      std::none_of(needed_.begin(), needed_.end(), [](uint8_t n) { return n != 0; })) {
+    return Status::NotFound("nothing in snapshot " + snap.id + " matches the --include patterns");
+  }
+  CAIRN_RETURN_IF_ERROR(PrepareTarget(snap));
+
+  decoders_.push_back(std::move(decoder));
+  for (size_t k = 0; k < Workers(); ++k) {
+    if (k > 0) {
+      CAIRN_ASSIGN_OR_RETURN(auto link,
+                             VaultLink::Open(state_, {result_->vault}, link_options));
+      links_.push_back(std::move(link));
+      CAIRN_ASSIGN_OR_RETURN(auto d, repo::RecordDecoder::Create(state_.keys));
+      decoders_.push_back(std::move(d));
+    }
+    hashers_.push_back(std::make_unique<crypto::ChunkIdHasher>(state_.keys.id_key));
+  }
+  rings_.resize(Workers());  // each worker makes its own (one owner thread per ring)
+  std::vector<std::thread> workers;
+  for (size_t k = 0; k < Workers(); ++k) workers.emplace_back([this, k] { WorkerMain(k); });
+
+  if (image_target_) {
+    const TreeNode& node = tree_->nodes[image_node_];
+    struct stat st {};
+    const std::string name = Basename(options_.target);
+    if (!options_.verify_only && ::stat(options_.target.c_str(), &st) == 0 &&
+        S_ISBLK(st.st_mode)) {
+      int fd = ::open(options_.target.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) {
+        Fatal(SysError("open", options_.target));
+      } else {
+        PlanFile(node, root_dir_, name, true, fd);
+      }
+    } else {
+      PlanFile(node, root_dir_, name, false, -1);
+    }
+  } else {
+    PlanChildren(tree_->top, root_dir_);
+  }
+  FlushBatch();
+  queue_.Close();
+  while (true) {
+    bool all_done = true;
+    {
+      std::lock_guard lock(mu_);
+      all_done = live_.empty() || aborted();
+    }
+    if (all_done) break;
+    MaybeProgress();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& t : workers) t.join();
+  MaybeProgress(true);
+  {
+    std::lock_guard lock(mu_);
+    if (!fatal_.ok()) return fatal_;
+  }
+  FinishTree();
+
+  for (const auto& l : links_) {
+    result_->bytes_received += l->bytes_received();
+    result_->bytes_sent += l->bytes_sent();
+  }
+  result_->bytes = bytes_done_;
+  result_->chunks = chunks_;
+  result_->bytes_written = written_;
+  result_->bytes_unchanged = unchanged_;
+  result_->chunks_delta = deltas_;
+  result_->seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>& list,
+                                         std::string_view wanted) {
+  if (list.empty()) return Status::NotFound("the vault holds no snapshot for this department");
+  if (wanted == "latest") return list.front();  // newest first
+  const proto::SnapshotInfo* found = nullptr;
+  for (const auto& s : list) {
+    if (s.id == wanted) return s;
+    if (!wanted.empty() && s.id.starts_with(wanted)) {
+      if (found != nullptr) {
+        return Status::InvalidArgument("snapshot prefix " + std::string(wanted) +
+                                       " is ambiguous (" + found->id + ", " + s.id + ", ...)");
+      }
+      found = &s;
+    }
+  }
+  if (found == nullptr) {
+    return Status::NotFound("no snapshot " + std::string(wanted) +
+                            " (see cairn-restore snapshots)");
+  }
+  return *found;
+}
+
+Result<RestoreResult> Restore(const agent::AgentState& state, const std::string& snapshot,
+                              const RestoreOptions& options) {
+  RestoreResult result;
+  Status s;
+  {
+    Engine engine(state, options, &result);
+    s = engine.Run(snapshot);
+  }
+  if (!s.ok()) return s;
+  return result;
+}
+
+}  // namespace cairn::restore

@@ -1,0 +1,106 @@
+// Restore and verify a snapshot (cairn-restore restore): the data path of
+// doc/design.md section 12.
+//
+// Pipeline: the calling thread walks the loaded tree (snapshot_tree.h) in
+// depth-first order, creates directories and special files, and cuts the
+// file contents into batches of chunk IDs (up to 64 IDs or 8 MiB; a chunk
+// used twice within a batch is fetched once). `connections` workers, each
+// with its own vault connection, record decoder and io_uring, take batches
+// from a bounded queue, keep one request in flight while they decrypt,
+// decompress and verify the previous reply, and write the content at its
+// offsets. Memory is bounded by the queue and the workers' two batches.
+//
+// Safety: every name is checked again (no '/', NUL, "." or ".."); every
+// file system call is relative to a directory descriptor opened with
+// O_NOFOLLOW below the target, so no symlink, restored or pre-existing, is
+// followed out of it. Files are written under a temporary name and renamed
+// into place after their metadata is set, unless `in_place`. A non-empty
+// target is refused unless `in_place` or `overwrite`.
+//
+// Verification: every chunk is decrypted and its HMAC recomputed and
+// compared with its ID (delta chains included). A chunk that fails is
+// reported with every file that uses it; the file is kept as
+// "NAME.cairn-damaged" (the bad ranges read as zeros) and everything else is
+// restored. `verify_only` does all the reading and checking and writes
+// nothing.
+//
+// In place (`in_place`, for failback): an existing regular file or block
+// device is reconciled chunk by chunk: the current bytes of each chunk's
+// range are hashed, and only a range that differs is asked for, as a
+// librsync delta against the range's signature (get_delta), applied,
+// verified, and written back block by block (4 KiB) where it differs.
+#ifndef CAIRN_RESTORE_RESTORER_H_
+#define CAIRN_RESTORE_RESTORER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "agent/state.h"
+#include "lib/base/status.h"
+#include "lib/proto/messages.h"
+
+namespace cairn::restore {
+
+struct RestoreProgress {
+  uint64_t bytes_done = 0, bytes_total = 0;
+  uint64_t files_done = 0, files_total = 0;
+  uint64_t bytes_received = 0;
+  double seconds = 0;
+};
+
+struct RestoreOptions {
+  std::string target;                 // directory, image file or block device
+  std::vector<std::string> includes;  // fnmatch patterns on snapshot paths; empty = all
+  bool in_place = false;
+  bool overwrite = false;
+  bool verify_only = false;
+  int connections = 4;                // parallel vault connections (and workers)
+  std::vector<std::string> vaults;    // addresses, in order; empty = the agent's
+  std::chrono::milliseconds deadline{std::chrono::seconds(120)};
+  // Called about every 250 ms from the planning thread; may be empty.
+  std::function<void(const RestoreProgress&)> progress;
+};
+
+// A chunk or tree object that failed verification or could not be fetched,
+// and the paths (from the snapshot root) that could not be restored whole
+// because of it.
+struct Damage {
+  std::string what;  // "chunk <id>" or "tree object <id>"
+  std::string error;
+  std::vector<std::string> paths;
+};
+
+struct RestoreResult {
+  std::string snapshot_id;
+  std::string vault;  // the address that served the restore
+  bool image_target = false;
+  uint64_t files = 0, dirs = 0, symlinks = 0, hardlinks = 0, specials = 0;
+  uint64_t bytes = 0;           // content bytes restored or verified
+  uint64_t chunks = 0;          // distinct chunk fetches
+  uint64_t bytes_received = 0;  // from the vault, frames included
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_written = 0;    // to the target
+  uint64_t bytes_unchanged = 0;  // in place: ranges found identical
+  uint64_t chunks_delta = 0;     // in place: ranges fetched as deltas
+  std::vector<Damage> damaged;
+  std::vector<std::string> warnings;
+  double seconds = 0;
+};
+
+// Resolves SNAPSHOT: a full ID, a unique prefix of one, or "latest".
+Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>& list,
+                                         std::string_view wanted);
+
+// Restores (or verifies) `snapshot` with the identity in `state`. Fails as a
+// whole for bad options, a refused target, an unreachable vault or a write
+// error on the target (a full disk); damage is reported in the result, and
+// the caller exits non-zero when `damaged` is not empty.
+Result<RestoreResult> Restore(const agent::AgentState& state, const std::string& snapshot,
+                              const RestoreOptions& options);
+
+}  // namespace cairn::restore
+
+#endif  // CAIRN_RESTORE_RESTORER_H_

@@ -109,6 +109,21 @@ bool AllZero(ByteView b) {
   return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
 }
 
+// Writes for the chunk bytes [begin, end) of `content`, mapped to the file
+// through the chunk's segments (a chunk may straddle holes).
+void AddWrites(const std::vector<Segment>& segs, ByteView content, uint64_t begin, uint64_t end,
+               std::vector<io::WriteRequest>* out) {
+  for (const Segment& seg : segs) {
+    const uint64_t lo = std::max(begin, seg.chunk_offset);
+    const uint64_t hi = std::min(end, seg.chunk_offset + seg.length);
+    if (lo >= hi) continue;
+    io::WriteRequest w;
+    w.offset = seg.file_offset + (lo - seg.chunk_offset);
+    w.data = content.subspan(lo, hi - lo);
+    out->push_back(w);
+  }
+}
+
 timespec ToTimespec(int64_t ns) {
   timespec ts;
   ts.tv_sec = ns / 1'000'000'000;
@@ -230,7 +245,7 @@ class Engine {
 
   // --- any thread
   Status EnsureOpen(FileJob* f);
-  Status WriteAt(size_t k, FileJob* f, uint64_t offset, ByteView data);
+  Status WriteAll(size_t k, FileJob* f, std::vector<io::WriteRequest>& writes);
   void FileDone(FileJob* f);
   void Finalize(FileJob* f);
   void ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path);
@@ -683,13 +698,11 @@ Status Engine::EnsureOpen(FileJob* f) {
   return Status::OK();
 }
 
-Status Engine::WriteAt(size_t k, FileJob* f, uint64_t offset, ByteView data) {
-  io::WriteRequest req;
-  req.offset = offset;
-  req.data = data;
-  Status s = rings_[k]->WriteBatch(f->fd, std::span<io::WriteRequest>(&req, 1));
+Status Engine::WriteAll(size_t k, FileJob* f, std::vector<io::WriteRequest>& writes) {
+  if (writes.empty()) return Status::OK();
+  Status s = rings_[k]->WriteBatch(f->fd, writes);
   if (!s.ok()) return s.WithContext("write " + f->path);
-  written_ += data.size();
+  for (const auto& w : writes) written_ += w.data.size();
   return Status::OK();
 }
 
@@ -792,7 +805,10 @@ void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record) {
   for (const Placement& p : item.places) {
     if (!options_.verify_only && !aborted()) {
       Status w = EnsureOpen(p.file);
-      if (w.ok()) w = WriteAt(k, p.file, p.offset, content);
+      std::vector<io::WriteRequest> writes;
+      AddWrites(SegmentsOf(p.file->node->entry, p.offset, item.length), content, 0,
+                content.size(), &writes);
+      if (w.ok()) w = WriteAll(k, p.file, writes);
       if (!w.ok()) Fatal(w);
     }
     bytes_done_ += item.length;
@@ -840,12 +856,20 @@ void Engine::Reconcile(size_t k, Work& work) {
     f->damaged = true;
     finish();
   };
-  const uint64_t local_len = r.offset < f->old_size ? std::min(r.length, f->old_size - r.offset) : 0;
-  Bytes local(local_len);
-  if (local_len > 0) {
-    auto got = io::PreadFull(f->fd, r.offset, MutableByteView(local.data(), local.size()), f->path);
+  // The target's current bytes where the chunk goes (for a hole: the range).
+  const std::vector<Segment> segs =
+      work.hole ? std::vector<Segment>{{r.offset, 0, r.length}}
+                : SegmentsOf(f->node->entry, r.offset, r.length);
+  Bytes local;
+  for (const Segment& seg : segs) {
+    if (seg.file_offset >= f->old_size) break;
+    const uint64_t n = std::min(seg.length, f->old_size - seg.file_offset);
+    const size_t at = local.size();
+    local.resize(at + n);
+    auto got = io::PreadFull(f->fd, seg.file_offset, MutableByteView(&local[at], n), f->path);
     if (!got.ok()) return Fatal(got.status());
-    local.resize(*got);
+    local.resize(at + *got);
+    if (*got < seg.length) break;
   }
   if (work.hole) {
     if (!AllZero(local)) {
@@ -855,7 +879,9 @@ void Engine::Reconcile(size_t k, Work& work) {
           ::fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       static_cast<off_t>(r.offset), static_cast<off_t>(local.size())) != 0) {
         Bytes zeros(local.size(), 0);
-        Status s = WriteAt(k, f, r.offset, zeros);
+        std::vector<io::WriteRequest> writes;
+        AddWrites(segs, zeros, 0, zeros.size(), &writes);
+        Status s = WriteAll(k, f, writes);
         if (!s.ok()) return Fatal(s);
       } else {
         written_ += local.size();
@@ -914,24 +940,21 @@ void Engine::Reconcile(size_t k, Work& work) {
   if (!options_.verify_only) {
     // Write back only the blocks that differ, as runs.
     std::vector<io::WriteRequest> writes;
-    for (uint64_t b = 0; b < r.length; b += kBlock) {
-      const uint64_t n = std::min<uint64_t>(kBlock, r.length - b);
-      const bool same = b + n <= local.size() && std::memcmp(&content[b], &local[b], n) == 0;
-      if (same) continue;
-      if (!writes.empty() && writes.back().offset + writes.back().data.size() == r.offset + b) {
-        writes.back().data = ByteView(writes.back().data.data(), writes.back().data.size() + n);
-      } else {
-        io::WriteRequest w;
-        w.offset = r.offset + b;
-        w.data = ByteView(&content[b], n);
-        writes.push_back(w);
+    uint64_t run_begin = 0, run_end = 0;
+    for (uint64_t b = 0; b <= r.length; b += kBlock) {
+      const uint64_t n = b < r.length ? std::min<uint64_t>(kBlock, r.length - b) : 0;
+      const bool differs =
+          n > 0 && !(b + n <= local.size() && std::memcmp(&content[b], &local[b], n) == 0);
+      if (differs && run_end == b && run_end > run_begin) {
+        run_end = b + n;  // extend the run
+        continue;
       }
+      if (run_end > run_begin) AddWrites(segs, content, run_begin, run_end, &writes);
+      run_begin = b;
+      run_end = differs ? b + n : b;
     }
-    if (!writes.empty()) {
-      Status s = rings_[k]->WriteBatch(f->fd, writes);
-      if (!s.ok()) return Fatal(s.WithContext("write " + f->path));
-      for (const auto& w : writes) written_ += w.data.size();
-    }
+    Status s = WriteAll(k, f, writes);
+    if (!s.ok()) return Fatal(s);
   }
   bytes_done_ += r.length;
   finish();

@@ -1,5 +1,6 @@
 #include "restore/snapshot_tree.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -16,6 +17,23 @@ Status OpenObject(VaultLink* link, repo::RecordDecoder* decoder, const ChunkId& 
     return link->FetchRecord(want);
   };
   return repo::ReadChunk(decoder, id, source, repo::kMaxRecordPlainSize, plain);
+}
+
+// From file offset `pos` (not inside a hole), skips the holes that start
+// there and then `n` bytes of data, with any holes among them; returns the
+// offset reached. `*hole` is the first hole not yet passed.
+uint64_t SkipData(const std::vector<repo::Hole>& holes, size_t* hole, uint64_t pos, uint64_t n) {
+  while (true) {
+    while (*hole < holes.size() && holes[*hole].offset <= pos) {
+      pos = std::max(pos, holes[*hole].offset + holes[*hole].length);
+      ++*hole;
+    }
+    if (n == 0) return pos;
+    const uint64_t next = *hole < holes.size() ? holes[*hole].offset : UINT64_MAX;
+    const uint64_t step = std::min(n, next - pos);
+    pos += step;
+    n -= step;
+  }
 }
 
 struct PartWork {
@@ -72,16 +90,16 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
         if (e.type == repo::EntryType::kDir) next.push_back({index, e.subtree});
         bool has_lists = false;
         if (e.type == repo::EntryType::kFile || e.type == repo::EntryType::kImage) {
-          // Data references with their offsets, holes skipped.
+          // Data references with the file offset of their first byte. A
+          // chunk may straddle holes (the agent chunks the data with the
+          // holes left out); SegmentsOf() splits it again for writing.
           uint64_t offset = 0;
           size_t hole = 0;
           for (const repo::ContentRef& ref : e.content) {
-            while (hole < e.holes.size() && e.holes[hole].offset == offset) {
-              offset += e.holes[hole++].length;
-            }
+            offset = SkipData(e.holes, &hole, offset, 0);
             if (ref.kind == repo::RefKind::kList) has_lists = true;
             node.data.push_back({ref.id, offset, ref.length});
-            offset += ref.length;
+            offset = SkipData(e.holes, &hole, offset, ref.length);
           }
         }
         std::vector<repo::ContentRef> refs = std::move(e.content);
@@ -157,9 +175,11 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
         continue;
       }
       uint64_t offset = start;
+      size_t hole = 0;
       for (const repo::ContentRef& d : *list) {
+        offset = SkipData(node.entry.holes, &hole, offset, 0);
         data.push_back({d.id, offset, d.length});
-        offset += d.length;
+        offset = SkipData(node.entry.holes, &hole, offset, d.length);
       }
     }
     node.data = std::move(data);
@@ -167,6 +187,29 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
     node.entry.content.shrink_to_fit();
   }
   return tree;
+}
+
+std::vector<Segment> SegmentsOf(const repo::TreeEntry& entry, uint64_t offset,
+                                uint64_t length) {
+  std::vector<Segment> out;
+  const auto& holes = entry.holes;
+  // The first hole that ends after `offset`.
+  auto it = std::upper_bound(holes.begin(), holes.end(), offset,
+                             [](uint64_t off, const repo::Hole& h) { return off < h.offset + h.length; });
+  uint64_t pos = offset, done = 0;
+  while (done < length) {
+    if (it != holes.end() && it->offset <= pos) {
+      pos = it->offset + it->length;
+      ++it;
+      continue;
+    }
+    const uint64_t next = it != holes.end() ? it->offset : UINT64_MAX;
+    const uint64_t n = std::min(length - done, next - pos);
+    out.push_back({pos, done, n});
+    pos += n;
+    done += n;
+  }
+  return out;
 }
 
 uint32_t FindNode(const SnapshotTree& tree, std::string_view path) {

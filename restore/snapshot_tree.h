@@ -35,7 +35,7 @@ struct TreeNode {
   // kDir: children in name order (an incomplete directory lists what loaded).
   std::vector<uint32_t> children;
   // kFile and kImage: the data references, content lists resolved, each
-  // with the file offset it starts at (holes skipped).
+  // with the file offset of its first byte (see SegmentsOf).
   struct Data {
     crypto::ChunkId id;
     uint64_t offset = 0;
@@ -64,6 +64,15 @@ struct SnapshotTree {
 // the connection fails; everything else is a problem in the result.
 Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
                               const crypto::ChunkId& root);
+
+// Where the bytes of a data reference go in the file: a chunk that
+// straddles holes is split around them. `offset` is TreeNode::Data::offset.
+struct Segment {
+  uint64_t file_offset = 0;
+  uint64_t chunk_offset = 0;
+  uint64_t length = 0;
+};
+std::vector<Segment> SegmentsOf(const repo::TreeEntry& entry, uint64_t offset, uint64_t length);
 
 // The node at `path` ("a/b/c", no leading '/'), or kNoParent if absent.
 uint32_t FindNode(const SnapshotTree& tree, std::string_view path);

@@ -161,6 +161,15 @@ struct FetchItem {
   std::vector<Placement> places;
 };
 
+// The writes of one fetched batch, submitted to io_uring together (one
+// system call for many small files). The contents stay here until then.
+struct PendingWrites {
+  std::vector<Bytes> contents;
+  std::vector<int> fds;
+  std::vector<io::WriteRequest> requests;
+  std::vector<std::pair<FileJob*, uint64_t>> done;  // file, bytes placed
+};
+
 struct Work {
   enum class Kind { kFetch, kReconcile } kind = Kind::kFetch;
   std::vector<FetchItem> items;  // kFetch
@@ -239,7 +248,8 @@ class Engine {
   // --- workers
   void WorkerMain(size_t k);
   void ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket);
-  void HandleChunk(size_t k, const FetchItem& item, const Bytes& record);
+  void HandleChunk(size_t k, const FetchItem& item, const Bytes& record, PendingWrites* out);
+  void SubmitWrites(size_t k, PendingWrites* out);
   void Reconcile(size_t k, Work& work);
   void FailChunk(const FetchItem& item, const Status& s);
 
@@ -248,7 +258,9 @@ class Engine {
   Status WriteAll(size_t k, FileJob* f, std::vector<io::WriteRequest>& writes);
   void FileDone(FileJob* f);
   void Finalize(FileJob* f);
-  void ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path);
+  // `created`: the file was made by this restore with its permission bits.
+  void ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path,
+                     bool created = false);
   void SetXattrsByPath(const std::string& proc_path, const repo::TreeEntry& e,
                        const std::string& path);
   void AddDamage(std::string what, const Status& s, std::vector<std::string> paths);
@@ -268,6 +280,8 @@ class Engine {
   std::vector<uint8_t> included_, needed_;
 
   bool root_ = ::geteuid() == 0;
+  uid_t uid_ = ::geteuid();
+  gid_t gid_ = ::getegid();
   bool image_target_ = false;
   uint32_t image_node_ = kNoParent;
   DirRef root_dir_;  // tree mode: the target directory
@@ -688,11 +702,15 @@ void Engine::MakeSpecial(const TreeNode& node, const DirRef& dir) {
 Status Engine::EnsureOpen(FileJob* f) {
   std::lock_guard lock(f->mu);
   if (f->fd >= 0 || options_.verify_only) return Status::OK();
+  // Created with its final permission bits (cairn-restore runs with umask
+  // 0), so only set-ID and sticky bits need a chmod later.
   f->fd = ::openat(f->dir->fd, f->tmp.c_str(),
-                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   f->node->entry.mode & 0777);
   if (f->fd < 0) return SysError("create", f->path);
-  // Sized first: the ranges never written (holes) stay holes.
-  if (::ftruncate(f->fd, static_cast<off_t>(f->node->entry.size)) != 0) {
+  // A sparse file is sized first: the ranges never written stay holes.
+  if (!f->node->entry.holes.empty() &&
+      ::ftruncate(f->fd, static_cast<off_t>(f->node->entry.size)) != 0) {
     return SysError("size", f->path);
   }
   return Status::OK();
@@ -719,12 +737,14 @@ void Engine::SetXattrsByPath(const std::string& proc_path, const repo::TreeEntry
   }
 }
 
-void Engine::ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path) {
-  if (root_ && ::fchown(fd, e.uid, e.gid) != 0) {
+void Engine::ApplyMetadata(int fd, const repo::TreeEntry& e, const std::string& path,
+                           bool created) {
+  const bool chown = root_ && (!created || e.uid != uid_ || e.gid != gid_);
+  if (chown && ::fchown(fd, e.uid, e.gid) != 0) {
     Warn(path + ": owner not restored: " + std::strerror(errno));
   }
   // After fchown, which clears set-user-ID and set-group-ID bits.
-  if (::fchmod(fd, e.mode & 07777) != 0) {
+  if ((!created || (e.mode & 07000) != 0) && ::fchmod(fd, e.mode & 07777) != 0) {
     Warn(path + ": mode not restored: " + std::strerror(errno));
   }
   for (const repo::Xattr& x : e.xattrs) {
@@ -743,11 +763,11 @@ void Engine::Finalize(FileJob* f) {
   if (!options_.verify_only) {
     Status s = EnsureOpen(f);
     if (!s.ok()) return Fatal(s);
-    if (f->in_place && !f->device && f->old_size != e.size &&
-        ::ftruncate(f->fd, static_cast<off_t>(e.size)) != 0) {
+    const bool resize = f->in_place ? f->old_size != e.size : f->damaged.load();
+    if (!f->device && resize && ::ftruncate(f->fd, static_cast<off_t>(e.size)) != 0) {
       return Fatal(SysError("size", f->path));
     }
-    if (!f->device) ApplyMetadata(f->fd, e, f->path);
+    if (!f->device) ApplyMetadata(f->fd, e, f->path, /*created=*/!f->in_place);
     ::close(f->fd);
     f->fd = -1;
     if (!f->in_place) {
@@ -784,7 +804,8 @@ void Engine::FailChunk(const FetchItem& item, const Status& s) {
   }
 }
 
-void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record) {
+void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record,
+                         PendingWrites* out) {
   VaultLink* link = links_[k].get();
   bool first = true;
   repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
@@ -802,49 +823,87 @@ void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record) {
   }
   if (!s.ok()) return FailChunk(item, s);
   ++chunks_;
-  for (const Placement& p : item.places) {
-    if (!options_.verify_only && !aborted()) {
-      Status w = EnsureOpen(p.file);
-      std::vector<io::WriteRequest> writes;
-      AddWrites(SegmentsOf(p.file->node->entry, p.offset, item.length), content, 0,
-                content.size(), &writes);
-      if (w.ok()) w = WriteAll(k, p.file, writes);
-      if (!w.ok()) Fatal(w);
+  if (options_.verify_only || aborted()) {
+    for (const Placement& p : item.places) {
+      bytes_done_ += item.length;
+      FileDone(p.file);
     }
-    bytes_done_ += item.length;
-    FileDone(p.file);
+    return;
   }
+  for (const Placement& p : item.places) {
+    Status w = EnsureOpen(p.file);
+    if (!w.ok()) return Fatal(w);
+    AddWrites(SegmentsOf(p.file->node->entry, p.offset, item.length), content, 0, content.size(),
+              &out->requests);
+    out->fds.resize(out->requests.size(), p.file->fd);
+    out->done.emplace_back(p.file, item.length);
+  }
+  out->contents.push_back(std::move(content));  // the views above stay valid
+}
+
+void Engine::SubmitWrites(size_t k, PendingWrites* out) {
+  if (!out->requests.empty() && !aborted()) {
+    Status s = rings_[k]->WriteBatch(out->fds, out->requests);
+    if (!s.ok()) {
+      // Name the file the first failed write belongs to.
+      for (size_t i = 0; i < out->requests.size(); ++i) {
+        if (!out->requests[i].status.ok()) {
+          for (const auto& [f, n] : out->done) {
+            if (f->fd == out->fds[i]) {
+              s = out->requests[i].status.WithContext("write " + f->path);
+              break;
+            }
+          }
+          break;
+        }
+      }
+      Fatal(s);
+    } else {
+      for (const auto& w : out->requests) written_ += w.data.size();
+    }
+  }
+  for (const auto& [f, n] : out->done) {
+    bytes_done_ += n;
+    FileDone(f);
+  }
+  *out = PendingWrites{};
 }
 
 void Engine::ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket) {
   VaultLink* link = links_[k].get();
+  PendingWrites writes;
   size_t done = 0;
   if (ticket.ok()) {
     auto records = link->AwaitRecords(*ticket);
     if (records.ok()) {
       done = std::min(records->size(), work.items.size());
-      for (size_t i = 0; i < done; ++i) HandleChunk(k, work.items[i], (*records)[i]);
+      for (size_t i = 0; i < done; ++i) HandleChunk(k, work.items[i], (*records)[i], &writes);
     } else if (link->failure().ok()) {
       FailChunk(work.items[0], records.status());  // the vault refused the first ID
       done = 1;
     } else {
-      return Fatal(records.status().WithContext("vault " + link->address()));
+      Fatal(records.status().WithContext("vault " + link->address()));
+      return SubmitWrites(k, &writes);
     }
   }
-  if (done == work.items.size()) return;
+  if (done == work.items.size()) return SubmitWrites(k, &writes);
   std::vector<ChunkId> rest;
   for (size_t i = done; i < work.items.size(); ++i) rest.push_back(work.items[i].id);
   auto fetched = ticket.ok() ? link->FetchRecords(rest) : Result<std::vector<Result<Bytes>>>(
                                                              ticket.status());
-  if (!fetched.ok()) return Fatal(fetched.status().WithContext("vault " + link->address()));
+  if (!fetched.ok()) {
+    Fatal(fetched.status().WithContext("vault " + link->address()));
+    return SubmitWrites(k, &writes);
+  }
   for (size_t i = 0; i < rest.size(); ++i) {
     const FetchItem& item = work.items[done + i];
     if ((*fetched)[i].ok()) {
-      HandleChunk(k, item, *(*fetched)[i]);
+      HandleChunk(k, item, *(*fetched)[i], &writes);
     } else {
       FailChunk(item, (*fetched)[i].status());
     }
   }
+  SubmitWrites(k, &writes);
 }
 
 void Engine::Reconcile(size_t k, Work& work) {
@@ -940,18 +999,8 @@ void Engine::Reconcile(size_t k, Work& work) {
   if (!options_.verify_only) {
     // Write back only the blocks that differ, as runs.
     std::vector<io::WriteRequest> writes;
-    uint64_t run_begin = 0, run_end = 0;
-    for (uint64_t b = 0; b <= r.length; b += kBlock) {
-      const uint64_t n = b < r.length ? std::min<uint64_t>(kBlock, r.length - b) : 0;
-      const bool differs =
-          n > 0 && !(b + n <= local.size() && std::memcmp(&content[b], &local[b], n) == 0);
-      if (differs && run_end == b && run_end > run_begin) {
-        run_end = b + n;  // extend the run
-        continue;
-      }
-      if (run_end > run_begin) AddWrites(segs, content, run_begin, run_end, &writes);
-      run_begin = b;
-      run_end = differs ? b + n : b;
+    for (const auto& [begin, end] : DifferingBlocks(content, local, kBlock)) {
+      AddWrites(segs, content, begin, end, &writes);
     }
     Status s = WriteAll(k, f, writes);
     if (!s.ok()) return Fatal(s);
@@ -1146,6 +1195,22 @@ Status Engine::Run(const std::string& wanted) {
 }
 
 }  // namespace
+
+std::vector<std::pair<uint64_t, uint64_t>> DifferingBlocks(ByteView want, ByteView have,
+                                                           uint32_t block) {
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  for (uint64_t b = 0; b < want.size(); b += block) {
+    const uint64_t n = std::min<uint64_t>(block, want.size() - b);
+    const bool same = b + n <= have.size() && std::memcmp(&want[b], &have[b], n) == 0;
+    if (same) continue;
+    if (!runs.empty() && runs.back().second == b) {
+      runs.back().second = b + n;
+    } else {
+      runs.emplace_back(b, b + n);
+    }
+  }
+  return runs;
+}
 
 Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>& list,
                                          std::string_view wanted) {

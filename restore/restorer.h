@@ -36,9 +36,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/state.h"
+#include "lib/base/bytes.h"
 #include "lib/base/status.h"
 #include "lib/proto/messages.h"
 
@@ -89,6 +91,12 @@ struct RestoreResult {
   std::vector<std::string> warnings;
   double seconds = 0;
 };
+
+// The byte ranges [begin, end) of `want` whose `block`-sized blocks differ
+// from `have` (bytes past the end of `have` always differ), adjacent blocks
+// merged into one run. What an in-place restore writes back.
+std::vector<std::pair<uint64_t, uint64_t>> DifferingBlocks(ByteView want, ByteView have,
+                                                           uint32_t block);
 
 // Resolves SNAPSHOT: a full ID, a unique prefix of one, or "latest".
 Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>& list,

@@ -160,12 +160,25 @@ Status IoRing::ReadBatch(std::span<const int> fds, std::span<ReadRequest> reques
 }
 
 Status IoRing::WriteBatch(int fd, std::span<WriteRequest> requests) {
+  std::vector<int> fds(requests.size(), fd);
+  return WriteBatch(fds, requests);
+}
+
+Status IoRing::WriteBatch(std::span<const int> fds, std::span<WriteRequest> requests) {
   CheckOwnerThread();
+  if (fds.size() != requests.size()) {
+    Status s = Status::InvalidArgument("IoRing::WriteBatch: fds and requests differ in length");
+    for (WriteRequest& w : requests) {
+      w.bytes_written = 0;
+      w.status = s;
+    }
+    return s;
+  }
   std::vector<Op> ops(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     WriteRequest& w = requests[i];
     ops[i] = Op{.kind = OpKind::kWrite,
-                .fd = fd,
+                .fd = fds[i],
                 .offset = w.offset,
                 .write_buffer = w.data.data(),
                 .length = w.data.size(),

@@ -108,6 +108,10 @@ class IoRing {
   // hold a prefix of its data. Returns the first failure in request order.
   Status WriteBatch(int fd, std::span<WriteRequest> requests);
 
+  // Like WriteBatch(fd, ...), but request i writes to fds[i]: for writing
+  // many files in one batch (restore).
+  Status WriteBatch(std::span<const int> fds, std::span<WriteRequest> requests);
+
   // fdatasync (datasync) or fsync of `fd`, through the ring.
   Status Fsync(int fd, bool datasync);
 

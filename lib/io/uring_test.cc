@@ -108,6 +108,37 @@ TEST_P(IoRingTest, BatchedReadsOfManyFilesMatchPread) {
   }
 }
 
+// Many files written in one multi-fd batch (how restore writes the chunks
+// of one reply), read back with pread.
+TEST_P(IoRingTest, BatchedWritesToManyFilesMatchPread) {
+  std::vector<UniqueFd> fds;
+  std::vector<int> raw_fds;
+  std::vector<Bytes> data;
+  std::vector<WriteRequest> requests;
+  for (int i = 0; i < 100; ++i) {
+    fds.push_back(OpenOrDie(dir_.Child("w" + std::to_string(i)), O_RDWR | O_CREAT | O_TRUNC));
+    data.push_back(RandomBytes(static_cast<size_t>(i) * 977 + 1, 100 + i));
+  }
+  for (int i = 0; i < 100; ++i) {
+    raw_fds.push_back(fds[static_cast<size_t>(i)].get());
+    WriteRequest w;
+    w.offset = static_cast<uint64_t>(i) * 13;
+    w.data = data[static_cast<size_t>(i)];
+    requests.push_back(w);
+  }
+  ASSERT_TRUE(ring_->WriteBatch(raw_fds, requests).ok());
+  for (int i = 0; i < 100; ++i) {
+    const auto& w = requests[static_cast<size_t>(i)];
+    ASSERT_TRUE(w.status.ok()) << w.status.ToString();
+    EXPECT_EQ(w.bytes_written, w.data.size());
+    Bytes back = PreadWholeFile(raw_fds[static_cast<size_t>(i)]);
+    ASSERT_EQ(back.size(), w.offset + w.data.size());
+    EXPECT_TRUE(Equal(ByteView(back).subspan(w.offset), w.data)) << "file " << i;
+  }
+  std::vector<int> short_fds(1, raw_fds[0]);
+  EXPECT_EQ(ring_->WriteBatch(short_fds, requests).code(), StatusCode::kInvalidArgument);
+}
+
 // A file far larger than one batch, read batch after batch at one fd.
 TEST_P(IoRingTest, FileLargerThanTheBatchIsReadInFull) {
   const Bytes data = RandomBytes(5 * 1024 * 1024 + 123, 7);

@@ -1,10 +1,11 @@
 // cairn-restore: flags and wiring only; the logic lives in the
 // cairn_restore library (restore/*.h).
 //
-// Exit codes: 0 success; 1 a failure (vault unreachable, refused, a write
-// error on the target) or a restore that found damage (the damaged files are
-// listed, everything else is restored); 2 bad usage or input (unknown
-// snapshot prefix, a non-empty target without --overwrite or --in-place).
+// Exit codes: 0 success; 1 a failure (vault unreachable, refused, no such
+// snapshot, a write error on the target) or a restore that found damage (the
+// damaged files are listed, everything else is restored); 2 bad usage or
+// input (an ambiguous snapshot prefix, a non-empty target without
+// --overwrite or --in-place).
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -278,9 +279,9 @@ int RunRestore(const Common& c, const std::string& snapshot,
     }
     std::printf("\n");
     if (!ok) {
-      std::printf("%zu problem(s): the files listed above are not restored whole%s\n",
+      std::printf("%zu problem(s): the paths listed above are not restored whole%s\n",
                   r.damaged.size(),
-                  options.verify_only ? "" : " (kept as NAME.cairn-damaged where written)");
+                  options.verify_only ? "" : " (damaged files are kept as NAME.cairn-damaged)");
     } else if (options.verify_only) {
       std::printf("every chunk verified: no damage\n");
     }
@@ -355,7 +356,8 @@ int main(int argc, char** argv) {
   log.program = "cairn-restore";
   log.level = log_level;
   if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
-  ::umask(022);
+  // Restored files get exactly the permission bits the snapshot recorded.
+  ::umask(0);
   RaiseFileLimit();
 
   if (snapshots_cmd->parsed()) return RunSnapshots(c);

@@ -81,6 +81,21 @@ check "and the message says what to do" grep -q -- "--overwrite" "$WORK/nonempty
 python3 "$TREECMP" "$src" "$WORK/out$src" >"$WORK/cmp2.txt" || true
 check "--overwrite over the same tree keeps it identical" grep -q " 0 difference(s)" "$WORK/cmp2.txt"
 
+# --in-place over a restored tree that has drifted: only what differs moves.
+out=$WORK/out$src
+printf 'drift' | dd of="$out/big.bin" bs=1 seek=100000 conv=notrunc 2>/dev/null
+truncate -s 3000000 "$out/sub/big2.bin"
+rm "$out/sub/f5" && ln -s /etc/hostname "$out/sub/f5"
+chmod 0777 "$out/sub/f6"
+"$RESTORE" restore latest "${ST[@]}" --target "$WORK/out" --in-place --json >"$WORK/inplace.json"
+python3 "$TREECMP" "$src" "$out" >"$WORK/cmp-inplace.txt" || true
+tail -1 "$WORK/cmp-inplace.txt"
+check "--in-place brings a drifted tree back identical" grep -q " 0 difference(s)" "$WORK/cmp-inplace.txt"
+recv=$(json "$WORK/inplace.json" bytes_received)
+total=$(json "$WORK/inplace.json" bytes)
+echo "in place: received $recv of $total bytes"
+check "--in-place fetched a fraction of the tree ($recv of $total bytes)" test $((recv * 2)) -lt "$total"
+
 # A symlink planted where a restored directory goes must not be followed.
 mkdir -p "$WORK/outside" "$WORK/trap"
 first=${src#/}; first=${first%%/*}  # the first component of the source path

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "lib/chunk/rsync_delta.h"
 #include "lib/net/client.h"
 #include "lib/net/run_sync.h"
 #include "lib/net/tls.h"
@@ -469,4 +470,75 @@ TEST_F(VaultProtocolTest, ABackupConnectionGetsNoJobAndForeignJobDoneIsAViolatio
 }
 
 }  // namespace
+// The restore role: reads only, never a job link; get_delta answers with a
+// delta the client can check, within the department only.
+TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
+  auto fin = *Enroll("finance", "fin-srv-01");
+  auto health = *Enroll("health", "hl-srv-01");
+  // Store one 64 KiB chunk through an agent connection.
+  Conn a = *Agent(fin);
+  ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
+                  .ok());
+  ASSERT_TRUE(Expect<proto::SessionBegun>(a, MessageType::kSessionBegun).ok());
+  auto enc = *repo::RecordEncoder::Create(fin.keys, {});
+  Bytes content = repo::testing::RandomBytes(64 * 1024, 5), rec;
+  const crypto::ChunkId id = enc->Id(content);
+  ASSERT_TRUE(enc->Encode(repo::RecordType::kData, id, content, &rec).ok());
+  ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, rec).ok());
+  ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{1}).ok());
+  ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
+
+  auto restore_conn = [&](const Identity& who) -> Conn {
+    Conn c = *Dial(who.cert_pem, who.key_pem);
+    EXPECT_TRUE(
+        Send(c, MessageType::kHello, proto::Hello{1, 1, proto::Role::kRestore, "test", "r"}).ok());
+    EXPECT_TRUE(Expect<proto::HelloOk>(c, MessageType::kHelloOk).ok());
+    return c;
+  };
+  Conn r = restore_conn(fin);
+  // Reads work.
+  ASSERT_TRUE(Send(r, MessageType::kGetRecords, proto::GetRecords{{id}}).ok());
+  auto recs = Expect<proto::Records>(r, MessageType::kRecords);
+  ASSERT_TRUE(recs.ok()) << recs.status().ToString();
+  EXPECT_EQ(recs->records.at(0), rec);
+  // A delta against a stale copy: one 4 KiB block differs.
+  Bytes stale = content;
+  for (size_t i = 8192; i < 12288; ++i) stale[i] ^= 0x5a;
+  auto sig = chunk::ComputeSignature(stale, 4096);
+  ASSERT_TRUE(sig.ok());
+  ASSERT_TRUE(Send(r, MessageType::kGetDelta, proto::GetDelta{7, id, *sig}).ok());
+  auto delta = Expect<proto::DeltaReply>(r, MessageType::kDelta);
+  ASSERT_TRUE(delta.ok()) << delta.status().ToString();
+  EXPECT_EQ(delta->request_id, 7u);
+  EXPECT_EQ(delta->kind, proto::DeltaKind::kDelta);
+  EXPECT_LT(delta->data.size(), 8192u);  // about the one block, not the chunk
+  auto rebuilt = chunk::ApplyDelta(stale, delta->data, content.size());
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(*rebuilt, content);
+  // A signature librsync would not take: invalid_argument, connection kept.
+  ASSERT_TRUE(Send(r, MessageType::kGetDelta, proto::GetDelta{8, id, Bytes(20, 1)}).ok());
+  EXPECT_EQ(Expect<proto::DeltaReply>(r, MessageType::kDelta).status().code(),
+            StatusCode::kInvalidArgument);
+  // An unknown chunk: not_found.
+  crypto::ChunkId unknown{};
+  ASSERT_TRUE(Send(r, MessageType::kGetDelta, proto::GetDelta{9, unknown, *sig}).ok());
+  EXPECT_TRUE(Expect<proto::DeltaReply>(r, MessageType::kDelta).status().IsNotFound());
+  // Another department's restore sees nothing of it.
+  Conn h = restore_conn(health);
+  ASSERT_TRUE(Send(h, MessageType::kGetDelta, proto::GetDelta{1, id, *sig}).ok());
+  EXPECT_TRUE(Expect<proto::DeltaReply>(h, MessageType::kDelta).status().IsNotFound());
+  // An idle restore connection never becomes a job link.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  EXPECT_EQ(server_->job_links(), 0u);
+  // Writing is a protocol violation that closes the connection.
+  ASSERT_TRUE(SendRaw(r, MessageType::kPutRecord, rec).ok());
+  auto closed = Read(r);
+  if (closed.ok()) {
+    EXPECT_EQ(closed->type, MessageType::kError);
+    closed = Read(r);
+  }
+  EXPECT_FALSE(closed.ok());
+}
+
 }  // namespace cairn::vault

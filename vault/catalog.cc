@@ -323,7 +323,7 @@ Result<std::string> Catalog::CreateToken(uint32_t department, uint64_t now_micro
   Bytes id(kTokenIdSize), secret(kTokenSecretSize);
   CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(id));
   CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(secret));
-  CAIRN_RETURN_IF_ERROR(FindDepartment(department).status());
+  if (department != kReplicatorToken) CAIRN_RETURN_IF_ERROR(FindDepartment(department).status());
   Bytes row;
   ByteWriter w(&row);
   w.PutU32(department);
@@ -465,6 +465,15 @@ Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
   snapshot.manifest_count = manifest.size();
   Bytes key = SnapshotKey(snapshot.department_id, snapshot.time_micros, snapshot.id);
   CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(snapshot)));
+  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, snapshot.id, manifest));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return snapshot;
+}
+
+namespace {
+
+Status PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const std::string& id,
+                   const std::vector<crypto::ChunkId>& manifest) {
   // The manifest in parts of up to 16384 IDs (512 KiB), keyed by snapshot
   // ID and part number, so a huge manifest never needs one huge value.
   constexpr size_t kPart = 16384;
@@ -472,13 +481,129 @@ Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
     size_t n_ids = std::min(kPart, manifest.size() - i);
     Bytes value(n_ids * 32);
     std::memcpy(value.data(), manifest[i].data(), value.size());
-    Bytes mkey(snapshot.id.begin(), snapshot.id.end());
+    Bytes mkey(id.begin(), id.end());
     auto p = Be32(static_cast<uint32_t>(part));
     mkey.insert(mkey.end(), p.begin(), p.end());
-    CAIRN_RETURN_IF_ERROR(txn.Put(manifests_, mkey, value));
+    CAIRN_RETURN_IF_ERROR(txn.Put(manifests, mkey, value));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+uint64_t SnapshotNumber(std::string_view id) {
+  if (id.size() != 16) return 0;
+  uint64_t n = 0;
+  for (char c : id) {
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return 0;
+    n = n << 4 | static_cast<uint64_t>(v);
+  }
+  return n;
+}
+
+Result<Department> Catalog::ImportDepartment(uint32_t id, std::string_view name,
+                                             ByteView wrapped_keys, uint64_t created_micros) {
+  CAIRN_RETURN_IF_ERROR(ValidateDepartmentName(name));
+  if (id == 0) return Status::InvalidArgument("department id 0 is invalid");
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  auto key = Be32(id);
+  auto by_id = txn.Get(departments_, key);
+  if (by_id.ok()) {
+    CAIRN_ASSIGN_OR_RETURN(Department d, DecodeDepartment(*by_id));
+    if (d.name != name) {
+      return Status::InvalidArgument("department id " + std::to_string(id) + " is '" + d.name +
+                                     "' here, '" + std::string(name) + "' at the source");
+    }
+    return d;
+  }
+  if (txn.Get(department_names_, AsBytes(name)).ok()) {
+    return Status::InvalidArgument("department '" + std::string(name) +
+                                   "' exists here under another id");
+  }
+  Department d{id, std::string(name), created_micros,
+               Bytes(wrapped_keys.begin(), wrapped_keys.end())};
+  CAIRN_RETURN_IF_ERROR(txn.Put(departments_, key, EncodeDepartment(d)));
+  CAIRN_RETURN_IF_ERROR(txn.Put(department_names_, AsBytes(name), key));
+  // Local departments created later get IDs past the imported ones.
+  uint64_t next = 1;
+  if (auto cur = txn.Get(meta_, AsBytes("next_department_id")); cur.ok() && cur->size() == 8) {
+    next = DecodeFixed64(cur->data());
+  }
+  if (next <= id) {
+    uint8_t v[8];
+    EncodeFixed64(v, uint64_t{id} + 1);
+    CAIRN_RETURN_IF_ERROR(txn.Put(meta_, AsBytes("next_department_id"), ByteView(v, 8)));
   }
   CAIRN_RETURN_IF_ERROR(txn.Commit());
-  return snapshot;
+  return d;
+}
+
+Result<bool> Catalog::CommitReplica(const SnapshotRecord& snapshot,
+                                    const std::vector<crypto::ChunkId>& manifest) {
+  const uint64_t n = SnapshotNumber(snapshot.id);
+  if (n == 0) return Status::InvalidArgument("replicated snapshot id '" + snapshot.id + "' is malformed");
+  if (FindSnapshot(snapshot.department_id, snapshot.id).ok()) return false;
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  SnapshotRecord s = snapshot;
+  s.manifest_count = manifest.size();
+  Bytes key = SnapshotKey(s.department_id, s.time_micros, s.id);
+  if (txn.Get(snapshots_, key).ok()) return false;
+  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(s)));
+  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, s.id, manifest));
+  uint64_t next = 1;
+  if (auto cur = txn.Get(meta_, AsBytes("next_snapshot_id")); cur.ok() && cur->size() == 8) {
+    next = DecodeFixed64(cur->data());
+  }
+  if (next <= n) {
+    uint8_t v[8];
+    EncodeFixed64(v, n + 1);
+    CAIRN_RETURN_IF_ERROR(txn.Put(meta_, AsBytes("next_snapshot_id"), ByteView(v, 8)));
+  }
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return true;
+}
+
+Result<std::vector<SnapshotRecord>> Catalog::ListSnapshotsAfter(uint64_t after,
+                                                                size_t limit) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<SnapshotRecord> out;
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(snapshots_, ByteView(), [&](ByteView, ByteView v) {
+    auto s = DecodeSnapshot(v);
+    if (!s.ok()) {
+      bad = s.status();
+      return false;
+    }
+    if (SnapshotNumber(s->id) > after) out.push_back(std::move(*s));
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  std::sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
+    return SnapshotNumber(a.id) < SnapshotNumber(b.id);
+  });
+  if (limit != 0 && out.size() > limit) out.resize(limit);
+  return out;
+}
+
+Result<uint64_t> Catalog::LatestSnapshotNumber() const {
+  CAIRN_ASSIGN_OR_RETURN(auto all, ListSnapshotsAfter(0, 0));
+  return all.empty() ? 0 : SnapshotNumber(all.back().id);
+}
+
+Result<std::string> Catalog::GetSetting(std::string_view name) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::string key = "setting/" + std::string(name);
+  auto v = txn.Get(meta_, AsBytes(key));
+  if (!v.ok()) return v.status();
+  return std::string(AsString(*v));
+}
+
+Status Catalog::PutSetting(std::string_view name, std::string_view value) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  std::string key = "setting/" + std::string(name);
+  CAIRN_RETURN_IF_ERROR(txn.Put(meta_, AsBytes(key), AsBytes(value)));
+  return txn.Commit();
 }
 
 Result<std::vector<SnapshotRecord>> Catalog::ListSnapshots(uint32_t department,

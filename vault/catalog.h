@@ -78,6 +78,13 @@ struct JobRecord {
   std::string error;             // when failed
 };
 
+// Redeeming this "department" enrols a replicator (no department: it
+// reads every department's snapshots).
+inline constexpr uint32_t kReplicatorToken = 0;
+
+// The number of a snapshot ID (16 hex digits); 0 if it is not one.
+uint64_t SnapshotNumber(std::string_view id);
+
 // Department names: 1 to 64 of [a-z0-9-], starting with a letter or digit.
 Status ValidateDepartmentName(std::string_view name);
 
@@ -92,7 +99,8 @@ class Catalog {
   Result<Department> FindDepartment(uint32_t id) const;
   Result<std::vector<Department>> ListDepartments() const;
 
-  // A one-time enrolment token for `department`, valid for ttl_micros.
+  // A one-time enrolment token for `department`, valid for ttl_micros;
+  // kReplicatorToken instead of a department makes a replicator's token.
   // Returns "<token id>.<secret>" (hex); only a hash of the secret is kept.
   Result<std::string> CreateToken(uint32_t department, uint64_t now_micros, uint64_t ttl_micros);
   // Checks and spends a token in one transaction. PermissionDenied, with
@@ -122,6 +130,29 @@ class Catalog {
   Result<std::vector<SnapshotRecord>> ListSnapshots(uint32_t department, size_t limit) const;
   Result<SnapshotRecord> FindSnapshot(uint32_t department, std::string_view id) const;
   Result<std::vector<crypto::ChunkId>> Manifest(uint32_t department, std::string_view id) const;
+
+  // --- Replication (doc/design.md section 13) ---------------------------
+
+  // A department replicated from another vault, with its ID and keys
+  // (wrapped by this vault's master key). Idempotent for the same ID and
+  // name; InvalidArgument when the ID or the name is taken by another.
+  Result<Department> ImportDepartment(uint32_t id, std::string_view name, ByteView wrapped_keys,
+                                      uint64_t created_micros);
+  // Records a snapshot replicated from another vault under its own ID, and
+  // raises this vault's counter past it so that later local snapshots sort
+  // after it. Returns false (and changes nothing) when the department
+  // already holds a snapshot with that ID.
+  Result<bool> CommitReplica(const SnapshotRecord& snapshot,
+                             const std::vector<crypto::ChunkId>& manifest);
+  // Snapshots of every department whose ID (as a number) is above `after`,
+  // oldest first, at most `limit` (0: all).
+  Result<std::vector<SnapshotRecord>> ListSnapshotsAfter(uint64_t after, size_t limit) const;
+  // The number of the newest snapshot (0 when there is none).
+  Result<uint64_t> LatestSnapshotNumber() const;
+  // Small named values (replication cursors, promotion state); NotFound if
+  // unset.
+  Result<std::string> GetSetting(std::string_view name) const;
+  Status PutSetting(std::string_view name, std::string_view value);
 
   // Queues a job; only the target fields (department_id, agent_serial,
   // host), kind, paths and image of `job` are used. Returns its ID.

@@ -8,7 +8,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <deque>
+#include <map>
 
 #include "lib/chunk/rsync_delta.h"
 #include "lib/crypto/pki.h"
@@ -155,9 +157,10 @@ VaultServer::~VaultServer() = default;
 
 Result<uint16_t> VaultServer::Start(asio::io_context& io) {
   net::TlsOptions tls;
-  tls.ca_pem = vault_->ca().certificate_pem;
+  // Its own CA, plus a replication source's (whose agents fail over here).
+  tls.ca_pem = vault_->trusted_ca_pem();
   // Leaf then CA: an enrolling agent pins the CA it finds in this chain.
-  tls.certificate_pem = vault_->tls_certificate_pem() + vault_->ca().certificate_pem;
+  tls.certificate_pem = vault_->served_chain_pem();
   tls.private_key_pem = vault_->tls_private_key_pem();
   tls.client_certificate = net::ClientCertificate::kOptional;  // enrolment has none
   Catalog* catalog = vault_->catalog();
@@ -237,6 +240,11 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
   } else if (!conn->peer().has_value()) {
     result = Status::PermissionDenied("this role needs a client certificate (enrol first)");
     (void)co_await SendError(*conn, result);
+  } else if (hello->role == proto::Role::kReplicator &&
+             conn->peer()->role == crypto::kRoleReplicator) {
+    proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), "", {}};
+    result = co_await Send(*conn, MessageType::kHelloOk, ok);
+    if (result.ok()) result = co_await ServeReplicator(*conn);
   } else if ((hello->role != proto::Role::kAgent && hello->role != proto::Role::kRestore) ||
              conn->peer()->role != crypto::kRoleAgent) {
     result =
@@ -253,7 +261,8 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     link->host = conn->peer()->host;
     link->department = dept->id;
     link->read_only = hello->role == proto::Role::kRestore;
-    proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), dept->name};
+    proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), dept->name,
+                      AgentAddresses()};
     result = co_await Send(*link, MessageType::kHelloOk, ok);
     if (result.ok()) {
       {
@@ -293,7 +302,7 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
 }
 
 asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
-  proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), ""};
+  proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), "", {}};
   CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kHelloOk, ok));
   auto frame = co_await conn.ReadFrame(std::chrono::seconds(30), proto::kMaxControlPayload);
   if (!frame.ok()) co_return frame.status();
@@ -309,6 +318,7 @@ asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
   };
   auto department_id = vault_->catalog()->RedeemToken(req->token, NowMicros());
   if (!department_id.ok()) co_return co_await refuse(department_id.status());
+  if (*department_id == kReplicatorToken) co_return co_await EnrollReplicator(conn, *req);
   auto dept = vault_->catalog()->FindDepartment(*department_id);
   if (!dept.ok()) co_return co_await refuse(dept.status());
   crypto::PeerIdentity id;
@@ -329,7 +339,7 @@ asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
   resp.department = dept->name;
   resp.department_id = dept->id;
   resp.department_keys = crypto::SerializeDepartmentKeys(*keys);
-  resp.vault_addresses = {advertised_};
+  resp.vault_addresses = AgentAddresses();
   Status s = co_await Send(conn, MessageType::kEnrollResponse, resp);
   SecureZero(resp.department_keys.data(), resp.department_keys.size());
   if (s.ok()) {
@@ -337,6 +347,226 @@ asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
                  issued->serial_hex);
   }
   co_return s;
+}
+
+std::vector<std::string> VaultServer::AgentAddresses() const {
+  std::vector<std::string> out = vault_->AgentAddresses();
+  if (out.empty()) out.push_back(advertised_);
+  return out;
+}
+
+asio::awaitable<Status> VaultServer::EnrollReplicator(net::Connection& conn,
+                                                      const proto::EnrollRequest& req) {
+  crypto::PeerIdentity id;
+  id.role = std::string(crypto::kRoleReplicator);
+  id.department = "replication";
+  id.host = req.hostname;
+  auto refuse = [&](Status s) -> asio::awaitable<Status> {
+    spdlog::warn("replicator enrolment from {} refused: {}", conn.remote_endpoint(), s.message());
+    (void)co_await SendError(conn, s);
+    co_return s;
+  };
+  auto cert = crypto::IssueCertificate(vault_->ca(), req.csr_pem, id, kAgentCertValidityDays);
+  if (!cert.ok()) co_return co_await refuse(cert.status());
+  auto issued = crypto::ParseIdentity(*cert);
+  if (!issued.ok()) co_return co_await refuse(issued.status());
+  // Known to the catalog (department 0), so it can be listed and revoked.
+  AgentRecord record{issued->serial_hex, 0, req.hostname, NowMicros(), false, 0};
+  if (Status s = vault_->catalog()->AddAgent(record); !s.ok()) co_return co_await refuse(s);
+  proto::EnrollResponse resp;
+  resp.certificate_pem = *cert;
+  resp.ca_pem = vault_->ca().certificate_pem;
+  resp.department = "";
+  resp.department_id = 0;
+  resp.vault_addresses = {advertised_};
+  Status s = co_await Send(conn, MessageType::kEnrollResponse, resp);
+  if (s.ok()) {
+    spdlog::info("enrolled replicator {} (certificate {})", req.hostname, issued->serial_hex);
+  }
+  co_return s;
+}
+
+Result<proto::ReplicaSetupOk> VaultServer::ReplicaSetup(net::Connection& conn,
+                                                        const proto::ReplicaSetup& req) {
+  Catalog* catalog = vault_->catalog();
+  proto::ReplicaSetupOk ok;
+  ok.site = vault_->site();
+  if (!vault_->IsReplica()) {
+    // The root of trust for this vault's agents: certify the DR vault's TLS
+    // key so that they accept it when they fail over, and tell them where
+    // it is.
+    std::vector<std::string> hosts;
+    for (const std::string& a : req.addresses) {
+      auto colon = a.rfind(':');
+      std::string host = a.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      if (!host.empty() && std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
+        hosts.push_back(host);
+      }
+    }
+    if (hosts.empty()) return Status::InvalidArgument("replica_setup names no DR address");
+    for (const char* local : {"127.0.0.1", "::1", "localhost"}) {
+      if (std::find(hosts.begin(), hosts.end(), local) == hosts.end()) hosts.push_back(local);
+    }
+    crypto::PeerIdentity id;
+    id.role = std::string(crypto::kRoleVault);
+    id.department = req.site.empty() ? "dr" : req.site;
+    id.host = hosts.front();
+    CAIRN_ASSIGN_OR_RETURN(ok.server_cert_pem,
+                           crypto::IssueCertificate(vault_->ca(), req.server_csr_pem, id, 825,
+                                                    std::vector<std::string>(hosts.begin() + 1,
+                                                                             hosts.end())));
+    ok.ca_pem = vault_->ca().certificate_pem;
+    std::vector<std::string> addresses = AgentAddresses();
+    for (const std::string& a : req.addresses) {
+      if (std::find(addresses.begin(), addresses.end(), a) == addresses.end() &&
+          addresses.size() < proto::kMaxVaultAddresses) {
+        addresses.push_back(a);
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(vault_->SetAgentAddresses(addresses));
+  }
+  ok.vault_addresses = AgentAddresses();
+  CAIRN_ASSIGN_OR_RETURN(auto departments, catalog->ListDepartments());
+  size_t released = 0;
+  for (const Department& d : departments) {
+    proto::ReplicaDepartment rd{d.id, d.name, d.created_micros, {}};
+    if (std::find(req.known_departments.begin(), req.known_departments.end(), d.id) ==
+        req.known_departments.end()) {
+      CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(d.id));
+      rd.keys = crypto::SerializeDepartmentKeys(keys);
+      ++released;
+    }
+    ok.departments.push_back(std::move(rd));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto agents, catalog->ListAgents());
+  for (const AgentRecord& a : agents) {
+    if (a.department_id == 0) continue;  // replicators stay here
+    ok.agents.push_back(
+        {a.serial, a.department_id, a.host, a.enrolled_micros, a.revoked, a.revoked_micros});
+  }
+  if (released > 0) {
+    spdlog::warn("replication set-up from {}: keys of {} department(s) escrowed to site {}",
+                 conn.Describe(), released, req.site);
+  }
+  return ok;
+}
+
+asio::awaitable<Status> VaultServer::ServeReplicator(net::Connection& conn) {
+  Catalog* catalog = vault_->catalog();
+  ChunkStore* store = vault_->store();
+  spdlog::info("replicator connected: {}", conn.Describe());
+  for (;;) {
+    auto frame = co_await conn.ReadFrame();
+    if (!frame.ok()) co_return frame.status();
+    const ByteView payload = frame->payload;
+    switch (frame->type) {
+      case MessageType::kPing: {
+        auto ping = proto::Ping::Decode(payload);
+        if (!ping.ok()) co_return ping.status();
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kPong, proto::Pong{ping->nonce}));
+        break;
+      }
+      case MessageType::kPong:
+        break;
+      case MessageType::kReplicaSetup: {
+        auto req = proto::ReplicaSetup::Decode(payload);
+        if (!req.ok()) co_return req.status();
+        auto ok = ReplicaSetup(conn, *req);
+        if (!ok.ok()) {
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, ok.status()));
+          break;
+        }
+        Status s = co_await Send(conn, MessageType::kReplicaSetupOk, *ok);
+        for (auto& d : ok->departments) SecureZero(d.keys.data(), d.keys.size());
+        CAIRN_CO_RETURN_IF_ERROR(s);
+        break;
+      }
+      case MessageType::kReplicaList: {
+        auto req = proto::ReplicaList::Decode(payload);
+        if (!req.ok()) co_return req.status();
+        size_t limit = req->limit == 0 ? proto::kMaxSnapshotsPerList : req->limit;
+        auto list = catalog->ListSnapshotsAfter(req->after, limit);
+        auto latest = catalog->LatestSnapshotNumber();
+        if (!list.ok() || !latest.ok()) {
+          CAIRN_CO_RETURN_IF_ERROR(
+              co_await SendError(conn, !list.ok() ? list.status() : latest.status()));
+          break;
+        }
+        proto::ReplicaSnapshots reply;
+        reply.latest = *latest;
+        std::map<uint32_t, std::string> names;
+        size_t budget = proto::kMaxControlPayload - 1024;
+        for (const auto& s : *list) {
+          if (!names.contains(s.department_id)) {
+            auto d = catalog->FindDepartment(s.department_id);
+            names[s.department_id] = d.ok() ? d->name : "";
+          }
+          proto::ReplicaSnapshot r;
+          r.department_id = s.department_id;
+          r.department = names[s.department_id];
+          r.info.id = s.id;
+          r.info.hostname = s.host;
+          r.info.paths = s.paths;
+          r.info.kind = static_cast<proto::SessionKind>(s.kind);
+          r.info.time_micros = s.time_micros;
+          r.info.root_tree = s.root_tree;
+          r.info.stats = {s.files,      s.dirs,     s.bytes,          s.new_bytes,
+                          s.new_chunks, s.warnings, s.started_micros, s.finished_micros};
+          r.manifest_count = s.manifest_count;
+          size_t size = 300 + s.host.size() + r.department.size();
+          for (const auto& p : s.paths) size += 4 + p.size();
+          if (size > budget) break;
+          budget -= size;
+          reply.snapshots.push_back(std::move(r));
+        }
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kReplicaSnapshots, reply));
+        break;
+      }
+      case MessageType::kGetManifest: {
+        auto req = proto::GetManifest::Decode(payload);
+        if (!req.ok()) co_return req.status();
+        auto manifest = catalog->Manifest(req->department_id, req->snapshot_id);
+        if (!manifest.ok()) {
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, manifest.status()));
+          break;
+        }
+        proto::Manifest reply;
+        reply.total = manifest->size();
+        reply.offset = std::min<uint64_t>(req->offset, manifest->size());
+        const uint64_t end =
+            std::min<uint64_t>(manifest->size(), reply.offset + proto::kMaxManifestIdsPerPart);
+        reply.ids.assign(manifest->begin() + static_cast<long>(reply.offset),
+                         manifest->begin() + static_cast<long>(end));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kManifest, reply));
+        break;
+      }
+      case MessageType::kGetReplicaRecords: {
+        auto ask = proto::GetReplicaRecords::Decode(payload);
+        if (!ask.ok()) co_return ask.status();
+        proto::Records reply;
+        size_t budget = proto::kMaxFramePayload - 1024;
+        Status s;
+        for (const auto& id : ask->ids) {
+          Bytes rec;
+          s = store->Read(ask->department_id, id, &rec);
+          if (!s.ok()) break;
+          if (rec.size() + 4 > budget && !reply.records.empty()) break;
+          budget -= std::min(budget, rec.size() + 4);
+          reply.records.push_back(std::move(rec));
+        }
+        if (!s.ok() && reply.records.empty()) {
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, s));
+          break;
+        }
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kRecords, reply));
+        break;
+      }
+      default:
+        co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
+                            " is not allowed for the replicator role");
+    }
+  }
 }
 
 asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& dept) {
@@ -384,6 +614,15 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
           link.in_session = true;
         }
         if (job_running) co_return Violation("session_begin on a link with a job running");
+        if (vault_->IsReplica() && !vault_->IsPromoted()) {
+          Status refused = Status::PermissionDenied(
+              "this is the disaster-recovery copy (site " + vault_->site() +
+              ") and it has not been promoted: back up to the primary vault, or, if the primary "
+              "is lost, promote this one with `cairn-vault promote` (doc/dr-runbook.md)");
+          spdlog::warn("backup from {} refused: not promoted", conn.Describe());
+          (void)co_await SendError(link, refused);
+          co_return refused;
+        }
         proto::SessionBegun reply;
         {
           std::lock_guard<std::mutex> lock(sessions_mu_);

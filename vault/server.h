@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "lib/net/connection.h"
 #include "lib/net/server.h"
@@ -75,6 +76,13 @@ class VaultServer {
  private:
   boost::asio::awaitable<void> Handle(std::shared_ptr<net::Connection> conn);
   boost::asio::awaitable<Status> Enroll(net::Connection& conn);
+  boost::asio::awaitable<Status> EnrollReplicator(net::Connection& conn,
+                                                  const proto::EnrollRequest& req);
+  // A replicator pulling from this vault (doc/protocol.md "Replication").
+  boost::asio::awaitable<Status> ServeReplicator(net::Connection& conn);
+  Result<proto::ReplicaSetupOk> ReplicaSetup(net::Connection& conn, const proto::ReplicaSetup& req);
+  // What agents are told about where to reach their vaults, in order.
+  std::vector<std::string> AgentAddresses() const;
   boost::asio::awaitable<Status> ServeAgent(Link& link, const Department& dept);
   // The in-place restore's delta (decrypts with the department's keys).
   Result<proto::DeltaReply> ComputeDeltaFor(const Department& dept, const proto::GetDelta& ask,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "lib/base/errno.h"
@@ -34,6 +35,10 @@ struct Paths {
   std::string tls_key() const { return d + "/tls/vault.key"; }
   std::string lmdb() const { return d + "/lmdb"; }
   std::string lock() const { return d + "/serve.lock"; }
+  std::string replica_dir() const { return d + "/replica"; }
+  std::string source_ca() const { return d + "/replica/source-ca.pem"; }
+  std::string replica_server_cert() const { return d + "/replica/server.pem"; }
+  std::string promotions() const { return d + "/promotions.log"; }
   std::string d;
 };
 
@@ -189,6 +194,15 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& data_dir,
                          crypto::CertificateFingerprint(v->ca_.certificate_pem));
   CAIRN_ASSIGN_OR_RETURN(v->tls_cert_pem_, ReadText(p.tls_cert()));
   CAIRN_ASSIGN_OR_RETURN(v->tls_key_pem_, ReadText(p.tls_key()));
+  v->trusted_ca_pem_ = v->ca_.certificate_pem;
+  v->served_chain_pem_ = v->tls_cert_pem_ + v->ca_.certificate_pem;
+  if (io::Env::Posix()->FileExists(p.source_ca()) &&
+      io::Env::Posix()->FileExists(p.replica_server_cert())) {
+    CAIRN_ASSIGN_OR_RETURN(std::string source_ca, ReadText(p.source_ca()));
+    CAIRN_ASSIGN_OR_RETURN(std::string server, ReadText(p.replica_server_cert()));
+    v->trusted_ca_pem_ += source_ca;
+    v->served_chain_pem_ = server + source_ca;
+  }
 
   if (options.serve) {
     v->lock_fd_ = ::open(p.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -239,6 +253,63 @@ Result<std::string> Vault::CreateEnrollmentToken(std::string_view department,
   CAIRN_ASSIGN_OR_RETURN(std::string t,
                          catalog_->CreateToken(d.id, NowMicros(), ttl_seconds * 1'000'000));
   return proto::FormatEnrollmentToken(ca_fingerprint_, t);
+}
+
+Status Vault::SaveReplicaTrust(std::string_view source_ca_pem, std::string_view server_cert_pem) {
+  Paths p(data_dir_);
+  CAIRN_RETURN_IF_ERROR(crypto::CertificateFingerprint(source_ca_pem).status());
+  CAIRN_RETURN_IF_ERROR(crypto::ParseIdentity(server_cert_pem).status());
+  io::Env* env = io::Env::Posix();
+  if (!env->FileExists(p.replica_dir())) CAIRN_RETURN_IF_ERROR(env->CreateDir(p.replica_dir()));
+  CAIRN_RETURN_IF_ERROR(io::WriteFileAtomically(env, p.source_ca(), AsBytes(source_ca_pem)));
+  return io::WriteFileAtomically(env, p.replica_server_cert(), AsBytes(server_cert_pem));
+}
+
+Result<Bytes> Vault::WrapDepartmentKeys(ByteView raw_keys) const {
+  CAIRN_RETURN_IF_ERROR(crypto::ParseDepartmentKeys(raw_keys).status());
+  return crypto::WrapSecret(master_key_, raw_keys);
+}
+
+std::vector<std::string> Vault::AgentAddresses() const {
+  std::vector<std::string> out;
+  auto v = catalog_->GetSetting("agent_addresses");
+  if (!v.ok()) return out;
+  size_t start = 0;
+  while (start < v->size()) {
+    size_t nl = v->find('\n', start);
+    if (nl == std::string::npos) nl = v->size();
+    if (nl > start) out.push_back(v->substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+Status Vault::SetAgentAddresses(const std::vector<std::string>& addresses) {
+  std::string joined;
+  for (const auto& a : addresses) joined += a + "\n";
+  return catalog_->PutSetting("agent_addresses", joined);
+}
+
+bool Vault::IsReplica() const { return catalog_->GetSetting("replica_of").ok(); }
+bool Vault::IsPromoted() const { return catalog_->GetSetting("promoted").ok(); }
+
+Status Vault::Promote(std::string_view by, std::string_view reason) {
+  if (by.empty()) return Status::InvalidArgument("promote needs --by: who promotes this vault");
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "unknown");
+  const uint64_t now = NowMicros();
+  std::string line = std::to_string(now) + "\tpromoted by " + std::string(by) + " on " + host +
+                     (reason.empty() ? std::string() : ": " + std::string(reason)) + "\n";
+  // The log first: a promotion that took effect is always in it.
+  int fd = ::open(Paths(data_dir_).promotions().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                  0600);
+  if (fd < 0) return ErrnoToStatus(errno, "open " + Paths(data_dir_).promotions());
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written) return ErrnoToStatus(err, "write " + Paths(data_dir_).promotions());
+  return catalog_->PutSetting("promoted", line);
 }
 
 Status Vault::CheckPassword(std::string_view user, std::string_view password) const {

@@ -82,6 +82,38 @@ class Vault {
   // Checks a user's password (constant time). PermissionDenied otherwise.
   Status CheckPassword(std::string_view user, std::string_view password) const;
 
+  // --- Replication and DR (doc/design.md section 13) ---------------------
+  //
+  // A vault that replicates from a source keeps in DIR/replica/:
+  //   source-ca.pem  the source's CA: agents and restores of the source's
+  //                  departments chain to it, so this vault trusts it too;
+  //   server.pem     this vault's TLS key certified by the source CA, so
+  //                  those agents accept this vault without new trust.
+  // Both are written by the replicator's set-up and read at Open.
+
+  // CA certificates this vault's listener accepts client certificates from:
+  // its own, plus the source's once replicating.
+  const std::string& trusted_ca_pem() const { return trusted_ca_pem_; }
+  // The chain the listener presents (leaf first).
+  const std::string& served_chain_pem() const { return served_chain_pem_; }
+  // Stores the source's CA and this vault's certificate from it (PEM).
+  // Takes effect at the next Open.
+  Status SaveReplicaTrust(std::string_view source_ca_pem, std::string_view server_cert_pem);
+  // Wraps raw department keys under this vault's master key (key escrow).
+  Result<Bytes> WrapDepartmentKeys(ByteView raw_keys) const;
+
+  // Where agents should reach their vaults, in order (hello_ok and
+  // enrol_response advice). Empty when never set: the listener's address.
+  std::vector<std::string> AgentAddresses() const;
+  Status SetAgentAddresses(const std::vector<std::string>& addresses);
+
+  // A replica (it has replicated from a source) refuses backups until it is
+  // promoted (failover). Promotion is recorded with who, when and where in
+  // the catalog and in DIR/promotions.log.
+  bool IsReplica() const;
+  bool IsPromoted() const;
+  Status Promote(std::string_view by, std::string_view reason);
+
  private:
   Vault() = default;
   std::string data_dir_;
@@ -90,6 +122,7 @@ class Vault {
   crypto::CaMaterial ca_;
   std::string ca_fingerprint_;
   std::string tls_cert_pem_, tls_key_pem_;
+  std::string trusted_ca_pem_, served_chain_pem_;
   std::unique_ptr<repo::LmdbEnv> lmdb_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<ChunkStore> store_;

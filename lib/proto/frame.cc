@@ -58,13 +58,27 @@ std::string_view MessageTypeName(MessageType type) {
       return "get_delta";
     case MessageType::kDelta:
       return "delta";
+    case MessageType::kReplicaList:
+      return "replica_list";
+    case MessageType::kReplicaSnapshots:
+      return "replica_snapshots";
+    case MessageType::kGetManifest:
+      return "get_manifest";
+    case MessageType::kManifest:
+      return "manifest";
+    case MessageType::kGetReplicaRecords:
+      return "get_replica_records";
+    case MessageType::kReplicaSetup:
+      return "replica_setup";
+    case MessageType::kReplicaSetupOk:
+      return "replica_setup_ok";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kDelta);
+         type <= static_cast<uint8_t>(MessageType::kReplicaSetupOk);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {
@@ -73,6 +87,8 @@ uint32_t MaxPayloadFor(MessageType type) {
     case MessageType::kRecords:
     case MessageType::kManifestPart:
     case MessageType::kDelta:
+    case MessageType::kManifest:
+    case MessageType::kReplicaSetupOk:
       return kMaxFramePayload;
     default:
       return kMaxControlPayload;

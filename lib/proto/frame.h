@@ -59,6 +59,13 @@ enum class MessageType : uint8_t {
   kManifestPart = 23,
   kGetDelta = 24,
   kDelta = 25,
+  kReplicaList = 26,
+  kReplicaSnapshots = 27,
+  kGetManifest = 28,
+  kManifest = 29,
+  kGetReplicaRecords = 30,
+  kReplicaSetup = 31,
+  kReplicaSetupOk = 32,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.
@@ -66,7 +73,8 @@ std::string_view MessageTypeName(MessageType type);
 // Whether `type` is one of the values above.
 bool IsKnownMessageType(uint8_t type);
 // The payload limit for `type`: kMaxFramePayload for PutRecord, Records,
-// ManifestPart and Delta, kMaxControlPayload for the rest.
+// ManifestPart, Delta, Manifest and ReplicaSetupOk, kMaxControlPayload for
+// the rest.
 uint32_t MaxPayloadFor(MessageType type);
 
 struct FrameHeader {

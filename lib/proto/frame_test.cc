@@ -18,7 +18,7 @@ Bytes Header(uint8_t type, uint32_t length, uint8_t flags = 0) {
 }
 
 constexpr uint8_t kFirstType = static_cast<uint8_t>(MessageType::kError);
-constexpr uint8_t kLastType = static_cast<uint8_t>(MessageType::kDelta);
+constexpr uint8_t kLastType = static_cast<uint8_t>(MessageType::kReplicaSetupOk);
 
 void ExpectInvalid(ByteView header, uint32_t limit, std::string_view contains) {
   Result<FrameHeader> h = ParseFrameHeader(header, limit);
@@ -91,7 +91,8 @@ TEST(FrameTest, LengthLimitDependsOnType) {
   for (int t = kFirstType; t <= kLastType; ++t) {
     auto type = static_cast<MessageType>(t);
     bool bulk = type == MessageType::kPutRecord || type == MessageType::kRecords ||
-                type == MessageType::kManifestPart || type == MessageType::kDelta;
+                type == MessageType::kManifestPart || type == MessageType::kDelta ||
+                type == MessageType::kManifest || type == MessageType::kReplicaSetupOk;
     uint32_t cap = bulk ? kMaxFramePayload : kMaxControlPayload;
     EXPECT_EQ(MaxPayloadFor(type), cap) << MessageTypeName(type);
     EXPECT_TRUE(ParseFrameHeader(Header(t, cap)).ok()) << MessageTypeName(type);

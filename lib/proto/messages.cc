@@ -57,6 +57,15 @@ class Encoder {
     Count(ids.size());
     for (const crypto::ChunkId& id : ids) Id(id);
   }
+  void Snapshot(const SnapshotInfo& s) {
+    String(s.id);
+    String(s.hostname);
+    Strings(s.paths);
+    U8(static_cast<uint8_t>(s.kind));
+    U64(s.time_micros);
+    Id(s.root_tree);
+    Stats(s.stats);
+  }
   void Stats(const SnapshotStats& s) {
     for (uint64_t v : {s.files, s.dirs, s.bytes, s.new_bytes, s.new_chunks, s.warnings,
                        s.started_micros, s.finished_micros}) {
@@ -197,6 +206,15 @@ class Decoder {
     for (crypto::ChunkId& id : *out) Id(&id, field);
   }
 
+  void Snapshot(SnapshotInfo* s) {
+    String(&s->id, kMaxNameLen, "snapshot id");
+    String(&s->hostname, kMaxNameLen, "snapshot hostname");
+    Paths(&s->paths, "snapshot paths");
+    Enum(&s->kind, SessionKind::kFiles, SessionKind::kImage, "snapshot kind");
+    U64(&s->time_micros, "snapshot time_micros");
+    Id(&s->root_tree, "snapshot root_tree");
+    Stats(&s->stats);
+  }
   void Stats(SnapshotStats* s) {
     U64(&s->files, "stats");
     U64(&s->dirs, "stats");
@@ -293,6 +311,7 @@ Bytes HelloOk::Encode() const {
   e.String(site);
   e.U64(server_time_micros);
   e.String(department);
+  e.Strings(vault_addresses);
   return e.Take();
 }
 
@@ -304,6 +323,9 @@ Result<HelloOk> HelloOk::Decode(ByteView payload) {
   d.String(&m.site, kMaxNameLen, "site");
   d.U64(&m.server_time_micros, "server_time_micros");
   d.String(&m.department, kMaxNameLen, "department");
+  uint32_t n = d.Count(kMaxVaultAddresses, 4, "vault_addresses");
+  m.vault_addresses.resize(n);
+  for (std::string& a : m.vault_addresses) d.String(&a, kMaxNameLen, "vault_addresses");
   return d.Finish(std::move(m));
 }
 
@@ -613,15 +635,7 @@ Result<ListSnapshots> ListSnapshots::Decode(ByteView payload) {
 Bytes SnapshotList::Encode() const {
   Encoder e;
   e.Count(snapshots.size());
-  for (const SnapshotInfo& s : snapshots) {
-    e.String(s.id);
-    e.String(s.hostname);
-    e.Strings(s.paths);
-    e.U8(static_cast<uint8_t>(s.kind));
-    e.U64(s.time_micros);
-    e.Id(s.root_tree);
-    e.Stats(s.stats);
-  }
+  for (const SnapshotInfo& s : snapshots) e.Snapshot(s);
   return e.Take();
 }
 
@@ -631,13 +645,7 @@ Result<SnapshotList> SnapshotList::Decode(ByteView payload) {
   uint32_t n = d.Count(kMaxSnapshotsPerList, kMinSnapshotInfoSize, "snapshots");
   m.snapshots.resize(n);
   for (SnapshotInfo& s : m.snapshots) {
-    d.String(&s.id, kMaxNameLen, "snapshot id");
-    d.String(&s.hostname, kMaxNameLen, "snapshot hostname");
-    d.Paths(&s.paths, "snapshot paths");
-    d.Enum(&s.kind, SessionKind::kFiles, SessionKind::kImage, "snapshot kind");
-    d.U64(&s.time_micros, "snapshot time_micros");
-    d.Id(&s.root_tree, "snapshot root_tree");
-    d.Stats(&s.stats);
+    d.Snapshot(&s);
     if (!d.ok()) break;
   }
   return d.Finish(std::move(m));
@@ -714,6 +722,186 @@ Result<DeltaReply> DeltaReply::Decode(ByteView payload) {
   d.U32(&m.request_id, "request_id");
   d.Enum(&m.kind, DeltaKind::kDelta, DeltaKind::kWhole, "kind");
   d.Blob(&m.data, kMaxDeltaReplyLen, "data");
+  return d.Finish(std::move(m));
+}
+
+// --- Replication ---
+
+Bytes ReplicaList::Encode() const {
+  Encoder e(12);
+  e.U64(after);
+  e.U32(limit);
+  return e.Take();
+}
+
+Result<ReplicaList> ReplicaList::Decode(ByteView payload) {
+  Decoder d(MessageType::kReplicaList, payload);
+  ReplicaList m;
+  d.U64(&m.after, "after");
+  d.U32(&m.limit, "limit");
+  if (d.ok() && m.limit > kMaxSnapshotsPerList) d.Fail("limit exceeds " + std::to_string(kMaxSnapshotsPerList));
+  return d.Finish(std::move(m));
+}
+
+Bytes ReplicaSnapshots::Encode() const {
+  Encoder e;
+  e.Count(snapshots.size());
+  for (const ReplicaSnapshot& r : snapshots) {
+    e.U32(r.department_id);
+    e.String(r.department);
+    e.Snapshot(r.info);
+    e.U64(r.manifest_count);
+  }
+  e.U64(latest);
+  return e.Take();
+}
+
+Result<ReplicaSnapshots> ReplicaSnapshots::Decode(ByteView payload) {
+  Decoder d(MessageType::kReplicaSnapshots, payload);
+  ReplicaSnapshots m;
+  uint32_t n = d.Count(kMaxSnapshotsPerList, 4 + 4 + kMinSnapshotInfoSize + 8, "snapshots");
+  m.snapshots.resize(n);
+  for (ReplicaSnapshot& r : m.snapshots) {
+    d.U32(&r.department_id, "department_id");
+    d.String(&r.department, kMaxNameLen, "department");
+    d.Snapshot(&r.info);
+    d.U64(&r.manifest_count, "manifest_count");
+    if (!d.ok()) break;
+  }
+  d.U64(&m.latest, "latest");
+  return d.Finish(std::move(m));
+}
+
+Bytes GetManifest::Encode() const {
+  Encoder e(16 + snapshot_id.size());
+  e.U32(department_id);
+  e.String(snapshot_id);
+  e.U64(offset);
+  return e.Take();
+}
+
+Result<GetManifest> GetManifest::Decode(ByteView payload) {
+  Decoder d(MessageType::kGetManifest, payload);
+  GetManifest m;
+  d.U32(&m.department_id, "department_id");
+  d.String(&m.snapshot_id, kMaxNameLen, "snapshot_id");
+  d.U64(&m.offset, "offset");
+  return d.Finish(std::move(m));
+}
+
+Bytes Manifest::Encode() const {
+  Encoder e(20 + ids.size() * crypto::kChunkIdSize);
+  e.U64(total);
+  e.U64(offset);
+  e.Ids(ids);
+  return e.Take();
+}
+
+Result<Manifest> Manifest::Decode(ByteView payload) {
+  Decoder d(MessageType::kManifest, payload);
+  Manifest m;
+  d.U64(&m.total, "total");
+  d.U64(&m.offset, "offset");
+  d.Ids(&m.ids, kMaxManifestIdsPerPart, "ids");
+  if (d.ok() && (m.offset > m.total || m.ids.size() > m.total - m.offset)) {
+    d.Fail("ids run past the manifest's total");
+  }
+  return d.Finish(std::move(m));
+}
+
+Bytes GetReplicaRecords::Encode() const {
+  Encoder e(8 + ids.size() * crypto::kChunkIdSize);
+  e.U32(department_id);
+  e.Ids(ids);
+  return e.Take();
+}
+
+Result<GetReplicaRecords> GetReplicaRecords::Decode(ByteView payload) {
+  Decoder d(MessageType::kGetReplicaRecords, payload);
+  GetReplicaRecords m;
+  d.U32(&m.department_id, "department_id");
+  d.Ids(&m.ids, kMaxRecordsPerMessage, "ids");
+  return d.Finish(std::move(m));
+}
+
+Bytes ReplicaSetup::Encode() const {
+  Encoder e;
+  e.String(site);
+  e.Strings(addresses);
+  e.String(server_csr_pem);
+  e.Count(known_departments.size());
+  for (uint32_t id : known_departments) e.U32(id);
+  return e.Take();
+}
+
+Result<ReplicaSetup> ReplicaSetup::Decode(ByteView payload) {
+  Decoder d(MessageType::kReplicaSetup, payload);
+  ReplicaSetup m;
+  d.String(&m.site, kMaxNameLen, "site");
+  uint32_t n = d.Count(kMaxVaultAddresses, 4, "addresses");
+  m.addresses.resize(n);
+  for (std::string& a : m.addresses) d.String(&a, kMaxNameLen, "addresses");
+  d.String(&m.server_csr_pem, kMaxStringLen, "server_csr_pem");
+  n = d.Count(kMaxReplicaDepartments, 4, "known_departments");
+  m.known_departments.resize(n);
+  for (uint32_t& id : m.known_departments) d.U32(&id, "known_departments");
+  return d.Finish(std::move(m));
+}
+
+Bytes ReplicaSetupOk::Encode() const {
+  Encoder e;
+  e.String(site);
+  e.String(ca_pem);
+  e.String(server_cert_pem);
+  e.Count(departments.size());
+  for (const ReplicaDepartment& dep : departments) {
+    e.U32(dep.id);
+    e.String(dep.name);
+    e.U64(dep.created_micros);
+    e.Blob(dep.keys);
+  }
+  e.Count(agents.size());
+  for (const ReplicaAgent& a : agents) {
+    e.String(a.serial);
+    e.U32(a.department_id);
+    e.String(a.host);
+    e.U64(a.enrolled_micros);
+    e.Bool(a.revoked);
+    e.U64(a.revoked_micros);
+  }
+  e.Strings(vault_addresses);
+  return e.Take();
+}
+
+Result<ReplicaSetupOk> ReplicaSetupOk::Decode(ByteView payload) {
+  Decoder d(MessageType::kReplicaSetupOk, payload);
+  ReplicaSetupOk m;
+  d.String(&m.site, kMaxNameLen, "site");
+  d.String(&m.ca_pem, kMaxStringLen, "ca_pem");
+  d.String(&m.server_cert_pem, kMaxStringLen, "server_cert_pem");
+  uint32_t n = d.Count(kMaxReplicaDepartments, 4 + 4 + 8 + 4, "departments");
+  m.departments.resize(n);
+  for (ReplicaDepartment& dep : m.departments) {
+    d.U32(&dep.id, "department id");
+    d.String(&dep.name, kMaxNameLen, "department name");
+    d.U64(&dep.created_micros, "department created_micros");
+    d.Blob(&dep.keys, kMaxDepartmentKeysLen, "department keys");
+    if (!d.ok()) break;
+  }
+  n = d.Count(kMaxReplicaAgents, 4 + 4 + 4 + 8 + 1 + 8, "agents");
+  m.agents.resize(n);
+  for (ReplicaAgent& a : m.agents) {
+    d.String(&a.serial, kMaxNameLen, "agent serial");
+    d.U32(&a.department_id, "agent department_id");
+    d.String(&a.host, kMaxNameLen, "agent host");
+    d.U64(&a.enrolled_micros, "agent enrolled_micros");
+    d.Bool(&a.revoked, "agent revoked");
+    d.U64(&a.revoked_micros, "agent revoked_micros");
+    if (!d.ok()) break;
+  }
+  n = d.Count(kMaxVaultAddresses, 4, "vault_addresses");
+  m.vault_addresses.resize(n);
+  for (std::string& a : m.vault_addresses) d.String(&a, kMaxNameLen, "vault_addresses");
   return d.Finish(std::move(m));
 }
 

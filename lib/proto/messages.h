@@ -111,6 +111,10 @@ struct HelloOk {
   std::string site;
   uint64_t server_time_micros = 0;  // vault clock, Unix epoch
   std::string department;           // from the peer certificate; empty for enroll
+  // Where agents should reach this department's vaults, in order (the
+  // primary, then DR sites set up by replication); an agent with another
+  // list adopts this one. Empty: no advice (enroll, replicator, restore).
+  std::vector<std::string> vault_addresses;  // at most kMaxVaultAddresses
 
   Bytes Encode() const;
   static Result<HelloOk> Decode(ByteView payload);
@@ -373,6 +377,115 @@ struct DeltaReply {
 // The largest chunk (16 MiB) plus room for the fields.
 inline constexpr size_t kMaxDeltaReplyLen = 16u << 20;
 static_assert(16 + kMaxDeltaReplyLen <= kMaxFramePayload);
+
+// --- Replication (doc/protocol.md "Replication"): a replicator pulls from a
+// vault with a certificate of role "replicator", across departments.
+
+// Snapshots committed after `after` (the numeric value of a snapshot ID,
+// which the vault assigns from one counter in commit order), oldest first.
+struct ReplicaList {
+  uint64_t after = 0;
+  uint32_t limit = 0;  // <= kMaxSnapshotsPerList; 0 = kMaxSnapshotsPerList
+
+  Bytes Encode() const;
+  static Result<ReplicaList> Decode(ByteView payload);
+  friend bool operator==(const ReplicaList&, const ReplicaList&) = default;
+};
+
+struct ReplicaSnapshot {
+  uint32_t department_id = 0;
+  std::string department;
+  SnapshotInfo info;
+  uint64_t manifest_count = 0;
+  friend bool operator==(const ReplicaSnapshot&, const ReplicaSnapshot&) = default;
+};
+
+struct ReplicaSnapshots {
+  std::vector<ReplicaSnapshot> snapshots;  // at most kMaxSnapshotsPerList
+  uint64_t latest = 0;  // the newest snapshot counter at the vault (for lag)
+
+  Bytes Encode() const;
+  static Result<ReplicaSnapshots> Decode(ByteView payload);
+  friend bool operator==(const ReplicaSnapshots&, const ReplicaSnapshots&) = default;
+};
+
+// Part of a snapshot's manifest, from `offset` on.
+struct GetManifest {
+  uint32_t department_id = 0;
+  std::string snapshot_id;
+  uint64_t offset = 0;
+
+  Bytes Encode() const;
+  static Result<GetManifest> Decode(ByteView payload);
+  friend bool operator==(const GetManifest&, const GetManifest&) = default;
+};
+
+struct Manifest {
+  uint64_t total = 0;   // IDs in the whole manifest
+  uint64_t offset = 0;  // of ids[0]
+  std::vector<crypto::ChunkId> ids;  // at most kMaxManifestIdsPerPart
+
+  Bytes Encode() const;
+  static Result<Manifest> Decode(ByteView payload);
+  friend bool operator==(const Manifest&, const Manifest&) = default;
+};
+
+// Records of one department, as stored (ciphertext); answered by Records.
+struct GetReplicaRecords {
+  uint32_t department_id = 0;
+  std::vector<crypto::ChunkId> ids;  // at most kMaxRecordsPerMessage
+
+  Bytes Encode() const;
+  static Result<GetReplicaRecords> Decode(ByteView payload);
+  friend bool operator==(const GetReplicaRecords&, const GetReplicaRecords&) = default;
+};
+
+// The replicator's set-up, sent at the start of every pass: who the DR site
+// is, and which departments it already holds keys for.
+struct ReplicaSetup {
+  std::string site;                          // the DR vault's site name
+  std::vector<std::string> addresses;        // where agents reach it, in order
+  std::string server_csr_pem;                // CSR of the DR vault's TLS key
+  std::vector<uint32_t> known_departments;   // keys already escrowed
+
+  Bytes Encode() const;
+  static Result<ReplicaSetup> Decode(ByteView payload);
+  friend bool operator==(const ReplicaSetup&, const ReplicaSetup&) = default;
+};
+
+struct ReplicaDepartment {
+  uint32_t id = 0;
+  std::string name;
+  uint64_t created_micros = 0;
+  Bytes keys;  // raw DepartmentKeys; empty when the request listed it as known
+  friend bool operator==(const ReplicaDepartment&, const ReplicaDepartment&) = default;
+};
+
+struct ReplicaAgent {
+  std::string serial;
+  uint32_t department_id = 0;
+  std::string host;
+  uint64_t enrolled_micros = 0;
+  bool revoked = false;
+  uint64_t revoked_micros = 0;
+  friend bool operator==(const ReplicaAgent&, const ReplicaAgent&) = default;
+};
+
+// Carries department keys (key escrow): never log it, zero it once stored.
+struct ReplicaSetupOk {
+  std::string site;
+  std::string ca_pem;           // the source vault's CA (agents chain to it)
+  std::string server_cert_pem;  // for the DR vault's TLS key, issued by that CA
+  std::vector<ReplicaDepartment> departments;
+  std::vector<ReplicaAgent> agents;
+  std::vector<std::string> vault_addresses;  // what agents are told, in order
+
+  Bytes Encode() const;
+  static Result<ReplicaSetupOk> Decode(ByteView payload);
+  friend bool operator==(const ReplicaSetupOk&, const ReplicaSetupOk&) = default;
+};
+inline constexpr size_t kMaxReplicaDepartments = 4096;
+inline constexpr size_t kMaxReplicaAgents = 100000;
 
 }  // namespace cairn::proto
 

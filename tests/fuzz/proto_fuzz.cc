@@ -84,6 +84,20 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::GetDelta>(payload);
     case MessageType::kDelta:
       return RoundTrip<proto::DeltaReply>(payload);
+    case MessageType::kReplicaList:
+      return RoundTrip<proto::ReplicaList>(payload);
+    case MessageType::kReplicaSnapshots:
+      return RoundTrip<proto::ReplicaSnapshots>(payload);
+    case MessageType::kGetManifest:
+      return RoundTrip<proto::GetManifest>(payload);
+    case MessageType::kManifest:
+      return RoundTrip<proto::Manifest>(payload);
+    case MessageType::kGetReplicaRecords:
+      return RoundTrip<proto::GetReplicaRecords>(payload);
+    case MessageType::kReplicaSetup:
+      return RoundTrip<proto::ReplicaSetup>(payload);
+    case MessageType::kReplicaSetupOk:
+      return RoundTrip<proto::ReplicaSetupOk>(payload);
   }
 }
 

@@ -107,7 +107,9 @@ Result<EnrollResult> Enroll(const EnrollOptions& o) {
   proto::EnrollResponse& r = exchange->response;
 
   // The answer must hold together before anything is stored.
-  Result<crypto::DepartmentKeys> keys = crypto::ParseDepartmentKeys(r.department_keys);
+  Result<crypto::DepartmentKeys> keys =
+      o.replicator ? Result<crypto::DepartmentKeys>(crypto::DepartmentKeys{})
+                   : crypto::ParseDepartmentKeys(r.department_keys);
   if (!keys.ok()) {
     SecureZero(r.department_keys.data(), r.department_keys.size());
     return Status::Corruption("vault sent unusable department keys: " + keys.status().message());
@@ -123,9 +125,12 @@ Result<EnrollResult> Enroll(const EnrollOptions& o) {
                               usable.status().message());
   }
   Result<crypto::PeerIdentity> identity = crypto::ParseIdentity(r.certificate_pem);
-  if (!identity.ok() || identity->role != crypto::kRoleAgent) {
+  const std::string_view want_role = o.replicator ? crypto::kRoleReplicator : crypto::kRoleAgent;
+  if (!identity.ok() || identity->role != want_role) {
     SecureZero(r.department_keys.data(), r.department_keys.size());
-    return Status::Corruption("vault issued a certificate that is not an agent certificate");
+    return Status::Corruption("vault issued a certificate that is not a" +
+                              std::string(o.replicator ? " replicator" : "n agent") +
+                              " certificate (was the token made for the other role?)");
   }
 
   EnrollResult result;

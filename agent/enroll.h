@@ -39,6 +39,10 @@ struct EnrollOptions {
   // Default 30 s: a vault on a WAN link answers in well under a second;
   // issuing a certificate is one LMDB transaction.
   std::chrono::milliseconds deadline{std::chrono::seconds(30)};
+  // Enrol a replicator (a token from `cairn-vault token create
+  // --replicator`): the certificate has role replicator and no department
+  // keys come with it. Default false: an agent.
+  bool replicator = false;
 };
 
 struct EnrollResult {

@@ -1,5 +1,6 @@
 #include "agent/run.h"
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
@@ -155,7 +156,17 @@ struct AgentService::Impl {
         if (s.ok()) {
           auto reply =
               co_await ReadExpected(**conn, MessageType::kHelloOk, options.connect_deadline);
-          s = reply.ok() ? proto::HelloOk::Decode(*reply).status() : reply.status();
+          auto ok = reply.ok() ? proto::HelloOk::Decode(*reply)
+                               : Result<proto::HelloOk>(reply.status());
+          s = ok.status();
+          if (ok.ok()) {
+            auto changed = AdoptVaultAddresses(&state, ok->vault_addresses);
+            if (!changed.ok()) {
+              spdlog::warn("could not record the vault's addresses: {}", changed.status().message());
+            } else if (*changed) {
+              spdlog::info("vault addresses are now: {}", fmt::join(state.config.vault_addresses, ", "));
+            }
+          }
         }
         if (s.ok()) {
           auto l = std::make_shared<Link>(io.get_executor());

@@ -109,6 +109,16 @@ Result<AgentConfig> ParseConfig(std::string_view text) {
   return c;
 }
 
+Result<bool> AdoptVaultAddresses(AgentState* state, const std::vector<std::string>& advice) {
+  if (advice.empty() || advice == state->config.vault_addresses) return false;
+  AgentConfig updated = state->config;
+  updated.vault_addresses = advice;
+  CAIRN_RETURN_IF_ERROR(
+      WritePrivateFile(StatePaths(state->dir).config(), AsBytes(FormatConfig(updated))));
+  state->config = std::move(updated);
+  return true;
+}
+
 Status WriteEnrollment(const std::string& dir, const AgentConfig& config,
                        std::string_view certificate_pem, std::string_view private_key_pem,
                        std::string_view ca_pem, ByteView department_keys) {
@@ -120,7 +130,7 @@ Status WriteEnrollment(const std::string& dir, const AgentConfig& config,
   return WritePrivateFile(p.config(), AsBytes(FormatConfig(config)));
 }
 
-Result<AgentState> LoadState(const std::string& dir) {
+Result<AgentState> LoadState(const std::string& dir, bool need_keys) {
   if (!HoldsEnrollment(dir)) {
     return Status::NotFound(dir +
                             " is not an enrolled agent state directory (run cairn-agent "
@@ -134,6 +144,7 @@ Result<AgentState> LoadState(const std::string& dir) {
   CAIRN_ASSIGN_OR_RETURN(s.certificate_pem, ReadText(p.certificate()));
   CAIRN_ASSIGN_OR_RETURN(s.private_key_pem, ReadText(p.private_key()));
   CAIRN_ASSIGN_OR_RETURN(s.ca_pem, ReadText(p.ca()));
+  if (!need_keys) return s;
   CAIRN_ASSIGN_OR_RETURN(Bytes keys, io::ReadFileToBytes(io::Env::Posix(), p.keys()));
   Result<crypto::DepartmentKeys> parsed = crypto::ParseDepartmentKeys(keys);
   SecureZero(keys.data(), keys.size());

@@ -74,7 +74,16 @@ Status WriteEnrollment(const std::string& dir, const AgentConfig& config,
 // Loads an enrolled state directory. NotFound "DIR is not enrolled (run
 // cairn-agent enroll)" without agent.toml; Corruption for a damaged file;
 // InvalidArgument for a newer format version.
-Result<AgentState> LoadState(const std::string& dir);
+// `need_keys` false: a replicator's identity, which holds no department
+// keys (its department.keys is empty).
+Result<AgentState> LoadState(const std::string& dir, bool need_keys = true);
+
+// A vault's advice on where to reach it (hello_ok's vault_addresses: the
+// primary, then DR sites): when non-empty and different from
+// state->config's list, agent.toml is rewritten with it and *state updated,
+// so that the agent fails over to the DR site when the primary is lost.
+// Returns whether anything changed.
+Result<bool> AdoptVaultAddresses(AgentState* state, const std::vector<std::string>& advice);
 
 // Writes `data` to `path` atomically with mode 0600.
 Status WritePrivateFile(const std::string& path, ByteView data);

@@ -1,5 +1,7 @@
 #include "agent/vault_session.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <utility>
@@ -125,13 +127,15 @@ class NetVaultSession : public VaultSession {
 struct Opened {
   std::shared_ptr<net::Connection> conn;
   uint64_t session_id = 0;
+  std::vector<std::string> advice;  // hello_ok's vault_addresses
 };
 
 // Hello and SessionBegin on an established connection; returns the session.
 asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::string& host,
                                                std::vector<std::string> paths,
                                                proto::SessionKind kind,
-                                               std::chrono::milliseconds deadline) {
+                                               std::chrono::milliseconds deadline,
+                                               std::vector<std::string>* advice) {
   proto::Hello hello;
   hello.role = proto::Role::kAgent;
   hello.software = kAgentSoftware;
@@ -143,6 +147,7 @@ asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::st
   if (!reply.ok()) co_return reply.status();
   Result<proto::HelloOk> hello_ok = proto::HelloOk::Decode(*reply);
   if (!hello_ok.ok()) co_return hello_ok.status();
+  *advice = std::move(hello_ok->vault_addresses);
   proto::SessionBegin begin;
   begin.kind = kind;
   begin.paths = std::move(paths);
@@ -163,12 +168,14 @@ asio::awaitable<Result<Opened>> OpenAsync(asio::any_io_executor executor, std::s
   Result<std::shared_ptr<net::Connection>> conn =
       co_await net::Connect(executor, address, tls, deadline);
   if (!conn.ok()) co_return conn.status();
-  Result<uint64_t> session = co_await BeginSession(**conn, host, std::move(paths), kind, deadline);
+  std::vector<std::string> advice;
+  Result<uint64_t> session =
+      co_await BeginSession(**conn, host, std::move(paths), kind, deadline, &advice);
   if (!session.ok()) {
     co_await (*conn)->Close();
     co_return session.status();
   }
-  co_return Opened{*conn, *session};
+  co_return Opened{*conn, *session, std::move(advice)};
 }
 
 }  // namespace
@@ -188,6 +195,11 @@ Result<std::unique_ptr<VaultSession>> OpenVaultSession(const AgentState& state,
         net::RunSync(*io, OpenAsync(io->get_executor(), address, tls, state.config.host, paths,
                                     options.kind, options.deadline));
     if (opened.ok()) {
+      AgentState updated = state;
+      auto changed = AdoptVaultAddresses(&updated, opened->advice);
+      if (!changed.ok()) {
+        spdlog::warn("could not record the vault's addresses: {}", changed.status().message());
+      }
       return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
           std::move(io), std::move(opened->conn), opened->session_id, options.deadline));
     }

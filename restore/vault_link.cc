@@ -15,8 +15,6 @@ namespace cairn::restore {
 namespace asio = boost::asio;
 using proto::MessageType;
 
-inline constexpr const char* kRestoreSoftware = "cairn-restore 0.1.0";
-
 struct VaultLink::Impl {
   std::unique_ptr<asio::io_context> io;
   std::shared_ptr<net::Connection> conn;
@@ -36,12 +34,13 @@ struct Opened {
 
 asio::awaitable<Result<Opened>> OpenAsync(asio::any_io_executor executor, std::string address,
                                           net::TlsContext tls, std::string host,
-                                          std::chrono::milliseconds deadline) {
+                                          VaultLink::Options options) {
+  const std::chrono::milliseconds deadline = options.deadline;
   auto conn = co_await net::Connect(executor, address, tls, deadline);
   if (!conn.ok()) co_return conn.status();
   proto::Hello hello;
-  hello.role = proto::Role::kRestore;
-  hello.software = kRestoreSoftware;
+  hello.role = options.role;
+  hello.software = options.software;
   hello.hostname = host;
   Bytes payload = hello.Encode();
   Status s = co_await (*conn)->WriteFrame(MessageType::kHello, payload);
@@ -73,7 +72,7 @@ Result<std::unique_ptr<VaultLink>> VaultLink::Open(const agent::AgentState& stat
   for (const std::string& address : addresses) {
     auto io = std::make_unique<asio::io_context>();
     Result<Opened> opened = net::RunSync(
-        *io, OpenAsync(io->get_executor(), address, tls, state.config.host, options.deadline));
+        *io, OpenAsync(io->get_executor(), address, tls, state.config.host, options));
     if (opened.ok()) {
       auto impl = std::make_unique<Impl>();
       impl->io = std::move(io);

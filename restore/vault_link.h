@@ -34,6 +34,11 @@ class VaultLink {
     // Bound on connecting and on each reply. A get_delta of a 16 MiB chunk
     // makes the vault decrypt a chain and run librsync: allow for it.
     std::chrono::milliseconds deadline{std::chrono::seconds(120)};
+    // The role named in Hello: restore (agent certificate, read-only), or
+    // replicator (replicator certificate, every department).
+    proto::Role role = proto::Role::kRestore;
+    // Hello's software string, for the vault's logs.
+    std::string software = "cairn-restore 0.1.0";
   };
 
   // Connects to the first of `addresses` that answers, with the identity in
@@ -70,6 +75,21 @@ class VaultLink {
   Result<std::vector<Result<Bytes>>> FetchRecords(const std::vector<crypto::ChunkId>& ids);
 
   Result<proto::DeltaReply> GetDelta(const crypto::ChunkId& id, ByteView signature);
+
+  // One request and its reply (Reply::Decode of the `reply` frame), in
+  // step with pipelined requests. For the replication messages.
+  template <typename Reply, typename Request>
+  Result<Reply> Call(proto::MessageType type, const Request& request, proto::MessageType reply) {
+    Bytes payload = request.Encode();
+    CAIRN_ASSIGN_OR_RETURN(Ticket t, Begin(type, reply, payload));
+    CAIRN_ASSIGN_OR_RETURN(Bytes bytes, Await(t));
+    return Reply::Decode(bytes);
+  }
+  // Pipelined record fetches of any request type answered by Records.
+  Result<Ticket> BeginRequest(proto::MessageType type, ByteView payload,
+                              proto::MessageType reply) {
+    return Begin(type, reply, payload);
+  }
 
   // OK while the connection works; after a transport failure (the vault
   // went away, a deadline passed) every later request fails with this.

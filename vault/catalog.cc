@@ -455,21 +455,6 @@ Result<std::pair<std::string, std::string>> Catalog::FindUser(std::string_view n
   return out;
 }
 
-Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
-                                               const std::vector<crypto::ChunkId>& manifest) {
-  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
-  CAIRN_ASSIGN_OR_RETURN(uint64_t n, NextCounter(txn, meta_, "next_snapshot_id"));
-  char id[17];
-  std::snprintf(id, sizeof(id), "%016" PRIx64, n);
-  snapshot.id = id;
-  snapshot.manifest_count = manifest.size();
-  Bytes key = SnapshotKey(snapshot.department_id, snapshot.time_micros, snapshot.id);
-  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(snapshot)));
-  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, snapshot.id, manifest));
-  CAIRN_RETURN_IF_ERROR(txn.Commit());
-  return snapshot;
-}
-
 namespace {
 
 Status PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const std::string& id,
@@ -490,6 +475,22 @@ Status PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const std::string
 }
 
 }  // namespace
+
+Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
+                                               const std::vector<crypto::ChunkId>& manifest) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(uint64_t n, NextCounter(txn, meta_, "next_snapshot_id"));
+  char id[17];
+  std::snprintf(id, sizeof(id), "%016" PRIx64, n);
+  snapshot.id = id;
+  snapshot.manifest_count = manifest.size();
+  Bytes key = SnapshotKey(snapshot.department_id, snapshot.time_micros, snapshot.id);
+  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(snapshot)));
+  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, snapshot.id, manifest));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return snapshot;
+}
+
 
 uint64_t SnapshotNumber(std::string_view id) {
   if (id.size() != 16) return 0;

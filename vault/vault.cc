@@ -312,6 +312,15 @@ Status Vault::Promote(std::string_view by, std::string_view reason) {
   return catalog_->PutSetting("promoted", line);
 }
 
+Result<std::string> Vault::CreateReplicatorToken(uint64_t ttl_seconds) {
+  if (ttl_seconds == 0 || ttl_seconds > 30ull * 86400) {
+    return Status::InvalidArgument("token lifetime must be between 1 second and 30 days");
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string t, catalog_->CreateToken(kReplicatorToken, NowMicros(),
+                                                              ttl_seconds * 1'000'000));
+  return proto::FormatEnrollmentToken(ca_fingerprint_, t);
+}
+
 Status Vault::CheckPassword(std::string_view user, std::string_view password) const {
   auto u = catalog_->FindUser(user);
   if (!u.ok()) {

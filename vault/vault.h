@@ -78,6 +78,8 @@ class Vault {
   // "cairn1-<CA fingerprint>-<token id>.<secret>": one-time, expiring,
   // bound to the department. The fingerprint lets the agent pin this CA.
   Result<std::string> CreateEnrollmentToken(std::string_view department, uint64_t ttl_seconds);
+  // The same for a replicator (cairn-replicator enroll at the DR site).
+  Result<std::string> CreateReplicatorToken(uint64_t ttl_seconds);
 
   // Checks a user's password (constant time). PermissionDenied otherwise.
   Status CheckPassword(std::string_view user, std::string_view password) const;

@@ -178,10 +178,24 @@ int main(int argc, char** argv) {
   token->require_subcommand(1);
   auto* token_create = token->add_subcommand("create", "Create a one-time enrolment token");
   uint64_t ttl = 3600;
-  token_create->add_option("--department", name, "Department the agent will belong to")->required();
+  bool replicator_token = false;
+  auto* token_department = token_create->add_option(
+      "--department", name, "Department the agent will belong to");
+  token_create
+      ->add_flag("--replicator", replicator_token,
+                 "A token for a DR site's cairn-replicator instead (reads every department)")
+      ->excludes(token_department);
   token_create->add_option("--data", data_dir, "Vault data directory")->required();
   token_create->add_option("--ttl", ttl, "Seconds until the token expires")->capture_default_str();
   token_create->add_flag("--json", json, "Print the result as one JSON object");
+
+  std::string promoted_by, promote_reason;
+  auto* promote = app.add_subcommand(
+      "promote", "Failover: make this DR vault accept backups from the replicated departments");
+  promote->add_option("--data", data_dir, "Vault data directory")->required();
+  promote->add_option("--by", promoted_by, "Who decides the failover (recorded)")->required();
+  promote->add_option("--reason", promote_reason, "Why (recorded)");
+  promote->add_flag("--json", json, "Print the result as one JSON object");
 
   auto* snapshot = app.add_subcommand("snapshot", "Snapshots");
   snapshot->require_subcommand(1);
@@ -307,6 +321,35 @@ int main(int argc, char** argv) {
     Print(json, {{"ok", true}, {"departments", arr}}, text);
     return 0;
   }
+  if (*token_create && replicator_token) {
+    auto t = v.CreateReplicatorToken(ttl);
+    if (!t.ok()) return Fail(json, t.status());
+    Print(json, {{"ok", true}, {"replicator", true}, {"token", *t}, {"expires_in_seconds", ttl}},
+          *t + "\n");
+    return 0;
+  }
+  if (*token_create && name.empty()) {
+    return Fail(json, cairn::Status::InvalidArgument("token create needs --department or --replicator"));
+  }
+  if (*promote) {
+    if (!v.IsReplica()) {
+      return Fail(json, cairn::Status::InvalidArgument(
+                            data_dir + " is not a DR copy (it has never replicated from a "
+                            "primary): there is nothing to promote"));
+    }
+    if (v.IsPromoted()) {
+      auto was = v.catalog()->GetSetting("promoted");
+      Print(json, {{"ok", true}, {"already_promoted", true}},
+            "already promoted: " + (was.ok() ? *was : std::string()) );
+      return 0;
+    }
+    if (auto s = v.Promote(promoted_by, promote_reason); !s.ok()) return Fail(json, s);
+    spdlog::warn("vault {} promoted by {}: it now accepts backups", data_dir, promoted_by);
+    Print(json, {{"ok", true}, {"promoted_by", promoted_by}},
+          "promoted: this vault now accepts backups from the replicated departments' agents "
+          "(recorded in " + data_dir + "/promotions.log)\n");
+    return 0;
+  }
   if (*token_create) {
     auto t = v.CreateEnrollmentToken(name, ttl);
     if (!t.ok()) return Fail(json, t.status());
@@ -345,7 +388,7 @@ int main(int argc, char** argv) {
     std::string text;
     for (const auto& a : *list) {
       auto d = v.catalog()->FindDepartment(a.department_id);
-      std::string dname = d.ok() ? d->name : "?";
+      std::string dname = a.department_id == 0 ? "(replicator)" : d.ok() ? d->name : "?";
       arr.push_back(
           {{"serial", a.serial}, {"department", dname}, {"host", a.host}, {"revoked", a.revoked}});
       text += a.serial + "\t" + dname + "\t" + a.host + (a.revoked ? "\trevoked" : "") + "\n";

@@ -1,0 +1,252 @@
+// cairn-replicator: flags and wiring only; the logic lives in the
+// cairn_replicator library (replicator/replicator.h).
+//
+//   cairn-replicator enroll --data DR_DIR --source H:P --token T
+//   cairn-replicator run --data DR_DIR [--source H:P] [--listen H:P] [--once]
+//                        [--limit-rate BYTES/s] [--json]
+//
+// `run` owns the DR vault's data directory: it serves it on --listen
+// (restores, and backups once promoted) and pulls from the source, every
+// --poll-ms in continuous mode. Exit codes: 0 success, 1 failure, 2 bad
+// usage or input.
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "agent/enroll.h"
+#include "agent/state.h"
+#include "lib/base/cli.h"
+#include "lib/base/logging.h"
+#include "replicator/replicator.h"
+#include "vault/server.h"
+#include "vault/vault.h"
+
+namespace {
+
+using cairn::Status;
+namespace json = boost::json;
+
+int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-replicator", json, s); }
+
+// "100000", "10M", "512k", "1G" (bytes per second; k = 1024).
+cairn::Result<uint64_t> ParseRate(std::string text) {
+  if (text.empty()) return uint64_t{0};
+  uint64_t mult = 1;
+  if (text.size() > 2 && text.substr(text.size() - 2) == "/s") text.resize(text.size() - 2);
+  switch (text.empty() ? '\0' : text.back()) {
+    case 'k': case 'K': mult = 1u << 10; text.pop_back(); break;
+    case 'm': case 'M': mult = 1u << 20; text.pop_back(); break;
+    case 'g': case 'G': mult = 1u << 30; text.pop_back(); break;
+    default: break;
+  }
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || end == nullptr || *end != '\0' || v == 0) {
+    return Status::InvalidArgument("--limit-rate: expected bytes per second, e.g. 10M");
+  }
+  return static_cast<uint64_t>(v) * mult;
+}
+
+json::object PassJson(const cairn::replicator::PassStats& p) {
+  json::array committed;
+  for (const auto& id : p.committed) committed.emplace_back(id);
+  return json::object{{"ok", true},
+                      {"snapshots", p.snapshots},
+                      {"committed", committed},
+                      {"records", p.records},
+                      {"bytes", p.bytes},
+                      {"bytes_received", p.bytes_received},
+                      {"chunks_present", p.chunks_present},
+                      {"cursor", p.cursor},
+                      {"source_latest", p.source_latest},
+                      {"pending", p.pending},
+                      {"lag_seconds", p.lag_seconds},
+                      {"last_lag_seconds", p.last_lag_seconds},
+                      {"newest_age_seconds", p.newest_age_seconds},
+                      {"seconds", p.seconds}};
+}
+
+std::atomic<bool> g_stop{false};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::umask(077);
+  CLI::App app{
+      "cairn-replicator: pulls a source vault's snapshots into this site's vault (the DR copy),\n"
+      "and serves that vault. The source never connects here."};
+  app.require_subcommand(1);
+  std::string log_level = "info", data_dir, source, token, host, listen, limit_rate;
+  std::vector<std::string> advertise;
+  bool json_out = false, once = false;
+  int poll_ms = 1000, threads = 4;
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+
+  auto* enroll = app.add_subcommand("enroll", "Enrol with the source vault (a --replicator token)");
+  enroll->add_option("--data", data_dir, "This site's vault data directory")->required();
+  enroll->add_option("--source", source, "The source vault, host:port")->required();
+  enroll->add_option("--token", token, "Token from `cairn-vault token create --replicator`")
+      ->required();
+  enroll->add_option("--host", host, "Name to enrol as (default: this host)");
+  enroll->add_flag("--json", json_out, "Print the result as one JSON object");
+
+  auto* run = app.add_subcommand("run", "Replicate (and serve this site's vault)");
+  run->add_option("--data", data_dir, "This site's vault data directory")->required();
+  run->add_option("--source", source, "The source vault, host:port (default: as enrolled)");
+  run->add_option("--listen", listen, "Serve this vault here too (restores; backups once promoted)");
+  run->add_option("--advertise", advertise,
+                  "Address agents use for this vault, repeatable (default: --listen)");
+  run->add_flag("--once", once, "One pass, then exit");
+  run->add_option("--limit-rate", limit_rate, "Bytes per second from the source (e.g. 10M)");
+  run->add_option("--poll-ms", poll_ms, "Pause between passes in continuous mode")
+      ->capture_default_str()
+      ->check(CLI::Range(50, 3600000));
+  run->add_option("--threads", threads, "I/O threads for the listener")->capture_default_str();
+  run->add_flag("--json", json_out, "One JSON object per pass on stdout");
+
+  CLI11_PARSE(app, argc, argv);
+  cairn::LogOptions log;
+  log.program = "cairn-replicator";
+  log.level = log_level;
+  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
+
+  if (*enroll) {
+    cairn::agent::EnrollOptions eo;
+    eo.vault = source;
+    eo.token = token;
+    eo.state_dir = cairn::replicator::IdentityDir(data_dir);
+    eo.host = host;
+    eo.force = true;
+    eo.replicator = true;
+    auto r = cairn::agent::Enroll(eo);
+    if (!r.ok()) return Fail(json_out, r.status());
+    if (json_out) {
+      std::cout << json::serialize(json::object{{"ok", true},
+                                                {"source", source},
+                                                {"certificate_serial", r->certificate_serial},
+                                                {"ca_fingerprint", r->ca_fingerprint}})
+                << "\n";
+    } else {
+      std::cout << "Enrolled as a replicator of " << source << " (certificate "
+                << r->certificate_serial << "); identity in "
+                << cairn::replicator::IdentityDir(data_dir) << "\n";
+    }
+    return 0;
+  }
+
+  auto rate = ParseRate(limit_rate);
+  if (!rate.ok()) return Fail(json_out, rate.status());
+  auto identity = cairn::agent::LoadState(cairn::replicator::IdentityDir(data_dir), false);
+  if (!identity.ok()) {
+    return Fail(json_out, Status::NotFound("no replicator identity in " + data_dir +
+                                           " (run cairn-replicator enroll first): " +
+                                           identity.status().message()));
+  }
+  if (!source.empty()) identity->config.vault_addresses = {source};
+  cairn::replicator::ReplicatorOptions ro;
+  ro.limit_rate = *rate;
+  ro.advertise = advertise;
+  if (ro.advertise.empty() && !listen.empty()) ro.advertise = {listen};
+
+  cairn::vault::OpenOptions oo;
+  oo.serve = true;
+  auto vault = cairn::vault::Vault::Open(data_dir, oo);
+  if (!vault.ok()) return Fail(json_out, vault.status());
+  // Set-up first, so the listener starts with the source's trust (its CA
+  // and this vault's certificate from it). With the source down, serve
+  // with what an earlier set-up saved.
+  {
+    const bool had_trust = (*vault)->IsReplica();
+    cairn::replicator::Replicator setup(vault->get(), *identity, ro);
+    auto s = setup.RunPass(/*setup_only=*/true);
+    if (!s.ok()) {
+      spdlog::warn("set-up with {} failed: {}", identity->config.vault_addresses.front(),
+                   s.status().ToString());
+      if (once) return Fail(json_out, s.status().WithContext("replication"));
+    } else if (!had_trust && (*vault)->IsReplica()) {
+      vault->reset();  // reopen to load the new trust
+      vault = cairn::vault::Vault::Open(data_dir, oo);
+      if (!vault.ok()) return Fail(json_out, vault.status());
+    }
+  }
+
+  boost::asio::io_context io;
+  std::unique_ptr<cairn::vault::VaultServer> server;
+  std::vector<std::thread> pool;
+  if (!listen.empty()) {
+    cairn::vault::ServeOptions so;
+    so.listen = listen;
+    server = std::make_unique<cairn::vault::VaultServer>(vault->get(), so);
+    auto port = server->Start(io);
+    if (!port.ok()) return Fail(json_out, port.status());
+    spdlog::info("DR vault (site {}) serving on {} from {}", (*vault)->site(), listen, data_dir);
+    for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back([&io] { io.run(); });
+  }
+
+  cairn::replicator::Replicator replicator(vault->get(), *identity, ro);
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  std::thread watcher([&] {
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    replicator.Cancel();
+  });
+
+  int rc = 0;
+  auto backoff = std::chrono::milliseconds(1000);
+  while (!g_stop) {
+    auto pass = replicator.RunPass();
+    if (pass.ok()) {
+      backoff = std::chrono::milliseconds(1000);
+      if (json_out) std::cout << json::serialize(PassJson(*pass)) << std::endl;
+      if (pass->snapshots > 0 || once) {
+        spdlog::info("pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
+                     "{} pending, lag {:.1f} s",
+                     pass->snapshots, pass->records, pass->bytes, pass->seconds, pass->cursor,
+                     pass->pending, pass->lag_seconds);
+      }
+      if (once) break;
+      for (int waited = 0; waited < poll_ms && !g_stop; waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    } else {
+      if (pass.status().IsCancelled()) break;
+      if (once) {
+        rc = Fail(json_out, pass.status().WithContext("replication"));
+        break;
+      }
+      spdlog::warn("replication pass failed (retrying in {} s): {}", backoff.count() / 1000,
+                   pass.status().ToString());
+      for (int64_t waited = 0; waited < backoff.count() && !g_stop; waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+    }
+  }
+  g_stop = true;
+  watcher.join();
+  if (server) {
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          co_await server->Stop(std::chrono::seconds(5));
+          io.stop();
+        },
+        boost::asio::detached);
+    for (auto& t : pool) t.join();
+  }
+  if (auto sealed = (*vault)->store()->SealAll(); !sealed.ok()) {
+    spdlog::error("sealing packs: {}", sealed.ToString());
+  }
+  return rc;
+}

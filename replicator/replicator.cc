@@ -1,0 +1,320 @@
+#include "replicator/replicator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "lib/crypto/keys.h"
+#include "lib/crypto/pki.h"
+#include "lib/io/env.h"
+#include "lib/proto/messages.h"
+#include "lib/repo/record.h"
+#include "restore/vault_link.h"
+
+namespace cairn::replicator {
+
+using crypto::ChunkId;
+using proto::MessageType;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr uint64_t kFlushEvery = 64u << 20;  // bytes stored between durability points
+constexpr size_t kInFlight = 4;               // get_replica_records requests in flight
+
+uint64_t NowMicros() { return io::Env::Posix()->NowMicros(); }
+
+}  // namespace
+
+std::string IdentityDir(const std::string& data_dir) { return data_dir + "/replicator"; }
+
+// The connection to the source, in the replicator role.
+class SourceLink {
+ public:
+  explicit SourceLink(std::unique_ptr<restore::VaultLink> link) : link_(std::move(link)) {}
+  restore::VaultLink* operator->() { return link_.get(); }
+  restore::VaultLink* get() { return link_.get(); }
+
+ private:
+  std::unique_ptr<restore::VaultLink> link_;
+};
+
+Replicator::Replicator(vault::Vault* vault, agent::AgentState identity, ReplicatorOptions options)
+    : vault_(vault), identity_(std::move(identity)), options_(std::move(options)) {
+  auto fp = crypto::CertificateFingerprint(identity_.ca_pem);
+  cursor_key_ = "replica_cursor/" + (fp.ok() ? *fp : identity_.config.vault_addresses.front());
+}
+
+Status Replicator::Setup(SourceLink* link) {
+  vault::Catalog* catalog = vault_->catalog();
+  proto::ReplicaSetup req;
+  req.site = vault_->site();
+  req.addresses = options_.advertise;
+  CAIRN_ASSIGN_OR_RETURN(
+      req.server_csr_pem,
+      crypto::CreateCsr(vault_->tls_private_key_pem(),
+                        req.addresses.empty() ? "localhost" : req.addresses.front()));
+  CAIRN_ASSIGN_OR_RETURN(auto local, catalog->ListDepartments());
+  for (const auto& d : local) req.known_departments.push_back(d.id);
+  CAIRN_ASSIGN_OR_RETURN(proto::ReplicaSetupOk ok,
+                         (link->get()->Call<proto::ReplicaSetupOk>(
+                             MessageType::kReplicaSetup, req, MessageType::kReplicaSetupOk)));
+  Status result;
+  // Key escrow: each new department's keys, wrapped under this vault's
+  // master key before anything else happens with them.
+  for (auto& d : ok.departments) {
+    if (!d.keys.empty() && result.ok()) {
+      auto wrapped = vault_->WrapDepartmentKeys(d.keys);
+      if (!wrapped.ok()) {
+        result = wrapped.status().WithContext("department " + d.name + " keys");
+      } else {
+        auto imported = catalog->ImportDepartment(d.id, d.name, *wrapped, d.created_micros);
+        if (!imported.ok()) {
+          result = imported.status();
+        } else {
+          spdlog::info("department {} (id {}): keys escrowed from site {}", d.name, d.id, ok.site);
+        }
+      }
+    }
+    SecureZero(d.keys.data(), d.keys.size());
+  }
+  CAIRN_RETURN_IF_ERROR(result);
+  // Agents and revocations: a revocation here is never undone by the source.
+  for (const auto& a : ok.agents) {
+    auto here = catalog->FindAgent(a.serial);
+    if (here.ok() && here->revoked) continue;
+    CAIRN_RETURN_IF_ERROR(catalog->AddAgent(
+        {a.serial, a.department_id, a.host, a.enrolled_micros, a.revoked, a.revoked_micros}));
+  }
+  // The source is the root of trust of its agents: keep its CA and the
+  // certificate it gave this vault, and become its DR copy.
+  if (!ok.ca_pem.empty() && !ok.server_cert_pem.empty()) {
+    const bool first = !vault_->IsReplica();
+    CAIRN_RETURN_IF_ERROR(vault_->SaveReplicaTrust(ok.ca_pem, ok.server_cert_pem));
+    CAIRN_RETURN_IF_ERROR(catalog->PutSetting("replica_of", ok.site));
+    if (first) {
+      spdlog::info("this vault is now the DR copy of site {}; it refuses backups until promoted",
+                   ok.site);
+    }
+  }
+  if (!ok.vault_addresses.empty()) CAIRN_RETURN_IF_ERROR(vault_->SetAgentAddresses(ok.vault_addresses));
+  return Status::OK();
+}
+
+Result<PassStats> Replicator::RunPass(bool setup_only) {
+  const auto start = Clock::now();
+  PassStats stats;
+  vault::Catalog* catalog = vault_->catalog();
+  vault::ChunkStore* store = vault_->store();
+  if (store == nullptr) return Status::InvalidArgument("the DR vault is not open to serve");
+
+  restore::VaultLink::Options link_options;
+  link_options.role = proto::Role::kReplicator;
+  link_options.software = "cairn-replicator 0.1.0";
+  link_options.deadline = options_.deadline;
+  CAIRN_ASSIGN_OR_RETURN(auto opened, restore::VaultLink::Open(
+                                          identity_, identity_.config.vault_addresses, link_options));
+  SourceLink link(std::move(opened));
+  CAIRN_RETURN_IF_ERROR(Setup(&link).WithContext("replication set-up"));
+  if (setup_only) return stats;
+
+  uint64_t cursor = 0;
+  if (auto c = catalog->GetSetting(cursor_key_); c.ok()) cursor = std::strtoull(c->c_str(), nullptr, 10);
+
+  // Rate limit: sleep whenever the pass is ahead of limit_rate.
+  auto throttle = [&](uint64_t bytes_so_far) {
+    if (options_.limit_rate == 0) return;
+    const double allowed = std::chrono::duration<double>(Clock::now() - start).count() *
+                           static_cast<double>(options_.limit_rate);
+    const double ahead = static_cast<double>(bytes_so_far) - allowed;
+    if (ahead > 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(ahead / static_cast<double>(options_.limit_rate)));
+    }
+  };
+
+  while (!cancelled_) {
+    CAIRN_ASSIGN_OR_RETURN(proto::ReplicaSnapshots list,
+                           (link->Call<proto::ReplicaSnapshots>(
+                               MessageType::kReplicaList, proto::ReplicaList{cursor, 256},
+                               MessageType::kReplicaSnapshots)));
+    stats.source_latest = list.latest;
+    if (list.snapshots.empty()) break;
+    for (const proto::ReplicaSnapshot& snap : list.snapshots) {
+      if (cancelled_) break;
+      const uint64_t number = vault::SnapshotNumber(snap.info.id);
+      if (number <= cursor) return Status::InvalidArgument("source listed snapshots out of order");
+      const uint32_t dept = snap.department_id;
+      if (!catalog->FindDepartment(dept).ok()) {
+        return Status::NotFound("snapshot " + snap.info.id + " is of department " +
+                                std::to_string(dept) + ", whose keys the set-up did not bring");
+      }
+      if (!catalog->FindSnapshot(dept, snap.info.id).ok()) {
+        // The manifest, in parts.
+        std::vector<ChunkId> manifest;
+        while (true) {
+          proto::GetManifest ask{dept, snap.info.id, manifest.size()};
+          CAIRN_ASSIGN_OR_RETURN(proto::Manifest part,
+                                 (link->Call<proto::Manifest>(MessageType::kGetManifest, ask,
+                                                              MessageType::kManifest)));
+          if (part.offset != manifest.size()) {
+            return Status::InvalidArgument("source sent a manifest part out of step");
+          }
+          manifest.insert(manifest.end(), part.ids.begin(), part.ids.end());
+          if (manifest.size() >= part.total || part.ids.empty()) break;
+        }
+        if (manifest.size() != snap.manifest_count) {
+          return Status::Corruption("snapshot " + snap.info.id + ": manifest of " +
+                                    std::to_string(manifest.size()) + " IDs, listed with " +
+                                    std::to_string(snap.manifest_count));
+        }
+        // What this vault lacks.
+        std::vector<ChunkId> missing;
+        for (size_t b = 0; b < manifest.size(); b += 4096) {
+          const size_t e = std::min(manifest.size(), b + 4096);
+          std::span<const ChunkId> ids(manifest.data() + b, e - b);
+          CAIRN_ASSIGN_OR_RETURN(std::vector<bool> have, store->Contains(dept, ids));
+          for (size_t i = 0; i < have.size(); ++i) {
+            if (!have[i]) {
+              missing.push_back(ids[i]);
+            } else {
+              ++stats.chunks_present;
+            }
+          }
+        }
+        std::sort(missing.begin(), missing.end());
+        missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+        // Fetch them, several requests in flight; store each after checking it.
+        struct Pending {
+          restore::VaultLink::Ticket ticket;
+          size_t begin, end;
+        };
+        std::deque<Pending> pending;
+        size_t next = 0;
+        uint64_t since_flush = 0;
+        std::vector<ChunkId> stored_here;
+        auto send = [&](size_t begin, size_t end) -> Status {
+          proto::GetReplicaRecords ask;
+          ask.department_id = dept;
+          ask.ids.assign(missing.begin() + static_cast<long>(begin),
+                         missing.begin() + static_cast<long>(end));
+          Bytes payload = ask.Encode();
+          CAIRN_ASSIGN_OR_RETURN(auto t, link->BeginRequest(MessageType::kGetReplicaRecords,
+                                                            payload, MessageType::kRecords));
+          pending.push_back({t, begin, end});
+          return Status::OK();
+        };
+        while ((next < missing.size() || !pending.empty()) && !cancelled_) {
+          while (next < missing.size() && pending.size() < kInFlight) {
+            const size_t end = std::min(missing.size(), next + proto::kMaxRecordsPerMessage);
+            CAIRN_RETURN_IF_ERROR(send(next, end));
+            next = end;
+          }
+          Pending p = pending.front();
+          pending.pop_front();
+          CAIRN_ASSIGN_OR_RETURN(std::vector<Bytes> records, link->AwaitRecords(p.ticket));
+          const size_t got = std::min(records.size(), p.end - p.begin);
+          for (size_t i = 0; i < got; ++i) {
+            const ChunkId& want = missing[p.begin + i];
+            auto parsed = repo::ParseRecord(records[i]);
+            if (!parsed.ok() || parsed->header.id != want) {
+              return Status::Corruption(
+                  "source sent a bad record for chunk " + ToHex(want) + ": " +
+                  (parsed.ok() ? "it holds chunk " + ToHex(parsed->header.id)
+                               : parsed.status().message()));
+            }
+            CAIRN_RETURN_IF_ERROR(store->Put(dept, records[i]));
+            stats.bytes += records[i].size();
+            since_flush += records[i].size();
+            ++stats.records;
+            stored_here.push_back(want);
+          }
+          if (p.begin + got < p.end) CAIRN_RETURN_IF_ERROR(send(p.begin + got, p.end));
+          if (since_flush >= kFlushEvery) {
+            CAIRN_RETURN_IF_ERROR(store->Flush(dept).status());
+            since_flush = 0;
+          }
+          throttle(stats.bytes);
+        }
+        if (cancelled_) break;
+        CAIRN_RETURN_IF_ERROR(store->Flush(dept).status());
+        // Verify before committing: every manifest chunk is here, and what
+        // this pass stored reads back whole (checksum and ID).
+        for (size_t b = 0; b < manifest.size(); b += 4096) {
+          const size_t e = std::min(manifest.size(), b + 4096);
+          std::span<const ChunkId> ids(manifest.data() + b, e - b);
+          CAIRN_ASSIGN_OR_RETURN(std::vector<bool> have, store->Contains(dept, ids));
+          for (size_t i = 0; i < have.size(); ++i) {
+            if (!have[i]) {
+              return Status::Corruption("snapshot " + snap.info.id + ": chunk " + ToHex(ids[i]) +
+                                        " is missing here after the transfer");
+            }
+          }
+        }
+        for (const ChunkId& id : stored_here) {
+          Bytes record;
+          Status s = store->Read(dept, id, &record);
+          if (!s.ok()) {
+            return s.WithContext("snapshot " + snap.info.id + ": verifying chunk " + ToHex(id));
+          }
+        }
+        vault::SnapshotRecord rec;
+        rec.id = snap.info.id;
+        rec.department_id = dept;
+        rec.host = snap.info.hostname;
+        rec.paths = snap.info.paths;
+        rec.kind = static_cast<uint8_t>(snap.info.kind);
+        rec.time_micros = snap.info.time_micros;
+        rec.root_tree = snap.info.root_tree;
+        const auto& st = snap.info.stats;
+        rec.files = st.files;
+        rec.dirs = st.dirs;
+        rec.bytes = st.bytes;
+        rec.new_bytes = st.new_bytes;
+        rec.new_chunks = st.new_chunks;
+        rec.warnings = st.warnings;
+        rec.started_micros = st.started_micros;
+        rec.finished_micros = st.finished_micros;
+        CAIRN_ASSIGN_OR_RETURN(bool committed, catalog->CommitReplica(rec, manifest));
+        if (committed) {
+          ++stats.snapshots;
+          stats.committed.push_back(snap.info.id);
+          stats.last_lag_seconds =
+              static_cast<double>(NowMicros() - std::min(NowMicros(), snap.info.time_micros)) / 1e6;
+          spdlog::info("replicated snapshot {} of department {} ({} records, {} bytes fetched; "
+                       "lag {:.1f} s)",
+                       snap.info.id, snap.department, stats.records, stats.bytes,
+                       stats.last_lag_seconds);
+        }
+      }
+      cursor = number;
+      CAIRN_RETURN_IF_ERROR(catalog->PutSetting(cursor_key_, std::to_string(cursor)));
+    }
+  }
+  stats.cursor = cursor;
+  stats.bytes_received = link->bytes_received();
+  const uint64_t now = NowMicros();
+  stats.lag_seconds = 0;
+  if (stats.source_latest > cursor) {
+    auto rest = link->Call<proto::ReplicaSnapshots>(
+        MessageType::kReplicaList, proto::ReplicaList{cursor, 0}, MessageType::kReplicaSnapshots);
+    if (rest.ok() && !rest->snapshots.empty()) {
+      stats.pending = rest->snapshots.size();
+      const uint64_t oldest = rest->snapshots.front().info.time_micros;
+      stats.lag_seconds = static_cast<double>(now - std::min(now, oldest)) / 1e6;
+    }
+  }
+  if (auto all = catalog->ListSnapshotsAfter(0, 0); all.ok() && !all->empty()) {
+    uint64_t newest = 0;
+    for (const auto& s : *all) newest = std::max(newest, s.time_micros);
+    stats.newest_age_seconds = static_cast<double>(now - std::min(now, newest)) / 1e6;
+  }
+  stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (cancelled_) return Status::Cancelled("replication pass cancelled");
+  return stats;
+}
+
+}  // namespace cairn::replicator

@@ -607,6 +607,14 @@ Status Catalog::PutSetting(std::string_view name, std::string_view value) {
   return txn.Commit();
 }
 
+Status Catalog::DeleteSetting(std::string_view name) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  std::string key = "setting/" + std::string(name);
+  Status s = txn.Delete(meta_, AsBytes(key));
+  if (!s.ok() && !s.IsNotFound()) return s;
+  return txn.Commit();
+}
+
 Result<std::vector<SnapshotRecord>> Catalog::ListSnapshots(uint32_t department,
                                                            size_t limit) const {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());

@@ -153,6 +153,7 @@ class Catalog {
   // unset.
   Result<std::string> GetSetting(std::string_view name) const;
   Status PutSetting(std::string_view name, std::string_view value);
+  Status DeleteSetting(std::string_view name);
 
   // Queues a job; only the target fields (department_id, agent_serial,
   // host), kind, paths and image of `job` are used. Returns its ID.

@@ -335,7 +335,7 @@ asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
   if (!keys.ok()) co_return co_await refuse(keys.status());
   proto::EnrollResponse resp;
   resp.certificate_pem = *cert;
-  resp.ca_pem = vault_->ca().certificate_pem;
+  resp.ca_pem = vault_->served_ca_pem();
   resp.department = dept->name;
   resp.department_id = dept->id;
   resp.department_keys = crypto::SerializeDepartmentKeys(*keys);
@@ -375,7 +375,7 @@ asio::awaitable<Status> VaultServer::EnrollReplicator(net::Connection& conn,
   if (Status s = vault_->catalog()->AddAgent(record); !s.ok()) co_return co_await refuse(s);
   proto::EnrollResponse resp;
   resp.certificate_pem = *cert;
-  resp.ca_pem = vault_->ca().certificate_pem;
+  resp.ca_pem = vault_->served_ca_pem();
   resp.department = "";
   resp.department_id = 0;
   resp.vault_addresses = {advertised_};

@@ -196,12 +196,15 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& data_dir,
   CAIRN_ASSIGN_OR_RETURN(v->tls_key_pem_, ReadText(p.tls_key()));
   v->trusted_ca_pem_ = v->ca_.certificate_pem;
   v->served_chain_pem_ = v->tls_cert_pem_ + v->ca_.certificate_pem;
+  v->served_ca_pem_ = v->ca_.certificate_pem;
   if (io::Env::Posix()->FileExists(p.source_ca()) &&
       io::Env::Posix()->FileExists(p.replica_server_cert())) {
     CAIRN_ASSIGN_OR_RETURN(std::string source_ca, ReadText(p.source_ca()));
     CAIRN_ASSIGN_OR_RETURN(std::string server, ReadText(p.replica_server_cert()));
     v->trusted_ca_pem_ += source_ca;
     v->served_chain_pem_ = server + source_ca;
+    v->served_ca_pem_ = source_ca;
+    CAIRN_ASSIGN_OR_RETURN(v->ca_fingerprint_, crypto::CertificateFingerprint(source_ca));
   }
 
   if (options.serve) {
@@ -293,24 +296,43 @@ Status Vault::SetAgentAddresses(const std::vector<std::string>& addresses) {
 bool Vault::IsReplica() const { return catalog_->GetSetting("replica_of").ok(); }
 bool Vault::IsPromoted() const { return catalog_->GetSetting("promoted").ok(); }
 
-Status Vault::Promote(std::string_view by, std::string_view reason) {
-  if (by.empty()) return Status::InvalidArgument("promote needs --by: who promotes this vault");
+namespace {
+
+// Appends "<micros>\t<what> by <by> on <host>[: reason]" to DIR/promotions.log
+// (fsynced) and returns the line.
+Result<std::string> LogFailover(const std::string& path, std::string_view what,
+                                std::string_view by, std::string_view reason) {
+  if (by.empty()) return Status::InvalidArgument("--by is required: who decides this");
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "unknown");
-  const uint64_t now = NowMicros();
-  std::string line = std::to_string(now) + "\tpromoted by " + std::string(by) + " on " + host +
+  std::string line = std::to_string(NowMicros()) + "\t" + std::string(what) + " by " +
+                     std::string(by) + " on " + host +
                      (reason.empty() ? std::string() : ": " + std::string(reason)) + "\n";
-  // The log first: a promotion that took effect is always in it.
-  int fd = ::open(Paths(data_dir_).promotions().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                  0600);
-  if (fd < 0) return ErrnoToStatus(errno, "open " + Paths(data_dir_).promotions());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoToStatus(errno, "open " + path);
   const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
                        ::fsync(fd) == 0;
   const int err = errno;
   ::close(fd);
-  if (!written) return ErrnoToStatus(err, "write " + Paths(data_dir_).promotions());
+  if (!written) return ErrnoToStatus(err, "write " + path);
+  return line;
+}
+
+}  // namespace
+
+Status Vault::Demote(std::string_view by, std::string_view reason) {
+  CAIRN_ASSIGN_OR_RETURN(std::string line,
+                         LogFailover(Paths(data_dir_).promotions(), "demoted", by, reason));
+  return catalog_->DeleteSetting("promoted");
+}
+
+Status Vault::Promote(std::string_view by, std::string_view reason) {
+  // The log first: a promotion that took effect is always in it.
+  CAIRN_ASSIGN_OR_RETURN(std::string line,
+                         LogFailover(Paths(data_dir_).promotions(), "promoted", by, reason));
   return catalog_->PutSetting("promoted", line);
 }
+
 
 Result<std::string> Vault::CreateReplicatorToken(uint64_t ttl_seconds) {
   if (ttl_seconds == 0 || ttl_seconds > 30ull * 86400) {

@@ -98,6 +98,10 @@ class Vault {
   const std::string& trusted_ca_pem() const { return trusted_ca_pem_; }
   // The chain the listener presents (leaf first).
   const std::string& served_chain_pem() const { return served_chain_pem_; }
+  // The CA that chain ends in: what clients must trust to reach this vault
+  // (the source's CA once replicating). Enrolment tokens pin it and
+  // enrolment responses carry it.
+  const std::string& served_ca_pem() const { return served_ca_pem_; }
   // Stores the source's CA and this vault's certificate from it (PEM).
   // Takes effect at the next Open.
   Status SaveReplicaTrust(std::string_view source_ca_pem, std::string_view server_cert_pem);
@@ -115,6 +119,8 @@ class Vault {
   bool IsReplica() const;
   bool IsPromoted() const;
   Status Promote(std::string_view by, std::string_view reason);
+  // After failback: refuse backups again (recorded like a promotion).
+  Status Demote(std::string_view by, std::string_view reason);
 
  private:
   Vault() = default;
@@ -124,7 +130,7 @@ class Vault {
   crypto::CaMaterial ca_;
   std::string ca_fingerprint_;
   std::string tls_cert_pem_, tls_key_pem_;
-  std::string trusted_ca_pem_, served_chain_pem_;
+  std::string trusted_ca_pem_, served_chain_pem_, served_ca_pem_;
   std::unique_ptr<repo::LmdbEnv> lmdb_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<ChunkStore> store_;

@@ -197,6 +197,13 @@ int main(int argc, char** argv) {
   promote->add_option("--reason", promote_reason, "Why (recorded)");
   promote->add_flag("--json", json, "Print the result as one JSON object");
 
+  auto* demote = app.add_subcommand(
+      "demote", "After failback: make this DR vault refuse backups again (recorded)");
+  demote->add_option("--data", data_dir, "Vault data directory")->required();
+  demote->add_option("--by", promoted_by, "Who decides (recorded)")->required();
+  demote->add_option("--reason", promote_reason, "Why (recorded)");
+  demote->add_flag("--json", json, "Print the result as one JSON object");
+
   auto* snapshot = app.add_subcommand("snapshot", "Snapshots");
   snapshot->require_subcommand(1);
   auto* snapshot_list =
@@ -348,6 +355,17 @@ int main(int argc, char** argv) {
     Print(json, {{"ok", true}, {"promoted_by", promoted_by}},
           "promoted: this vault now accepts backups from the replicated departments' agents "
           "(recorded in " + data_dir + "/promotions.log)\n");
+    return 0;
+  }
+  if (*demote) {
+    if (!v.IsPromoted()) {
+      return Fail(json, cairn::Status::InvalidArgument(data_dir + " is not promoted"));
+    }
+    if (auto s = v.Demote(promoted_by, promote_reason); !s.ok()) return Fail(json, s);
+    spdlog::warn("vault {} demoted by {}: it refuses backups again", data_dir, promoted_by);
+    Print(json, {{"ok", true}, {"demoted_by", promoted_by}},
+          "demoted: this vault refuses backups again (recorded in " + data_dir +
+              "/promotions.log)\n");
     return 0;
   }
   if (*token_create) {

@@ -113,6 +113,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(50, 3600000));
   run->add_option("--threads", threads, "I/O threads for the listener")->capture_default_str();
+  int deadline_ms = 60000;
+  run->add_option("--deadline-ms", deadline_ms,
+                  "Give up on a silent source after this long (the pass is retried)")
+      ->capture_default_str()
+      ->check(CLI::Range(500, 3600000));
   run->add_flag("--json", json_out, "One JSON object per pass on stdout");
 
   CLI11_PARSE(app, argc, argv);
@@ -156,6 +161,7 @@ int main(int argc, char** argv) {
   if (!source.empty()) identity->config.vault_addresses = {source};
   cairn::replicator::ReplicatorOptions ro;
   ro.limit_rate = *rate;
+  ro.deadline = std::chrono::milliseconds(deadline_ms);
   ro.advertise = advertise;
   if (ro.advertise.empty() && !listen.empty()) ro.advertise = {listen};
 

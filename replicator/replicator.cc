@@ -92,9 +92,11 @@ Status Replicator::Setup(SourceLink* link) {
   }
   // The source is the root of trust of its agents: keep its CA and the
   // certificate it gave this vault, and become its DR copy.
-  if (!ok.ca_pem.empty() && !ok.server_cert_pem.empty()) {
+  if (!ok.ca_pem.empty()) {
     const bool first = !vault_->IsReplica();
-    CAIRN_RETURN_IF_ERROR(vault_->SaveReplicaTrust(ok.ca_pem, ok.server_cert_pem));
+    if (!ok.server_cert_pem.empty()) {
+      CAIRN_RETURN_IF_ERROR(vault_->SaveReplicaTrust(ok.ca_pem, ok.server_cert_pem));
+    }
     CAIRN_RETURN_IF_ERROR(catalog->PutSetting("replica_of", ok.site));
     if (first) {
       spdlog::info("this vault is now the DR copy of site {}; it refuses backups until promoted",

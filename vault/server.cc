@@ -391,10 +391,12 @@ Result<proto::ReplicaSetupOk> VaultServer::ReplicaSetup(net::Connection& conn,
   Catalog* catalog = vault_->catalog();
   proto::ReplicaSetupOk ok;
   ok.site = vault_->site();
-  if (!vault_->IsReplica()) {
-    // The root of trust for this vault's agents: certify the DR vault's TLS
-    // key so that they accept it when they fail over, and tell them where
-    // it is.
+  // A vault that is not itself a replica is the root of trust of its
+  // agents: it names its CA, and, when the DR site says where agents reach
+  // it, certifies the DR vault's TLS key (so that they accept it when they
+  // fail over) and adds that address to the agents' list.
+  if (!vault_->IsReplica()) ok.ca_pem = vault_->ca().certificate_pem;
+  if (!vault_->IsReplica() && !req.addresses.empty()) {
     std::vector<std::string> hosts;
     for (const std::string& a : req.addresses) {
       auto colon = a.rfind(':');
@@ -404,7 +406,7 @@ Result<proto::ReplicaSetupOk> VaultServer::ReplicaSetup(net::Connection& conn,
         hosts.push_back(host);
       }
     }
-    if (hosts.empty()) return Status::InvalidArgument("replica_setup names no DR address");
+    if (hosts.empty()) return Status::InvalidArgument("replica_setup names no usable DR address");
     for (const char* local : {"127.0.0.1", "::1", "localhost"}) {
       if (std::find(hosts.begin(), hosts.end(), local) == hosts.end()) hosts.push_back(local);
     }
@@ -416,7 +418,6 @@ Result<proto::ReplicaSetupOk> VaultServer::ReplicaSetup(net::Connection& conn,
                            crypto::IssueCertificate(vault_->ca(), req.server_csr_pem, id, 825,
                                                     std::vector<std::string>(hosts.begin() + 1,
                                                                              hosts.end())));
-    ok.ca_pem = vault_->ca().certificate_pem;
     std::vector<std::string> addresses = AgentAddresses();
     for (const std::string& a : req.addresses) {
       if (std::find(addresses.begin(), addresses.end(), a) == addresses.end() &&

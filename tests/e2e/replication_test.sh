@@ -200,6 +200,23 @@ check "the promotion is logged with who and when" grep -q "promoted by e2e test"
 inA "$AGENT" backup --state "$WORK/agent" "$src/sub" --json >"$WORK/b6.json"
 check "after promotion the agent backs up to the DR site" test -n "$(json "$WORK/b6.json" snapshot)"
 
+# --- failback: the primary returns and pulls back what the DR site took ---
+snap6=$(json "$WORK/b6.json" snapshot)
+rtoken=$("$VAULT" token create --replicator --data "$WORK/dr")
+inP "$REPL" enroll --data "$WORK/primary" --source $DRADDR --token "$rtoken" >/dev/null
+inP "$REPL" run --data "$WORK/primary" --source $DRADDR --once --json >"$WORK/back.json" 2>"$WORK/back.log" \
+  || cat "$WORK/back.log"
+check "failback replicates the DR-made snapshot $snap6 to the primary" \
+  grep -q "\"$snap6\"" "$WORK/back.json"
+back_bytes=$(json "$WORK/back.json" bytes)
+check "fetching only its new chunks ($back_bytes bytes)" test "$back_bytes" -lt 1048576
+start_primary
+inA "$AGENT" backup --state "$WORK/agent" "$src/sub" --json >"$WORK/b7.json"
+check "agents go back to the primary once it serves again" \
+  grep -q "snapshot $(json "$WORK/b7.json" snapshot) committed" "$WORK/primary.log"
+"$VAULT" demote --data "$WORK/dr" --by "e2e test" >/dev/null
+check "the DR vault is demoted, and that is logged" grep -q "demoted by e2e test" "$WORK/dr/promotions.log"
+
 # --- a flipped byte in a DR pack ----------------------------------------
 pack=$(ls -S "$WORK"/dr/packs/*/*.pack | head -1)
 python3 - "$pack" <<'EOF'
@@ -209,7 +226,7 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(size // 2); f.write(bytes([b[0] ^ 0x10]))
 EOF
 set +e
-inA "$RESTORE" restore "$snap5" --state "$WORK/agent" --verify-only >"$WORK/verify.txt" 2>&1
+inA "$RESTORE" restore "$snap5" --state "$WORK/agent" --vault $DRADDR --verify-only >"$WORK/verify.txt" 2>&1
 rc=$?
 set -e
 check "verification at the DR site catches a flipped byte" test "$rc" -eq 1

@@ -208,4 +208,63 @@ TEST_F(CatalogTest, EnqueueJobChecksItsTarget) {
 }
 
 }  // namespace
+// Replication: departments imported under their source IDs, snapshots
+// committed under their source IDs, listed across departments in commit
+// order; the local counters move past what was imported.
+TEST_F(CatalogTest, ReplicasKeepSourceIdsAndCountersMovePastThem) {
+  ASSERT_TRUE(catalog_->ImportDepartment(7, "finance", Bytes(10, 1), 5).ok());
+  // Idempotent for the same ID and name; refused for a clash.
+  EXPECT_TRUE(catalog_->ImportDepartment(7, "finance", Bytes(10, 1), 5).ok());
+  EXPECT_EQ(catalog_->ImportDepartment(7, "health", Bytes(10, 1), 5).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->ImportDepartment(8, "finance", Bytes(10, 1), 5).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->ImportDepartment(0, "zero", Bytes(10, 1), 5).status().code(),
+            StatusCode::kInvalidArgument);
+  // A department created here afterwards gets a higher ID.
+  auto local = catalog_->CreateDepartment("health", Bytes(10, 2), 6);
+  ASSERT_TRUE(local.ok());
+  EXPECT_EQ(local->id, 8u);
+
+  std::vector<crypto::ChunkId> manifest(3);
+  for (size_t i = 0; i < manifest.size(); ++i) EncodeFixed64(manifest[i].data(), i + 1);
+  SnapshotRecord s;
+  s.id = "0000000000000009";
+  s.department_id = 7;
+  s.time_micros = 1000;
+  auto first = catalog_->CommitReplica(s, manifest);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(*first);
+  EXPECT_FALSE(*catalog_->CommitReplica(s, manifest));  // already there: unchanged
+  EXPECT_EQ(*catalog_->Manifest(7, s.id), manifest);
+  s.id = "not-hex";
+  EXPECT_EQ(catalog_->CommitReplica(s, manifest).status().code(), StatusCode::kInvalidArgument);
+  // A local snapshot after it sorts after it.
+  SnapshotRecord mine;
+  mine.department_id = 8;
+  mine.time_micros = 500;  // an earlier clock does not matter: the number orders
+  auto committed = catalog_->CommitSnapshot(mine, {});
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(committed->id, "000000000000000a");
+  auto all = catalog_->ListSnapshotsAfter(0, 0);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "0000000000000009");
+  EXPECT_EQ((*all)[1].id, "000000000000000a");
+  EXPECT_EQ(catalog_->ListSnapshotsAfter(9, 0)->size(), 1u);
+  EXPECT_EQ(catalog_->ListSnapshotsAfter(10, 0)->size(), 0u);
+  EXPECT_EQ(catalog_->ListSnapshotsAfter(0, 1)->size(), 1u);
+  EXPECT_EQ(*catalog_->LatestSnapshotNumber(), 10u);
+  EXPECT_EQ(SnapshotNumber("000000000000000a"), 10u);
+  EXPECT_EQ(SnapshotNumber("00000000000000A"), 0u);
+  EXPECT_EQ(SnapshotNumber("zz"), 0u);
+
+  EXPECT_TRUE(catalog_->GetSetting("x").status().IsNotFound());
+  ASSERT_TRUE(catalog_->PutSetting("x", "1").ok());
+  EXPECT_EQ(*catalog_->GetSetting("x"), "1");
+  ASSERT_TRUE(catalog_->DeleteSetting("x").ok());
+  EXPECT_TRUE(catalog_->GetSetting("x").status().IsNotFound());
+  EXPECT_TRUE(catalog_->DeleteSetting("x").ok());
+}
+
 }  // namespace cairn::vault

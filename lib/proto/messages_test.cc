@@ -76,6 +76,13 @@ CAIRN_TYPE_OF(SnapshotList);
 CAIRN_TYPE_OF(GetRecords);
 CAIRN_TYPE_OF(Records);
 CAIRN_TYPE_OF(GetDelta);
+CAIRN_TYPE_OF(ReplicaList);
+CAIRN_TYPE_OF(ReplicaSnapshots);
+CAIRN_TYPE_OF(GetManifest);
+CAIRN_TYPE_OF(Manifest);
+CAIRN_TYPE_OF(GetReplicaRecords);
+CAIRN_TYPE_OF(ReplicaSetup);
+CAIRN_TYPE_OF(ReplicaSetupOk);
 template <>
 struct TypeOf<DeltaReply> {
   static constexpr MessageType kType = MessageType::kDelta;
@@ -550,6 +557,49 @@ TEST(DeltaTest, DeltaReplyRoundTripsAndCaps) {
   ExpectRejected<DeltaReply>(bad, "kind");
   ExpectRejected<DeltaReply>(
       DeltaReply{3, DeltaKind::kWhole, Bytes(kMaxDeltaReplyLen + 1, 2)}.Encode(), "exceeds");
+}
+
+TEST(ReplicationMessagesTest, RoundTripsAndCaps) {
+  ExpectRoundTrip(ReplicaList{42, 100});
+  ExpectRejected<ReplicaList>(ReplicaList{1, 4097}.Encode(), "limit exceeds");
+  ReplicaSnapshots list;
+  list.latest = 9;
+  ReplicaSnapshot r;
+  r.department_id = 3;
+  r.department = "finance";
+  r.info.id = "0000000000000009";
+  r.info.hostname = "fin-srv-01";
+  r.info.paths = {"/srv"};
+  r.info.root_tree = Id(4);
+  r.manifest_count = 12;
+  list.snapshots = {r, r};
+  ExpectRoundTrip(list);
+  ExpectRoundTrip(ReplicaSnapshots{});
+  ExpectRoundTrip(GetManifest{3, "0000000000000009", 500000});
+  ExpectRoundTrip(Manifest{3, 1, {Id(1), Id(2)}});
+  ExpectRoundTrip(Manifest{0, 0, {}});
+  ExpectRejected<Manifest>(Manifest{1, 0, {Id(1), Id(2)}}.Encode(), "past the manifest");
+  ExpectRejected<Manifest>(Manifest{5, 6, {}}.Encode(), "past the manifest");
+  ExpectRoundTrip(GetReplicaRecords{3, {Id(1)}});
+  ExpectRejected<GetReplicaRecords>(GetReplicaRecords{3, Ids(kMaxRecordsPerMessage + 1)}.Encode(),
+                                    "ids count 65 exceeds 64");
+  ExpectRoundTrip(ReplicaSetup{"dr", {"10.0.0.2:7420"}, "-----BEGIN CSR-----", {1, 2}});
+  ReplicaSetupOk ok;
+  ok.site = "primary";
+  ok.ca_pem = "ca";
+  ok.server_cert_pem = "cert";
+  ok.departments = {{1, "finance", 5, Bytes(112, 7)}, {2, "health", 6, {}}};
+  ok.agents = {{"ab12", 1, "fin-srv-01", 3, true, 4}};
+  ok.vault_addresses = {"10.0.0.1:7420", "10.0.0.2:7420"};
+  ExpectRoundTrip(ok);
+  ExpectRoundTrip(ReplicaSetupOk{});
+  ok.departments[0].keys = Bytes(kMaxDepartmentKeysLen + 1, 1);
+  ExpectRejected<ReplicaSetupOk>(ok.Encode(), "exceeds");
+  // hello_ok carries the agents' vault list.
+  ExpectRoundTrip(HelloOk{1, "dr", 5, "finance", {"10.0.0.1:7420", "10.0.0.2:7420"}});
+  ExpectRejected<HelloOk>(
+      HelloOk{1, "dr", 5, "f", std::vector<std::string>(kMaxVaultAddresses + 1, "a")}.Encode(),
+      "exceeds");
 }
 
 }  // namespace

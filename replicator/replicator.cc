@@ -263,23 +263,8 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
             return s.WithContext("snapshot " + snap.info.id + ": verifying chunk " + ToHex(id));
           }
         }
-        vault::SnapshotRecord rec;
-        rec.id = snap.info.id;
+        vault::SnapshotRecord rec = vault::FromSnapshotInfo(snap.info);
         rec.department_id = dept;
-        rec.host = snap.info.hostname;
-        rec.paths = snap.info.paths;
-        rec.kind = static_cast<uint8_t>(snap.info.kind);
-        rec.time_micros = snap.info.time_micros;
-        rec.root_tree = snap.info.root_tree;
-        const auto& st = snap.info.stats;
-        rec.files = st.files;
-        rec.dirs = st.dirs;
-        rec.bytes = st.bytes;
-        rec.new_bytes = st.new_bytes;
-        rec.new_chunks = st.new_chunks;
-        rec.warnings = st.warnings;
-        rec.started_micros = st.started_micros;
-        rec.finished_micros = st.finished_micros;
         CAIRN_ASSIGN_OR_RETURN(bool committed, catalog->CommitReplica(rec, manifest));
         if (committed) {
           ++stats.snapshots;

@@ -492,6 +492,42 @@ Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
 }
 
 
+proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s) {
+  proto::SnapshotInfo info;
+  info.id = s.id;
+  info.hostname = s.host;
+  info.paths = s.paths;
+  info.kind = static_cast<proto::SessionKind>(s.kind);
+  info.time_micros = s.time_micros;
+  info.root_tree = s.root_tree;
+  info.stats = {s.files,      s.dirs,     s.bytes,          s.new_bytes,
+                s.new_chunks, s.warnings, s.started_micros, s.finished_micros};
+  return info;
+}
+
+void SetStats(SnapshotRecord* s, const proto::SnapshotStats& st) {
+  s->files = st.files;
+  s->dirs = st.dirs;
+  s->bytes = st.bytes;
+  s->new_bytes = st.new_bytes;
+  s->new_chunks = st.new_chunks;
+  s->warnings = st.warnings;
+  s->started_micros = st.started_micros;
+  s->finished_micros = st.finished_micros;
+}
+
+SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info) {
+  SnapshotRecord s;
+  s.id = info.id;
+  s.host = info.hostname;
+  s.paths = info.paths;
+  s.kind = static_cast<uint8_t>(info.kind);
+  s.time_micros = info.time_micros;
+  s.root_tree = info.root_tree;
+  SetStats(&s, info.stats);
+  return s;
+}
+
 uint64_t SnapshotNumber(std::string_view id) {
   if (id.size() != 16) return 0;
   uint64_t n = 0;

@@ -18,6 +18,7 @@
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
 #include "lib/crypto/chunk_id.h"
+#include "lib/proto/messages.h"
 #include "lib/repo/lmdb.h"
 
 namespace cairn::vault {
@@ -77,6 +78,13 @@ struct JobRecord {
   std::string snapshot_id;       // when done
   std::string error;             // when failed
 };
+
+// The wire form of a snapshot (doc/protocol.md snapshot_list) and back.
+proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s);
+// Everything but the department and the manifest count.
+SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info);
+// Copies the eight statistics of a commit into `s`.
+void SetStats(SnapshotRecord* s, const proto::SnapshotStats& stats);
 
 // Redeeming this "department" enrols a replicator (no department: it
 // reads every department's snapshots).

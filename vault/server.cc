@@ -106,6 +106,26 @@ asio::awaitable<Status> Send(net::Connection& conn, MessageType type, const T& m
 
 Status Violation(std::string_view what) { return Status::InvalidArgument(what); }
 
+// The records for a prefix of `ids` that fits one frame (at least one), or
+// the error of the first ID (doc/protocol.md get_records).
+Result<proto::Records> ReadRecords(const ChunkStore& store, uint32_t department,
+                                   const std::vector<crypto::ChunkId>& ids) {
+  proto::Records reply;
+  size_t budget = proto::kMaxFramePayload - 1024;
+  for (const auto& id : ids) {
+    Bytes rec;
+    Status s = store.Read(department, id, &rec);
+    if (!s.ok()) {
+      if (reply.records.empty()) return s;
+      break;
+    }
+    if (rec.size() + 4 > budget && !reply.records.empty()) break;
+    budget -= std::min(budget, rec.size() + 4);
+    reply.records.push_back(std::move(rec));
+  }
+  return reply;
+}
+
 // What a connection in the restore role may send.
 bool IsRestoreMessage(MessageType type) {
   switch (type) {
@@ -506,14 +526,7 @@ asio::awaitable<Status> VaultServer::ServeReplicator(net::Connection& conn) {
           proto::ReplicaSnapshot r;
           r.department_id = s.department_id;
           r.department = names[s.department_id];
-          r.info.id = s.id;
-          r.info.hostname = s.host;
-          r.info.paths = s.paths;
-          r.info.kind = static_cast<proto::SessionKind>(s.kind);
-          r.info.time_micros = s.time_micros;
-          r.info.root_tree = s.root_tree;
-          r.info.stats = {s.files,      s.dirs,     s.bytes,          s.new_bytes,
-                          s.new_chunks, s.warnings, s.started_micros, s.finished_micros};
+          r.info = ToSnapshotInfo(s);
           r.manifest_count = s.manifest_count;
           size_t size = 300 + s.host.size() + r.department.size();
           for (const auto& p : s.paths) size += 4 + p.size();
@@ -545,22 +558,12 @@ asio::awaitable<Status> VaultServer::ServeReplicator(net::Connection& conn) {
       case MessageType::kGetReplicaRecords: {
         auto ask = proto::GetReplicaRecords::Decode(payload);
         if (!ask.ok()) co_return ask.status();
-        proto::Records reply;
-        size_t budget = proto::kMaxFramePayload - 1024;
-        Status s;
-        for (const auto& id : ask->ids) {
-          Bytes rec;
-          s = store->Read(ask->department_id, id, &rec);
-          if (!s.ok()) break;
-          if (rec.size() + 4 > budget && !reply.records.empty()) break;
-          budget -= std::min(budget, rec.size() + 4);
-          reply.records.push_back(std::move(rec));
-        }
-        if (!s.ok() && reply.records.empty()) {
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, s));
+        auto reply = ReadRecords(*store, ask->department_id, ask->ids);
+        if (!reply.ok()) {
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(conn, reply.status()));
           break;
         }
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kRecords, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kRecords, *reply));
         break;
       }
       default:
@@ -752,15 +755,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         snap.kind = static_cast<uint8_t>(session->kind);
         snap.time_micros = NowMicros();
         snap.root_tree = commit->root_tree;
-        const auto& st = commit->stats;
-        snap.files = st.files;
-        snap.dirs = st.dirs;
-        snap.bytes = st.bytes;
-        snap.new_bytes = st.new_bytes;
-        snap.new_chunks = st.new_chunks;
-        snap.warnings = st.warnings;
-        snap.started_micros = st.started_micros;
-        snap.finished_micros = st.finished_micros;
+        SetStats(&snap, commit->stats);
         auto stored = vault_->catalog()->CommitSnapshot(snap, session->manifest);
         if (!stored.ok()) {
           CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, stored.status()));
@@ -786,15 +781,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         proto::SnapshotList reply;
         size_t budget = proto::kMaxControlPayload - 1024;
         for (const auto& s : *list) {
-          proto::SnapshotInfo info;
-          info.id = s.id;
-          info.hostname = s.host;
-          info.paths = s.paths;
-          info.kind = static_cast<proto::SessionKind>(s.kind);
-          info.time_micros = s.time_micros;
-          info.root_tree = s.root_tree;
-          info.stats = {s.files,      s.dirs,     s.bytes,          s.new_bytes,
-                        s.new_chunks, s.warnings, s.started_micros, s.finished_micros};
+          proto::SnapshotInfo info = ToSnapshotInfo(s);
           size_t size = 200 + s.host.size();
           for (const auto& p : s.paths) size += 4 + p.size();
           if (size > budget) break;
@@ -807,22 +794,12 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
       case MessageType::kGetRecords: {
         auto ask = proto::GetRecords::Decode(payload);
         if (!ask.ok()) co_return ask.status();
-        proto::Records reply;
-        size_t budget = proto::kMaxFramePayload - 1024;
-        Status s;
-        for (const auto& id : ask->ids) {
-          Bytes rec;
-          s = store->Read(dept.id, id, &rec);
-          if (!s.ok()) break;
-          if (rec.size() + 4 > budget && !reply.records.empty()) break;
-          budget -= std::min(budget, rec.size() + 4);
-          reply.records.push_back(std::move(rec));
-        }
-        if (!s.ok() && reply.records.empty()) {
-          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, s));
+        auto reply = ReadRecords(*store, dept.id, ask->ids);
+        if (!reply.ok()) {
+          CAIRN_CO_RETURN_IF_ERROR(co_await SendError(link, reply.status()));
           break;
         }
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kRecords, reply));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kRecords, *reply));
         break;
       }
       case MessageType::kGetDelta: {

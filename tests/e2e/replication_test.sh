@@ -60,12 +60,14 @@ inA() { ip netns exec $A "$@"; }
 "$VAULT" init --data "$WORK/primary" --site primary --host $NET.1 >/dev/null
 "$VAULT" department create finance --data "$WORK/primary" >/dev/null
 start_primary() {
+  local before
+  before=$(grep -c "serving agents" "$WORK/primary.log" 2>/dev/null || true)
   # Not through inP: $! must be the process itself, not a subshell.
   ip netns exec $P "$VAULT" serve --data "$WORK/primary" --listen $PRIMARY >>"$WORK/primary.log" 2>&1 &
   PRIMARY_PID=$!
   PIDS+=("$PRIMARY_PID")
   for _ in $(seq 1 100); do
-    grep -q "serving agents" "$WORK/primary.log" 2>/dev/null && return 0
+    [[ $(grep -c "serving agents" "$WORK/primary.log" 2>/dev/null || true) -gt ${before:-0} ]] && return 0
     sleep 0.05
   done
   echo "primary did not start"; cat "$WORK/primary.log"; return 1

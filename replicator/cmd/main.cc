@@ -154,9 +154,11 @@ int main(int argc, char** argv) {
   if (!rate.ok()) return Fail(json_out, rate.status());
   auto identity = cairn::agent::LoadState(cairn::replicator::IdentityDir(data_dir), false);
   if (!identity.ok()) {
-    return Fail(json_out, Status::NotFound("no replicator identity in " + data_dir +
-                                           " (run cairn-replicator enroll first): " +
-                                           identity.status().message()));
+    if (identity.status().IsNotFound()) {
+      return Fail(json_out, Status::NotFound("no replicator identity in " + data_dir +
+                                             " (run cairn-replicator enroll first)"));
+    }
+    return Fail(json_out, identity.status().WithContext("replicator identity"));
   }
   if (!source.empty()) identity->config.vault_addresses = {source};
   cairn::replicator::ReplicatorOptions ro;

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <tuple>
 #include <unordered_set>
 
 #include "lib/io/uring_env.h"
@@ -368,6 +370,80 @@ Status ChunkStore::Read(uint32_t department, const repo::ChunkId& id, Bytes* rec
   }
   if (!s.ok()) record->clear();
   return s;
+}
+
+Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
+                                                  std::span<const repo::ChunkId> ids,
+                                                  size_t max_bytes) const {
+  std::vector<repo::ChunkLocation> locs;
+  {
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+    size_t total = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto loc = index_->Lookup(txn, department, ids[i]);
+      if (!loc.ok()) {
+        if (i == 0) return loc.status();
+        break;
+      }
+      if (loc->length < repo::kRecordOverhead ||
+          loc->length > repo::kRecordOverhead + repo::kMaxRecordPlainSize) {
+        if (i == 0) return Status::Corruption("index entry for " + ToHex(ids[i]) + " has a bad length");
+        break;
+      }
+      if (i > 0 && total + loc->length > max_bytes) break;
+      total += loc->length;
+      locs.push_back(*loc);
+    }
+  }
+  std::vector<Bytes> out(locs.size());
+  std::vector<size_t> order(locs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(locs[a].pack_id, locs[a].offset) < std::tie(locs[b].pack_id, locs[b].offset);
+  });
+  std::vector<Status> status(locs.size());
+  for (size_t begin = 0; begin < order.size();) {
+    size_t end = begin;
+    const uint64_t pack = locs[order[begin]].pack_id;
+    while (end < order.size() && locs[order[end]].pack_id == pack) ++end;
+    const std::string path = PackPath(department, pack);
+    auto file = options_.env->NewRandomAccessFile(path);
+    std::vector<io::ReadRequest> reqs(end - begin);
+    for (size_t k = begin; k < end; ++k) {
+      const size_t i = order[k];
+      out[i].resize(locs[i].length);
+      reqs[k - begin].offset = locs[i].offset;
+      reqs[k - begin].buffer = MutableByteView(out[i].data(), out[i].size());
+    }
+    if (!file.ok()) {
+      for (size_t k = begin; k < end; ++k) status[order[k]] = file.status();
+    } else {
+      (void)(*file)->ReadBatch(reqs);
+      for (size_t k = begin; k < end; ++k) {
+        const size_t i = order[k];
+        const io::ReadRequest& r = reqs[k - begin];
+        Status st = r.status;
+        if (st.ok() && r.bytes_read != locs[i].length) {
+          st = Status::Corruption("pack " + path + " ends inside a record");
+        }
+        if (st.ok()) st = repo::ParseRecord(out[i]).status();
+        if (st.ok() && repo::ParseRecordHeader(out[i])->id != ids[i]) {
+          st = Status::Corruption("pack " + path + ": record is not the chunk the index names");
+        }
+        status[i] = st;
+      }
+    }
+    begin = end;
+  }
+  // The prefix that read whole.
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!status[i].ok()) {
+      if (i == 0) return status[0];
+      out.resize(i);
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace cairn::vault

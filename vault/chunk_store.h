@@ -84,6 +84,15 @@ class ChunkStore {
   // Reads and checks (ParseRecord, ID) the record of a durable chunk.
   Status Read(uint32_t department, const repo::ChunkId& id, Bytes* record) const;
 
+  // The records of a prefix of `ids` (at least the first, else its error),
+  // stopping before the total would pass `max_bytes` or at the first ID that
+  // cannot be read. One index transaction; each pack opened once and read in
+  // offset order as one batch (io_uring), so a restore's or a replication's
+  // batch costs a few system calls, not a few per record. Each record is
+  // checked as Read() checks it.
+  Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
+                                        size_t max_bytes) const;
+
   // Seals every open pack (shutdown).
   Status SealAll();
 

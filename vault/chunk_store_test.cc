@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 
 #include "lib/io/fault_injection_env.h"
@@ -182,4 +184,58 @@ TEST_F(ChunkStoreTest, InvalidRecordsAreRefused) {
 }
 
 }  // namespace
+// ReadPrefix: records back in request order across packs, a prefix when a
+// later ID is missing or the byte budget is reached, the error when the
+// first one fails, and damage caught like Read() catches it.
+TEST_F(ChunkStoreTest, ReadPrefixReadsInPackOrderAndStopsAtTheFirstProblem) {
+  OpenStore(/*pack_target=*/1 << 20);
+  std::vector<repo::ChunkId> ids(10);
+  std::vector<Bytes> records;
+  for (int i = 0; i < 10; ++i) {
+    records.push_back(Record(200 << 10, 40 + i, &ids[i]));
+    ASSERT_TRUE(store_->Put(5, records.back()).ok());
+  }
+  ASSERT_TRUE(store_->Flush(5).ok());
+  // Asked in an order unrelated to pack order.
+  std::vector<repo::ChunkId> ask = {ids[7], ids[0], ids[9], ids[3], ids[3]};
+  auto got = store_->ReadPrefix(5, ask, 64u << 20);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 5u);
+  EXPECT_EQ((*got)[0], records[7]);
+  EXPECT_EQ((*got)[1], records[0]);
+  EXPECT_EQ((*got)[2], records[9]);
+  EXPECT_EQ((*got)[4], records[3]);
+  // The budget: always the first, then what fits.
+  EXPECT_EQ(store_->ReadPrefix(5, ask, 1)->size(), 1u);
+  EXPECT_EQ(store_->ReadPrefix(5, ask, 2 * records[0].size() + 100)->size(), 2u);
+  // A missing ID: a prefix, or the error when it is the first.
+  repo::ChunkId unknown{};
+  std::vector<repo::ChunkId> gap = {ids[1], unknown, ids[2]};
+  EXPECT_EQ(store_->ReadPrefix(5, gap, 64u << 20)->size(), 1u);
+  std::vector<repo::ChunkId> first = {unknown, ids[1]};
+  EXPECT_TRUE(store_->ReadPrefix(5, first, 64u << 20).status().IsNotFound());
+  // Another department sees none of it.
+  EXPECT_TRUE(store_->ReadPrefix(6, ask, 64u << 20).status().IsNotFound());
+  // A flipped byte inside record 2: the prefix stops before it.
+  ASSERT_TRUE(store_->SealAll().ok());
+  auto packs = *fault_.GetChildren("/vault/packs/5");
+  bool flipped = false;
+  for (const auto& name : packs) {
+    const std::string path = "/vault/packs/5/" + name;
+    Bytes data = *io::ReadFileToBytes(&fault_, path);
+    auto at = std::search(data.begin(), data.end(), records[2].begin() + 200, records[2].begin() + 232);
+    if (at == data.end()) continue;
+    *at ^= 1;
+    ASSERT_TRUE(io::WriteFileAtomically(&fault_, path, data).ok());
+    flipped = true;
+  }
+  ASSERT_TRUE(flipped);
+  std::vector<repo::ChunkId> run = {ids[1], ids[2], ids[3]};
+  auto damaged = store_->ReadPrefix(5, run, 64u << 20);
+  ASSERT_TRUE(damaged.ok());
+  EXPECT_EQ(damaged->size(), 1u);
+  std::vector<repo::ChunkId> bad_first = {ids[2]};
+  EXPECT_TRUE(store_->ReadPrefix(5, bad_first, 64u << 20).status().IsCorruption());
+}
+
 }  // namespace cairn::vault

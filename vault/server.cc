@@ -111,18 +111,9 @@ Status Violation(std::string_view what) { return Status::InvalidArgument(what); 
 Result<proto::Records> ReadRecords(const ChunkStore& store, uint32_t department,
                                    const std::vector<crypto::ChunkId>& ids) {
   proto::Records reply;
-  size_t budget = proto::kMaxFramePayload - 1024;
-  for (const auto& id : ids) {
-    Bytes rec;
-    Status s = store.Read(department, id, &rec);
-    if (!s.ok()) {
-      if (reply.records.empty()) return s;
-      break;
-    }
-    if (rec.size() + 4 > budget && !reply.records.empty()) break;
-    budget -= std::min(budget, rec.size() + 4);
-    reply.records.push_back(std::move(rec));
-  }
+  CAIRN_ASSIGN_OR_RETURN(reply.records,
+                         store.ReadPrefix(department, ids, proto::kMaxFramePayload - 1024 -
+                                                               4 * proto::kMaxRecordsPerMessage));
   return reply;
 }
 

@@ -256,11 +256,15 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
             }
           }
         }
-        for (const ChunkId& id : stored_here) {
-          Bytes record;
-          Status s = store->Read(dept, id, &record);
-          if (!s.ok()) {
-            return s.WithContext("snapshot " + snap.info.id + ": verifying chunk " + ToHex(id));
+        for (size_t b = 0; b < stored_here.size(); b += 256) {
+          std::span<const ChunkId> ids(stored_here.data() + b,
+                                       std::min<size_t>(256, stored_here.size() - b));
+          auto back = store->ReadPrefix(dept, ids, SIZE_MAX);
+          if (!back.ok() || back->size() != ids.size()) {
+            const size_t bad = back.ok() ? back->size() : 0;
+            Status s = back.ok() ? Status::Corruption("it does not read back whole") : back.status();
+            return s.WithContext("snapshot " + snap.info.id + ": verifying chunk " +
+                                 ToHex(ids[bad]));
           }
         }
         vault::SnapshotRecord rec = vault::FromSnapshotInfo(snap.info);

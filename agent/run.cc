@@ -156,15 +156,17 @@ struct AgentService::Impl {
         if (s.ok()) {
           auto reply =
               co_await ReadExpected(**conn, MessageType::kHelloOk, options.connect_deadline);
-          auto ok = reply.ok() ? proto::HelloOk::Decode(*reply)
-                               : Result<proto::HelloOk>(reply.status());
+          auto ok =
+              reply.ok() ? proto::HelloOk::Decode(*reply) : Result<proto::HelloOk>(reply.status());
           s = ok.status();
           if (ok.ok()) {
             auto changed = AdoptVaultAddresses(&state, ok->vault_addresses);
             if (!changed.ok()) {
-              spdlog::warn("could not record the vault's addresses: {}", changed.status().message());
+              spdlog::warn("could not record the vault's addresses: {}",
+                           changed.status().message());
             } else if (*changed) {
-              spdlog::info("vault addresses are now: {}", fmt::join(state.config.vault_addresses, ", "));
+              spdlog::info("vault addresses are now: {}",
+                           fmt::join(state.config.vault_addresses, ", "));
             }
           }
         }

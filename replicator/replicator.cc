@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr uint64_t kFlushEvery = 64u << 20;  // bytes stored between durability points
-constexpr size_t kInFlight = 4;               // get_replica_records requests in flight
+constexpr size_t kInFlight = 4;              // get_replica_records requests in flight
 
 uint64_t NowMicros() { return io::Env::Posix()->NowMicros(); }
 
@@ -61,8 +61,8 @@ Status Replicator::Setup(SourceLink* link) {
   CAIRN_ASSIGN_OR_RETURN(auto local, catalog->ListDepartments());
   for (const auto& d : local) req.known_departments.push_back(d.id);
   CAIRN_ASSIGN_OR_RETURN(proto::ReplicaSetupOk ok,
-                         (link->get()->Call<proto::ReplicaSetupOk>(
-                             MessageType::kReplicaSetup, req, MessageType::kReplicaSetupOk)));
+                         (link->get()->Call<proto::ReplicaSetupOk>(MessageType::kReplicaSetup, req,
+                                                                   MessageType::kReplicaSetupOk)));
   Status result;
   // Key escrow: each new department's keys, wrapped under this vault's
   // master key before anything else happens with them.
@@ -103,7 +103,8 @@ Status Replicator::Setup(SourceLink* link) {
                    ok.site);
     }
   }
-  if (!ok.vault_addresses.empty()) CAIRN_RETURN_IF_ERROR(vault_->SetAgentAddresses(ok.vault_addresses));
+  if (!ok.vault_addresses.empty())
+    CAIRN_RETURN_IF_ERROR(vault_->SetAgentAddresses(ok.vault_addresses));
   return Status::OK();
 }
 
@@ -118,14 +119,16 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
   link_options.role = proto::Role::kReplicator;
   link_options.software = "cairn-replicator 0.1.0";
   link_options.deadline = options_.deadline;
-  CAIRN_ASSIGN_OR_RETURN(auto opened, restore::VaultLink::Open(
-                                          identity_, identity_.config.vault_addresses, link_options));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto opened,
+      restore::VaultLink::Open(identity_, identity_.config.vault_addresses, link_options));
   SourceLink link(std::move(opened));
   CAIRN_RETURN_IF_ERROR(Setup(&link).WithContext("replication set-up"));
   if (setup_only) return stats;
 
   uint64_t cursor = 0;
-  if (auto c = catalog->GetSetting(cursor_key_); c.ok()) cursor = std::strtoull(c->c_str(), nullptr, 10);
+  if (auto c = catalog->GetSetting(cursor_key_); c.ok())
+    cursor = std::strtoull(c->c_str(), nullptr, 10);
 
   // Rate limit: sleep whenever the pass is ahead of limit_rate.
   auto throttle = [&](uint64_t bytes_so_far) {
@@ -134,15 +137,16 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
                            static_cast<double>(options_.limit_rate);
     const double ahead = static_cast<double>(bytes_so_far) - allowed;
     if (ahead > 0) {
-      std::this_thread::sleep_for(std::chrono::duration<double>(ahead / static_cast<double>(options_.limit_rate)));
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>(ahead / static_cast<double>(options_.limit_rate)));
     }
   };
 
   while (!cancelled_) {
     CAIRN_ASSIGN_OR_RETURN(proto::ReplicaSnapshots list,
-                           (link->Call<proto::ReplicaSnapshots>(
-                               MessageType::kReplicaList, proto::ReplicaList{cursor, 256},
-                               MessageType::kReplicaSnapshots)));
+                           (link->Call<proto::ReplicaSnapshots>(MessageType::kReplicaList,
+                                                                proto::ReplicaList{cursor, 256},
+                                                                MessageType::kReplicaSnapshots)));
     stats.source_latest = list.latest;
     if (list.snapshots.empty()) break;
     for (const proto::ReplicaSnapshot& snap : list.snapshots) {
@@ -223,10 +227,9 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
             const ChunkId& want = missing[p.begin + i];
             auto parsed = repo::ParseRecord(records[i]);
             if (!parsed.ok() || parsed->header.id != want) {
-              return Status::Corruption(
-                  "source sent a bad record for chunk " + ToHex(want) + ": " +
-                  (parsed.ok() ? "it holds chunk " + ToHex(parsed->header.id)
-                               : parsed.status().message()));
+              return Status::Corruption("source sent a bad record for chunk " + ToHex(want) + ": " +
+                                        (parsed.ok() ? "it holds chunk " + ToHex(parsed->header.id)
+                                                     : parsed.status().message()));
             }
             CAIRN_RETURN_IF_ERROR(store->Put(dept, records[i]));
             stats.bytes += records[i].size();
@@ -262,7 +265,8 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
           auto back = store->ReadPrefix(dept, ids, SIZE_MAX);
           if (!back.ok() || back->size() != ids.size()) {
             const size_t bad = back.ok() ? back->size() : 0;
-            Status s = back.ok() ? Status::Corruption("it does not read back whole") : back.status();
+            Status s =
+                back.ok() ? Status::Corruption("it does not read back whole") : back.status();
             return s.WithContext("snapshot " + snap.info.id + ": verifying chunk " +
                                  ToHex(ids[bad]));
           }
@@ -275,10 +279,10 @@ Result<PassStats> Replicator::RunPass(bool setup_only) {
           stats.committed.push_back(snap.info.id);
           stats.last_lag_seconds =
               static_cast<double>(NowMicros() - std::min(NowMicros(), snap.info.time_micros)) / 1e6;
-          spdlog::info("replicated snapshot {} of department {} ({} records, {} bytes fetched; "
-                       "lag {:.1f} s)",
-                       snap.info.id, snap.department, stats.records, stats.bytes,
-                       stats.last_lag_seconds);
+          spdlog::info(
+              "replicated snapshot {} of department {} ({} records, {} bytes fetched; "
+              "lag {:.1f} s)",
+              snap.info.id, snap.department, stats.records, stats.bytes, stats.last_lag_seconds);
         }
       }
       cursor = number;

@@ -57,14 +57,14 @@ struct ReplicatorOptions {
 };
 
 struct PassStats {
-  uint64_t snapshots = 0;         // committed here by this pass
-  uint64_t records = 0;           // fetched and stored
-  uint64_t bytes = 0;             // record bytes fetched
-  uint64_t chunks_present = 0;    // manifest chunks already here
-  uint64_t bytes_received = 0;    // from the source, frames included
-  uint64_t cursor = 0;            // after the pass
-  uint64_t source_latest = 0;     // the source's newest snapshot number
-  uint64_t pending = 0;           // source snapshots not here yet
+  uint64_t snapshots = 0;       // committed here by this pass
+  uint64_t records = 0;         // fetched and stored
+  uint64_t bytes = 0;           // record bytes fetched
+  uint64_t chunks_present = 0;  // manifest chunks already here
+  uint64_t bytes_received = 0;  // from the source, frames included
+  uint64_t cursor = 0;          // after the pass
+  uint64_t source_latest = 0;   // the source's newest snapshot number
+  uint64_t pending = 0;         // source snapshots not here yet
   // Seconds from the source's commit to this vault's commit, for the last
   // snapshot this pass committed (-1: none).
   double last_lag_seconds = -1;

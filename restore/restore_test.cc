@@ -32,9 +32,8 @@ TEST(SegmentsTest, AChunkWithoutHolesIsOneSegment) {
 TEST(SegmentsTest, AChunkStraddlingHolesIsSplitAroundThem) {
   // Data [60, 100), hole [100, 150), data [150, 170), hole [170, 1000), data [1000, ...).
   auto e = WithHoles({{100, 50}, {170, 830}});
-  EXPECT_EQ(Flat(SegmentsOf(e, 60, 100)),
-            (std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>{
-                {60, 0, 40}, {150, 40, 20}, {1000, 60, 40}}));
+  EXPECT_EQ(Flat(SegmentsOf(e, 60, 100)), (std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>{
+                                              {60, 0, 40}, {150, 40, 20}, {1000, 60, 40}}));
   // Starting exactly where a hole ends.
   EXPECT_EQ(Flat(SegmentsOf(e, 150, 30)),
             (std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>{{150, 0, 20}, {1000, 20, 10}}));

@@ -284,7 +284,7 @@ class Engine {
   gid_t gid_ = ::getegid();
   bool image_target_ = false;
   uint32_t image_node_ = kNoParent;
-  DirRef root_dir_;  // tree mode: the target directory
+  DirRef root_dir_;                  // tree mode: the target directory
   std::vector<uint32_t> dirs_;       // in creation order, for their metadata
   std::vector<uint32_t> hardlinks_;  // created after every file
   uint64_t tmp_counter_ = 0;
@@ -299,8 +299,8 @@ class Engine {
   Status fatal_;
   std::atomic<bool> aborted_{false};
 
-  std::atomic<uint64_t> bytes_done_{0}, files_done_{0}, chunks_{0}, written_{0},
-      unchanged_{0}, deltas_{0};
+  std::atomic<uint64_t> bytes_done_{0}, files_done_{0}, chunks_{0}, written_{0}, unchanged_{0},
+      deltas_{0};
   uint64_t bytes_total_ = 0, files_total_ = 0;
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_progress_ = start_;
@@ -405,9 +405,9 @@ Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
     if (!exists) return Status::OK();
     if (S_ISBLK(st.st_mode) || S_ISREG(st.st_mode)) {
       if (!options_.in_place && !options_.overwrite) {
-        return Status::InvalidArgument(
-            "target " + target + " exists; pass --in-place to write only what differs, or " +
-            "--overwrite to replace it");
+        return Status::InvalidArgument("target " + target +
+                                       " exists; pass --in-place to write only what differs, or " +
+                                       "--overwrite to replace it");
       }
       return Status::OK();
     }
@@ -569,9 +569,8 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
     if (::ioctl(fd, BLKGETSIZE64, &size) != 0) return Fatal(SysError("size of", options_.target));
     f->old_size = size;
     if (size < e.size) {
-      return Fatal(Status::InvalidArgument(
-          "block device " + options_.target + " holds " + HumanBytes(size) + ", the image " +
-          HumanBytes(e.size)));
+      return Fatal(Status::InvalidArgument("block device " + options_.target + " holds " +
+                                           HumanBytes(size) + ", the image " + HumanBytes(e.size)));
     }
   } else if (!options_.verify_only) {
     struct stat st {};
@@ -704,8 +703,7 @@ Status Engine::EnsureOpen(FileJob* f) {
   if (f->fd >= 0 || options_.verify_only) return Status::OK();
   // Created with its final permission bits (cairn-restore runs with umask
   // 0), so only set-ID and sticky bits need a chmod later.
-  f->fd = ::openat(f->dir->fd, f->tmp.c_str(),
-                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+  f->fd = ::openat(f->dir->fd, f->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                    f->node->entry.mode & 0777);
   if (f->fd < 0) return SysError("create", f->path);
   // A sparse file is sized first: the ranges never written stay holes.
@@ -804,8 +802,7 @@ void Engine::FailChunk(const FetchItem& item, const Status& s) {
   }
 }
 
-void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record,
-                         PendingWrites* out) {
+void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record, PendingWrites* out) {
   VaultLink* link = links_[k].get();
   bool first = true;
   repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
@@ -889,8 +886,8 @@ void Engine::ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket
   if (done == work.items.size()) return SubmitWrites(k, &writes);
   std::vector<ChunkId> rest;
   for (size_t i = done; i < work.items.size(); ++i) rest.push_back(work.items[i].id);
-  auto fetched = ticket.ok() ? link->FetchRecords(rest) : Result<std::vector<Result<Bytes>>>(
-                                                             ticket.status());
+  auto fetched =
+      ticket.ok() ? link->FetchRecords(rest) : Result<std::vector<Result<Bytes>>>(ticket.status());
   if (!fetched.ok()) {
     Fatal(fetched.status().WithContext("vault " + link->address()));
     return SubmitWrites(k, &writes);
@@ -916,9 +913,8 @@ void Engine::Reconcile(size_t k, Work& work) {
     finish();
   };
   // The target's current bytes where the chunk goes (for a hole: the range).
-  const std::vector<Segment> segs =
-      work.hole ? std::vector<Segment>{{r.offset, 0, r.length}}
-                : SegmentsOf(f->node->entry, r.offset, r.length);
+  const std::vector<Segment> segs = work.hole ? std::vector<Segment>{{r.offset, 0, r.length}}
+                                              : SegmentsOf(f->node->entry, r.offset, r.length);
   Bytes local;
   for (const Segment& seg : segs) {
     if (seg.file_offset >= f->old_size) break;
@@ -1116,7 +1112,8 @@ Status Engine::Run(const std::string& wanted) {
   result_->snapshot_id = snap.id;
 
   CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(state_.keys));
-  CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree, LoadTree(links_[0].get(), decoder.get(), snap.root_tree));
+  CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree,
+                         LoadTree(links_[0].get(), decoder.get(), snap.root_tree));
   tree_ = std::make_unique<SnapshotTree>(std::move(tree));
   for (const TreeProblem& p : tree_->problems) {
     AddDamage("tree object " + ToHex(p.id), p.status, {p.path.empty() ? "/" : p.path});
@@ -1131,8 +1128,7 @@ Status Engine::Run(const std::string& wanted) {
   decoders_.push_back(std::move(decoder));
   for (size_t k = 0; k < Workers(); ++k) {
     if (k > 0) {
-      CAIRN_ASSIGN_OR_RETURN(auto link,
-                             VaultLink::Open(state_, {result_->vault}, link_options));
+      CAIRN_ASSIGN_OR_RETURN(auto link, VaultLink::Open(state_, {result_->vault}, link_options));
       links_.push_back(std::move(link));
       CAIRN_ASSIGN_OR_RETURN(auto d, repo::RecordDecoder::Create(state_.keys));
       decoders_.push_back(std::move(d));
@@ -1147,8 +1143,7 @@ Status Engine::Run(const std::string& wanted) {
     const TreeNode& node = tree_->nodes[image_node_];
     struct stat st {};
     const std::string name = Basename(options_.target);
-    if (!options_.verify_only && ::stat(options_.target.c_str(), &st) == 0 &&
-        S_ISBLK(st.st_mode)) {
+    if (!options_.verify_only && ::stat(options_.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
       int fd = ::open(options_.target.c_str(), O_RDWR | O_CLOEXEC);
       if (fd < 0) {
         Fatal(SysError("open", options_.target));

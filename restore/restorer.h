@@ -59,8 +59,8 @@ struct RestoreOptions {
   bool in_place = false;
   bool overwrite = false;
   bool verify_only = false;
-  int connections = 4;                // parallel vault connections (and workers)
-  std::vector<std::string> vaults;    // addresses, in order; empty = the agent's
+  int connections = 4;              // parallel vault connections (and workers)
+  std::vector<std::string> vaults;  // addresses, in order; empty = the agent's
   std::chrono::milliseconds deadline{std::chrono::seconds(120)};
   // Called about every 250 ms from the planning thread; may be empty.
   std::function<void(const RestoreProgress&)> progress;

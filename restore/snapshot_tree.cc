@@ -43,10 +43,11 @@ struct PartWork {
 
 }  // namespace
 
-Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
-                              const ChunkId& root) {
+Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder, const ChunkId& root) {
   SnapshotTree tree;
-  auto path_of = [&](uint32_t dir) { return dir == kNoParent ? std::string() : tree.nodes[dir].path; };
+  auto path_of = [&](uint32_t dir) {
+    return dir == kNoParent ? std::string() : tree.nodes[dir].path;
+  };
   auto problem = [&](uint32_t node, const ChunkId& id, Status s) {
     if (node != kNoParent) tree.nodes[node].complete = false;
     tree.problems.push_back({path_of(node), id, std::move(s)});
@@ -189,13 +190,13 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
   return tree;
 }
 
-std::vector<Segment> SegmentsOf(const repo::TreeEntry& entry, uint64_t offset,
-                                uint64_t length) {
+std::vector<Segment> SegmentsOf(const repo::TreeEntry& entry, uint64_t offset, uint64_t length) {
   std::vector<Segment> out;
   const auto& holes = entry.holes;
   // The first hole that ends after `offset`.
-  auto it = std::upper_bound(holes.begin(), holes.end(), offset,
-                             [](uint64_t off, const repo::Hole& h) { return off < h.offset + h.length; });
+  auto it =
+      std::upper_bound(holes.begin(), holes.end(), offset,
+                       [](uint64_t off, const repo::Hole& h) { return off < h.offset + h.length; });
   uint64_t pos = offset, done = 0;
   while (done < length) {
     if (it != holes.end() && it->offset <= pos) {

@@ -71,8 +71,8 @@ Result<std::unique_ptr<VaultLink>> VaultLink::Open(const agent::AgentState& stat
   std::string failures;
   for (const std::string& address : addresses) {
     auto io = std::make_unique<asio::io_context>();
-    Result<Opened> opened = net::RunSync(
-        *io, OpenAsync(io->get_executor(), address, tls, state.config.host, options));
+    Result<Opened> opened =
+        net::RunSync(*io, OpenAsync(io->get_executor(), address, tls, state.config.host, options));
     if (opened.ok()) {
       auto impl = std::make_unique<Impl>();
       impl->io = std::move(io);

@@ -86,8 +86,7 @@ class VaultLink {
     return Reply::Decode(bytes);
   }
   // Pipelined record fetches of any request type answered by Records.
-  Result<Ticket> BeginRequest(proto::MessageType type, ByteView payload,
-                              proto::MessageType reply) {
+  Result<Ticket> BeginRequest(proto::MessageType type, ByteView payload, proto::MessageType reply) {
     return Begin(type, reply, payload);
   }
 

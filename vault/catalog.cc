@@ -491,7 +491,6 @@ Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
   return snapshot;
 }
 
-
 proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s) {
   proto::SnapshotInfo info;
   info.id = s.id;
@@ -579,7 +578,8 @@ Result<Department> Catalog::ImportDepartment(uint32_t id, std::string_view name,
 Result<bool> Catalog::CommitReplica(const SnapshotRecord& snapshot,
                                     const std::vector<crypto::ChunkId>& manifest) {
   const uint64_t n = SnapshotNumber(snapshot.id);
-  if (n == 0) return Status::InvalidArgument("replicated snapshot id '" + snapshot.id + "' is malformed");
+  if (n == 0)
+    return Status::InvalidArgument("replicated snapshot id '" + snapshot.id + "' is malformed");
   if (FindSnapshot(snapshot.department_id, snapshot.id).ok()) return false;
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   SnapshotRecord s = snapshot;

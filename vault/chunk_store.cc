@@ -387,7 +387,8 @@ Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
       }
       if (loc->length < repo::kRecordOverhead ||
           loc->length > repo::kRecordOverhead + repo::kMaxRecordPlainSize) {
-        if (i == 0) return Status::Corruption("index entry for " + ToHex(ids[i]) + " has a bad length");
+        if (i == 0)
+          return Status::Corruption("index entry for " + ToHex(ids[i]) + " has a bad length");
         break;
       }
       if (i > 0 && total + loc->length > max_bytes) break;

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
 #include <filesystem>
 
 #include "lib/io/fault_injection_env.h"
@@ -223,7 +222,8 @@ TEST_F(ChunkStoreTest, ReadPrefixReadsInPackOrderAndStopsAtTheFirstProblem) {
   for (const auto& name : packs) {
     const std::string path = "/vault/packs/5/" + name;
     Bytes data = *io::ReadFileToBytes(&fault_, path);
-    auto at = std::search(data.begin(), data.end(), records[2].begin() + 200, records[2].begin() + 232);
+    auto at =
+        std::search(data.begin(), data.end(), records[2].begin() + 200, records[2].begin() + 232);
     if (at == data.end()) continue;
     *at ^= 1;
     ASSERT_TRUE(io::WriteFileAtomically(&fault_, path, data).ok());

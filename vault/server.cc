@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <deque>
 #include <map>
 
@@ -111,9 +111,9 @@ Status Violation(std::string_view what) { return Status::InvalidArgument(what); 
 Result<proto::Records> ReadRecords(const ChunkStore& store, uint32_t department,
                                    const std::vector<crypto::ChunkId>& ids) {
   proto::Records reply;
-  CAIRN_ASSIGN_OR_RETURN(reply.records,
-                         store.ReadPrefix(department, ids, proto::kMaxFramePayload - 1024 -
-                                                               4 * proto::kMaxRecordsPerMessage));
+  CAIRN_ASSIGN_OR_RETURN(reply.records, store.ReadPrefix(department, ids,
+                                                         proto::kMaxFramePayload - 1024 -
+                                                             4 * proto::kMaxRecordsPerMessage));
   return reply;
 }
 
@@ -272,8 +272,7 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     link->host = conn->peer()->host;
     link->department = dept->id;
     link->read_only = hello->role == proto::Role::kRestore;
-    proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), dept->name,
-                      AgentAddresses()};
+    proto::HelloOk ok{kProtocolVersion, vault_->site(), NowMicros(), dept->name, AgentAddresses()};
     result = co_await Send(*link, MessageType::kHelloOk, ok);
     if (result.ok()) {
       {
@@ -425,10 +424,10 @@ Result<proto::ReplicaSetupOk> VaultServer::ReplicaSetup(net::Connection& conn,
     id.role = std::string(crypto::kRoleVault);
     id.department = req.site.empty() ? "dr" : req.site;
     id.host = hosts.front();
-    CAIRN_ASSIGN_OR_RETURN(ok.server_cert_pem,
-                           crypto::IssueCertificate(vault_->ca(), req.server_csr_pem, id, 825,
-                                                    std::vector<std::string>(hosts.begin() + 1,
-                                                                             hosts.end())));
+    CAIRN_ASSIGN_OR_RETURN(
+        ok.server_cert_pem,
+        crypto::IssueCertificate(vault_->ca(), req.server_csr_pem, id, 825,
+                                 std::vector<std::string>(hosts.begin() + 1, hosts.end())));
     std::vector<std::string> addresses = AgentAddresses();
     for (const std::string& a : req.addresses) {
       if (std::find(addresses.begin(), addresses.end(), a) == addresses.end() &&
@@ -813,9 +812,9 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
   }
 }
 
-Result<proto::DeltaReply> VaultServer::ComputeDeltaFor(const Department& dept,
-                                                      const proto::GetDelta& ask,
-                                                      std::unique_ptr<repo::RecordDecoder>* decoder) {
+Result<proto::DeltaReply> VaultServer::ComputeDeltaFor(
+    const Department& dept, const proto::GetDelta& ask,
+    std::unique_ptr<repo::RecordDecoder>* decoder) {
   if (!*decoder) {
     CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(dept.id));
     CAIRN_ASSIGN_OR_RETURN(*decoder, repo::RecordDecoder::Create(keys));

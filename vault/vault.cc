@@ -300,8 +300,8 @@ namespace {
 
 // Appends "<micros>\t<what> by <by> on <host>[: reason]" to DIR/promotions.log
 // (fsynced) and returns the line.
-Result<std::string> LogFailover(const std::string& path, std::string_view what,
-                                std::string_view by, std::string_view reason) {
+Result<std::string> LogFailover(const std::string& path, std::string_view what, std::string_view by,
+                                std::string_view reason) {
   if (by.empty()) return Status::InvalidArgument("--by is required: who decides this");
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "unknown");
@@ -333,13 +333,12 @@ Status Vault::Promote(std::string_view by, std::string_view reason) {
   return catalog_->PutSetting("promoted", line);
 }
 
-
 Result<std::string> Vault::CreateReplicatorToken(uint64_t ttl_seconds) {
   if (ttl_seconds == 0 || ttl_seconds > 30ull * 86400) {
     return Status::InvalidArgument("token lifetime must be between 1 second and 30 days");
   }
-  CAIRN_ASSIGN_OR_RETURN(std::string t, catalog_->CreateToken(kReplicatorToken, NowMicros(),
-                                                              ttl_seconds * 1'000'000));
+  CAIRN_ASSIGN_OR_RETURN(
+      std::string t, catalog_->CreateToken(kReplicatorToken, NowMicros(), ttl_seconds * 1'000'000));
   return proto::FormatEnrollmentToken(ca_fingerprint_, t);
 }
 

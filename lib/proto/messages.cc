@@ -739,7 +739,8 @@ Result<ReplicaList> ReplicaList::Decode(ByteView payload) {
   ReplicaList m;
   d.U64(&m.after, "after");
   d.U32(&m.limit, "limit");
-  if (d.ok() && m.limit > kMaxSnapshotsPerList) d.Fail("limit exceeds " + std::to_string(kMaxSnapshotsPerList));
+  if (d.ok() && m.limit > kMaxSnapshotsPerList)
+    d.Fail("limit exceeds " + std::to_string(kMaxSnapshotsPerList));
   return d.Finish(std::move(m));
 }
 

@@ -402,7 +402,7 @@ struct ReplicaSnapshot {
 
 struct ReplicaSnapshots {
   std::vector<ReplicaSnapshot> snapshots;  // at most kMaxSnapshotsPerList
-  uint64_t latest = 0;  // the newest snapshot counter at the vault (for lag)
+  uint64_t latest = 0;                     // the newest snapshot counter at the vault (for lag)
 
   Bytes Encode() const;
   static Result<ReplicaSnapshots> Decode(ByteView payload);
@@ -421,8 +421,8 @@ struct GetManifest {
 };
 
 struct Manifest {
-  uint64_t total = 0;   // IDs in the whole manifest
-  uint64_t offset = 0;  // of ids[0]
+  uint64_t total = 0;                // IDs in the whole manifest
+  uint64_t offset = 0;               // of ids[0]
   std::vector<crypto::ChunkId> ids;  // at most kMaxManifestIdsPerPart
 
   Bytes Encode() const;
@@ -443,10 +443,10 @@ struct GetReplicaRecords {
 // The replicator's set-up, sent at the start of every pass: who the DR site
 // is, and which departments it already holds keys for.
 struct ReplicaSetup {
-  std::string site;                          // the DR vault's site name
-  std::vector<std::string> addresses;        // where agents reach it, in order
-  std::string server_csr_pem;                // CSR of the DR vault's TLS key
-  std::vector<uint32_t> known_departments;   // keys already escrowed
+  std::string site;                         // the DR vault's site name
+  std::vector<std::string> addresses;       // where agents reach it, in order
+  std::string server_csr_pem;               // CSR of the DR vault's TLS key
+  std::vector<uint32_t> known_departments;  // keys already escrowed
 
   Bytes Encode() const;
   static Result<ReplicaSetup> Decode(ByteView payload);

@@ -543,8 +543,7 @@ TEST(DeltaTest, GetDeltaRoundTripsAndCaps) {
   ExpectRoundTrip(GetDelta{7, Id(1), Bytes(20, 9)});
   ExpectRoundTrip(GetDelta{1, Id(2), Bytes(kMaxSignatureLen, 1)});
   ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes()}.Encode(), "signature is empty");
-  ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes(kMaxSignatureLen + 1, 1)}.Encode(),
-                           "exceeds");
+  ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes(kMaxSignatureLen + 1, 1)}.Encode(), "exceeds");
 }
 
 TEST(DeltaTest, DeltaReplyRoundTripsAndCaps) {

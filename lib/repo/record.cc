@@ -271,8 +271,7 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
                  size_t max_output, Bytes* content) {
   content->clear();
   std::vector<ChunkId> chain;  // the IDs being rebuilt, outermost first
-  std::function<Result<Bytes>(const ChunkId&)> rebuild =
-      [&](const ChunkId& want) -> Result<Bytes> {
+  std::function<Result<Bytes>(const ChunkId&)> rebuild = [&](const ChunkId& want) -> Result<Bytes> {
     if (chain.size() > kMaxDeltaChain) {
       return Status::Corruption("chunk " + ToHex(id) + ": delta chain longer than " +
                                 std::to_string(kMaxDeltaChain));

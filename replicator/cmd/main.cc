@@ -45,10 +45,23 @@ cairn::Result<uint64_t> ParseRate(std::string text) {
   uint64_t mult = 1;
   if (text.size() > 2 && text.substr(text.size() - 2) == "/s") text.resize(text.size() - 2);
   switch (text.empty() ? '\0' : text.back()) {
-    case 'k': case 'K': mult = 1u << 10; text.pop_back(); break;
-    case 'm': case 'M': mult = 1u << 20; text.pop_back(); break;
-    case 'g': case 'G': mult = 1u << 30; text.pop_back(); break;
-    default: break;
+    case 'k':
+    case 'K':
+      mult = 1u << 10;
+      text.pop_back();
+      break;
+    case 'm':
+    case 'M':
+      mult = 1u << 20;
+      text.pop_back();
+      break;
+    case 'g':
+    case 'G':
+      mult = 1u << 30;
+      text.pop_back();
+      break;
+    default:
+      break;
   }
   char* end = nullptr;
   unsigned long long v = std::strtoull(text.c_str(), &end, 10);
@@ -91,7 +104,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> advertise;
   bool json_out = false, once = false;
   int poll_ms = 1000, threads = 4;
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
 
   auto* enroll = app.add_subcommand("enroll", "Enrol with the source vault (a --replicator token)");
   enroll->add_option("--data", data_dir, "This site's vault data directory")->required();
@@ -104,7 +118,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Replicate (and serve this site's vault)");
   run->add_option("--data", data_dir, "This site's vault data directory")->required();
   run->add_option("--source", source, "The source vault, host:port (default: as enrolled)");
-  run->add_option("--listen", listen, "Serve this vault here too (restores; backups once promoted)");
+  run->add_option("--listen", listen,
+                  "Serve this vault here too (restores; backups once promoted)");
   run->add_option("--advertise", advertise,
                   "Address agents use for this vault, repeatable (default: --listen)");
   run->add_flag("--once", once, "One pass, then exit");
@@ -218,10 +233,11 @@ int main(int argc, char** argv) {
       backoff = std::chrono::milliseconds(1000);
       if (json_out) std::cout << json::serialize(PassJson(*pass)) << std::endl;
       if (pass->snapshots > 0 || once) {
-        spdlog::info("pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
-                     "{} pending, lag {:.1f} s",
-                     pass->snapshots, pass->records, pass->bytes, pass->seconds, pass->cursor,
-                     pass->pending, pass->lag_seconds);
+        spdlog::info(
+            "pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
+            "{} pending, lag {:.1f} s",
+            pass->snapshots, pass->records, pass->bytes, pass->seconds, pass->cursor, pass->pending,
+            pass->lag_seconds);
       }
       if (once) break;
       for (int waited = 0; waited < poll_ms && !g_stop; waited += 50) {

@@ -82,8 +82,8 @@ int RunSnapshots(const Common& c) {
                                {"new_bytes", s.stats.new_bytes},
                                {"root_tree", cairn::ToHex(s.root_tree)}});
     }
-    std::cout << json::serialize(json::object{
-                     {"ok", true}, {"vault", (*link)->address()}, {"snapshots", a}})
+    std::cout << json::serialize(
+                     json::object{{"ok", true}, {"vault", (*link)->address()}, {"snapshots", a}})
               << "\n";
     return 0;
   }
@@ -107,13 +107,27 @@ std::string ModeString(const cairn::repo::TreeEntry& e) {
   using cairn::repo::EntryType;
   char type = '-';
   switch (e.type) {
-    case EntryType::kDir: type = 'd'; break;
-    case EntryType::kSymlink: type = 'l'; break;
-    case EntryType::kFifo: type = 'p'; break;
-    case EntryType::kCharDev: type = 'c'; break;
-    case EntryType::kBlockDev: case EntryType::kImage: type = 'b'; break;
-    case EntryType::kSocket: type = 's'; break;
-    default: break;
+    case EntryType::kDir:
+      type = 'd';
+      break;
+    case EntryType::kSymlink:
+      type = 'l';
+      break;
+    case EntryType::kFifo:
+      type = 'p';
+      break;
+    case EntryType::kCharDev:
+      type = 'c';
+      break;
+    case EntryType::kBlockDev:
+    case EntryType::kImage:
+      type = 'b';
+      break;
+    case EntryType::kSocket:
+      type = 's';
+      break;
+    default:
+      break;
   }
   std::string m(1, type);
   const char* rwx = "rwxrwxrwx";
@@ -144,9 +158,8 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
     if (n == cairn::restore::kNoParent) {
       return Fail(c.json, Status::NotFound("no " + path + " in snapshot " + snap->id));
     }
-    shown = tree->nodes[n].entry.type == cairn::repo::EntryType::kDir
-                ? tree->nodes[n].children
-                : std::vector<uint32_t>{n};
+    shown = tree->nodes[n].entry.type == cairn::repo::EntryType::kDir ? tree->nodes[n].children
+                                                                      : std::vector<uint32_t>{n};
   }
   if (c.json) {
     json::array a;
@@ -170,9 +183,10 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
     for (const auto& p : tree->problems) {
       problems.push_back(json::object{{"path", p.path}, {"error", p.status.ToString()}});
     }
-    std::cout << json::serialize(json::object{
-                     {"ok", tree->problems.empty()}, {"snapshot", snap->id}, {"entries", a},
-                     {"problems", problems}})
+    std::cout << json::serialize(json::object{{"ok", tree->problems.empty()},
+                                              {"snapshot", snap->id},
+                                              {"entries", a},
+                                              {"problems", problems}})
               << "\n";
   } else {
     for (uint32_t i : shown) {
@@ -185,8 +199,7 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
       if (e.type == cairn::repo::EntryType::kHardlink) name += " => " + e.link_path;
       std::printf("%s  %-8s %-8s %12llu  %s  %s\n", ModeString(e).c_str(), owner.c_str(),
                   group.c_str(), static_cast<unsigned long long>(e.size),
-                  LocalTime(static_cast<uint64_t>(std::max<int64_t>(0, e.mtime_ns / 1000)))
-                      .c_str(),
+                  LocalTime(static_cast<uint64_t>(std::max<int64_t>(0, e.mtime_ns / 1000))).c_str(),
                   name.c_str());
     }
     for (const auto& p : tree->problems) {
@@ -263,13 +276,12 @@ int RunRestore(const Common& c, const std::string& snapshot,
       for (const auto& p : d.paths) std::fprintf(stderr, "  affects %s\n", p.c_str());
     }
     const double secs = r.seconds > 0 ? r.seconds : 1e-9;
-    std::printf("%s snapshot %s from %s: %llu files, %llu dirs, %s in %.1f s (%s/s)\n",
-                options.verify_only ? "verified" : "restored", r.snapshot_id.c_str(),
-                r.vault.c_str(), static_cast<unsigned long long>(r.files),
-                static_cast<unsigned long long>(r.dirs), cairn::HumanBytes(r.bytes).c_str(),
-                r.seconds,
-                cairn::HumanBytes(static_cast<uint64_t>(static_cast<double>(r.bytes) / secs))
-                    .c_str());
+    std::printf(
+        "%s snapshot %s from %s: %llu files, %llu dirs, %s in %.1f s (%s/s)\n",
+        options.verify_only ? "verified" : "restored", r.snapshot_id.c_str(), r.vault.c_str(),
+        static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.dirs),
+        cairn::HumanBytes(r.bytes).c_str(), r.seconds,
+        cairn::HumanBytes(static_cast<uint64_t>(static_cast<double>(r.bytes) / secs)).c_str());
     std::printf("received %s, written %s", cairn::HumanBytes(r.bytes_received).c_str(),
                 cairn::HumanBytes(r.bytes_written).c_str());
     if (options.in_place) {
@@ -346,8 +358,9 @@ int main(int argc, char** argv) {
                         "Restore into a non-empty target, replacing what is in the way");
   restore_cmd->add_flag("--verify-only", options.verify_only,
                         "Fetch, decrypt and check every chunk; write nothing");
-  restore_cmd->add_option("--connections", options.connections,
-                          "Parallel connections to the vault (and decoding threads)")
+  restore_cmd
+      ->add_option("--connections", options.connections,
+                   "Parallel connections to the vault (and decoding threads)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
 

@@ -179,8 +179,8 @@ int main(int argc, char** argv) {
   auto* token_create = token->add_subcommand("create", "Create a one-time enrolment token");
   uint64_t ttl = 3600;
   bool replicator_token = false;
-  auto* token_department = token_create->add_option(
-      "--department", name, "Department the agent will belong to");
+  auto* token_department =
+      token_create->add_option("--department", name, "Department the agent will belong to");
   token_create
       ->add_flag("--replicator", replicator_token,
                  "A token for a DR site's cairn-replicator instead (reads every department)")
@@ -336,25 +336,27 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*token_create && name.empty()) {
-    return Fail(json, cairn::Status::InvalidArgument("token create needs --department or --replicator"));
+    return Fail(json,
+                cairn::Status::InvalidArgument("token create needs --department or --replicator"));
   }
   if (*promote) {
     if (!v.IsReplica()) {
       return Fail(json, cairn::Status::InvalidArgument(
                             data_dir + " is not a DR copy (it has never replicated from a "
-                            "primary): there is nothing to promote"));
+                                       "primary): there is nothing to promote"));
     }
     if (v.IsPromoted()) {
       auto was = v.catalog()->GetSetting("promoted");
       Print(json, {{"ok", true}, {"already_promoted", true}},
-            "already promoted: " + (was.ok() ? *was : std::string()) );
+            "already promoted: " + (was.ok() ? *was : std::string()));
       return 0;
     }
     if (auto s = v.Promote(promoted_by, promote_reason); !s.ok()) return Fail(json, s);
     spdlog::warn("vault {} promoted by {}: it now accepts backups", data_dir, promoted_by);
     Print(json, {{"ok", true}, {"promoted_by", promoted_by}},
           "promoted: this vault now accepts backups from the replicated departments' agents "
-          "(recorded in " + data_dir + "/promotions.log)\n");
+          "(recorded in " +
+              data_dir + "/promotions.log)\n");
     return 0;
   }
   if (*demote) {

@@ -45,14 +45,6 @@ constexpr size_t kCacheBatch = 1000;
 constexpr auto kKeepAliveAfter = std::chrono::seconds(10);
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 
-struct IdHash {
-  size_t operator()(const ChunkId& id) const {
-    size_t h;
-    std::memcpy(&h, id.data(), sizeof(h));
-    return h;
-  }
-};
-
 // Plaintext bytes in flight. Acquire blocks while the budget is spent (but
 // always admits one chunk when nothing is in flight, so a chunk larger than
 // the budget cannot wedge the pipeline); ForceAcquire never blocks (for
@@ -233,7 +225,7 @@ class Engine {
   std::unordered_set<DirNode*> live_dirs_;
 
   std::mutex known_mu_;
-  std::unordered_set<ChunkId, IdHash> known_;
+  std::unordered_set<ChunkId, crypto::ChunkIdHash> known_;
 
   std::mutex work_mu_;
   std::condition_variable work_cv_;

@@ -24,8 +24,7 @@
 
 #include "agent/file_cache.h"
 #include "agent/vault_session.h"
-#include "agent/wire.h"
-#include "lib/net/client.h"
+#include "lib/client/dial.h"
 #include "lib/net/tls.h"
 #include "lib/net/write_gate.h"
 
@@ -68,7 +67,7 @@ std::string JoinPaths(const std::vector<std::string>& paths) {
 }  // namespace
 
 Result<std::vector<std::string>> ConfiguredBackupPaths(const std::string& state_dir) {
-  std::ifstream in(StatePaths(state_dir).config());
+  std::ifstream in(client::IdentityPaths(state_dir).config());
   if (!in) return std::vector<std::string>{};
   std::stringstream text;
   text << in.rdbuf();
@@ -104,13 +103,13 @@ std::chrono::milliseconds BackoffDelay(int attempt, std::chrono::milliseconds in
 }
 
 struct AgentService::Impl {
-  Impl(AgentState state_in, RunOptions options_in)
+  Impl(client::Identity state_in, RunOptions options_in)
       : state(std::move(state_in)), options(std::move(options_in)) {}
   ~Impl() {
     if (job_thread.joinable()) job_thread.join();
   }
 
-  AgentState state;
+  client::Identity state;
   RunOptions options;
   std::vector<std::string> default_paths;
   asio::io_context io;
@@ -139,49 +138,25 @@ struct AgentService::Impl {
   }
 
   asio::awaitable<Result<std::shared_ptr<Link>>> ConnectAny() {
-    std::string failures;
-    for (const std::string& address : state.config.vault_addresses) {
-      net::ConnectionOptions co;
-      co.read_deadline = options.read_deadline;
-      auto conn =
-          co_await net::Connect(io.get_executor(), address, *tls, options.connect_deadline, co);
-      Status s = conn.status();
-      if (s.ok()) {
-        proto::Hello hello;
-        hello.role = proto::Role::kAgent;
-        hello.software = kAgentSoftware;
-        hello.hostname = state.config.host;
-        Bytes payload = hello.Encode();
-        s = co_await (*conn)->WriteFrame(MessageType::kHello, payload);
-        if (s.ok()) {
-          auto reply =
-              co_await ReadExpected(**conn, MessageType::kHelloOk, options.connect_deadline);
-          auto ok =
-              reply.ok() ? proto::HelloOk::Decode(*reply) : Result<proto::HelloOk>(reply.status());
-          s = ok.status();
-          if (ok.ok()) {
-            auto changed = AdoptVaultAddresses(&state, ok->vault_addresses);
-            if (!changed.ok()) {
-              spdlog::warn("could not record the vault's addresses: {}",
-                           changed.status().message());
-            } else if (*changed) {
-              spdlog::info("vault addresses are now: {}",
-                           fmt::join(state.config.vault_addresses, ", "));
-            }
-          }
-        }
-        if (s.ok()) {
-          auto l = std::make_shared<Link>(io.get_executor());
-          l->conn = *conn;
-          l->address = address;
-          co_return l;
-        }
-        co_await (*conn)->Close();
-      }
-      if (!failures.empty()) failures += "; ";
-      failures += address + ": " + s.message();
+    client::DialOptions dial;
+    dial.role = proto::Role::kAgent;
+    dial.software = kAgentSoftware;
+    dial.hostname = state.config.host;
+    dial.deadline = options.connect_deadline;
+    dial.connection.read_deadline = options.read_deadline;
+    auto dialed =
+        co_await client::Dial(io.get_executor(), *tls, state.config.vault_addresses, dial);
+    if (!dialed.ok()) co_return dialed.status();
+    auto changed = client::AdoptVaultAddresses(&state, dialed->hello_ok.vault_addresses);
+    if (!changed.ok()) {
+      spdlog::warn("could not record the vault's addresses: {}", changed.status().message());
+    } else if (*changed) {
+      spdlog::info("vault addresses are now: {}", fmt::join(state.config.vault_addresses, ", "));
     }
-    co_return Status::Unavailable("no vault reachable: " + failures);
+    auto l = std::make_shared<Link>(io.get_executor());
+    l->conn = std::move(dialed->conn);
+    l->address = std::move(dialed->address);
+    co_return l;
   }
 
   asio::awaitable<Status> SendPing(Link& l) {
@@ -238,7 +213,7 @@ struct AgentService::Impl {
     }
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> normalized, NormalizeBackupPaths(paths));
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<FileCache> cache,
-                           FileCache::Open(StatePaths(state.dir).lmdb()));
+                           FileCache::Open(client::IdentityPaths(state.dir).lmdb()));
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<VaultSession> session,
                            OpenVaultSession(state, normalized));
     BackupOptions backup = options.backup;
@@ -402,7 +377,7 @@ struct AgentService::Impl {
   }
 };
 
-AgentService::AgentService(AgentState state, RunOptions options)
+AgentService::AgentService(client::Identity state, RunOptions options)
     : impl_(std::make_shared<Impl>(std::move(state), std::move(options))) {}
 
 AgentService::~AgentService() = default;
@@ -417,11 +392,7 @@ Status AgentService::Run() {
   if (m.state.config.vault_addresses.empty()) {
     return Status::InvalidArgument("the state directory names no vault address");
   }
-  net::TlsOptions tls_options;
-  tls_options.ca_pem = m.state.ca_pem;
-  tls_options.certificate_pem = m.state.certificate_pem;
-  tls_options.private_key_pem = m.state.private_key_pem;
-  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, net::MakeClientContext(tls_options));
+  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, client::ClientTls(m.state));
   m.tls = std::move(tls);
   if (m.options.paths.empty()) {
     CAIRN_ASSIGN_OR_RETURN(m.default_paths, ConfiguredBackupPaths(m.state.dir));

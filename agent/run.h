@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "agent/backup.h"
-#include "agent/state.h"
 #include "lib/base/status.h"
+#include "lib/client/identity.h"
 #include "lib/proto/messages.h"
 
 namespace cairn::agent {
@@ -79,7 +79,7 @@ std::chrono::milliseconds BackoffDelay(int attempt, std::chrono::milliseconds in
 
 class AgentService {
  public:
-  AgentService(AgentState state, RunOptions options);
+  AgentService(client::Identity state, RunOptions options);
   ~AgentService();
   AgentService(const AgentService&) = delete;
   AgentService& operator=(const AgentService&) = delete;

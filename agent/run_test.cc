@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "agent/state.h"
+#include "lib/client/identity.h"
 #include "lib/repo/test_util.h"
 
 namespace cairn::agent {
@@ -30,33 +30,33 @@ TEST(BackoffDelayTest, DoublesFromOneSecondToAMinuteWithJitter) {
 TEST(ConfiguredBackupPathsTest, ReadsThePathsArrayOfAgentToml) {
   repo::testing::ScratchDir dir;
   const std::string state = dir.File("state");
-  ASSERT_TRUE(CreateStateDir(state).ok());
+  ASSERT_TRUE(client::CreateStateDir(state).ok());
   // No agent.toml, or one without paths: no backup set.
   EXPECT_TRUE(ConfiguredBackupPaths(state)->empty());
-  std::ofstream(StatePaths(state).config()) << "format_version = 1\n";
+  std::ofstream(client::IdentityPaths(state).config()) << "format_version = 1\n";
   EXPECT_TRUE(ConfiguredBackupPaths(state)->empty());
-  std::ofstream(StatePaths(state).config())
+  std::ofstream(client::IdentityPaths(state).config())
       << "format_version = 1\npaths = [\"/srv/data\", \"/etc\"]\n";
   auto paths = ConfiguredBackupPaths(state);
   ASSERT_TRUE(paths.ok()) << paths.status().ToString();
   EXPECT_EQ(*paths, (std::vector<std::string>{"/srv/data", "/etc"}));
-  std::ofstream(StatePaths(state).config()) << "format_version = 1\npaths = \"/srv\"\n";
+  std::ofstream(client::IdentityPaths(state).config()) << "format_version = 1\npaths = \"/srv\"\n";
   EXPECT_TRUE(ConfiguredBackupPaths(state).status().IsCorruption());
-  std::ofstream(StatePaths(state).config()) << "format_version = 1\npaths = [1]\n";
+  std::ofstream(client::IdentityPaths(state).config()) << "format_version = 1\npaths = [1]\n";
   EXPECT_TRUE(ConfiguredBackupPaths(state).status().IsCorruption());
-  std::ofstream(StatePaths(state).config()) << "paths = [\n";
+  std::ofstream(client::IdentityPaths(state).config()) << "paths = [\n";
   EXPECT_TRUE(ConfiguredBackupPaths(state).status().IsCorruption());
 }
 
 TEST(AgentServiceTest, NeedsAVaultAddress) {
-  AgentState state;
+  client::Identity state;
   AgentService service(state, {});
   EXPECT_EQ(service.Run().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(AgentServiceTest, StopEndsRetriesAgainstAnUnreachableVault) {
   repo::testing::ScratchDir dir;
-  AgentState state;
+  client::Identity state;
   state.dir = dir.File("state");
   state.config.vault_addresses = {"127.0.0.1:1"};  // nothing listens on port 1
   state.config.host = "test-host";

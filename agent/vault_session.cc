@@ -6,8 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <utility>
 
-#include "agent/wire.h"
-#include "lib/net/client.h"
+#include "lib/client/dial.h"
+#include "lib/client/wire.h"
 #include "lib/net/run_sync.h"
 #include "lib/net/tls.h"
 
@@ -54,7 +54,8 @@ class NetVaultSession : public VaultSession {
     Bytes payload = request.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kHaveChunks, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kHaveChunksReply, deadline_);
+    Result<Bytes> reply =
+        co_await client::ReadExpected(*conn_, MessageType::kHaveChunksReply, deadline_);
     if (!reply.ok()) co_return reply.status();
     Result<proto::HaveChunksReply> r = proto::HaveChunksReply::Decode(*reply);
     if (!r.ok()) co_return r.status();
@@ -69,7 +70,7 @@ class NetVaultSession : public VaultSession {
     Bytes payload = flush.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kFlush, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kFlushed, deadline_);
+    Result<Bytes> reply = co_await client::ReadExpected(*conn_, MessageType::kFlushed, deadline_);
     if (!reply.ok()) co_return reply.status();
     Result<proto::Flushed> r = proto::Flushed::Decode(*reply);
     if (!r.ok()) co_return r.status();
@@ -84,7 +85,7 @@ class NetVaultSession : public VaultSession {
     Bytes payload = ping.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kPing, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kPong, deadline_);
+    Result<Bytes> reply = co_await client::ReadExpected(*conn_, MessageType::kPong, deadline_);
     co_return reply.ok() ? Status::OK() : reply.status();
   }
 
@@ -108,7 +109,7 @@ class NetVaultSession : public VaultSession {
     Bytes payload = commit.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kCommit, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await ReadExpected(*conn_, MessageType::kCommitOk, deadline_);
+    Result<Bytes> reply = co_await client::ReadExpected(*conn_, MessageType::kCommitOk, deadline_);
     if (!reply.ok()) co_return reply.status();
     Result<proto::CommitOk> ok = proto::CommitOk::Decode(*reply);
     if (!ok.ok()) co_return ok.status();
@@ -124,94 +125,51 @@ class NetVaultSession : public VaultSession {
   uint64_t ping_nonce_ = 0;
 };
 
-struct Opened {
-  std::shared_ptr<net::Connection> conn;
-  uint64_t session_id = 0;
-  std::vector<std::string> advice;  // hello_ok's vault_addresses
-};
-
-// Hello and SessionBegin on an established connection; returns the session.
-asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, const std::string& host,
-                                               std::vector<std::string> paths,
+// SessionBegin on a dialled connection; returns the session ID.
+asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, std::vector<std::string> paths,
                                                proto::SessionKind kind,
-                                               std::chrono::milliseconds deadline,
-                                               std::vector<std::string>* advice) {
-  proto::Hello hello;
-  hello.role = proto::Role::kAgent;
-  hello.software = kAgentSoftware;
-  hello.hostname = host;
-  Bytes hello_bytes = hello.Encode();
-  Status s = co_await c.WriteFrame(MessageType::kHello, hello_bytes);
-  if (!s.ok()) co_return s;
-  Result<Bytes> reply = co_await ReadExpected(c, MessageType::kHelloOk, deadline);
-  if (!reply.ok()) co_return reply.status();
-  Result<proto::HelloOk> hello_ok = proto::HelloOk::Decode(*reply);
-  if (!hello_ok.ok()) co_return hello_ok.status();
-  *advice = std::move(hello_ok->vault_addresses);
+                                               std::chrono::milliseconds deadline) {
   proto::SessionBegin begin;
   begin.kind = kind;
   begin.paths = std::move(paths);
   Bytes begin_bytes = begin.Encode();
-  s = co_await c.WriteFrame(MessageType::kSessionBegin, begin_bytes);
+  Status s = co_await c.WriteFrame(MessageType::kSessionBegin, begin_bytes);
   if (!s.ok()) co_return s;
-  reply = co_await ReadExpected(c, MessageType::kSessionBegun, deadline);
+  Result<Bytes> reply = co_await client::ReadExpected(c, MessageType::kSessionBegun, deadline);
   if (!reply.ok()) co_return reply.status();
   Result<proto::SessionBegun> begun = proto::SessionBegun::Decode(*reply);
   if (!begun.ok()) co_return begun.status();
   co_return begun->session_id;
 }
 
-asio::awaitable<Result<Opened>> OpenAsync(asio::any_io_executor executor, std::string address,
-                                          net::TlsContext tls, std::string host,
-                                          std::vector<std::string> paths, proto::SessionKind kind,
-                                          std::chrono::milliseconds deadline) {
-  Result<std::shared_ptr<net::Connection>> conn =
-      co_await net::Connect(executor, address, tls, deadline);
-  if (!conn.ok()) co_return conn.status();
-  std::vector<std::string> advice;
-  Result<uint64_t> session =
-      co_await BeginSession(**conn, host, std::move(paths), kind, deadline, &advice);
-  if (!session.ok()) {
-    co_await (*conn)->Close();
-    co_return session.status();
-  }
-  co_return Opened{*conn, *session, std::move(advice)};
-}
-
 }  // namespace
 
-Result<std::unique_ptr<VaultSession>> OpenVaultSession(const AgentState& state,
+Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& identity,
                                                        const std::vector<std::string>& paths,
                                                        const SessionOptions& options) {
-  net::TlsOptions tls_options;
-  tls_options.ca_pem = state.ca_pem;
-  tls_options.certificate_pem = state.certificate_pem;
-  tls_options.private_key_pem = state.private_key_pem;
-  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, net::MakeClientContext(tls_options));
-  std::string failures;
-  for (const std::string& address : state.config.vault_addresses) {
-    auto io = std::make_unique<asio::io_context>();
-    Result<Opened> opened =
-        net::RunSync(*io, OpenAsync(io->get_executor(), address, tls, state.config.host, paths,
-                                    options.kind, options.deadline));
-    if (opened.ok()) {
-      AgentState updated = state;
-      auto changed = AdoptVaultAddresses(&updated, opened->advice);
-      if (!changed.ok()) {
-        spdlog::warn("could not record the vault's addresses: {}", changed.status().message());
-      }
-      return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
-          std::move(io), std::move(opened->conn), opened->session_id, options.deadline));
-    }
-    // A refusal is an answer: trying the next vault would not change it.
-    if (opened.status().code() == StatusCode::kPermissionDenied ||
-        opened.status().code() == StatusCode::kInvalidArgument) {
-      return opened.status();
-    }
-    if (!failures.empty()) failures += "; ";
-    failures += opened.status().message();
+  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, client::ClientTls(identity));
+  client::DialOptions dial;
+  dial.role = proto::Role::kAgent;
+  dial.software = kAgentSoftware;
+  dial.hostname = identity.config.host;
+  dial.deadline = options.deadline;
+  auto io = std::make_unique<asio::io_context>();
+  CAIRN_ASSIGN_OR_RETURN(client::Dialed dialed,
+                         net::RunSync(*io, client::Dial(io->get_executor(), tls,
+                                                        identity.config.vault_addresses, dial)));
+  client::Identity updated = identity;
+  auto changed = client::AdoptVaultAddresses(&updated, dialed.hello_ok.vault_addresses);
+  if (!changed.ok()) {
+    spdlog::warn("could not record the vault's addresses: {}", changed.status().message());
   }
-  return Status::Unavailable("no vault reachable: " + failures);
+  Result<uint64_t> session =
+      net::RunSync(*io, BeginSession(*dialed.conn, paths, options.kind, options.deadline));
+  if (!session.ok()) {
+    net::RunSync(*io, dialed.conn->Close());
+    return session.status().WithContext(dialed.address);
+  }
+  return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
+      std::move(io), std::move(dialed.conn), *session, options.deadline));
 }
 
 }  // namespace cairn::agent

@@ -14,13 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "agent/state.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
+#include "lib/client/identity.h"
 #include "lib/crypto/chunk_id.h"
 #include "lib/proto/messages.h"
 
 namespace cairn::agent {
+
+// The software string the agent sends in Hello.
+inline constexpr const char* kAgentSoftware = "cairn-agent 0.1.0";
 
 class VaultSession {
  public:
@@ -59,11 +62,12 @@ struct SessionOptions {
   proto::SessionKind kind = proto::SessionKind::kFiles;
 };
 
-// Connects to the first reachable address of state.config.vault_addresses
-// (in order) with the agent's certificate, and begins a files session for
-// `paths`. Unavailable when no vault answers (each address's failure in
-// the message); PermissionDenied when the vault refuses the certificate.
-Result<std::unique_ptr<VaultSession>> OpenVaultSession(const AgentState& state,
+// Dials the identity's vault addresses (lib/client/dial.h) in the agent
+// role, adopts the vault's address advice, and begins a session (files or
+// image, options.kind) for `paths`. Unavailable when no vault answers (each
+// address's failure in the message); PermissionDenied when the vault
+// refuses the certificate.
+Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& identity,
                                                        const std::vector<std::string>& paths,
                                                        const SessionOptions& options = {});
 

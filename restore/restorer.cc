@@ -27,14 +27,16 @@
 
 #include "lib/base/errno.h"
 #include "lib/chunk/rsync_delta.h"
+#include "lib/client/vault_link.h"
 #include "lib/crypto/chunk_id.h"
 #include "lib/io/file_io.h"
 #include "lib/io/uring.h"
 #include "lib/repo/record.h"
 #include "restore/snapshot_tree.h"
-#include "restore/vault_link.h"
 
 namespace cairn::restore {
+
+using client::VaultLink;
 namespace {
 
 using crypto::ChunkId;
@@ -44,14 +46,6 @@ constexpr size_t kBatchBytes = 8u << 20;
 constexpr uint32_t kBlock = 4096;  // unit of in-place comparison and signatures
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 constexpr const char* kDamagedSuffix = ".cairn-damaged";
-
-struct IdHash {
-  size_t operator()(const ChunkId& id) const {
-    size_t h;
-    std::memcpy(&h, id.data(), sizeof(h));
-    return h;
-  }
-};
 
 Status SysError(std::string_view what, std::string_view path) {
   return ErrnoToStatus(errno, std::string(what) + " " + std::string(path));
@@ -221,7 +215,7 @@ class WorkQueue {
 
 class Engine {
  public:
-  Engine(const agent::AgentState& state, const RestoreOptions& options, RestoreResult* result)
+  Engine(const client::Identity& state, const RestoreOptions& options, RestoreResult* result)
       : state_(state), options_(options), result_(result), queue_(2 * Workers()) {}
   ~Engine();
 
@@ -268,7 +262,7 @@ class Engine {
   void Fatal(const Status& s);
   bool aborted() const { return aborted_.load(); }
 
-  const agent::AgentState& state_;
+  const client::Identity& state_;
   const RestoreOptions& options_;
   RestoreResult* result_;
   WorkQueue queue_;
@@ -290,7 +284,7 @@ class Engine {
   uint64_t tmp_counter_ = 0;
 
   Work batch_;  // the fetch batch being filled
-  std::unordered_map<ChunkId, size_t, IdHash> batch_index_;
+  std::unordered_map<ChunkId, size_t, crypto::ChunkIdHash> batch_index_;
   uint64_t batch_bytes_ = 0;
 
   std::mutex mu_;  // guards what follows
@@ -1229,7 +1223,7 @@ Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>&
   return *found;
 }
 
-Result<RestoreResult> Restore(const agent::AgentState& state, const std::string& snapshot,
+Result<RestoreResult> Restore(const client::Identity& state, const std::string& snapshot,
                               const RestoreOptions& options) {
   RestoreResult result;
   Status s;

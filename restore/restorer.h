@@ -39,9 +39,9 @@
 #include <utility>
 #include <vector>
 
-#include "agent/state.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
+#include "lib/client/identity.h"
 #include "lib/proto/messages.h"
 
 namespace cairn::restore {
@@ -106,7 +106,7 @@ Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>&
 // whole for bad options, a refused target, an unreachable vault or a write
 // error on the target (a full disk); damage is reported in the result, and
 // the caller exits non-zero when `damaged` is not empty.
-Result<RestoreResult> Restore(const agent::AgentState& state, const std::string& snapshot,
+Result<RestoreResult> Restore(const client::Identity& state, const std::string& snapshot,
                               const RestoreOptions& options);
 
 }  // namespace cairn::restore

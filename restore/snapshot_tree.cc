@@ -5,6 +5,8 @@
 #include <utility>
 
 namespace cairn::restore {
+
+using client::VaultLink;
 namespace {
 
 using crypto::ChunkId;

@@ -19,10 +19,10 @@
 #include <vector>
 
 #include "lib/base/status.h"
+#include "lib/client/vault_link.h"
 #include "lib/crypto/chunk_id.h"
 #include "lib/repo/record.h"
 #include "lib/repo/tree.h"
-#include "restore/vault_link.h"
 
 namespace cairn::restore {
 
@@ -62,7 +62,7 @@ struct SnapshotTree {
 
 // Loads the tree rooted at `root` through `link`. Fails as a whole only when
 // the connection fails; everything else is a problem in the result.
-Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder,
+Result<SnapshotTree> LoadTree(client::VaultLink* link, repo::RecordDecoder* decoder,
                               const crypto::ChunkId& root);
 
 // Where the bytes of a data reference go in the file: a chunk that

@@ -14,15 +14,15 @@
 #include <iostream>
 
 #include "agent/backup.h"
-#include "agent/enroll.h"
 #include "agent/file_cache.h"
 #include "agent/image_backup.h"
 #include "agent/run.h"
-#include "agent/state.h"
 #include "agent/vault_session.h"
 #include "lib/base/bytes.h"
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
+#include "lib/client/enroll.h"
+#include "lib/client/identity.h"
 
 namespace {
 
@@ -30,8 +30,8 @@ using cairn::Status;
 
 int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-agent", json, s); }
 
-int RunEnroll(const cairn::agent::EnrollOptions& options, bool json) {
-  auto result = cairn::agent::Enroll(options);
+int RunEnroll(const cairn::client::EnrollOptions& options, bool json) {
+  auto result = cairn::client::Enroll(options);
   if (!result.ok()) return Fail(json, result.status());
   const auto& c = result->config;
   if (json) {
@@ -56,9 +56,9 @@ int RunEnroll(const cairn::agent::EnrollOptions& options, bool json) {
 int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options, bool json) {
   auto paths = cairn::agent::NormalizeBackupPaths(options.paths);
   if (!paths.ok()) return Fail(json, paths.status());
-  auto state = cairn::agent::LoadState(state_dir);
+  auto state = cairn::client::LoadIdentity(state_dir);
   if (!state.ok()) return Fail(json, state.status());
-  auto cache = cairn::agent::FileCache::Open(cairn::agent::StatePaths(state_dir).lmdb());
+  auto cache = cairn::agent::FileCache::Open(cairn::client::IdentityPaths(state_dir).lmdb());
   if (!cache.ok()) return Fail(json, cache.status().WithContext("open file cache"));
   auto session = cairn::agent::OpenVaultSession(*state, *paths);
   if (!session.ok()) return Fail(json, session.status());
@@ -100,9 +100,9 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
                    bool json) {
   auto images = cairn::agent::NormalizeImagePaths(options.images);
   if (!images.ok()) return Fail(json, images.status());
-  auto state = cairn::agent::LoadState(state_dir);
+  auto state = cairn::client::LoadIdentity(state_dir);
   if (!state.ok()) return Fail(json, state.status());
-  auto store = cairn::agent::ExtentStore::Open(cairn::agent::StatePaths(state_dir).lmdb());
+  auto store = cairn::agent::ExtentStore::Open(cairn::client::IdentityPaths(state_dir).lmdb());
   if (!store.ok()) return Fail(json, store.status().WithContext("open extent state"));
   cairn::agent::SessionOptions session_options;
   session_options.kind = cairn::proto::SessionKind::kImage;
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bool json = false;
 
-  cairn::agent::EnrollOptions enroll;
+  cairn::client::EnrollOptions enroll;
   auto* enroll_cmd = app.add_subcommand("enroll", "Join a department with a one-time token");
   enroll_cmd->add_option("--vault", enroll.vault, "Vault address, host:port")->required();
   enroll_cmd->add_option("--token", enroll.token, "Token from `cairn-vault token create`")
@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
   enroll_cmd->add_option("--state", enroll.state_dir, "State directory (created 0700)")->required();
   enroll_cmd->add_option("--host", enroll.host, "Host name to enrol as (default: this host)");
   enroll_cmd->add_flag("--force", enroll.force, "Replace an existing enrolment");
+  enroll.software = "cairn-agent 0.1.0";
   enroll_cmd->add_flag("--json", json, "Print the result as one JSON object");
 
   std::string state_dir;
@@ -216,7 +217,7 @@ int main(int argc, char** argv) {
   }
   if (backup_cmd->parsed()) return RunBackup(state_dir, backup, json);
   if (run_cmd->parsed()) {
-    auto state = cairn::agent::LoadState(state_dir);
+    auto state = cairn::client::LoadIdentity(state_dir);
     if (!state.ok()) return Fail(false, state.status());
     run.handle_signals = true;
     cairn::agent::AgentService service(std::move(*state), std::move(run));

@@ -70,6 +70,9 @@ class [[nodiscard]] Status {
   bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
   bool IsNoSpace() const { return code_ == StatusCode::kNoSpace; }
   bool IsCancelled() const { return code_ == StatusCode::kCancelled; }
+  bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
+  bool IsPermissionDenied() const { return code_ == StatusCode::kPermissionDenied; }
+  bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
 
   // Returns a copy whose message is "context: message". OK stays OK.
   Status WithContext(std::string_view context) const;

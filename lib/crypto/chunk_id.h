@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "lib/base/bytes.h"
@@ -19,6 +20,16 @@ namespace cairn::crypto {
 
 inline constexpr size_t kChunkIdSize = 32;
 using ChunkId = std::array<uint8_t, kChunkIdSize>;
+
+// A hash for unordered containers of chunk IDs: the first bytes of the ID,
+// which is HMAC output and already uniform.
+struct ChunkIdHash {
+  size_t operator()(const ChunkId& id) const {
+    size_t h;
+    std::memcpy(&h, id.data(), sizeof(h));
+    return h;
+  }
+};
 
 // Computes chunk IDs under one ID key.
 //

@@ -7,6 +7,8 @@
 //                       per-thread IoRing (lib/io/uring.h); falls back to
 //                       pread/pwrite where the kernel has no io_uring.
 //   MemEnv              everything in memory, for fast deterministic tests.
+//   EnvWrapper          forwards everything to another Env; the base of the
+//                       Envs that change one aspect of another:
 //   FaultInjectionEnv   wraps another Env; fails the Nth write or sync on
 //                       request, reports a full disk, and on DropUnsyncedData()
 //                       forgets everything not yet synced, like a power cut.
@@ -112,6 +114,51 @@ class Env {
   // Fills `out` with random bytes (getrandom(2) for PosixEnv). Not a key
   // source: keys come from lib/crypto's SecureRandom.
   virtual void FillRandom(MutableByteView out) = 0;
+};
+
+// An Env that forwards every call to `target` (after leveldb's
+// EnvWrapper): a test or a policy Env overrides only what it changes (the
+// fault-injection Env, a simulated clock). `target` is not owned and must
+// outlive the wrapper and its files.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return target_->NewWritableFile(path);
+  }
+  Result<std::unique_ptr<WritableFile>> NewExclusiveFile(const std::string& path) override {
+    return target_->NewExclusiveFile(path);
+  }
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
+    return target_->NewAppendableFile(path);
+  }
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override {
+    return target_->NewRandomAccessFile(path);
+  }
+  bool FileExists(const std::string& path) override { return target_->FileExists(path); }
+  Result<uint64_t> GetFileSize(const std::string& path) override {
+    return target_->GetFileSize(path);
+  }
+  Result<std::vector<std::string>> GetChildren(const std::string& dir) override {
+    return target_->GetChildren(dir);
+  }
+  Status RemoveFile(const std::string& path) override { return target_->RemoveFile(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return target_->RenameFile(from, to);
+  }
+  Status CreateDir(const std::string& path) override { return target_->CreateDir(path); }
+  Status SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
+  Status TruncateFile(const std::string& path, uint64_t size) override {
+    return target_->TruncateFile(path, size);
+  }
+  uint64_t NowMicros() override { return target_->NowMicros(); }
+  uint64_t MonotonicMicros() override { return target_->MonotonicMicros(); }
+  void FillRandom(MutableByteView out) override { target_->FillRandom(out); }
+
+ private:
+  Env* const target_;
 };
 
 // Reads a whole file into memory; for small files (keys, configs) only.

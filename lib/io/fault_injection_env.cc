@@ -55,7 +55,7 @@ class FaultInjectionWritableFile : public WritableFile {
   const uint64_t generation_;
 };
 
-FaultInjectionEnv::FaultInjectionEnv(Env* base) : base_(base) {}
+FaultInjectionEnv::FaultInjectionEnv(Env* base) : EnvWrapper(base), base_(base) {}
 
 FaultInjectionEnv::~FaultInjectionEnv() = default;
 
@@ -124,21 +124,6 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewAppendableFile(
       std::make_unique<FaultInjectionWritableFile>(this, std::move(file), state, generation_));
 }
 
-Result<std::unique_ptr<RandomAccessFile>> FaultInjectionEnv::NewRandomAccessFile(
-    const std::string& path) {
-  return base_->NewRandomAccessFile(path);
-}
-
-bool FaultInjectionEnv::FileExists(const std::string& path) { return base_->FileExists(path); }
-
-Result<uint64_t> FaultInjectionEnv::GetFileSize(const std::string& path) {
-  return base_->GetFileSize(path);
-}
-
-Result<std::vector<std::string>> FaultInjectionEnv::GetChildren(const std::string& dir) {
-  return base_->GetChildren(dir);
-}
-
 Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   const std::string p = NormalizePath(path);
   std::lock_guard<std::mutex> lock(mu_);
@@ -184,8 +169,6 @@ Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string&
   return Status::OK();
 }
 
-Status FaultInjectionEnv::CreateDir(const std::string& path) { return base_->CreateDir(path); }
-
 Status FaultInjectionEnv::SyncDir(const std::string& dir) {
   const std::string d = NormalizePath(dir);
   std::lock_guard<std::mutex> lock(mu_);
@@ -206,10 +189,6 @@ Status FaultInjectionEnv::TruncateFile(const std::string& path, uint64_t size) {
   if (auto it = files_.find(p); it != files_.end()) it->second->synced_size = size;
   return Status::OK();
 }
-
-uint64_t FaultInjectionEnv::NowMicros() { return base_->NowMicros(); }
-uint64_t FaultInjectionEnv::MonotonicMicros() { return base_->MonotonicMicros(); }
-void FaultInjectionEnv::FillRandom(MutableByteView out) { base_->FillRandom(out); }
 
 Status FaultInjectionEnv::DropUnsyncedData() {
   std::lock_guard<std::mutex> lock(mu_);

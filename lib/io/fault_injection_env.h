@@ -39,7 +39,7 @@
 
 namespace cairn::io {
 
-class FaultInjectionEnv : public Env {
+class FaultInjectionEnv : public EnvWrapper {
  public:
   explicit FaultInjectionEnv(Env* base);
   ~FaultInjectionEnv() override;
@@ -47,20 +47,10 @@ class FaultInjectionEnv : public Env {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> NewExclusiveFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
-  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
-
-  bool FileExists(const std::string& path) override;
-  Result<uint64_t> GetFileSize(const std::string& path) override;
-  Result<std::vector<std::string>> GetChildren(const std::string& dir) override;
   Status RemoveFile(const std::string& path) override;
   Status RenameFile(const std::string& from, const std::string& to) override;
-  Status CreateDir(const std::string& path) override;
   Status SyncDir(const std::string& dir) override;
   Status TruncateFile(const std::string& path, uint64_t size) override;
-
-  uint64_t NowMicros() override;
-  uint64_t MonotonicMicros() override;
-  void FillRandom(MutableByteView out) override;
 
   // Simulates power loss (see the model above). Returns the first error of
   // the base Env while rewinding; the bookkeeping is reset either way.

@@ -1,5 +1,7 @@
-// cairn-replicator: flags and wiring only; the logic lives in the
-// cairn_replicator library (replicator/replicator.h).
+// cairn-replicator: flags and wiring only. A DR site's replicator is the
+// DR vault's daemon (vault/daemon.h) with the pulling half of replication
+// (vault/replication/puller.h) as its task; its identity at the source is
+// a client identity (lib/client).
 //
 //   cairn-replicator enroll --data DR_DIR --source H:P --token T
 //   cairn-replicator run --data DR_DIR [--source H:P] [--listen H:P] [--once]
@@ -20,17 +22,17 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
-#include <csignal>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
-#include "agent/enroll.h"
-#include "agent/state.h"
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
-#include "replicator/replicator.h"
-#include "vault/server.h"
-#include "vault/vault.h"
+#include "lib/client/enroll.h"
+#include "lib/client/identity.h"
+#include "vault/daemon.h"
+#include "vault/replication/puller.h"
 
 namespace {
 
@@ -71,7 +73,7 @@ cairn::Result<uint64_t> ParseRate(std::string text) {
   return static_cast<uint64_t>(v) * mult;
 }
 
-json::object PassJson(const cairn::replicator::PassStats& p) {
+json::object PassJson(const cairn::vault::PassStats& p) {
   json::array committed;
   for (const auto& id : p.committed) committed.emplace_back(id);
   return json::object{{"ok", true},
@@ -90,7 +92,91 @@ json::object PassJson(const cairn::replicator::PassStats& p) {
                       {"seconds", p.seconds}};
 }
 
-std::atomic<bool> g_stop{false};
+// Set-up, then passes until stopped: every --poll-ms when all is pulled,
+// with backoff after a failed pass; one pass with --once.
+class PullTask : public cairn::vault::DaemonTask {
+ public:
+  PullTask(cairn::client::Identity identity, cairn::vault::ReplicatorOptions options, bool once,
+           int poll_ms, bool json)
+      : identity_(std::move(identity)),
+        options_(std::move(options)),
+        once_(once),
+        poll_ms_(poll_ms),
+        json_(json) {}
+
+  // Set-up first, so that the listener starts with the source's trust (its
+  // CA and this vault's certificate from it). With the source down, serve
+  // with what an earlier set-up saved.
+  Status Prepare(cairn::vault::VaultService* service) override {
+    const bool had_trust = service->IsReplica();
+    cairn::vault::ReplicationPuller setup(service, identity_, options_);
+    auto s = setup.RunPass(/*setup_only=*/true);
+    if (!s.ok()) {
+      spdlog::warn("set-up with {} failed: {}", identity_.config.vault_addresses.front(),
+                   s.status().ToString());
+      if (once_) return s.status().WithContext("replication");
+      return Status::OK();
+    }
+    if (!had_trust && service->IsReplica()) return service->vault()->ReloadPki();
+    return Status::OK();
+  }
+
+  Status Run(cairn::vault::VaultService* service) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return Status::OK();
+      puller_ = std::make_unique<cairn::vault::ReplicationPuller>(service, identity_, options_);
+    }
+    auto backoff = std::chrono::milliseconds(1000);
+    while (!stopped_) {
+      auto pass = puller_->RunPass();
+      if (pass.ok()) {
+        backoff = std::chrono::milliseconds(1000);
+        if (json_) std::cout << json::serialize(PassJson(*pass)) << std::endl;
+        if (pass->snapshots > 0 || once_) {
+          spdlog::info(
+              "pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
+              "{} pending, lag {:.1f} s",
+              pass->snapshots, pass->records, pass->bytes, pass->seconds, pass->cursor,
+              pass->pending, pass->lag_seconds);
+        }
+        if (once_) return Status::OK();
+        Sleep(std::chrono::milliseconds(poll_ms_));
+      } else {
+        if (pass.status().IsCancelled()) return Status::OK();
+        if (once_) return pass.status().WithContext("replication");
+        spdlog::warn("replication pass failed (retrying in {} s): {}", backoff.count() / 1000,
+                     pass.status().ToString());
+        Sleep(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+      }
+    }
+    return Status::OK();
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    if (puller_) puller_->Cancel();
+    wake_.notify_all();
+  }
+
+ private:
+  void Sleep(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, d, [this] { return stopped_.load(); });
+  }
+
+  cairn::client::Identity identity_;
+  cairn::vault::ReplicatorOptions options_;
+  bool once_;
+  int poll_ms_;
+  bool json_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::atomic<bool> stopped_{false};
+  std::unique_ptr<cairn::vault::ReplicationPuller> puller_;
+};
 
 }  // namespace
 
@@ -142,14 +228,15 @@ int main(int argc, char** argv) {
   if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
 
   if (*enroll) {
-    cairn::agent::EnrollOptions eo;
+    cairn::client::EnrollOptions eo;
     eo.vault = source;
     eo.token = token;
-    eo.state_dir = cairn::replicator::IdentityDir(data_dir);
+    eo.state_dir = cairn::vault::ReplicatorIdentityDir(data_dir);
     eo.host = host;
     eo.force = true;
     eo.replicator = true;
-    auto r = cairn::agent::Enroll(eo);
+    eo.software = "cairn-replicator 0.1.0";
+    auto r = cairn::client::Enroll(eo);
     if (!r.ok()) return Fail(json_out, r.status());
     if (json_out) {
       std::cout << json::serialize(json::object{{"ok", true},
@@ -160,14 +247,14 @@ int main(int argc, char** argv) {
     } else {
       std::cout << "Enrolled as a replicator of " << source << " (certificate "
                 << r->certificate_serial << "); identity in "
-                << cairn::replicator::IdentityDir(data_dir) << "\n";
+                << cairn::vault::ReplicatorIdentityDir(data_dir) << "\n";
     }
     return 0;
   }
 
   auto rate = ParseRate(limit_rate);
   if (!rate.ok()) return Fail(json_out, rate.status());
-  auto identity = cairn::agent::LoadState(cairn::replicator::IdentityDir(data_dir), false);
+  auto identity = cairn::client::LoadIdentity(cairn::vault::ReplicatorIdentityDir(data_dir), false);
   if (!identity.ok()) {
     if (identity.status().IsNotFound()) {
       return Fail(json_out, Status::NotFound("no replicator identity in " + data_dir +
@@ -176,101 +263,19 @@ int main(int argc, char** argv) {
     return Fail(json_out, identity.status().WithContext("replicator identity"));
   }
   if (!source.empty()) identity->config.vault_addresses = {source};
-  cairn::replicator::ReplicatorOptions ro;
+  cairn::vault::ReplicatorOptions ro;
   ro.limit_rate = *rate;
   ro.deadline = std::chrono::milliseconds(deadline_ms);
   ro.advertise = advertise;
   if (ro.advertise.empty() && !listen.empty()) ro.advertise = {listen};
 
-  cairn::vault::OpenOptions oo;
-  oo.serve = true;
-  auto vault = cairn::vault::Vault::Open(data_dir, oo);
-  if (!vault.ok()) return Fail(json_out, vault.status());
-  // Set-up first, so the listener starts with the source's trust (its CA
-  // and this vault's certificate from it). With the source down, serve
-  // with what an earlier set-up saved.
-  {
-    const bool had_trust = (*vault)->IsReplica();
-    cairn::replicator::Replicator setup(vault->get(), *identity, ro);
-    auto s = setup.RunPass(/*setup_only=*/true);
-    if (!s.ok()) {
-      spdlog::warn("set-up with {} failed: {}", identity->config.vault_addresses.front(),
-                   s.status().ToString());
-      if (once) return Fail(json_out, s.status().WithContext("replication"));
-    } else if (!had_trust && (*vault)->IsReplica()) {
-      vault->reset();  // reopen to load the new trust
-      vault = cairn::vault::Vault::Open(data_dir, oo);
-      if (!vault.ok()) return Fail(json_out, vault.status());
-    }
-  }
-
-  boost::asio::io_context io;
-  std::unique_ptr<cairn::vault::VaultServer> server;
-  std::vector<std::thread> pool;
-  if (!listen.empty()) {
-    cairn::vault::ServeOptions so;
-    so.listen = listen;
-    server = std::make_unique<cairn::vault::VaultServer>(vault->get(), so);
-    auto port = server->Start(io);
-    if (!port.ok()) return Fail(json_out, port.status());
-    spdlog::info("DR vault (site {}) serving on {} from {}", (*vault)->site(), listen, data_dir);
-    for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back([&io] { io.run(); });
-  }
-
-  cairn::replicator::Replicator replicator(vault->get(), *identity, ro);
-  std::signal(SIGINT, [](int) { g_stop = true; });
-  std::signal(SIGTERM, [](int) { g_stop = true; });
-  std::thread watcher([&] {
-    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    replicator.Cancel();
-  });
-
-  int rc = 0;
-  auto backoff = std::chrono::milliseconds(1000);
-  while (!g_stop) {
-    auto pass = replicator.RunPass();
-    if (pass.ok()) {
-      backoff = std::chrono::milliseconds(1000);
-      if (json_out) std::cout << json::serialize(PassJson(*pass)) << std::endl;
-      if (pass->snapshots > 0 || once) {
-        spdlog::info(
-            "pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
-            "{} pending, lag {:.1f} s",
-            pass->snapshots, pass->records, pass->bytes, pass->seconds, pass->cursor, pass->pending,
-            pass->lag_seconds);
-      }
-      if (once) break;
-      for (int waited = 0; waited < poll_ms && !g_stop; waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    } else {
-      if (pass.status().IsCancelled()) break;
-      if (once) {
-        rc = Fail(json_out, pass.status().WithContext("replication"));
-        break;
-      }
-      spdlog::warn("replication pass failed (retrying in {} s): {}", backoff.count() / 1000,
-                   pass.status().ToString());
-      for (int64_t waited = 0; waited < backoff.count() && !g_stop; waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
-    }
-  }
-  g_stop = true;
-  watcher.join();
-  if (server) {
-    boost::asio::co_spawn(
-        io,
-        [&]() -> boost::asio::awaitable<void> {
-          co_await server->Stop(std::chrono::seconds(5));
-          io.stop();
-        },
-        boost::asio::detached);
-    for (auto& t : pool) t.join();
-  }
-  if (auto sealed = (*vault)->store()->SealAll(); !sealed.ok()) {
-    spdlog::error("sealing packs: {}", sealed.ToString());
-  }
-  return rc;
+  cairn::vault::DaemonOptions daemon;
+  daemon.data_dir = data_dir;
+  daemon.serve.listen = listen;
+  daemon.threads = threads;
+  daemon.what = "DR vault";
+  daemon.serving = "serving on";
+  PullTask task(std::move(*identity), ro, once, poll_ms, json_out);
+  Status s = cairn::vault::RunDaemon(daemon, &task);
+  return s.ok() ? 0 : Fail(json_out, s);
 }

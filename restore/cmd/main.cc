@@ -16,14 +16,14 @@
 #include <ctime>
 #include <iostream>
 
-#include "agent/state.h"
 #include "lib/base/bytes.h"
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
+#include "lib/client/identity.h"
+#include "lib/client/vault_link.h"
 #include "lib/repo/record.h"
 #include "restore/restorer.h"
 #include "restore/snapshot_tree.h"
-#include "restore/vault_link.h"
 
 namespace {
 
@@ -53,14 +53,14 @@ struct Common {
   bool json = false;
 };
 
-cairn::Result<std::unique_ptr<cairn::restore::VaultLink>> Connect(
-    const cairn::agent::AgentState& state, const Common& c) {
-  return cairn::restore::VaultLink::Open(
+cairn::Result<std::unique_ptr<cairn::client::VaultLink>> Connect(
+    const cairn::client::Identity& state, const Common& c) {
+  return cairn::client::VaultLink::Open(
       state, c.vaults.empty() ? state.config.vault_addresses : c.vaults, {});
 }
 
 int RunSnapshots(const Common& c) {
-  auto state = cairn::agent::LoadState(c.state_dir);
+  auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
   auto link = Connect(*state, c);
   if (!link.ok()) return Fail(c.json, link.status());
@@ -136,7 +136,7 @@ std::string ModeString(const cairn::repo::TreeEntry& e) {
 }
 
 int RunLs(const Common& c, const std::string& snapshot, std::string path) {
-  auto state = cairn::agent::LoadState(c.state_dir);
+  auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
   auto link = Connect(*state, c);
   if (!link.ok()) return Fail(c.json, link.status());
@@ -225,7 +225,7 @@ void PrintProgress(const cairn::restore::RestoreProgress& p) {
 
 int RunRestore(const Common& c, const std::string& snapshot,
                cairn::restore::RestoreOptions options) {
-  auto state = cairn::agent::LoadState(c.state_dir);
+  auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
   options.vaults = c.vaults;
   const bool tty = !c.json && ::isatty(STDERR_FILENO);

@@ -3,11 +3,7 @@
 # change that stores about that much.
 source "$(dirname "$0")/lib.sh"
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 make_tree "$WORK/src" 24
 
 "$AGENT" backup --state "$WORK/agent" "$WORK/src" --json >"$WORK/b1.json"

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/state.h"
 #include "agent/vault_session.h"
+#include "lib/client/identity.h"
 #include "lib/repo/record.h"
 #include "lib/repo/tree.h"
 
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string evil = argv[2];
-  auto state = cairn::agent::LoadState(argv[1]);
+  auto state = cairn::client::LoadIdentity(argv[1]);
   if (!state.ok()) return Die(state.status());
   auto encoder = repo::RecordEncoder::Create(state->keys, {});
   if (!encoder.ok()) return Die(encoder.status());

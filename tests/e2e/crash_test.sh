@@ -4,11 +4,7 @@
 # vault already holds durably.
 source "$(dirname "$0")/lib.sh"
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 mkdir -p "$WORK/small" && echo "first" >"$WORK/small/f"
 "$AGENT" backup --state "$WORK/agent" "$WORK/small" --json >"$WORK/first.json"
 first=$(json "$WORK/first.json" snapshot)

@@ -13,11 +13,7 @@ MIB=256
 EXTENT=$((4 * 1048576))
 BLOCK=4096
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 
 # A 256 MiB ext4 file system holding ~200 MiB of random data.
 img=$WORK/disk.img

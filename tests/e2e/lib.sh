@@ -53,6 +53,16 @@ vault_start() {
   echo "vault did not start:"; cat "$dir.log"; return 1
 }
 
+# vault_with_agent DEPARTMENT: a new vault in $WORK/vault serving on a free
+# $port, the department, and an agent enrolled in it in $WORK/agent.
+vault_with_agent() {
+  port=$(free_port)
+  vault_init "$WORK/vault"
+  vault_start "$WORK/vault" "$port"
+  "$VAULT" department create "$1" --data "$WORK/vault" >/dev/null
+  enroll "$WORK/vault" "$port" "$1" "$WORK/agent"
+}
+
 vault_stop() { kill -INT "$VAULT_PID" 2>/dev/null || true; wait "$VAULT_PID" 2>/dev/null || true; }
 
 # enroll VAULT_DIR PORT DEPARTMENT STATE_DIR

@@ -3,11 +3,7 @@
 # is closed with a logged reason, and the vault keeps serving everyone else.
 source "$(dirname "$0")/lib.sh"
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 mkdir -p "$WORK/src" && echo data >"$WORK/src/f"
 
 send() {  # send BYTES_PRINTF_FORMAT: over TLS without a client certificate

@@ -10,11 +10,7 @@ RESTORE=$BIN/restore/cairn-restore
 PATH=$PATH:/usr/sbin:/sbin
 MIB=128
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 ST=(--state "$WORK/agent")
 
 img=$WORK/disk.img

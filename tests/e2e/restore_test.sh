@@ -12,11 +12,7 @@ CRAFT=$BIN/tests/e2e/craft_snapshot
 TREECMP=$(dirname "$0")/treecmp.py
 PATH=$PATH:/usr/sbin:/sbin
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 ST=(--state "$WORK/agent")
 
 # --- every kind of entry --------------------------------------------------

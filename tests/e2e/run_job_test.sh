@@ -4,11 +4,7 @@
 # and runs the next job; SIGTERM stops it with exit 0.
 source "$(dirname "$0")/lib.sh"
 
-port=$(free_port)
-vault_init "$WORK/vault"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
-enroll "$WORK/vault" "$port" finance "$WORK/agent"
+vault_with_agent finance
 host=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb'))['host'])" "$WORK/agent/agent.toml")
 make_tree "$WORK/src" 4
 

@@ -21,7 +21,8 @@
 #include "lib/proto/token.h"
 #include "lib/repo/record.h"
 #include "lib/repo/test_util.h"
-#include "vault/server.h"
+#include "vault/rpc/server.h"
+#include "vault/service/vault_service.h"
 
 namespace cairn::vault {
 namespace {
@@ -46,12 +47,13 @@ class VaultProtocolTest : public ::testing::Test {
     OpenOptions oo;
     oo.serve = true;
     vault_ = std::move(*Vault::Open(init.data_dir, oo));
-    ASSERT_TRUE(vault_->CreateDepartment("finance").ok());
-    ASSERT_TRUE(vault_->CreateDepartment("health").ok());
+    service_ = std::make_unique<VaultService>(vault_.get());
+    ASSERT_TRUE(service_->CreateDepartment(Actor::Local(), "finance").ok());
+    ASSERT_TRUE(service_->CreateDepartment(Actor::Local(), "health").ok());
     ServeOptions so;
     so.listen = "127.0.0.1:0";
     so.revocation_sweep = std::chrono::milliseconds(100);
-    server_ = std::make_unique<VaultServer>(vault_.get(), so);
+    server_ = std::make_unique<VaultServer>(service_.get(), so);
     auto port = server_->Start(server_io_);
     ASSERT_TRUE(port.ok()) << port.status().ToString();
     address_ = "127.0.0.1:" + std::to_string(*port);
@@ -70,7 +72,7 @@ class VaultProtocolTest : public ::testing::Test {
 
   Result<Conn> Dial(const std::string& cert = "", const std::string& key = "") {
     net::TlsOptions tls;
-    tls.ca_pem = vault_->ca().certificate_pem;
+    tls.ca_pem = vault_->pki().ca().certificate_pem;
     tls.certificate_pem = cert;
     tls.private_key_pem = key;
     CAIRN_ASSIGN_OR_RETURN(net::TlsContext ctx, net::MakeClientContext(tls));
@@ -103,7 +105,8 @@ class VaultProtocolTest : public ::testing::Test {
   }
 
   Result<Identity> Enroll(const std::string& department, const std::string& host) {
-    CAIRN_ASSIGN_OR_RETURN(std::string full, vault_->CreateEnrollmentToken(department, 60));
+    CAIRN_ASSIGN_OR_RETURN(std::string full,
+                           service_->CreateEnrollmentToken(Actor::Local(), department, 60));
     CAIRN_ASSIGN_OR_RETURN(proto::EnrollmentToken parsed, proto::ParseEnrollmentToken(full));
     std::string token = parsed.catalog_token;
     CAIRN_ASSIGN_OR_RETURN(Conn c, Dial());
@@ -146,6 +149,7 @@ class VaultProtocolTest : public ::testing::Test {
 
   ScratchDir dir_;
   std::unique_ptr<Vault> vault_;
+  std::unique_ptr<VaultService> service_;
   std::unique_ptr<VaultServer> server_;
   asio::io_context server_io_, client_io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -164,7 +168,7 @@ TEST_F(VaultProtocolTest, EnrolmentIssuesACertificateAndSpendsTheToken) {
   EXPECT_TRUE(id->keys.id_key == vault_->DepartmentKeys(1)->id_key);
 
   // A token works once.
-  std::string full = *vault_->CreateEnrollmentToken("finance", 60);
+  std::string full = *service_->CreateEnrollmentToken(Actor::Local(), "finance", 60);
   std::string token = proto::ParseEnrollmentToken(full)->catalog_token;
   for (int attempt = 0; attempt < 2; ++attempt) {
     Conn c = *Dial();

@@ -11,12 +11,13 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
-#include <set>
+#include <map>
 #include <thread>
 
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
-#include "vault/server.h"
+#include "vault/daemon.h"
+#include "vault/service/vault_service.h"
 #include "vault/vault.h"
 
 namespace {
@@ -37,52 +38,26 @@ int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-vault", 
 using cairn::vault::JobRecord;
 using cairn::vault::JobState;
 
-// The job target named by --agent: a certificate serial, or a host name
-// (within --department when given). NotFound when nothing matches,
-// InvalidArgument when a host is enrolled in several departments.
-cairn::Result<JobRecord> ResolveJobTarget(const cairn::vault::Catalog& catalog,
-                                          const std::string& agent, const std::string& department) {
-  uint32_t dept_id = 0;
-  if (!department.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(auto d, catalog.FindDepartment(department));
-    dept_id = d.id;
+// The department names by ID, for output.
+std::map<uint32_t, std::string> DepartmentNames(const cairn::vault::VaultService& service) {
+  std::map<uint32_t, std::string> names;
+  if (auto list = service.ListDepartments(); list.ok()) {
+    for (const auto& d : *list) names[d.id] = d.name;
   }
-  CAIRN_ASSIGN_OR_RETURN(auto agents, catalog.ListAgents());
-  JobRecord job;
-  for (const auto& a : agents) {
-    if (a.serial == agent && !a.revoked && (dept_id == 0 || a.department_id == dept_id)) {
-      job.agent_serial = a.serial;
-      job.department_id = a.department_id;
-      job.host = a.host;
-      return job;
-    }
-  }
-  std::set<uint32_t> departments;
-  for (const auto& a : agents) {
-    if (a.host == agent && !a.revoked && (dept_id == 0 || a.department_id == dept_id)) {
-      departments.insert(a.department_id);
-    }
-  }
-  if (departments.empty()) {
-    return Status::NotFound("no enrolled agent with serial or host '" + agent + "'" +
-                            (department.empty() ? "" : " in department " + department));
-  }
-  if (departments.size() > 1) {
-    return Status::InvalidArgument("host '" + agent +
-                                   "' is enrolled in several departments; pass --department");
-  }
-  job.department_id = *departments.begin();
-  job.host = agent;
-  return job;
+  return names;
 }
 
-boost::json::object JobJson(const cairn::vault::Catalog& catalog, const JobRecord& j,
+std::string NameOf(const std::map<uint32_t, std::string>& names, uint32_t id) {
+  auto it = names.find(id);
+  return it == names.end() ? "?" : it->second;
+}
+
+boost::json::object JobJson(const std::map<uint32_t, std::string>& names, const JobRecord& j,
                             uint64_t now) {
-  auto d = catalog.FindDepartment(j.department_id);
   boost::json::array paths(j.paths.begin(), j.paths.end());
   boost::json::object o{{"job", j.id},
                         {"state", std::string(cairn::vault::JobStateName(j.state))},
-                        {"department", d.ok() ? d->name : "?"},
+                        {"department", NameOf(names, j.department_id)},
                         {"host", j.host},
                         {"agent_serial", j.agent_serial},
                         {"paths", paths},
@@ -98,15 +73,16 @@ boost::json::object JobJson(const cairn::vault::Catalog& catalog, const JobRecor
 }
 
 // Polls job `id` until it is done or failed, or `seconds` pass.
-int WaitForJob(const cairn::vault::Catalog& catalog, uint64_t id, double seconds, bool json) {
-  auto* env = cairn::io::Env::Posix();
+int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double seconds, bool json) {
+  auto* env = service.vault()->env();
+  const auto names = DepartmentNames(service);
   const uint64_t deadline = env->MonotonicMicros() + static_cast<uint64_t>(seconds * 1e6);
   for (;;) {
-    auto j = catalog.FindJob(id);
+    auto j = service.FindJob(id);
     if (!j.ok()) return Fail(json, j.status());
     const uint64_t now = env->NowMicros();
     if (j->state == JobState::kDone) {
-      boost::json::object o = JobJson(catalog, *j, now);
+      boost::json::object o = JobJson(names, *j, now);
       o["ok"] = true;
       Print(json, o, "snapshot " + j->snapshot_id + "\n");
       return 0;
@@ -121,7 +97,7 @@ int WaitForJob(const cairn::vault::Catalog& catalog, uint64_t id, double seconds
                     (j->state == JobState::kQueued ? " (is the agent running and connected?)" : "");
       std::cerr << "cairn-vault: " << message << "\n";
       if (json) {
-        boost::json::object o = JobJson(catalog, *j, now);
+        boost::json::object o = JobJson(names, *j, now);
         o["ok"] = false;
         o["error"] = j->state == JobState::kFailed ? "job_failed" : "timeout";
         o["message"] = message;
@@ -268,56 +244,31 @@ int main(int argc, char** argv) {
   }
 
   if (*serve) {
-    cairn::vault::OpenOptions oo;
-    oo.serve = true;
-    auto vault = cairn::vault::Vault::Open(data_dir, oo);
-    if (!vault.ok()) return Fail(false, vault.status());
-    const auto& rec = (*vault)->store()->recovery();
-    for (const auto& d : rec.damaged) spdlog::error("damaged pack left untouched: {}", d);
     if (!http.empty()) {
       spdlog::warn("--http {}: the REST API and web console are not part of this build yet", http);
     }
-    boost::asio::io_context io;
-    cairn::vault::ServeOptions so;
-    so.listen = listen;
-    cairn::vault::VaultServer server(vault->get(), so);
-    auto port = server.Start(io);
-    if (!port.ok()) return Fail(false, port.status());
-    spdlog::info("vault (site {}) serving agents on {} (port {}) from {}", (*vault)->site(), listen,
-                 *port, data_dir);
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      spdlog::info("signal {}: draining connections, sealing packs", sig);
-      boost::asio::co_spawn(
-          io,
-          [&]() -> boost::asio::awaitable<void> {
-            co_await server.Stop(std::chrono::seconds(5));
-            io.stop();
-          },
-          boost::asio::detached);
-    });
-    std::vector<std::thread> pool;
-    for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-    io.run();
-    for (auto& t : pool) t.join();
-    spdlog::info("vault stopped");
-    return 0;
+    cairn::vault::DaemonOptions daemon;
+    daemon.data_dir = data_dir;
+    daemon.serve.listen = listen;
+    daemon.threads = threads;
+    Status s = cairn::vault::RunDaemon(daemon);
+    return s.ok() ? 0 : Fail(false, s);
   }
 
   auto vault = cairn::vault::Vault::Open(data_dir, {});
   if (!vault.ok()) return Fail(json, vault.status());
-  auto& v = **vault;
+  cairn::vault::VaultService service(vault->get());
+  const cairn::vault::Actor me = cairn::vault::Actor::Local();
 
   if (*dept_create) {
-    auto d = v.CreateDepartment(name);
+    auto d = service.CreateDepartment(me, name);
     if (!d.ok()) return Fail(json, d.status());
     Print(json, {{"ok", true}, {"department", d->name}, {"id", d->id}},
           "Department " + d->name + " created (id " + std::to_string(d->id) + ")\n");
     return 0;
   }
   if (*dept_list) {
-    auto list = v.catalog()->ListDepartments();
+    auto list = service.ListDepartments();
     if (!list.ok()) return Fail(json, list.status());
     boost::json::array arr;
     std::string text;
@@ -329,7 +280,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*token_create && replicator_token) {
-    auto t = v.CreateReplicatorToken(ttl);
+    auto t = service.CreateReplicatorToken(me, ttl);
     if (!t.ok()) return Fail(json, t.status());
     Print(json, {{"ok", true}, {"replicator", true}, {"token", *t}, {"expires_in_seconds", ttl}},
           *t + "\n");
@@ -340,19 +291,13 @@ int main(int argc, char** argv) {
                 cairn::Status::InvalidArgument("token create needs --department or --replicator"));
   }
   if (*promote) {
-    if (!v.IsReplica()) {
-      return Fail(json, cairn::Status::InvalidArgument(
-                            data_dir + " is not a DR copy (it has never replicated from a "
-                                       "primary): there is nothing to promote"));
-    }
-    if (v.IsPromoted()) {
-      auto was = v.catalog()->GetSetting("promoted");
-      Print(json, {{"ok", true}, {"already_promoted", true}},
-            "already promoted: " + (was.ok() ? *was : std::string()));
+    bool already = false;
+    auto line = service.Promote(me, promoted_by, promote_reason, &already);
+    if (!line.ok()) return Fail(json, line.status());
+    if (already) {
+      Print(json, {{"ok", true}, {"already_promoted", true}}, "already promoted: " + *line);
       return 0;
     }
-    if (auto s = v.Promote(promoted_by, promote_reason); !s.ok()) return Fail(json, s);
-    spdlog::warn("vault {} promoted by {}: it now accepts backups", data_dir, promoted_by);
     Print(json, {{"ok", true}, {"promoted_by", promoted_by}},
           "promoted: this vault now accepts backups from the replicated departments' agents "
           "(recorded in " +
@@ -360,27 +305,21 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*demote) {
-    if (!v.IsPromoted()) {
-      return Fail(json, cairn::Status::InvalidArgument(data_dir + " is not promoted"));
-    }
-    if (auto s = v.Demote(promoted_by, promote_reason); !s.ok()) return Fail(json, s);
-    spdlog::warn("vault {} demoted by {}: it refuses backups again", data_dir, promoted_by);
+    if (auto s = service.Demote(me, promoted_by, promote_reason); !s.ok()) return Fail(json, s);
     Print(json, {{"ok", true}, {"demoted_by", promoted_by}},
           "demoted: this vault refuses backups again (recorded in " + data_dir +
               "/promotions.log)\n");
     return 0;
   }
   if (*token_create) {
-    auto t = v.CreateEnrollmentToken(name, ttl);
+    auto t = service.CreateEnrollmentToken(me, name, ttl);
     if (!t.ok()) return Fail(json, t.status());
     Print(json, {{"ok", true}, {"department", name}, {"token", *t}, {"expires_in_seconds", ttl}},
           *t + "\n");
     return 0;
   }
   if (*snapshot_list) {
-    auto d = v.catalog()->FindDepartment(name);
-    if (!d.ok()) return Fail(json, d.status());
-    auto list = v.catalog()->ListSnapshots(d->id, 0);
+    auto list = service.ListSnapshots(name);
     if (!list.ok()) return Fail(json, list.status());
     boost::json::array arr;
     std::string text;
@@ -398,17 +337,17 @@ int main(int argc, char** argv) {
       text += s.id + "\t" + s.host + "\t" + std::to_string(s.files) + " files\t" +
               cairn::HumanBytes(s.bytes) + "\t" + (s.paths.empty() ? "" : s.paths[0]) + "\n";
     }
-    Print(json, {{"ok", true}, {"department", d->name}, {"snapshots", arr}}, text);
+    Print(json, {{"ok", true}, {"department", name}, {"snapshots", arr}}, text);
     return 0;
   }
   if (*agent_list) {
-    auto list = v.catalog()->ListAgents();
+    auto list = service.ListAgents();
     if (!list.ok()) return Fail(json, list.status());
+    const auto names = DepartmentNames(service);
     boost::json::array arr;
     std::string text;
     for (const auto& a : *list) {
-      auto d = v.catalog()->FindDepartment(a.department_id);
-      std::string dname = a.department_id == 0 ? "(replicator)" : d.ok() ? d->name : "?";
+      std::string dname = a.department_id == 0 ? "(replicator)" : NameOf(names, a.department_id);
       arr.push_back(
           {{"serial", a.serial}, {"department", dname}, {"host", a.host}, {"revoked", a.revoked}});
       text += a.serial + "\t" + dname + "\t" + a.host + (a.revoked ? "\trevoked" : "") + "\n";
@@ -417,29 +356,24 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*job_start) {
-    auto target = ResolveJobTarget(*v.catalog(), job_agent, name);
-    if (!target.ok()) return Fail(json, target.status());
-    target->paths = job_paths;
-    target->image = job_image;
-    auto id = v.catalog()->EnqueueJob(*target, cairn::io::Env::Posix()->NowMicros());
+    auto id = service.StartJob(me, job_agent, name, job_paths, job_image);
     if (!id.ok()) return Fail(json, id.status());
-    spdlog::debug("job {} queued", *id);
     if (job_wait <= 0) {
       Print(json, {{"ok", true}, {"job", *id}, {"state", "queued"}},
             "job " + std::to_string(*id) + " queued\n");
       return 0;
     }
-    return WaitForJob(*v.catalog(), *id, job_wait, json);
+    return WaitForJob(service, *id, job_wait, json);
   }
   if (*job_list) {
-    auto list = v.catalog()->ListJobs();
+    auto list = service.ListJobs();
     if (!list.ok()) return Fail(json, list.status());
-    const uint64_t now = cairn::io::Env::Posix()->NowMicros();
+    const uint64_t now = service.vault()->env()->NowMicros();
+    const auto names = DepartmentNames(service);
     boost::json::array arr;
     std::string text;
     for (const auto& j : *list) {
-      arr.push_back(JobJson(*v.catalog(), j, now));
-      auto d = v.catalog()->FindDepartment(j.department_id);
+      arr.push_back(JobJson(names, j, now));
       std::string state(cairn::vault::JobStateName(j.state));
       std::string detail;
       if (j.state == cairn::vault::JobState::kQueued) {
@@ -451,7 +385,7 @@ int main(int argc, char** argv) {
       } else {
         detail = j.error;
       }
-      text += std::to_string(j.id) + "\t" + state + "\t" + (d.ok() ? d->name : "?") + "\t" +
+      text += std::to_string(j.id) + "\t" + state + "\t" + NameOf(names, j.department_id) + "\t" +
               (j.agent_serial.empty() ? j.host : j.host + " (" + j.agent_serial + ")") + "\t" +
               detail + "\n";
     }
@@ -459,7 +393,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*agent_revoke) {
-    Status s = v.catalog()->RevokeAgent(serial, cairn::io::Env::Posix()->NowMicros());
+    Status s = service.RevokeAgent(me, serial);
     if (!s.ok()) return Fail(json, s);
     Print(json, {{"ok", true}, {"revoked", serial}}, "Certificate " + serial + " revoked\n");
     return 0;

@@ -1,0 +1,157 @@
+#include "lib/client/vault_link.h"
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <utility>
+
+#include "lib/client/dial.h"
+#include "lib/client/wire.h"
+#include "lib/net/run_sync.h"
+#include "lib/net/tls.h"
+#include "lib/proto/frame.h"
+
+namespace cairn::client {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+
+struct VaultLink::Impl {
+  std::unique_ptr<asio::io_context> io;
+  std::shared_ptr<net::Connection> conn;
+  std::chrono::milliseconds deadline;
+
+  ~Impl() {
+    if (conn) net::RunSync(*io, conn->Close());
+  }
+};
+
+VaultLink::VaultLink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VaultLink::~VaultLink() = default;
+
+Result<std::unique_ptr<VaultLink>> VaultLink::Open(const Identity& identity,
+                                                   const std::vector<std::string>& addresses,
+                                                   const Options& options) {
+  CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, ClientTls(identity));
+  DialOptions dial;
+  dial.role = options.role;
+  dial.software = options.software;
+  dial.hostname = identity.config.host;
+  dial.deadline = options.deadline;
+  auto io = std::make_unique<asio::io_context>();
+  CAIRN_ASSIGN_OR_RETURN(Dialed dialed,
+                         net::RunSync(*io, Dial(io->get_executor(), tls, addresses, dial)));
+  auto impl = std::make_unique<Impl>();
+  impl->io = std::move(io);
+  impl->conn = std::move(dialed.conn);
+  impl->deadline = options.deadline;
+  std::unique_ptr<VaultLink> link(new VaultLink(std::move(impl)));
+  link->address_ = dialed.address;
+  link->site_ = dialed.hello_ok.site;
+  return link;
+}
+
+Status VaultLink::failure() const { return impl_->conn->failure(); }
+
+Result<VaultLink::Ticket> VaultLink::Begin(MessageType type, MessageType reply, ByteView payload) {
+  CAIRN_RETURN_IF_ERROR(net::RunSync(*impl_->io, impl_->conn->WriteFrame(type, payload)));
+  bytes_sent_ += proto::kFrameHeaderSize + payload.size();
+  Ticket t = next_ticket_++;
+  expected_[t] = reply;
+  return t;
+}
+
+Result<Bytes> VaultLink::Await(Ticket ticket) {
+  while (!ready_.contains(ticket)) {
+    auto it = expected_.find(next_reply_);
+    if (it == expected_.end()) return Status::InvalidArgument("awaiting an unknown ticket");
+    Result<Bytes> r =
+        net::RunSync(*impl_->io, ReadExpected(*impl_->conn, it->second, impl_->deadline));
+    if (r.ok()) bytes_received_ += proto::kFrameHeaderSize + r->size();
+    ready_.emplace(next_reply_, std::move(r));
+    expected_.erase(it);
+    ++next_reply_;
+  }
+  auto node = ready_.extract(ticket);
+  return std::move(node.mapped());
+}
+
+Result<std::vector<proto::SnapshotInfo>> VaultLink::ListSnapshots() {
+  Bytes payload = proto::ListSnapshots{0}.Encode();
+  CAIRN_ASSIGN_OR_RETURN(Ticket t,
+                         Begin(MessageType::kListSnapshots, MessageType::kSnapshotList, payload));
+  CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(t));
+  CAIRN_ASSIGN_OR_RETURN(proto::SnapshotList list, proto::SnapshotList::Decode(reply));
+  return std::move(list.snapshots);
+}
+
+Result<VaultLink::Ticket> VaultLink::BeginGetRecords(const std::vector<crypto::ChunkId>& ids) {
+  proto::GetRecords ask;
+  ask.ids = ids;
+  Bytes payload = ask.Encode();
+  return Begin(MessageType::kGetRecords, MessageType::kRecords, payload);
+}
+
+Result<std::vector<Bytes>> VaultLink::AwaitRecords(Ticket ticket) {
+  CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(ticket));
+  CAIRN_ASSIGN_OR_RETURN(proto::Records records, proto::Records::Decode(reply));
+  if (records.records.empty()) return Status::InvalidArgument("vault sent no record");
+  return std::move(records.records);
+}
+
+Result<Bytes> VaultLink::FetchRecord(const crypto::ChunkId& id) {
+  CAIRN_ASSIGN_OR_RETURN(Ticket t, BeginGetRecords({id}));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Bytes> records, AwaitRecords(t));
+  return std::move(records.front());
+}
+
+Result<std::vector<Result<Bytes>>> VaultLink::FetchRecords(
+    const std::vector<crypto::ChunkId>& ids) {
+  std::vector<Result<Bytes>> out(ids.size(), Status::Unavailable("not fetched"));
+  struct Pending {
+    Ticket ticket;
+    size_t begin, end;
+  };
+  std::vector<Pending> pending;
+  auto send = [&](size_t begin, size_t end) -> Status {
+    std::vector<crypto::ChunkId> batch(ids.begin() + begin, ids.begin() + end);
+    CAIRN_ASSIGN_OR_RETURN(Ticket t, BeginGetRecords(batch));
+    pending.push_back({t, begin, end});
+    return Status::OK();
+  };
+  for (size_t b = 0; b < ids.size(); b += proto::kMaxRecordsPerMessage) {
+    CAIRN_RETURN_IF_ERROR(send(b, std::min(ids.size(), b + proto::kMaxRecordsPerMessage)));
+  }
+  // Replies in order; a short reply or a refused first ID sends the rest again.
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const Pending p = pending[i];
+    Result<std::vector<Bytes>> records = AwaitRecords(p.ticket);
+    size_t done;
+    if (!records.ok()) {
+      if (!failure().ok()) return records.status();  // the link is gone
+      out[p.begin] = records.status();
+      done = 1;
+    } else {
+      done = std::min(records->size(), p.end - p.begin);
+      for (size_t k = 0; k < done; ++k) out[p.begin + k] = std::move((*records)[k]);
+    }
+    if (p.begin + done < p.end) CAIRN_RETURN_IF_ERROR(send(p.begin + done, p.end));
+  }
+  return out;
+}
+
+Result<proto::DeltaReply> VaultLink::GetDelta(const crypto::ChunkId& id, ByteView signature) {
+  proto::GetDelta ask;
+  ask.request_id = ++next_request_id_;
+  ask.id = id;
+  ask.signature.assign(signature.begin(), signature.end());
+  Bytes payload = ask.Encode();
+  CAIRN_ASSIGN_OR_RETURN(Ticket t, Begin(MessageType::kGetDelta, MessageType::kDelta, payload));
+  CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(t));
+  CAIRN_ASSIGN_OR_RETURN(proto::DeltaReply delta, proto::DeltaReply::Decode(reply));
+  if (delta.request_id != ask.request_id) {
+    return Status::InvalidArgument("vault answered get_delta out of step");
+  }
+  return delta;
+}
+
+}  // namespace cairn::client

@@ -1,0 +1,121 @@
+// A pipelined request/reply connection to a vault: cairn-restore's, in the
+// restore role (doc/protocol.md, "Snapshots and restore": the agent's
+// certificate, read requests only), and the DR site's replicator's, in the
+// replicator role.
+//
+// Requests are pipelined: Begin*() sends a request and returns its ticket at
+// once; Await*(ticket) returns that request's reply, reading (and keeping)
+// the replies of earlier tickets on the way, since the vault answers in
+// order. So a caller can keep a request in flight while it decodes the
+// previous reply, and still fetch a delta base synchronously in between.
+//
+// A VaultLink is used from one thread at a time. Restore opens several, one
+// per worker, to fetch in parallel. Byte counters include frame headers.
+#ifndef CAIRN_LIB_CLIENT_VAULT_LINK_H_
+#define CAIRN_LIB_CLIENT_VAULT_LINK_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/client/identity.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/proto/messages.h"
+
+namespace cairn::client {
+
+class VaultLink {
+ public:
+  struct Options {
+    // Bound on connecting and on each reply. A get_delta of a 16 MiB chunk
+    // makes the vault decrypt a chain and run librsync: allow for it.
+    std::chrono::milliseconds deadline{std::chrono::seconds(120)};
+    // The role named in Hello: restore (agent certificate, read-only), or
+    // replicator (replicator certificate, every department).
+    proto::Role role = proto::Role::kRestore;
+    // Hello's software string, for the vault's logs.
+    std::string software = "cairn-restore 0.1.0";
+  };
+
+  // Connects to the first of `addresses` that answers, with `identity`. Unavailable listing every
+  // address's failure when none does; PermissionDenied (no retry elsewhere) when a vault refuses
+  // the certificate.
+  static Result<std::unique_ptr<VaultLink>> Open(const Identity& identity,
+                                                 const std::vector<std::string>& addresses,
+                                                 const Options& options);
+  ~VaultLink();
+  VaultLink(const VaultLink&) = delete;
+  VaultLink& operator=(const VaultLink&) = delete;
+
+  // The address that answered, and the site and department it named.
+  const std::string& address() const { return address_; }
+  const std::string& site() const { return site_; }
+
+  // Newest first.
+  Result<std::vector<proto::SnapshotInfo>> ListSnapshots();
+
+  using Ticket = uint64_t;
+  Result<Ticket> BeginGetRecords(const std::vector<crypto::ChunkId>& ids);
+  // The records for a prefix of the ticket's IDs (at least one), or the
+  // vault's error for the first of them.
+  Result<std::vector<Bytes>> AwaitRecords(Ticket ticket);
+
+  // One record, synchronously (pipelined requests stay in step).
+  Result<Bytes> FetchRecord(const crypto::ChunkId& id);
+
+  // Every record of `ids`, one result per ID: requests of up to
+  // kMaxRecordsPerMessage IDs are all sent before the replies are read, and
+  // an ID the vault refuses gets that error without failing the others.
+  // Fails as a whole only when the connection does.
+  Result<std::vector<Result<Bytes>>> FetchRecords(const std::vector<crypto::ChunkId>& ids);
+
+  Result<proto::DeltaReply> GetDelta(const crypto::ChunkId& id, ByteView signature);
+
+  // One request and its reply (Reply::Decode of the `reply` frame), in
+  // step with pipelined requests. For the replication messages.
+  template <typename Reply, typename Request>
+  Result<Reply> Call(proto::MessageType type, const Request& request, proto::MessageType reply) {
+    Bytes payload = request.Encode();
+    CAIRN_ASSIGN_OR_RETURN(Ticket t, Begin(type, reply, payload));
+    CAIRN_ASSIGN_OR_RETURN(Bytes bytes, Await(t));
+    return Reply::Decode(bytes);
+  }
+  // Pipelined record fetches of any request type answered by Records.
+  Result<Ticket> BeginRequest(proto::MessageType type, ByteView payload, proto::MessageType reply) {
+    return Begin(type, reply, payload);
+  }
+
+  // OK while the connection works; after a transport failure (the vault
+  // went away, a deadline passed) every later request fails with this.
+  // An Error reply to one request is not a failure of the link.
+  Status failure() const;
+
+  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+
+ private:
+  struct Impl;
+  explicit VaultLink(std::unique_ptr<Impl> impl);
+  Result<Ticket> Begin(proto::MessageType type, proto::MessageType reply, ByteView payload);
+  Result<Bytes> Await(Ticket ticket);
+
+  std::unique_ptr<Impl> impl_;
+  std::string address_;
+  std::string site_;
+  Ticket next_ticket_ = 0;
+  Ticket next_reply_ = 0;
+  std::map<Ticket, proto::MessageType> expected_;  // ticket -> reply type, not yet read
+  std::map<Ticket, Result<Bytes>> ready_;          // read, not yet awaited
+  uint32_t next_request_id_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t bytes_received_ = 0;
+};
+
+}  // namespace cairn::client
+
+#endif  // CAIRN_LIB_CLIENT_VAULT_LINK_H_

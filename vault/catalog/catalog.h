@@ -1,0 +1,196 @@
+// The vault catalog: departments, enrolment tokens, agents (their
+// certificates and revocations), snapshots and jobs, in the vault's LMDB
+// environment beside the chunk index and pack catalog.
+//
+// Every method runs in its own LMDB transaction and is safe to call from
+// any thread and from several processes at once (`cairn-vault serve` and an
+// administrative command): LMDB serialises writers, and a token is redeemed
+// in the same write transaction that checks it, so it can be used once.
+#ifndef CAIRN_VAULT_CATALOG_CATALOG_H_
+#define CAIRN_VAULT_CATALOG_CATALOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/proto/messages.h"
+#include "lib/repo/lmdb.h"
+
+namespace cairn::vault {
+
+struct Department {
+  uint32_t id = 0;
+  std::string name;
+  uint64_t created_micros = 0;
+  Bytes wrapped_keys;  // DepartmentKeys, wrapped by the vault master key
+};
+
+struct AgentRecord {
+  std::string serial;  // certificate serial, lower-case hex
+  uint32_t department_id = 0;
+  std::string host;
+  uint64_t enrolled_micros = 0;
+  bool revoked = false;
+  uint64_t revoked_micros = 0;
+};
+
+struct SnapshotRecord {
+  std::string id;  // 16 hex digits, vault-wide unique
+  uint32_t department_id = 0;
+  std::string host;
+  std::vector<std::string> paths;
+  uint8_t kind = 1;  // 1 files, 2 image
+  uint64_t time_micros = 0;
+  crypto::ChunkId root_tree{};
+  uint64_t files = 0, dirs = 0, bytes = 0, new_bytes = 0, new_chunks = 0, warnings = 0;
+  uint64_t started_micros = 0, finished_micros = 0;
+  uint64_t manifest_count = 0;
+};
+
+// A job for an agent (doc/protocol.md section 7, "Jobs"): queued by an
+// operator, sent by `cairn-vault serve` to a connected agent in run mode,
+// then done or failed with the agent's job_done.
+enum class JobState : uint8_t { kQueued = 1, kSent = 2, kDone = 3, kFailed = 4 };
+
+// "queued", "sent", "done", "failed".
+std::string_view JobStateName(JobState state);
+
+struct JobRecord {
+  uint64_t id = 0;  // assigned by EnqueueJob, from 1, never reused
+  // Target: the agent with this certificate serial, or (serial empty) any
+  // agent of department_id enrolled as `host`. department_id is always set.
+  uint32_t department_id = 0;
+  std::string agent_serial;
+  std::string host;
+  uint8_t kind = 1;                // proto::JobKind: 1 backup now
+  std::vector<std::string> paths;  // empty = the agent's configured backup set
+  bool image = false;
+  JobState state = JobState::kQueued;
+  uint64_t created_micros = 0;
+  uint64_t sent_micros = 0;      // 0 until sent
+  uint64_t finished_micros = 0;  // 0 until done or failed
+  std::string sent_to;           // serial of the agent it was sent to
+  std::string snapshot_id;       // when done
+  std::string error;             // when failed
+};
+
+// The wire form of a snapshot (doc/protocol.md snapshot_list) and back.
+proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s);
+// Everything but the department and the manifest count.
+SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info);
+// Copies the eight statistics of a commit into `s`.
+void SetStats(SnapshotRecord* s, const proto::SnapshotStats& stats);
+
+// Redeeming this "department" enrols a replicator (no department: it
+// reads every department's snapshots).
+inline constexpr uint32_t kReplicatorToken = 0;
+
+// The number of a snapshot ID (16 hex digits); 0 if it is not one.
+uint64_t SnapshotNumber(std::string_view id);
+
+class Catalog {
+ public:
+  static Result<std::unique_ptr<Catalog>> Open(repo::LmdbEnv* env);
+
+  // InvalidArgument if the name is malformed or taken.
+  Result<Department> CreateDepartment(std::string_view name, ByteView wrapped_keys,
+                                      uint64_t now_micros);
+  Result<Department> FindDepartment(std::string_view name) const;
+  Result<Department> FindDepartment(uint32_t id) const;
+  Result<std::vector<Department>> ListDepartments() const;
+
+  // A one-time enrolment token for `department`, valid for ttl_micros;
+  // kReplicatorToken instead of a department makes a replicator's token.
+  // Returns "<token id>.<secret>" (hex); only a hash of the secret is kept.
+  Result<std::string> CreateToken(uint32_t department, uint64_t now_micros, uint64_t ttl_micros);
+  // Checks and spends a token in one transaction. PermissionDenied, with
+  // the reason, for an unknown, malformed, reused or expired token.
+  Result<uint32_t> RedeemToken(std::string_view token, uint64_t now_micros);
+
+  Status AddAgent(const AgentRecord& agent);
+  Result<AgentRecord> FindAgent(std::string_view serial) const;
+  Result<std::vector<AgentRecord>> ListAgents() const;
+  // Marks the agent's certificate revoked. NotFound for an unknown serial.
+  Status RevokeAgent(std::string_view serial, uint64_t now_micros);
+  // True for revoked serials and for serials the vault never issued.
+  bool IsRevokedOrUnknown(std::string_view serial) const;
+
+  // People who log in to the console and API (admin, operator, dr, auditor).
+  // The password is stored as an scrypt hash (crypto::HashPassword).
+  Status PutUser(std::string_view name, std::string_view role, std::string_view password_hash);
+  // Role and password hash; NotFound for an unknown user.
+  Result<std::pair<std::string, std::string>> FindUser(std::string_view name) const;
+
+  // Records a committed snapshot and its manifest (the plain chunk IDs it
+  // references). The caller has checked that every manifest chunk is
+  // durable (doc/design.md 6.3). Assigns the snapshot ID.
+  Result<SnapshotRecord> CommitSnapshot(SnapshotRecord snapshot,
+                                        const std::vector<crypto::ChunkId>& manifest);
+  // Newest first; at most `limit` (0: all).
+  Result<std::vector<SnapshotRecord>> ListSnapshots(uint32_t department, size_t limit) const;
+  Result<SnapshotRecord> FindSnapshot(uint32_t department, std::string_view id) const;
+  Result<std::vector<crypto::ChunkId>> Manifest(uint32_t department, std::string_view id) const;
+
+  // --- Replication (doc/design.md section 13) ---------------------------
+
+  // A department replicated from another vault, with its ID and keys
+  // (wrapped by this vault's master key). Idempotent for the same ID and
+  // name; InvalidArgument when the ID or the name is taken by another.
+  Result<Department> ImportDepartment(uint32_t id, std::string_view name, ByteView wrapped_keys,
+                                      uint64_t created_micros);
+  // Records a snapshot replicated from another vault under its own ID, and
+  // raises this vault's counter past it so that later local snapshots sort
+  // after it. Returns false (and changes nothing) when the department
+  // already holds a snapshot with that ID.
+  Result<bool> CommitReplica(const SnapshotRecord& snapshot,
+                             const std::vector<crypto::ChunkId>& manifest);
+  // Snapshots of every department whose ID (as a number) is above `after`,
+  // oldest first, at most `limit` (0: all).
+  Result<std::vector<SnapshotRecord>> ListSnapshotsAfter(uint64_t after, size_t limit) const;
+  // The number of the newest snapshot (0 when there is none).
+  Result<uint64_t> LatestSnapshotNumber() const;
+  // Small named values (replication cursors, promotion state); NotFound if
+  // unset.
+  Result<std::string> GetSetting(std::string_view name) const;
+  Status PutSetting(std::string_view name, std::string_view value);
+  Status DeleteSetting(std::string_view name);
+
+  // Queues a job; only the target fields (department_id, agent_serial,
+  // host), kind, paths and image of `job` are used. Returns its ID.
+  // InvalidArgument for an unknown kind, an empty or over-long path, more
+  // than 1024 paths, or a target without serial and host; NotFound for an
+  // unknown department or serial; PermissionDenied for a revoked serial or
+  // a serial of another department.
+  Result<uint64_t> EnqueueJob(const JobRecord& job, uint64_t now_micros);
+  Result<JobRecord> FindJob(uint64_t id) const;
+  // Every job, oldest first; at most the `limit` newest (0: all).
+  Result<std::vector<JobRecord>> ListJobs(size_t limit = 0) const;
+  // Only queued jobs, oldest first (the dispatcher's poll; cheap: an index
+  // of queued IDs is kept beside the jobs).
+  Result<std::vector<JobRecord>> ListQueuedJobs() const;
+  // queued -> sent to the agent with certificate `serial`. InvalidArgument
+  // if the job is not queued (another dispatcher took it, or it was
+  // finished); NotFound for an unknown ID.
+  Status MarkJobSent(uint64_t id, std::string_view serial, uint64_t now_micros);
+  // sent -> queued, when sending failed before the agent could see it.
+  Status RequeueJob(uint64_t id);
+  // sent -> done (ok, with snapshot_id) or failed (with error).
+  // InvalidArgument if the job is not in state sent.
+  Status FinishJob(uint64_t id, bool ok, std::string_view snapshot_id, std::string_view error,
+                   uint64_t now_micros);
+
+ private:
+  explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
+  repo::LmdbEnv* env_;
+  repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
+      users_, jobs_, jobs_queued_;
+};
+
+}  // namespace cairn::vault
+
+#endif  // CAIRN_VAULT_CATALOG_CATALOG_H_

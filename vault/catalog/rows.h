@@ -1,0 +1,220 @@
+// The row encodings of the catalog's LMDB databases (doc/design.md,
+// "Catalog schema"): one place for every key and value layout, shared by
+// the catalog's per-concept files. Private to vault/catalog/.
+#ifndef CAIRN_VAULT_CATALOG_ROWS_H_
+#define CAIRN_VAULT_CATALOG_ROWS_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "lib/base/bytes.h"
+#include "lib/base/status.h"
+#include "lib/repo/lmdb.h"
+#include "vault/catalog/catalog.h"
+
+namespace cairn::vault::rows {
+
+constexpr size_t kTokenIdSize = 8;
+constexpr size_t kTokenSecretSize = 16;
+constexpr size_t kMaxListItems = 1 << 16;
+
+inline std::array<uint8_t, 4> Be32(uint32_t v) {
+  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+          static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
+}
+
+inline void PutString(ByteWriter& w, std::string_view s) {
+  w.PutU32(static_cast<uint32_t>(s.size()));
+  w.PutBytes(AsBytes(s));
+}
+
+inline bool GetString(ByteReader& r, std::string* s) {
+  uint32_t n;
+  ByteView v;
+  if (!r.ReadU32(&n) || !r.ReadView(n, &v)) return false;
+  s->assign(AsString(v));
+  return true;
+}
+
+inline Status Malformed(std::string_view what) {
+  return Status::Corruption("catalog: malformed " + std::string(what) + " row");
+}
+
+inline Bytes EncodeDepartment(const Department& d) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.PutU32(d.id);
+  PutString(w, d.name);
+  w.PutU64(d.created_micros);
+  PutString(w, AsString(d.wrapped_keys));
+  return out;
+}
+
+inline Result<Department> DecodeDepartment(ByteView v) {
+  Department d;
+  ByteReader r(v);
+  std::string keys;
+  if (!r.ReadU32(&d.id) || !GetString(r, &d.name) || !r.ReadU64(&d.created_micros) ||
+      !GetString(r, &keys) || r.remaining() != 0) {
+    return Malformed("department");
+  }
+  d.wrapped_keys.assign(keys.begin(), keys.end());
+  return d;
+}
+
+inline Bytes EncodeAgent(const AgentRecord& a) {
+  Bytes out;
+  ByteWriter w(&out);
+  PutString(w, a.serial);
+  w.PutU32(a.department_id);
+  PutString(w, a.host);
+  w.PutU64(a.enrolled_micros);
+  w.PutU8(a.revoked ? 1 : 0);
+  w.PutU64(a.revoked_micros);
+  return out;
+}
+
+inline Result<AgentRecord> DecodeAgent(ByteView v) {
+  AgentRecord a;
+  ByteReader r(v);
+  uint8_t revoked;
+  if (!GetString(r, &a.serial) || !r.ReadU32(&a.department_id) || !GetString(r, &a.host) ||
+      !r.ReadU64(&a.enrolled_micros) || !r.ReadU8(&revoked) || !r.ReadU64(&a.revoked_micros) ||
+      r.remaining() != 0 || revoked > 1) {
+    return Malformed("agent");
+  }
+  a.revoked = revoked;
+  return a;
+}
+
+inline Bytes EncodeSnapshot(const SnapshotRecord& s) {
+  Bytes out;
+  ByteWriter w(&out);
+  PutString(w, s.id);
+  w.PutU32(s.department_id);
+  PutString(w, s.host);
+  w.PutU32(static_cast<uint32_t>(s.paths.size()));
+  for (const auto& p : s.paths) PutString(w, p);
+  w.PutU8(s.kind);
+  w.PutU64(s.time_micros);
+  w.PutBytes(s.root_tree);
+  for (uint64_t v : {s.files, s.dirs, s.bytes, s.new_bytes, s.new_chunks, s.warnings,
+                     s.started_micros, s.finished_micros, s.manifest_count}) {
+    w.PutU64(v);
+  }
+  return out;
+}
+
+inline Result<SnapshotRecord> DecodeSnapshot(ByteView v) {
+  SnapshotRecord s;
+  ByteReader r(v);
+  uint32_t n;
+  if (!GetString(r, &s.id) || !r.ReadU32(&s.department_id) || !GetString(r, &s.host) ||
+      !r.ReadU32(&n) || n > kMaxListItems) {
+    return Malformed("snapshot");
+  }
+  s.paths.resize(n);
+  for (auto& p : s.paths) {
+    if (!GetString(r, &p)) return Malformed("snapshot");
+  }
+  ByteView root;
+  if (!r.ReadU8(&s.kind) || !r.ReadU64(&s.time_micros) || !r.ReadView(32, &root)) {
+    return Malformed("snapshot");
+  }
+  std::memcpy(s.root_tree.data(), root.data(), 32);
+  for (uint64_t* f : {&s.files, &s.dirs, &s.bytes, &s.new_bytes, &s.new_chunks, &s.warnings,
+                      &s.started_micros, &s.finished_micros, &s.manifest_count}) {
+    if (!r.ReadU64(f)) return Malformed("snapshot");
+  }
+  if (r.remaining() != 0) return Malformed("snapshot");
+  return s;
+}
+
+// Snapshot keys sort newest first within a department: dept (BE) then
+// (2^64 - 1 - time) (BE) then the ID.
+inline Bytes SnapshotKey(uint32_t department, uint64_t time_micros, std::string_view id) {
+  Bytes k;
+  auto d = Be32(department);
+  k.insert(k.end(), d.begin(), d.end());
+  uint64_t inv = ~time_micros;
+  for (int i = 7; i >= 0; --i) k.push_back(static_cast<uint8_t>(inv >> (8 * i)));
+  k.insert(k.end(), id.begin(), id.end());
+  return k;
+}
+
+inline Result<uint64_t> NextCounter(repo::LmdbTxn& txn, repo::LmdbDb meta, std::string_view name) {
+  uint64_t next = 1;
+  auto cur = txn.Get(meta, AsBytes(name));
+  if (cur.ok()) {
+    if (cur->size() != 8) return Malformed("counter");
+    next = DecodeFixed64(cur->data());
+  } else if (!cur.status().IsNotFound()) {
+    return cur.status();
+  }
+  uint8_t v[8];
+  EncodeFixed64(v, next + 1);
+  CAIRN_RETURN_IF_ERROR(txn.Put(meta, AsBytes(name), ByteView(v, 8)));
+  return next;
+}
+
+inline std::array<uint8_t, 8> Be64(uint64_t v) {
+  std::array<uint8_t, 8> k;
+  for (int i = 0; i < 8; ++i) k[i] = static_cast<uint8_t>(v >> (8 * (7 - i)));
+  return k;
+}
+
+inline Bytes EncodeJob(const JobRecord& j) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.PutU64(j.id);
+  w.PutU32(j.department_id);
+  PutString(w, j.agent_serial);
+  PutString(w, j.host);
+  w.PutU8(j.kind);
+  w.PutU32(static_cast<uint32_t>(j.paths.size()));
+  for (const auto& p : j.paths) PutString(w, p);
+  w.PutU8(j.image ? 1 : 0);
+  w.PutU8(static_cast<uint8_t>(j.state));
+  w.PutU64(j.created_micros);
+  w.PutU64(j.sent_micros);
+  w.PutU64(j.finished_micros);
+  PutString(w, j.sent_to);
+  PutString(w, j.snapshot_id);
+  PutString(w, j.error);
+  return out;
+}
+
+inline Result<JobRecord> DecodeJob(ByteView v) {
+  JobRecord j;
+  ByteReader r(v);
+  uint32_t n;
+  if (!r.ReadU64(&j.id) || !r.ReadU32(&j.department_id) || !GetString(r, &j.agent_serial) ||
+      !GetString(r, &j.host) || !r.ReadU8(&j.kind) || !r.ReadU32(&n) || n > kMaxListItems) {
+    return Malformed("job");
+  }
+  j.paths.resize(n);
+  for (auto& p : j.paths) {
+    if (!GetString(r, &p)) return Malformed("job");
+  }
+  uint8_t image, state;
+  if (!r.ReadU8(&image) || !r.ReadU8(&state) || !r.ReadU64(&j.created_micros) ||
+      !r.ReadU64(&j.sent_micros) || !r.ReadU64(&j.finished_micros) || !GetString(r, &j.sent_to) ||
+      !GetString(r, &j.snapshot_id) || !GetString(r, &j.error) || r.remaining() != 0 || image > 1 ||
+      state < 1 || state > 4) {
+    return Malformed("job");
+  }
+  j.image = image;
+  j.state = static_cast<JobState>(state);
+  return j;
+}
+
+// Same caps as doc/protocol.md section 3 for job.paths.
+constexpr size_t kMaxJobPaths = 1024;
+constexpr size_t kMaxJobPathLen = 4096;
+constexpr size_t kMaxJobErrorLen = 65536;
+
+}  // namespace cairn::vault::rows
+
+#endif  // CAIRN_VAULT_CATALOG_ROWS_H_

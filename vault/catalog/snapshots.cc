@@ -1,0 +1,204 @@
+// Snapshots and their manifests, committed here or replicated from another vault.
+#include <cinttypes>
+#include <cstdio>
+
+#include "vault/catalog/catalog.h"
+#include "vault/catalog/rows.h"
+
+namespace cairn::vault {
+
+using namespace rows;  // NOLINT: the row codecs of this catalog
+
+namespace {
+
+Status PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const std::string& id,
+                   const std::vector<crypto::ChunkId>& manifest) {
+  // The manifest in parts of up to 16384 IDs (512 KiB), keyed by snapshot
+  // ID and part number, so a huge manifest never needs one huge value.
+  constexpr size_t kPart = 16384;
+  for (size_t i = 0, part = 0; i < manifest.size(); i += kPart, ++part) {
+    size_t n_ids = std::min(kPart, manifest.size() - i);
+    Bytes value(n_ids * 32);
+    std::memcpy(value.data(), manifest[i].data(), value.size());
+    Bytes mkey(id.begin(), id.end());
+    auto p = Be32(static_cast<uint32_t>(part));
+    mkey.insert(mkey.end(), p.begin(), p.end());
+    CAIRN_RETURN_IF_ERROR(txn.Put(manifests, mkey, value));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
+                                               const std::vector<crypto::ChunkId>& manifest) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(uint64_t n, NextCounter(txn, meta_, "next_snapshot_id"));
+  char id[17];
+  std::snprintf(id, sizeof(id), "%016" PRIx64, n);
+  snapshot.id = id;
+  snapshot.manifest_count = manifest.size();
+  Bytes key = SnapshotKey(snapshot.department_id, snapshot.time_micros, snapshot.id);
+  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(snapshot)));
+  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, snapshot.id, manifest));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return snapshot;
+}
+
+proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s) {
+  proto::SnapshotInfo info;
+  info.id = s.id;
+  info.hostname = s.host;
+  info.paths = s.paths;
+  info.kind = static_cast<proto::SessionKind>(s.kind);
+  info.time_micros = s.time_micros;
+  info.root_tree = s.root_tree;
+  info.stats = {s.files,      s.dirs,     s.bytes,          s.new_bytes,
+                s.new_chunks, s.warnings, s.started_micros, s.finished_micros};
+  return info;
+}
+
+void SetStats(SnapshotRecord* s, const proto::SnapshotStats& st) {
+  s->files = st.files;
+  s->dirs = st.dirs;
+  s->bytes = st.bytes;
+  s->new_bytes = st.new_bytes;
+  s->new_chunks = st.new_chunks;
+  s->warnings = st.warnings;
+  s->started_micros = st.started_micros;
+  s->finished_micros = st.finished_micros;
+}
+
+SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info) {
+  SnapshotRecord s;
+  s.id = info.id;
+  s.host = info.hostname;
+  s.paths = info.paths;
+  s.kind = static_cast<uint8_t>(info.kind);
+  s.time_micros = info.time_micros;
+  s.root_tree = info.root_tree;
+  SetStats(&s, info.stats);
+  return s;
+}
+
+uint64_t SnapshotNumber(std::string_view id) {
+  if (id.size() != 16) return 0;
+  uint64_t n = 0;
+  for (char c : id) {
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return 0;
+    n = n << 4 | static_cast<uint64_t>(v);
+  }
+  return n;
+}
+
+Result<bool> Catalog::CommitReplica(const SnapshotRecord& snapshot,
+                                    const std::vector<crypto::ChunkId>& manifest) {
+  const uint64_t n = SnapshotNumber(snapshot.id);
+  if (n == 0)
+    return Status::InvalidArgument("replicated snapshot id '" + snapshot.id + "' is malformed");
+  if (FindSnapshot(snapshot.department_id, snapshot.id).ok()) return false;
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  SnapshotRecord s = snapshot;
+  s.manifest_count = manifest.size();
+  Bytes key = SnapshotKey(s.department_id, s.time_micros, s.id);
+  if (txn.Get(snapshots_, key).ok()) return false;
+  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(s)));
+  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, s.id, manifest));
+  uint64_t next = 1;
+  if (auto cur = txn.Get(meta_, AsBytes("next_snapshot_id")); cur.ok() && cur->size() == 8) {
+    next = DecodeFixed64(cur->data());
+  }
+  if (next <= n) {
+    uint8_t v[8];
+    EncodeFixed64(v, n + 1);
+    CAIRN_RETURN_IF_ERROR(txn.Put(meta_, AsBytes("next_snapshot_id"), ByteView(v, 8)));
+  }
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return true;
+}
+
+Result<std::vector<SnapshotRecord>> Catalog::ListSnapshotsAfter(uint64_t after,
+                                                                size_t limit) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<SnapshotRecord> out;
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(snapshots_, ByteView(), [&](ByteView, ByteView v) {
+    auto s = DecodeSnapshot(v);
+    if (!s.ok()) {
+      bad = s.status();
+      return false;
+    }
+    if (SnapshotNumber(s->id) > after) out.push_back(std::move(*s));
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  std::sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
+    return SnapshotNumber(a.id) < SnapshotNumber(b.id);
+  });
+  if (limit != 0 && out.size() > limit) out.resize(limit);
+  return out;
+}
+
+Result<uint64_t> Catalog::LatestSnapshotNumber() const {
+  CAIRN_ASSIGN_OR_RETURN(auto all, ListSnapshotsAfter(0, 0));
+  return all.empty() ? 0 : SnapshotNumber(all.back().id);
+}
+
+Result<std::vector<SnapshotRecord>> Catalog::ListSnapshots(uint32_t department,
+                                                           size_t limit) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<SnapshotRecord> out;
+  Status bad;
+  auto prefix = Be32(department);
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(snapshots_, prefix, [&](ByteView, ByteView v) {
+    auto s = DecodeSnapshot(v);
+    if (!s.ok()) {
+      bad = s.status();
+      return false;
+    }
+    out.push_back(std::move(*s));
+    return limit == 0 || out.size() < limit;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  return out;
+}
+
+Result<SnapshotRecord> Catalog::FindSnapshot(uint32_t department, std::string_view id) const {
+  CAIRN_ASSIGN_OR_RETURN(auto all, ListSnapshots(department, 0));
+  for (auto& s : all) {
+    if (s.id == id) return s;
+  }
+  return Status::NotFound("no snapshot " + std::string(id) + " in this department");
+}
+
+Result<std::vector<crypto::ChunkId>> Catalog::Manifest(uint32_t department,
+                                                       std::string_view id) const {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<crypto::ChunkId> out;
+  out.reserve(snap.manifest_count);
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(
+      txn.ForEachPrefix(manifests_, AsBytes(snap.id), [&](ByteView k, ByteView v) {
+        if (k.size() != snap.id.size() + 4 || v.size() % 32 != 0) {
+          bad = Malformed("manifest");
+          return false;
+        }
+        for (size_t i = 0; i < v.size(); i += 32) {
+          crypto::ChunkId c;
+          std::memcpy(c.data(), v.data() + i, 32);
+          out.push_back(c);
+        }
+        return true;
+      }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  if (out.size() != snap.manifest_count) {
+    return Status::Corruption("snapshot " + snap.id + ": manifest has " +
+                              std::to_string(out.size()) + " IDs, expected " +
+                              std::to_string(snap.manifest_count));
+  }
+  return out;
+}
+
+}  // namespace cairn::vault

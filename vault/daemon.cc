@@ -1,0 +1,79 @@
+#include "vault/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <thread>
+#include <vector>
+
+namespace cairn::vault {
+
+namespace asio = boost::asio;
+
+Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
+  OpenOptions oo;
+  oo.serve = true;
+  oo.pack_target_size = options.pack_target_size;
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Vault> vault, Vault::Open(options.data_dir, oo));
+  for (const auto& d : vault->store()->recovery().damaged) {
+    spdlog::error("damaged pack left untouched: {}", d);
+  }
+  VaultService service(vault.get());
+  if (task != nullptr) CAIRN_RETURN_IF_ERROR(task->Prepare(&service));
+
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::unique_ptr<VaultServer> server;
+  if (!options.serve.listen.empty()) {
+    server = std::make_unique<VaultServer>(&service, options.serve);
+    CAIRN_ASSIGN_OR_RETURN(uint16_t port, server->Start(io));
+    spdlog::info("{} (site {}) {} {} (port {}) from {}", options.what, vault->site(),
+                 options.serving, options.serve.listen, port, options.data_dir);
+  }
+  std::atomic<bool> stopping{false};
+  auto stop = [&](const std::string& why) {
+    if (stopping.exchange(true)) return;
+    spdlog::info("{}: stopping; draining connections, sealing packs", why);
+    if (task != nullptr) task->Stop();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          if (server) {
+            co_await server->Stop(options.drain);
+          } else {
+            Status s = service.SealOpenPacks();
+            if (!s.ok()) spdlog::error("sealing packs: {}", s.ToString());
+          }
+          work.reset();
+          io.stop();
+        },
+        asio::detached);
+  };
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) stop("signal " + std::to_string(sig));
+  });
+
+  std::vector<std::thread> pool;
+  const int io_threads = std::max(1, options.threads);
+  Status result;
+  if (task == nullptr) {
+    for (int i = 1; i < io_threads; ++i) pool.emplace_back([&io] { io.run(); });
+    io.run();
+  } else {
+    for (int i = 0; i < io_threads; ++i) pool.emplace_back([&io] { io.run(); });
+    result = task->Run(&service);
+    asio::post(io, [&] { stop("task finished"); });
+  }
+  for (auto& t : pool) t.join();
+  spdlog::info("{} stopped", options.what);
+  return result;
+}
+
+}  // namespace cairn::vault

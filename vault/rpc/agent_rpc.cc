@@ -1,0 +1,180 @@
+// The agent and restore roles of doc/protocol.md: one department, from the
+// certificate. Decode, ask VaultService, reply.
+#include <spdlog/spdlog.h>
+
+#include "vault/rpc/blocking.h"
+#include "vault/rpc/link.h"
+
+namespace cairn::vault {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+using rpc::Reply;
+using rpc::Send;
+using rpc::SendError;
+using rpc::Violation;
+
+namespace {
+
+// What a connection in the restore role may send.
+bool IsRestoreMessage(MessageType type) {
+  switch (type) {
+    case MessageType::kPing:
+    case MessageType::kPong:
+    case MessageType::kListSnapshots:
+    case MessageType::kGetRecords:
+    case MessageType::kGetDelta:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// After a fatal error, keep reading (and dropping) what the client still
+// streams, for a few seconds, instead of closing at once: a client that is
+// busy writing records would otherwise see only "broken pipe", not the
+// vault's reason, which it reads with its next reply.
+asio::awaitable<Status> FailAndLinger(VaultServer::Link& link, Status s, io::Env* env) {
+  (void)co_await SendError(link, s);
+  const uint64_t until = env->MonotonicMicros() + 5'000'000;
+  while (env->MonotonicMicros() < until) {
+    auto f = co_await link.conn->ReadFrame(std::chrono::seconds(2));
+    if (!f.ok()) break;
+  }
+  co_return s;
+}
+
+}  // namespace
+
+asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& dept) {
+  net::Connection& conn = *link.conn;
+  const Actor& agent = link.actor;
+  std::shared_ptr<BackupSession> session;
+  DeltaContext delta;  // the department's keys, opened on the first get_delta
+  auto need_session = [&]() -> Status {
+    if (!session) return Violation("no session begun on this connection");
+    return Status::OK();
+  };
+  for (;;) {
+    auto frame = co_await conn.ReadFrame();
+    if (!frame.ok()) co_return frame.status();
+    const ByteView payload = frame->payload;
+    if (link.read_only && !IsRestoreMessage(frame->type)) {
+      co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
+                          " is not allowed for the restore role");
+    }
+    switch (frame->type) {
+      case MessageType::kPing: {
+        auto ping = proto::Ping::Decode(payload);
+        if (!ping.ok()) co_return ping.status();
+        {
+          std::lock_guard<std::mutex> lock(links_mu_);
+          if (!link.in_session) link.pinged = true;
+        }
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kPong, proto::Pong{ping->nonce}));
+        break;
+      }
+      case MessageType::kJobDone:
+        CAIRN_CO_RETURN_IF_ERROR(co_await OnJobDone(link, payload));
+        break;
+      case MessageType::kPong:
+        break;
+      case MessageType::kSessionBegin: {
+        auto begin = proto::SessionBegin::Decode(payload);
+        if (!begin.ok()) co_return begin.status();
+        bool job_running = false;
+        {
+          std::lock_guard<std::mutex> lock(links_mu_);
+          job_running = link.job != 0;
+          link.in_session = true;
+        }
+        if (job_running) co_return Violation("session_begin on a link with a job running");
+        bool resumed = false;
+        auto begun = co_await OnPool(
+            blocking_, [&] { return service_->BeginSession(agent, *begin, &resumed); });
+        if (!begun.ok()) {
+          (void)co_await SendError(link, begun.status());
+          co_return begun.status();
+        }
+        session = *begun;
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kSessionBegun,
+                                               proto::SessionBegun{session->id, resumed}));
+        break;
+      }
+      case MessageType::kHaveChunks:
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::HaveChunks>(
+            link, blocking_, payload, MessageType::kHaveChunksReply,
+            [&](const auto& ask) -> Result<proto::HaveChunksReply> {
+              CAIRN_ASSIGN_OR_RETURN(std::vector<bool> present,
+                                     service_->HaveChunks(agent, ask.ids));
+              return proto::HaveChunksReply{ask.request_id, std::move(present)};
+            }));
+        break;
+      case MessageType::kPutRecord: {
+        CAIRN_CO_RETURN_IF_ERROR(need_session());
+        Status s = co_await OnPool(blocking_, [&] { return service_->PutRecord(agent, payload); });
+        if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_record");
+        // Out of space or an I/O error: tell the agent and end the session;
+        // nothing since its last flush is kept.
+        if (!s.ok()) co_return co_await FailAndLinger(link, s, service_->vault()->env());
+        break;
+      }
+      case MessageType::kFlush: {
+        CAIRN_CO_RETURN_IF_ERROR(need_session());
+        auto flush = proto::Flush::Decode(payload);
+        if (!flush.ok()) co_return flush.status();
+        auto flushed =
+            co_await OnPool(blocking_, [&] { return service_->Flush(*session, flush->sequence); });
+        if (flushed.status().IsInvalidArgument()) co_return flushed.status();
+        if (!flushed.ok()) {
+          co_return co_await FailAndLinger(link, flushed.status(), service_->vault()->env());
+        }
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kFlushed, *flushed));
+        break;
+      }
+      case MessageType::kManifestPart: {
+        CAIRN_CO_RETURN_IF_ERROR(need_session());
+        auto part = proto::ManifestPart::Decode(payload);
+        if (!part.ok()) co_return part.status();
+        CAIRN_CO_RETURN_IF_ERROR(service_->AddManifestPart(*session, *part));
+        break;
+      }
+      case MessageType::kCommit: {
+        CAIRN_CO_RETURN_IF_ERROR(need_session());
+        auto commit = proto::Commit::Decode(payload);
+        if (!commit.ok()) co_return commit.status();
+        if (commit->session_id != session->id) co_return Violation("commit for another session");
+        auto ok =
+            co_await OnPool(blocking_, [&] { return service_->Commit(agent, *session, *commit); });
+        CAIRN_CO_RETURN_IF_ERROR(co_await Reply(link, MessageType::kCommitOk, ok));
+        break;
+      }
+      case MessageType::kListSnapshots:
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::ListSnapshots>(
+            link, blocking_, payload, MessageType::kSnapshotList,
+            [&](const auto& ask) { return service_->ListSnapshots(agent, ask.limit); }));
+        break;
+      case MessageType::kGetRecords:
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::GetRecords>(
+            link, blocking_, payload, MessageType::kRecords,
+            [&](const auto& ask) { return service_->ReadRecords(dept.id, ask.ids); }));
+        break;
+      case MessageType::kGetDelta:
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::GetDelta>(
+            link, blocking_, payload, MessageType::kDelta, [&](const auto& ask) {
+              auto reply = service_->ComputeDelta(agent, ask, &delta);
+              if (!reply.ok()) {
+                spdlog::warn("department {}: get_delta for chunk {} from {} failed: {}", dept.name,
+                             ToHex(ask.id), conn.Describe(), reply.status().ToString());
+              }
+              return reply;
+            }));
+        break;
+      default:
+        co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
+                            " is not allowed from an agent");
+    }
+  }
+}
+
+}  // namespace cairn::vault

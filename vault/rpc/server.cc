@@ -1,0 +1,335 @@
+#include "vault/rpc/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "lib/net/tls.h"
+#include "vault/rpc/blocking.h"
+#include "vault/rpc/link.h"
+
+namespace cairn::vault {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+using rpc::Send;
+using rpc::SendError;
+using rpc::Violation;
+
+namespace rpc {
+
+asio::awaitable<Status> WriteLocked(VaultServer::Link& link, MessageType type, ByteView payload) {
+  co_await link.gate.Lock();
+  // Not a conditional expression: g++ 12 mishandles co_await inside one.
+  Status s = Status::Unavailable("connection closed");
+  if (!link.closed) s = co_await link.conn->WriteFrame(type, payload);
+  link.gate.Unlock();
+  co_return s;
+}
+
+asio::awaitable<Status> SendError(VaultServer::Link& link, const Status& s) {
+  Bytes payload = proto::Error::FromStatus(s).Encode();
+  co_return co_await WriteLocked(link, MessageType::kError, payload);
+}
+
+asio::awaitable<Status> SendError(net::Connection& conn, const Status& s) {
+  Bytes payload = proto::Error::FromStatus(s).Encode();
+  co_return co_await conn.WriteFrame(MessageType::kError, payload);
+}
+
+}  // namespace rpc
+
+VaultServer::VaultServer(VaultService* service, ServeOptions options)
+    : service_(service),
+      options_(std::move(options)),
+      blocking_(static_cast<size_t>(std::max(1, options_.blocking_threads))) {}
+
+VaultServer::~VaultServer() {
+  blocking_.stop();
+  blocking_.join();
+}
+
+uint64_t VaultServer::MonoMicros() const { return service_->vault()->env()->MonotonicMicros(); }
+
+Result<uint16_t> VaultServer::Start(asio::io_context& io) {
+  const CertificateAuthority& pki = service_->vault()->pki();
+  net::TlsOptions tls;
+  // Its own CA, plus a replication source's (whose agents fail over here).
+  tls.ca_pem = pki.trusted_ca_pem();
+  // Leaf then CA: an enrolling agent pins the CA it finds in this chain.
+  tls.certificate_pem = pki.served_chain_pem();
+  tls.private_key_pem = pki.tls_private_key_pem();
+  tls.client_certificate = net::ClientCertificate::kOptional;  // enrolment has none
+  VaultService* service = service_;
+  tls.is_revoked = [service](const crypto::PeerIdentity& peer) {
+    return service->IsRevokedOrUnknown(peer.serial_hex);
+  };
+  CAIRN_ASSIGN_OR_RETURN(net::TlsContext ctx, net::MakeServerContext(tls));
+  net::ServerOptions so;
+  so.connection.read_deadline = options_.idle_deadline;
+  server_ = std::make_unique<net::Server>(
+      io, ctx, [this](std::shared_ptr<net::Connection> c) { return Handle(std::move(c)); }, so);
+  CAIRN_ASSIGN_OR_RETURN(uint16_t port, server_->Listen(options_.listen));
+  std::string advertised = options_.listen;
+  if (auto colon = advertised.rfind(':'); colon != std::string::npos) {
+    advertised = advertised.substr(0, colon + 1) + std::to_string(port);
+  }
+  service_->set_advertised_address(advertised);
+  server_->Start();
+  asio::co_spawn(io, SweepRevoked(), asio::detached);
+  asio::co_spawn(io, DispatchJobs(), asio::detached);
+  return port;
+}
+
+asio::awaitable<void> VaultServer::Stop(std::chrono::milliseconds drain) {
+  stopping_ = true;
+  {
+    // Idle job links have nothing to drain: end them now, so a restart is
+    // quick and their agents start reconnecting at once.
+    std::lock_guard<std::mutex> lock(links_mu_);
+    for (auto& [id, link] : links_) {
+      if (!link->in_session && link->job == 0) {
+        link->conn->Cancel(Status::Unavailable("the vault is shutting down"));
+      }
+    }
+  }
+  if (server_) co_await server_->Stop(drain);
+  Status s = co_await OnPool(blocking_, [this] { return service_->SealOpenPacks(); });
+  if (!s.ok()) spdlog::error("sealing packs at shutdown: {}", s.ToString());
+}
+
+asio::awaitable<void> VaultServer::SweepRevoked() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping_) {
+    timer.expires_after(options_.revocation_sweep);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_ || !server_) break;
+    size_t cut = server_->Disconnect([this](const crypto::PeerIdentity& peer) {
+      return service_->IsRevokedOrUnknown(peer.serial_hex);
+    });
+    if (cut > 0) spdlog::warn("disconnected {} connection(s) with a revoked certificate", cut);
+  }
+}
+
+asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn) {
+  // Until HelloOk only a small Hello is accepted (doc/protocol.md 4.4).
+  auto first = co_await conn->ReadFrame(std::chrono::seconds(10), proto::kMaxHelloPayload);
+  const std::string site = service_->vault()->site();
+  const uint64_t now = service_->vault()->env()->NowMicros();
+  Status result;
+  if (!first.ok()) {
+    result = first.status();
+  } else if (first->type != MessageType::kHello) {
+    result = Violation("expected hello, got " + std::string(proto::MessageTypeName(first->type)));
+  } else if (auto hello = proto::Hello::Decode(first->payload); !hello.ok()) {
+    result = hello.status();
+  } else if (hello->min_version > proto::kProtocolVersion ||
+             hello->max_version < proto::kProtocolVersion) {
+    result = Status::InvalidArgument("no common protocol version");
+    (void)co_await SendError(*conn, result);
+  } else if (hello->role == proto::Role::kEnroll) {
+    if (conn->peer().has_value()) {
+      result = Status::PermissionDenied("an enrolled peer cannot enrol again");
+      (void)co_await SendError(*conn, result);
+    } else {
+      result = co_await Enroll(*conn);
+    }
+  } else if (!conn->peer().has_value()) {
+    result = Status::PermissionDenied("this role needs a client certificate (enrol first)");
+    (void)co_await SendError(*conn, result);
+  } else if (hello->role == proto::Role::kReplicator &&
+             conn->peer()->role == crypto::kRoleReplicator) {
+    proto::HelloOk ok{proto::kProtocolVersion, site, now, "", {}};
+    result = co_await Send(*conn, MessageType::kHelloOk, ok);
+    if (result.ok()) result = co_await ServeReplicator(*conn);
+  } else if ((hello->role != proto::Role::kAgent && hello->role != proto::Role::kRestore) ||
+             conn->peer()->role != crypto::kRoleAgent) {
+    result =
+        Status::PermissionDenied("role " + std::to_string(static_cast<int>(hello->role)) +
+                                 " is not allowed for a certificate of role " + conn->peer()->role);
+    (void)co_await SendError(*conn, result);
+  } else if (auto dept = service_->AdmitAgent(*conn->peer()); !dept.ok()) {
+    result = dept.status();
+    (void)co_await SendError(*conn, result);
+  } else {
+    auto link = std::make_shared<Link>();
+    link->conn = conn;
+    link->actor = Actor::FromPeer(*conn->peer(), dept->id, conn->remote_endpoint());
+    link->read_only = hello->role == proto::Role::kRestore;
+    proto::HelloOk ok{proto::kProtocolVersion, site, now, dept->name, service_->AgentAddresses()};
+    result = co_await Send(*link, MessageType::kHelloOk, ok);
+    if (result.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(links_mu_);
+        link->id = next_link_id_++;
+        link->hello_ok_mono = MonoMicros();
+        links_[link->id] = link;
+      }
+      result = co_await ServeAgent(*link, *dept);
+      uint64_t unfinished = 0;
+      {
+        std::lock_guard<std::mutex> lock(links_mu_);
+        links_.erase(link->id);
+        unfinished = link->job;
+      }
+      if (unfinished != 0) {
+        spdlog::warn(
+            "job {}: connection to {} closed before job_done; the job stays sent "
+            "until the agent reports it on a later connection",
+            unfinished, conn->Describe());
+      }
+    }
+    // A dispatcher write may still be queued on the gate: close after it.
+    co_await link->gate.Lock();
+    link->closed = true;
+    link->gate.Unlock();
+  }
+  if (!result.ok() && !result.IsCancelled()) {
+    bool quiet = result.code() == StatusCode::kUnavailable;  // peer went away
+    if (quiet) {
+      spdlog::debug("closing {}: {}", conn->Describe(), result.ToString());
+    } else {
+      spdlog::warn("closing {}: {}", conn->Describe(), result.ToString());
+    }
+  }
+  co_await conn->Close();
+}
+
+asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
+  proto::HelloOk ok{proto::kProtocolVersion,
+                    service_->vault()->site(),
+                    service_->vault()->env()->NowMicros(),
+                    "",
+                    {}};
+  CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kHelloOk, ok));
+  auto frame = co_await conn.ReadFrame(std::chrono::seconds(30), proto::kMaxControlPayload);
+  if (!frame.ok()) co_return frame.status();
+  if (frame->type != MessageType::kEnrollRequest) co_return Violation("expected enroll_request");
+  auto req = proto::EnrollRequest::Decode(frame->payload);
+  if (!req.ok()) co_return req.status();
+  Actor actor;
+  actor.kind = Actor::Kind::kAnonymous;
+  actor.address = conn.remote_endpoint();
+  auto resp = co_await OnPool(blocking_, [&] { return service_->Enroll(actor, *req); });
+  if (!resp.ok()) {
+    spdlog::warn("enrolment from {} refused: {}", conn.remote_endpoint(), resp.status().message());
+    (void)co_await SendError(conn, resp.status());
+    co_return resp.status();
+  }
+  Status s = co_await Send(conn, MessageType::kEnrollResponse, *resp);
+  SecureZero(resp->department_keys.data(), resp->department_keys.size());
+  co_return s;
+}
+
+// --- Jobs --------------------------------------------------------------------
+
+asio::awaitable<Status> VaultServer::OnJobDone(Link& link, ByteView payload) {
+  auto done = proto::JobDone::Decode(payload);
+  if (!done.ok()) co_return done.status();
+  {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    if (link.job == done->job_id) link.job = 0;
+  }
+  co_return co_await OnPool(blocking_, [&] { return service_->ReportJobDone(link.actor, *done); });
+}
+
+size_t VaultServer::job_links() {
+  std::lock_guard<std::mutex> lock(links_mu_);
+  const uint64_t now = MonoMicros();
+  size_t n = 0;
+  for (const auto& [id, link] : links_) n += IsJobLink(*link, now);
+  return n;
+}
+
+bool VaultServer::IsJobLink(const Link& link, uint64_t now_mono_micros) const {
+  if (link.in_session || link.read_only) return false;
+  if (link.pinged) return true;
+  const uint64_t idle = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.job_link_idle).count());
+  return now_mono_micros - link.hello_ok_mono >= idle;
+}
+
+asio::awaitable<void> VaultServer::DispatchJobs() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping_) {
+    timer.expires_after(options_.job_poll);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_ || !server_) break;
+    {
+      // Nothing to do without a job link; skip the catalog read.
+      std::lock_guard<std::mutex> lock(links_mu_);
+      if (links_.empty()) continue;
+    }
+    co_await OnPool(blocking_, [this] {
+      DispatchOnce();
+      return 0;
+    });
+  }
+}
+
+void VaultServer::DispatchOnce() {
+  auto queued = service_->QueuedJobs();
+  if (!queued.ok()) {
+    spdlog::error("job dispatcher: reading queued jobs failed: {}", queued.status().ToString());
+    return;
+  }
+  for (const JobRecord& job : *queued) {
+    std::shared_ptr<Link> target;
+    {
+      std::lock_guard<std::mutex> lock(links_mu_);
+      const uint64_t now = MonoMicros();
+      for (const auto& [id, link] : links_) {
+        if (link->actor.department != job.department_id) continue;
+        if (job.agent_serial.empty() ? link->actor.host != job.host
+                                     : link->actor.name != job.agent_serial) {
+          continue;
+        }
+        if (!IsJobLink(*link, now)) continue;
+        // One job at a time per agent, whichever of its links carries it.
+        bool busy = false;
+        for (const auto& [other_id, other] : links_)
+          busy |= other->actor.name == link->actor.name && other->job != 0;
+        if (busy) continue;
+        target = link;
+        break;
+      }
+      if (target) target->job = job.id;
+    }
+    if (!target) continue;  // not connected (or busy): stays queued
+    if (Status s = service_->MarkJobSent(job.id, target->actor.name); !s.ok()) {
+      std::lock_guard<std::mutex> lock(links_mu_);
+      target->job = 0;
+      spdlog::warn("job {}: not sent: {}", job.id, s.ToString());
+      continue;
+    }
+    proto::Job message{job.id, static_cast<proto::JobKind>(job.kind), job.paths, job.image};
+    asio::co_spawn(target->conn->executor(), SendJob(target, std::move(message)), asio::detached);
+  }
+}
+
+asio::awaitable<void> VaultServer::SendJob(std::shared_ptr<Link> link, proto::Job job) {
+  Status s = co_await Send(*link, MessageType::kJob, job);
+  if (s.ok()) {
+    spdlog::info("job {} sent to {}", job.job_id, link->conn->Describe());
+    co_return;
+  }
+  // The connection is gone; the agent cannot have started the job.
+  {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    if (link->job == job.job_id) link->job = 0;
+  }
+  spdlog::warn("job {}: sending to {} failed ({}); queued again", job.job_id,
+               link->conn->Describe(), s.ToString());
+  Status r = co_await OnPool(blocking_, [&] { return service_->RequeueJob(job.job_id); });
+  if (!r.ok()) spdlog::error("job {}: re-queueing failed: {}", job.job_id, r.ToString());
+}
+
+}  // namespace cairn::vault

@@ -1,0 +1,731 @@
+#include "vault/service/vault_service.h"
+
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "lib/base/names.h"
+#include "lib/chunk/rsync_delta.h"
+#include "lib/crypto/random.h"
+#include "lib/proto/token.h"
+
+namespace cairn::vault {
+namespace {
+
+constexpr size_t kMaxManifestIds = 64u << 20;  // 64M chunks: 64 TiB at 1 MiB
+constexpr uint64_t kMaxTokenTtlSeconds = 30ull * 86400;
+constexpr size_t kDurableCheckBatch = 32768;
+
+Status Violation(std::string_view what) { return Status::InvalidArgument(what); }
+
+// What a client is told about a storage failure: the kind and what to do,
+// never the vault's paths (those go to the vault's log).
+Status ForClient(const Status& s) {
+  if (s.IsNoSpace()) {
+    return Status::NoSpace(
+        "the vault is out of disk space; everything stored before is safe, retry once an "
+        "operator has freed space");
+  }
+  if (s.IsNotFound()) return s;
+  return Status(s.code(),
+                "the vault could not read or store the data (" +
+                    std::string(StatusCodeName(s.code())) + "); see the vault's log",
+                s.retryable());
+}
+
+Status CheckTtl(uint64_t ttl_seconds) {
+  if (ttl_seconds == 0 || ttl_seconds > kMaxTokenTtlSeconds) {
+    return Status::InvalidArgument("token lifetime must be between 1 second and 30 days");
+  }
+  return Status::OK();
+}
+
+// "<micros>\t<what> by <by> on <host>[: reason]\n", appended to `path` and
+// synced through `env` before it counts.
+Result<std::string> LogFailover(io::Env* env, const std::string& path, std::string_view what,
+                                std::string_view by, std::string_view reason) {
+  if (by.empty()) return Status::InvalidArgument("--by is required: who decides this");
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown");
+  std::string line = std::to_string(env->NowMicros()) + "\t" + std::string(what) + " by " +
+                     EscapeForLog(by) + " on " + EscapeForLog(host) +
+                     (reason.empty() ? std::string() : ": " + EscapeForLog(reason)) + "\n";
+  auto file = env->NewAppendableFile(path);
+  if (file.status().IsNotFound()) file = env->NewExclusiveFile(path);
+  if (!file.ok()) return file.status().WithContext(path);
+  CAIRN_RETURN_IF_ERROR((*file)->Append(AsBytes(line)).WithContext(path));
+  CAIRN_RETURN_IF_ERROR((*file)->Sync().WithContext(path));
+  CAIRN_RETURN_IF_ERROR((*file)->Close());
+  return line;
+}
+
+}  // namespace
+
+// --- Actor -----------------------------------------------------------------
+
+Actor Actor::Local() {
+  Actor a;
+  a.kind = Kind::kLocal;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr) {
+    a.name = pw->pw_name;
+  } else {
+    a.name = "uid" + std::to_string(::geteuid());
+  }
+  a.address = "local";
+  return a;
+}
+
+Actor Actor::FromPeer(const crypto::PeerIdentity& peer, uint32_t department, std::string address) {
+  Actor a;
+  a.kind = peer.role == crypto::kRoleReplicator ? Kind::kReplicator : Kind::kAgent;
+  a.name = peer.serial_hex;
+  a.host = peer.host;
+  a.department = department;
+  a.address = std::move(address);
+  return a;
+}
+
+std::string Actor::Describe() const {
+  switch (kind) {
+    case Kind::kLocal:
+      return "local:" + name;
+    case Kind::kUser:
+      return "user " + name + " at " + address;
+    case Kind::kAgent:
+      return "agent " + name + " (" + EscapeForLog(host) + ") at " + address;
+    case Kind::kReplicator:
+      return "replicator " + name + " (" + EscapeForLog(host) + ") at " + address;
+    case Kind::kAnonymous:
+      return "anonymous at " + address;
+  }
+  return "?";
+}
+
+VaultService::VaultService(Vault* vault, ServiceOptions options)
+    : vault_(vault), options_(std::move(options)) {}
+
+ChunkStore* VaultService::store() const { return vault_->store(); }
+
+// --- Departments, tokens, agents --------------------------------------------
+
+Result<Department> VaultService::CreateDepartment(const Actor& actor, std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(ValidateName("department", name));
+  CAIRN_ASSIGN_OR_RETURN(Bytes wrapped, vault_->NewWrappedDepartmentKeys());
+  CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->CreateDepartment(name, wrapped, Now()));
+  spdlog::info("department {} (id {}) created by {}", d.name, d.id, actor.Describe());
+  return d;
+}
+
+Result<std::vector<Department>> VaultService::ListDepartments() const {
+  return vault_->catalog()->ListDepartments();
+}
+
+Result<std::string> VaultService::CreateEnrollmentToken(const Actor& actor,
+                                                        std::string_view department,
+                                                        uint64_t ttl_seconds) {
+  CAIRN_RETURN_IF_ERROR(CheckTtl(ttl_seconds));
+  CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->FindDepartment(department));
+  CAIRN_ASSIGN_OR_RETURN(std::string t,
+                         vault_->catalog()->CreateToken(d.id, Now(), ttl_seconds * 1'000'000));
+  spdlog::info("enrolment token for department {} created by {}", d.name, actor.Describe());
+  return proto::FormatEnrollmentToken(vault_->pki().pinned_fingerprint(), t);
+}
+
+Result<std::string> VaultService::CreateReplicatorToken(const Actor& actor, uint64_t ttl_seconds) {
+  CAIRN_RETURN_IF_ERROR(CheckTtl(ttl_seconds));
+  CAIRN_ASSIGN_OR_RETURN(std::string t, vault_->catalog()->CreateToken(kReplicatorToken, Now(),
+                                                                       ttl_seconds * 1'000'000));
+  spdlog::info("replicator enrolment token created by {}", actor.Describe());
+  return proto::FormatEnrollmentToken(vault_->pki().pinned_fingerprint(), t);
+}
+
+Result<std::vector<AgentRecord>> VaultService::ListAgents() const {
+  return vault_->catalog()->ListAgents();
+}
+
+Status VaultService::RevokeAgent(const Actor& actor, std::string_view serial) {
+  CAIRN_RETURN_IF_ERROR(vault_->catalog()->RevokeAgent(serial, Now()));
+  spdlog::warn("certificate {} revoked by {}", EscapeForLog(serial), actor.Describe());
+  return Status::OK();
+}
+
+bool VaultService::IsRevokedOrUnknown(std::string_view serial) const {
+  return vault_->catalog()->IsRevokedOrUnknown(serial);
+}
+
+// --- Enrolment and admission -------------------------------------------------
+
+Result<proto::EnrollResponse> VaultService::Enroll(const Actor& actor,
+                                                   const proto::EnrollRequest& req) {
+  CAIRN_RETURN_IF_ERROR(ValidateName("host", req.hostname));
+  Catalog* catalog = vault_->catalog();
+  CAIRN_ASSIGN_OR_RETURN(uint32_t department_id, catalog->RedeemToken(req.token, Now()));
+  proto::EnrollResponse resp;
+  resp.ca_pem = vault_->pki().served_ca_pem();
+  if (department_id == kReplicatorToken) {
+    CAIRN_ASSIGN_OR_RETURN(resp.certificate_pem,
+                           vault_->pki().IssueReplicator(req.csr_pem, req.hostname));
+    CAIRN_ASSIGN_OR_RETURN(crypto::PeerIdentity issued,
+                           crypto::ParseIdentity(resp.certificate_pem));
+    // Known to the catalog (department 0), so it can be listed and revoked.
+    CAIRN_RETURN_IF_ERROR(catalog->AddAgent({issued.serial_hex, 0, req.hostname, Now(), false, 0}));
+    resp.vault_addresses = {options_.advertised_address};
+    spdlog::info("enrolled replicator {} (certificate {}) from {}", req.hostname, issued.serial_hex,
+                 actor.address);
+    return resp;
+  }
+  CAIRN_ASSIGN_OR_RETURN(Department dept, catalog->FindDepartment(department_id));
+  CAIRN_ASSIGN_OR_RETURN(resp.certificate_pem,
+                         vault_->pki().IssueAgent(req.csr_pem, dept.name, req.hostname));
+  CAIRN_ASSIGN_OR_RETURN(crypto::PeerIdentity issued, crypto::ParseIdentity(resp.certificate_pem));
+  CAIRN_RETURN_IF_ERROR(
+      catalog->AddAgent({issued.serial_hex, dept.id, req.hostname, Now(), false, 0}));
+  CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(dept.id));
+  resp.department = dept.name;
+  resp.department_id = dept.id;
+  resp.department_keys = crypto::SerializeDepartmentKeys(keys);
+  resp.vault_addresses = AgentAddresses();
+  spdlog::info("enrolled agent {} of department {} (certificate {}) from {}; keys released",
+               req.hostname, dept.name, issued.serial_hex, actor.address);
+  return resp;
+}
+
+Result<Department> VaultService::AdmitAgent(const crypto::PeerIdentity& peer) const {
+  auto dept = vault_->catalog()->FindDepartment(peer.department);
+  if (!dept.ok()) return Status::PermissionDenied("certificate names an unknown department");
+  return dept;
+}
+
+std::vector<std::string> VaultService::AgentAddresses() const {
+  std::vector<std::string> out;
+  if (auto v = vault_->catalog()->GetSetting("agent_addresses"); v.ok()) {
+    size_t start = 0;
+    while (start < v->size()) {
+      size_t nl = v->find('\n', start);
+      if (nl == std::string::npos) nl = v->size();
+      if (nl > start) out.push_back(v->substr(start, nl - start));
+      start = nl + 1;
+    }
+  }
+  if (out.empty() && !options_.advertised_address.empty()) {
+    out.push_back(options_.advertised_address);
+  }
+  return out;
+}
+
+Status VaultService::SetAgentAddresses(const std::vector<std::string>& addresses) {
+  std::string joined;
+  for (const auto& a : addresses) joined += a + "\n";
+  return vault_->catalog()->PutSetting("agent_addresses", joined);
+}
+
+// --- Backup sessions -----------------------------------------------------------
+
+Result<std::shared_ptr<BackupSession>> VaultService::BeginSession(const Actor& agent,
+                                                                  const proto::SessionBegin& begin,
+                                                                  bool* resumed) {
+  *resumed = false;
+  if (IsReplica() && !IsPromoted()) {
+    spdlog::warn("backup from {} refused: not promoted", agent.Describe());
+    return Status::PermissionDenied(
+        "this is the disaster-recovery copy (site " + vault_->site() +
+        ") and it has not been promoted: back up to the primary vault, or, if the primary "
+        "is lost, promote this one with `cairn-vault promote` (doc/dr-runbook.md)");
+  }
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  auto it = sessions_.find(begin.resume_session_id);
+  if (begin.resume_session_id != 0 && it != sessions_.end() &&
+      it->second->department == agent.department) {
+    it->second->manifest.clear();  // the manifest is re-sent before commit
+    *resumed = true;
+    return it->second;
+  }
+  auto session = std::make_shared<BackupSession>();
+  uint8_t r[8];
+  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(r, 8)));
+  session->id = DecodeFixed64(r) | 1;
+  session->department = agent.department;
+  session->host = agent.host;
+  session->kind = begin.kind;
+  session->paths = begin.paths;
+  sessions_[session->id] = session;
+  return session;
+}
+
+Result<std::vector<bool>> VaultService::HaveChunks(const Actor& agent,
+                                                   std::span<const crypto::ChunkId> ids) {
+  auto present = store()->Contains(agent.department, ids);
+  if (!present.ok()) return ForClient(present.status());
+  return present;
+}
+
+Status VaultService::PutRecord(const Actor& agent, ByteView record) {
+  CAIRN_RETURN_IF_ERROR(proto::CheckPutRecord(record));
+  Status s = store()->Put(agent.department, record);
+  if (s.ok() || s.IsCorruption()) return s;  // Corruption: a bad record, the client's fault
+  spdlog::error("department {}: storing a record from {} failed: {}", agent.department,
+                agent.Describe(), s.ToString());
+  return ForClient(s);
+}
+
+Result<proto::Flushed> VaultService::Flush(BackupSession& session, uint64_t sequence) {
+  if (sequence <= session.last_flush) return Violation("flush sequence not increasing");
+  auto r = store()->Flush(session.department);
+  if (!r.ok()) {
+    spdlog::error("department {}: flush failed: {}", session.department, r.status().ToString());
+    return ForClient(r.status());
+  }
+  session.last_flush = sequence;
+  session.records_stored += r->records;
+  session.bytes_stored += r->bytes;
+  return proto::Flushed{sequence, session.records_stored, session.bytes_stored};
+}
+
+Status VaultService::AddManifestPart(BackupSession& session, const proto::ManifestPart& part) {
+  if (part.session_id != session.id) return Violation("manifest_part for another session");
+  if (session.manifest.size() + part.ids.size() > kMaxManifestIds) {
+    return Violation("manifest too large");
+  }
+  session.manifest.insert(session.manifest.end(), part.ids.begin(), part.ids.end());
+  return Status::OK();
+}
+
+Status VaultService::CheckDurable(uint32_t department,
+                                  const std::vector<crypto::ChunkId>& manifest) const {
+  uint64_t missing = 0;
+  for (size_t i = 0; i < manifest.size(); i += kDurableCheckBatch) {
+    const size_t n = std::min(kDurableCheckBatch, manifest.size() - i);
+    CAIRN_ASSIGN_OR_RETURN(std::vector<bool> present,
+                           store()->Contains(department, std::span(manifest.data() + i, n)));
+    for (bool p : present) missing += !p;
+  }
+  if (missing > 0) {
+    return Status::NotFound(std::to_string(missing) +
+                            " chunks of the manifest are not stored; upload and flush them");
+  }
+  return Status::OK();
+}
+
+Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& session,
+                                             const proto::Commit& commit) {
+  if (commit.session_id != session.id) return Violation("commit for another session");
+  if (session.committed) return *session.committed;
+  Status check;
+  if (commit.manifest_count != session.manifest.size()) {
+    check = Status::InvalidArgument("commit says " + std::to_string(commit.manifest_count) +
+                                    " manifest IDs, " + std::to_string(session.manifest.size()) +
+                                    " were sent");
+  }
+  if (check.ok()) check = CheckDurable(session.department, session.manifest);
+  if (check.ok() && std::find(session.manifest.begin(), session.manifest.end(), commit.root_tree) ==
+                        session.manifest.end()) {
+    check = Status::InvalidArgument("the root tree is not in the manifest");
+  }
+  if (!check.ok()) {
+    session.manifest.clear();
+    return check;
+  }
+  SnapshotRecord snap;
+  snap.department_id = session.department;
+  snap.host = session.host;
+  snap.paths = session.paths;
+  snap.kind = static_cast<uint8_t>(session.kind);
+  snap.time_micros = Now();
+  snap.root_tree = commit.root_tree;
+  SetStats(&snap, commit.stats);
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord stored,
+                         vault_->catalog()->CommitSnapshot(snap, session.manifest));
+  session.committed = proto::CommitOk{stored.id, stored.time_micros};
+  session.manifest.clear();
+  session.manifest.shrink_to_fit();
+  spdlog::info("department {}: snapshot {} committed by {} ({} files, {} new bytes)",
+               session.department, stored.id, agent.Describe(), snap.files, snap.new_bytes);
+  return *session.committed;
+}
+
+Status VaultService::SealOpenPacks() {
+  return store() != nullptr ? store()->SealAll() : Status::OK();
+}
+
+// --- Reads -----------------------------------------------------------------------
+
+Result<proto::SnapshotList> VaultService::ListSnapshots(const Actor& agent, uint32_t limit) const {
+  const size_t n = limit == 0 ? proto::kMaxSnapshotsPerList : limit;
+  CAIRN_ASSIGN_OR_RETURN(auto list, vault_->catalog()->ListSnapshots(agent.department, n));
+  proto::SnapshotList reply;
+  size_t budget = proto::kMaxControlPayload - 1024;
+  for (const auto& s : list) {
+    size_t size = 200 + s.host.size();
+    for (const auto& p : s.paths) size += 4 + p.size();
+    if (size > budget) break;
+    budget -= size;
+    reply.snapshots.push_back(ToSnapshotInfo(s));
+  }
+  return reply;
+}
+
+Result<proto::Records> VaultService::ReadRecords(uint32_t department,
+                                                 std::span<const crypto::ChunkId> ids) const {
+  proto::Records reply;
+  auto records = store()->ReadPrefix(
+      department, ids, proto::kMaxFramePayload - 1024 - 4 * proto::kMaxRecordsPerMessage);
+  if (!records.ok()) {
+    if (!records.status().IsNotFound()) {
+      spdlog::error("department {}: reading chunk {} failed: {}", department,
+                    ids.empty() ? std::string("-") : ToHex(ids[0]), records.status().ToString());
+    }
+    const std::string chunk = ids.empty() ? std::string("?") : ToHex(ids[0]);
+    if (records.status().IsNotFound()) return Status::NotFound("chunk " + chunk + " is not stored");
+    return Status(records.status().code(),
+                  "chunk " + chunk + " could not be read at the vault (" +
+                      std::string(StatusCodeName(records.status().code())) +
+                      "); the vault's log has the details",
+                  records.status().retryable());
+  }
+  reply.records = std::move(*records);
+  return reply;
+}
+
+Result<proto::DeltaReply> VaultService::ComputeDelta(const Actor& agent, const proto::GetDelta& ask,
+                                                     DeltaContext* context) const {
+  if (!context->decoder) {
+    CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(agent.department));
+    CAIRN_ASSIGN_OR_RETURN(context->decoder, repo::RecordDecoder::Create(keys));
+    spdlog::info("department {}: keys opened to serve an in-place restore to {}", agent.department,
+                 agent.Describe());
+  }
+  const uint32_t department = agent.department;
+  repo::RecordSource source = [&](const crypto::ChunkId& id) -> Result<Bytes> {
+    Bytes record;
+    Status s = store()->Read(department, id, &record);
+    if (!s.ok()) {
+      if (!s.IsNotFound()) spdlog::error("get_delta: chunk {}: {}", ToHex(id), s.ToString());
+      return s.IsNotFound()
+                 ? Status::NotFound("chunk " + ToHex(id) + " is not stored")
+                 : Status::Corruption("chunk " + ToHex(id) + " could not be read at the vault");
+    }
+    return record;
+  };
+  Bytes content;
+  CAIRN_RETURN_IF_ERROR(
+      repo::ReadChunk(context->decoder.get(), ask.id, source, proto::kMaxDeltaReplyLen, &content));
+  proto::DeltaReply reply;
+  reply.request_id = ask.request_id;
+  auto delta = chunk::ComputeDelta(ask.signature, content);
+  if (!delta.ok()) {
+    SecureZero(content.data(), content.size());
+    // A signature librsync would not accept is the client's fault.
+    return Status::InvalidArgument("get_delta: " + delta.status().message());
+  }
+  if (delta->size() < content.size()) {
+    reply.kind = proto::DeltaKind::kDelta;
+    reply.data = std::move(*delta);
+    SecureZero(content.data(), content.size());
+  } else {
+    reply.kind = proto::DeltaKind::kWhole;
+    reply.data = std::move(content);
+  }
+  return reply;
+}
+
+Result<std::vector<SnapshotRecord>> VaultService::ListSnapshots(std::string_view department) const {
+  CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->FindDepartment(department));
+  return vault_->catalog()->ListSnapshots(d.id, 0);
+}
+
+// --- Jobs ----------------------------------------------------------------------
+
+Result<JobRecord> VaultService::ResolveJobTarget(std::string_view agent,
+                                                 std::string_view department) const {
+  const Catalog& catalog = *vault_->catalog();
+  uint32_t dept_id = 0;
+  if (!department.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(auto d, catalog.FindDepartment(department));
+    dept_id = d.id;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto agents, catalog.ListAgents());
+  JobRecord job;
+  // Replicators (department 0) never run jobs: a host that is also a DR
+  // site's replicator is still one agent.
+  auto eligible = [&](const AgentRecord& a) {
+    return !a.revoked && a.department_id != 0 && (dept_id == 0 || a.department_id == dept_id);
+  };
+  for (const auto& a : agents) {
+    if (a.serial == agent && eligible(a)) {
+      job.agent_serial = a.serial;
+      job.department_id = a.department_id;
+      job.host = a.host;
+      return job;
+    }
+  }
+  std::set<uint32_t> departments;
+  for (const auto& a : agents) {
+    if (a.host == agent && eligible(a)) departments.insert(a.department_id);
+  }
+  if (departments.empty()) {
+    return Status::NotFound(
+        "no enrolled agent with serial or host '" + EscapeForLog(agent) + "'" +
+        (department.empty() ? "" : " in department " + std::string(department)));
+  }
+  if (departments.size() > 1) {
+    return Status::InvalidArgument("host '" + std::string(agent) +
+                                   "' is enrolled in several departments; pass --department");
+  }
+  job.department_id = *departments.begin();
+  job.host = std::string(agent);
+  return job;
+}
+
+Result<uint64_t> VaultService::StartJob(const Actor& actor, std::string_view agent,
+                                        std::string_view department, std::vector<std::string> paths,
+                                        bool image) {
+  CAIRN_ASSIGN_OR_RETURN(JobRecord job, ResolveJobTarget(agent, department));
+  job.paths = std::move(paths);
+  job.image = image;
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
+  spdlog::info("job {} queued for {} by {}", id, EscapeForLog(agent), actor.Describe());
+  return id;
+}
+
+Result<JobRecord> VaultService::FindJob(uint64_t id) const {
+  return vault_->catalog()->FindJob(id);
+}
+Result<std::vector<JobRecord>> VaultService::ListJobs() const {
+  return vault_->catalog()->ListJobs();
+}
+Result<std::vector<JobRecord>> VaultService::QueuedJobs() const {
+  return vault_->catalog()->ListQueuedJobs();
+}
+Status VaultService::MarkJobSent(uint64_t id, std::string_view serial) {
+  return vault_->catalog()->MarkJobSent(id, serial, Now());
+}
+Status VaultService::RequeueJob(uint64_t id) { return vault_->catalog()->RequeueJob(id); }
+
+Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& done) {
+  Catalog* catalog = vault_->catalog();
+  auto job = catalog->FindJob(done.job_id);
+  if (!job.ok() && !job.status().IsNotFound()) {
+    spdlog::error("job {}: reading it failed: {}", done.job_id, job.status().ToString());
+    return Status::OK();  // the vault's problem, not the agent's
+  }
+  // A job of another agent (or department) is answered like an unknown one.
+  if (!job.ok() || job->department_id != agent.department || job->sent_to != agent.name) {
+    return Violation("job_done for job " + std::to_string(done.job_id) +
+                     ", which was not sent to this agent");
+  }
+  if (job->state != JobState::kSent) {
+    // A report repeated after a reconnection: already recorded.
+    spdlog::info("job {}: repeated job_done ignored (job is {})", job->id,
+                 JobStateName(job->state));
+    return Status::OK();
+  }
+  Status s = catalog->FinishJob(job->id, done.ok, done.snapshot_id, done.error, Now());
+  if (!s.ok()) {
+    spdlog::error("job {}: recording job_done failed: {}", job->id, s.ToString());
+  } else if (done.ok) {
+    spdlog::info("job {} done by {}: snapshot {}", job->id, agent.Describe(), done.snapshot_id);
+  } else {
+    spdlog::warn("job {} failed on {}: {}", job->id, agent.Describe(), EscapeForLog(done.error));
+  }
+  return Status::OK();
+}
+
+// --- Disaster recovery ---------------------------------------------------------
+
+bool VaultService::IsReplica() const { return vault_->catalog()->GetSetting("replica_of").ok(); }
+bool VaultService::IsPromoted() const { return vault_->catalog()->GetSetting("promoted").ok(); }
+
+Result<std::string> VaultService::Promote(const Actor& actor, std::string_view by,
+                                          std::string_view reason, bool* already) {
+  *already = false;
+  if (!IsReplica()) {
+    return Status::InvalidArgument(vault_->data_dir() +
+                                   " is not a DR copy (it has never replicated from a primary): "
+                                   "there is nothing to promote");
+  }
+  if (auto was = vault_->catalog()->GetSetting("promoted"); was.ok()) {
+    *already = true;
+    return *was;
+  }
+  // The log first: a promotion that took effect is always in it.
+  CAIRN_ASSIGN_OR_RETURN(std::string line, LogFailover(vault_->env(), vault_->promotions_log(),
+                                                       "promoted", by, reason));
+  CAIRN_RETURN_IF_ERROR(vault_->catalog()->PutSetting("promoted", line));
+  spdlog::warn("vault promoted by {} ({}): it now accepts backups", EscapeForLog(by),
+               actor.Describe());
+  return line;
+}
+
+Status VaultService::Demote(const Actor& actor, std::string_view by, std::string_view reason) {
+  if (!IsPromoted()) return Status::InvalidArgument(vault_->data_dir() + " is not promoted");
+  CAIRN_ASSIGN_OR_RETURN(std::string line, LogFailover(vault_->env(), vault_->promotions_log(),
+                                                       "demoted", by, reason));
+  CAIRN_RETURN_IF_ERROR(vault_->catalog()->DeleteSetting("promoted"));
+  spdlog::warn("vault demoted by {} ({}): it refuses backups again", EscapeForLog(by),
+               actor.Describe());
+  return Status::OK();
+}
+
+Result<proto::ReplicaSetupOk> VaultService::ReplicaSetup(const Actor& replicator,
+                                                         const proto::ReplicaSetup& req) {
+  Catalog* catalog = vault_->catalog();
+  proto::ReplicaSetupOk ok;
+  ok.site = vault_->site();
+  // A vault that is not itself a replica is the root of trust of its
+  // agents: it names its CA, and, when the DR site says where agents reach
+  // it, certifies the DR vault's TLS key (so that they accept it when they
+  // fail over) and adds that address to the agents' list.
+  const bool root = !IsReplica();
+  if (root) ok.ca_pem = vault_->pki().ca().certificate_pem;
+  if (root && !req.addresses.empty()) {
+    std::vector<std::string> hosts;
+    for (const std::string& a : req.addresses) {
+      auto colon = a.rfind(':');
+      std::string host = a.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      if (!host.empty() && std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
+        hosts.push_back(host);
+      }
+    }
+    if (hosts.empty()) return Status::InvalidArgument("replica_setup names no usable DR address");
+    for (const char* local : {"127.0.0.1", "::1", "localhost"}) {
+      if (std::find(hosts.begin(), hosts.end(), local) == hosts.end()) hosts.push_back(local);
+    }
+    CAIRN_ASSIGN_OR_RETURN(ok.server_cert_pem,
+                           vault_->pki().IssueReplicaServer(req.server_csr_pem, req.site, hosts));
+    std::vector<std::string> addresses = AgentAddresses();
+    for (const std::string& a : req.addresses) {
+      if (std::find(addresses.begin(), addresses.end(), a) == addresses.end() &&
+          addresses.size() < proto::kMaxVaultAddresses) {
+        addresses.push_back(a);
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(SetAgentAddresses(addresses));
+  }
+  ok.vault_addresses = AgentAddresses();
+  CAIRN_ASSIGN_OR_RETURN(auto departments, catalog->ListDepartments());
+  size_t released = 0;
+  for (const Department& d : departments) {
+    proto::ReplicaDepartment rd{d.id, d.name, d.created_micros, {}};
+    if (std::find(req.known_departments.begin(), req.known_departments.end(), d.id) ==
+        req.known_departments.end()) {
+      CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(d.id));
+      rd.keys = crypto::SerializeDepartmentKeys(keys);
+      ++released;
+    }
+    ok.departments.push_back(std::move(rd));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto agents, catalog->ListAgents());
+  for (const AgentRecord& a : agents) {
+    if (a.department_id == 0) continue;  // replicators stay here
+    ok.agents.push_back(
+        {a.serial, a.department_id, a.host, a.enrolled_micros, a.revoked, a.revoked_micros});
+  }
+  if (released > 0) {
+    spdlog::warn("replication set-up from {}: keys of {} department(s) escrowed to site {}",
+                 replicator.Describe(), released, EscapeForLog(req.site));
+  }
+  return ok;
+}
+
+Result<proto::ReplicaSnapshots> VaultService::ReplicaList(const proto::ReplicaList& req) const {
+  const Catalog& catalog = *vault_->catalog();
+  const size_t limit = req.limit == 0 ? proto::kMaxSnapshotsPerList : req.limit;
+  CAIRN_ASSIGN_OR_RETURN(auto list, catalog.ListSnapshotsAfter(req.after, limit));
+  proto::ReplicaSnapshots reply;
+  CAIRN_ASSIGN_OR_RETURN(reply.latest, catalog.LatestSnapshotNumber());
+  std::map<uint32_t, std::string> names;
+  size_t budget = proto::kMaxControlPayload - 1024;
+  for (const auto& s : list) {
+    if (!names.contains(s.department_id)) {
+      auto d = catalog.FindDepartment(s.department_id);
+      names[s.department_id] = d.ok() ? d->name : "";
+    }
+    proto::ReplicaSnapshot r;
+    r.department_id = s.department_id;
+    r.department = names[s.department_id];
+    r.info = ToSnapshotInfo(s);
+    r.manifest_count = s.manifest_count;
+    size_t size = 300 + s.host.size() + r.department.size();
+    for (const auto& p : s.paths) size += 4 + p.size();
+    if (size > budget) break;
+    budget -= size;
+    reply.snapshots.push_back(std::move(r));
+  }
+  return reply;
+}
+
+Result<proto::Manifest> VaultService::GetManifest(const proto::GetManifest& req) const {
+  CAIRN_ASSIGN_OR_RETURN(auto manifest,
+                         vault_->catalog()->Manifest(req.department_id, req.snapshot_id));
+  proto::Manifest reply;
+  reply.total = manifest.size();
+  reply.offset = std::min<uint64_t>(req.offset, manifest.size());
+  const uint64_t end =
+      std::min<uint64_t>(manifest.size(), reply.offset + proto::kMaxManifestIdsPerPart);
+  reply.ids.assign(manifest.begin() + static_cast<long>(reply.offset),
+                   manifest.begin() + static_cast<long>(end));
+  return reply;
+}
+
+Result<proto::Records> VaultService::ReadReplicaRecords(const proto::GetReplicaRecords& req) const {
+  return ReadRecords(req.department_id, req.ids);
+}
+
+Status VaultService::ApplyReplicaSetup(proto::ReplicaSetupOk& ok) {
+  Catalog* catalog = vault_->catalog();
+  Status result;
+  // Key escrow: each new department's keys, wrapped under this vault's
+  // master key before anything else happens with them.
+  for (auto& d : ok.departments) {
+    if (!d.keys.empty() && result.ok()) {
+      auto wrapped = vault_->WrapDepartmentKeys(d.keys);
+      if (!wrapped.ok()) {
+        result = wrapped.status().WithContext("department " + d.name + " keys");
+      } else {
+        auto imported = catalog->ImportDepartment(d.id, d.name, *wrapped, d.created_micros);
+        if (!imported.ok()) {
+          result = imported.status();
+        } else {
+          spdlog::info("department {} (id {}): keys escrowed from site {}", d.name, d.id, ok.site);
+        }
+      }
+    }
+    SecureZero(d.keys.data(), d.keys.size());
+  }
+  CAIRN_RETURN_IF_ERROR(result);
+  // Agents and revocations: a revocation here is never undone by the source.
+  for (const auto& a : ok.agents) {
+    auto here = catalog->FindAgent(a.serial);
+    if (here.ok() && here->revoked) continue;
+    CAIRN_RETURN_IF_ERROR(catalog->AddAgent(
+        {a.serial, a.department_id, a.host, a.enrolled_micros, a.revoked, a.revoked_micros}));
+  }
+  // The source is the root of trust of its agents: keep its CA and the
+  // certificate it gave this vault, and become its DR copy.
+  if (!ok.ca_pem.empty()) {
+    const bool first = !IsReplica();
+    if (!ok.server_cert_pem.empty()) {
+      CAIRN_RETURN_IF_ERROR(vault_->pki().SaveReplicaTrust(ok.ca_pem, ok.server_cert_pem));
+    }
+    CAIRN_RETURN_IF_ERROR(catalog->PutSetting("replica_of", ok.site));
+    if (first) {
+      spdlog::info("this vault is now the DR copy of site {}; it refuses backups until promoted",
+                   ok.site);
+    }
+  }
+  if (!ok.vault_addresses.empty()) CAIRN_RETURN_IF_ERROR(SetAgentAddresses(ok.vault_addresses));
+  return Status::OK();
+}
+
+Result<bool> VaultService::CommitReplica(const SnapshotRecord& snapshot,
+                                         const std::vector<crypto::ChunkId>& manifest) {
+  CAIRN_RETURN_IF_ERROR(
+      CheckDurable(snapshot.department_id, manifest).WithContext("snapshot " + snapshot.id));
+  return vault_->catalog()->CommitReplica(snapshot, manifest);
+}
+
+}  // namespace cairn::vault

@@ -1,0 +1,217 @@
+// VaultService: the one place for the vault's rules. Every front end calls
+// it: the protocol handlers (rpc/), the command line (cmd/), the DR site's
+// puller (replication/), and the REST API and scheduler as they land. None
+// of them touches the catalog or the store to change state by itself.
+//
+// The rules, and where each is enforced:
+//   - a snapshot is committed only when every chunk its manifest names is
+//     durable and indexed (doc/design.md 6.3): Commit, CommitReplica;
+//   - an enrolment token is spent once, before expiry: Enroll;
+//   - an agent sees and touches only its own department: every call takes
+//     the department from the authenticated Actor, never from the request;
+//   - a DR copy refuses backups until it is promoted: BeginSession;
+//   - promotion needs a replica, demotion a promoted vault, and both name
+//     who decided: Promote, Demote;
+//   - a job goes queued -> sent -> done|failed, and only the agent it was
+//     sent to may finish it: StartJob, MarkJobSent, ReportJobDone;
+//   - revoked certificates are refused at once: RevokeAgent,
+//     IsRevokedOrUnknown (the listener asks on every handshake and sweep).
+//
+// Threading: every method may be called from any thread at once; several
+// block (fsync, LMDB writes, pack reads), so the network front end calls
+// them from its blocking pool, never from an I/O thread. A BackupSession is
+// used by one connection at a time.
+#ifndef CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
+#define CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/base/status.h"
+#include "lib/crypto/pki.h"
+#include "lib/proto/messages.h"
+#include "lib/repo/record.h"
+#include "vault/vault.h"
+
+namespace cairn::vault {
+
+// Who asks: the vault's record of the caller for logs (and the audit trail).
+struct Actor {
+  enum class Kind { kLocal, kUser, kAgent, kReplicator, kAnonymous };
+  Kind kind = Kind::kLocal;
+  // local: the OS user; agent and replicator: the certificate serial.
+  std::string name;
+  std::string host;         // agents: the host its certificate names
+  uint32_t department = 0;  // agents: from the certificate
+  std::string address;      // the remote endpoint, or "local"
+
+  // The process's own user on this machine (the command line).
+  static Actor Local();
+  // An authenticated agent or replicator connection.
+  static Actor FromPeer(const crypto::PeerIdentity& peer, uint32_t department, std::string address);
+  std::string Describe() const;  // "agent 3f2a.. (fin-srv-01) at 10.0.0.5:41000"
+};
+
+// One backup session (doc/protocol.md "Backup"): outlives its connection,
+// so that an agent whose link dropped can resume it.
+struct BackupSession {
+  uint64_t id = 0;
+  uint32_t department = 0;
+  std::string host;
+  proto::SessionKind kind = proto::SessionKind::kFiles;
+  std::vector<std::string> paths;
+  std::vector<crypto::ChunkId> manifest;
+  uint64_t last_flush = 0;
+  uint64_t records_stored = 0, bytes_stored = 0;
+  std::optional<proto::CommitOk> committed;  // commit is idempotent
+};
+
+// What an in-place restore's get_delta keeps between requests on one
+// connection: the department's record decoder, opened on first use.
+struct DeltaContext {
+  std::unique_ptr<repo::RecordDecoder> decoder;
+};
+
+struct ServiceOptions {
+  // The listener's own address, told to agents when no address list was
+  // ever set (enrolment and hello_ok advice). Empty outside serve.
+  std::string advertised_address;
+};
+
+class VaultService {
+ public:
+  VaultService(Vault* vault, ServiceOptions options = {});
+
+  Vault* vault() const { return vault_; }
+  void set_advertised_address(std::string address) { options_.advertised_address = address; }
+
+  // --- Departments, tokens, agents --------------------------------------
+  Result<Department> CreateDepartment(const Actor& actor, std::string_view name);
+  Result<std::vector<Department>> ListDepartments() const;
+  // "cairn1-<CA fingerprint>-<token id>.<secret>": one-time, expiring
+  // (1 s to 30 days), bound to the department.
+  Result<std::string> CreateEnrollmentToken(const Actor& actor, std::string_view department,
+                                            uint64_t ttl_seconds);
+  // The same for a DR site's replicator (it reads every department).
+  Result<std::string> CreateReplicatorToken(const Actor& actor, uint64_t ttl_seconds);
+  Result<std::vector<AgentRecord>> ListAgents() const;
+  // Revokes at once: the listener refuses the certificate from the next
+  // handshake and cuts its live connections within a sweep.
+  Status RevokeAgent(const Actor& actor, std::string_view serial);
+  bool IsRevokedOrUnknown(std::string_view serial) const;
+
+  // --- Enrolment and admission -------------------------------------------
+  // Spends the token and issues the certificate (agent or replicator, as
+  // the token says); the response carries the department's keys for an
+  // agent. PermissionDenied for a bad token.
+  Result<proto::EnrollResponse> Enroll(const Actor& actor, const proto::EnrollRequest& request);
+  // The department of an authenticated agent certificate.
+  Result<Department> AdmitAgent(const crypto::PeerIdentity& peer) const;
+  // Where agents should reach their vaults, in order (never empty in
+  // serve: the listener's address when none was ever set).
+  std::vector<std::string> AgentAddresses() const;
+  Status SetAgentAddresses(const std::vector<std::string>& addresses);
+
+  // --- Backup sessions (an agent's own department) ----------------------
+  // A new session, or the agent's earlier one when `begin` asks to resume
+  // it (its manifest is then re-sent). PermissionDenied on an unpromoted DR
+  // copy, with what to do.
+  Result<std::shared_ptr<BackupSession>> BeginSession(const Actor& agent,
+                                                      const proto::SessionBegin& begin,
+                                                      bool* resumed);
+  Result<std::vector<bool>> HaveChunks(const Actor& agent, std::span<const crypto::ChunkId> ids);
+  // Stores one record (nothing durable until Flush). Corruption for a
+  // record that does not parse (a protocol violation); NoSpace or IOError
+  // when the store failed, after which nothing since the last flush stays.
+  Status PutRecord(const Actor& agent, ByteView record);
+  // The durability barrier. InvalidArgument for a sequence not above the
+  // last one.
+  Result<proto::Flushed> Flush(BackupSession& session, uint64_t sequence);
+  // InvalidArgument for another session's part or a manifest past the cap.
+  Status AddManifestPart(BackupSession& session, const proto::ManifestPart& part);
+  // Rule 6.3, then the catalog. Idempotent: a repeated commit answers as
+  // the first. A refusal (NotFound: chunks missing; InvalidArgument: counts
+  // disagree, root tree not in the manifest) clears the manifest.
+  Result<proto::CommitOk> Commit(const Actor& agent, BackupSession& session,
+                                 const proto::Commit& commit);
+
+  // Seals every open pack (shutdown of a serving vault).
+  Status SealOpenPacks();
+
+  // --- Reads (agents and restores of a department) -----------------------
+  Result<proto::SnapshotList> ListSnapshots(const Actor& agent, uint32_t limit) const;
+  // Records of a prefix of `ids` that fits one frame (at least one), or the
+  // error of the first ID. The message names the chunk, never a file.
+  Result<proto::Records> ReadRecords(uint32_t department,
+                                     std::span<const crypto::ChunkId> ids) const;
+  // The in-place restore's delta: opens the chunk with the department's
+  // keys (the only time the vault decrypts data) and answers an rsync delta.
+  Result<proto::DeltaReply> ComputeDelta(const Actor& agent, const proto::GetDelta& ask,
+                                         DeltaContext* context) const;
+  // A department's snapshots, newest first (the command line).
+  Result<std::vector<SnapshotRecord>> ListSnapshots(std::string_view department) const;
+
+  // --- Jobs --------------------------------------------------------------
+  // The job target named by `agent`: a certificate serial, or a host name
+  // (within `department` when given). NotFound when nothing matches;
+  // InvalidArgument when a host has agents in several departments.
+  Result<JobRecord> ResolveJobTarget(std::string_view agent, std::string_view department) const;
+  Result<uint64_t> StartJob(const Actor& actor, std::string_view agent, std::string_view department,
+                            std::vector<std::string> paths, bool image);
+  Result<JobRecord> FindJob(uint64_t id) const;
+  Result<std::vector<JobRecord>> ListJobs() const;
+  Result<std::vector<JobRecord>> QueuedJobs() const;
+  Status MarkJobSent(uint64_t id, std::string_view serial);
+  Status RequeueJob(uint64_t id);
+  // An agent's job_done. InvalidArgument (a violation) for a job not sent
+  // to this agent; OK, changing nothing, for a repeated report.
+  Status ReportJobDone(const Actor& agent, const proto::JobDone& done);
+
+  // --- Disaster recovery -------------------------------------------------
+  bool IsReplica() const;
+  bool IsPromoted() const;
+  // Failover: a DR copy starts accepting backups. InvalidArgument when this
+  // vault is not a DR copy; `by` is required. Recorded in the catalog and,
+  // fsynced first, in DIR/promotions.log. Returns the recorded line, or the
+  // earlier one (with *already set) when already promoted.
+  Result<std::string> Promote(const Actor& actor, std::string_view by, std::string_view reason,
+                              bool* already);
+  // After failback: refuse backups again. InvalidArgument when not promoted.
+  Status Demote(const Actor& actor, std::string_view by, std::string_view reason);
+
+  // The serving half of replication (a replicator pulling from here).
+  Result<proto::ReplicaSetupOk> ReplicaSetup(const Actor& replicator,
+                                             const proto::ReplicaSetup& request);
+  Result<proto::ReplicaSnapshots> ReplicaList(const proto::ReplicaList& request) const;
+  Result<proto::Manifest> GetManifest(const proto::GetManifest& request) const;
+  Result<proto::Records> ReadReplicaRecords(const proto::GetReplicaRecords& request) const;
+
+  // The pulling half (this vault is the DR copy): applies a source's
+  // set-up (key escrow, agents and revocations, trust, agents' addresses).
+  Status ApplyReplicaSetup(proto::ReplicaSetupOk& setup);
+  // Commits a replicated snapshot under its source ID, after rule 6.3.
+  // False when it is already here.
+  Result<bool> CommitReplica(const SnapshotRecord& snapshot,
+                             const std::vector<crypto::ChunkId>& manifest);
+
+ private:
+  // Rule 6.3: NotFound naming how many of `manifest` are not durable.
+  Status CheckDurable(uint32_t department, const std::vector<crypto::ChunkId>& manifest) const;
+  ChunkStore* store() const;
+  uint64_t Now() const { return vault_->env()->NowMicros(); }
+
+  Vault* const vault_;
+  ServiceOptions options_;
+  std::mutex sessions_mu_;
+  std::map<uint64_t, std::shared_ptr<BackupSession>> sessions_;
+};
+
+}  // namespace cairn::vault
+
+#endif  // CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_

@@ -1,0 +1,250 @@
+// VaultService's rules, without a network: a real data directory, the
+// service called as the protocol handlers and the command line call it.
+#include "vault/service/vault_service.h"
+
+#include <gtest/gtest.h>
+
+#include "lib/proto/token.h"
+#include "lib/repo/record.h"
+#include "lib/repo/test_util.h"
+
+namespace cairn::vault {
+namespace {
+
+using repo::testing::RandomBytes;
+using repo::testing::ScratchDir;
+
+class VaultServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    InitOptions init;
+    init.data_dir = dir_.File("vault");
+    ASSERT_TRUE(InitVault(init).ok());
+    OpenOptions oo;
+    oo.serve = true;
+    auto v = Vault::Open(init.data_dir, oo);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    vault_ = std::move(*v);
+    service_ = std::make_unique<VaultService>(vault_.get());
+    auto d = service_->CreateDepartment(me_, "finance");
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    finance_ = *d;
+    auto keys = vault_->DepartmentKeys(finance_.id);
+    ASSERT_TRUE(keys.ok());
+    encoder_ = std::move(*repo::RecordEncoder::Create(*keys, {}));
+  }
+
+  // Enrols `host` in `department` as the rpc layer would; returns its actor.
+  Actor Enroll(const std::string& department, const std::string& host) {
+    auto token = service_->CreateEnrollmentToken(me_, department, 60);
+    EXPECT_TRUE(token.ok()) << token.status().ToString();
+    auto parsed = proto::ParseEnrollmentToken(*token);
+    EXPECT_TRUE(parsed.ok());
+    auto key = crypto::GenerateKeyPair();
+    auto csr = crypto::CreateCsr(key->private_key_pem, host);
+    Actor anonymous;
+    anonymous.kind = Actor::Kind::kAnonymous;
+    anonymous.address = "test";
+    auto resp = service_->Enroll(anonymous, {parsed->catalog_token, *csr, host});
+    EXPECT_TRUE(resp.ok()) << resp.status().ToString();
+    auto peer = crypto::ParseIdentity(resp->certificate_pem);
+    EXPECT_TRUE(peer.ok());
+    auto dept = service_->AdmitAgent(*peer);
+    EXPECT_TRUE(dept.ok());
+    return Actor::FromPeer(*peer, dept->id, "test");
+  }
+
+  Bytes Record(uint64_t seed, crypto::ChunkId* id) {
+    Bytes plain = RandomBytes(2000, seed), out;
+    *id = encoder_->Id(plain);
+    EXPECT_TRUE(encoder_->Encode(repo::RecordType::kData, *id, plain, &out).ok());
+    return out;
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<Vault> vault_;
+  std::unique_ptr<VaultService> service_;
+  Actor me_ = Actor::Local();
+  Department finance_;
+  std::unique_ptr<repo::RecordEncoder> encoder_;
+};
+
+TEST_F(VaultServiceTest, CommitIsRefusedUntilEveryChunkIsDurable) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  bool resumed = true;
+  auto session = service_->BeginSession(agent, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_FALSE(resumed);
+  crypto::ChunkId a, b;
+  ASSERT_TRUE(service_->PutRecord(agent, Record(1, &a)).ok());
+  ASSERT_TRUE(service_->PutRecord(agent, Record(2, &b)).ok());
+  ASSERT_TRUE(service_->AddManifestPart(**session, {(*session)->id, {a, b}}).ok());
+  proto::Commit commit{(*session)->id, a, 2, {}};
+  // Put but not flushed: not durable, so no snapshot.
+  auto refused = service_->Commit(agent, **session, commit);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsNotFound()) << refused.status().ToString();
+  EXPECT_TRUE(service_->ListSnapshots("finance")->empty());
+  // Flushed, and the manifest sent again: committed, once.
+  ASSERT_TRUE(service_->Flush(**session, 1).ok());
+  EXPECT_TRUE(service_->Flush(**session, 1).status().IsInvalidArgument());  // not increasing
+  ASSERT_TRUE(service_->AddManifestPart(**session, {(*session)->id, {a, b}}).ok());
+  auto ok = service_->Commit(agent, **session, commit);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  auto again = service_->Commit(agent, **session, commit);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->snapshot_id, ok->snapshot_id);
+  EXPECT_EQ(service_->ListSnapshots("finance")->size(), 1u);
+}
+
+TEST_F(VaultServiceTest, CommitRefusesAManifestThatDoesNotHoldTogether) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  bool resumed = false;
+  auto session =
+      *service_->BeginSession(agent, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed);
+  crypto::ChunkId a, b;
+  ASSERT_TRUE(service_->PutRecord(agent, Record(1, &a)).ok());
+  ASSERT_TRUE(service_->Flush(*session, 1).ok());
+  Record(2, &b);
+  ASSERT_TRUE(service_->AddManifestPart(*session, {session->id, {a}}).ok());
+  // The count disagrees.
+  EXPECT_TRUE(
+      service_->Commit(agent, *session, {session->id, a, 2, {}}).status().IsInvalidArgument());
+  // The root tree is not in the manifest.
+  ASSERT_TRUE(service_->AddManifestPart(*session, {session->id, {a}}).ok());
+  EXPECT_TRUE(
+      service_->Commit(agent, *session, {session->id, b, 1, {}}).status().IsInvalidArgument());
+  // Another session's part.
+  EXPECT_TRUE(service_->AddManifestPart(*session, {session->id + 2, {a}}).IsInvalidArgument());
+  EXPECT_TRUE(service_->ListSnapshots("finance")->empty());
+}
+
+TEST_F(VaultServiceTest, AnAgentSeesOnlyItsOwnDepartment) {
+  ASSERT_TRUE(service_->CreateDepartment(me_, "health").ok());
+  Actor fin = Enroll("finance", "fin-srv-01");
+  Actor health = Enroll("health", "hospital-db");
+  crypto::ChunkId a;
+  bool resumed = false;
+  auto session = *service_->BeginSession(fin, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed);
+  ASSERT_TRUE(service_->PutRecord(fin, Record(1, &a)).ok());
+  ASSERT_TRUE(service_->Flush(*session, 1).ok());
+  std::vector<crypto::ChunkId> ids = {a};
+  EXPECT_TRUE((*service_->HaveChunks(fin, ids))[0]);
+  EXPECT_FALSE((*service_->HaveChunks(health, ids))[0]);
+  EXPECT_TRUE(service_->ReadRecords(fin.department, ids).ok());
+  EXPECT_TRUE(service_->ReadRecords(health.department, ids).status().IsNotFound());
+  // Resuming another department's session starts a new one instead.
+  auto other =
+      *service_->BeginSession(health, {proto::SessionKind::kFiles, {"/x"}, session->id}, &resumed);
+  EXPECT_FALSE(resumed);
+  EXPECT_NE(other->id, session->id);
+}
+
+TEST_F(VaultServiceTest, ATokenIsSpentOnceAndRevocationIsImmediate) {
+  auto token = *service_->CreateEnrollmentToken(me_, "finance", 60);
+  auto parsed = *proto::ParseEnrollmentToken(token);
+  auto key = *crypto::GenerateKeyPair();
+  auto csr = *crypto::CreateCsr(key.private_key_pem, "h1");
+  Actor anonymous;
+  ASSERT_TRUE(service_->Enroll(anonymous, {parsed.catalog_token, csr, "h1"}).ok());
+  auto reused = service_->Enroll(anonymous, {parsed.catalog_token, csr, "h1"});
+  EXPECT_TRUE(reused.status().IsPermissionDenied()) << reused.status().ToString();
+  EXPECT_TRUE(service_->CreateEnrollmentToken(me_, "finance", 0).status().IsInvalidArgument());
+  EXPECT_TRUE(service_->CreateEnrollmentToken(me_, "nowhere", 60).status().IsNotFound());
+
+  Actor agent = Enroll("finance", "fin-srv-02");
+  EXPECT_FALSE(service_->IsRevokedOrUnknown(agent.name));
+  ASSERT_TRUE(service_->RevokeAgent(me_, agent.name).ok());
+  EXPECT_TRUE(service_->IsRevokedOrUnknown(agent.name));
+  EXPECT_TRUE(service_->IsRevokedOrUnknown("00ff"));  // never issued
+  EXPECT_TRUE(service_->RevokeAgent(me_, "00ff").IsNotFound());
+}
+
+TEST_F(VaultServiceTest, BadNamesAreRefusedAndNeverStored) {
+  for (const char* bad : {"", "a b", "dr \"west\"", "x\n2026 FORGED", "\x1b[2J", "../etc", "-x"}) {
+    EXPECT_TRUE(service_->CreateDepartment(me_, bad).status().IsInvalidArgument()) << bad;
+  }
+  EXPECT_EQ(service_->ListDepartments()->size(), 1u);
+  auto token = *service_->CreateEnrollmentToken(me_, "finance", 60);
+  auto parsed = *proto::ParseEnrollmentToken(token);
+  auto key = *crypto::GenerateKeyPair();
+  auto csr = *crypto::CreateCsr(key.private_key_pem, "x");
+  auto forged = service_->Enroll(Actor(), {parsed.catalog_token, csr, "x\n2026-01-01 FORGED"});
+  EXPECT_TRUE(forged.status().IsInvalidArgument()) << forged.status().ToString();
+  EXPECT_TRUE(service_->ListAgents()->empty());
+}
+
+TEST_F(VaultServiceTest, PromotionNeedsADrCopyAndDemotionAPromotedOne) {
+  bool already = false;
+  // A primary has nothing to promote.
+  EXPECT_TRUE(service_->Promote(me_, "alice", "drill", &already).status().IsInvalidArgument());
+  EXPECT_TRUE(service_->Demote(me_, "alice", "").IsInvalidArgument());
+  // Become a DR copy, as a replication set-up does.
+  proto::ReplicaSetupOk setup;
+  setup.site = "primary";
+  setup.ca_pem = vault_->pki().ca().certificate_pem;
+  ASSERT_TRUE(service_->ApplyReplicaSetup(setup).ok());
+  ASSERT_TRUE(service_->IsReplica());
+  Actor agent = Enroll("finance", "fin-srv-01");
+  bool resumed = false;
+  auto refused = service_->BeginSession(agent, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed);
+  EXPECT_TRUE(refused.status().IsPermissionDenied()) << refused.status().ToString();
+  // Who decides is required.
+  EXPECT_TRUE(service_->Promote(me_, "", "", &already).status().IsInvalidArgument());
+  auto line = service_->Promote(me_, "alice", "primary flooded", &already);
+  ASSERT_TRUE(line.ok()) << line.status().ToString();
+  EXPECT_FALSE(already);
+  EXPECT_NE(line->find("promoted by alice"), std::string::npos);
+  auto log = io::ReadFileToBytes(vault_->env(), vault_->promotions_log());
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(std::string(AsString(*log)).find("primary flooded"), std::string::npos);
+  ASSERT_TRUE(service_->Promote(me_, "bob", "", &already).ok());
+  EXPECT_TRUE(already);
+  EXPECT_TRUE(
+      service_->BeginSession(agent, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed).ok());
+  ASSERT_TRUE(service_->Demote(me_, "alice", "failback done").ok());
+  EXPECT_FALSE(service_->IsPromoted());
+  EXPECT_TRUE(service_->Demote(me_, "alice", "").IsInvalidArgument());
+}
+
+TEST_F(VaultServiceTest, JobsMoveQueuedSentDoneAndOnlyTheirAgentFinishesThem) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  Actor other = Enroll("finance", "fin-srv-02");
+  EXPECT_TRUE(service_->StartJob(me_, "nobody", "", {}, false).status().IsNotFound());
+  auto id = service_->StartJob(me_, "fin-srv-01", "", {"/srv"}, false);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(service_->FindJob(*id)->state, JobState::kQueued);
+  ASSERT_EQ(service_->QueuedJobs()->size(), 1u);
+  ASSERT_TRUE(service_->MarkJobSent(*id, agent.name).ok());
+  EXPECT_TRUE(service_->MarkJobSent(*id, agent.name).IsInvalidArgument());  // not queued now
+  EXPECT_TRUE(service_->QueuedJobs()->empty());
+  // Sent back to the queue when the send failed.
+  ASSERT_TRUE(service_->RequeueJob(*id).ok());
+  ASSERT_TRUE(service_->MarkJobSent(*id, agent.name).ok());
+  // Another agent cannot finish it.
+  EXPECT_TRUE(
+      service_->ReportJobDone(other, {*id, true, "0000000000000001", ""}).IsInvalidArgument());
+  EXPECT_EQ(service_->FindJob(*id)->state, JobState::kSent);
+  ASSERT_TRUE(service_->ReportJobDone(agent, {*id, false, "", "disk on fire"}).ok());
+  auto done = service_->FindJob(*id);
+  EXPECT_EQ(done->state, JobState::kFailed);
+  EXPECT_EQ(done->error, "disk on fire");
+  // A repeated report changes nothing.
+  ASSERT_TRUE(service_->ReportJobDone(agent, {*id, true, "0000000000000009", ""}).ok());
+  EXPECT_EQ(service_->FindJob(*id)->state, JobState::kFailed);
+}
+
+TEST_F(VaultServiceTest, AHostThatIsAlsoAReplicatorIsOneJobTarget) {
+  Actor agent = Enroll("finance", "dr-host");
+  auto token = *service_->CreateReplicatorToken(me_, 60);
+  auto parsed = *proto::ParseEnrollmentToken(token);
+  auto key = *crypto::GenerateKeyPair();
+  auto csr = *crypto::CreateCsr(key.private_key_pem, "dr-host");
+  ASSERT_TRUE(service_->Enroll(Actor(), {parsed.catalog_token, csr, "dr-host"}).ok());
+  auto target = service_->ResolveJobTarget("dr-host", "");
+  ASSERT_TRUE(target.ok()) << target.status().ToString();
+  EXPECT_EQ(target->department_id, agent.department);
+}
+
+}  // namespace
+}  // namespace cairn::vault

@@ -1,0 +1,432 @@
+#include "vault/store/chunk_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <tuple>
+#include <unordered_set>
+
+namespace cairn::vault {
+namespace {
+
+constexpr uint8_t kPackOpen = 1;
+constexpr uint8_t kPackSealed = 2;
+constexpr size_t kPackRowSize = 13;  // department u32 | state u8 | committed u64
+
+std::array<uint8_t, 8> PackKey(uint64_t pack_id) {
+  std::array<uint8_t, 8> k;
+  for (int i = 0; i < 8; ++i) k[i] = static_cast<uint8_t>(pack_id >> (56 - 8 * i));
+  return k;
+}
+
+uint64_t PackIdFromKey(ByteView k) {
+  uint64_t id = 0;
+  for (uint8_t b : k) id = id << 8 | b;
+  return id;
+}
+
+struct PackRow {
+  uint32_t department = 0;
+  uint8_t state = kPackOpen;
+  uint64_t committed = 0;
+};
+
+std::array<uint8_t, kPackRowSize> EncodeRow(const PackRow& r) {
+  std::array<uint8_t, kPackRowSize> v;
+  EncodeFixed32(v.data(), r.department);
+  v[4] = r.state;
+  EncodeFixed64(v.data() + 5, r.committed);
+  return v;
+}
+
+Result<PackRow> DecodeRow(ByteView v) {
+  if (v.size() != kPackRowSize || (v[4] != kPackOpen && v[4] != kPackSealed)) {
+    return Status::Corruption("pack catalog row is malformed");
+  }
+  return PackRow{DecodeFixed32(v.data()), v[4], DecodeFixed64(v.data() + 5)};
+}
+
+Status PutRow(repo::LmdbTxn& txn, repo::LmdbDb db, uint64_t pack_id, const PackRow& row) {
+  auto k = PackKey(pack_id);
+  auto v = EncodeRow(row);
+  return txn.Put(db, k, v);
+}
+
+}  // namespace
+
+Status ChunkStoreOptions::Sanitize() {
+  if (packs == nullptr) return Status::InvalidArgument("chunk store: no pack store");
+  if (pack_target_size == 0) pack_target_size = repo::kDefaultPackTargetSize;
+  if (pack_target_size < (1u << 20)) {
+    return Status::InvalidArgument("chunk store: pack_target_size below 1 MiB");
+  }
+  return Status::OK();
+}
+
+struct ChunkStore::OpenPack {
+  uint64_t id = 0;
+  std::unique_ptr<repo::PackWriter> writer;
+};
+
+struct ChunkStore::Department {
+  std::mutex mu;
+  std::unique_ptr<OpenPack> open;                // being appended to
+  std::vector<std::unique_ptr<OpenPack>> full;   // past the target size; sealed at next flush
+  std::vector<repo::ChunkIndex::Entry> pending;  // put since the last flush
+  std::unordered_set<repo::ChunkId, crypto::ChunkIdHash> pending_ids;
+};
+
+ChunkStore::ChunkStore(ChunkStoreOptions options, repo::LmdbEnv* lmdb)
+    : options_(std::move(options)), lmdb_(lmdb) {}
+
+ChunkStore::~ChunkStore() = default;
+
+Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& options,
+                                                     repo::LmdbEnv* lmdb) {
+  ChunkStoreOptions opts = options;
+  CAIRN_RETURN_IF_ERROR(opts.Sanitize());
+  std::unique_ptr<ChunkStore> store(new ChunkStore(std::move(opts), lmdb));
+  CAIRN_ASSIGN_OR_RETURN(store->packs_db_, lmdb->OpenDb("packs"));
+  CAIRN_ASSIGN_OR_RETURN(store->meta_db_, lmdb->OpenDb("meta"));
+  CAIRN_ASSIGN_OR_RETURN(store->index_, repo::ChunkIndex::Open(lmdb));
+  CAIRN_RETURN_IF_ERROR(store->Recover());
+  return store;
+}
+
+Result<uint64_t> ChunkStore::NextPackId() {
+  std::lock_guard<std::mutex> lock(pack_id_mu_);
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+  uint64_t next = 1;
+  auto cur = txn.Get(meta_db_, AsBytes("next_pack_id"));
+  if (cur.ok() && cur->size() == 8) {
+    next = DecodeFixed64(cur->data());
+  } else if (!cur.ok() && !cur.status().IsNotFound()) {
+    return cur.status();
+  }
+  uint8_t v[8];
+  EncodeFixed64(v, next + 1);
+  CAIRN_RETURN_IF_ERROR(txn.Put(meta_db_, AsBytes("next_pack_id"), ByteView(v, 8)));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return next;
+}
+
+Status ChunkStore::Recover() {
+  struct Found {
+    uint64_t id;
+    PackRow row;
+  };
+  std::vector<Found> open;
+  {
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+    Status decode;
+    CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(packs_db_, {}, [&](ByteView k, ByteView v) {
+      auto row = DecodeRow(v);
+      if (!row.ok()) {
+        decode = row.status();
+        return false;
+      }
+      if (row->state == kPackOpen) open.push_back({PackIdFromKey(k), *row});
+      return true;
+    }));
+    CAIRN_RETURN_IF_ERROR(decode);
+  }
+  io::Env* env = options_.packs->env();
+  for (const Found& f : open) {
+    std::string path = options_.packs->PackPath(f.row.department, f.id);
+    ++recovery_.packs_recovered;
+    if (!env->FileExists(path)) {
+      if (f.row.committed > 0) {
+        recovery_.damaged.push_back(path + ": missing, but " + std::to_string(f.row.committed) +
+                                    " bytes of it were committed");
+        continue;
+      }
+      // Registered, then the crash came before the file was created.
+      CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+      auto k = PackKey(f.id);
+      CAIRN_RETURN_IF_ERROR(txn.Delete(packs_db_, k));
+      CAIRN_RETURN_IF_ERROR(txn.Commit());
+      continue;
+    }
+    auto rec = repo::RecoverPack(env, path, f.row.committed);
+    if (!rec.ok()) {
+      if (!rec.status().IsCorruption()) return rec.status();
+      spdlog::error("pack recovery refused: {}", rec.status().ToString());
+      recovery_.damaged.push_back(rec.status().message());
+      continue;
+    }
+    recovery_.bytes_truncated += rec->original_size - rec->recovered_size;
+    if (!rec->header_valid) {
+      CAIRN_RETURN_IF_ERROR(env->RemoveFile(path));
+      CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+      auto k = PackKey(f.id);
+      CAIRN_RETURN_IF_ERROR(txn.Delete(packs_db_, k));
+      CAIRN_RETURN_IF_ERROR(txn.Commit());
+      continue;
+    }
+    if (rec->header.department_id != f.row.department || rec->header.pack_id != f.id) {
+      recovery_.damaged.push_back(path + ": header names another pack or department");
+      continue;
+    }
+    // Records past the committed size survived and are durable now (recovery
+    // synced them): index them, so an agent's resumed session need not
+    // send them again (doc/design.md 7.4).
+    std::vector<repo::ChunkIndex::Entry> entries;
+    for (const auto& e : rec->entries) {
+      if (e.offset + e.length <= f.row.committed) continue;
+      entries.push_back({e.id, repo::ChunkLocation{f.id, e.offset, e.length,
+                                                   static_cast<uint32_t>(e.type) |
+                                                       static_cast<uint32_t>(e.flags) << 8}});
+    }
+    if (!rec->was_sealed) {
+      CAIRN_ASSIGN_OR_RETURN(auto writer,
+                             repo::PackWriter::Reopen(env, path, rec->header, rec->entries));
+      CAIRN_RETURN_IF_ERROR(writer->Seal());
+    }
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+    CAIRN_RETURN_IF_ERROR(index_->Insert(txn, f.row.department, entries));
+    CAIRN_RETURN_IF_ERROR(
+        PutRow(txn, packs_db_, f.id, PackRow{f.row.department, kPackSealed, rec->recovered_size}));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+    recovery_.records_indexed += entries.size();
+  }
+  if (recovery_.packs_recovered > 0) {
+    spdlog::info(
+        "recovered {} open packs: {} records indexed, {} bytes of torn tails cut, {} refused",
+        recovery_.packs_recovered, recovery_.records_indexed, recovery_.bytes_truncated,
+        recovery_.damaged.size());
+  }
+  return Status::OK();
+}
+
+Result<ChunkStore::Department*> ChunkStore::GetDepartment(uint32_t department) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& d = departments_[department];
+  if (!d) d = std::make_unique<Department>();
+  return d.get();
+}
+
+Status ChunkStore::StartPack(uint32_t department, Department* dept) {
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, NextPackId());
+  {
+    // Register first: a file the catalog does not know can never exist.
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+    CAIRN_RETURN_IF_ERROR(PutRow(txn, packs_db_, id, PackRow{department, kPackOpen, 0}));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+  }
+  CAIRN_RETURN_IF_ERROR(options_.packs->PrepareDepartment(department));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto writer,
+      repo::PackWriter::Create(options_.packs->env(), options_.packs->PackPath(department, id),
+                               {repo::kPackVersion, department, id}));
+  dept->open = std::make_unique<OpenPack>(OpenPack{id, std::move(writer)});
+  return Status::OK();
+}
+
+Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored) {
+  if (stored) *stored = false;
+  CAIRN_ASSIGN_OR_RETURN(repo::RecordView view, repo::ParseRecord(record));
+  const repo::ChunkId& id = view.header.id;
+  CAIRN_ASSIGN_OR_RETURN(Department * dept, GetDepartment(department));
+  std::lock_guard<std::mutex> lock(dept->mu);
+  if (dept->pending_ids.count(id)) return Status::OK();
+  auto existing = index_->Lookup(department, id);
+  if (existing.ok()) return Status::OK();
+  if (!existing.status().IsNotFound()) return existing.status();
+  if (!dept->open) CAIRN_RETURN_IF_ERROR(StartPack(department, dept));
+  auto entry = dept->open->writer->Append(record);
+  if (!entry.ok()) {
+    // The pack is poisoned (doc/design.md 6.4): nothing since the last flush
+    // can be trusted. Drop it; start-up recovery cuts its tail, and the
+    // agent re-sends what the vault does not report as stored.
+    dept->open.reset();
+    dept->full.clear();
+    dept->pending.clear();
+    dept->pending_ids.clear();
+    return entry.status();
+  }
+  dept->pending.push_back({id, repo::ChunkLocation{dept->open->id, entry->offset, entry->length,
+                                                   static_cast<uint32_t>(entry->type) |
+                                                       static_cast<uint32_t>(entry->flags) << 8}});
+  dept->pending_ids.insert(id);
+  if (dept->open->writer->size() >= options_.pack_target_size) {
+    dept->full.push_back(std::move(dept->open));
+  }
+  if (stored) *stored = true;
+  return Status::OK();
+}
+
+Result<FlushResult> ChunkStore::Flush(uint32_t department) {
+  CAIRN_ASSIGN_OR_RETURN(Department * dept, GetDepartment(department));
+  std::lock_guard<std::mutex> lock(dept->mu);
+  FlushResult result;
+  auto fail = [&](const Status& s) {
+    dept->open.reset();
+    dept->full.clear();
+    dept->pending.clear();
+    dept->pending_ids.clear();
+    return s;
+  };
+  std::vector<OpenPack*> packs;
+  for (auto& p : dept->full) packs.push_back(p.get());
+  if (dept->open) packs.push_back(dept->open.get());
+  // Rule 6.1: pack bytes durable first ...
+  for (OpenPack* p : packs) {
+    Status s = p->writer->Sync();
+    if (!s.ok()) return fail(s);
+  }
+  // ... then, in one transaction, their index entries and committed sizes.
+  {
+    auto txn = lmdb_->BeginWrite();
+    if (!txn.ok()) return fail(txn.status());
+    Status s = index_->Insert(*txn, department, dept->pending);
+    for (OpenPack* p : packs) {
+      if (s.ok()) {
+        s = PutRow(*txn, packs_db_, p->id,
+                   PackRow{department, kPackOpen, p->writer->synced_size()});
+      }
+    }
+    if (s.ok()) s = txn->Commit();
+    if (!s.ok()) return fail(s);
+  }
+  for (const auto& e : dept->pending) {
+    ++result.records;
+    result.bytes += e.location.length;
+  }
+  dept->pending.clear();
+  dept->pending_ids.clear();
+  // Full packs are sealed now that everything in them is committed.
+  for (auto& p : dept->full) CAIRN_RETURN_IF_ERROR(SealPack(department, p.get()));
+  dept->full.clear();
+  return result;
+}
+
+Status ChunkStore::SealPack(uint32_t department, OpenPack* pack) {
+  CAIRN_RETURN_IF_ERROR(pack->writer->Seal());
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+  CAIRN_RETURN_IF_ERROR(
+      PutRow(txn, packs_db_, pack->id, PackRow{department, kPackSealed, pack->writer->size()}));
+  return txn.Commit();
+}
+
+Status ChunkStore::SealAll() {
+  std::vector<uint32_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, d] : departments_) ids.push_back(id);
+  }
+  for (uint32_t department : ids) {
+    CAIRN_ASSIGN_OR_RETURN(FlushResult r, Flush(department));
+    (void)r;
+    CAIRN_ASSIGN_OR_RETURN(Department * dept, GetDepartment(department));
+    std::lock_guard<std::mutex> lock(dept->mu);
+    if (dept->open) {
+      CAIRN_RETURN_IF_ERROR(SealPack(department, dept->open.get()));
+      dept->open.reset();
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::vector<bool>> ChunkStore::Contains(uint32_t department,
+                                               std::span<const repo::ChunkId> ids) const {
+  return index_->Contains(department, ids);
+}
+
+Status ChunkStore::Read(uint32_t department, const repo::ChunkId& id, Bytes* record) const {
+  record->clear();
+  CAIRN_ASSIGN_OR_RETURN(repo::ChunkLocation loc, index_->Lookup(department, id));
+  std::string path = options_.packs->PackPath(department, loc.pack_id);
+  CAIRN_ASSIGN_OR_RETURN(auto file, options_.packs->env()->NewRandomAccessFile(path));
+  if (loc.length < repo::kRecordOverhead ||
+      loc.length > repo::kRecordOverhead + repo::kMaxRecordPlainSize) {
+    return Status::Corruption("index entry for " + ToHex(id) + " has a bad length");
+  }
+  record->resize(loc.length);
+  CAIRN_ASSIGN_OR_RETURN(size_t n, file->Read(loc.offset, *record));
+  Status s = n == loc.length ? repo::ParseRecord(*record).status()
+                             : Status::Corruption("pack " + path + " ends inside a record");
+  if (s.ok() && repo::ParseRecordHeader(*record)->id != id) {
+    s = Status::Corruption("pack " + path + ": record is not the chunk the index names");
+  }
+  if (!s.ok()) record->clear();
+  return s;
+}
+
+Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
+                                                  std::span<const repo::ChunkId> ids,
+                                                  size_t max_bytes) const {
+  std::vector<repo::ChunkLocation> locs;
+  {
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+    size_t total = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto loc = index_->Lookup(txn, department, ids[i]);
+      if (!loc.ok()) {
+        if (i == 0) return loc.status();
+        break;
+      }
+      if (loc->length < repo::kRecordOverhead ||
+          loc->length > repo::kRecordOverhead + repo::kMaxRecordPlainSize) {
+        if (i == 0)
+          return Status::Corruption("index entry for " + ToHex(ids[i]) + " has a bad length");
+        break;
+      }
+      if (i > 0 && total + loc->length > max_bytes) break;
+      total += loc->length;
+      locs.push_back(*loc);
+    }
+  }
+  std::vector<Bytes> out(locs.size());
+  std::vector<size_t> order(locs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(locs[a].pack_id, locs[a].offset) < std::tie(locs[b].pack_id, locs[b].offset);
+  });
+  std::vector<Status> status(locs.size());
+  for (size_t begin = 0; begin < order.size();) {
+    size_t end = begin;
+    const uint64_t pack = locs[order[begin]].pack_id;
+    while (end < order.size() && locs[order[end]].pack_id == pack) ++end;
+    const std::string path = options_.packs->PackPath(department, pack);
+    auto file = options_.packs->env()->NewRandomAccessFile(path);
+    std::vector<io::ReadRequest> reqs(end - begin);
+    for (size_t k = begin; k < end; ++k) {
+      const size_t i = order[k];
+      out[i].resize(locs[i].length);
+      reqs[k - begin].offset = locs[i].offset;
+      reqs[k - begin].buffer = MutableByteView(out[i].data(), out[i].size());
+    }
+    if (!file.ok()) {
+      for (size_t k = begin; k < end; ++k) status[order[k]] = file.status();
+    } else {
+      (void)(*file)->ReadBatch(reqs);
+      for (size_t k = begin; k < end; ++k) {
+        const size_t i = order[k];
+        const io::ReadRequest& r = reqs[k - begin];
+        Status st = r.status;
+        if (st.ok() && r.bytes_read != locs[i].length) {
+          st = Status::Corruption("pack " + path + " ends inside a record");
+        }
+        if (st.ok()) st = repo::ParseRecord(out[i]).status();
+        if (st.ok() && repo::ParseRecordHeader(out[i])->id != ids[i]) {
+          st = Status::Corruption("pack " + path + ": record is not the chunk the index names");
+        }
+        status[i] = st;
+      }
+    }
+    begin = end;
+  }
+  // The prefix that read whole.
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!status[i].ok()) {
+      if (i == 0) return status[0];
+      out.resize(i);
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace cairn::vault

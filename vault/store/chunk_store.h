@@ -1,0 +1,127 @@
+// ChunkStore: the vault's store of records, per department: open packs
+// being appended to, sealed packs, and the chunk index, kept consistent by
+// the write-ordering rules of doc/design.md section 6.
+//
+//   Put()    appends a record to the department's open pack (nothing durable)
+//   Flush()  syncs every pack written since the last flush, then commits the
+//            index entries of those records and each pack's committed size
+//            in one LMDB transaction. After Flush() returns OK the records
+//            are durable and findable, and a snapshot may reference them.
+//   Open()   recovers: every pack the catalog lists as open is recovered up
+//            to its committed size (damage below it is refused, never cut),
+//            surviving records beyond it are indexed, and the pack is sealed.
+//
+// Where packs live is the PackStore's business (pack_store.h); the
+// "packs" database maps pack id -> (department, state, committed size);
+// a pack is registered (open, 0 committed) before its file is created, so no
+// file exists that the catalog does not know.
+//
+// Thread-safe: sessions of many departments (and several of one department)
+// call Put/Flush concurrently. One mutex per department serialises its
+// appends; Flush holds it only to collect work, not during fsync of others.
+#ifndef CAIRN_VAULT_STORE_CHUNK_STORE_H_
+#define CAIRN_VAULT_STORE_CHUNK_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lib/io/env.h"
+#include "lib/repo/chunk_index.h"
+#include "lib/repo/lmdb.h"
+#include "lib/repo/pack.h"
+#include "vault/store/pack_store.h"
+
+namespace cairn::vault {
+
+struct ChunkStoreOptions {
+  // Where packs live. Required; not owned, outlives the store.
+  PackStore* packs = nullptr;
+  // Seal a pack once it passes this size. Default repo::kDefaultPackTargetSize
+  // (32 MiB): few files per TiB, little rewritten by compaction.
+  uint64_t pack_target_size = 0;
+  Status Sanitize();
+};
+
+struct FlushResult {
+  uint64_t records = 0;  // records made durable and indexed by this flush
+  uint64_t bytes = 0;
+};
+
+struct RecoveryReport {
+  uint64_t packs_recovered = 0;      // open packs found at start-up
+  uint64_t records_indexed = 0;      // durable records that had no index entry yet
+  uint64_t bytes_truncated = 0;      // torn tails cut off
+  std::vector<std::string> damaged;  // packs refused (damage in committed bytes)
+};
+
+class ChunkStore {
+ public:
+  // Opens the store and recovers open packs. `lmdb` must outlive the store.
+  static Result<std::unique_ptr<ChunkStore>> Open(const ChunkStoreOptions& options,
+                                                  repo::LmdbEnv* lmdb);
+  ~ChunkStore();
+
+  const RecoveryReport& recovery() const { return recovery_; }
+
+  // Appends one record (validated with repo::ParseRecord) for `department`.
+  // A chunk the department already stores durably, or has put since the last
+  // flush, is not stored twice (returns OK; `stored` false).
+  Status Put(uint32_t department, ByteView record, bool* stored = nullptr);
+
+  // Makes everything put for `department` durable and indexed.
+  Result<FlushResult> Flush(uint32_t department);
+
+  // Which IDs the department stores durably.
+  Result<std::vector<bool>> Contains(uint32_t department, std::span<const repo::ChunkId> ids) const;
+
+  // Reads and checks (ParseRecord, ID) the record of a durable chunk.
+  Status Read(uint32_t department, const repo::ChunkId& id, Bytes* record) const;
+
+  // The records of a prefix of `ids` (at least the first, else its error),
+  // stopping before the total would pass `max_bytes` or at the first ID that
+  // cannot be read. One index transaction; each pack opened once and read in
+  // offset order as one batch (io_uring), so a restore's or a replication's
+  // batch costs a few system calls, not a few per record. Each record is
+  // checked as Read() checks it.
+  Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
+                                        size_t max_bytes) const;
+
+  // Seals every open pack (shutdown).
+  Status SealAll();
+
+  repo::ChunkIndex* index() { return index_.get(); }
+  PackStore* packs() const { return options_.packs; }
+
+ private:
+  struct OpenPack;
+  struct Department;
+
+  ChunkStore(ChunkStoreOptions options, repo::LmdbEnv* lmdb);
+  Status Recover();
+  Result<Department*> GetDepartment(uint32_t department);
+  // Registers a new pack in the catalog and creates its file. Caller holds
+  // the department's mutex.
+  Status StartPack(uint32_t department, Department* dept);
+  Status SealPack(uint32_t department, OpenPack* pack);
+  Result<uint64_t> NextPackId();
+
+  ChunkStoreOptions options_;
+  repo::LmdbEnv* lmdb_;
+  repo::LmdbDb packs_db_;
+  repo::LmdbDb meta_db_;
+  std::unique_ptr<repo::ChunkIndex> index_;
+  RecoveryReport recovery_;
+
+  mutable std::mutex mu_;  // guards departments_
+  std::map<uint32_t, std::unique_ptr<Department>> departments_;
+  std::mutex pack_id_mu_;
+};
+
+}  // namespace cairn::vault
+
+#endif  // CAIRN_VAULT_STORE_CHUNK_STORE_H_

@@ -1,0 +1,242 @@
+#include "vault/store/chunk_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "lib/io/fault_injection_env.h"
+#include "lib/io/mem_env.h"
+#include "lib/repo/test_util.h"
+
+namespace cairn::vault {
+namespace {
+
+using repo::testing::RandomBytes;
+using repo::testing::ScratchDir;
+using repo::testing::TestKeys;
+
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_ = TestKeys();
+    encoder_ = *repo::RecordEncoder::Create(keys_, {});
+    ASSERT_TRUE(fault_.CreateDirs("/vault").ok());
+    ASSERT_TRUE(fault_.SyncDir("/").ok());
+    OpenStore();
+  }
+
+  void OpenStore(uint64_t pack_target = 0) {
+    store_.reset();
+    lmdb_.reset();
+    lmdb_ = std::move(*repo::LmdbEnv::Open(dir_.File("lmdb"), {}));
+    packs_ = std::move(*OpenLocalPackStore(&fault_, "/vault/packs"));
+    ChunkStoreOptions opts;
+    opts.packs = packs_.get();
+    opts.pack_target_size = pack_target;
+    auto store = ChunkStore::Open(opts, lmdb_.get());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+
+  // A record of `n` random bytes; its ID in *id.
+  Bytes Record(size_t n, uint64_t seed, repo::ChunkId* id) {
+    Bytes plain = RandomBytes(n, seed), out;
+    *id = encoder_->Id(plain);
+    EXPECT_TRUE(encoder_->Encode(repo::RecordType::kData, *id, plain, &out).ok());
+    return out;
+  }
+
+  bool Has(uint32_t dept, const repo::ChunkId& id) {
+    std::vector<repo::ChunkId> ids = {id};
+    return (*store_->Contains(dept, ids))[0];
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<io::Env> mem_ = io::NewMemEnv();
+  io::FaultInjectionEnv fault_{mem_.get()};
+  crypto::DepartmentKeys keys_;
+  std::unique_ptr<repo::RecordEncoder> encoder_;
+  std::unique_ptr<repo::LmdbEnv> lmdb_;
+  std::unique_ptr<PackStore> packs_;
+  std::unique_ptr<ChunkStore> store_;
+};
+
+TEST_F(ChunkStoreTest, FlushIsTheDurabilityBarrier) {
+  repo::ChunkId a, b;
+  Bytes ra = Record(1000, 1, &a), rb = Record(2000, 2, &b);
+  bool stored = false;
+  ASSERT_TRUE(store_->Put(1, ra, &stored).ok());
+  EXPECT_TRUE(stored);
+  ASSERT_TRUE(store_->Put(1, rb).ok());
+  EXPECT_FALSE(Has(1, a));  // not durable yet: not reported as stored
+  auto r = store_->Flush(1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->records, 2u);
+  EXPECT_TRUE(Has(1, a) && Has(1, b));
+  Bytes back;
+  ASSERT_TRUE(store_->Read(1, a, &back).ok());
+  EXPECT_EQ(back, ra);
+  // The same chunk again is not stored twice.
+  ASSERT_TRUE(store_->Put(1, ra, &stored).ok());
+  EXPECT_FALSE(stored);
+}
+
+TEST_F(ChunkStoreTest, DepartmentsNeverSeeEachOthersChunks) {
+  repo::ChunkId a;
+  Bytes ra = Record(1000, 3, &a);
+  ASSERT_TRUE(store_->Put(1, ra).ok());
+  ASSERT_TRUE(store_->Flush(1).ok());
+  EXPECT_FALSE(Has(2, a));
+  Bytes back;
+  EXPECT_TRUE(store_->Read(2, a, &back).IsNotFound());
+  // Department 2 storing the same bytes gets its own copy.
+  bool stored = false;
+  ASSERT_TRUE(store_->Put(2, ra, &stored).ok());
+  EXPECT_TRUE(stored);
+}
+
+TEST_F(ChunkStoreTest, PacksRollOverAndSealedPacksVerify) {
+  OpenStore(/*pack_target=*/1 << 20);
+  std::vector<repo::ChunkId> ids(12);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(store_->Put(4, Record(300 << 10, 10 + i, &ids[i])).ok());
+  ASSERT_TRUE(store_->Flush(4).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  auto packs = *fault_.GetChildren("/vault/packs/4");
+  EXPECT_GE(packs.size(), 3u);
+  for (const auto& name : packs) {
+    auto reader = repo::PackReader::Open(&fault_, "/vault/packs/4/" + name);
+    ASSERT_TRUE(reader.ok()) << name << ": " << reader.status().ToString();
+    EXPECT_TRUE((*reader)->Verify().ok());
+  }
+  for (const auto& id : ids) {
+    Bytes back;
+    EXPECT_TRUE(store_->Read(4, id, &back).ok());
+  }
+}
+
+TEST_F(ChunkStoreTest, PowerCutKeepsFlushedChunksAndNothingHalfWritten) {
+  repo::ChunkId flushed, lost;
+  ASSERT_TRUE(store_->Put(1, Record(5000, 20, &flushed)).ok());
+  ASSERT_TRUE(store_->Flush(1).ok());
+  ASSERT_TRUE(store_->Put(1, Record(5000, 21, &lost)).ok());
+  store_.reset();                               // the vault dies ...
+  ASSERT_TRUE(fault_.DropUnsyncedData().ok());  // ... with the power
+  OpenStore();
+  EXPECT_TRUE(store_->recovery().damaged.empty());
+  EXPECT_EQ(store_->recovery().packs_recovered, 1u);
+  EXPECT_TRUE(Has(1, flushed));
+  Bytes back;
+  EXPECT_TRUE(store_->Read(1, flushed, &back).ok());
+  EXPECT_FALSE(Has(1, lost));
+  // The agent re-sends what the vault does not report; that works.
+  ASSERT_TRUE(store_->Put(1, Record(5000, 21, &lost)).ok());
+  ASSERT_TRUE(store_->Flush(1).ok());
+  EXPECT_TRUE(Has(1, lost));
+}
+
+TEST_F(ChunkStoreTest, ProcessCrashIndexesWhatSurvivedSoItIsNotResent) {
+  repo::ChunkId a;
+  ASSERT_TRUE(store_->Put(1, Record(5000, 30, &a)).ok());
+  store_.reset();  // killed before flushing; the page cache keeps the bytes
+  OpenStore();
+  EXPECT_EQ(store_->recovery().records_indexed, 1u);
+  EXPECT_TRUE(Has(1, a));
+  // And it stays after a later power cut: recovery made it durable.
+  store_.reset();
+  ASSERT_TRUE(fault_.DropUnsyncedData().ok());
+  OpenStore();
+  EXPECT_TRUE(Has(1, a));
+  Bytes back;
+  EXPECT_TRUE(store_->Read(1, a, &back).ok());
+}
+
+TEST_F(ChunkStoreTest, FullDiskIsAClearErrorAndLosesNothingStored) {
+  repo::ChunkId kept, refused;
+  ASSERT_TRUE(store_->Put(1, Record(5000, 40, &kept)).ok());
+  ASSERT_TRUE(store_->Flush(1).ok());
+  fault_.SetNoSpaceAfter(fault_.bytes_appended() + 1000);
+  Status s = store_->Put(1, Record(50000, 41, &refused));
+  EXPECT_EQ(s.code(), StatusCode::kNoSpace) << s.ToString();
+  EXPECT_FALSE(Has(1, refused));
+  EXPECT_TRUE(Has(1, kept));
+  fault_.ClearFaults();
+  // Space is back: the vault goes on without a restart.
+  ASSERT_TRUE(store_->Put(1, Record(50000, 41, &refused)).ok());
+  ASSERT_TRUE(store_->Flush(1).ok());
+  EXPECT_TRUE(Has(1, refused));
+  // And after a restart everything is consistent.
+  store_.reset();
+  OpenStore();
+  EXPECT_TRUE(store_->recovery().damaged.empty());
+  Bytes back;
+  EXPECT_TRUE(store_->Read(1, kept, &back).ok());
+  EXPECT_TRUE(store_->Read(1, refused, &back).ok());
+}
+
+TEST_F(ChunkStoreTest, InvalidRecordsAreRefused) {
+  repo::ChunkId a;
+  Bytes r = Record(1000, 50, &a);
+  r[200] ^= 1;
+  EXPECT_TRUE(store_->Put(1, r).IsCorruption());
+  ASSERT_TRUE(store_->Flush(1).ok());
+  EXPECT_FALSE(Has(1, a));
+}
+
+}  // namespace
+// ReadPrefix: records back in request order across packs, a prefix when a
+// later ID is missing or the byte budget is reached, the error when the
+// first one fails, and damage caught like Read() catches it.
+TEST_F(ChunkStoreTest, ReadPrefixReadsInPackOrderAndStopsAtTheFirstProblem) {
+  OpenStore(/*pack_target=*/1 << 20);
+  std::vector<repo::ChunkId> ids(10);
+  std::vector<Bytes> records;
+  for (int i = 0; i < 10; ++i) {
+    records.push_back(Record(200 << 10, 40 + i, &ids[i]));
+    ASSERT_TRUE(store_->Put(5, records.back()).ok());
+  }
+  ASSERT_TRUE(store_->Flush(5).ok());
+  // Asked in an order unrelated to pack order.
+  std::vector<repo::ChunkId> ask = {ids[7], ids[0], ids[9], ids[3], ids[3]};
+  auto got = store_->ReadPrefix(5, ask, 64u << 20);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 5u);
+  EXPECT_EQ((*got)[0], records[7]);
+  EXPECT_EQ((*got)[1], records[0]);
+  EXPECT_EQ((*got)[2], records[9]);
+  EXPECT_EQ((*got)[4], records[3]);
+  // The budget: always the first, then what fits.
+  EXPECT_EQ(store_->ReadPrefix(5, ask, 1)->size(), 1u);
+  EXPECT_EQ(store_->ReadPrefix(5, ask, 2 * records[0].size() + 100)->size(), 2u);
+  // A missing ID: a prefix, or the error when it is the first.
+  repo::ChunkId unknown{};
+  std::vector<repo::ChunkId> gap = {ids[1], unknown, ids[2]};
+  EXPECT_EQ(store_->ReadPrefix(5, gap, 64u << 20)->size(), 1u);
+  std::vector<repo::ChunkId> first = {unknown, ids[1]};
+  EXPECT_TRUE(store_->ReadPrefix(5, first, 64u << 20).status().IsNotFound());
+  // Another department sees none of it.
+  EXPECT_TRUE(store_->ReadPrefix(6, ask, 64u << 20).status().IsNotFound());
+  // A flipped byte inside record 2: the prefix stops before it.
+  ASSERT_TRUE(store_->SealAll().ok());
+  auto packs = *fault_.GetChildren("/vault/packs/5");
+  bool flipped = false;
+  for (const auto& name : packs) {
+    const std::string path = "/vault/packs/5/" + name;
+    Bytes data = *io::ReadFileToBytes(&fault_, path);
+    auto at =
+        std::search(data.begin(), data.end(), records[2].begin() + 200, records[2].begin() + 232);
+    if (at == data.end()) continue;
+    *at ^= 1;
+    ASSERT_TRUE(io::WriteFileAtomically(&fault_, path, data).ok());
+    flipped = true;
+  }
+  ASSERT_TRUE(flipped);
+  std::vector<repo::ChunkId> run = {ids[1], ids[2], ids[3]};
+  auto damaged = store_->ReadPrefix(5, run, 64u << 20);
+  ASSERT_TRUE(damaged.ok());
+  EXPECT_EQ(damaged->size(), 1u);
+  std::vector<repo::ChunkId> bad_first = {ids[2]};
+  EXPECT_TRUE(store_->ReadPrefix(5, bad_first, 64u << 20).status().IsCorruption());
+}
+
+}  // namespace cairn::vault

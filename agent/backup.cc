@@ -898,7 +898,8 @@ Status Engine::NetLoop() {
 }
 
 Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
-  const uint64_t started_micros = io::Env::Posix()->NowMicros();
+  io::Env* const clock = options_.clock != nullptr ? options_.clock : io::Env::Posix();
+  const uint64_t started_micros = clock->NowMicros();
   unsigned n = options_.workers != 0 ? options_.workers : std::thread::hardware_concurrency();
   n = std::max(1u, n);
   std::vector<std::unique_ptr<repo::RecordEncoder>> encoders;
@@ -990,7 +991,7 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   stats.new_chunks = result.new_chunks;
   stats.warnings = result.warnings.size();
   stats.started_micros = started_micros;
-  stats.finished_micros = io::Env::Posix()->NowMicros();
+  stats.finished_micros = clock->NowMicros();
   CAIRN_ASSIGN_OR_RETURN(result.snapshot_id,
                          FinishCommit(session_->Commit(root_id_, manifest, stats), cache_,
                                       "file cache", &result.warnings));

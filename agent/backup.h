@@ -44,6 +44,7 @@
 #include "lib/base/status.h"
 #include "lib/crypto/chunk_id.h"
 #include "lib/crypto/keys.h"
+#include "lib/io/env.h"
 
 namespace cairn::agent {
 
@@ -72,6 +73,9 @@ struct BackupOptions {
   int zstd_level = 3;
   // Show a progress line on stderr (the CLI sets it when stderr is a TTY).
   bool progress = false;
+  // The clock of the snapshot's start and finish times. Default (null): the
+  // POSIX Env. Tests pass a simulated one.
+  io::Env* clock = nullptr;
   // Chunker average size override for tests; 0 = the library default.
   uint32_t chunk_avg_size = 0;
   // Test seam: called on the scanner thread with a regular file's absolute

@@ -435,7 +435,8 @@ void ImageEngine::ShowProgress(bool final) {
 }
 
 Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths) {
-  const uint64_t started_micros = io::Env::Posix()->NowMicros();
+  io::Env* const clock = options_.clock != nullptr ? options_.clock : io::Env::Posix();
+  const uint64_t started_micros = clock->NowMicros();
   unsigned n = options_.workers != 0 ? options_.workers : std::thread::hardware_concurrency();
   threads_ = std::clamp(n, 1u, std::max(1u, options_.extents_in_flight));
   repo::RecordEncoder::Options enc_options;
@@ -481,7 +482,7 @@ Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths
   stats.new_chunks = result_.new_chunks;
   stats.warnings = result_.warnings.size();
   stats.started_micros = started_micros;
-  stats.finished_micros = io::Env::Posix()->NowMicros();
+  stats.finished_micros = clock->NowMicros();
   CAIRN_ASSIGN_OR_RETURN(result_.snapshot_id,
                          FinishCommit(session_->Commit(result_.root_tree, manifest, stats), store_,
                                       "extent state", &result_.warnings));

@@ -48,6 +48,7 @@
 #include "lib/base/status.h"
 #include "lib/crypto/chunk_id.h"
 #include "lib/crypto/keys.h"
+#include "lib/io/env.h"
 #include "lib/repo/lmdb.h"
 #include "lib/repo/record.h"
 
@@ -152,6 +153,9 @@ struct ImageBackupOptions {
   int zstd_level = 3;
   // Show a progress line on stderr.
   bool progress = false;
+  // The clock of the snapshot's start and finish times. Default (null): the
+  // POSIX Env. Tests pass a simulated one.
+  io::Env* clock = nullptr;
 };
 
 struct ImageBackupResult {

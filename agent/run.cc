@@ -38,8 +38,8 @@ using SteadyClock = std::chrono::steady_clock;
 using net::WriteGate;
 
 // The persistent connection while it is up.
-struct Link {
-  explicit Link(asio::any_io_executor ex) : ping_timer(ex) {}
+struct JobLink {
+  explicit JobLink(asio::any_io_executor ex) : ping_timer(ex) {}
   std::shared_ptr<net::Connection> conn;
   std::string address;
   WriteGate gate;
@@ -48,7 +48,7 @@ struct Link {
   asio::steady_timer ping_timer;
 };
 
-asio::awaitable<Status> WriteOn(Link& link, MessageType type, Bytes payload) {
+asio::awaitable<Status> WriteOn(JobLink& link, MessageType type, Bytes payload) {
   co_await link.gate.Lock();
   // Not a conditional expression: g++ 12 mishandles co_await inside one.
   Status s = Status::Unavailable("connection closed");
@@ -117,7 +117,7 @@ struct AgentService::Impl {
 
   // Everything below is used only on the io_context thread.
   bool stopping = false;
-  std::shared_ptr<Link> link;
+  std::shared_ptr<JobLink> link;
   asio::steady_timer backoff_timer{io};
   std::optional<uint64_t> running_job;
   std::thread job_thread;
@@ -137,7 +137,7 @@ struct AgentService::Impl {
     if (link) link->conn->Cancel(Status::Cancelled("the agent is stopping"));
   }
 
-  asio::awaitable<Result<std::shared_ptr<Link>>> ConnectAny() {
+  asio::awaitable<Result<std::shared_ptr<JobLink>>> ConnectAny() {
     client::DialOptions dial;
     dial.role = proto::Role::kAgent;
     dial.software = kAgentSoftware;
@@ -153,20 +153,20 @@ struct AgentService::Impl {
     } else if (*changed) {
       spdlog::info("vault addresses are now: {}", fmt::join(state.config.vault_addresses, ", "));
     }
-    auto l = std::make_shared<Link>(io.get_executor());
+    auto l = std::make_shared<JobLink>(io.get_executor());
     l->conn = std::move(dialed->conn);
     l->address = std::move(dialed->address);
     co_return l;
   }
 
-  asio::awaitable<Status> SendPing(Link& l) {
+  asio::awaitable<Status> SendPing(JobLink& l) {
     proto::Ping ping{++ping_nonce};
     co_return co_await WriteOn(l, MessageType::kPing, ping.Encode());
   }
 
   // Sends Ping whenever nothing was sent for ping_interval, until the link
   // closes.
-  asio::awaitable<void> Pinger(std::shared_ptr<Link> l) {
+  asio::awaitable<void> Pinger(std::shared_ptr<JobLink> l) {
     while (!l->closed) {
       l->ping_timer.expires_at(l->last_write + options.ping_interval);
       boost::system::error_code ec;
@@ -182,7 +182,7 @@ struct AgentService::Impl {
   }
 
   // Delivers the unreported JobDone on `l`, if any.
-  asio::awaitable<void> Report(std::shared_ptr<Link> l) {
+  asio::awaitable<void> Report(std::shared_ptr<JobLink> l) {
     if (unreported) {
       proto::JobDone done = *unreported;
       Status s = co_await WriteOn(*l, MessageType::kJobDone, done.Encode());
@@ -270,7 +270,7 @@ struct AgentService::Impl {
     }
   }
 
-  asio::awaitable<Status> OnJob(Link& l, ByteView payload) {
+  asio::awaitable<Status> OnJob(JobLink& l, ByteView payload) {
     auto job = proto::Job::Decode(payload);
     if (!job.ok()) co_return job.status();
     if (running_job) {
@@ -288,7 +288,7 @@ struct AgentService::Impl {
   }
 
   // Serves one established link until it fails or is cancelled.
-  asio::awaitable<Status> ServeLink(std::shared_ptr<Link> l) {
+  asio::awaitable<Status> ServeLink(std::shared_ptr<JobLink> l) {
     // An immediate Ping tells the vault this is a job link.
     CAIRN_CO_RETURN_IF_ERROR(co_await SendPing(*l));
     asio::co_spawn(io, Pinger(l), asio::detached);
@@ -323,7 +323,7 @@ struct AgentService::Impl {
     }
   }
 
-  asio::awaitable<void> CloseLink(std::shared_ptr<Link> l) {
+  asio::awaitable<void> CloseLink(std::shared_ptr<JobLink> l) {
     co_await l->gate.Lock();
     l->closed = true;
     l->gate.Unlock();
@@ -344,7 +344,7 @@ struct AgentService::Impl {
         link = *connected;
         spdlog::info("connected to vault {}; waiting for jobs", link->address);
         Status why = co_await ServeLink(link);
-        std::shared_ptr<Link> l = std::move(link);
+        std::shared_ptr<JobLink> l = std::move(link);
         link.reset();
         co_await CloseLink(l);
         if (stopping) break;

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "vault/rpc/blocking.h"
-#include "vault/rpc/link.h"
+#include "vault/rpc/connection.h"
 
 namespace cairn::vault {
 
@@ -34,11 +34,12 @@ bool IsRestoreMessage(MessageType type) {
 // streams, for a few seconds, instead of closing at once: a client that is
 // busy writing records would otherwise see only "broken pipe", not the
 // vault's reason, which it reads with its next reply.
-asio::awaitable<Status> FailAndLinger(VaultServer::Link& link, Status s, io::Env* env) {
-  (void)co_await SendError(link, s);
+asio::awaitable<Status> FailAndLinger(VaultServer::AgentConnection& client, Status s,
+                                      io::Env* env) {
+  (void)co_await SendError(client, s);
   const uint64_t until = env->MonotonicMicros() + 5'000'000;
   while (env->MonotonicMicros() < until) {
-    auto f = co_await link.conn->ReadFrame(std::chrono::seconds(2));
+    auto f = co_await client.conn->ReadFrame(std::chrono::seconds(2));
     if (!f.ok()) break;
   }
   co_return s;
@@ -46,9 +47,9 @@ asio::awaitable<Status> FailAndLinger(VaultServer::Link& link, Status s, io::Env
 
 }  // namespace
 
-asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& dept) {
-  net::Connection& conn = *link.conn;
-  const Actor& agent = link.actor;
+asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const Department& dept) {
+  net::Connection& conn = *client.conn;
+  const Actor& agent = client.actor;
   std::shared_ptr<BackupSession> session;
   DeltaContext delta;  // the department's keys, opened on the first get_delta
   auto need_session = [&]() -> Status {
@@ -59,7 +60,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
     auto frame = co_await conn.ReadFrame();
     if (!frame.ok()) co_return frame.status();
     const ByteView payload = frame->payload;
-    if (link.read_only && !IsRestoreMessage(frame->type)) {
+    if (client.read_only && !IsRestoreMessage(frame->type)) {
       co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
                           " is not allowed for the restore role");
     }
@@ -68,14 +69,15 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         auto ping = proto::Ping::Decode(payload);
         if (!ping.ok()) co_return ping.status();
         {
-          std::lock_guard<std::mutex> lock(links_mu_);
-          if (!link.in_session) link.pinged = true;
+          std::lock_guard<std::mutex> lock(connections_mu_);
+          if (!client.in_session) client.pinged = true;
         }
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kPong, proto::Pong{ping->nonce}));
+        CAIRN_CO_RETURN_IF_ERROR(
+            co_await Send(client, MessageType::kPong, proto::Pong{ping->nonce}));
         break;
       }
       case MessageType::kJobDone:
-        CAIRN_CO_RETURN_IF_ERROR(co_await OnJobDone(link, payload));
+        CAIRN_CO_RETURN_IF_ERROR(co_await OnJobDone(client, payload));
         break;
       case MessageType::kPong:
         break;
@@ -84,26 +86,26 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         if (!begin.ok()) co_return begin.status();
         bool job_running = false;
         {
-          std::lock_guard<std::mutex> lock(links_mu_);
-          job_running = link.job != 0;
-          link.in_session = true;
+          std::lock_guard<std::mutex> lock(connections_mu_);
+          job_running = client.job != 0;
+          client.in_session = true;
         }
-        if (job_running) co_return Violation("session_begin on a link with a job running");
+        if (job_running) co_return Violation("session_begin on a client with a job running");
         bool resumed = false;
         auto begun = co_await OnPool(
             blocking_, [&] { return service_->BeginSession(agent, *begin, &resumed); });
         if (!begun.ok()) {
-          (void)co_await SendError(link, begun.status());
+          (void)co_await SendError(client, begun.status());
           co_return begun.status();
         }
         session = *begun;
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kSessionBegun,
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(client, MessageType::kSessionBegun,
                                                proto::SessionBegun{session->id, resumed}));
         break;
       }
       case MessageType::kHaveChunks:
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::HaveChunks>(
-            link, blocking_, payload, MessageType::kHaveChunksReply,
+            client, blocking_, payload, MessageType::kHaveChunksReply,
             [&](const auto& ask) -> Result<proto::HaveChunksReply> {
               CAIRN_ASSIGN_OR_RETURN(std::vector<bool> present,
                                      service_->HaveChunks(agent, ask.ids));
@@ -116,7 +118,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_record");
         // Out of space or an I/O error: tell the agent and end the session;
         // nothing since its last flush is kept.
-        if (!s.ok()) co_return co_await FailAndLinger(link, s, service_->vault()->env());
+        if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
         break;
       }
       case MessageType::kFlush: {
@@ -127,9 +129,9 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
             co_await OnPool(blocking_, [&] { return service_->Flush(*session, flush->sequence); });
         if (flushed.status().IsInvalidArgument()) co_return flushed.status();
         if (!flushed.ok()) {
-          co_return co_await FailAndLinger(link, flushed.status(), service_->vault()->env());
+          co_return co_await FailAndLinger(client, flushed.status(), service_->vault()->env());
         }
-        CAIRN_CO_RETURN_IF_ERROR(co_await Send(link, MessageType::kFlushed, *flushed));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Send(client, MessageType::kFlushed, *flushed));
         break;
       }
       case MessageType::kManifestPart: {
@@ -146,22 +148,22 @@ asio::awaitable<Status> VaultServer::ServeAgent(Link& link, const Department& de
         if (commit->session_id != session->id) co_return Violation("commit for another session");
         auto ok =
             co_await OnPool(blocking_, [&] { return service_->Commit(agent, *session, *commit); });
-        CAIRN_CO_RETURN_IF_ERROR(co_await Reply(link, MessageType::kCommitOk, ok));
+        CAIRN_CO_RETURN_IF_ERROR(co_await Reply(client, MessageType::kCommitOk, ok));
         break;
       }
       case MessageType::kListSnapshots:
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::ListSnapshots>(
-            link, blocking_, payload, MessageType::kSnapshotList,
+            client, blocking_, payload, MessageType::kSnapshotList,
             [&](const auto& ask) { return service_->ListSnapshots(agent, ask.limit); }));
         break;
       case MessageType::kGetRecords:
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::GetRecords>(
-            link, blocking_, payload, MessageType::kRecords,
+            client, blocking_, payload, MessageType::kRecords,
             [&](const auto& ask) { return service_->ReadRecords(dept.id, ask.ids); }));
         break;
       case MessageType::kGetDelta:
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::GetDelta>(
-            link, blocking_, payload, MessageType::kDelta, [&](const auto& ask) {
+            client, blocking_, payload, MessageType::kDelta, [&](const auto& ask) {
               auto reply = service_->ComputeDelta(agent, ask, &delta);
               if (!reply.ok()) {
                 spdlog::warn("department {}: get_delta for chunk {} from {} failed: {}", dept.name,

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "vault/rpc/blocking.h"
-#include "vault/rpc/link.h"
+#include "vault/rpc/connection.h"
 
 namespace cairn::vault {
 

@@ -12,7 +12,7 @@
 
 #include "lib/net/tls.h"
 #include "vault/rpc/blocking.h"
-#include "vault/rpc/link.h"
+#include "vault/rpc/connection.h"
 
 namespace cairn::vault {
 
@@ -24,18 +24,19 @@ using rpc::Violation;
 
 namespace rpc {
 
-asio::awaitable<Status> WriteLocked(VaultServer::Link& link, MessageType type, ByteView payload) {
-  co_await link.gate.Lock();
+asio::awaitable<Status> WriteLocked(VaultServer::AgentConnection& client, MessageType type,
+                                    ByteView payload) {
+  co_await client.gate.Lock();
   // Not a conditional expression: g++ 12 mishandles co_await inside one.
   Status s = Status::Unavailable("connection closed");
-  if (!link.closed) s = co_await link.conn->WriteFrame(type, payload);
-  link.gate.Unlock();
+  if (!client.closed) s = co_await client.conn->WriteFrame(type, payload);
+  client.gate.Unlock();
   co_return s;
 }
 
-asio::awaitable<Status> SendError(VaultServer::Link& link, const Status& s) {
+asio::awaitable<Status> SendError(VaultServer::AgentConnection& client, const Status& s) {
   Bytes payload = proto::Error::FromStatus(s).Encode();
-  co_return co_await WriteLocked(link, MessageType::kError, payload);
+  co_return co_await WriteLocked(client, MessageType::kError, payload);
 }
 
 asio::awaitable<Status> SendError(net::Connection& conn, const Status& s) {
@@ -92,10 +93,10 @@ asio::awaitable<void> VaultServer::Stop(std::chrono::milliseconds drain) {
   {
     // Idle job links have nothing to drain: end them now, so a restart is
     // quick and their agents start reconnecting at once.
-    std::lock_guard<std::mutex> lock(links_mu_);
-    for (auto& [id, link] : links_) {
-      if (!link->in_session && link->job == 0) {
-        link->conn->Cancel(Status::Unavailable("the vault is shutting down"));
+    std::lock_guard<std::mutex> lock(connections_mu_);
+    for (auto& [id, client] : connections_) {
+      if (!client->in_session && client->job == 0) {
+        client->conn->Cancel(Status::Unavailable("the vault is shutting down"));
       }
     }
   }
@@ -159,25 +160,25 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     result = dept.status();
     (void)co_await SendError(*conn, result);
   } else {
-    auto link = std::make_shared<Link>();
-    link->conn = conn;
-    link->actor = Actor::FromPeer(*conn->peer(), dept->id, conn->remote_endpoint());
-    link->read_only = hello->role == proto::Role::kRestore;
+    auto client = std::make_shared<AgentConnection>();
+    client->conn = conn;
+    client->actor = Actor::FromPeer(*conn->peer(), dept->id, conn->remote_endpoint());
+    client->read_only = hello->role == proto::Role::kRestore;
     proto::HelloOk ok{proto::kProtocolVersion, site, now, dept->name, service_->AgentAddresses()};
-    result = co_await Send(*link, MessageType::kHelloOk, ok);
+    result = co_await Send(*client, MessageType::kHelloOk, ok);
     if (result.ok()) {
       {
-        std::lock_guard<std::mutex> lock(links_mu_);
-        link->id = next_link_id_++;
-        link->hello_ok_mono = MonoMicros();
-        links_[link->id] = link;
+        std::lock_guard<std::mutex> lock(connections_mu_);
+        client->id = next_connection_id_++;
+        client->hello_ok_mono = MonoMicros();
+        connections_[client->id] = client;
       }
-      result = co_await ServeAgent(*link, *dept);
+      result = co_await ServeAgent(*client, *dept);
       uint64_t unfinished = 0;
       {
-        std::lock_guard<std::mutex> lock(links_mu_);
-        links_.erase(link->id);
-        unfinished = link->job;
+        std::lock_guard<std::mutex> lock(connections_mu_);
+        connections_.erase(client->id);
+        unfinished = client->job;
       }
       if (unfinished != 0) {
         spdlog::warn(
@@ -187,9 +188,9 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
       }
     }
     // A dispatcher write may still be queued on the gate: close after it.
-    co_await link->gate.Lock();
-    link->closed = true;
-    link->gate.Unlock();
+    co_await client->gate.Lock();
+    client->closed = true;
+    client->gate.Unlock();
   }
   if (!result.ok() && !result.IsCancelled()) {
     bool quiet = result.code() == StatusCode::kUnavailable;  // peer went away
@@ -230,30 +231,31 @@ asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
 
 // --- Jobs --------------------------------------------------------------------
 
-asio::awaitable<Status> VaultServer::OnJobDone(Link& link, ByteView payload) {
+asio::awaitable<Status> VaultServer::OnJobDone(AgentConnection& client, ByteView payload) {
   auto done = proto::JobDone::Decode(payload);
   if (!done.ok()) co_return done.status();
   {
-    std::lock_guard<std::mutex> lock(links_mu_);
-    if (link.job == done->job_id) link.job = 0;
+    std::lock_guard<std::mutex> lock(connections_mu_);
+    if (client.job == done->job_id) client.job = 0;
   }
-  co_return co_await OnPool(blocking_, [&] { return service_->ReportJobDone(link.actor, *done); });
+  co_return co_await OnPool(blocking_,
+                            [&] { return service_->ReportJobDone(client.actor, *done); });
 }
 
 size_t VaultServer::job_links() {
-  std::lock_guard<std::mutex> lock(links_mu_);
+  std::lock_guard<std::mutex> lock(connections_mu_);
   const uint64_t now = MonoMicros();
   size_t n = 0;
-  for (const auto& [id, link] : links_) n += IsJobLink(*link, now);
+  for (const auto& [id, client] : connections_) n += IsJobLink(*client, now);
   return n;
 }
 
-bool VaultServer::IsJobLink(const Link& link, uint64_t now_mono_micros) const {
-  if (link.in_session || link.read_only) return false;
-  if (link.pinged) return true;
+bool VaultServer::IsJobLink(const AgentConnection& client, uint64_t now_mono_micros) const {
+  if (client.in_session || client.read_only) return false;
+  if (client.pinged) return true;
   const uint64_t idle = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(options_.job_link_idle).count());
-  return now_mono_micros - link.hello_ok_mono >= idle;
+  return now_mono_micros - client.hello_ok_mono >= idle;
 }
 
 asio::awaitable<void> VaultServer::DispatchJobs() {
@@ -265,8 +267,8 @@ asio::awaitable<void> VaultServer::DispatchJobs() {
     if (stopping_ || !server_) break;
     {
       // Nothing to do without a job link; skip the catalog read.
-      std::lock_guard<std::mutex> lock(links_mu_);
-      if (links_.empty()) continue;
+      std::lock_guard<std::mutex> lock(connections_mu_);
+      if (connections_.empty()) continue;
     }
     co_await OnPool(blocking_, [this] {
       DispatchOnce();
@@ -282,30 +284,30 @@ void VaultServer::DispatchOnce() {
     return;
   }
   for (const JobRecord& job : *queued) {
-    std::shared_ptr<Link> target;
+    std::shared_ptr<AgentConnection> target;
     {
-      std::lock_guard<std::mutex> lock(links_mu_);
+      std::lock_guard<std::mutex> lock(connections_mu_);
       const uint64_t now = MonoMicros();
-      for (const auto& [id, link] : links_) {
-        if (link->actor.department != job.department_id) continue;
-        if (job.agent_serial.empty() ? link->actor.host != job.host
-                                     : link->actor.name != job.agent_serial) {
+      for (const auto& [id, client] : connections_) {
+        if (client->actor.department != job.department_id) continue;
+        if (job.agent_serial.empty() ? client->actor.host != job.host
+                                     : client->actor.name != job.agent_serial) {
           continue;
         }
-        if (!IsJobLink(*link, now)) continue;
-        // One job at a time per agent, whichever of its links carries it.
+        if (!IsJobLink(*client, now)) continue;
+        // One job at a time per agent, whichever of its connections carries it.
         bool busy = false;
-        for (const auto& [other_id, other] : links_)
-          busy |= other->actor.name == link->actor.name && other->job != 0;
+        for (const auto& [other_id, other] : connections_)
+          busy |= other->actor.name == client->actor.name && other->job != 0;
         if (busy) continue;
-        target = link;
+        target = client;
         break;
       }
       if (target) target->job = job.id;
     }
     if (!target) continue;  // not connected (or busy): stays queued
     if (Status s = service_->MarkJobSent(job.id, target->actor.name); !s.ok()) {
-      std::lock_guard<std::mutex> lock(links_mu_);
+      std::lock_guard<std::mutex> lock(connections_mu_);
       target->job = 0;
       spdlog::warn("job {}: not sent: {}", job.id, s.ToString());
       continue;
@@ -315,19 +317,20 @@ void VaultServer::DispatchOnce() {
   }
 }
 
-asio::awaitable<void> VaultServer::SendJob(std::shared_ptr<Link> link, proto::Job job) {
-  Status s = co_await Send(*link, MessageType::kJob, job);
+asio::awaitable<void> VaultServer::SendJob(std::shared_ptr<AgentConnection> client,
+                                           proto::Job job) {
+  Status s = co_await Send(*client, MessageType::kJob, job);
   if (s.ok()) {
-    spdlog::info("job {} sent to {}", job.job_id, link->conn->Describe());
+    spdlog::info("job {} sent to {}", job.job_id, client->conn->Describe());
     co_return;
   }
   // The connection is gone; the agent cannot have started the job.
   {
-    std::lock_guard<std::mutex> lock(links_mu_);
-    if (link->job == job.job_id) link->job = 0;
+    std::lock_guard<std::mutex> lock(connections_mu_);
+    if (client->job == job.job_id) client->job = 0;
   }
   spdlog::warn("job {}: sending to {} failed ({}); queued again", job.job_id,
-               link->conn->Describe(), s.ToString());
+               client->conn->Describe(), s.ToString());
   Status r = co_await OnPool(blocking_, [&] { return service_->RequeueJob(job.job_id); });
   if (!r.ok()) spdlog::error("job {}: re-queueing failed: {}", job.job_id, r.ToString());
 }

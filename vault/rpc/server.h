@@ -23,7 +23,7 @@
 // has not begun a session and has sent Ping or stayed quiet for
 // `job_link_idle` after HelloOk is a job link (`cairn-agent run`). The
 // dispatcher polls the queued jobs every `job_poll` and sends each to a job
-// link of its agent that has no job outstanding. Writes to a connection
+// client of its agent that has no job outstanding. Writes to a connection
 // from the dispatcher and from the connection's own coroutine are
 // serialised by a per-connection write gate on the connection's strand.
 #ifndef CAIRN_VAULT_RPC_SERVER_H_
@@ -78,19 +78,20 @@ class VaultServer {
   // Job links currently connected (for tests and logs).
   size_t job_links();
 
-  struct Link;
+  struct AgentConnection;
 
  private:
   boost::asio::awaitable<void> Handle(std::shared_ptr<net::Connection> conn);
   boost::asio::awaitable<Status> Enroll(net::Connection& conn);
-  boost::asio::awaitable<Status> ServeAgent(Link& link, const Department& dept);
+  boost::asio::awaitable<Status> ServeAgent(AgentConnection& client, const Department& dept);
   boost::asio::awaitable<Status> ServeReplicator(net::Connection& conn);
-  boost::asio::awaitable<Status> OnJobDone(Link& link, ByteView payload);
+  boost::asio::awaitable<Status> OnJobDone(AgentConnection& client, ByteView payload);
   boost::asio::awaitable<void> SweepRevoked();
   boost::asio::awaitable<void> DispatchJobs();
   void DispatchOnce();
-  boost::asio::awaitable<void> SendJob(std::shared_ptr<Link> link, proto::Job job);
-  bool IsJobLink(const Link& link, uint64_t now_mono_micros) const;  // needs links_mu_
+  boost::asio::awaitable<void> SendJob(std::shared_ptr<AgentConnection> client, proto::Job job);
+  bool IsJobLink(const AgentConnection& client,
+                 uint64_t now_mono_micros) const;  // needs connections_mu_
   uint64_t MonoMicros() const;
 
   VaultService* service_;
@@ -98,9 +99,10 @@ class VaultServer {
   boost::asio::thread_pool blocking_;
   std::unique_ptr<net::Server> server_;
   std::atomic<bool> stopping_{false};
-  std::mutex links_mu_;
-  uint64_t next_link_id_ = 1;                        // guarded by links_mu_
-  std::map<uint64_t, std::shared_ptr<Link>> links_;  // agent connections; links_mu_
+  std::mutex connections_mu_;
+  uint64_t next_connection_id_ = 1;  // guarded by connections_mu_
+  std::map<uint64_t, std::shared_ptr<AgentConnection>>
+      connections_;  // agent connections; connections_mu_
 };
 
 }  // namespace cairn::vault

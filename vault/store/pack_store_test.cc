@@ -91,7 +91,9 @@ class PackStoreConformance : public ::testing::TestWithParam<StoreKind> {
     for (int i = 0; i < n; ++i) EXPECT_TRUE((*w)->Append(Record(id * 1000 + i)).ok());
     EXPECT_TRUE((*w)->Sync().ok());
     auto entries = (*w)->entries();
-    if (seal) EXPECT_TRUE((*w)->Seal().ok());
+    if (seal) {
+      EXPECT_TRUE((*w)->Seal().ok());
+    }
     return entries;
   }
 
@@ -181,8 +183,8 @@ TEST_P(PackStoreConformance, ReadsFromManyThreadsAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, PackStoreConformance, ::testing::ValuesIn(kStores),
-                         [](const ::testing::TestParamInfo<StoreKind>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<StoreKind>& param) {
+                           return std::string(param.param.name);
                          });
 
 // Power loss: what was synced survives, a new pack's name only once synced,
@@ -216,8 +218,8 @@ TEST_P(PackStorePowerLoss, KeepsExactlyWhatWasSynced) {
 
 INSTANTIATE_TEST_SUITE_P(StoresOverFaultInjection, PackStorePowerLoss,
                          ::testing::Values(kStores[3]),
-                         [](const ::testing::TestParamInfo<StoreKind>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<StoreKind>& param) {
+                           return std::string(param.param.name);
                          });
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The connection-side state the vault's protocol handlers share. Private to
 // vault/rpc/.
-#ifndef CAIRN_VAULT_RPC_LINK_H_
-#define CAIRN_VAULT_RPC_LINK_H_
+#ifndef CAIRN_VAULT_RPC_CONNECTION_H_
+#define CAIRN_VAULT_RPC_CONNECTION_H_
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
@@ -17,7 +17,7 @@
 namespace cairn::vault {
 
 // One authenticated agent connection (agent or restore role).
-struct VaultServer::Link {
+struct VaultServer::AgentConnection {
   uint64_t id = 0;
   std::shared_ptr<net::Connection> conn;
   Actor actor;  // the agent: serial, host, department, address
@@ -27,23 +27,23 @@ struct VaultServer::Link {
   bool read_only = false;
   net::WriteGate gate;  // strand only
   bool closed = false;  // strand only; set under the gate before Close()
-  // Guarded by VaultServer::links_mu_:
+  // Guarded by VaultServer::connections_mu_:
   bool pinged = false;      // sent ping before any session_begin
   bool in_session = false;  // sent session_begin: a backup connection
-  uint64_t job = 0;         // job sent on this link, no job_done yet
+  uint64_t job = 0;         // job sent on this client, no job_done yet
 };
 
 namespace rpc {
 
-// Writes one frame on a link through its gate (the dispatcher writes too).
-boost::asio::awaitable<Status> WriteLocked(VaultServer::Link& link, proto::MessageType type,
-                                           ByteView payload);
+// Writes one frame on a client through its gate (the dispatcher writes too).
+boost::asio::awaitable<Status> WriteLocked(VaultServer::AgentConnection& client,
+                                           proto::MessageType type, ByteView payload);
 
 template <typename T>
-boost::asio::awaitable<Status> Send(VaultServer::Link& link, proto::MessageType type,
+boost::asio::awaitable<Status> Send(VaultServer::AgentConnection& client, proto::MessageType type,
                                     const T& message) {
   Bytes payload = message.Encode();
-  co_return co_await WriteLocked(link, type, payload);
+  co_return co_await WriteLocked(client, type, payload);
 }
 
 template <typename T>
@@ -54,7 +54,7 @@ boost::asio::awaitable<Status> Send(net::Connection& conn, proto::MessageType ty
 }
 
 // Sends an Error frame; the caller decides whether to close.
-boost::asio::awaitable<Status> SendError(VaultServer::Link& link, const Status& s);
+boost::asio::awaitable<Status> SendError(VaultServer::AgentConnection& client, const Status& s);
 boost::asio::awaitable<Status> SendError(net::Connection& conn, const Status& s);
 
 // Sends a reply: the message when `result` holds one, else the Error frame
@@ -83,4 +83,4 @@ boost::asio::awaitable<Status> Answer(Conn& conn, boost::asio::thread_pool& pool
 }  // namespace rpc
 }  // namespace cairn::vault
 
-#endif  // CAIRN_VAULT_RPC_LINK_H_
+#endif  // CAIRN_VAULT_RPC_CONNECTION_H_

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -46,6 +47,8 @@ constexpr size_t kBatchBytes = 8u << 20;
 constexpr uint32_t kBlock = 4096;  // unit of in-place comparison and signatures
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 constexpr const char* kDamagedSuffix = ".cairn-damaged";
+// Files are written under "<prefix><pid>-<n>" and renamed into place.
+constexpr const char* kTempPrefix = ".cairn-restore-";
 
 Status SysError(std::string_view what, std::string_view path) {
   return ErrnoToStatus(errno, std::string(what) + " " + std::string(path));
@@ -227,6 +230,10 @@ class Engine {
   // --- planning (calling thread)
   void Select(const SnapshotTree& tree);
   Status PrepareTarget(const proto::SnapshotInfo& snap);
+  // An in-place restore overwrites what is there: only this host's own
+  // series may (unless --force).
+  Status CheckSeries(const proto::SnapshotInfo& snap,
+                     const std::vector<proto::SnapshotInfo>& list) const;
   void PlanChildren(const std::vector<uint32_t>& children, const DirRef& dir);
   void PlanNode(uint32_t index, const DirRef& dir);
   Result<DirRef> MakeDir(const DirRef& parent, const std::string& name, const std::string& path);
@@ -365,10 +372,50 @@ void Engine::Select(const SnapshotTree& tree) {
 
 // --- target ------------------------------------------------------------
 
+Status Engine::CheckSeries(const proto::SnapshotInfo& snap,
+                           const std::vector<proto::SnapshotInfo>& list) const {
+  const std::string& me = state_.config.host;
+  if (snap.hostname != me) {
+    return Status::InvalidArgument(
+        "snapshot " + snap.id + " is of host " + snap.hostname + ", and this is host " + me +
+        ": an in-place restore would overwrite this host's data with another host's; restore "
+        "it elsewhere (without --in-place), or pass --force if that is what you mean");
+  }
+  if (snap.kind != proto::SessionKind::kImage || options_.target.empty()) return Status::OK();
+  std::error_code ec;
+  const std::string target =
+      std::filesystem::absolute(options_.target, ec).lexically_normal().string();
+  auto has_target = [&](const proto::SnapshotInfo& s) {
+    return std::find(s.paths.begin(), s.paths.end(), target) != s.paths.end();
+  };
+  if (has_target(snap)) return Status::OK();
+  for (const auto& s : list) {
+    if (s.hostname == me && s.kind == proto::SessionKind::kImage && has_target(s)) {
+      std::string paths;
+      for (const auto& p : snap.paths) paths += (paths.empty() ? "" : ", ") + p;
+      return Status::InvalidArgument(
+          "snapshot " + snap.id + " is of " + paths + ", but " + target +
+          " is another image this host backs up: an in-place restore would overwrite it with "
+          "the wrong disk; pass --force if that is what you mean");
+    }
+  }
+  return Status::OK();
+}
+
 Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
   const std::string& target = options_.target;
   if (options_.in_place && options_.overwrite) {
     return Status::InvalidArgument("--in-place and --overwrite exclude each other");
+  }
+  struct stat lst {};
+  if (!target.empty() && !options_.verify_only && ::lstat(target.c_str(), &lst) == 0 &&
+      S_ISLNK(lst.st_mode) && !options_.follow_target_symlink) {
+    std::error_code ec;
+    const auto points_to = std::filesystem::read_symlink(target, ec);
+    return Status::InvalidArgument(
+        "target " + target + " is a symbolic link" +
+        (ec ? std::string() : " (to " + points_to.string() + ")") +
+        "; name the real directory, or pass --follow-symlink to restore where it points");
   }
   struct stat st {};
   const bool exists = !target.empty() && ::stat(target.c_str(), &st) == 0;
@@ -419,6 +466,15 @@ Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
   int fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return SysError("open target", target);
   root_dir_ = std::make_shared<DirHandle>(fd);
+  if (exists) {
+    // A restore that was killed (SIGKILL, power loss) left its temporaries.
+    auto removed = RemoveRestoreLeftovers(target);
+    if (!removed.ok()) return removed.status();
+    if (*removed > 0) {
+      Warn("removed " + std::to_string(*removed) +
+           " temporary file(s) left in the target by an interrupted restore");
+    }
+  }
   if (exists && !options_.in_place && !options_.overwrite) {
     std::error_code ec;
     if (!std::filesystem::is_empty(target, ec) || ec) {
@@ -434,6 +490,9 @@ Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
 // --- planning ----------------------------------------------------------
 
 void Engine::MaybeProgress(bool force) {
+  if (options_.cancel != nullptr && options_.cancel->load() && !aborted()) {
+    Fatal(Status::Cancelled("interrupted; unfinished files were removed"));
+  }
   if (!options_.progress) return;
   auto now = Clock::now();
   if (!force && now - last_progress_ < kProgressEvery) return;
@@ -598,7 +657,7 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
       }
     } else {
       char tmp[40];
-      std::snprintf(tmp, sizeof(tmp), ".cairn-restore-%d-%llu", static_cast<int>(::getpid()),
+      std::snprintf(tmp, sizeof(tmp), "%s%d-%llu", kTempPrefix, static_cast<int>(::getpid()),
                     static_cast<unsigned long long>(++tmp_counter_));
       f->tmp = tmp;
     }
@@ -1102,8 +1161,11 @@ Status Engine::Run(const std::string& wanted) {
   result_->vault = first->address();
   links_.push_back(std::move(first));
   CAIRN_ASSIGN_OR_RETURN(auto list, links_[0]->ListSnapshots());
-  CAIRN_ASSIGN_OR_RETURN(proto::SnapshotInfo snap, FindSnapshot(list, wanted));
+  SnapshotFilter filter = options_.filter;
+  if (options_.in_place && filter.prefer_path.empty()) filter.prefer_path = options_.target;
+  CAIRN_ASSIGN_OR_RETURN(proto::SnapshotInfo snap, FindSnapshot(list, wanted, filter));
   result_->snapshot_id = snap.id;
+  if (options_.in_place && !options_.force) CAIRN_RETURN_IF_ERROR(CheckSeries(snap, list));
 
   CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(state_.keys));
   CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree,
@@ -1201,10 +1263,39 @@ std::vector<std::pair<uint64_t, uint64_t>> DifferingBlocks(ByteView want, ByteVi
   return runs;
 }
 
+bool MatchesFilter(const proto::SnapshotInfo& snap, const SnapshotFilter& filter) {
+  if (!filter.host.empty() && snap.hostname != filter.host) return false;
+  for (const std::string& p : filter.paths) {
+    if (std::find(snap.paths.begin(), snap.paths.end(), p) == snap.paths.end()) return false;
+  }
+  return true;
+}
+
 Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>& list,
-                                         std::string_view wanted) {
+                                         std::string_view wanted, const SnapshotFilter& filter) {
   if (list.empty()) return Status::NotFound("the vault holds no snapshot for this department");
-  if (wanted == "latest") return list.front();  // newest first
+  if (wanted == "latest") {
+    const proto::SnapshotInfo* newest = nullptr;
+    const proto::SnapshotInfo* preferred = nullptr;
+    for (const auto& s : list) {  // newest first
+      if (!MatchesFilter(s, filter)) continue;
+      if (newest == nullptr) newest = &s;
+      if (preferred == nullptr && !filter.prefer_path.empty() &&
+          std::find(s.paths.begin(), s.paths.end(), filter.prefer_path) != s.paths.end()) {
+        preferred = &s;
+      }
+    }
+    if (preferred != nullptr) return *preferred;
+    if (newest != nullptr) return *newest;
+    std::string series = filter.host.empty() ? std::string("any host") : "host " + filter.host;
+    for (const auto& p : filter.paths) series += ", path " + p;
+    std::set<std::string> hosts;
+    for (const auto& s : list) hosts.insert(s.hostname);
+    std::string others;
+    for (const auto& h : hosts) others += (others.empty() ? "" : ", ") + h;
+    return Status::NotFound("no snapshot of " + series + " (the department has snapshots of " +
+                            others + "; name one with --host and --path, or by its ID)");
+  }
   const proto::SnapshotInfo* found = nullptr;
   for (const auto& s : list) {
     if (s.id == wanted) return s;
@@ -1221,6 +1312,33 @@ Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>&
                             " (see cairn-restore snapshots)");
   }
   return *found;
+}
+
+Result<uint64_t> RemoveRestoreLeftovers(const std::string& dir) {
+  uint64_t removed = 0;
+  std::error_code ec;
+  auto it = std::filesystem::recursive_directory_iterator(
+      dir, std::filesystem::directory_options::skip_permission_denied, ec);
+  if (ec) return Status::IOError("scan " + dir + ": " + ec.message());
+  for (; it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return Status::IOError("scan " + dir + ": " + ec.message());
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(kTempPrefix)) continue;
+    // Exactly ".cairn-restore-<digits>-<digits>", a regular file, not a link.
+    const std::string rest = name.substr(std::strlen(kTempPrefix));
+    const auto dash = rest.find('-');
+    auto digits = [](std::string_view v) {
+      return !v.empty() &&
+             std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (dash == std::string::npos || !digits(std::string_view(rest).substr(0, dash)) ||
+        !digits(std::string_view(rest).substr(dash + 1))) {
+      continue;
+    }
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    if (std::filesystem::remove(it->path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 Result<RestoreResult> Restore(const client::Identity& state, const std::string& snapshot,

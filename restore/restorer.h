@@ -32,6 +32,7 @@
 #ifndef CAIRN_RESTORE_RESTORER_H_
 #define CAIRN_RESTORE_RESTORER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -53,12 +54,38 @@ struct RestoreProgress {
   double seconds = 0;
 };
 
+// Which series "latest" is looked for in (doc/design.md section 12): a
+// snapshot of another host, or of other paths, is never "latest" by
+// accident.
+struct SnapshotFilter {
+  // Only this host's snapshots; empty: any host.
+  std::string host;
+  // Only snapshots that include every one of these paths.
+  std::vector<std::string> paths;
+  // Among those, the ones that include this path, when there are any (an
+  // in-place restore onto a device this host backs up prefers that
+  // device's series).
+  std::string prefer_path;
+};
+
 struct RestoreOptions {
-  std::string target;                 // directory, image file or block device
+  std::string target;  // directory, image file or block device
+  // How "latest" is resolved; an ID or prefix names any snapshot.
+  SnapshotFilter filter;
   std::vector<std::string> includes;  // fnmatch patterns on snapshot paths; empty = all
   bool in_place = false;
   bool overwrite = false;
   bool verify_only = false;
+  // Allow an in-place restore of another host's snapshot, or of another
+  // image of this host, onto the target. Default false: refused.
+  bool force = false;
+  // Restore into where a symbolic link --target points. Default false: a
+  // target that is a link is refused (with --overwrite, writing through a
+  // link to /etc would be a disaster).
+  bool follow_target_symlink = false;
+  // Set from another thread (a signal) to stop: unfinished files are
+  // removed, what was restored stays, and Restore returns Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
   int connections = 4;              // parallel vault connections (and workers)
   std::vector<std::string> vaults;  // addresses, in order; empty = the agent's
   std::chrono::milliseconds deadline{std::chrono::seconds(120)};
@@ -98,9 +125,19 @@ struct RestoreResult {
 std::vector<std::pair<uint64_t, uint64_t>> DifferingBlocks(ByteView want, ByteView have,
                                                            uint32_t block);
 
-// Resolves SNAPSHOT: a full ID, a unique prefix of one, or "latest".
+// Resolves SNAPSHOT: a full ID, a unique prefix of one, or "latest" (the
+// newest snapshot that passes `filter`). NotFound says what exists instead.
 Result<proto::SnapshotInfo> FindSnapshot(const std::vector<proto::SnapshotInfo>& list,
-                                         std::string_view wanted);
+                                         std::string_view wanted,
+                                         const SnapshotFilter& filter = {});
+
+// Whether `snap` passes `filter` (host and paths; prefer_path ignored).
+bool MatchesFilter(const proto::SnapshotInfo& snap, const SnapshotFilter& filter);
+
+// The leftover temporary files of restores that were killed
+// (".cairn-restore-<pid>-<n>") under `dir`, removed without following any
+// symbolic link. Returns how many were removed.
+Result<uint64_t> RemoveRestoreLeftovers(const std::string& dir);
 
 // Restores (or verifies) `snapshot` with the identity in `state`. Fails as a
 // whole for bad options, a refused target, an unreachable vault or a write

@@ -1,10 +1,11 @@
 // cairn-agent: flags and wiring only; the logic lives in the cairn_agent
 // library (agent/*.h).
 //
-// Exit codes: 0 success (a backup with warnings still succeeds: the
-// warnings are counted in the summary and listed in --json), 1 a failure
-// (vault unreachable, refused, storage or network error), 2 bad usage or
-// input (malformed token, missing PATH, already enrolled without --force).
+// Exit codes (lib/base/cli.h): 0 success; 3 a backup that completed with
+// warnings (a file vanished or could not be read: counted in the summary
+// and listed in --json); 1 a failure (refused, storage or network error);
+// 2 bad usage or input (malformed token, missing PATH, already enrolled
+// without --force); 4 no vault reachable; 5 not found.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,7 +29,9 @@ namespace {
 
 using cairn::Status;
 
-int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-agent", json, s); }
+namespace cli = cairn::cli;
+
+int Fail(bool json, const Status& s) { return cli::Fail("cairn-agent", json, s); }
 
 int RunEnroll(const cairn::client::EnrollOptions& options, bool json) {
   auto result = cairn::client::Enroll(options);
@@ -45,7 +48,7 @@ int RunEnroll(const cairn::client::EnrollOptions& options, bool json) {
                           {"ca_fingerprint", result->ca_fingerprint},
                           {"certificate_serial", result->certificate_serial},
                           {"state", options.state_dir}};
-    std::cout << boost::json::serialize(o) << "\n";
+    cli::PrintJson(o);
   } else {
     std::cout << "Enrolled " << c.host << " in department " << c.department << " (vault "
               << c.vault_addresses.front() << "); state in " << options.state_dir << "\n";
@@ -58,6 +61,8 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
   if (!paths.ok()) return Fail(json, paths.status());
   auto state = cairn::client::LoadIdentity(state_dir);
   if (!state.ok()) return Fail(json, state.status());
+  auto lock = cairn::client::LockIdentity(state_dir, "backup");
+  if (!lock.ok()) return Fail(json, lock.status());
   auto cache = cairn::agent::FileCache::Open(cairn::client::IdentityPaths(state_dir).lmdb());
   if (!cache.ok()) return Fail(json, cache.status().WithContext("open file cache"));
   auto session = cairn::agent::OpenVaultSession(*state, *paths);
@@ -81,7 +86,7 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
                           {"cache_hits", result->cache_hits},
                           {"warnings", warnings},
                           {"seconds", result->seconds}};
-    std::cout << boost::json::serialize(o) << "\n";
+    cli::PrintJson(o);
   } else {
     for (const auto& w : result->warnings) std::cerr << "warning: " << w << "\n";
     std::printf("%llu files, %llu dirs, %s; %s new in %llu chunks; %zu warning(s); %.1f s\n",
@@ -93,7 +98,7 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
                 result->seconds);
     std::printf("snapshot %s\n", result->snapshot_id.c_str());
   }
-  return 0;
+  return result->warnings.empty() ? cli::kExitOk : cli::kExitWarnings;
 }
 
 int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOptions options,
@@ -102,6 +107,8 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
   if (!images.ok()) return Fail(json, images.status());
   auto state = cairn::client::LoadIdentity(state_dir);
   if (!state.ok()) return Fail(json, state.status());
+  auto lock = cairn::client::LockIdentity(state_dir, "backup");
+  if (!lock.ok()) return Fail(json, lock.status());
   auto store = cairn::agent::ExtentStore::Open(cairn::client::IdentityPaths(state_dir).lmdb());
   if (!store.ok()) return Fail(json, store.status().WithContext("open extent state"));
   cairn::agent::SessionOptions session_options;
@@ -131,7 +138,7 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
                           {"delta_bytes", r.delta_bytes},
                           {"warnings", warnings},
                           {"seconds", r.seconds}};
-    std::cout << boost::json::serialize(o) << "\n";
+    cli::PrintJson(o);
   } else {
     for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
     std::printf(
@@ -145,84 +152,113 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
         r.seconds);
     std::printf("snapshot %s\n", r.snapshot_id.c_str());
   }
-  return 0;
+  return r.warnings.empty() ? cli::kExitOk : cli::kExitWarnings;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   ::umask(077);  // keys, certificates and the file cache are nobody else's business
-  CLI::App app{"cairn-agent: the Cairn backup agent"};
+  CLI::App app{
+      "cairn-agent: the Cairn backup agent of a department server. It enrols once, then backs\n"
+      "up files and block devices to its vault, by hand or as a service running the vault's\n"
+      "jobs. Environment: CAIRN_STATE (--state), CAIRN_VAULT (enroll --vault),\n"
+      "CAIRN_DISABLE_IO_URING=1 (read with pread instead of io_uring)."};
+  cli::CommonFlags flags;
+  cli::AddCommonFlags(app, &flags, "cairn-agent");
   app.require_subcommand(1);
-  std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
-  bool json = false;
+  bool& json = flags.json;
 
   cairn::client::EnrollOptions enroll;
   auto* enroll_cmd = app.add_subcommand("enroll", "Join a department with a one-time token");
-  enroll_cmd->add_option("--vault", enroll.vault, "Vault address, host:port")->required();
+  enroll_cmd->add_option("--vault", enroll.vault, "Vault address, host:port")
+      ->envname("CAIRN_VAULT")
+      ->required();
   enroll_cmd->add_option("--token", enroll.token, "Token from `cairn-vault token create`")
       ->required();
-  enroll_cmd->add_option("--state", enroll.state_dir, "State directory (created 0700)")->required();
-  enroll_cmd->add_option("--host", enroll.host, "Host name to enrol as (default: this host)");
+  enroll_cmd->add_option("--state", enroll.state_dir, "State directory (created 0700)")
+      ->envname("CAIRN_STATE")
+      ->required();
+  enroll_cmd->add_option("--host", enroll.host,
+                         "Host name to enrol as (default: this host's name, lower case)");
   enroll_cmd->add_flag("--force", enroll.force, "Replace an existing enrolment");
-  enroll.software = "cairn-agent 0.1.0";
-  enroll_cmd->add_flag("--json", json, "Print the result as one JSON object");
+  enroll.software = cli::VersionString("cairn-agent");
+  cli::AddJsonFlag(enroll_cmd, &flags);
+  cli::Examples(enroll_cmd,
+                "Example:\n  cairn-agent enroll --vault vault.city.gov:7420 --token cairn1-... "
+                "--state /var/lib/cairn-agent");
 
   std::string state_dir;
+  std::vector<std::string> paths;
+  bool image_mode = false;
   cairn::agent::BackupOptions backup;
-  auto* backup_cmd = app.add_subcommand("backup", "Back up files and directories now");
-  backup_cmd->add_option("--state", state_dir, "State directory of an enrolled agent")->required();
+  auto* backup_cmd = app.add_subcommand("backup", "Back up files, directories or images now");
+  backup_cmd->add_option("--state", state_dir, "State directory of an enrolled agent")
+      ->envname("CAIRN_STATE")
+      ->required();
+  backup_cmd->add_flag("--image", image_mode,
+                       "Image mode: each PATH is a block device or image file, backed up as "
+                       "fixed extents with block deltas");
   backup_cmd->add_option("--exclude", backup.excludes,
                          "fnmatch pattern on the path relative to PATH or the name (repeatable)");
   backup_cmd->add_flag("--cross-fs", backup.cross_fs, "Descend into other file systems");
-  backup_cmd->add_option("--zstd-level", backup.zstd_level, "zstd level 1..19")
-      ->capture_default_str();
-  backup_cmd->add_option("--workers", backup.workers, "Worker threads (default: all cores)");
-  backup_cmd->add_flag("--json", json, "Print the result as one JSON object");
-  backup_cmd->add_option("PATH", backup.paths, "Files or directories to back up");
-  cairn::agent::ImageBackupOptions image;
-  backup_cmd->add_option("--image", image.images,
-                         "Back up these block devices or image files instead (image mode)");
-  // Seams for later: image mode (--image) and `run` service mode.
+  backup_cmd->add_option("--zstd-level", backup.zstd_level, "zstd level, 1 (fast) to 19 (small)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 19));
+  backup_cmd->add_option("--workers", backup.workers, "Worker threads (default: all cores)")
+      ->check(CLI::Range(0, 256));
+  cli::AddJsonFlag(backup_cmd, &flags);
+  backup_cmd->add_option("PATH", paths, "Files, directories, or (--image) devices and images")
+      ->required();
+  cli::Examples(backup_cmd,
+                "Examples:\n"
+                "  cairn-agent backup --state /var/lib/cairn-agent /etc /srv/data\n"
+                "  cairn-agent backup --state /var/lib/cairn-agent --image /dev/vdb --json");
 
   cairn::agent::RunOptions run;
   bool json_log = false;
   auto* run_cmd = app.add_subcommand("run", "Service: keep a link to the vault and run its jobs");
-  run_cmd->add_option("--state", state_dir, "State directory of an enrolled agent")->required();
+  run_cmd->add_option("--state", state_dir, "State directory of an enrolled agent")
+      ->envname("CAIRN_STATE")
+      ->required();
   run_cmd->add_option("--paths", run.paths,
                       "Backup set for jobs that name no paths (default: agent.toml paths)");
   run_cmd->add_flag("--json-log", json_log, "Log one JSON object per line");
+  cli::Examples(run_cmd,
+                "Example:\n  cairn-agent run --state /var/lib/cairn-agent --paths /srv/data");
 
-  CLI11_PARSE(app, argc, argv);
+  if (int rc = cli::Parse(app, argc, argv, "cairn-agent"); rc >= 0) return rc;
   cairn::LogOptions log;
   log.program = "cairn-agent";
-  log.level = log_level;
-  if (run_cmd->parsed()) {
-    // A service logs its state changes unless told otherwise.
-    if (app.get_option("--log-level")->count() == 0) log.level = "info";
-    log.json = json_log;
-  }
-  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
+  // A service logs its state changes; a command only what goes wrong.
+  log.level = flags.Level(run_cmd->parsed() ? "info" : "warn");
+  log.json = json_log;
+  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(json, s);
 
   if (enroll_cmd->parsed()) return RunEnroll(enroll, json);
-  if (backup_cmd->parsed() && !image.images.empty()) {
-    if (!backup.paths.empty() || !backup.excludes.empty() || backup.cross_fs) {
-      return Fail(json, Status::InvalidArgument("--image takes no PATH, --exclude or --cross-fs"));
+  if (backup_cmd->parsed() && image_mode) {
+    if (!backup.excludes.empty() || backup.cross_fs) {
+      return Fail(json, Status::InvalidArgument("--image takes no --exclude or --cross-fs"));
     }
+    cairn::agent::ImageBackupOptions image;
+    image.images = paths;
     image.zstd_level = backup.zstd_level;
     image.workers = backup.workers;
     return RunImageBackup(state_dir, image, json);
   }
-  if (backup_cmd->parsed()) return RunBackup(state_dir, backup, json);
+  if (backup_cmd->parsed()) {
+    backup.paths = paths;
+    return RunBackup(state_dir, backup, json);
+  }
   if (run_cmd->parsed()) {
     auto state = cairn::client::LoadIdentity(state_dir);
     if (!state.ok()) return Fail(false, state.status());
+    auto lock = cairn::client::LockIdentity(state_dir, "run");
+    if (!lock.ok()) return Fail(false, lock.status());
     run.handle_signals = true;
     cairn::agent::AgentService service(std::move(*state), std::move(run));
     Status s = service.Run();
     return s.ok() ? 0 : Fail(false, s);
   }
-  return 2;
+  return cli::kExitUsage;
 }

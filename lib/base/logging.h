@@ -21,6 +21,9 @@ struct LogOptions {
   bool json = false;
   // Log to stderr (default) so stdout stays free for --json results.
   bool to_stderr = true;
+  // Under systemd (its JOURNAL_STREAM is set), log to journald instead, with
+  // each line's priority. Default true.
+  bool journal_when_under_systemd = true;
 };
 
 // Replaces spdlog's default logger. InvalidArgument for an unknown level.

@@ -1,6 +1,7 @@
 #include "lib/client/identity.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -21,6 +22,30 @@ Result<std::string> ReadText(const std::string& path) {
 }
 
 }  // namespace
+
+IdentityLock::~IdentityLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<IdentityLock> LockIdentity(const std::string& dir, std::string_view what) {
+  const std::string path = IdentityPaths(dir).lock();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoToStatus(errno, "open " + path);
+  IdentityLock lock(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return ErrnoToStatus(errno, "lock " + path);
+    char holder[128] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : std::string("?");
+    while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+    return Status::Unavailable("another cairn-agent (" + who + ") is using " + dir +
+                               "; wait for it to finish, or stop it")
+        .WithRetryable(false);
+  }
+  const std::string me = "pid " + std::to_string(::getpid()) + ", " + std::string(what) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);
+  return lock;
+}
 
 bool HoldsEnrollment(const std::string& dir) {
   struct stat st;

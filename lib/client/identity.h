@@ -92,6 +92,26 @@ Result<Identity> LoadIdentity(const std::string& dir, bool need_keys = true);
 // anything changed.
 Result<bool> AdoptVaultAddresses(Identity* identity, const std::vector<std::string>& advice);
 
+// An exclusive hold on a state directory (DIR/run.lock), so that two agent
+// processes never work on one file cache or extent state at once. Released
+// when destroyed, or when the process dies.
+class IdentityLock {
+ public:
+  IdentityLock(IdentityLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  IdentityLock& operator=(IdentityLock&&) = delete;
+  ~IdentityLock();
+
+ private:
+  friend Result<IdentityLock> LockIdentity(const std::string& dir, std::string_view what);
+  explicit IdentityLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+// Takes the lock, recording this process and `what` it does ("run",
+// "backup"). Unavailable, not retryable, naming the holder ("another
+// cairn-agent (pid 4242, run) is using DIR") when another process holds it.
+Result<IdentityLock> LockIdentity(const std::string& dir, std::string_view what);
+
 // Writes `data` to `path` atomically with mode 0600.
 Status WritePrivateFile(const std::string& path, ByteView data);
 

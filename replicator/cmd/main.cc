@@ -39,39 +39,28 @@ namespace {
 using cairn::Status;
 namespace json = boost::json;
 
-int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-replicator", json, s); }
+namespace cli = cairn::cli;
 
-// "100000", "10M", "512k", "1G" (bytes per second; k = 1024).
-cairn::Result<uint64_t> ParseRate(std::string text) {
-  if (text.empty()) return uint64_t{0};
-  uint64_t mult = 1;
-  if (text.size() > 2 && text.substr(text.size() - 2) == "/s") text.resize(text.size() - 2);
-  switch (text.empty() ? '\0' : text.back()) {
-    case 'k':
-    case 'K':
-      mult = 1u << 10;
-      text.pop_back();
-      break;
-    case 'm':
-    case 'M':
-      mult = 1u << 20;
-      text.pop_back();
-      break;
-    case 'g':
-    case 'G':
-      mult = 1u << 30;
-      text.pop_back();
-      break;
-    default:
-      break;
+int Fail(bool json, const Status& s) { return cli::Fail("cairn-replicator", json, s); }
+
+// The progress line on a terminal: bytes, records, rate, ETA of the pass.
+void PrintProgress(const cairn::vault::PassProgress& p) {
+  const double rate = p.seconds > 0 ? static_cast<double>(p.bytes) / p.seconds : 0;
+  std::string eta = "?";
+  if (p.records > 0 && p.records_to_fetch >= p.records) {
+    eta = cairn::HumanDuration(p.seconds / static_cast<double>(p.records) *
+                               static_cast<double>(p.records_to_fetch - p.records));
   }
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || end == nullptr || *end != '\0' || v == 0) {
-    return Status::InvalidArgument("--limit-rate: expected bytes per second, e.g. 10M");
-  }
-  return static_cast<uint64_t>(v) * mult;
+  std::fprintf(stderr, "\r\033[Ksnapshot %llu of %llu: %s, %llu of %llu records, %s/s, ETA %s",
+               static_cast<unsigned long long>(p.snapshot),
+               static_cast<unsigned long long>(p.snapshots), cairn::HumanBytes(p.bytes).c_str(),
+               static_cast<unsigned long long>(p.records),
+               static_cast<unsigned long long>(p.records_to_fetch),
+               cairn::HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
 }
+
+// A figure that does not exist yet (negative) is null, never a sentinel.
+json::value OrNull(double v) { return v < 0 ? json::value(nullptr) : json::value(v); }
 
 json::object PassJson(const cairn::vault::PassStats& p) {
   json::array committed;
@@ -87,8 +76,8 @@ json::object PassJson(const cairn::vault::PassStats& p) {
                       {"source_latest", p.source_latest},
                       {"pending", p.pending},
                       {"lag_seconds", p.lag_seconds},
-                      {"last_lag_seconds", p.last_lag_seconds},
-                      {"newest_age_seconds", p.newest_age_seconds},
+                      {"last_lag_seconds", OrNull(p.last_lag_seconds)},
+                      {"newest_age_seconds", OrNull(p.newest_age_seconds)},
                       {"seconds", p.seconds}};
 }
 
@@ -132,7 +121,8 @@ class PullTask : public cairn::vault::DaemonTask {
       auto pass = puller_->RunPass();
       if (pass.ok()) {
         backoff = std::chrono::milliseconds(1000);
-        if (json_) std::cout << json::serialize(PassJson(*pass)) << std::endl;
+        if (options_.progress) std::fprintf(stderr, "\r\033[K");
+        if (json_) cli::PrintJson(PassJson(*pass));
         if (pass->snapshots > 0 || once_) {
           spdlog::info(
               "pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
@@ -184,32 +174,44 @@ int main(int argc, char** argv) {
   ::umask(077);
   CLI::App app{
       "cairn-replicator: pulls a source vault's snapshots into this site's vault (the DR copy),\n"
-      "and serves that vault. The source never connects here."};
+      "and serves that vault. The source never connects here. Environment: CAIRN_DATA (--data)."};
   app.require_subcommand(1);
-  std::string log_level = "info", data_dir, source, token, host, listen, limit_rate;
+  std::string data_dir, source, token, host, listen;
+  uint64_t limit_rate = 0;
   std::vector<std::string> advertise;
-  bool json_out = false, once = false;
+  bool once = false;
   int poll_ms = 1000, threads = 4;
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
+  cli::CommonFlags flags;
+  cli::AddCommonFlags(app, &flags, "cairn-replicator");
+  bool& json_out = flags.json;
 
   auto* enroll = app.add_subcommand("enroll", "Enrol with the source vault (a --replicator token)");
-  enroll->add_option("--data", data_dir, "This site's vault data directory")->required();
+  enroll->add_option("--data", data_dir, "This site's vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
   enroll->add_option("--source", source, "The source vault, host:port")->required();
   enroll->add_option("--token", token, "Token from `cairn-vault token create --replicator`")
       ->required();
   enroll->add_option("--host", host, "Name to enrol as (default: this host)");
-  enroll->add_flag("--json", json_out, "Print the result as one JSON object");
+  cli::AddJsonFlag(enroll, &flags);
+  cli::Examples(
+      enroll,
+      "Example:\n  cairn-replicator enroll --data /srv/cairn-dr --source vault.city.gov:7420 "
+      "--token cairn1-...");
 
   auto* run = app.add_subcommand("run", "Replicate (and serve this site's vault)");
-  run->add_option("--data", data_dir, "This site's vault data directory")->required();
+  run->add_option("--data", data_dir, "This site's vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
   run->add_option("--source", source, "The source vault, host:port (default: as enrolled)");
   run->add_option("--listen", listen,
                   "Serve this vault here too (restores; backups once promoted)");
   run->add_option("--advertise", advertise,
                   "Address agents use for this vault, repeatable (default: --listen)");
   run->add_flag("--once", once, "One pass, then exit");
-  run->add_option("--limit-rate", limit_rate, "Bytes per second from the source (e.g. 10M)");
+  run->add_option("--limit-rate", limit_rate,
+                  "Bytes per second from the source, with a unit if you like (10M, 512k)")
+      ->transform(CLI::AsSizeValue(false));
   run->add_option("--poll-ms", poll_ms, "Pause between passes in continuous mode")
       ->capture_default_str()
       ->check(CLI::Range(50, 3600000));
@@ -220,12 +222,16 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(500, 3600000));
   run->add_flag("--json", json_out, "One JSON object per pass on stdout");
+  cli::Examples(run,
+                "Examples:\n"
+                "  cairn-replicator run --data /srv/cairn-dr --listen 0.0.0.0:7420 --json\n"
+                "  cairn-replicator run --data /srv/cairn-dr --once --limit-rate 20M");
 
-  CLI11_PARSE(app, argc, argv);
+  if (int rc = cli::Parse(app, argc, argv, "cairn-replicator"); rc >= 0) return rc;
   cairn::LogOptions log;
   log.program = "cairn-replicator";
-  log.level = log_level;
-  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
+  log.level = flags.Level(*run ? "info" : "warn");
+  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(json_out, s);
 
   if (*enroll) {
     cairn::client::EnrollOptions eo;
@@ -235,15 +241,14 @@ int main(int argc, char** argv) {
     eo.host = host;
     eo.force = true;
     eo.replicator = true;
-    eo.software = "cairn-replicator 0.1.0";
+    eo.software = cli::VersionString("cairn-replicator");
     auto r = cairn::client::Enroll(eo);
     if (!r.ok()) return Fail(json_out, r.status());
     if (json_out) {
-      std::cout << json::serialize(json::object{{"ok", true},
-                                                {"source", source},
-                                                {"certificate_serial", r->certificate_serial},
-                                                {"ca_fingerprint", r->ca_fingerprint}})
-                << "\n";
+      cli::PrintJson(json::object{{"ok", true},
+                                  {"source", source},
+                                  {"certificate_serial", r->certificate_serial},
+                                  {"ca_fingerprint", r->ca_fingerprint}});
     } else {
       std::cout << "Enrolled as a replicator of " << source << " (certificate "
                 << r->certificate_serial << "); identity in "
@@ -252,8 +257,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto rate = ParseRate(limit_rate);
-  if (!rate.ok()) return Fail(json_out, rate.status());
   auto identity = cairn::client::LoadIdentity(cairn::vault::ReplicatorIdentityDir(data_dir), false);
   if (!identity.ok()) {
     if (identity.status().IsNotFound()) {
@@ -264,7 +267,8 @@ int main(int argc, char** argv) {
   }
   if (!source.empty()) identity->config.vault_addresses = {source};
   cairn::vault::ReplicatorOptions ro;
-  ro.limit_rate = *rate;
+  ro.limit_rate = limit_rate;
+  if (!json_out && ::isatty(STDERR_FILENO)) ro.progress = PrintProgress;
   ro.deadline = std::chrono::milliseconds(deadline_ms);
   ro.advertise = advertise;
   if (ro.advertise.empty() && !listen.empty()) ro.advertise = {listen};

@@ -1,25 +1,32 @@
 // cairn-restore: flags and wiring only; the logic lives in the
 // cairn_restore library (restore/*.h).
 //
-// Exit codes: 0 success; 1 a failure (vault unreachable, refused, no such
-// snapshot, a write error on the target) or a restore that found damage (the
-// damaged files are listed, everything else is restored); 2 bad usage or
-// input (an ambiguous snapshot prefix, a non-empty target without
-// --overwrite or --in-place).
+// Exit codes (lib/base/cli.h): 0 success; 1 a failure (refused, a write
+// error on the target) or a restore that found damage (the damaged files
+// are listed, everything else is restored); 2 bad usage or input (an
+// ambiguous snapshot prefix, a non-empty target without --overwrite or
+// --in-place, an in-place restore of another host's series); 4 no vault
+// reachable; 5 no such snapshot; 130 interrupted.
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/json.hpp>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <thread>
 
 #include "lib/base/bytes.h"
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
+#include "lib/base/names.h"
 #include "lib/client/identity.h"
+#include "lib/client/snapshot_json.h"
 #include "lib/client/vault_link.h"
 #include "lib/repo/record.h"
 #include "restore/restorer.h"
@@ -30,7 +37,9 @@ namespace {
 using cairn::Status;
 namespace json = boost::json;
 
-int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-restore", json, s); }
+namespace cli = cairn::cli;
+
+int Fail(bool json, const Status& s) { return cli::Fail("cairn-restore", json, s); }
 
 std::string LocalTime(uint64_t micros) {
   std::time_t t = static_cast<std::time_t>(micros / 1'000'000);
@@ -51,6 +60,17 @@ struct Common {
   std::string state_dir;
   std::vector<std::string> vaults;
   bool json = false;
+  // The series "latest" means (--host, --path); the host defaults to this
+  // one's.
+  std::string host;
+  std::vector<std::string> paths;
+
+  cairn::restore::SnapshotFilter Filter(const cairn::client::Identity& identity) const {
+    cairn::restore::SnapshotFilter f;
+    f.host = host == "*" ? "" : host.empty() ? identity.config.host : host;
+    f.paths = paths;
+    return f;
+  }
 };
 
 cairn::Result<std::unique_ptr<cairn::client::VaultLink>> Connect(
@@ -59,47 +79,54 @@ cairn::Result<std::unique_ptr<cairn::client::VaultLink>> Connect(
       state, c.vaults.empty() ? state.config.vault_addresses : c.vaults, {});
 }
 
+// The snapshots that `--host`/`--path` select; every host's when neither is
+// given (the listing shows whose each is).
+std::vector<cairn::proto::SnapshotInfo> Selected(const std::vector<cairn::proto::SnapshotInfo>& all,
+                                                 const Common& c) {
+  cairn::restore::SnapshotFilter f;
+  f.host = c.host == "*" ? "" : c.host;
+  f.paths = c.paths;
+  std::vector<cairn::proto::SnapshotInfo> out;
+  for (const auto& s : all) {
+    if (cairn::restore::MatchesFilter(s, f)) out.push_back(s);
+  }
+  return out;
+}
+
 int RunSnapshots(const Common& c) {
   auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
   auto link = Connect(*state, c);
   if (!link.ok()) return Fail(c.json, link.status());
-  auto list = (*link)->ListSnapshots();
-  if (!list.ok()) return Fail(c.json, list.status());
+  auto all = (*link)->ListSnapshots();
+  if (!all.ok()) return Fail(c.json, all.status());
+  const auto list = Selected(*all, c);
   if (c.json) {
     json::array a;
-    for (const auto& s : *list) {
-      json::array paths;
-      for (const auto& p : s.paths) paths.emplace_back(p);
-      a.push_back(json::object{{"id", s.id},
-                               {"host", s.hostname},
-                               {"paths", paths},
-                               {"time_micros", s.time_micros},
-                               {"image", s.kind == cairn::proto::SessionKind::kImage},
-                               {"files", s.stats.files},
-                               {"dirs", s.stats.dirs},
-                               {"bytes", s.stats.bytes},
-                               {"new_bytes", s.stats.new_bytes},
-                               {"root_tree", cairn::ToHex(s.root_tree)}});
-    }
-    std::cout << json::serialize(
-                     json::object{{"ok", true}, {"vault", (*link)->address()}, {"snapshots", a}})
-              << "\n";
+    for (const auto& s : list) a.push_back(cairn::client::SnapshotJson(s));
+    cli::PrintJson(json::object{{"ok", true},
+                                {"vault", (*link)->address()},
+                                {"host", state->config.host},
+                                {"snapshots", a}});
     return 0;
   }
-  if (list->empty()) {
+  if (list.empty()) {
     std::printf("no snapshots (vault %s)\n", (*link)->address().c_str());
     return 0;
   }
-  std::printf("%-16s  %-19s  %-20s  %5s  %10s  %8s  %s\n", "ID", "TIME", "HOST", "KIND", "SIZE",
+  std::printf("%-8s  %-19s  %-20s  %5s  %10s  %8s  %s\n", "ID", "TIME", "HOST", "KIND", "SIZE",
               "FILES", "PATHS");
-  for (const auto& s : *list) {
-    std::printf("%-16s  %-19s  %-20s  %5s  %10s  %8llu  %s\n", s.id.c_str(),
-                LocalTime(s.time_micros).c_str(), s.hostname.c_str(),
-                s.kind == cairn::proto::SessionKind::kImage ? "image" : "files",
-                cairn::HumanBytes(s.stats.bytes).c_str(),
-                static_cast<unsigned long long>(s.stats.files), Join(s.paths, ", ").c_str());
+  for (const auto& s : list) {
+    const std::string host =
+        s.hostname + (s.hostname == state->config.host ? std::string(" *") : std::string());
+    std::printf(
+        "%-8s  %-19s  %-20s  %5s  %10s  %8llu  %s\n", cairn::client::ShortSnapshotId(s.id).c_str(),
+        LocalTime(s.time_micros).c_str(), cairn::EscapeForLog(host).c_str(),
+        s.kind == cairn::proto::SessionKind::kImage ? "image" : "files",
+        cairn::HumanBytes(s.stats.bytes).c_str(), static_cast<unsigned long long>(s.stats.files),
+        cairn::EscapeForLog(Join(s.paths, ", ")).c_str());
   }
+  std::printf("(* this host, %s: `latest` is its newest snapshot)\n", state->config.host.c_str());
   return 0;
 }
 
@@ -142,7 +169,7 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
   if (!link.ok()) return Fail(c.json, link.status());
   auto list = (*link)->ListSnapshots();
   if (!list.ok()) return Fail(c.json, list.status());
-  auto snap = cairn::restore::FindSnapshot(*list, snapshot);
+  auto snap = cairn::restore::FindSnapshot(*list, snapshot, c.Filter(*state));
   if (!snap.ok()) return Fail(c.json, snap.status());
   auto decoder = cairn::repo::RecordDecoder::Create(state->keys);
   if (!decoder.ok()) return Fail(c.json, decoder.status());
@@ -165,16 +192,18 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
     json::array a;
     for (uint32_t i : shown) {
       const auto& e = tree->nodes[i].entry;
-      json::object o{{"name", e.name},
-                     {"path", tree->nodes[i].path},
-                     {"type", std::string(cairn::repo::EntryTypeName(e.type))},
-                     {"mode", e.mode},
-                     {"uid", e.uid},
-                     {"gid", e.gid},
-                     {"user", e.user},
-                     {"group", e.group},
-                     {"size", e.size},
-                     {"mtime_ns", e.mtime_ns}};
+      json::object o{
+          {"name", e.name},
+          {"path", tree->nodes[i].path},
+          {"type", std::string(cairn::repo::EntryTypeName(e.type))},
+          {"mode", e.mode},
+          {"uid", e.uid},
+          {"gid", e.gid},
+          {"user", e.user},
+          {"group", e.group},
+          {"size", e.size},
+          {"mtime", cli::Rfc3339(static_cast<uint64_t>(std::max<int64_t>(0, e.mtime_ns / 1000)))},
+          {"mtime_ns", e.mtime_ns}};
       if (e.type == cairn::repo::EntryType::kSymlink) o["target"] = e.symlink_target;
       if (e.type == cairn::repo::EntryType::kHardlink) o["link"] = e.link_path;
       a.push_back(std::move(o));
@@ -183,11 +212,10 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
     for (const auto& p : tree->problems) {
       problems.push_back(json::object{{"path", p.path}, {"error", p.status.ToString()}});
     }
-    std::cout << json::serialize(json::object{{"ok", tree->problems.empty()},
-                                              {"snapshot", snap->id},
-                                              {"entries", a},
-                                              {"problems", problems}})
-              << "\n";
+    cli::PrintJson(json::object{{"ok", tree->problems.empty()},
+                                {"snapshot", snap->id},
+                                {"entries", a},
+                                {"problems", problems}});
   } else {
     for (uint32_t i : shown) {
       const auto& e = tree->nodes[i].entry;
@@ -197,10 +225,11 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
       if (e.type == cairn::repo::EntryType::kDir) name += "/";
       if (e.type == cairn::repo::EntryType::kSymlink) name += " -> " + e.symlink_target;
       if (e.type == cairn::repo::EntryType::kHardlink) name += " => " + e.link_path;
-      std::printf("%s  %-8s %-8s %12llu  %s  %s\n", ModeString(e).c_str(), owner.c_str(),
-                  group.c_str(), static_cast<unsigned long long>(e.size),
+      std::printf("%s  %-8s %-8s %12llu  %s  %s\n", ModeString(e).c_str(),
+                  cairn::EscapeForLog(owner).c_str(), cairn::EscapeForLog(group).c_str(),
+                  static_cast<unsigned long long>(e.size),
                   LocalTime(static_cast<uint64_t>(std::max<int64_t>(0, e.mtime_ns / 1000))).c_str(),
-                  name.c_str());
+                  cairn::EscapeForLog(name).c_str());
     }
     for (const auto& p : tree->problems) {
       std::fprintf(stderr, "error: %s: %s\n", p.path.empty() ? "/" : p.path.c_str(),
@@ -223,18 +252,24 @@ void PrintProgress(const cairn::restore::RestoreProgress& p) {
                cairn::HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
 }
 
+std::atomic<bool> g_interrupted{false};
+
 int RunRestore(const Common& c, const std::string& snapshot,
                cairn::restore::RestoreOptions options) {
   auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
   options.vaults = c.vaults;
+  options.filter = c.Filter(*state);
+  options.cancel = &g_interrupted;
   const bool tty = !c.json && ::isatty(STDERR_FILENO);
   if (tty) options.progress = PrintProgress;
   auto result = cairn::restore::Restore(*state, snapshot, options);
   if (tty) std::fprintf(stderr, "\r\033[K");
   if (!result.ok()) {
-    return Fail(c.json, result.status().WithContext(options.verify_only ? "verify failed"
-                                                                        : "restore failed"));
+    const int rc =
+        Fail(c.json,
+             result.status().WithContext(options.verify_only ? "verify failed" : "restore failed"));
+    return result.status().IsCancelled() ? 130 : rc;
   }
   const auto& r = *result;
   const bool ok = r.damaged.empty();
@@ -247,33 +282,34 @@ int RunRestore(const Common& c, const std::string& snapshot,
     }
     json::array warnings;
     for (const auto& w : r.warnings) warnings.emplace_back(w);
-    std::cout << json::serialize(json::object{{"ok", ok},
-                                              {"snapshot", r.snapshot_id},
-                                              {"vault", r.vault},
-                                              {"verify_only", options.verify_only},
-                                              {"in_place", options.in_place},
-                                              {"image_target", r.image_target},
-                                              {"files", r.files},
-                                              {"dirs", r.dirs},
-                                              {"symlinks", r.symlinks},
-                                              {"hardlinks", r.hardlinks},
-                                              {"specials", r.specials},
-                                              {"bytes", r.bytes},
-                                              {"chunks", r.chunks},
-                                              {"chunks_delta", r.chunks_delta},
-                                              {"bytes_received", r.bytes_received},
-                                              {"bytes_sent", r.bytes_sent},
-                                              {"bytes_written", r.bytes_written},
-                                              {"bytes_unchanged", r.bytes_unchanged},
-                                              {"damaged", damaged},
-                                              {"warnings", warnings},
-                                              {"seconds", r.seconds}})
-              << "\n";
+    cli::PrintJson(json::object{{"ok", ok},
+                                {"snapshot", r.snapshot_id},
+                                {"vault", r.vault},
+                                {"verify_only", options.verify_only},
+                                {"in_place", options.in_place},
+                                {"image_target", r.image_target},
+                                {"files", r.files},
+                                {"dirs", r.dirs},
+                                {"symlinks", r.symlinks},
+                                {"hardlinks", r.hardlinks},
+                                {"specials", r.specials},
+                                {"bytes", r.bytes},
+                                {"chunks", r.chunks},
+                                {"chunks_delta", r.chunks_delta},
+                                {"bytes_received", r.bytes_received},
+                                {"bytes_sent", r.bytes_sent},
+                                {"bytes_written", r.bytes_written},
+                                {"bytes_unchanged", r.bytes_unchanged},
+                                {"damaged", damaged},
+                                {"warnings", warnings},
+                                {"seconds", r.seconds}});
   } else {
     for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     for (const auto& d : r.damaged) {
       std::fprintf(stderr, "DAMAGED: %s: %s\n", d.what.c_str(), d.error.c_str());
-      for (const auto& p : d.paths) std::fprintf(stderr, "  affects %s\n", p.c_str());
+      for (const auto& p : d.paths) {
+        std::fprintf(stderr, "  affects %s\n", cairn::EscapeForLog(p).c_str());
+      }
     }
     const double secs = r.seconds > 0 ? r.seconds : 1e-9;
     std::printf(
@@ -310,35 +346,62 @@ void RaiseFileLimit() {
   }
 }
 
+// SIGINT and SIGTERM stop a restore cleanly: unfinished files are removed.
+void WatchSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread started after this inherits it
+  std::thread([set] {
+    int sig = 0;
+    if (sigwait(&set, &sig) == 0) {
+      g_interrupted = true;
+      std::fprintf(stderr, "\ncairn-restore: interrupted; removing unfinished files\n");
+    }
+  }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "cairn-restore: list, browse, restore and verify snapshots.\n"
-      "Identity: an enrolled agent's state directory (its certificate and department keys).\n"
-      "Exit codes: 0 success, 1 failure or damage found, 2 bad usage or input."};
+      "cairn-restore: list, browse, restore and verify snapshots, from the vault or the DR\n"
+      "site. Identity: an enrolled agent's state directory (its certificate and keys).\n"
+      "SNAPSHOT is an ID, a unique prefix of one (the 8 digits `snapshots` shows), or\n"
+      "`latest`: this host's newest snapshot (--host and --path choose another series).\n"
+      "Environment: CAIRN_STATE (--state), CAIRN_VAULT (--vault)."};
+  cli::CommonFlags flags;
+  cli::AddCommonFlags(app, &flags, "cairn-restore");
   app.require_subcommand(1);
-  std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
 
   Common c;
   auto add_common = [&](CLI::App* cmd) {
-    cmd->add_option("--state", c.state_dir, "State directory of an enrolled agent")->required();
+    cmd->add_option("--state", c.state_dir, "State directory of an enrolled agent")
+        ->envname("CAIRN_STATE")
+        ->required();
     cmd->add_option("--vault", c.vaults,
                     "Vault address host:port, repeatable; the first that answers is used "
-                    "(default: the agent's)");
-    cmd->add_flag("--json", c.json, "Print the result as one JSON object");
+                    "(default: the agent's)")
+        ->envname("CAIRN_VAULT");
+    cmd->add_option("--host", c.host,
+                    "Snapshots of this host, * for any (default for latest: this host)");
+    cmd->add_option("--path", c.paths, "Snapshots that include this path (repeatable)");
+    cli::AddJsonFlag(cmd, &flags);
   };
 
   auto* snapshots_cmd = app.add_subcommand("snapshots", "List the department's snapshots");
   add_common(snapshots_cmd);
+  cli::Examples(snapshots_cmd,
+                "Examples:\n  cairn-restore snapshots --state /var/lib/cairn-agent\n"
+                "  cairn-restore snapshots --state /var/lib/cairn-agent --host db01 --json");
 
   std::string snapshot, ls_path;
   auto* ls_cmd = app.add_subcommand("ls", "List a directory of a snapshot");
   ls_cmd->add_option("SNAPSHOT", snapshot, "Snapshot ID, unique prefix, or latest")->required();
   ls_cmd->add_option("PATH", ls_path, "Directory or file in the snapshot (default: its root)");
   add_common(ls_cmd);
+  cli::Examples(ls_cmd, "Example:\n  cairn-restore ls latest /etc --state /var/lib/cairn-agent");
 
   cairn::restore::RestoreOptions options;
   auto* restore_cmd = app.add_subcommand("restore", "Restore or verify a snapshot");
@@ -358,20 +421,34 @@ int main(int argc, char** argv) {
                         "Restore into a non-empty target, replacing what is in the way");
   restore_cmd->add_flag("--verify-only", options.verify_only,
                         "Fetch, decrypt and check every chunk; write nothing");
+  restore_cmd->add_flag("--force", options.force,
+                        "Allow an in-place restore of another host's (or another image's) "
+                        "snapshot onto this target");
+  restore_cmd->add_flag("--follow-symlink", options.follow_target_symlink,
+                        "Restore where a --target that is a symbolic link points");
   restore_cmd
       ->add_option("--connections", options.connections,
                    "Parallel connections to the vault (and decoding threads)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  cli::Examples(
+      restore_cmd,
+      "Examples:\n"
+      "  cairn-restore restore latest --state /var/lib/cairn-agent --target /srv/restore\n"
+      "  cairn-restore restore latest --state /var/lib/cairn-agent --verify-only\n"
+      "  cairn-restore restore 3fa2c81e --state /var/lib/cairn-agent --target /dev/vdb "
+      "--in-place");
 
-  CLI11_PARSE(app, argc, argv);
+  if (int rc = cli::Parse(app, argc, argv, "cairn-restore"); rc >= 0) return rc;
+  c.json = flags.json;
   cairn::LogOptions log;
   log.program = "cairn-restore";
-  log.level = log_level;
-  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(false, s);
+  log.level = flags.Level("warn");
+  if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(c.json, s);
   // Restored files get exactly the permission bits the snapshot recorded.
   ::umask(0);
   RaiseFileLimit();
+  WatchSignals();
 
   if (snapshots_cmd->parsed()) return RunSnapshots(c);
   if (ls_cmd->parsed()) return RunLs(c, snapshot, ls_path);
@@ -381,5 +458,5 @@ int main(int argc, char** argv) {
     }
     return RunRestore(c, snapshot, options);
   }
-  return 2;
+  return cli::kExitUsage;
 }

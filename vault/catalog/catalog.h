@@ -40,7 +40,10 @@ struct AgentRecord {
 };
 
 struct SnapshotRecord {
-  std::string id;  // 16 hex digits, vault-wide unique
+  // 24 hex digits, vault-wide unique: a random 8-digit tag (what people
+  // type), then the 16-digit commit counter (SnapshotNumber). Snapshots from
+  // before the tag have the counter alone.
+  std::string id;
   uint32_t department_id = 0;
   std::string host;
   std::vector<std::string> paths;
@@ -90,7 +93,7 @@ void SetStats(SnapshotRecord* s, const proto::SnapshotStats& stats);
 // reads every department's snapshots).
 inline constexpr uint32_t kReplicatorToken = 0;
 
-// The number of a snapshot ID (16 hex digits); 0 if it is not one.
+// The commit counter of a snapshot ID; 0 if it is not one.
 uint64_t SnapshotNumber(std::string_view id);
 
 class Catalog {

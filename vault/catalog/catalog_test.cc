@@ -245,12 +245,15 @@ TEST_F(CatalogTest, ReplicasKeepSourceIdsAndCountersMovePastThem) {
   mine.time_micros = 500;  // an earlier clock does not matter: the number orders
   auto committed = catalog_->CommitSnapshot(mine, {});
   ASSERT_TRUE(committed.ok());
-  EXPECT_EQ(committed->id, "000000000000000a");
+  // A random 8-digit tag, then the counter past the replica's.
+  EXPECT_EQ(committed->id.size(), 24u);
+  EXPECT_EQ(committed->id.substr(8), "000000000000000a");
+  EXPECT_EQ(SnapshotNumber(committed->id), 10u);
   auto all = catalog_->ListSnapshotsAfter(0, 0);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, "0000000000000009");
-  EXPECT_EQ((*all)[1].id, "000000000000000a");
+  EXPECT_EQ((*all)[1].id, committed->id);
   EXPECT_EQ(catalog_->ListSnapshotsAfter(9, 0)->size(), 1u);
   EXPECT_EQ(catalog_->ListSnapshotsAfter(10, 0)->size(), 0u);
   EXPECT_EQ(catalog_->ListSnapshotsAfter(0, 1)->size(), 1u);

@@ -2,6 +2,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "lib/crypto/random.h"
 #include "vault/catalog/catalog.h"
 #include "vault/catalog/rows.h"
 
@@ -34,8 +35,13 @@ Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
                                                const std::vector<crypto::ChunkId>& manifest) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   CAIRN_ASSIGN_OR_RETURN(uint64_t n, NextCounter(txn, meta_, "next_snapshot_id"));
-  char id[17];
-  std::snprintf(id, sizeof(id), "%016" PRIx64, n);
+  // A random tag first, so that a short prefix (the first 8 digits, as
+  // `snapshots` shows) names one snapshot; the counter after it orders
+  // snapshots for replication (SnapshotNumber).
+  uint8_t tag[4];
+  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(tag, sizeof(tag))));
+  char id[25];
+  std::snprintf(id, sizeof(id), "%02x%02x%02x%02x%016" PRIx64, tag[0], tag[1], tag[2], tag[3], n);
   snapshot.id = id;
   snapshot.manifest_count = manifest.size();
   Bytes key = SnapshotKey(snapshot.department_id, snapshot.time_micros, snapshot.id);
@@ -82,6 +88,14 @@ SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info) {
 }
 
 uint64_t SnapshotNumber(std::string_view id) {
+  // 24 hex digits: a random tag and the counter; 16: the counter alone
+  // (snapshots committed before the tag was added).
+  if (id.size() == 24) {
+    for (char c : id.substr(0, 8)) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
+    }
+    id.remove_prefix(8);
+  }
   if (id.size() != 16) return 0;
   uint64_t n = 0;
   for (char c : id) {

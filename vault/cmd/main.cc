@@ -1,7 +1,12 @@
 // cairn-vault: flags and wiring only; the logic lives in the cairn_vault
-// library (vault/*.h).
+// library (vault/service/vault_service.h holds its rules).
+//
+// Exit codes (lib/base/cli.h): 0 success; 1 a failure; 2 bad usage or
+// input (a malformed name, a DR vault that is not one); 5 not found (a
+// department, an agent, a job).
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +21,7 @@
 
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
+#include "lib/client/snapshot_json.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
 #include "vault/vault.h"
@@ -24,16 +30,18 @@ namespace {
 
 using cairn::Status;
 
+namespace cli = cairn::cli;
+
 // Prints `result` as one JSON object on stdout (--json) or as text.
 void Print(bool json, const boost::json::object& result, const std::string& text) {
   if (json) {
-    std::cout << boost::json::serialize(result) << "\n";
+    cli::PrintJson(result);
   } else {
     std::cout << text;
   }
 }
 
-int Fail(bool json, const Status& s) { return cairn::FailCommand("cairn-vault", json, s); }
+int Fail(bool json, const Status& s) { return cli::Fail("cairn-vault", json, s); }
 
 using cairn::vault::JobRecord;
 using cairn::vault::JobState;
@@ -62,11 +70,14 @@ boost::json::object JobJson(const std::map<uint32_t, std::string>& names, const 
                         {"agent_serial", j.agent_serial},
                         {"paths", paths},
                         {"image", j.image},
+                        {"created", cli::Rfc3339(j.created_micros)},
+                        {"sent", cli::Rfc3339(j.sent_micros)},
+                        {"finished", cli::Rfc3339(j.finished_micros)},
                         {"created_micros", j.created_micros},
                         {"sent_micros", j.sent_micros},
                         {"finished_micros", j.finished_micros},
                         {"sent_to", j.sent_to}};
-  if (j.state == JobState::kQueued) o["waiting_seconds"] = (now - j.created_micros) / 1e6;
+  if (j.state == JobState::kQueued) o["waiting_seconds"] = (now - j.created_micros) / 1'000'000;
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
   if (j.state == JobState::kFailed) o["message"] = j.error;
   return o;
@@ -77,6 +88,13 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
   auto* env = service.vault()->env();
   const auto names = DepartmentNames(service);
   const uint64_t deadline = env->MonotonicMicros() + static_cast<uint64_t>(seconds * 1e6);
+  const bool progress = !json && ::isatty(STDERR_FILENO);
+  struct ClearLine {
+    bool on;
+    ~ClearLine() {
+      if (on) std::fprintf(stderr, "\r\033[K");
+    }
+  } clear{progress};
   for (;;) {
     auto j = service.FindJob(id);
     if (!j.ok()) return Fail(json, j.status());
@@ -101,9 +119,17 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
         o["ok"] = false;
         o["error"] = j->state == JobState::kFailed ? "job_failed" : "timeout";
         o["message"] = message;
-        std::cout << boost::json::serialize(o) << "\n";
+        cli::PrintJson(o);
       }
       return 1;
+    }
+    if (progress) {
+      const uint64_t since = j->state == JobState::kQueued ? j->created_micros : j->sent_micros;
+      std::fprintf(
+          stderr, "\r\033[Kjob %llu: %s%s, %s", static_cast<unsigned long long>(id),
+          std::string(cairn::vault::JobStateName(j->state)).c_str(),
+          j->state == JobState::kSent ? (" to " + j->host).c_str() : "",
+          cairn::HumanDuration(static_cast<double>(now - std::min(now, since)) / 1e6).c_str());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -113,26 +139,30 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
 
 int main(int argc, char** argv) {
   ::umask(077);  // keys, packs and the catalog are nobody else's business
-  CLI::App app{"cairn-vault: the Cairn backup vault"};
+  CLI::App app{
+      "cairn-vault: the Cairn backup vault. `serve` runs it; the other commands manage it\n"
+      "beside a running server. Environment: CAIRN_DATA (--data)."};
   app.require_subcommand(1);
-  std::string data_dir, site = "primary", log_level = "info";
-  bool json = false;
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
+  std::string data_dir, site = "primary";
+  cli::CommonFlags flags;
+  cli::AddCommonFlags(app, &flags, "cairn-vault");
+  bool& json = flags.json;
 
   auto* init = app.add_subcommand("init", "Create a new vault: CA, master key, first admin");
-  init->add_option("--data", data_dir, "Data directory (new or empty)")->required();
+  init->add_option("--data", data_dir, "Data directory (new or empty)")
+      ->envname("CAIRN_DATA")
+      ->required();
   init->add_option("--site", site, "Site name, e.g. primary or dr")->capture_default_str();
   std::vector<std::string> hosts;
   init->add_option("--host", hosts,
                    "Name or address agents use to reach this vault (repeatable; default "
                    "127.0.0.1, ::1, localhost)");
-  init->add_flag("--json", json, "Print the result as one JSON object");
+  init->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* serve = app.add_subcommand("serve", "Run the vault: TLS listener for agents");
   std::string listen = "127.0.0.1:7420", http;
   int threads = 4;
-  serve->add_option("--data", data_dir, "Vault data directory")->required();
+  serve->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
   serve->add_option("--listen", listen, "host:port for agents")->capture_default_str();
   serve->add_option("--http", http, "host:port for the REST API and web console");
   serve->add_option("--threads", threads, "I/O threads")
@@ -144,11 +174,15 @@ int main(int argc, char** argv) {
   auto* dept_create = dept->add_subcommand("create", "Create a department and its keys");
   std::string name;
   dept_create->add_option("NAME", name, "Department name: a-z, 0-9, '-'")->required();
-  dept_create->add_option("--data", data_dir, "Vault data directory")->required();
-  dept_create->add_flag("--json", json, "Print the result as one JSON object");
+  dept_create->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  dept_create->add_flag("--json", flags.json, "Print the result as one JSON object");
   auto* dept_list = dept->add_subcommand("list", "List departments");
-  dept_list->add_option("--data", data_dir, "Vault data directory")->required();
-  dept_list->add_flag("--json", json, "Print the result as one JSON object");
+  dept_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  dept_list->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* token = app.add_subcommand("token", "Enrolment tokens");
   token->require_subcommand(1);
@@ -161,43 +195,53 @@ int main(int argc, char** argv) {
       ->add_flag("--replicator", replicator_token,
                  "A token for a DR site's cairn-replicator instead (reads every department)")
       ->excludes(token_department);
-  token_create->add_option("--data", data_dir, "Vault data directory")->required();
+  token_create->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
   token_create->add_option("--ttl", ttl, "Seconds until the token expires")->capture_default_str();
-  token_create->add_flag("--json", json, "Print the result as one JSON object");
+  token_create->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   std::string promoted_by, promote_reason;
   auto* promote = app.add_subcommand(
       "promote", "Failover: make this DR vault accept backups from the replicated departments");
-  promote->add_option("--data", data_dir, "Vault data directory")->required();
+  promote->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
   promote->add_option("--by", promoted_by, "Who decides the failover (recorded)")->required();
   promote->add_option("--reason", promote_reason, "Why (recorded)");
-  promote->add_flag("--json", json, "Print the result as one JSON object");
+  promote->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* demote = app.add_subcommand(
       "demote", "After failback: make this DR vault refuse backups again (recorded)");
-  demote->add_option("--data", data_dir, "Vault data directory")->required();
+  demote->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
   demote->add_option("--by", promoted_by, "Who decides (recorded)")->required();
   demote->add_option("--reason", promote_reason, "Why (recorded)");
-  demote->add_flag("--json", json, "Print the result as one JSON object");
+  demote->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* snapshot = app.add_subcommand("snapshot", "Snapshots");
   snapshot->require_subcommand(1);
   auto* snapshot_list =
       snapshot->add_subcommand("list", "List a department's snapshots, newest first");
   snapshot_list->add_option("--department", name, "Department")->required();
-  snapshot_list->add_option("--data", data_dir, "Vault data directory")->required();
-  snapshot_list->add_flag("--json", json, "Print the result as one JSON object");
+  snapshot_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  snapshot_list->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* agent = app.add_subcommand("agent", "Enrolled agents");
   agent->require_subcommand(1);
   auto* agent_list = agent->add_subcommand("list", "List enrolled agents");
-  agent_list->add_option("--data", data_dir, "Vault data directory")->required();
-  agent_list->add_flag("--json", json, "Print the result as one JSON object");
+  agent_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  agent_list->add_flag("--json", flags.json, "Print the result as one JSON object");
   auto* agent_revoke = agent->add_subcommand("revoke", "Revoke an agent's certificate at once");
   std::string serial;
   agent_revoke->add_option("SERIAL", serial, "Certificate serial (see `agent list`)")->required();
-  agent_revoke->add_option("--data", data_dir, "Vault data directory")->required();
-  agent_revoke->add_flag("--json", json, "Print the result as one JSON object");
+  agent_revoke->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  agent_revoke->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* job = app.add_subcommand("job", "Jobs sent to agents in run mode");
   job->require_subcommand(1);
@@ -207,22 +251,56 @@ int main(int argc, char** argv) {
   bool job_image = false;
   double job_wait = 0;
   job_start->add_option("--agent", job_agent, "Agent certificate serial or host name")->required();
-  job_start->add_option("--data", data_dir, "Vault data directory")->required();
+  job_start->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
   job_start->add_option("--department", name, "Department of the host (when ambiguous)");
   job_start->add_option("--path", job_paths,
                         "Path to back up (repeatable; default: the agent's backup set)");
   job_start->add_flag("--image", job_image, "Image backup");
   job_start->add_option("--wait", job_wait, "Wait up to SECONDS for the job to finish")
       ->check(CLI::Range(0.0, 31.0 * 86400));
-  job_start->add_flag("--json", json, "Print the result as one JSON object");
+  job_start->add_flag("--json", flags.json, "Print the result as one JSON object");
   auto* job_list = job->add_subcommand("list", "List jobs, oldest first");
-  job_list->add_option("--data", data_dir, "Vault data directory")->required();
-  job_list->add_flag("--json", json, "Print the result as one JSON object");
+  job_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  job_list->add_flag("--json", flags.json, "Print the result as one JSON object");
 
-  CLI11_PARSE(app, argc, argv);
+  cli::Examples(init,
+                "Example:\n  cairn-vault init --data /var/lib/cairn/vault --site primary --host "
+                "vault.city.gov");
+  cli::Examples(serve,
+                "Example:\n  cairn-vault serve --data /var/lib/cairn/vault --listen 0.0.0.0:7420");
+  cli::Examples(dept_create,
+                "Example:\n  cairn-vault department create finance --data /var/lib/cairn/vault");
+  cli::Examples(dept_list,
+                "Example:\n  cairn-vault department list --data /var/lib/cairn/vault --json");
+  cli::Examples(
+      token_create,
+      "Examples:\n  cairn-vault token create --department finance --data /var/lib/cairn/vault\n"
+      "  cairn-vault token create --replicator --ttl 600 --data /var/lib/cairn/vault");
+  cli::Examples(promote,
+                "Example:\n  cairn-vault promote --data /srv/cairn-dr --by \"Li Wei\" --reason "
+                "\"primary lost\"");
+  cli::Examples(demote, "Example:\n  cairn-vault demote --data /srv/cairn-dr --by \"Li Wei\"");
+  cli::Examples(
+      snapshot_list,
+      "Example:\n  cairn-vault snapshot list --department finance --data /var/lib/cairn/vault");
+  cli::Examples(agent_list,
+                "Example:\n  cairn-vault agent list --data /var/lib/cairn/vault --json");
+  cli::Examples(agent_revoke,
+                "Example:\n  cairn-vault agent revoke 3f2a9c01d4e5 --data /var/lib/cairn/vault");
+  cli::Examples(job_start,
+                "Example:\n  cairn-vault job start --agent fin-srv-01 --wait 600 --data "
+                "/var/lib/cairn/vault");
+  cli::Examples(job_list, "Example:\n  cairn-vault job list --data /var/lib/cairn/vault --json");
+
+  if (int rc = cli::Parse(app, argc, argv, "cairn-vault"); rc >= 0) return rc;
   cairn::LogOptions log;
   log.program = "cairn-vault";
-  log.level = log_level;
+  // The daemon logs its state changes; a command only what goes wrong.
+  log.level = flags.Level(*serve ? "info" : "warn");
   if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(json, s);
 
   if (*init) {
@@ -324,18 +402,13 @@ int main(int argc, char** argv) {
     boost::json::array arr;
     std::string text;
     for (const auto& s : *list) {
-      boost::json::array paths(s.paths.begin(), s.paths.end());
-      arr.push_back({{"id", s.id},
-                     {"host", s.host},
-                     {"paths", paths},
-                     {"kind", s.kind == 2 ? "image" : "files"},
-                     {"time_micros", s.time_micros},
-                     {"files", s.files},
-                     {"bytes", s.bytes},
-                     {"new_bytes", s.new_bytes},
-                     {"chunks", s.manifest_count}});
-      text += s.id + "\t" + s.host + "\t" + std::to_string(s.files) + " files\t" +
-              cairn::HumanBytes(s.bytes) + "\t" + (s.paths.empty() ? "" : s.paths[0]) + "\n";
+      boost::json::object o = cairn::client::SnapshotJson(cairn::vault::ToSnapshotInfo(s));
+      o["department"] = name;
+      o["chunks"] = s.manifest_count;
+      arr.push_back(std::move(o));
+      text += cairn::client::ShortSnapshotId(s.id) + "\t" + cli::Rfc3339(s.time_micros) + "\t" +
+              s.host + "\t" + std::to_string(s.files) + " files\t" + cairn::HumanBytes(s.bytes) +
+              "\t" + (s.paths.empty() ? "" : s.paths[0]) + "\n";
     }
     Print(json, {{"ok", true}, {"department", name}, {"snapshots", arr}}, text);
     return 0;

@@ -87,6 +87,16 @@ Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
     }
   };
 
+  PassProgress progress;
+  auto last_report = Clock::now();
+  auto report = [&] {
+    if (!options_.progress || Clock::now() - last_report < std::chrono::milliseconds(250)) return;
+    last_report = Clock::now();
+    progress.records = stats.records;
+    progress.bytes = stats.bytes;
+    progress.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    options_.progress(progress);
+  };
   while (!cancelled_) {
     CAIRN_ASSIGN_OR_RETURN(proto::ReplicaSnapshots list,
                            (link->Call<proto::ReplicaSnapshots>(MessageType::kReplicaList,
@@ -94,8 +104,10 @@ Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
                                                                 MessageType::kReplicaSnapshots)));
     stats.source_latest = list.latest;
     if (list.snapshots.empty()) break;
+    progress.snapshots += list.snapshots.size();
     for (const proto::ReplicaSnapshot& snap : list.snapshots) {
       if (cancelled_) break;
+      ++progress.snapshot;
       const uint64_t number = SnapshotNumber(snap.info.id);
       if (number <= cursor) return Status::InvalidArgument("source listed snapshots out of order");
       const uint32_t dept = snap.department_id;
@@ -138,6 +150,7 @@ Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
         }
         std::sort(missing.begin(), missing.end());
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+        progress.records_to_fetch = stats.records + missing.size();
         // Fetch them, several requests in flight; store each after checking it.
         struct Pending {
           client::VaultLink::Ticket ticket;
@@ -188,6 +201,7 @@ Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
             since_flush = 0;
           }
           throttle(stats.bytes);
+          report();
         }
         if (cancelled_) break;
         CAIRN_RETURN_IF_ERROR(store->Flush(dept).status());

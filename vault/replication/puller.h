@@ -48,6 +48,14 @@ namespace cairn::vault {
 // identity without department keys; agent.toml names the source).
 std::string ReplicatorIdentityDir(const std::string& data_dir);
 
+// Where a pass is, for a progress line.
+struct PassProgress {
+  uint64_t snapshot = 0, snapshots = 0;  // the one being pulled, of those listed
+  uint64_t records = 0, bytes = 0;       // fetched so far by the pass
+  uint64_t records_to_fetch = 0;         // by the pass so far, this snapshot included
+  double seconds = 0;
+};
+
 struct ReplicatorOptions {
   // Where agents reach this vault, in order ("host:port"); sent to the
   // source at set-up. Default: the listen address.
@@ -56,6 +64,8 @@ struct ReplicatorOptions {
   uint64_t limit_rate = 0;
   // Reply deadline for the source.
   std::chrono::milliseconds deadline{std::chrono::seconds(60)};
+  // Called about every 250 ms while records are fetched; may be empty.
+  std::function<void(const PassProgress&)> progress;
 };
 
 struct PassStats {

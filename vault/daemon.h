@@ -33,6 +33,8 @@ struct DaemonOptions {
   std::string data_dir;
   // Listen on serve.listen; empty: no listener (a replicator that only pulls).
   ServeOptions serve;
+  // The service's bounds (backup sessions).
+  ServiceOptions service;
   // I/O threads for the listener. Default 4.
   int threads = 4;
   // How long stopping waits for connections to finish. Default 5 s.

@@ -20,6 +20,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->users_, env->OpenDb("users"));
   CAIRN_ASSIGN_OR_RETURN(c->jobs_, env->OpenDb("jobs"));
   CAIRN_ASSIGN_OR_RETURN(c->jobs_queued_, env->OpenDb("jobs_queued"));
+  CAIRN_ASSIGN_OR_RETURN(c->sessions_, env->OpenDb("sessions"));
   return c;
 }
 

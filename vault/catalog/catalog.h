@@ -10,8 +10,10 @@
 #define CAIRN_VAULT_CATALOG_CATALOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,23 @@ struct SnapshotRecord {
   uint64_t manifest_count = 0;
 };
 
+// A backup session's resumable state (doc/protocol.md "Backup"): durable,
+// so that an agent can resume it after a vault restart and a repeated
+// commit answers as the first. The manifest is not kept here: an agent
+// sends it again before it commits.
+struct SessionRecord {
+  uint64_t id = 0;
+  uint32_t department_id = 0;
+  std::string agent_serial;
+  std::string host;
+  uint8_t kind = 1;  // proto::SessionKind
+  std::vector<std::string> paths;
+  uint64_t last_flush = 0, records_stored = 0, bytes_stored = 0;
+  uint64_t created_micros = 0, active_micros = 0;
+  std::string committed_snapshot;  // set once committed
+  uint64_t committed_micros = 0;
+};
+
 // A job for an agent (doc/protocol.md section 7, "Jobs"): queued by an
 // operator, sent by `cairn-vault serve` to a connected agent in run mode,
 // then done or failed with the agent's job_done.
@@ -88,6 +107,14 @@ proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s);
 SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info);
 // Copies the eight statistics of a commit into `s`.
 void SetStats(SnapshotRecord* s, const proto::SnapshotStats& stats);
+
+// A manifest read in batches: calls `sink` with every chunk ID, in order,
+// and stops at the first error `sink` returns (which it returns too). Lets
+// a commit stream a manifest that does not fit in memory.
+using ManifestReader =
+    std::function<Status(const std::function<Status(std::span<const crypto::ChunkId>)>& sink)>;
+// The reader of a manifest in memory (it must outlive the reader).
+ManifestReader ManifestOf(const std::vector<crypto::ChunkId>& ids);
 
 // Redeeming this "department" enrols a replicator (no department: it
 // reads every department's snapshots).
@@ -134,6 +161,7 @@ class Catalog {
   // durable (doc/design.md 6.3). Assigns the snapshot ID.
   Result<SnapshotRecord> CommitSnapshot(SnapshotRecord snapshot,
                                         const std::vector<crypto::ChunkId>& manifest);
+  Result<SnapshotRecord> CommitSnapshot(SnapshotRecord snapshot, const ManifestReader& manifest);
   // Newest first; at most `limit` (0: all).
   Result<std::vector<SnapshotRecord>> ListSnapshots(uint32_t department, size_t limit) const;
   Result<SnapshotRecord> FindSnapshot(uint32_t department, std::string_view id) const;
@@ -163,6 +191,12 @@ class Catalog {
   Status PutSetting(std::string_view name, std::string_view value);
   Status DeleteSetting(std::string_view name);
 
+  // Backup sessions (their resumable state).
+  Status PutSession(const SessionRecord& session);
+  Result<SessionRecord> FindSession(uint64_t id) const;
+  Status DeleteSession(uint64_t id);  // OK when absent
+  Result<std::vector<SessionRecord>> ListSessions() const;
+
   // Queues a job; only the target fields (department_id, agent_serial,
   // host), kind, paths and image of `job` are used. Returns its ID.
   // InvalidArgument for an unknown kind, an empty or over-long path, more
@@ -191,7 +225,7 @@ class Catalog {
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
   repo::LmdbEnv* env_;
   repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
-      users_, jobs_, jobs_queued_;
+      users_, jobs_, jobs_queued_, sessions_;
 };
 
 }  // namespace cairn::vault

@@ -93,7 +93,7 @@ TEST_F(CatalogTest, SnapshotsListNewestFirstWithTheirManifests) {
   }
   SnapshotRecord other;
   other.department_id = 2;
-  ASSERT_TRUE(catalog_->CommitSnapshot(other, {}).ok());
+  ASSERT_TRUE(catalog_->CommitSnapshot(other, std::vector<crypto::ChunkId>{}).ok());
   auto list = catalog_->ListSnapshots(1, 0);
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 3u);
@@ -243,7 +243,7 @@ TEST_F(CatalogTest, ReplicasKeepSourceIdsAndCountersMovePastThem) {
   SnapshotRecord mine;
   mine.department_id = 8;
   mine.time_micros = 500;  // an earlier clock does not matter: the number orders
-  auto committed = catalog_->CommitSnapshot(mine, {});
+  auto committed = catalog_->CommitSnapshot(mine, std::vector<crypto::ChunkId>{});
   ASSERT_TRUE(committed.ok());
   // A random 8-digit tag, then the counter past the replica's.
   EXPECT_EQ(committed->id.size(), 24u);

@@ -215,6 +215,44 @@ constexpr size_t kMaxJobPaths = 1024;
 constexpr size_t kMaxJobPathLen = 4096;
 constexpr size_t kMaxJobErrorLen = 65536;
 
+inline Bytes EncodeSession(const SessionRecord& r) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.PutU64(r.id);
+  w.PutU32(r.department_id);
+  PutString(w, r.agent_serial);
+  PutString(w, r.host);
+  w.PutU8(r.kind);
+  w.PutU32(static_cast<uint32_t>(r.paths.size()));
+  for (const auto& p : r.paths) PutString(w, p);
+  for (uint64_t v : {r.last_flush, r.records_stored, r.bytes_stored, r.created_micros,
+                     r.active_micros, r.committed_micros}) {
+    w.PutU64(v);
+  }
+  PutString(w, r.committed_snapshot);
+  return out;
+}
+
+inline Result<SessionRecord> DecodeSession(ByteView v) {
+  SessionRecord r;
+  ByteReader in(v);
+  uint32_t n = 0;
+  if (!in.ReadU64(&r.id) || !in.ReadU32(&r.department_id) || !GetString(in, &r.agent_serial) ||
+      !GetString(in, &r.host) || !in.ReadU8(&r.kind) || !in.ReadU32(&n) || n > kMaxListItems) {
+    return Malformed("session");
+  }
+  r.paths.resize(n);
+  for (auto& p : r.paths) {
+    if (!GetString(in, &p)) return Malformed("session");
+  }
+  for (uint64_t* f : {&r.last_flush, &r.records_stored, &r.bytes_stored, &r.created_micros,
+                      &r.active_micros, &r.committed_micros}) {
+    if (!in.ReadU64(f)) return Malformed("session");
+  }
+  if (!GetString(in, &r.committed_snapshot) || in.remaining() != 0) return Malformed("session");
+  return r;
+}
+
 }  // namespace cairn::vault::rows
 
 #endif  // CAIRN_VAULT_CATALOG_ROWS_H_

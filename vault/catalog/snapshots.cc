@@ -12,27 +12,51 @@ using namespace rows;  // NOLINT: the row codecs of this catalog
 
 namespace {
 
-Status PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const std::string& id,
-                   const std::vector<crypto::ChunkId>& manifest) {
-  // The manifest in parts of up to 16384 IDs (512 KiB), keyed by snapshot
-  // ID and part number, so a huge manifest never needs one huge value.
+// Writes a manifest in parts of up to 16384 IDs (512 KiB), keyed by
+// snapshot ID and part number, so a huge manifest never needs one huge
+// value, nor all of it in memory. Returns the number of IDs.
+Result<uint64_t> PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const std::string& id,
+                             const ManifestReader& manifest) {
   constexpr size_t kPart = 16384;
-  for (size_t i = 0, part = 0; i < manifest.size(); i += kPart, ++part) {
-    size_t n_ids = std::min(kPart, manifest.size() - i);
-    Bytes value(n_ids * 32);
-    std::memcpy(value.data(), manifest[i].data(), value.size());
+  Bytes value;
+  value.reserve(kPart * crypto::kChunkIdSize);
+  uint32_t part = 0;
+  uint64_t count = 0;
+  auto put_part = [&]() -> Status {
     Bytes mkey(id.begin(), id.end());
-    auto p = Be32(static_cast<uint32_t>(part));
+    auto p = Be32(part++);
     mkey.insert(mkey.end(), p.begin(), p.end());
-    CAIRN_RETURN_IF_ERROR(txn.Put(manifests, mkey, value));
-  }
-  return Status::OK();
+    Status s = txn.Put(manifests, mkey, value);
+    value.clear();
+    return s;
+  };
+  CAIRN_RETURN_IF_ERROR(manifest([&](std::span<const crypto::ChunkId> ids) -> Status {
+    for (const crypto::ChunkId& cid : ids) {
+      value.insert(value.end(), cid.begin(), cid.end());
+      ++count;
+      if (value.size() == kPart * crypto::kChunkIdSize) CAIRN_RETURN_IF_ERROR(put_part());
+    }
+    return Status::OK();
+  }));
+  if (!value.empty()) CAIRN_RETURN_IF_ERROR(put_part());
+  return count;
 }
 
 }  // namespace
 
+ManifestReader ManifestOf(const std::vector<crypto::ChunkId>& ids) {
+  return [&ids](const std::function<Status(std::span<const crypto::ChunkId>)>& sink) {
+    return sink(ids);
+  };
+}
+
 Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
                                                const std::vector<crypto::ChunkId>& manifest) {
+  return CommitSnapshot(std::move(snapshot), ManifestOf(manifest));
+}
+
+Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
+                                               const ManifestReader& manifest) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   CAIRN_ASSIGN_OR_RETURN(uint64_t n, NextCounter(txn, meta_, "next_snapshot_id"));
   // A random tag first, so that a short prefix (the first 8 digits, as
@@ -43,10 +67,10 @@ Result<SnapshotRecord> Catalog::CommitSnapshot(SnapshotRecord snapshot,
   char id[25];
   std::snprintf(id, sizeof(id), "%02x%02x%02x%02x%016" PRIx64, tag[0], tag[1], tag[2], tag[3], n);
   snapshot.id = id;
-  snapshot.manifest_count = manifest.size();
+  CAIRN_ASSIGN_OR_RETURN(snapshot.manifest_count,
+                         PutManifest(txn, manifests_, snapshot.id, manifest));
   Bytes key = SnapshotKey(snapshot.department_id, snapshot.time_micros, snapshot.id);
   CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(snapshot)));
-  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, snapshot.id, manifest));
   CAIRN_RETURN_IF_ERROR(txn.Commit());
   return snapshot;
 }
@@ -118,7 +142,7 @@ Result<bool> Catalog::CommitReplica(const SnapshotRecord& snapshot,
   Bytes key = SnapshotKey(s.department_id, s.time_micros, s.id);
   if (txn.Get(snapshots_, key).ok()) return false;
   CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(s)));
-  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, s.id, manifest));
+  CAIRN_RETURN_IF_ERROR(PutManifest(txn, manifests_, s.id, ManifestOf(manifest)).status());
   uint64_t next = 1;
   if (auto cur = txn.Get(meta_, AsBytes("next_snapshot_id")); cur.ok() && cur->size() == 8) {
     next = DecodeFixed64(cur->data());

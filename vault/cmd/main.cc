@@ -165,6 +165,12 @@ int main(int argc, char** argv) {
   serve->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
   serve->add_option("--listen", listen, "host:port for agents")->capture_default_str();
   serve->add_option("--http", http, "host:port for the REST API and web console");
+  int session_idle = 3600;
+  serve
+      ->add_option("--session-idle", session_idle,
+                   "Seconds after which a backup session nobody uses is forgotten")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 7 * 86400));
   serve->add_option("--threads", threads, "I/O threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -329,6 +335,7 @@ int main(int argc, char** argv) {
     daemon.data_dir = data_dir;
     daemon.serve.listen = listen;
     daemon.threads = threads;
+    daemon.service.session_idle = std::chrono::seconds(session_idle);
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
   }

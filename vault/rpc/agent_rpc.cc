@@ -100,7 +100,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
         }
         session = *begun;
         CAIRN_CO_RETURN_IF_ERROR(co_await Send(client, MessageType::kSessionBegun,
-                                               proto::SessionBegun{session->id, resumed}));
+                                               proto::SessionBegun{session->id(), resumed}));
         break;
       }
       case MessageType::kHaveChunks:
@@ -145,7 +145,7 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
         CAIRN_CO_RETURN_IF_ERROR(need_session());
         auto commit = proto::Commit::Decode(payload);
         if (!commit.ok()) co_return commit.status();
-        if (commit->session_id != session->id) co_return Violation("commit for another session");
+        if (commit->session_id != session->id()) co_return Violation("commit for another session");
         auto ok =
             co_await OnPool(blocking_, [&] { return service_->Commit(agent, *session, *commit); });
         CAIRN_CO_RETURN_IF_ERROR(co_await Reply(client, MessageType::kCommitOk, ok));

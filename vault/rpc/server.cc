@@ -59,6 +59,7 @@ VaultServer::~VaultServer() {
 uint64_t VaultServer::MonoMicros() const { return service_->vault()->env()->MonotonicMicros(); }
 
 Result<uint16_t> VaultServer::Start(asio::io_context& io) {
+  CAIRN_RETURN_IF_ERROR(service_->PrepareToServe());
   const CertificateAuthority& pki = service_->vault()->pki();
   net::TlsOptions tls;
   // Its own CA, plus a replication source's (whose agents fail over here).
@@ -107,6 +108,7 @@ asio::awaitable<void> VaultServer::Stop(std::chrono::milliseconds drain) {
 
 asio::awaitable<void> VaultServer::SweepRevoked() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto last_expiry = std::chrono::steady_clock::now();
   while (!stopping_) {
     timer.expires_after(options_.revocation_sweep);
     boost::system::error_code ec;
@@ -116,6 +118,10 @@ asio::awaitable<void> VaultServer::SweepRevoked() {
       return service_->IsRevokedOrUnknown(peer.serial_hex);
     });
     if (cut > 0) spdlog::warn("disconnected {} connection(s) with a revoked certificate", cut);
+    if (std::chrono::steady_clock::now() - last_expiry >= options_.session_sweep) {
+      last_expiry = std::chrono::steady_clock::now();
+      co_await OnPool(blocking_, [this] { return service_->ExpireSessions(); });
+    }
   }
 }
 

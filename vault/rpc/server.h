@@ -52,6 +52,9 @@ struct ServeOptions {
   std::chrono::milliseconds idle_deadline{std::chrono::seconds(30)};
   // How often live connections are checked against revocations. Default 500 ms.
   std::chrono::milliseconds revocation_sweep{500};
+  // How often idle backup sessions are looked for (and forgotten past the
+  // service's session_idle). Default 10 s.
+  std::chrono::milliseconds session_sweep{10000};
   // How often queued jobs are looked for. Default 200 ms.
   std::chrono::milliseconds job_poll{200};
   // Quiet time after HelloOk (without session_begin or ping) that makes an

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <set>
 
 #include "lib/base/names.h"
@@ -224,6 +226,72 @@ Status VaultService::SetAgentAddresses(const std::vector<std::string>& addresses
 
 // --- Backup sessions -----------------------------------------------------------
 
+Status VaultService::PrepareToServe() {
+  io::Env* env = vault_->env();
+  const std::string dir = vault_->data_dir() + "/sessions";
+  if (!env->FileExists(dir)) return env->CreateDir(dir);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env->GetChildren(dir));
+  for (const std::string& n : names) {
+    if (n.ends_with(".manifest")) (void)env->RemoveFile(dir + "/" + n);
+  }
+  return Status::OK();
+}
+
+std::string VaultService::SpillPath(uint64_t session_id) const {
+  char name[40];
+  std::snprintf(name, sizeof(name), "/sessions/%016llx.manifest",
+                static_cast<unsigned long long>(session_id));
+  return vault_->data_dir() + name;
+}
+
+std::shared_ptr<BackupSession> VaultService::Adopt(SessionRecord record) {
+  const uint64_t id = record.id;
+  auto session = std::make_shared<BackupSession>(std::move(record), vault_->env(), SpillPath(id),
+                                                 options_.manifest_memory_ids);
+  sessions_[id] = session;
+  return session;
+}
+
+Status VaultService::MakeRoomFor(const Actor& agent) {
+  struct Bound {
+    size_t max;
+    std::function<bool(const SessionRecord&)> mine;
+    const char* who;
+  };
+  const Bound bounds[] = {
+      {options_.max_sessions_per_agent,
+       [&](const SessionRecord& r) { return r.agent_serial == agent.name; }, "this agent"},
+      {options_.max_sessions_per_department,
+       [&](const SessionRecord& r) { return r.department_id == agent.department; },
+       "this department"},
+  };
+  for (const Bound& b : bounds) {
+    for (;;) {
+      size_t count = 0;
+      std::shared_ptr<BackupSession> idlest;
+      for (const auto& [id, s] : sessions_) {
+        if (!b.mine(s->record)) continue;
+        ++count;
+        // Held by a connection (use_count > 1): in use, never evicted.
+        if (s.use_count() == 1 &&
+            (!idlest || s->record.active_micros < idlest->record.active_micros)) {
+          idlest = s;
+        }
+      }
+      if (count < b.max) break;
+      if (!idlest) {
+        return Status::Unavailable(std::string(b.who) + " already has " + std::to_string(count) +
+                                   " backup sessions running at the vault; retry when one ends");
+      }
+      spdlog::info("backup session {:016x} of {} forgotten to make room for a new one",
+                   idlest->id(), EscapeForLog(idlest->record.host));
+      sessions_.erase(idlest->id());
+      (void)vault_->catalog()->DeleteSession(idlest->id());
+    }
+  }
+  return Status::OK();
+}
+
 Result<std::shared_ptr<BackupSession>> VaultService::BeginSession(const Actor& agent,
                                                                   const proto::SessionBegin& begin,
                                                                   bool* resumed) {
@@ -235,24 +303,83 @@ Result<std::shared_ptr<BackupSession>> VaultService::BeginSession(const Actor& a
         ") and it has not been promoted: back up to the primary vault, or, if the primary "
         "is lost, promote this one with `cairn-vault promote` (doc/dr-runbook.md)");
   }
+  const uint64_t now = Now();
   std::lock_guard<std::mutex> lock(sessions_mu_);
-  auto it = sessions_.find(begin.resume_session_id);
-  if (begin.resume_session_id != 0 && it != sessions_.end() &&
-      it->second->department == agent.department) {
-    it->second->manifest.clear();  // the manifest is re-sent before commit
-    *resumed = true;
-    return it->second;
+  if (begin.resume_session_id != 0) {
+    std::shared_ptr<BackupSession> session;
+    if (auto it = sessions_.find(begin.resume_session_id); it != sessions_.end()) {
+      session = it->second;
+    } else if (auto row = vault_->catalog()->FindSession(begin.resume_session_id); row.ok()) {
+      session = Adopt(std::move(*row));  // from before a vault restart
+    }
+    if (session && session->record.department_id == agent.department) {
+      session->manifest.Clear();  // the manifest is re-sent before commit
+      session->record.active_micros = now;
+      *resumed = true;
+      return session;
+    }
   }
-  auto session = std::make_shared<BackupSession>();
-  uint8_t r[8];
-  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(r, 8)));
-  session->id = DecodeFixed64(r) | 1;
-  session->department = agent.department;
-  session->host = agent.host;
-  session->kind = begin.kind;
-  session->paths = begin.paths;
-  sessions_[session->id] = session;
-  return session;
+  CAIRN_RETURN_IF_ERROR(MakeRoomFor(agent));
+  SessionRecord r;
+  uint8_t random[8];
+  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(random, 8)));
+  r.id = DecodeFixed64(random) | 1;
+  r.department_id = agent.department;
+  r.agent_serial = agent.name;
+  r.host = agent.host;
+  r.kind = static_cast<uint8_t>(begin.kind);
+  r.paths = begin.paths;
+  r.created_micros = r.active_micros = now;
+  CAIRN_RETURN_IF_ERROR(vault_->catalog()->PutSession(r));
+  return Adopt(std::move(r));
+}
+
+size_t VaultService::ExpireSessions() {
+  const uint64_t now = Now();
+  const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 1'000'000;
+  std::vector<uint64_t> expired;
+  bool sweep_rows = false;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      const auto& s = it->second;
+      if (s.use_count() == 1 && now - std::min(now, s->record.active_micros) > idle) {
+        expired.push_back(it->first);
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Rows of sessions not in memory (from before a restart) expire too;
+    // reading them all once a minute is enough.
+    if (now - std::min(now, last_row_sweep_micros_) > 60'000'000) {
+      last_row_sweep_micros_ = now;
+      sweep_rows = true;
+    }
+  }
+  if (sweep_rows) {
+    if (auto rows = vault_->catalog()->ListSessions(); rows.ok()) {
+      std::lock_guard<std::mutex> lock(sessions_mu_);
+      for (const SessionRecord& r : *rows) {
+        if (!sessions_.contains(r.id) && now - std::min(now, r.active_micros) > idle &&
+            std::find(expired.begin(), expired.end(), r.id) == expired.end()) {
+          expired.push_back(r.id);
+        }
+      }
+    }
+  }
+  for (uint64_t id : expired) {
+    if (Status s = vault_->catalog()->DeleteSession(id); !s.ok()) {
+      spdlog::warn("forgetting backup session {:016x}: {}", id, s.ToString());
+    }
+  }
+  if (!expired.empty()) spdlog::info("{} idle backup session(s) forgotten", expired.size());
+  return expired.size();
+}
+
+size_t VaultService::open_sessions() {
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  return sessions_.size();
 }
 
 Result<std::vector<bool>> VaultService::HaveChunks(const Actor& agent,
@@ -272,36 +399,50 @@ Status VaultService::PutRecord(const Actor& agent, ByteView record) {
 }
 
 Result<proto::Flushed> VaultService::Flush(BackupSession& session, uint64_t sequence) {
-  if (sequence <= session.last_flush) return Violation("flush sequence not increasing");
-  auto r = store()->Flush(session.department);
-  if (!r.ok()) {
-    spdlog::error("department {}: flush failed: {}", session.department, r.status().ToString());
-    return ForClient(r.status());
+  SessionRecord& r = session.record;
+  if (sequence <= r.last_flush) return Violation("flush sequence not increasing");
+  auto flushed = store()->Flush(r.department_id);
+  if (!flushed.ok()) {
+    spdlog::error("department {}: flush failed: {}", r.department_id, flushed.status().ToString());
+    return ForClient(flushed.status());
   }
-  session.last_flush = sequence;
-  session.records_stored += r->records;
-  session.bytes_stored += r->bytes;
-  return proto::Flushed{sequence, session.records_stored, session.bytes_stored};
+  r.last_flush = sequence;
+  r.records_stored += flushed->records;
+  r.bytes_stored += flushed->bytes;
+  r.active_micros = Now();
+  if (Status s = vault_->catalog()->PutSession(r); !s.ok()) {
+    // The data is durable; only a resume after a restart would miss it.
+    spdlog::warn("backup session {:016x}: recording its progress failed: {}", r.id, s.ToString());
+  }
+  return proto::Flushed{sequence, r.records_stored, r.bytes_stored};
 }
 
 Status VaultService::AddManifestPart(BackupSession& session, const proto::ManifestPart& part) {
-  if (part.session_id != session.id) return Violation("manifest_part for another session");
+  if (part.session_id != session.id()) return Violation("manifest_part for another session");
   if (session.manifest.size() + part.ids.size() > kMaxManifestIds) {
     return Violation("manifest too large");
   }
-  session.manifest.insert(session.manifest.end(), part.ids.begin(), part.ids.end());
+  session.record.active_micros = Now();
+  Status s = session.manifest.Append(part.ids);
+  if (!s.ok()) {
+    spdlog::error("backup session {:016x}: keeping its manifest failed: {}", session.id(),
+                  s.ToString());
+    return ForClient(s);
+  }
   return Status::OK();
 }
 
-Status VaultService::CheckDurable(uint32_t department,
-                                  const std::vector<crypto::ChunkId>& manifest) const {
+Status VaultService::CheckDurable(uint32_t department, const ManifestReader& manifest) const {
   uint64_t missing = 0;
-  for (size_t i = 0; i < manifest.size(); i += kDurableCheckBatch) {
-    const size_t n = std::min(kDurableCheckBatch, manifest.size() - i);
-    CAIRN_ASSIGN_OR_RETURN(std::vector<bool> present,
-                           store()->Contains(department, std::span(manifest.data() + i, n)));
-    for (bool p : present) missing += !p;
-  }
+  CAIRN_RETURN_IF_ERROR(manifest([&](std::span<const crypto::ChunkId> ids) -> Status {
+    for (size_t i = 0; i < ids.size(); i += kDurableCheckBatch) {
+      const size_t n = std::min(kDurableCheckBatch, ids.size() - i);
+      CAIRN_ASSIGN_OR_RETURN(std::vector<bool> present,
+                             store()->Contains(department, ids.subspan(i, n)));
+      for (bool p : present) missing += !p;
+    }
+    return Status::OK();
+  }));
   if (missing > 0) {
     return Status::NotFound(std::to_string(missing) +
                             " chunks of the manifest are not stored; upload and flush them");
@@ -311,39 +452,49 @@ Status VaultService::CheckDurable(uint32_t department,
 
 Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& session,
                                              const proto::Commit& commit) {
-  if (commit.session_id != session.id) return Violation("commit for another session");
-  if (session.committed) return *session.committed;
+  SessionRecord& r = session.record;
+  if (commit.session_id != r.id) return Violation("commit for another session");
+  if (session.committed()) return proto::CommitOk{r.committed_snapshot, r.committed_micros};
+  const ManifestReader manifest = session.manifest.Reader();
   Status check;
   if (commit.manifest_count != session.manifest.size()) {
     check = Status::InvalidArgument("commit says " + std::to_string(commit.manifest_count) +
                                     " manifest IDs, " + std::to_string(session.manifest.size()) +
                                     " were sent");
   }
-  if (check.ok()) check = CheckDurable(session.department, session.manifest);
-  if (check.ok() && std::find(session.manifest.begin(), session.manifest.end(), commit.root_tree) ==
-                        session.manifest.end()) {
-    check = Status::InvalidArgument("the root tree is not in the manifest");
+  if (check.ok()) check = CheckDurable(r.department_id, manifest);
+  if (check.ok()) {
+    bool has_root = false;
+    check = manifest([&](std::span<const crypto::ChunkId> ids) {
+      has_root = has_root || std::find(ids.begin(), ids.end(), commit.root_tree) != ids.end();
+      return Status::OK();
+    });
+    if (check.ok() && !has_root)
+      check = Status::InvalidArgument("the root tree is not in the manifest");
   }
   if (!check.ok()) {
-    session.manifest.clear();
+    session.manifest.Clear();
     return check;
   }
   SnapshotRecord snap;
-  snap.department_id = session.department;
-  snap.host = session.host;
-  snap.paths = session.paths;
-  snap.kind = static_cast<uint8_t>(session.kind);
+  snap.department_id = r.department_id;
+  snap.host = r.host;
+  snap.paths = r.paths;
+  snap.kind = r.kind;
   snap.time_micros = Now();
   snap.root_tree = commit.root_tree;
   SetStats(&snap, commit.stats);
-  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord stored,
-                         vault_->catalog()->CommitSnapshot(snap, session.manifest));
-  session.committed = proto::CommitOk{stored.id, stored.time_micros};
-  session.manifest.clear();
-  session.manifest.shrink_to_fit();
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord stored, vault_->catalog()->CommitSnapshot(snap, manifest));
+  r.committed_snapshot = stored.id;
+  r.committed_micros = stored.time_micros;
+  r.active_micros = Now();
+  session.manifest.Clear();
+  if (Status s = vault_->catalog()->PutSession(r); !s.ok()) {
+    spdlog::warn("backup session {:016x}: recording its commit failed: {}", r.id, s.ToString());
+  }
   spdlog::info("department {}: snapshot {} committed by {} ({} files, {} new bytes)",
-               session.department, stored.id, agent.Describe(), snap.files, snap.new_bytes);
-  return *session.committed;
+               r.department_id, stored.id, agent.Describe(), snap.files, snap.new_bytes);
+  return proto::CommitOk{stored.id, stored.time_micros};
 }
 
 Status VaultService::SealOpenPacks() {
@@ -723,8 +874,8 @@ Status VaultService::ApplyReplicaSetup(proto::ReplicaSetupOk& ok) {
 
 Result<bool> VaultService::CommitReplica(const SnapshotRecord& snapshot,
                                          const std::vector<crypto::ChunkId>& manifest) {
-  CAIRN_RETURN_IF_ERROR(
-      CheckDurable(snapshot.department_id, manifest).WithContext("snapshot " + snapshot.id));
+  CAIRN_RETURN_IF_ERROR(CheckDurable(snapshot.department_id, ManifestOf(manifest))
+                            .WithContext("snapshot " + snapshot.id));
   return vault_->catalog()->CommitReplica(snapshot, manifest);
 }
 

@@ -24,6 +24,7 @@
 #ifndef CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
 #define CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +38,7 @@
 #include "lib/crypto/pki.h"
 #include "lib/proto/messages.h"
 #include "lib/repo/record.h"
+#include "vault/service/manifest_buffer.h"
 #include "vault/vault.h"
 
 namespace cairn::vault {
@@ -59,17 +61,17 @@ struct Actor {
 };
 
 // One backup session (doc/protocol.md "Backup"): outlives its connection,
-// so that an agent whose link dropped can resume it.
+// so that an agent whose connection dropped can resume it, and its record
+// is durable, so that it survives a vault restart too. Its manifest is held
+// in bounded memory (manifest_buffer.h).
 struct BackupSession {
-  uint64_t id = 0;
-  uint32_t department = 0;
-  std::string host;
-  proto::SessionKind kind = proto::SessionKind::kFiles;
-  std::vector<std::string> paths;
-  std::vector<crypto::ChunkId> manifest;
-  uint64_t last_flush = 0;
-  uint64_t records_stored = 0, bytes_stored = 0;
-  std::optional<proto::CommitOk> committed;  // commit is idempotent
+  BackupSession(SessionRecord r, io::Env* env, std::string spill_path, size_t memory_ids)
+      : record(std::move(r)), manifest(env, std::move(spill_path), memory_ids) {}
+  uint64_t id() const { return record.id; }
+  bool committed() const { return !record.committed_snapshot.empty(); }
+
+  SessionRecord record;
+  ManifestBuffer manifest;
 };
 
 // What an in-place restore's get_delta keeps between requests on one
@@ -82,6 +84,19 @@ struct ServiceOptions {
   // The listener's own address, told to agents when no address list was
   // ever set (enrolment and hello_ok advice). Empty outside serve.
   std::string advertised_address;
+  // A backup session nobody used for this long is forgotten: its record
+  // and its manifest spill go. Default 1 h: far longer than an agent's
+  // reconnection backoff (60 s), far shorter than the next nightly run.
+  std::chrono::seconds session_idle{3600};
+  // Open sessions an agent, and a department, may hold at once. Past the
+  // bound, the least recently used idle one is forgotten; when all are in
+  // use, a new one is refused. Defaults 4 and 64: an agent runs one backup
+  // at a time (a few more cover file and image sessions and resumes).
+  size_t max_sessions_per_agent = 4;
+  size_t max_sessions_per_department = 64;
+  // Manifest IDs a session keeps in memory before it spills the rest to a
+  // file (DIR/sessions/). Default 65536: 2 MiB a session.
+  size_t manifest_memory_ids = 65536;
 };
 
 class VaultService {
@@ -89,6 +104,9 @@ class VaultService {
   VaultService(Vault* vault, ServiceOptions options = {});
 
   Vault* vault() const { return vault_; }
+  const ServiceOptions& options() const { return options_; }
+  // Before serving: removes the manifest spills of a process that died.
+  Status PrepareToServe();
   void set_advertised_address(std::string address) { options_.advertised_address = address; }
 
   // --- Departments, tokens, agents --------------------------------------
@@ -138,11 +156,17 @@ class VaultService {
   // Rule 6.3, then the catalog. Idempotent: a repeated commit answers as
   // the first. A refusal (NotFound: chunks missing; InvalidArgument: counts
   // disagree, root tree not in the manifest) clears the manifest.
+  // Memory stays bounded whatever the manifest's size: it is streamed.
   Result<proto::CommitOk> Commit(const Actor& agent, BackupSession& session,
                                  const proto::Commit& commit);
 
   // Seals every open pack (shutdown of a serving vault).
   Status SealOpenPacks();
+  // Forgets the sessions idle past session_idle that no connection holds.
+  // Returns how many went. Called periodically by the server.
+  size_t ExpireSessions();
+  // Sessions held in memory (for tests and metrics).
+  size_t open_sessions();
 
   // --- Reads (agents and restores of a department) -----------------------
   Result<proto::SnapshotList> ListSnapshots(const Actor& agent, uint32_t limit) const;
@@ -202,7 +226,11 @@ class VaultService {
 
  private:
   // Rule 6.3: NotFound naming how many of `manifest` are not durable.
-  Status CheckDurable(uint32_t department, const std::vector<crypto::ChunkId>& manifest) const;
+  Status CheckDurable(uint32_t department, const ManifestReader& manifest) const;
+  std::string SpillPath(uint64_t session_id) const;
+  // Makes room for one more session of `agent` (sessions_mu_ held).
+  Status MakeRoomFor(const Actor& agent);
+  std::shared_ptr<BackupSession> Adopt(SessionRecord record);  // sessions_mu_ held
   ChunkStore* store() const;
   uint64_t Now() const { return vault_->env()->NowMicros(); }
 
@@ -210,6 +238,7 @@ class VaultService {
   ServiceOptions options_;
   std::mutex sessions_mu_;
   std::map<uint64_t, std::shared_ptr<BackupSession>> sessions_;
+  uint64_t last_row_sweep_micros_ = 0;  // sessions_mu_
 };
 
 }  // namespace cairn::vault

@@ -78,8 +78,8 @@ TEST_F(VaultServiceTest, CommitIsRefusedUntilEveryChunkIsDurable) {
   crypto::ChunkId a, b;
   ASSERT_TRUE(service_->PutRecord(agent, Record(1, &a)).ok());
   ASSERT_TRUE(service_->PutRecord(agent, Record(2, &b)).ok());
-  ASSERT_TRUE(service_->AddManifestPart(**session, {(*session)->id, {a, b}}).ok());
-  proto::Commit commit{(*session)->id, a, 2, {}};
+  ASSERT_TRUE(service_->AddManifestPart(**session, {(*session)->id(), {a, b}}).ok());
+  proto::Commit commit{(*session)->id(), a, 2, {}};
   // Put but not flushed: not durable, so no snapshot.
   auto refused = service_->Commit(agent, **session, commit);
   ASSERT_FALSE(refused.ok());
@@ -88,7 +88,7 @@ TEST_F(VaultServiceTest, CommitIsRefusedUntilEveryChunkIsDurable) {
   // Flushed, and the manifest sent again: committed, once.
   ASSERT_TRUE(service_->Flush(**session, 1).ok());
   EXPECT_TRUE(service_->Flush(**session, 1).status().IsInvalidArgument());  // not increasing
-  ASSERT_TRUE(service_->AddManifestPart(**session, {(*session)->id, {a, b}}).ok());
+  ASSERT_TRUE(service_->AddManifestPart(**session, {(*session)->id(), {a, b}}).ok());
   auto ok = service_->Commit(agent, **session, commit);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   auto again = service_->Commit(agent, **session, commit);
@@ -106,16 +106,16 @@ TEST_F(VaultServiceTest, CommitRefusesAManifestThatDoesNotHoldTogether) {
   ASSERT_TRUE(service_->PutRecord(agent, Record(1, &a)).ok());
   ASSERT_TRUE(service_->Flush(*session, 1).ok());
   Record(2, &b);
-  ASSERT_TRUE(service_->AddManifestPart(*session, {session->id, {a}}).ok());
+  ASSERT_TRUE(service_->AddManifestPart(*session, {session->id(), {a}}).ok());
   // The count disagrees.
   EXPECT_TRUE(
-      service_->Commit(agent, *session, {session->id, a, 2, {}}).status().IsInvalidArgument());
+      service_->Commit(agent, *session, {session->id(), a, 2, {}}).status().IsInvalidArgument());
   // The root tree is not in the manifest.
-  ASSERT_TRUE(service_->AddManifestPart(*session, {session->id, {a}}).ok());
+  ASSERT_TRUE(service_->AddManifestPart(*session, {session->id(), {a}}).ok());
   EXPECT_TRUE(
-      service_->Commit(agent, *session, {session->id, b, 1, {}}).status().IsInvalidArgument());
+      service_->Commit(agent, *session, {session->id(), b, 1, {}}).status().IsInvalidArgument());
   // Another session's part.
-  EXPECT_TRUE(service_->AddManifestPart(*session, {session->id + 2, {a}}).IsInvalidArgument());
+  EXPECT_TRUE(service_->AddManifestPart(*session, {session->id() + 2, {a}}).IsInvalidArgument());
   EXPECT_TRUE(service_->ListSnapshots("finance")->empty());
 }
 
@@ -134,10 +134,10 @@ TEST_F(VaultServiceTest, AnAgentSeesOnlyItsOwnDepartment) {
   EXPECT_TRUE(service_->ReadRecords(fin.department, ids).ok());
   EXPECT_TRUE(service_->ReadRecords(health.department, ids).status().IsNotFound());
   // Resuming another department's session starts a new one instead.
-  auto other =
-      *service_->BeginSession(health, {proto::SessionKind::kFiles, {"/x"}, session->id}, &resumed);
+  auto other = *service_->BeginSession(health, {proto::SessionKind::kFiles, {"/x"}, session->id()},
+                                       &resumed);
   EXPECT_FALSE(resumed);
-  EXPECT_NE(other->id, session->id);
+  EXPECT_NE(other->id(), session->id());
 }
 
 TEST_F(VaultServiceTest, ATokenIsSpentOnceAndRevocationIsImmediate) {
@@ -244,6 +244,142 @@ TEST_F(VaultServiceTest, AHostThatIsAlsoAReplicatorIsOneJobTarget) {
   auto target = service_->ResolveJobTarget("dr-host", "");
   ASSERT_TRUE(target.ok()) << target.status().ToString();
   EXPECT_EQ(target->department_id, agent.department);
+}
+
+// A clock the test moves (the Env seam).
+class SimClock : public io::EnvWrapper {
+ public:
+  SimClock() : EnvWrapper(io::Env::Posix()) {}
+  uint64_t NowMicros() override { return now_; }
+  void Advance(uint64_t seconds) { now_ += seconds * 1'000'000; }
+
+ private:
+  uint64_t now_ = 1'796'000'000'000'000ull;
+};
+
+class SessionBoundsTest : public VaultServiceTest {
+ protected:
+  void SetUp() override {
+    VaultServiceTest::SetUp();
+    service_.reset();
+    vault_.reset();
+    OpenOptions oo;
+    oo.serve = true;
+    oo.env = &clock_;
+    vault_ = std::move(*Vault::Open(dir_.File("vault"), oo));
+    ServiceOptions so;
+    so.session_idle = std::chrono::seconds(600);
+    so.max_sessions_per_agent = 3;
+    so.manifest_memory_ids = 10;
+    service_ = std::make_unique<VaultService>(vault_.get(), so);
+    ASSERT_TRUE(service_->PrepareToServe().ok());
+  }
+
+  std::shared_ptr<BackupSession> Begin(const Actor& agent, uint64_t resume = 0,
+                                       bool* resumed = nullptr) {
+    bool r = false;
+    auto s = service_->BeginSession(agent, {proto::SessionKind::kFiles, {"/srv"}, resume}, &r);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (resumed) *resumed = r;
+    return s.ok() ? *s : nullptr;
+  }
+
+  size_t SpillFiles() {
+    auto names = vault_->env()->GetChildren(vault_->data_dir() + "/sessions");
+    return names.ok() ? names->size() : 0;
+  }
+
+  SimClock clock_;
+};
+
+TEST_F(SessionBoundsTest, AManifestPastTheMemoryBoundSpillsAndStillCommits) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  auto session = Begin(agent);
+  std::vector<crypto::ChunkId> ids;
+  for (int i = 0; i < 100; ++i) {
+    crypto::ChunkId id;
+    ASSERT_TRUE(service_->PutRecord(agent, Record(100 + i, &id)).ok());
+    ids.push_back(id);
+  }
+  ASSERT_TRUE(service_->Flush(*session, 1).ok());
+  for (size_t i = 0; i < ids.size(); i += 7) {
+    std::vector<crypto::ChunkId> part(ids.begin() + i, ids.begin() + std::min(ids.size(), i + 7));
+    ASSERT_TRUE(service_->AddManifestPart(*session, {session->id(), part}).ok());
+  }
+  EXPECT_LE(session->manifest.in_memory(), 10u);  // the rest is on disk
+  EXPECT_EQ(session->manifest.size(), 100u);
+  EXPECT_EQ(SpillFiles(), 1u);
+  auto ok = service_->Commit(agent, *session, {session->id(), ids[42], 100, {}});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(SpillFiles(), 0u);  // removed once committed
+  auto manifest = vault_->catalog()->Manifest(agent.department, ok->snapshot_id);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(*manifest, ids);  // every ID, in order
+}
+
+TEST_F(SessionBoundsTest, AbandonedSessionsExpireAndTakeTheirSpillWithThem) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  {
+    auto held = Begin(agent);  // a connection still holds this one
+    for (int k = 0; k < 2; ++k) {
+      auto abandoned = Begin(agent);
+      std::vector<crypto::ChunkId> ids(50);
+      for (auto& id : ids) id[0] = static_cast<uint8_t>(k);
+      ASSERT_TRUE(service_->AddManifestPart(*abandoned, {abandoned->id(), ids}).ok());
+    }
+    EXPECT_EQ(service_->open_sessions(), 3u);
+    EXPECT_EQ(SpillFiles(), 2u);
+    clock_.Advance(300);
+    EXPECT_EQ(service_->ExpireSessions(), 0u);  // not idle long enough
+    clock_.Advance(400);
+    EXPECT_EQ(service_->ExpireSessions(), 2u);  // the held one stays
+    EXPECT_EQ(service_->open_sessions(), 1u);
+    EXPECT_EQ(SpillFiles(), 0u);
+  }
+  clock_.Advance(700);
+  EXPECT_EQ(service_->ExpireSessions(), 1u);
+  EXPECT_TRUE(vault_->catalog()->ListSessions()->empty());
+}
+
+TEST_F(SessionBoundsTest, AnAgentHoldsABoundedNumberOfSessions) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  std::vector<std::shared_ptr<BackupSession>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(Begin(agent));
+    clock_.Advance(1);
+  }
+  // All three in use: a fourth is refused, with the reason.
+  bool resumed = false;
+  auto refused = service_->BeginSession(agent, {proto::SessionKind::kFiles, {"/x"}, 0}, &resumed);
+  EXPECT_TRUE(refused.status().IsUnavailable()) << refused.status().ToString();
+  // One let go: the least recently used idle one makes room.
+  const uint64_t oldest = held[0]->id();
+  held.erase(held.begin());
+  auto fourth = Begin(agent);
+  ASSERT_NE(fourth, nullptr);
+  EXPECT_EQ(service_->open_sessions(), 3u);
+  EXPECT_TRUE(vault_->catalog()->FindSession(oldest).status().IsNotFound());
+}
+
+TEST_F(SessionBoundsTest, ASessionResumesAfterAVaultRestart) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  uint64_t id = 0;
+  {
+    auto session = Begin(agent);
+    id = session->id();
+    crypto::ChunkId a;
+    ASSERT_TRUE(service_->PutRecord(agent, Record(7, &a)).ok());
+    ASSERT_TRUE(service_->Flush(*session, 1).ok());
+  }
+  // A new service over the same data directory: the process restarted.
+  service_ = std::make_unique<VaultService>(vault_.get(), service_->options());
+  bool resumed = false;
+  auto session = Begin(agent, id, &resumed);
+  ASSERT_NE(session, nullptr);
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(session->id(), id);
+  EXPECT_EQ(session->record.records_stored, 1u);
+  EXPECT_EQ(session->record.last_flush, 1u);
 }
 
 }  // namespace

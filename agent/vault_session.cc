@@ -152,7 +152,7 @@ Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& i
   dial.role = proto::Role::kAgent;
   dial.software = kAgentSoftware;
   dial.hostname = identity.config.host;
-  dial.deadline = options.deadline;
+  dial.deadline = options.connect_deadline;
   auto io = std::make_unique<asio::io_context>();
   CAIRN_ASSIGN_OR_RETURN(client::Dialed dialed,
                          net::RunSync(*io, client::Dial(io->get_executor(), tls,

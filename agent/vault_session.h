@@ -55,9 +55,12 @@ class VaultSession {
 };
 
 struct SessionOptions {
-  // Bound on connecting and on each reply. Default 60 s: a Flush may wait
-  // for the vault to fsync a pack under load.
+  // Bound on each reply. Default 60 s: a Flush may wait for the vault to
+  // fsync a pack under load.
   std::chrono::milliseconds deadline{std::chrono::seconds(60)};
+  // Bound on connecting to one address (TCP, TLS handshake, HelloOk).
+  // Default 10 s.
+  std::chrono::milliseconds connect_deadline{std::chrono::seconds(10)};
   // The session's kind in session_begin (image mode sends kImage).
   proto::SessionKind kind = proto::SessionKind::kFiles;
 };

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "lib/base/names.h"
 #include "lib/client/dial.h"
 #include "lib/client/wire.h"
 #include "lib/crypto/keys.h"
@@ -79,7 +80,7 @@ Result<EnrollResult> Enroll(const EnrollOptions& o) {
                                    " already holds an enrolment; use --force to replace it");
   }
   const std::string host = o.host.empty() ? LocalHostName() : o.host;
-  if (host.size() > 253) return Status::InvalidArgument("--host is longer than 253 characters");
+  CAIRN_RETURN_IF_ERROR(ValidateName("host", host));
 
   CAIRN_ASSIGN_OR_RETURN(crypto::KeyPairPem key_pair, crypto::GenerateKeyPair());
   CAIRN_ASSIGN_OR_RETURN(std::string csr, crypto::CreateCsr(key_pair.private_key_pem, host));

@@ -38,9 +38,8 @@ Result<IdentityLock> LockIdentity(const std::string& dir, std::string_view what)
     const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
     std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : std::string("?");
     while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
-    return Status::Unavailable("another cairn-agent (" + who + ") is using " + dir +
-                               "; wait for it to finish, or stop it")
-        .WithRetryable(false);
+    return Status::InvalidArgument("another cairn-agent (" + who + ") is using " + dir +
+                                   "; wait for it to finish, or stop it");
   }
   const std::string me = "pid " + std::to_string(::getpid()) + ", " + std::string(what) + "\n";
   if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);

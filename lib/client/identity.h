@@ -108,7 +108,7 @@ class IdentityLock {
 };
 
 // Takes the lock, recording this process and `what` it does ("run",
-// "backup"). Unavailable, not retryable, naming the holder ("another
+// "backup"). InvalidArgument (exit 2) naming the holder ("another
 // cairn-agent (pid 4242, run) is using DIR") when another process holds it.
 Result<IdentityLock> LockIdentity(const std::string& dir, std::string_view what);
 

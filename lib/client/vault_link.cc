@@ -36,7 +36,7 @@ Result<std::unique_ptr<VaultLink>> VaultLink::Open(const Identity& identity,
   dial.role = options.role;
   dial.software = options.software;
   dial.hostname = identity.config.host;
-  dial.deadline = options.deadline;
+  dial.deadline = options.connect_deadline;
   auto io = std::make_unique<asio::io_context>();
   CAIRN_ASSIGN_OR_RETURN(Dialed dialed,
                          net::RunSync(*io, Dial(io->get_executor(), tls, addresses, dial)));

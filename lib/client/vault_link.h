@@ -32,9 +32,13 @@ namespace cairn::client {
 class VaultLink {
  public:
   struct Options {
-    // Bound on connecting and on each reply. A get_delta of a 16 MiB chunk
-    // makes the vault decrypt a chain and run librsync: allow for it.
+    // Bound on each reply. A get_delta of a 16 MiB chunk makes the vault
+    // decrypt a chain and run librsync: allow for it.
     std::chrono::milliseconds deadline{std::chrono::seconds(120)};
+    // Bound on connecting to one address: TCP, the TLS handshake and
+    // HelloOk. Default 10 s: a vault that accepts and then says nothing is
+    // given up on quickly, naming its address, and the next one is tried.
+    std::chrono::milliseconds connect_deadline{std::chrono::seconds(10)};
     // The role named in Hello: restore (agent certificate, read-only), or
     // replicator (replicator certificate, every department).
     proto::Role role = proto::Role::kRestore;

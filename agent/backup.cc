@@ -806,24 +806,26 @@ void Engine::ShowProgress(bool final) {
   const auto now = Clock::now();
   if (!final && now - last_progress_ < kProgressEvery) return;
   last_progress_ = now;
-  const double secs = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
-  const uint64_t done = bytes_read_.load();
+  BackupProgress p;
+  p.seconds = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
+  p.bytes_read = bytes_read_.load();
   // Progress through the tree counts every scanned file's size, read or
   // answered by the file cache; the ETA extrapolates its rate.
-  const uint64_t covered = bytes_.load();
-  std::string eta = ", ETA ?";
-  if (final) {
-    eta.clear();
-  } else if (estimate_done_ && covered > 0) {
-    const uint64_t total = std::max(estimated_total_.load(), covered);
-    eta = ", ETA " + HumanDuration((total - covered) / (covered / secs));
+  p.bytes_covered = bytes_.load();
+  p.files = files_.load();
+  p.dirs = dirs_.load();
+  p.new_bytes = new_bytes_;
+  p.final = final;
+  if (estimate_done_) p.bytes_total = std::max(estimated_total_.load(), p.bytes_covered);
+  if (!final && estimate_done_ && p.bytes_covered > 0) {
+    p.eta_seconds = static_cast<double>(p.bytes_total - p.bytes_covered) /
+                    (static_cast<double>(p.bytes_covered) / p.seconds);
   }
-  std::fprintf(stderr, "\r\033[K%s read, %llu files, %llu dirs, %s/s, %s new%s%s",
-               HumanBytes(done).c_str(), static_cast<unsigned long long>(files_.load()),
-               static_cast<unsigned long long>(dirs_.load()),
-               HumanBytes(static_cast<uint64_t>(done / secs)).c_str(),
-               HumanBytes(new_bytes_).c_str(), eta.c_str(), final ? "\n" : "");
-  std::fflush(stderr);
+  if (final) {
+    p.bytes_total = p.bytes_covered;
+    p.eta_seconds = 0;
+  }
+  options_.progress(p);
 }
 
 Status Engine::NetLoop() {

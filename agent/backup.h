@@ -48,6 +48,21 @@
 
 namespace cairn::agent {
 
+// Where a backup is, reported about every 250 ms and once at the end: for
+// a progress line, JSON status lines, or (later) the vault's job view.
+struct BackupProgress {
+  uint64_t bytes_read = 0;     // read from disk (unchanged files are not read)
+  uint64_t bytes_covered = 0;  // of the tree, read or answered by the file cache
+  uint64_t bytes_total = 0;    // estimated size of the whole backup; 0 = not known yet
+  uint64_t files = 0, dirs = 0;
+  uint64_t new_bytes = 0;  // plaintext sent as new records
+  // Image backups: extents seen, changed, and sent as deltas.
+  uint64_t extents = 0, extents_changed = 0, extents_delta = 0;
+  double seconds = 0;
+  double eta_seconds = -1;  // -1: not known
+  bool final = false;
+};
+
 struct BackupOptions {
   // What to back up: files or directories, absolute or relative to the
   // working directory. Nested paths (/a and /a/b) are backed up once.
@@ -71,8 +86,10 @@ struct BackupOptions {
   uint64_t flush_every = 256ull << 20;
   // zstd level of the records. Default 3.
   int zstd_level = 3;
-  // Show a progress line on stderr (the CLI sets it when stderr is a TTY).
-  bool progress = false;
+  // Called with the progress about every 250 ms and once at the end, on a
+  // thread of the backup; may be empty. Estimating the total costs an
+  // lstat-only walk beside the scan, done only when this is set.
+  std::function<void(const BackupProgress&)> progress;
   // The clock of the snapshot's start and finish times. Default (null): the
   // POSIX Env. Tests pass a simulated one.
   io::Env* clock = nullptr;

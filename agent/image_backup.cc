@@ -414,24 +414,26 @@ void ImageEngine::ShowProgress(bool final) {
   const auto now = Clock::now();
   if (!final && now - last_progress_ < kProgressEvery) return;
   last_progress_ = now;
-  const double secs = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
+  BackupProgress p;
+  p.seconds = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
+  p.bytes_read = result_.bytes_read;
+  p.bytes_covered = result_.bytes_read;
+  p.bytes_total = result_.bytes;
+  p.new_bytes = result_.new_bytes;
+  p.extents = result_.extents_total;
+  p.extents_changed = result_.extents_changed;
+  p.extents_delta = result_.extents_delta;
+  p.final = final;
   // Every extent of the images begun so far is read (holes are skipped, so
   // the ETA errs long).
-  std::string eta;
-  if (!final && result_.bytes_read > 0) {
+  if (final) {
+    p.eta_seconds = 0;
+  } else if (result_.bytes_read > 0) {
     const uint64_t left =
         result_.bytes > result_.bytes_read ? result_.bytes - result_.bytes_read : 0;
-    eta = ", ETA " + HumanDuration(static_cast<double>(left) / (result_.bytes_read / secs));
+    p.eta_seconds = static_cast<double>(left) / (result_.bytes_read / p.seconds);
   }
-  std::fprintf(stderr,
-               "\r\033[K%s read, %llu extents (%llu changed, %llu as deltas), %s/s, %s new%s%s",
-               HumanBytes(result_.bytes_read).c_str(),
-               static_cast<unsigned long long>(result_.extents_total),
-               static_cast<unsigned long long>(result_.extents_changed),
-               static_cast<unsigned long long>(result_.extents_delta),
-               HumanBytes(static_cast<uint64_t>(result_.bytes_read / secs)).c_str(),
-               HumanBytes(result_.new_bytes).c_str(), eta.c_str(), final ? "\n" : "");
-  std::fflush(stderr);
+  options_.progress(p);
 }
 
 Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths) {

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/backup.h"
 #include "agent/vault_session.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
@@ -151,8 +152,9 @@ struct ImageBackupOptions {
   // Flush after this many record bytes. Default 256 MiB (doc/protocol.md).
   uint64_t flush_every = 256ull << 20;
   int zstd_level = 3;
-  // Show a progress line on stderr.
-  bool progress = false;
+  // Called with the progress about every 250 ms and once at the end; may
+  // be empty (backup.h's BackupProgress).
+  std::function<void(const BackupProgress&)> progress;
   // The clock of the snapshot's start and finish times. Default (null): the
   // POSIX Env. Tests pass a simulated one.
   io::Env* clock = nullptr;

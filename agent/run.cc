@@ -59,9 +59,7 @@ asio::awaitable<Status> WriteOn(JobLink& link, MessageType type, Bytes payload) 
 }
 
 std::string JoinPaths(const std::vector<std::string>& paths) {
-  std::string out;
-  for (const auto& p : paths) out += (out.empty() ? "" : ", ") + p;
-  return out.empty() ? "(none)" : out;
+  return paths.empty() ? "(none)" : fmt::format("{}", fmt::join(paths, ", "));
 }
 
 }  // namespace
@@ -218,7 +216,7 @@ struct AgentService::Impl {
                            OpenVaultSession(state, normalized));
     BackupOptions backup = options.backup;
     backup.paths = normalized;
-    backup.progress = false;
+    backup.progress = nullptr;
     auto result = RunBackup(state.keys, cache.get(), session.get(), backup);
     session.reset();  // orderly close
     if (!result.ok()) return result.status();

@@ -8,7 +8,7 @@ find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 # Boost 1.81 from libboost1.81-dev (not Debian's default 1.74). Asio and its
 # SSL layer are header-only: lib/net links Boost::headers.
-find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url)
 
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 
 #include "agent/backup.h"
@@ -56,7 +57,63 @@ int RunEnroll(const cairn::client::EnrollOptions& options, bool json) {
   return 0;
 }
 
-int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options, bool json) {
+// How progress is shown: a line on a terminal, JSON status lines with
+// --json-lines (restic's "status" messages), or not at all.
+enum class ProgressOut { kNone, kLine, kJsonLines };
+
+ProgressOut ChooseProgress(bool json, bool json_lines) {
+  if (json_lines) return ProgressOut::kJsonLines;
+  return !json && ::isatty(STDERR_FILENO) ? ProgressOut::kLine : ProgressOut::kNone;
+}
+
+std::function<void(const cairn::agent::BackupProgress&)> Progress(ProgressOut out, bool image) {
+  if (out == ProgressOut::kNone) return nullptr;
+  if (out == ProgressOut::kJsonLines) {
+    return [](const cairn::agent::BackupProgress& p) {
+      if (p.final) return;  // the summary follows
+      boost::json::object o{
+          {"message_type", "status"},
+          {"seconds_elapsed", p.seconds},
+          {"seconds_remaining",
+           p.eta_seconds < 0 ? boost::json::value(nullptr) : boost::json::value(p.eta_seconds)},
+          {"bytes_done", p.bytes_covered},
+          {"total_bytes", p.bytes_total},
+          {"percent_done", p.bytes_total > 0 ? static_cast<double>(p.bytes_covered) /
+                                                   static_cast<double>(p.bytes_total)
+                                             : 0.0},
+          {"bytes_read", p.bytes_read},
+          {"files_done", p.files},
+          {"dirs_done", p.dirs},
+          {"new_bytes", p.new_bytes}};
+      cli::PrintJson(o);
+    };
+  }
+  return [image](const cairn::agent::BackupProgress& p) {
+    const std::string eta = p.final             ? ""
+                            : p.eta_seconds < 0 ? ", ETA ?"
+                                                : ", ETA " + cairn::HumanDuration(p.eta_seconds);
+    const std::string rate =
+        cairn::HumanBytes(static_cast<uint64_t>(static_cast<double>(p.bytes_read) / p.seconds));
+    if (image) {
+      std::fprintf(
+          stderr, "\r\033[K%s read, %llu extents (%llu changed, %llu as deltas), %s/s, %s new%s%s",
+          cairn::HumanBytes(p.bytes_read).c_str(), static_cast<unsigned long long>(p.extents),
+          static_cast<unsigned long long>(p.extents_changed),
+          static_cast<unsigned long long>(p.extents_delta), rate.c_str(),
+          cairn::HumanBytes(p.new_bytes).c_str(), eta.c_str(), p.final ? "\n" : "");
+    } else {
+      std::fprintf(stderr, "\r\033[K%s read, %llu files, %llu dirs, %s/s, %s new%s%s",
+                   cairn::HumanBytes(p.bytes_read).c_str(),
+                   static_cast<unsigned long long>(p.files),
+                   static_cast<unsigned long long>(p.dirs), rate.c_str(),
+                   cairn::HumanBytes(p.new_bytes).c_str(), eta.c_str(), p.final ? "\n" : "");
+    }
+    std::fflush(stderr);
+  };
+}
+
+int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options, bool json,
+              ProgressOut progress) {
   auto paths = cairn::agent::NormalizeBackupPaths(options.paths);
   if (!paths.ok()) return Fail(json, paths.status());
   auto state = cairn::client::LoadIdentity(state_dir);
@@ -68,7 +125,8 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
   auto session = cairn::agent::OpenVaultSession(*state, *paths);
   if (!session.ok()) return Fail(json, session.status());
   options.paths = *paths;
-  options.progress = !json && ::isatty(STDERR_FILENO);
+  options.progress = Progress(progress, /*image=*/false);
+  json = json || progress == ProgressOut::kJsonLines;
   auto result = cairn::agent::RunBackup(state->keys, cache->get(), session->get(), options);
   session->reset();  // orderly close
   if (!result.ok()) return Fail(json, result.status().WithContext("backup failed"));
@@ -76,6 +134,7 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
     boost::json::array warnings;
     for (const auto& w : result->warnings) warnings.emplace_back(w);
     boost::json::object o{{"ok", true},
+                          {"message_type", "summary"},
                           {"snapshot", result->snapshot_id},
                           {"root_tree", cairn::ToHex(result->root_tree)},
                           {"files", result->files},
@@ -102,7 +161,7 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
 }
 
 int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOptions options,
-                   bool json) {
+                   bool json, ProgressOut progress) {
   auto images = cairn::agent::NormalizeImagePaths(options.images);
   if (!images.ok()) return Fail(json, images.status());
   auto state = cairn::client::LoadIdentity(state_dir);
@@ -116,7 +175,8 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
   auto session = cairn::agent::OpenVaultSession(*state, *images, session_options);
   if (!session.ok()) return Fail(json, session.status());
   options.images = *images;
-  options.progress = !json && ::isatty(STDERR_FILENO);
+  options.progress = Progress(progress, /*image=*/true);
+  json = json || progress == ProgressOut::kJsonLines;
   auto result = cairn::agent::RunImageBackup(state->keys, store->get(), session->get(), options);
   session->reset();  // orderly close
   if (!result.ok()) return Fail(json, result.status().WithContext("image backup failed"));
@@ -125,6 +185,7 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
     boost::json::array warnings;
     for (const auto& w : r.warnings) warnings.emplace_back(w);
     boost::json::object o{{"ok", true},
+                          {"message_type", "summary"},
                           {"snapshot", r.snapshot_id},
                           {"root_tree", cairn::ToHex(r.root_tree)},
                           {"images", r.images},
@@ -208,6 +269,11 @@ int main(int argc, char** argv) {
   backup_cmd->add_option("--workers", backup.workers, "Worker threads (default: all cores)")
       ->check(CLI::Range(0, 256));
   cli::AddJsonFlag(backup_cmd, &flags);
+  bool json_lines = false;
+  backup_cmd->add_flag(
+      "--json-lines", json_lines,
+      "Stream progress as JSON lines on stdout ({\"message_type\":\"status\"...}), "
+      "then the result as a \"summary\" line");
   backup_cmd->add_option("PATH", paths, "Files, directories, or (--image) devices and images")
       ->required();
   cli::Examples(backup_cmd,
@@ -244,11 +310,11 @@ int main(int argc, char** argv) {
     image.images = paths;
     image.zstd_level = backup.zstd_level;
     image.workers = backup.workers;
-    return RunImageBackup(state_dir, image, json);
+    return RunImageBackup(state_dir, image, json, ChooseProgress(json, json_lines));
   }
   if (backup_cmd->parsed()) {
     backup.paths = paths;
-    return RunBackup(state_dir, backup, json);
+    return RunBackup(state_dir, backup, json, ChooseProgress(json, json_lines));
   }
   if (run_cmd->parsed()) {
     auto state = cairn::client::LoadIdentity(state_dir);

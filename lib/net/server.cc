@@ -40,9 +40,13 @@ constexpr milliseconds kAcceptBackoff{100};
 // Granularity of Stop()'s wait for connections to finish.
 constexpr milliseconds kDrainPoll{20};
 
-void LogClose(const Connection& connection, const std::string& reason, bool quiet) {
+// A refused handshake (a revoked or foreign certificate, a client that is
+// not Cairn) is a warning: someone tried and was turned away.
+void LogClose(const Connection& connection, const std::string& reason, bool quiet, bool refused) {
   if (reason.empty()) {
     spdlog::debug("closed {}", connection.Describe());
+  } else if (refused) {
+    spdlog::warn("refused {}: {}", connection.Describe(), reason);
   } else if (quiet) {
     spdlog::debug("closing {}: {}", connection.Describe(), reason);
   } else {
@@ -124,12 +128,13 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<State> state, uint64_
                                            std::shared_ptr<Connection> connection) {
   Connection::Impl& impl = internal::ConnectionAccess::Get(*connection);
   std::string reason;
-  bool quiet = false;
+  bool quiet = false, refused = false;
   try {
     Status handshake =
         co_await impl.Handshake(asio::ssl::stream_base::server, state->options.handshake_deadline);
     if (!handshake.ok()) {
       reason = "handshake: " + handshake.ToString();
+      refused = true;
     } else {
       {
         std::lock_guard<std::mutex> lock(state->mu);
@@ -158,7 +163,7 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<State> state, uint64_
   } catch (...) {
     reason += std::string(reason.empty() ? "" : "; ") + "close failed";
   }
-  LogClose(*connection, reason, quiet);
+  LogClose(*connection, reason, quiet, refused);
   std::lock_guard<std::mutex> lock(state->mu);
   state->live.erase(id);
 }

@@ -64,6 +64,7 @@ struct Common {
   // one's.
   std::string host;
   std::vector<std::string> paths;
+  bool json_lines = false;  // restore: stream status lines, then the summary
 
   cairn::restore::SnapshotFilter Filter(const cairn::client::Identity& identity) const {
     cairn::restore::SnapshotFilter f;
@@ -261,8 +262,29 @@ int RunRestore(const Common& c, const std::string& snapshot,
   options.vaults = c.vaults;
   options.filter = c.Filter(*state);
   options.cancel = &g_interrupted;
-  const bool tty = !c.json && ::isatty(STDERR_FILENO);
+  const bool tty = !c.json && !c.json_lines && ::isatty(STDERR_FILENO);
   if (tty) options.progress = PrintProgress;
+  if (c.json_lines) {
+    options.progress = [](const cairn::restore::RestoreProgress& p) {
+      const double rate = p.seconds > 0 ? static_cast<double>(p.bytes_done) / p.seconds : 0;
+      json::value eta = nullptr;
+      if (rate > 0 && p.bytes_total >= p.bytes_done) {
+        eta = static_cast<double>(p.bytes_total - p.bytes_done) / rate;
+      }
+      cli::PrintJson(
+          json::object{{"message_type", "status"},
+                       {"seconds_elapsed", p.seconds},
+                       {"seconds_remaining", eta},
+                       {"bytes_done", p.bytes_done},
+                       {"total_bytes", p.bytes_total},
+                       {"percent_done", p.bytes_total > 0 ? static_cast<double>(p.bytes_done) /
+                                                                static_cast<double>(p.bytes_total)
+                                                          : 0.0},
+                       {"files_done", p.files_done},
+                       {"total_files", p.files_total},
+                       {"bytes_received", p.bytes_received}});
+    };
+  }
   auto result = cairn::restore::Restore(*state, snapshot, options);
   if (tty) std::fprintf(stderr, "\r\033[K");
   if (!result.ok()) {
@@ -273,7 +295,7 @@ int RunRestore(const Common& c, const std::string& snapshot,
   }
   const auto& r = *result;
   const bool ok = r.damaged.empty();
-  if (c.json) {
+  if (c.json || c.json_lines) {
     json::array damaged;
     for (const auto& d : r.damaged) {
       json::array paths;
@@ -283,6 +305,7 @@ int RunRestore(const Common& c, const std::string& snapshot,
     json::array warnings;
     for (const auto& w : r.warnings) warnings.emplace_back(w);
     cli::PrintJson(json::object{{"ok", ok},
+                                {"message_type", "summary"},
                                 {"snapshot", r.snapshot_id},
                                 {"vault", r.vault},
                                 {"verify_only", options.verify_only},
@@ -424,6 +447,9 @@ int main(int argc, char** argv) {
   restore_cmd->add_flag("--force", options.force,
                         "Allow an in-place restore of another host's (or another image's) "
                         "snapshot onto this target");
+  restore_cmd->add_flag("--json-lines", c.json_lines,
+                        "Stream progress as JSON lines on stdout, then the result as a "
+                        "\"summary\" line");
   restore_cmd->add_flag("--follow-symlink", options.follow_target_symlink,
                         "Restore where a --target that is a symbolic link points");
   restore_cmd

@@ -97,6 +97,20 @@ for cmd in reports:
     check(f"{os.path.basename(cmd[0])} {cmd[1]}: exit 0 and one valid JSON object",
           rc == 0 and json_ok(out), f"rc={rc} err={err[-200:]!r}")
 
+# Progress as JSON lines: status messages, then one summary.
+def lines_ok(out):
+    try:
+        msgs = [json.loads(l) for l in out.decode("utf-8").splitlines() if l.strip()]
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return (len(msgs) >= 1 and msgs[-1].get("message_type") == "summary" and
+            all(m.get("message_type") == "status" for m in msgs[:-1]))
+
+rc, out, _ = run(AGENT, "backup", "--state", STATE, f"{WORK}/src", "--json-lines")
+check("backup --json-lines: status lines, then a summary", rc == 0 and lines_ok(out))
+rc, out, _ = run(RESTORE, "restore", "latest", "--state", STATE, "--verify-only", "--json-lines")
+check("restore --json-lines: status lines, then a summary", rc == 0 and lines_ok(out))
+
 # The documented exit codes.
 rc, out, _ = run(RESTORE, "snapshots", "--state", STATE, "--vault", f"127.0.0.1:{DOWN}", "--json")
 check("vault down: exit 4, with a JSON error", rc == 4 and json_ok(out), f"rc={rc}")

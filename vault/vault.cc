@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cerrno>
 #include <filesystem>
 #include <sstream>
@@ -110,11 +111,18 @@ Result<InitResult> InitVault(const InitOptions& options) {
   result.admin_user = "admin";
   result.admin_password = RandomPassword();
   result.ca_fingerprint = pki->pinned_fingerprint();
+  CAIRN_RETURN_IF_ERROR(AuditLog::Create(env, options.data_dir));
   {
     CAIRN_ASSIGN_OR_RETURN(auto lmdb, repo::LmdbEnv::Open(p.lmdb(), {}));
     CAIRN_ASSIGN_OR_RETURN(auto catalog, Catalog::Open(lmdb.get()));
     CAIRN_ASSIGN_OR_RETURN(std::string hash, crypto::HashPassword(result.admin_password));
     CAIRN_RETURN_IF_ERROR(catalog->PutUser(result.admin_user, "admin", hash));
+    CAIRN_ASSIGN_OR_RETURN(auto audit, AuditLog::Open(env, options.data_dir, catalog.get()));
+    CAIRN_RETURN_IF_ERROR(
+        audit->Append(options.actor, "local", "vault.init", "", options.site,
+                      boost::json::object{{"hosts", boost::json::array(hosts.begin(), hosts.end())},
+                                          {"ca_fingerprint", result.ca_fingerprint},
+                                          {"first_admin", result.admin_user}}));
   }
   CAIRN_RETURN_IF_ERROR(
       io::WriteFileAtomically(env, p.config(), AsBytes(FormatVaultConfig(options.site))));
@@ -180,6 +188,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& data_dir,
   }
   CAIRN_ASSIGN_OR_RETURN(v->lmdb_, repo::LmdbEnv::Open(p.lmdb(), {}));
   CAIRN_ASSIGN_OR_RETURN(v->catalog_, Catalog::Open(v->lmdb_.get()));
+  CAIRN_ASSIGN_OR_RETURN(v->audit_, AuditLog::Open(env, data_dir, v->catalog_.get()));
   if (options.serve) {
     io::Env* pack_env = options.pack_env != nullptr ? options.pack_env : io::UringEnv::Default();
     CAIRN_ASSIGN_OR_RETURN(v->packs_, OpenLocalPackStore(pack_env, p.packs()));

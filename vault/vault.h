@@ -7,6 +7,7 @@
 //   DIR/lmdb/          chunk index, pack catalog, catalog (LMDB)
 //   DIR/packs/         pack files, one directory per department (store/)
 //   DIR/promotions.log failovers and failbacks, appended and fsynced
+//   DIR/audit/         the audit trail and its signing key (audit/audit_log.h)
 //
 // Administrative commands (department create, token create, agent revoke)
 // open the vault without its chunk store, so they run safely beside
@@ -22,6 +23,7 @@
 #include "lib/crypto/keys.h"
 #include "lib/io/env.h"
 #include "lib/repo/lmdb.h"
+#include "vault/audit/audit_log.h"
 #include "vault/catalog/catalog.h"
 #include "vault/pki/authority.h"
 #include "vault/store/chunk_store.h"
@@ -44,6 +46,8 @@ struct InitOptions {
   // Where the directory's small files go (keys, certificates, config).
   // Default: the POSIX Env.
   io::Env* env = nullptr;
+  // Who initialises it, for the audit trail's first entry ("local:root").
+  std::string actor = "local";
 };
 
 struct InitResult {
@@ -84,6 +88,7 @@ class Vault {
   const Catalog* catalog() const { return catalog_.get(); }
   ChunkStore* store() { return store_.get(); }  // null unless opened to serve
   const CertificateAuthority& pki() const { return *pki_; }
+  AuditLog* audit() const { return audit_.get(); }
   std::string promotions_log() const { return data_dir_ + "/promotions.log"; }
 
   // New department keys, wrapped under the master key (for the catalog).
@@ -105,6 +110,7 @@ class Vault {
   std::unique_ptr<CertificateAuthority> pki_;
   std::unique_ptr<repo::LmdbEnv> lmdb_;
   std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<PackStore> packs_;
   std::unique_ptr<ChunkStore> store_;
   int lock_fd_ = -1;

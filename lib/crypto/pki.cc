@@ -274,6 +274,59 @@ Result<KeyPairPem> GenerateKeyPair() {
   return out;
 }
 
+Result<KeyPairPem> GenerateSigningKey() {
+  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (!key) return OpenSslError("generate Ed25519 key", StatusCode::kUnavailable);
+  KeyPairPem out;
+  BioPtr priv(BIO_new(BIO_s_mem()));
+  if (!priv ||
+      PEM_write_bio_PrivateKey(priv.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return OpenSslError("PEM_write_bio_PrivateKey");
+  }
+  CAIRN_ASSIGN_OR_RETURN(out.private_key_pem, BioToString(priv.get()));
+  BioPtr pub(BIO_new(BIO_s_mem()));
+  if (!pub || PEM_write_bio_PUBKEY(pub.get(), key.get()) != 1) {
+    return OpenSslError("PEM_write_bio_PUBKEY");
+  }
+  CAIRN_ASSIGN_OR_RETURN(out.public_key_pem, BioToString(pub.get()));
+  return out;
+}
+
+Result<Bytes> SignEd25519(std::string_view private_key_pem, ByteView message) {
+  CAIRN_ASSIGN_OR_RETURN(PkeyPtr key, ParsePrivateKey(private_key_pem, "signing key"));
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
+    return Status::InvalidArgument("signing key: not an Ed25519 key");
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
+    return OpenSslError("EVP_DigestSignInit");
+  }
+  Bytes sig(64);
+  size_t len = sig.size();
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1) {
+    return OpenSslError("EVP_DigestSign");
+  }
+  sig.resize(len);
+  return sig;
+}
+
+Result<bool> VerifyEd25519(std::string_view public_key_pem, ByteView message, ByteView signature) {
+  CAIRN_ASSIGN_OR_RETURN(BioPtr bio, MemBio(public_key_pem, "public key"));
+  PkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return OpenSslError("public key", StatusCode::kInvalidArgument);
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
+    return Status::InvalidArgument("public key: not an Ed25519 key");
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
+    return OpenSslError("EVP_DigestVerifyInit");
+  }
+  const int ok = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                                  message.size());
+  internal::ClearOpenSslErrors();
+  return ok == 1;
+}
+
 Result<CaMaterial> CreateCa(std::string_view common_name, int validity_days) {
   CAIRN_RETURN_IF_ERROR(CheckField("CA common name", common_name, kMaxCommonName));
   CAIRN_RETURN_IF_ERROR(CheckValidity(validity_days));

@@ -47,6 +47,16 @@ struct KeyPairPem {
 // A fresh ECDSA P-256 key pair.
 Result<KeyPairPem> GenerateKeyPair();
 
+// Signatures for evidence (audit checkpoints, drill reports): Ed25519.
+// A fresh Ed25519 key pair.
+Result<KeyPairPem> GenerateSigningKey();
+// The 64-byte Ed25519 signature of `message`. InvalidArgument for a key
+// that is not an Ed25519 private key.
+Result<Bytes> SignEd25519(std::string_view private_key_pem, ByteView message);
+// Whether `signature` is `public_key_pem`'s signature of `message`.
+// InvalidArgument for a key that is not an Ed25519 public key.
+Result<bool> VerifyEd25519(std::string_view public_key_pem, ByteView message, ByteView signature);
+
 struct CaMaterial {
   std::string certificate_pem;
   std::string private_key_pem;  // a secret: whoever holds it can mint peers

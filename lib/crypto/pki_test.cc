@@ -304,5 +304,28 @@ TEST_F(PkiTest, GarbagePemIsRefused) {
   EXPECT_NE(ca_id.status().message().find("OU"), std::string::npos);
 }
 
+TEST(SigningTest, Ed25519SignsAndVerifies) {
+  auto key = GenerateSigningKey();
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  Bytes msg = {'a', 'u', 'd', 'i', 't'};
+  auto sig = SignEd25519(key->private_key_pem, msg);
+  ASSERT_TRUE(sig.ok());
+  EXPECT_EQ(sig->size(), 64u);
+  EXPECT_TRUE(*VerifyEd25519(key->public_key_pem, msg, *sig));
+  Bytes tampered = msg;
+  tampered[0] ^= 1;
+  EXPECT_FALSE(*VerifyEd25519(key->public_key_pem, tampered, *sig));
+  Bytes bad_sig = *sig;
+  bad_sig[10] ^= 1;
+  EXPECT_FALSE(*VerifyEd25519(key->public_key_pem, msg, bad_sig));
+  auto other = GenerateSigningKey();
+  EXPECT_FALSE(*VerifyEd25519(other->public_key_pem, msg, *sig));
+  // A P-256 key is not an Ed25519 key.
+  auto ec = GenerateKeyPair();
+  EXPECT_TRUE(SignEd25519(ec->private_key_pem, msg).status().IsInvalidArgument());
+  EXPECT_TRUE(VerifyEd25519(ec->public_key_pem, msg, *sig).status().IsInvalidArgument());
+  EXPECT_FALSE(VerifyEd25519("not a key", msg, *sig).ok());
+}
+
 }  // namespace
 }  // namespace cairn::crypto

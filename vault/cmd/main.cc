@@ -21,7 +21,9 @@
 
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
+#include "lib/base/names.h"
 #include "lib/client/snapshot_json.h"
+#include "lib/repo/lmdb.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
 #include "vault/vault.h"
@@ -133,6 +135,67 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+}
+
+// "2026-12-01", "2026-12-01T09:30:00Z" or "2026-12-01 09:30:00" (UTC).
+cairn::Result<uint64_t> ParseTime(const std::string& text) {
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"}) {
+    std::tm tm{};
+    const char* end = ::strptime(text.c_str(), format, &tm);
+    if (end == nullptr) continue;
+    while (*end == 'Z' || *end == 'z') ++end;
+    if (*end != '\0' && *end != '.') continue;
+    return static_cast<uint64_t>(::timegm(&tm)) * 1'000'000;
+  }
+  return Status::InvalidArgument("'" + text + "' is not a time (use 2026-12-01 or RFC 3339)");
+}
+
+std::string CsvField(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// `audit verify`: offline, on the directory's files alone.
+int AuditVerify(const std::string& data_dir, const std::string& key_file, bool json) {
+  auto* env = cairn::io::Env::Posix();
+  std::string key;
+  if (!key_file.empty()) {
+    auto k = cairn::io::ReadFileToBytes(env, key_file);
+    if (!k.ok()) return Fail(json, k.status());
+    key = std::string(cairn::AsString(*k));
+  }
+  uint64_t head_seq = 0;
+  std::string head_hash;
+  if (auto lmdb = cairn::repo::LmdbEnv::Open(data_dir + "/lmdb", {}); lmdb.ok()) {
+    if (auto catalog = cairn::vault::Catalog::Open(lmdb->get()); catalog.ok()) {
+      if (auto head = (*catalog)->GetSetting("audit_head"); head.ok()) {
+        head_seq = std::strtoull(head->c_str(), nullptr, 10);
+        head_hash = head->substr(head->find(' ') + 1);
+      }
+    }
+  }
+  auto v = cairn::vault::AuditLog::Verify(env, data_dir, key, head_seq, head_hash);
+  if (json) {
+    boost::json::object o{{"ok", v.ok},
+                          {"entries", v.entries},
+                          {"checkpoints", v.checkpoints},
+                          {"last_checkpoint", v.last_checkpoint_seq}};
+    if (!v.ok) {
+      o["first_broken"] =
+          boost::json::object{{"seq", v.broken_seq}, {"line", v.broken_line}, {"reason", v.reason}};
+    }
+    cli::PrintJson(o);
+  } else if (v.ok) {
+    std::cout << "audit trail intact: " << v.entries << " entries, " << v.checkpoints
+              << " signed checkpoints (the last at entry " << v.last_checkpoint_seq << ")\n";
+  }
+  if (!v.ok) {
+    std::cerr << "cairn-vault: audit trail broken at entry " << v.broken_seq << " (line "
+              << v.broken_line << "): " << v.reason << "\n";
+    return cli::kExitFailure;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -302,6 +365,49 @@ int main(int argc, char** argv) {
                 "/var/lib/cairn/vault");
   cli::Examples(job_list, "Example:\n  cairn-vault job list --data /var/lib/cairn/vault --json");
 
+  auto* audit =
+      app.add_subcommand("audit", "The audit trail: who did what, hash-chained and signed");
+  audit->require_subcommand(1);
+  auto* audit_verify = audit->add_subcommand(
+      "verify",
+      "Check the audit trail offline (also on a copy); exit 1 names the first broken entry");
+  audit_verify->add_option("--data", data_dir, "Vault data directory (or a copy of it)")
+      ->envname("CAIRN_DATA")
+      ->required();
+  std::string public_key;
+  audit_verify->add_option("--public-key", public_key,
+                           "The vault's audit public key, as exported (default: the one in the "
+                           "directory; pass the exported one to trust nothing in the copy)");
+  cli::AddJsonFlag(audit_verify, &flags);
+  cli::Examples(audit_verify,
+                "Examples:\n  cairn-vault audit verify --data /var/lib/cairn/vault\n"
+                "  cairn-vault audit verify --data /mnt/copy --public-key audit.pub --json");
+  auto* audit_list = audit->add_subcommand("list", "List audit entries, oldest first");
+  audit_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  std::string since, until;
+  cairn::vault::AuditFilter audit_filter;
+  bool csv = false;
+  audit_list->add_option("--since", since, "From this time (2026-12-01 or RFC 3339)");
+  audit_list->add_option("--until", until, "Up to this time");
+  audit_list->add_option("--actor", audit_filter.actor, "Entries whose actor contains this");
+  audit_list->add_option("--department", audit_filter.department, "Entries of this department");
+  audit_list->add_option("--action", audit_filter.action,
+                         "This action, or family (user, snapshot.commit, ...)");
+  audit_list->add_option("--limit", audit_filter.limit, "Only the newest N");
+  cli::AddJsonFlag(audit_list, &flags);
+  audit_list->add_flag("--csv", csv, "Print CSV (for spreadsheets)");
+  cli::Examples(audit_list,
+                "Examples:\n  cairn-vault audit list --data /var/lib/cairn/vault --action user\n"
+                "  cairn-vault audit list --data /var/lib/cairn/vault --since 2026-12-01 --csv");
+  auto* audit_key = audit->add_subcommand("key", "Print the audit trail's public key (PEM)");
+  audit_key->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::Examples(audit_key,
+                "Example:\n  cairn-vault audit key --data /var/lib/cairn/vault > audit.pub");
+
   if (int rc = cli::Parse(app, argc, argv, "cairn-vault"); rc >= 0) return rc;
   cairn::LogOptions log;
   log.program = "cairn-vault";
@@ -311,6 +417,7 @@ int main(int argc, char** argv) {
 
   if (*init) {
     cairn::vault::InitOptions opts{data_dir, site, hosts};
+    opts.actor = cairn::vault::Actor::Local().AuditName();
     auto r = cairn::vault::InitVault(opts);
     if (!r.ok()) return Fail(json, r.status());
     Print(json,
@@ -339,6 +446,8 @@ int main(int argc, char** argv) {
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
   }
+
+  if (*audit_verify) return AuditVerify(data_dir, public_key, json);
 
   auto vault = cairn::vault::Vault::Open(data_dir, {});
   if (!vault.ok()) return Fail(json, vault.status());
@@ -470,6 +579,45 @@ int main(int argc, char** argv) {
               detail + "\n";
     }
     Print(json, {{"ok", true}, {"jobs", arr}}, text);
+    return 0;
+  }
+  if (*audit_list) {
+    for (auto [text, out] : {std::pair{&since, &audit_filter.since_micros},
+                             std::pair{&until, &audit_filter.until_micros}}) {
+      if (text->empty()) continue;
+      auto micros = ParseTime(*text);
+      if (!micros.ok()) return Fail(json, micros.status());
+      *out = *micros;
+    }
+    auto entries = (*vault)->audit()->List(audit_filter);
+    if (!entries.ok()) return Fail(json, entries.status());
+    if (csv) {
+      std::cout << "seq,time,actor,address,action,department,object,details,hash\n";
+      for (const auto& e : *entries) {
+        std::cout << e.seq << "," << CsvField(cli::Rfc3339(e.time_micros)) << ","
+                  << CsvField(e.actor) << "," << CsvField(e.address) << "," << CsvField(e.action)
+                  << "," << CsvField(e.department) << "," << CsvField(e.object) << ","
+                  << CsvField(cli::ToJson(e.details)) << "," << e.hash << "\n";
+      }
+      return 0;
+    }
+    boost::json::array arr;
+    std::string text;
+    for (const auto& e : *entries) {
+      boost::json::value v = boost::json::parse(e.line);
+      arr.push_back(std::move(v));
+      text += std::to_string(e.seq) + "\t" + cli::Rfc3339(e.time_micros) + "\t" +
+              cairn::EscapeForLog(e.actor) + "\t" + cairn::EscapeForLog(e.action) + "\t" +
+              cairn::EscapeForLog(e.department) + "\t" + cairn::EscapeForLog(e.object) + "\n";
+    }
+    Print(json, {{"ok", true}, {"entries", arr}}, text);
+    return 0;
+  }
+  if (*audit_key) {
+    auto pub =
+        cairn::io::ReadFileToBytes(service.vault()->env(), (*vault)->audit()->public_key_path());
+    if (!pub.ok()) return Fail(json, pub.status());
+    std::cout << cairn::AsString(*pub);
     return 0;
   }
   if (*agent_revoke) {

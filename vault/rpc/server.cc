@@ -109,6 +109,7 @@ asio::awaitable<void> VaultServer::Stop(std::chrono::milliseconds drain) {
 asio::awaitable<void> VaultServer::SweepRevoked() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   auto last_expiry = std::chrono::steady_clock::now();
+  auto last_checkpoint = last_expiry;
   while (!stopping_) {
     timer.expires_after(options_.revocation_sweep);
     boost::system::error_code ec;
@@ -121,6 +122,11 @@ asio::awaitable<void> VaultServer::SweepRevoked() {
     if (std::chrono::steady_clock::now() - last_expiry >= options_.session_sweep) {
       last_expiry = std::chrono::steady_clock::now();
       co_await OnPool(blocking_, [this] { return service_->ExpireSessions(); });
+    }
+    if (std::chrono::steady_clock::now() - last_checkpoint >= options_.audit_checkpoint) {
+      last_checkpoint = std::chrono::steady_clock::now();
+      Status s = co_await OnPool(blocking_, [this] { return service_->CheckpointAudit(); });
+      if (!s.ok()) spdlog::error("audit checkpoint: {}", s.ToString());
     }
   }
 }

@@ -55,6 +55,9 @@ struct ServeOptions {
   // How often idle backup sessions are looked for (and forgotten past the
   // service's session_idle). Default 10 s.
   std::chrono::milliseconds session_sweep{10000};
+  // How often the audit trail gets a signed checkpoint (when anything was
+  // appended since the last). Default 5 min.
+  std::chrono::milliseconds audit_checkpoint{std::chrono::minutes(5)};
   // How often queued jobs are looked for. Default 200 ms.
   std::chrono::milliseconds job_poll{200};
   // Quiet time after HelloOk (without session_begin or ping) that makes an

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <functional>
 #include <set>
@@ -106,6 +107,36 @@ std::string Actor::Describe() const {
   return "?";
 }
 
+std::string Actor::AuditName() const {
+  switch (kind) {
+    case Kind::kLocal:
+      return "local:" + name;
+    case Kind::kUser:
+      return "user:" + name;
+    case Kind::kAgent:
+      return "agent:" + name;
+    case Kind::kReplicator:
+      return "replicator:" + name;
+    case Kind::kAnonymous:
+      return "anonymous";
+  }
+  return "?";
+}
+
+void VaultService::Audit(const Actor& actor, std::string action, std::string department,
+                         std::string object, boost::json::object details) const {
+  if (vault_->audit() == nullptr) return;
+  if (!actor.host.empty()) details["host"] = actor.host;
+  Status s = vault_->audit()->Append(actor.AuditName(), actor.address, action,
+                                     std::move(department), std::move(object), std::move(details));
+  if (!s.ok()) spdlog::error("audit trail: recording {} failed: {}", action, s.ToString());
+}
+
+std::string VaultService::DepartmentName(uint32_t id) const {
+  auto d = vault_->catalog()->FindDepartment(id);
+  return d.ok() ? d->name : std::to_string(id);
+}
+
 VaultService::VaultService(Vault* vault, ServiceOptions options)
     : vault_(vault), options_(std::move(options)) {}
 
@@ -118,6 +149,7 @@ Result<Department> VaultService::CreateDepartment(const Actor& actor, std::strin
   CAIRN_ASSIGN_OR_RETURN(Bytes wrapped, vault_->NewWrappedDepartmentKeys());
   CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->CreateDepartment(name, wrapped, Now()));
   spdlog::info("department {} (id {}) created by {}", d.name, d.id, actor.Describe());
+  Audit(actor, "department.create", d.name, d.name, {{"id", d.id}});
   return d;
 }
 
@@ -133,6 +165,8 @@ Result<std::string> VaultService::CreateEnrollmentToken(const Actor& actor,
   CAIRN_ASSIGN_OR_RETURN(std::string t,
                          vault_->catalog()->CreateToken(d.id, Now(), ttl_seconds * 1'000'000));
   spdlog::info("enrolment token for department {} created by {}", d.name, actor.Describe());
+  Audit(actor, "token.create", d.name, t.substr(0, t.find('.')),
+        {{"ttl_seconds", ttl_seconds}, {"role", "agent"}});
   return proto::FormatEnrollmentToken(vault_->pki().pinned_fingerprint(), t);
 }
 
@@ -141,6 +175,8 @@ Result<std::string> VaultService::CreateReplicatorToken(const Actor& actor, uint
   CAIRN_ASSIGN_OR_RETURN(std::string t, vault_->catalog()->CreateToken(kReplicatorToken, Now(),
                                                                        ttl_seconds * 1'000'000));
   spdlog::info("replicator enrolment token created by {}", actor.Describe());
+  Audit(actor, "token.create", "", t.substr(0, t.find('.')),
+        {{"ttl_seconds", ttl_seconds}, {"role", "replicator"}});
   return proto::FormatEnrollmentToken(vault_->pki().pinned_fingerprint(), t);
 }
 
@@ -149,8 +185,11 @@ Result<std::vector<AgentRecord>> VaultService::ListAgents() const {
 }
 
 Status VaultService::RevokeAgent(const Actor& actor, std::string_view serial) {
+  CAIRN_ASSIGN_OR_RETURN(AgentRecord agent, vault_->catalog()->FindAgent(serial));
   CAIRN_RETURN_IF_ERROR(vault_->catalog()->RevokeAgent(serial, Now()));
   spdlog::warn("certificate {} revoked by {}", EscapeForLog(serial), actor.Describe());
+  Audit(actor, "agent.revoke", agent.department_id == 0 ? "" : DepartmentName(agent.department_id),
+        std::string(serial), {{"agent_host", agent.host}});
   return Status::OK();
 }
 
@@ -192,6 +231,8 @@ Result<proto::EnrollResponse> VaultService::Enroll(const Actor& actor,
   resp.vault_addresses = AgentAddresses();
   spdlog::info("enrolled agent {} of department {} (certificate {}) from {}; keys released",
                req.hostname, dept.name, issued.serial_hex, actor.address);
+  Audit(actor, "agent.enroll", dept.name, issued.serial_hex,
+        {{"agent_host", req.hostname}, {"keys_released", true}});
   return resp;
 }
 
@@ -377,6 +418,10 @@ size_t VaultService::ExpireSessions() {
   return expired.size();
 }
 
+Status VaultService::CheckpointAudit() {
+  return vault_->audit() != nullptr ? vault_->audit()->Checkpoint() : Status::OK();
+}
+
 size_t VaultService::open_sessions() {
   std::lock_guard<std::mutex> lock(sessions_mu_);
   return sessions_.size();
@@ -494,6 +539,13 @@ Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& 
   }
   spdlog::info("department {}: snapshot {} committed by {} ({} files, {} new bytes)",
                r.department_id, stored.id, agent.Describe(), snap.files, snap.new_bytes);
+  Audit(agent, "snapshot.commit", DepartmentName(r.department_id), stored.id,
+        {{"paths", boost::json::array(r.paths.begin(), r.paths.end())},
+         {"kind", r.kind == static_cast<uint8_t>(proto::SessionKind::kImage) ? "image" : "files"},
+         {"files", snap.files},
+         {"bytes", snap.bytes},
+         {"new_bytes", snap.new_bytes},
+         {"chunks", stored.manifest_count}});
   return proto::CommitOk{stored.id, stored.time_micros};
 }
 
@@ -638,6 +690,10 @@ Result<uint64_t> VaultService::StartJob(const Actor& actor, std::string_view age
   job.image = image;
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
   spdlog::info("job {} queued for {} by {}", id, EscapeForLog(agent), actor.Describe());
+  Audit(actor, "job.start", DepartmentName(job.department_id), std::to_string(id),
+        {{"agent", std::string(agent)},
+         {"paths", boost::json::array(job.paths.begin(), job.paths.end())},
+         {"image", image}});
   return id;
 }
 
@@ -674,6 +730,12 @@ Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& don
     return Status::OK();
   }
   Status s = catalog->FinishJob(job->id, done.ok, done.snapshot_id, done.error, Now());
+  if (s.ok()) {
+    Audit(agent, done.ok ? "job.done" : "job.failed", DepartmentName(job->department_id),
+          std::to_string(job->id),
+          done.ok ? boost::json::object{{"snapshot", done.snapshot_id}}
+                  : boost::json::object{{"error", done.error}});
+  }
   if (!s.ok()) {
     spdlog::error("job {}: recording job_done failed: {}", job->id, s.ToString());
   } else if (done.ok) {
@@ -707,6 +769,8 @@ Result<std::string> VaultService::Promote(const Actor& actor, std::string_view b
   CAIRN_RETURN_IF_ERROR(vault_->catalog()->PutSetting("promoted", line));
   spdlog::warn("vault promoted by {} ({}): it now accepts backups", EscapeForLog(by),
                actor.Describe());
+  Audit(actor, "vault.promote", "", vault_->site(),
+        {{"by", std::string(by)}, {"reason", std::string(reason)}});
   return line;
 }
 
@@ -717,6 +781,8 @@ Status VaultService::Demote(const Actor& actor, std::string_view by, std::string
   CAIRN_RETURN_IF_ERROR(vault_->catalog()->DeleteSetting("promoted"));
   spdlog::warn("vault demoted by {} ({}): it refuses backups again", EscapeForLog(by),
                actor.Describe());
+  Audit(actor, "vault.demote", "", vault_->site(),
+        {{"by", std::string(by)}, {"reason", std::string(reason)}});
   return Status::OK();
 }
 
@@ -778,6 +844,12 @@ Result<proto::ReplicaSetupOk> VaultService::ReplicaSetup(const Actor& replicator
   if (released > 0) {
     spdlog::warn("replication set-up from {}: keys of {} department(s) escrowed to site {}",
                  replicator.Describe(), released, EscapeForLog(req.site));
+    boost::json::array names;
+    for (const auto& d : ok.departments) {
+      if (!d.keys.empty()) names.emplace_back(d.name);
+    }
+    Audit(replicator, "keys.release", "", "escrow",
+          {{"site", req.site}, {"departments", std::move(names)}});
   }
   return ok;
 }
@@ -876,7 +948,16 @@ Result<bool> VaultService::CommitReplica(const SnapshotRecord& snapshot,
                                          const std::vector<crypto::ChunkId>& manifest) {
   CAIRN_RETURN_IF_ERROR(CheckDurable(snapshot.department_id, ManifestOf(manifest))
                             .WithContext("snapshot " + snapshot.id));
-  return vault_->catalog()->CommitReplica(snapshot, manifest);
+  CAIRN_ASSIGN_OR_RETURN(bool committed, vault_->catalog()->CommitReplica(snapshot, manifest));
+  if (committed) {
+    Actor self;
+    self.kind = Actor::Kind::kLocal;
+    self.name = "replication";
+    self.address = "local";
+    Audit(self, "snapshot.replicate", DepartmentName(snapshot.department_id), snapshot.id,
+          {{"host", snapshot.host}, {"chunks", manifest.size()}});
+  }
+  return committed;
 }
 
 }  // namespace cairn::vault

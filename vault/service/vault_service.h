@@ -24,6 +24,7 @@
 #ifndef CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
 #define CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
 
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -58,6 +59,9 @@ struct Actor {
   // An authenticated agent or replicator connection.
   static Actor FromPeer(const crypto::PeerIdentity& peer, uint32_t department, std::string address);
   std::string Describe() const;  // "agent 3f2a.. (fin-srv-01) at 10.0.0.5:41000"
+  // The actor as the audit trail names it: "local:root", "user:alice",
+  // "agent:<serial>", "replicator:<serial>", "anonymous".
+  std::string AuditName() const;
 };
 
 // One backup session (doc/protocol.md "Backup"): outlives its connection,
@@ -162,6 +166,9 @@ class VaultService {
 
   // Seals every open pack (shutdown of a serving vault).
   Status SealOpenPacks();
+  // Seals the audit trail written so far with a signed checkpoint (the
+  // server does it every few minutes).
+  Status CheckpointAudit();
   // Forgets the sessions idle past session_idle that no connection holds.
   // Returns how many went. Called periodically by the server.
   size_t ExpireSessions();
@@ -227,6 +234,11 @@ class VaultService {
  private:
   // Rule 6.3: NotFound naming how many of `manifest` are not durable.
   Status CheckDurable(uint32_t department, const ManifestReader& manifest) const;
+  // Appends to the audit trail; a failure is logged as an error (the
+  // change it records has happened).
+  void Audit(const Actor& actor, std::string action, std::string department, std::string object,
+             boost::json::object details = {}) const;
+  std::string DepartmentName(uint32_t id) const;
   std::string SpillPath(uint64_t session_id) const;
   // Makes room for one more session of `agent` (sessions_mu_ held).
   Status MakeRoomFor(const Actor& agent);

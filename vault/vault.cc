@@ -49,16 +49,6 @@ Result<crypto::SecretKey> DecodeMasterKey(ByteView b, const std::string& path) {
   return crypto::SecretKey::FromBytes(b.subspan(8, 32));
 }
 
-std::string RandomPassword() {
-  // 20 characters from a 56-symbol alphabet without look-alikes: ~116 bits.
-  static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  Bytes r(20);
-  (void)crypto::SecureRandom(r);
-  std::string out;
-  for (uint8_t b : r) out += kAlphabet[b % (sizeof(kAlphabet) - 1)];
-  return out;
-}
-
 // vault.toml, written through toml++ so that any site name is quoted right.
 std::string FormatVaultConfig(std::string_view site) {
   toml::table t{{"format", kVaultFormatVersion}, {"site", std::string(site)}};
@@ -109,7 +99,7 @@ Result<InitResult> InitVault(const InitOptions& options) {
 
   InitResult result;
   result.admin_user = "admin";
-  result.admin_password = RandomPassword();
+  CAIRN_ASSIGN_OR_RETURN(result.admin_password, crypto::RandomPassword());
   result.ca_fingerprint = pki->pinned_fingerprint();
   CAIRN_RETURN_IF_ERROR(AuditLog::Create(env, options.data_dir));
   {

@@ -69,6 +69,16 @@ bool ConstantTimeEqual(ByteView a, ByteView b) {
   return a.size() == b.size() && (a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0);
 }
 
+Result<std::string> RandomPassword() {
+  static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  Bytes r(20);
+  CAIRN_RETURN_IF_ERROR(SecureRandom(r));
+  std::string out;
+  for (uint8_t b : r) out += kAlphabet[b % (sizeof(kAlphabet) - 1)];
+  SecureZero(r.data(), r.size());
+  return out;
+}
+
 Result<std::string> HashPassword(std::string_view password) {
   Bytes salt(kSaltSize);
   CAIRN_RETURN_IF_ERROR(SecureRandom(salt));

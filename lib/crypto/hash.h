@@ -24,6 +24,9 @@ bool ConstantTimeEqual(ByteView a, ByteView b);
 // with N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s here: slow for a guesser, fine
 // for a login) and a random 16-byte salt.
 Result<std::string> HashPassword(std::string_view password);
+// A password to hand to a person: 20 characters from an alphabet without
+// look-alikes (about 116 bits).
+Result<std::string> RandomPassword();
 // OK(true/false) for a well-formed hash; InvalidArgument for a malformed
 // one. Parameters above N = 2^20 are refused (a stored hash must not make
 // a login allocate gigabytes).

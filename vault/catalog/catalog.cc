@@ -21,32 +21,96 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->jobs_, env->OpenDb("jobs"));
   CAIRN_ASSIGN_OR_RETURN(c->jobs_queued_, env->OpenDb("jobs_queued"));
   CAIRN_ASSIGN_OR_RETURN(c->sessions_, env->OpenDb("sessions"));
+  CAIRN_ASSIGN_OR_RETURN(c->api_tokens_, env->OpenDb("api_tokens"));
   return c;
 }
 
 Status Catalog::PutUser(std::string_view name, std::string_view role,
                         std::string_view password_hash) {
-  Bytes row;
-  ByteWriter w(&row);
-  PutString(w, role);
-  PutString(w, password_hash);
+  UserRecord u;
+  u.name = std::string(name);
+  u.role = std::string(role);
+  u.password_hash = std::string(password_hash);
+  if (auto old = FindUser(name); old.ok()) {
+    u.departments = old->departments;
+    u.disabled = old->disabled;
+    u.created_micros = old->created_micros;
+  }
+  return PutUser(u);
+}
+
+Status Catalog::PutUser(const UserRecord& user) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
-  CAIRN_RETURN_IF_ERROR(txn.Put(users_, AsBytes(name), row));
+  CAIRN_RETURN_IF_ERROR(txn.Put(users_, AsBytes(user.name), EncodeUser(user)));
   return txn.Commit();
 }
 
-Result<std::pair<std::string, std::string>> Catalog::FindUser(std::string_view name) const {
+Status Catalog::CreateUser(const UserRecord& user) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  if (txn.Get(users_, AsBytes(user.name)).ok()) {
+    return Status::InvalidArgument("user " + user.name + " exists");
+  }
+  CAIRN_RETURN_IF_ERROR(txn.Put(users_, AsBytes(user.name), EncodeUser(user)));
+  return txn.Commit();
+}
+
+Result<UserRecord> Catalog::FindUser(std::string_view name) const {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
   auto v = txn.Get(users_, AsBytes(name));
   if (!v.ok()) {
     if (v.status().IsNotFound()) return Status::NotFound("no user " + std::string(name));
     return v.status();
   }
-  ByteReader r(*v);
-  std::pair<std::string, std::string> out;
-  if (!GetString(r, &out.first) || !GetString(r, &out.second) || r.remaining() != 0) {
-    return Malformed("user");
+  return DecodeUser(name, *v);
+}
+
+Result<std::vector<UserRecord>> Catalog::ListUsers() const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<UserRecord> out;
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(users_, ByteView(), [&](ByteView k, ByteView v) {
+    auto u = DecodeUser(AsString(k), v);
+    if (!u.ok()) {
+      bad = u.status();
+      return false;
+    }
+    out.push_back(std::move(*u));
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
+  return out;
+}
+
+Status Catalog::PutApiToken(const ApiTokenRecord& t) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_RETURN_IF_ERROR(txn.Put(api_tokens_, AsBytes(t.id), EncodeApiToken(t)));
+  return txn.Commit();
+}
+
+Result<ApiTokenRecord> Catalog::FindApiToken(std::string_view id) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  auto v = txn.Get(api_tokens_, AsBytes(id));
+  if (!v.ok()) {
+    if (v.status().IsNotFound()) return Status::NotFound("no API token " + std::string(id));
+    return v.status();
   }
+  return DecodeApiToken(id, *v);
+}
+
+Result<std::vector<ApiTokenRecord>> Catalog::ListApiTokens() const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<ApiTokenRecord> out;
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(api_tokens_, ByteView(), [&](ByteView k, ByteView v) {
+    auto t = DecodeApiToken(AsString(k), v);
+    if (!t.ok()) {
+      bad = t.status();
+      return false;
+    }
+    out.push_back(std::move(*t));
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(bad);
   return out;
 }
 

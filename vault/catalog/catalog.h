@@ -57,6 +57,28 @@ struct SnapshotRecord {
   uint64_t manifest_count = 0;
 };
 
+// A person who logs in to the console and the API (doc/design.md section
+// 18): a named account with one role.
+struct UserRecord {
+  std::string name;
+  std::string role;                      // "admin", "operator", "dr" or "auditor"
+  std::vector<std::string> departments;  // an operator's scope
+  std::string password_hash;             // crypto::HashPassword; "" = no password login
+  bool disabled = false;
+  uint64_t created_micros = 0;
+};
+
+// A token for scripts: "cairn-api-<id>.<secret>", sent as a bearer token.
+// Only a hash of the secret is kept.
+struct ApiTokenRecord {
+  std::string id;  // 16 hex digits
+  std::string user;
+  std::string label;
+  Bytes secret_hash;  // SHA-256
+  uint64_t created_micros = 0;
+  bool revoked = false;
+};
+
 // A backup session's resumable state (doc/protocol.md "Backup"): durable,
 // so that an agent can resume it after a vault restart and a repeated
 // commit answers as the first. The manifest is not kept here: an agent
@@ -153,8 +175,17 @@ class Catalog {
   // People who log in to the console and API (admin, operator, dr, auditor).
   // The password is stored as an scrypt hash (crypto::HashPassword).
   Status PutUser(std::string_view name, std::string_view role, std::string_view password_hash);
-  // Role and password hash; NotFound for an unknown user.
-  Result<std::pair<std::string, std::string>> FindUser(std::string_view name) const;
+  // Creates or replaces a user.
+  Status PutUser(const UserRecord& user);
+  // InvalidArgument "user NAME exists" when taken.
+  Status CreateUser(const UserRecord& user);
+  // NotFound for an unknown user.
+  Result<UserRecord> FindUser(std::string_view name) const;
+  Result<std::vector<UserRecord>> ListUsers() const;
+
+  Status PutApiToken(const ApiTokenRecord& token);
+  Result<ApiTokenRecord> FindApiToken(std::string_view id) const;
+  Result<std::vector<ApiTokenRecord>> ListApiTokens() const;
 
   // Records a committed snapshot and its manifest (the plain chunk IDs it
   // references). The caller has checked that every manifest chunk is
@@ -225,7 +256,7 @@ class Catalog {
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
   repo::LmdbEnv* env_;
   repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
-      users_, jobs_, jobs_queued_, sessions_;
+      users_, jobs_, jobs_queued_, sessions_, api_tokens_;
 };
 
 }  // namespace cairn::vault

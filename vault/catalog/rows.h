@@ -253,6 +253,67 @@ inline Result<SessionRecord> DecodeSession(ByteView v) {
   return r;
 }
 
+// A user: role, password hash (the two fields of the first format), then
+// disabled, created, and the department scope.
+inline Bytes EncodeUser(const UserRecord& u) {
+  Bytes out;
+  ByteWriter w(&out);
+  PutString(w, u.role);
+  PutString(w, u.password_hash);
+  w.PutU8(u.disabled ? 1 : 0);
+  w.PutU64(u.created_micros);
+  w.PutU32(static_cast<uint32_t>(u.departments.size()));
+  for (const auto& d : u.departments) PutString(w, d);
+  return out;
+}
+
+inline Result<UserRecord> DecodeUser(std::string_view name, ByteView v) {
+  UserRecord u;
+  u.name = std::string(name);
+  ByteReader r(v);
+  if (!GetString(r, &u.role) || !GetString(r, &u.password_hash)) return Malformed("user");
+  if (r.remaining() == 0) return u;  // a user of the first format (init's admin)
+  uint8_t disabled = 0;
+  uint32_t n = 0;
+  if (!r.ReadU8(&disabled) || disabled > 1 || !r.ReadU64(&u.created_micros) || !r.ReadU32(&n) ||
+      n > kMaxListItems) {
+    return Malformed("user");
+  }
+  u.disabled = disabled;
+  u.departments.resize(n);
+  for (auto& d : u.departments) {
+    if (!GetString(r, &d)) return Malformed("user");
+  }
+  if (r.remaining() != 0) return Malformed("user");
+  return u;
+}
+
+inline Bytes EncodeApiToken(const ApiTokenRecord& t) {
+  Bytes out;
+  ByteWriter w(&out);
+  PutString(w, t.user);
+  PutString(w, t.label);
+  PutString(w, AsString(t.secret_hash));
+  w.PutU64(t.created_micros);
+  w.PutU8(t.revoked ? 1 : 0);
+  return out;
+}
+
+inline Result<ApiTokenRecord> DecodeApiToken(std::string_view id, ByteView v) {
+  ApiTokenRecord t;
+  t.id = std::string(id);
+  ByteReader r(v);
+  std::string hash;
+  uint8_t revoked = 0;
+  if (!GetString(r, &t.user) || !GetString(r, &t.label) || !GetString(r, &hash) ||
+      !r.ReadU64(&t.created_micros) || !r.ReadU8(&revoked) || revoked > 1 || r.remaining() != 0) {
+    return Malformed("API token");
+  }
+  t.secret_hash.assign(hash.begin(), hash.end());
+  t.revoked = revoked;
+  return t;
+}
+
 }  // namespace cairn::vault::rows
 
 #endif  // CAIRN_VAULT_CATALOG_ROWS_H_

@@ -23,6 +23,7 @@
 #include "lib/base/logging.h"
 #include "lib/base/names.h"
 #include "lib/client/snapshot_json.h"
+#include "lib/crypto/hash.h"
 #include "lib/repo/lmdb.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
@@ -365,6 +366,72 @@ int main(int argc, char** argv) {
                 "/var/lib/cairn/vault");
   cli::Examples(job_list, "Example:\n  cairn-vault job list --data /var/lib/cairn/vault --json");
 
+  auto* user = app.add_subcommand("user", "People who use the console and the API");
+  user->require_subcommand(1);
+  std::string user_name, user_role, token_label;
+  std::vector<std::string> user_departments;
+  bool password_stdin = false;
+  auto* user_create = user->add_subcommand(
+      "create",
+      "Create a named account; its password is printed once (or read with --password-stdin)");
+  user_create->add_option("NAME", user_name, "Account name (a-z, 0-9, '.', '-', '_')")->required();
+  user_create->add_option("--role", user_role, "admin, operator, dr or auditor")
+      ->required()
+      ->check(CLI::IsMember({"admin", "operator", "dr", "auditor"}));
+  user_create->add_option("--department", user_departments,
+                          "An operator's department (repeatable)");
+  user_create->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  user_create->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::AddJsonFlag(user_create, &flags);
+  cli::Examples(
+      user_create,
+      "Examples:\n  cairn-vault user create li.wei --role operator --department finance "
+      "--data /var/lib/cairn/vault\n"
+      "  cairn-vault user create zhang --role auditor --data /var/lib/cairn/vault --json");
+  auto* user_list = user->add_subcommand("list", "List accounts");
+  user_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::AddJsonFlag(user_list, &flags);
+  cli::Examples(user_list, "Example:\n  cairn-vault user list --data /var/lib/cairn/vault");
+  auto* user_disable =
+      user->add_subcommand("disable", "Disable an account (sessions and tokens stop)");
+  auto* user_enable = user->add_subcommand("enable", "Enable a disabled account");
+  auto* user_passwd = user->add_subcommand(
+      "passwd", "Set a new password (printed once, or read with --password-stdin)");
+  auto* user_token =
+      user->add_subcommand("token", "Create an API token for scripts (printed once)");
+  for (auto* cmd : {user_disable, user_enable, user_passwd, user_token}) {
+    cmd->add_option("NAME", user_name, "Account name")->required();
+    cmd->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
+    cli::AddJsonFlag(cmd, &flags);
+  }
+  user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  user_token->add_option("--label", token_label, "What the token is for");
+  std::string token_id;
+  auto* user_revoke_token = user->add_subcommand("revoke-token", "Revoke an API token");
+  user_revoke_token->add_option("ID", token_id, "The token's ID (the 16 digits after cairn-api-)")
+      ->required();
+  user_revoke_token->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::AddJsonFlag(user_revoke_token, &flags);
+  cli::Examples(user_disable,
+                "Example:\n  cairn-vault user disable li.wei --data /var/lib/cairn/vault");
+  cli::Examples(user_enable,
+                "Example:\n  cairn-vault user enable li.wei --data /var/lib/cairn/vault");
+  cli::Examples(user_passwd,
+                "Example:\n  echo 'a long new password' | cairn-vault user passwd li.wei "
+                "--password-stdin --data /var/lib/cairn/vault");
+  cli::Examples(user_token,
+                "Example:\n  cairn-vault user token prometheus --label metrics --data "
+                "/var/lib/cairn/vault");
+  cli::Examples(user_revoke_token,
+                "Example:\n  cairn-vault user revoke-token 3f2a9c01d4e5b6a7 --data "
+                "/var/lib/cairn/vault");
+
   auto* audit =
       app.add_subcommand("audit", "The audit trail: who did what, hash-chained and signed");
   audit->require_subcommand(1);
@@ -579,6 +646,85 @@ int main(int argc, char** argv) {
               detail + "\n";
     }
     Print(json, {{"ok", true}, {"jobs", arr}}, text);
+    return 0;
+  }
+  auto read_password = [&]() -> cairn::Result<std::optional<std::string>> {
+    if (!password_stdin) return std::optional<std::string>();
+    std::string line;
+    std::getline(std::cin, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    return std::optional<std::string>(line);
+  };
+  if (*user_create) {
+    auto pw = read_password();
+    if (!pw.ok()) return Fail(json, pw.status());
+    auto secret = service.CreateUser(me, user_name, user_role, user_departments, *pw);
+    if (!secret.ok()) return Fail(json, secret.status());
+    boost::json::object o{{"ok", true}, {"user", user_name}, {"role", user_role}};
+    if (!password_stdin) o["password"] = *secret;
+    Print(json, o,
+          "User " + user_name + " (" + user_role + ") created" +
+              (password_stdin ? std::string(".\n")
+                              : ".\n  password: " + *secret +
+                                    "\nThe password is shown only now; hand it over safely.\n"));
+    return 0;
+  }
+  if (*user_list) {
+    auto users = service.ListUsers(me);
+    if (!users.ok()) return Fail(json, users.status());
+    boost::json::array arr;
+    std::string text;
+    for (const auto& u : *users) {
+      arr.push_back(
+          {{"user", u.name},
+           {"role", u.role},
+           {"departments", boost::json::array(u.departments.begin(), u.departments.end())},
+           {"disabled", u.disabled},
+           {"created", cli::Rfc3339(u.created_micros)}});
+      std::string scope;
+      for (const auto& d : u.departments) scope += (scope.empty() ? "" : ",") + d;
+      text += u.name + "\t" + u.role + "\t" + (scope.empty() ? "-" : scope) +
+              (u.disabled ? "\tdisabled" : "") + "\n";
+    }
+    Print(json, {{"ok", true}, {"users", arr}}, text);
+    return 0;
+  }
+  if (*user_disable || *user_enable) {
+    const bool disable = user_disable->parsed();
+    if (auto s = service.SetUserDisabled(me, user_name, disable); !s.ok()) return Fail(json, s);
+    Print(json, {{"ok", true}, {"user", user_name}, {"disabled", disable}},
+          "User " + user_name + (disable ? " disabled\n" : " enabled\n"));
+    return 0;
+  }
+  if (*user_passwd) {
+    auto pw = read_password();
+    if (!pw.ok()) return Fail(json, pw.status());
+    // Without --password-stdin a new one is made and shown once.
+    std::string password = pw->has_value() ? **pw : std::string();
+    if (password.empty()) {
+      auto generated = cairn::crypto::RandomPassword();
+      if (!generated.ok()) return Fail(json, generated.status());
+      password = *generated;
+    }
+    if (auto s = service.SetPassword(me, user_name, password); !s.ok()) return Fail(json, s);
+    boost::json::object o{{"ok", true}, {"user", user_name}};
+    if (!password_stdin) o["password"] = password;
+    Print(json, o,
+          "Password of " + user_name + " set" +
+              (password_stdin ? std::string(".\n") : ": " + password + " (shown only now)\n"));
+    return 0;
+  }
+  if (*user_token) {
+    auto token = service.CreateApiToken(me, user_name, token_label);
+    if (!token.ok()) return Fail(json, token.status());
+    Print(json, {{"ok", true}, {"user", user_name}, {"token", *token}},
+          *token + "\n(an API token of " + user_name +
+              ": send it as `Authorization: Bearer <token>`; shown only now)\n");
+    return 0;
+  }
+  if (*user_revoke_token) {
+    if (auto s = service.RevokeApiToken(me, token_id); !s.ok()) return Fail(json, s);
+    Print(json, {{"ok", true}, {"revoked", token_id}}, "API token " + token_id + " revoked\n");
     return 0;
   }
   if (*audit_list) {

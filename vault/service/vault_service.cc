@@ -96,7 +96,7 @@ std::string Actor::Describe() const {
     case Kind::kLocal:
       return "local:" + name;
     case Kind::kUser:
-      return "user " + name + " at " + address;
+      return "user " + name + " (" + role + ") at " + address;
     case Kind::kAgent:
       return "agent " + name + " (" + EscapeForLog(host) + ") at " + address;
     case Kind::kReplicator:
@@ -145,6 +145,7 @@ ChunkStore* VaultService::store() const { return vault_->store(); }
 // --- Departments, tokens, agents --------------------------------------------
 
 Result<Department> VaultService::CreateDepartment(const Actor& actor, std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kManageDepartments));
   CAIRN_RETURN_IF_ERROR(ValidateName("department", name));
   CAIRN_ASSIGN_OR_RETURN(Bytes wrapped, vault_->NewWrappedDepartmentKeys());
   CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->CreateDepartment(name, wrapped, Now()));
@@ -160,6 +161,7 @@ Result<std::vector<Department>> VaultService::ListDepartments() const {
 Result<std::string> VaultService::CreateEnrollmentToken(const Actor& actor,
                                                         std::string_view department,
                                                         uint64_t ttl_seconds) {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kEnrol, department));
   CAIRN_RETURN_IF_ERROR(CheckTtl(ttl_seconds));
   CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->FindDepartment(department));
   CAIRN_ASSIGN_OR_RETURN(std::string t,
@@ -171,6 +173,8 @@ Result<std::string> VaultService::CreateEnrollmentToken(const Actor& actor,
 }
 
 Result<std::string> VaultService::CreateReplicatorToken(const Actor& actor, uint64_t ttl_seconds) {
+  // A replicator reads every department's data and receives their keys.
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kManageDepartments));
   CAIRN_RETURN_IF_ERROR(CheckTtl(ttl_seconds));
   CAIRN_ASSIGN_OR_RETURN(std::string t, vault_->catalog()->CreateToken(kReplicatorToken, Now(),
                                                                        ttl_seconds * 1'000'000));
@@ -186,6 +190,9 @@ Result<std::vector<AgentRecord>> VaultService::ListAgents() const {
 
 Status VaultService::RevokeAgent(const Actor& actor, std::string_view serial) {
   CAIRN_ASSIGN_OR_RETURN(AgentRecord agent, vault_->catalog()->FindAgent(serial));
+  CAIRN_RETURN_IF_ERROR(Authorize(
+      actor, agent.department_id == 0 ? Permission::kManageDepartments : Permission::kRevoke,
+      agent.department_id == 0 ? std::string() : DepartmentName(agent.department_id)));
   CAIRN_RETURN_IF_ERROR(vault_->catalog()->RevokeAgent(serial, Now()));
   spdlog::warn("certificate {} revoked by {}", EscapeForLog(serial), actor.Describe());
   Audit(actor, "agent.revoke", agent.department_id == 0 ? "" : DepartmentName(agent.department_id),
@@ -686,6 +693,7 @@ Result<uint64_t> VaultService::StartJob(const Actor& actor, std::string_view age
                                         std::string_view department, std::vector<std::string> paths,
                                         bool image) {
   CAIRN_ASSIGN_OR_RETURN(JobRecord job, ResolveJobTarget(agent, department));
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRunJobs, DepartmentName(job.department_id)));
   job.paths = std::move(paths);
   job.image = image;
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
@@ -754,6 +762,7 @@ bool VaultService::IsPromoted() const { return vault_->catalog()->GetSetting("pr
 Result<std::string> VaultService::Promote(const Actor& actor, std::string_view by,
                                           std::string_view reason, bool* already) {
   *already = false;
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kFailover));
   if (!IsReplica()) {
     return Status::InvalidArgument(vault_->data_dir() +
                                    " is not a DR copy (it has never replicated from a primary): "
@@ -775,6 +784,7 @@ Result<std::string> VaultService::Promote(const Actor& actor, std::string_view b
 }
 
 Status VaultService::Demote(const Actor& actor, std::string_view by, std::string_view reason) {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kFailover));
   if (!IsPromoted()) return Status::InvalidArgument(vault_->data_dir() + " is not promoted");
   CAIRN_ASSIGN_OR_RETURN(std::string line, LogFailover(vault_->env(), vault_->promotions_log(),
                                                        "demoted", by, reason));

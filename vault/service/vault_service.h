@@ -44,10 +44,28 @@
 
 namespace cairn::vault {
 
+// What a person may do, by role (doc/design.md section 18). An operator's
+// permissions hold only in the departments of its scope.
+enum class Permission {
+  kReadState,          // departments, agents, snapshots, jobs, replication, alerts
+  kManageDepartments,  // create departments
+  kEnrol,              // enrolment tokens: they release a department's keys
+  kRevoke,             // revoke an agent's certificate
+  kRunJobs,            // start backups
+  kRestore,            // read a department's data (restores, drills)
+  kFailover,           // promote, demote
+  kReadAudit,          // the audit trail and the reports
+  kReadUsers,          // the list of people
+  kManageUsers,        // create and disable people, set others' passwords
+};
+
 // Who asks: the vault's record of the caller for logs (and the audit trail).
 struct Actor {
   enum class Kind { kLocal, kUser, kAgent, kReplicator, kAnonymous };
   Kind kind = Kind::kLocal;
+  // People (kUser): the role and an operator's departments.
+  std::string role;
+  std::vector<std::string> departments;
   // local: the OS user; agent and replicator: the certificate serial.
   std::string name;
   std::string host;         // agents: the host its certificate names
@@ -112,6 +130,46 @@ class VaultService {
   // Before serving: removes the manifest spills of a process that died.
   Status PrepareToServe();
   void set_advertised_address(std::string address) { options_.advertised_address = address; }
+
+  // --- People --------------------------------------------------------------
+  // OK when `actor` may do `what` (in `department`, for operators).
+  // PermissionDenied names the role and what it may not do; a department
+  // outside an operator's scope is NotFound, as if it did not exist.
+  Status Authorize(const Actor& actor, Permission what, std::string_view department = {}) const;
+  // Whether `department` is in `actor`'s view (every one but an operator's
+  // scope is: the others see all).
+  bool InScope(const Actor& actor, std::string_view department) const;
+
+  // A named account (admin only). Returns its password: `password` when
+  // given, else a generated one, shown once. InvalidArgument for a bad
+  // name, role, scope or a short password.
+  Result<std::string> CreateUser(const Actor& actor, std::string_view name, std::string_view role,
+                                 const std::vector<std::string>& departments,
+                                 std::optional<std::string> password);
+  Result<std::vector<UserRecord>> ListUsers(const Actor& actor) const;
+  // Disables (or enables) an account; its sessions and tokens stop working.
+  // The last enabled admin cannot be disabled.
+  Status SetUserDisabled(const Actor& actor, std::string_view name, bool disabled);
+  // A new password: a person's own, or anyone's for an admin. At least 12
+  // characters.
+  Status SetPassword(const Actor& actor, std::string_view name, std::string_view password);
+  // Checks a login. Unavailable (retryable; the API answers 429) while the
+  // account or the address is backing off after failed attempts;
+  // PermissionDenied for a wrong name or password, or a disabled account.
+  // Every attempt, good or bad, is audited.
+  Result<Actor> Login(std::string_view name, std::string_view password, std::string_view address);
+  // The actor of an account for a request from `address` (a session, a
+  // certificate login): PermissionDenied when it is disabled or gone.
+  Result<Actor> UserActor(std::string_view name, std::string_view address) const;
+  // An API token for `user` (a person's own, or anyone's for an admin):
+  // "cairn-api-<id>.<secret>", shown once.
+  Result<std::string> CreateApiToken(const Actor& actor, std::string_view user,
+                                     std::string_view label);
+  Status RevokeApiToken(const Actor& actor, std::string_view id);
+  Result<std::vector<ApiTokenRecord>> ListApiTokens(const Actor& actor) const;
+  // The actor a bearer token stands for. PermissionDenied for an unknown,
+  // revoked or malformed token, or a disabled account.
+  Result<Actor> AuthenticateToken(std::string_view token, std::string_view address) const;
 
   // --- Departments, tokens, agents --------------------------------------
   Result<Department> CreateDepartment(const Actor& actor, std::string_view name);
@@ -248,6 +306,16 @@ class VaultService {
 
   Vault* const vault_;
   ServiceOptions options_;
+  // Failed logins, per account and per address (Login's back-off).
+  struct Failures {
+    int count = 0;
+    uint64_t next_allowed_micros = 0;
+  };
+  Status CheckThrottle(std::string_view account, std::string_view address) const;
+  void NoteLoginFailure(const std::string& account, const std::string& address);
+  mutable std::mutex login_mu_;
+  std::map<std::string, Failures> login_failures_;  // "user:<name>", "addr:<address>"
+
   std::mutex sessions_mu_;
   std::map<uint64_t, std::shared_ptr<BackupSession>> sessions_;
   uint64_t last_row_sweep_micros_ = 0;  // sessions_mu_

@@ -13,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "lib/http/server.h"
+#include "vault/api/rest_api.h"
+
 namespace cairn::vault {
 
 namespace asio = boost::asio;
@@ -60,6 +63,21 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     spdlog::info("{} (site {}) {} {} (port {}) from {}", options.what, vault->site(),
                  options.serving, options.serve.listen, port, options.data_dir);
   }
+  std::unique_ptr<RestApi> api;
+  std::unique_ptr<http::Server> http_server;
+  if (!options.http_listen.empty()) {
+    api = std::make_unique<RestApi>(&service, server.get());
+    http::ServerOptions ho;
+    ho.listen = options.http_listen;
+    ho.certificate_chain_pem = vault->pki().served_chain_pem();
+    ho.private_key_pem = vault->pki().tls_private_key_pem();
+    ho.client_ca_pem = vault->pki().person_ca_pem();
+    RestApi* handler = api.get();
+    http_server = std::make_unique<http::Server>(
+        io, ho, [handler](const http::Request& r) { return handler->Handle(r); });
+    CAIRN_ASSIGN_OR_RETURN(uint16_t http_port, http_server->Start());
+    spdlog::info("REST API and console on https://{} (port {})", options.http_listen, http_port);
+  }
   std::atomic<bool> stopping{false};
   auto stop = [&](const std::string& why) {
     if (stopping.exchange(true)) return;
@@ -68,6 +86,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
+          if (http_server) co_await http_server->Stop();
           if (server) {
             co_await server->Stop(options.drain);
           } else {

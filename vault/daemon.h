@@ -35,6 +35,8 @@ struct DaemonOptions {
   ServeOptions serve;
   // The service's bounds (backup sessions).
   ServiceOptions service;
+  // The REST API and console, "host:port"; empty: none.
+  std::string http_listen;
   // I/O threads for the listener. Default 4.
   int threads = 4;
   // How long stopping waits for connections to finish. Default 5 s.

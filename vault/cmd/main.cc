@@ -502,14 +502,12 @@ int main(int argc, char** argv) {
   }
 
   if (*serve) {
-    if (!http.empty()) {
-      spdlog::warn("--http {}: the REST API and web console are not part of this build yet", http);
-    }
     cairn::vault::DaemonOptions daemon;
     daemon.data_dir = data_dir;
     daemon.serve.listen = listen;
     daemon.threads = threads;
     daemon.service.session_idle = std::chrono::seconds(session_idle);
+    daemon.http_listen = http;
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
   }

@@ -22,6 +22,7 @@ struct Paths {
   std::string replica_dir() const { return d + "/replica"; }
   std::string source_ca() const { return d + "/replica/source-ca.pem"; }
   std::string replica_server_cert() const { return d + "/replica/server.pem"; }
+  std::string city_ca() const { return d + "/ca/city.pem"; }
   std::string d;
 };
 
@@ -82,6 +83,9 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(
   a->trusted_ca_pem_ = a->ca_.certificate_pem;
   a->served_chain_pem_ = tls_cert + a->ca_.certificate_pem;
   a->served_ca_pem_ = a->ca_.certificate_pem;
+  if (env->FileExists(p.city_ca())) {
+    CAIRN_ASSIGN_OR_RETURN(a->imported_ca_pem_, ReadText(env, p.city_ca()));
+  }
   if (env->FileExists(p.source_ca()) && env->FileExists(p.replica_server_cert())) {
     CAIRN_ASSIGN_OR_RETURN(std::string source_ca, ReadText(env, p.source_ca()));
     CAIRN_ASSIGN_OR_RETURN(std::string server, ReadText(env, p.replica_server_cert()));
@@ -121,6 +125,13 @@ Result<std::string> CertificateAuthority::IssueReplicaServer(
   id.host = hosts.front();
   return crypto::IssueCertificate(ca_, csr_pem, id, kIssuedCertValidityDays,
                                   std::vector<std::string>(hosts.begin() + 1, hosts.end()));
+}
+
+Status CertificateAuthority::ImportPersonCa(std::string_view pem) {
+  CAIRN_RETURN_IF_ERROR(crypto::CertificateFingerprint(pem).status());
+  CAIRN_RETURN_IF_ERROR(io::WriteFileAtomically(env_, Paths(data_dir_).city_ca(), AsBytes(pem)));
+  imported_ca_pem_ = std::string(pem);
+  return Status::OK();
 }
 
 Status CertificateAuthority::SaveReplicaTrust(std::string_view source_ca_pem,

@@ -53,6 +53,12 @@ class CertificateAuthority {
   // The CA that chain ends in: what clients must trust to reach this vault.
   const std::string& served_ca_pem() const { return served_ca_pem_; }
   const std::string& tls_private_key_pem() const { return tls_key_pem_; }
+  // CAs whose certificates people may log in to the console with: the
+  // vault's own, plus the city's when imported (`cairn-vault ca import`).
+  std::string person_ca_pem() const { return ca_.certificate_pem + imported_ca_pem_; }
+  // Imports the city's CA for people's certificates (DIR/ca/city.pem).
+  // InvalidArgument when `pem` holds no certificate.
+  Status ImportPersonCa(std::string_view pem);
 
   // An agent's certificate: role agent, the department and host named.
   Result<std::string> IssueAgent(std::string_view csr_pem, std::string_view department,
@@ -76,6 +82,7 @@ class CertificateAuthority {
   std::string pinned_fingerprint_;
   std::string tls_key_pem_;
   std::string trusted_ca_pem_, served_chain_pem_, served_ca_pem_;
+  std::string imported_ca_pem_;
 };
 
 }  // namespace cairn::vault

@@ -8,13 +8,15 @@
 #include <string>
 
 #include "lib/net/connection.h"
+#include "lib/net/on_pool.h"
 #include "lib/net/write_gate.h"
 #include "lib/proto/messages.h"
-#include "vault/rpc/blocking.h"
 #include "vault/rpc/server.h"
 #include "vault/service/vault_service.h"
 
 namespace cairn::vault {
+
+using net::OnPool;
 
 // One authenticated agent connection (agent or restore role).
 struct VaultServer::AgentConnection {

@@ -2,10 +2,12 @@
 // every department's snapshots, read-only. Decode, ask VaultService, reply.
 #include <spdlog/spdlog.h>
 
-#include "vault/rpc/blocking.h"
+#include "lib/net/on_pool.h"
 #include "vault/rpc/connection.h"
 
 namespace cairn::vault {
+
+using net::OnPool;
 
 namespace asio = boost::asio;
 using proto::MessageType;

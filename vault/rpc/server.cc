@@ -10,11 +10,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "lib/net/on_pool.h"
 #include "lib/net/tls.h"
-#include "vault/rpc/blocking.h"
 #include "vault/rpc/connection.h"
 
 namespace cairn::vault {
+
+using net::OnPool;
 
 namespace asio = boost::asio;
 using proto::MessageType;
@@ -253,6 +255,8 @@ asio::awaitable<Status> VaultServer::OnJobDone(AgentConnection& client, ByteView
   co_return co_await OnPool(blocking_,
                             [&] { return service_->ReportJobDone(client.actor, *done); });
 }
+
+size_t VaultServer::connections() const { return server_ ? server_->active_connections() : 0; }
 
 size_t VaultServer::job_links() {
   std::lock_guard<std::mutex> lock(connections_mu_);

@@ -81,8 +81,10 @@ class VaultServer {
   // blocking pool, and seals the open packs.
   boost::asio::awaitable<void> Stop(std::chrono::milliseconds drain);
 
-  // Job links currently connected (for tests and logs).
+  // Job links currently connected (for tests, logs and metrics).
   size_t job_links();
+  // Connections open on the listener (agents, restores, replicators).
+  size_t connections() const;
 
   struct AgentConnection;
 

@@ -459,6 +459,7 @@ Result<proto::Flushed> VaultService::Flush(BackupSession& session, uint64_t sequ
     return ForClient(flushed.status());
   }
   r.last_flush = sequence;
+  ingested_bytes_ += flushed->bytes;
   r.records_stored += flushed->records;
   r.bytes_stored += flushed->bytes;
   r.active_micros = Now();

@@ -24,6 +24,7 @@
 #ifndef CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
 #define CAIRN_VAULT_SERVICE_VAULT_SERVICE_H_
 
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
@@ -158,6 +159,8 @@ class VaultService {
   // PermissionDenied for a wrong name or password, or a disabled account.
   // Every attempt, good or bad, is audited.
   Result<Actor> Login(std::string_view name, std::string_view password, std::string_view address);
+  // Records a logout in the audit trail.
+  void AuditLogout(const Actor& actor) const { Audit(actor, "user.logout", "", actor.name); }
   // The actor of an account for a request from `address` (a session, a
   // certificate login): PermissionDenied when it is disabled or gone.
   Result<Actor> UserActor(std::string_view name, std::string_view address) const;
@@ -170,6 +173,31 @@ class VaultService {
   // The actor a bearer token stands for. PermissionDenied for an unknown,
   // revoked or malformed token, or a disabled account.
   Result<Actor> AuthenticateToken(std::string_view token, std::string_view address) const;
+
+  // --- What a person may see (views.cc): each checks the role, and an
+  // operator sees only its departments. -----------------------------------
+  Result<std::vector<Department>> ListDepartments(const Actor& actor) const;
+  Result<std::vector<AgentRecord>> ListAgents(const Actor& actor) const;
+  Result<std::vector<SnapshotRecord>> ListSnapshots(const Actor& actor,
+                                                    std::string_view department) const;
+  // By ID or unique prefix.
+  Result<SnapshotRecord> FindSnapshot(const Actor& actor, std::string_view department,
+                                      std::string_view id) const;
+  Result<std::vector<JobRecord>> ListJobs(const Actor& actor) const;
+  Result<JobRecord> FindJob(const Actor& actor, uint64_t id) const;
+  struct ReplicationStatus {
+    std::string site;
+    bool replica = false, promoted = false;
+    std::string replica_of, promoted_line;
+    std::vector<std::string> agent_addresses;
+    boost::json::object last_pass;  // the DR puller's last pass, when this is a DR vault
+  };
+  Result<ReplicationStatus> Replication(const Actor& actor) const;
+  Result<std::vector<AuditEntry>> AuditTrail(const Actor& actor, const AuditFilter& filter) const;
+  Result<AuditVerification> VerifyAudit(const Actor& actor) const;
+  // The DR puller records each pass's figures here (lag, pending) for the
+  // API, the metrics and the alerts.
+  Status RecordReplicationPass(const boost::json::object& pass);
 
   // --- Departments, tokens, agents --------------------------------------
   Result<Department> CreateDepartment(const Actor& actor, std::string_view name);
@@ -232,6 +260,8 @@ class VaultService {
   size_t ExpireSessions();
   // Sessions held in memory (for tests and metrics).
   size_t open_sessions();
+  // Record bytes made durable by flushes since the process started.
+  uint64_t ingested_bytes() const { return ingested_bytes_.load(); }
 
   // --- Reads (agents and restores of a department) -----------------------
   Result<proto::SnapshotList> ListSnapshots(const Actor& agent, uint32_t limit) const;
@@ -316,6 +346,7 @@ class VaultService {
   mutable std::mutex login_mu_;
   std::map<std::string, Failures> login_failures_;  // "user:<name>", "addr:<address>"
 
+  std::atomic<uint64_t> ingested_bytes_{0};
   std::mutex sessions_mu_;
   std::map<uint64_t, std::shared_ptr<BackupSession>> sessions_;
   uint64_t last_row_sweep_micros_ = 0;  // sessions_mu_

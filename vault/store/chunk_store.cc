@@ -310,6 +310,25 @@ Status ChunkStore::SealPack(uint32_t department, OpenPack* pack) {
   return txn.Commit();
 }
 
+Result<std::map<uint32_t, ChunkStore::Usage>> ChunkStore::PackUsage() const {
+  std::map<uint32_t, Usage> out;
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+  Status decode;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(packs_db_, {}, [&](ByteView, ByteView v) {
+    auto row = DecodeRow(v);
+    if (!row.ok()) {
+      decode = row.status();
+      return false;
+    }
+    Usage& u = out[row->department];
+    ++u.packs;
+    u.bytes += row->committed;
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(decode);
+  return out;
+}
+
 Status ChunkStore::SealAll() {
   std::vector<uint32_t> ids;
   {

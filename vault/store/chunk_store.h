@@ -91,6 +91,13 @@ class ChunkStore {
   Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
                                         size_t max_bytes) const;
 
+  // Packs and their committed bytes, per department (metrics, accounting).
+  struct Usage {
+    uint64_t packs = 0;
+    uint64_t bytes = 0;
+  };
+  Result<std::map<uint32_t, Usage>> PackUsage() const;
+
   // Seals every open pack (shutdown).
   Status SealAll();
 

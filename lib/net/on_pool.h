@@ -1,9 +1,9 @@
-// Running the store's blocking work off the network threads: the awaiting
-// coroutine is suspended, `work` runs on `pool`, and the coroutine resumes
-// on its own executor (its connection's strand) with the result. Private to
-// vault/rpc/.
-#ifndef CAIRN_VAULT_RPC_BLOCKING_H_
-#define CAIRN_VAULT_RPC_BLOCKING_H_
+// Running blocking work (the vault's store, a REST handler) off the network
+// threads: the awaiting coroutine is suspended, `work` runs on `pool`, and
+// the coroutine resumes on its own executor (a connection's strand) with
+// the result.
+#ifndef CAIRN_LIB_NET_ON_POOL_H_
+#define CAIRN_LIB_NET_ON_POOL_H_
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace cairn::vault {
+namespace cairn::net {
 
 template <typename F>
 boost::asio::awaitable<std::invoke_result_t<F&>> OnPool(boost::asio::thread_pool& pool, F work) {
@@ -29,6 +29,6 @@ boost::asio::awaitable<std::invoke_result_t<F&>> OnPool(boost::asio::thread_pool
   co_return std::move(*out);
 }
 
-}  // namespace cairn::vault
+}  // namespace cairn::net
 
-#endif  // CAIRN_VAULT_RPC_BLOCKING_H_
+#endif  // CAIRN_LIB_NET_ON_POOL_H_

@@ -1,0 +1,823 @@
+#include "vault/api/rest_api.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+
+#include <boost/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "lib/base/cli.h"
+#include "lib/base/names.h"
+#include "lib/client/snapshot_json.h"
+#include "lib/crypto/random.h"
+#include "vault/rpc/server.h"
+
+namespace cairn::vault {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kSessionCookie = "cairn_session";
+
+// A request body's fields, read by name; whatever is left unread is an
+// unknown field, refused.
+class Body {
+ public:
+  explicit Body(const json::object* o) : o_(o) {}
+  Result<std::string> String(std::string_view key, bool required = true) {
+    seen_.insert(std::string(key));
+    auto it = o_ ? o_->find(key) : nullptr;
+    if (!o_ || it == o_->end() || it->value().is_null()) {
+      if (required) return Status::InvalidArgument("field '" + std::string(key) + "' is required");
+      return std::string();
+    }
+    if (!it->value().is_string()) {
+      return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
+    }
+    return std::string(it->value().get_string());
+  }
+  Result<std::vector<std::string>> Strings(std::string_view key) {
+    seen_.insert(std::string(key));
+    std::vector<std::string> out;
+    auto it = o_ ? o_->find(key) : nullptr;
+    if (!o_ || it == o_->end() || it->value().is_null()) return out;
+    if (!it->value().is_array()) {
+      return Status::InvalidArgument("field '" + std::string(key) + "' must be a list of strings");
+    }
+    for (const auto& v : it->value().get_array()) {
+      if (!v.is_string()) {
+        return Status::InvalidArgument("field '" + std::string(key) +
+                                       "' must be a list of strings");
+      }
+      out.emplace_back(v.get_string());
+    }
+    return out;
+  }
+  Result<bool> Bool(std::string_view key) {
+    seen_.insert(std::string(key));
+    auto it = o_ ? o_->find(key) : nullptr;
+    if (!o_ || it == o_->end() || it->value().is_null()) return false;
+    if (!it->value().is_bool()) {
+      return Status::InvalidArgument("field '" + std::string(key) + "' must be true or false");
+    }
+    return it->value().get_bool();
+  }
+  Result<uint64_t> Number(std::string_view key, uint64_t fallback) {
+    seen_.insert(std::string(key));
+    auto it = o_ ? o_->find(key) : nullptr;
+    if (!o_ || it == o_->end() || it->value().is_null()) return fallback;
+    if (it->value().is_uint64()) return it->value().get_uint64();
+    if (it->value().is_int64() && it->value().get_int64() >= 0) {
+      return static_cast<uint64_t>(it->value().get_int64());
+    }
+    return Status::InvalidArgument("field '" + std::string(key) + "' must be a whole number");
+  }
+  // InvalidArgument naming the first field nobody asked for.
+  Status Done() const {
+    if (!o_) return Status::OK();
+    for (const auto& kv : *o_) {
+      if (!seen_.contains(std::string(kv.key()))) {
+        return Status::InvalidArgument("unknown field '" + EscapeForLog(kv.key()) + "'");
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  const json::object* o_;
+  std::set<std::string> seen_;
+};
+
+http::Response Json(int status, const json::value& v) {
+  http::Response r;
+  r.status = status;
+  r.body = cli::ToJson(v);
+  return r;
+}
+
+// The HTTP answer to a refusal.
+http::Response FromStatus(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return http::JsonError(400, "invalid_argument", s.message());
+    case StatusCode::kPermissionDenied:
+      return http::JsonError(403, "forbidden", s.message());
+    case StatusCode::kNotFound:
+      return http::JsonError(404, "not_found", s.message());
+    case StatusCode::kNoSpace:
+      return http::JsonError(507, "no_space", s.message());
+    case StatusCode::kUnavailable:
+      return http::JsonError(503, "unavailable", s.message());
+    default:
+      spdlog::error("REST: {}", s.ToString());
+      return http::JsonError(500, "internal", "the vault could not do that; see its log");
+  }
+}
+
+json::object DepartmentJson(const Department& d) {
+  return {{"id", d.id}, {"name", d.name}, {"created", cli::Rfc3339(d.created_micros)}};
+}
+
+json::object AgentJson(const AgentRecord& a, const std::string& department) {
+  return {{"serial", a.serial},
+          {"department", department},
+          {"host", a.host},
+          {"role", a.department_id == 0 ? "replicator" : "agent"},
+          {"enrolled", cli::Rfc3339(a.enrolled_micros)},
+          {"revoked", a.revoked},
+          {"revoked_at",
+           a.revoked ? json::value(cli::Rfc3339(a.revoked_micros)) : json::value(nullptr)}};
+}
+
+json::object JobJson(const JobRecord& j, const std::string& department) {
+  json::object o{{"job", j.id},
+                 {"state", std::string(JobStateName(j.state))},
+                 {"department", department},
+                 {"host", j.host},
+                 {"agent_serial", j.agent_serial},
+                 {"paths", json::array(j.paths.begin(), j.paths.end())},
+                 {"image", j.image},
+                 {"created", cli::Rfc3339(j.created_micros)},
+                 {"sent", cli::Rfc3339(j.sent_micros)},
+                 {"finished", cli::Rfc3339(j.finished_micros)}};
+  if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
+  if (j.state == JobState::kFailed) o["error"] = j.error;
+  return o;
+}
+
+json::object UserJson(const UserRecord& u) {
+  return {{"user", u.name},
+          {"role", u.role},
+          {"departments", json::array(u.departments.begin(), u.departments.end())},
+          {"disabled", u.disabled},
+          {"created", cli::Rfc3339(u.created_micros)}};
+}
+
+std::string RandomHex(size_t bytes) {
+  Bytes b(bytes);
+  (void)crypto::SecureRandom(b);
+  return ToHex(b);
+}
+
+}  // namespace
+
+struct RestApi::Call {
+  RestApi* api;
+  VaultService* service;
+  const http::Request& request;
+  Actor actor;
+  std::map<std::string, std::string> params;
+  const json::object* body = nullptr;
+
+  std::string DepartmentName(uint32_t id) const {
+    auto d = service->vault()->catalog()->FindDepartment(id);
+    return d.ok() ? d->name : std::to_string(id);
+  }
+};
+
+struct RestApi::Route {
+  const char* method;
+  const char* pattern;
+  // 201 for routes that create something, else 200.
+  int ok_status;
+  std::function<Result<json::object>(Call&)> handler;
+};
+
+namespace {
+
+using Route = RestApi::Route;
+using Call = RestApi::Call;
+
+const std::vector<Route>& Routes() {
+  static const std::vector<Route> routes = {
+      {"GET", "/api/v1/me", 200,
+       [](Call& c) -> Result<json::object> {
+         return json::object{
+             {"user", c.actor.name},
+             {"role", c.actor.role},
+             {"departments", json::array(c.actor.departments.begin(), c.actor.departments.end())},
+             {"site", c.service->vault()->site()}};
+       }},
+      {"GET", "/api/v1/departments", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListDepartments(c.actor));
+         json::array a;
+         for (const auto& d : list) a.push_back(DepartmentJson(d));
+         return json::object{{"departments", a}};
+       }},
+      {"POST", "/api/v1/departments", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string name, b.String("name"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_ASSIGN_OR_RETURN(Department d, c.service->CreateDepartment(c.actor, name));
+         return DepartmentJson(d);
+       }},
+      {"POST", "/api/v1/departments/{department}/tokens", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(uint64_t ttl, b.Number("ttl_seconds", 3600));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         const std::string& dept = c.params["department"];
+         CAIRN_ASSIGN_OR_RETURN(std::string token,
+                                c.service->CreateEnrollmentToken(c.actor, dept, ttl));
+         return json::object{{"department", dept}, {"token", token}, {"expires_in_seconds", ttl}};
+       }},
+      {"GET", "/api/v1/departments/{department}/snapshots", 200,
+       [](Call& c) -> Result<json::object> {
+         const std::string& dept = c.params["department"];
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListSnapshots(c.actor, dept));
+         json::array a;
+         for (const auto& s : list) {
+           json::object o = client::SnapshotJson(ToSnapshotInfo(s));
+           o["department"] = dept;
+           o["chunks"] = s.manifest_count;
+           a.push_back(std::move(o));
+         }
+         return json::object{{"department", dept}, {"snapshots", a}};
+       }},
+      {"GET", "/api/v1/departments/{department}/snapshots/{snapshot}", 200,
+       [](Call& c) -> Result<json::object> {
+         const std::string& dept = c.params["department"];
+         CAIRN_ASSIGN_OR_RETURN(SnapshotRecord s,
+                                c.service->FindSnapshot(c.actor, dept, c.params["snapshot"]));
+         json::object o = client::SnapshotJson(ToSnapshotInfo(s));
+         o["department"] = dept;
+         o["chunks"] = s.manifest_count;
+         return o;
+       }},
+      {"GET", "/api/v1/agents", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListAgents(c.actor));
+         json::array a;
+         for (const auto& x : list) {
+           a.push_back(AgentJson(x, x.department_id == 0 ? "" : c.DepartmentName(x.department_id)));
+         }
+         return json::object{{"agents", a}};
+       }},
+      {"POST", "/api/v1/agents/{serial}/revoke", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_RETURN_IF_ERROR(Body(c.body).Done());
+         // An agent outside an operator's departments does not exist for it.
+         CAIRN_ASSIGN_OR_RETURN(auto visible, c.service->ListAgents(c.actor));
+         const std::string& serial = c.params["serial"];
+         if (std::none_of(visible.begin(), visible.end(),
+                          [&](const AgentRecord& a) { return a.serial == serial; })) {
+           return Status::NotFound("no agent " + serial);
+         }
+         CAIRN_RETURN_IF_ERROR(c.service->RevokeAgent(c.actor, serial));
+         return json::object{{"revoked", serial}};
+       }},
+      {"GET", "/api/v1/jobs", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListJobs(c.actor));
+         json::array a;
+         for (const auto& j : list) a.push_back(JobJson(j, c.DepartmentName(j.department_id)));
+         return json::object{{"jobs", a}};
+       }},
+      {"POST", "/api/v1/jobs", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string agent, b.String("agent"));
+         CAIRN_ASSIGN_OR_RETURN(std::string dept, b.String("department", false));
+         CAIRN_ASSIGN_OR_RETURN(auto paths, b.Strings("paths"));
+         CAIRN_ASSIGN_OR_RETURN(bool image, b.Bool("image"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         // A host outside an operator's departments is not found.
+         if (!dept.empty() && !c.service->InScope(c.actor, dept)) {
+           return Status::NotFound("no department " + dept);
+         }
+         CAIRN_ASSIGN_OR_RETURN(JobRecord target, c.service->ResolveJobTarget(agent, dept));
+         if (!c.service->InScope(c.actor, c.DepartmentName(target.department_id))) {
+           return Status::NotFound("no enrolled agent '" + agent + "'");
+         }
+         CAIRN_ASSIGN_OR_RETURN(uint64_t id,
+                                c.service->StartJob(c.actor, agent, dept, paths, image));
+         CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
+         return JobJson(j, c.DepartmentName(j.department_id));
+       }},
+      {"GET", "/api/v1/jobs/{job}", 200,
+       [](Call& c) -> Result<json::object> {
+         char* end = nullptr;
+         const uint64_t id = std::strtoull(c.params["job"].c_str(), &end, 10);
+         if (end == nullptr || *end != '\0') return Status::NotFound("no job " + c.params["job"]);
+         CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
+         return JobJson(j, c.DepartmentName(j.department_id));
+       }},
+      {"GET", "/api/v1/replication", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto r, c.service->Replication(c.actor));
+         return json::object{
+             {"site", r.site},
+             {"replica", r.replica},
+             {"replica_of", r.replica_of},
+             {"promoted", r.promoted},
+             {"promoted_record", r.promoted_line},
+             {"agent_addresses", json::array(r.agent_addresses.begin(), r.agent_addresses.end())},
+             {"last_pass", r.last_pass}};
+       }},
+      {"POST", "/api/v1/promote", 200,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string reason, b.String("reason"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         bool already = false;
+         CAIRN_ASSIGN_OR_RETURN(std::string line,
+                                c.service->Promote(c.actor, c.actor.name, reason, &already));
+         return json::object{{"promoted", true}, {"already", already}, {"record", line}};
+       }},
+      {"POST", "/api/v1/demote", 200,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string reason, b.String("reason"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_RETURN_IF_ERROR(c.service->Demote(c.actor, c.actor.name, reason));
+         return json::object{{"promoted", false}};
+       }},
+      {"GET", "/api/v1/users", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListUsers(c.actor));
+         json::array a;
+         for (const auto& u : list) a.push_back(UserJson(u));
+         return json::object{{"users", a}};
+       }},
+      {"POST", "/api/v1/users", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string name, b.String("user"));
+         CAIRN_ASSIGN_OR_RETURN(std::string role, b.String("role"));
+         CAIRN_ASSIGN_OR_RETURN(auto depts, b.Strings("departments"));
+         CAIRN_ASSIGN_OR_RETURN(std::string password, b.String("password", false));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         std::optional<std::string> given;
+         if (!password.empty()) given = password;
+         CAIRN_ASSIGN_OR_RETURN(std::string secret,
+                                c.service->CreateUser(c.actor, name, role, depts, given));
+         json::object o{{"user", name}, {"role", role}};
+         if (!given) o["password"] = secret;  // generated: shown once
+         return o;
+       }},
+      {"POST", "/api/v1/users/{user}/disable", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_RETURN_IF_ERROR(Body(c.body).Done());
+         CAIRN_RETURN_IF_ERROR(c.service->SetUserDisabled(c.actor, c.params["user"], true));
+         return json::object{{"user", c.params["user"]}, {"disabled", true}};
+       }},
+      {"POST", "/api/v1/users/{user}/enable", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_RETURN_IF_ERROR(Body(c.body).Done());
+         CAIRN_RETURN_IF_ERROR(c.service->SetUserDisabled(c.actor, c.params["user"], false));
+         return json::object{{"user", c.params["user"]}, {"disabled", false}};
+       }},
+      {"POST", "/api/v1/users/{user}/password", 200,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string password, b.String("password"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_RETURN_IF_ERROR(c.service->SetPassword(c.actor, c.params["user"], password));
+         return json::object{{"user", c.params["user"]}, {"password_set", true}};
+       }},
+      {"GET", "/api/v1/tokens", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListApiTokens(c.actor));
+         json::array a;
+         for (const auto& t : list) {
+           a.push_back({{"id", t.id},
+                        {"user", t.user},
+                        {"label", t.label},
+                        {"created", cli::Rfc3339(t.created_micros)},
+                        {"revoked", t.revoked}});
+         }
+         return json::object{{"tokens", a}};
+       }},
+      {"POST", "/api/v1/tokens", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string label, b.String("label", false));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_ASSIGN_OR_RETURN(std::string token,
+                                c.service->CreateApiToken(c.actor, c.actor.name, label));
+         return json::object{{"token", token}, {"user", c.actor.name}};
+       }},
+      {"DELETE", "/api/v1/tokens/{token}", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto visible, c.service->ListApiTokens(c.actor));
+         const std::string& id = c.params["token"];
+         if (std::none_of(visible.begin(), visible.end(),
+                          [&](const ApiTokenRecord& t) { return t.id == id; })) {
+           return Status::NotFound("no API token " + id);
+         }
+         CAIRN_RETURN_IF_ERROR(c.service->RevokeApiToken(c.actor, id));
+         return json::object{{"revoked", id}};
+       }},
+      {"GET", "/api/v1/audit", 200,
+       [](Call& c) -> Result<json::object> {
+         AuditFilter f;
+         const auto& q = c.request.target.query;
+         auto get = [&](const char* k) {
+           auto it = q.find(k);
+           return it == q.end() ? std::string() : it->second;
+         };
+         f.actor = get("actor");
+         f.department = get("department");
+         f.action = get("action");
+         f.since_micros = std::strtoull(get("since_micros").c_str(), nullptr, 10);
+         f.until_micros = std::strtoull(get("until_micros").c_str(), nullptr, 10);
+         f.limit = std::min<size_t>(10000, std::strtoull(get("limit").c_str(), nullptr, 10));
+         if (f.limit == 0) f.limit = 1000;
+         CAIRN_ASSIGN_OR_RETURN(auto entries, c.service->AuditTrail(c.actor, f));
+         json::array a;
+         for (const auto& e : entries) a.push_back(json::parse(e.line));
+         return json::object{{"entries", a}};
+       }},
+      {"GET", "/api/v1/audit/verify", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(AuditVerification v, c.service->VerifyAudit(c.actor));
+         json::object o{{"ok", v.ok},
+                        {"entries", v.entries},
+                        {"checkpoints", v.checkpoints},
+                        {"last_checkpoint", v.last_checkpoint_seq}};
+         if (!v.ok) {
+           o["first_broken"] = json::object{{"seq", v.broken_seq}, {"reason", v.reason}};
+         }
+         return o;
+       }},
+  };
+  return routes;
+}
+
+// Matches `path` against a pattern with {name} segments.
+bool Match(std::string_view pattern, const std::vector<std::string>& segments,
+           std::map<std::string, std::string>* params) {
+  std::vector<std::string_view> parts;
+  size_t start = 1;
+  while (start <= pattern.size()) {
+    size_t end = pattern.find('/', start);
+    if (end == std::string_view::npos) end = pattern.size();
+    parts.push_back(pattern.substr(start, end - start));
+    start = end + 1;
+  }
+  if (parts.size() != segments.size()) return false;
+  std::map<std::string, std::string> found;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].size() > 2 && parts[i].front() == '{' && parts[i].back() == '}') {
+      found[std::string(parts[i].substr(1, parts[i].size() - 2))] = segments[i];
+    } else if (parts[i] != segments[i]) {
+      return false;
+    }
+  }
+  *params = std::move(found);
+  return true;
+}
+
+bool IsWrite(std::string_view method) { return method != "GET" && method != "HEAD"; }
+
+}  // namespace
+
+RestApi::RestApi(VaultService* service, const VaultServer* server, ApiOptions options)
+    : service_(service), server_(server), options_(options) {}
+
+std::vector<std::string> RestApi::RouteList() {
+  std::vector<std::string> out = {"POST /api/v1/login", "POST /api/v1/logout", "GET /metrics"};
+  for (const auto& r : Routes()) out.push_back(std::string(r.method) + " " + r.pattern);
+  return out;
+}
+
+Result<Actor> RestApi::Authenticate(const http::Request& request, bool* from_cookie,
+                                    std::string* session_id) {
+  *from_cookie = false;
+  const std::string auth = request.Header("authorization");
+  if (auth.starts_with("Bearer ")) {
+    return service_->AuthenticateToken(std::string_view(auth).substr(7), request.remote);
+  }
+  const std::string id = request.Cookie(kSessionCookie);
+  if (id.empty()) return Status::PermissionDenied("log in first (no session, no bearer token)");
+  std::string user;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    const uint64_t now = Now();
+    const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 60'000'000;
+    const uint64_t max = static_cast<uint64_t>(options_.session_max.count()) * 3'600'000'000ull;
+    if (it == sessions_.end() || now - it->second.used_micros > idle ||
+        now - it->second.created_micros > max) {
+      if (it != sessions_.end()) sessions_.erase(it);
+      return Status::PermissionDenied("the session expired; log in again");
+    }
+    it->second.used_micros = now;
+    user = it->second.user;
+  }
+  *from_cookie = true;
+  *session_id = id;
+  return service_->UserActor(user, request.remote);
+}
+
+http::Response RestApi::Login(const http::Request& request) {
+  Actor actor;
+  if (request.body.empty() && !request.client_certificate_cn.empty()) {
+    // A person's certificate, from the vault's CA or an imported one, names
+    // the account.
+    auto a = service_->UserActor(request.client_certificate_cn, request.remote);
+    if (!a.ok()) return http::JsonError(401, "unauthenticated", a.status().message());
+    actor = *a;
+  } else {
+    if (request.Header("content-type").rfind("application/json", 0) != 0) {
+      return http::JsonError(415, "unsupported_media_type", "send JSON {\"user\", \"password\"}");
+    }
+    boost::system::error_code ec;
+    json::value v = json::parse(request.body, ec);
+    if (ec || !v.is_object()) return http::JsonError(400, "invalid_argument", "malformed JSON");
+    Body b(&v.get_object());
+    auto user = b.String("user");
+    auto password = b.String("password");
+    Status done = b.Done();
+    if (!user.ok() || !password.ok() || !done.ok()) {
+      return FromStatus(!user.ok() ? user.status() : !password.ok() ? password.status() : done);
+    }
+    auto a = service_->Login(*user, *password, request.remote);
+    if (!a.ok()) {
+      if (a.status().IsUnavailable()) {
+        http::Response r = http::JsonError(429, "too_many_attempts", a.status().message());
+        r.headers.push_back({"Retry-After", "5"});
+        return r;
+      }
+      return http::JsonError(401, "unauthenticated", a.status().message());
+    }
+    actor = *a;
+  }
+  Session s;
+  s.user = actor.name;
+  s.csrf = RandomHex(16);
+  s.created_micros = s.used_micros = Now();
+  const std::string id = RandomHex(32);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Expired sessions go as new ones come: memory stays bounded.
+    const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 60'000'000;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      it = s.used_micros - it->second.used_micros > idle ? sessions_.erase(it) : std::next(it);
+    }
+    sessions_[id] = s;
+  }
+  http::Response r = Json(
+      200,
+      json::object{{"user", actor.name},
+                   {"role", actor.role},
+                   {"departments", json::array(actor.departments.begin(), actor.departments.end())},
+                   {"csrf_token", s.csrf}});
+  r.headers.push_back({"Set-Cookie", std::string(kSessionCookie) + "=" + id +
+                                         "; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=" +
+                                         std::to_string(options_.session_max.count() * 3600)});
+  return r;
+}
+
+http::Response RestApi::Logout(const http::Request& request) {
+  const std::string id = request.Cookie(kSessionCookie);
+  std::string user;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return http::JsonError(401, "unauthenticated", "no session");
+    if (request.Header("x-csrf-token") != it->second.csrf) {
+      return http::JsonError(403, "csrf", "a write with a session cookie needs X-CSRF-Token");
+    }
+    user = it->second.user;
+    sessions_.erase(it);
+  }
+  if (auto actor = service_->UserActor(user, request.remote); actor.ok()) {
+    service_->AuditLogout(*actor);
+  }
+  http::Response r = Json(200, json::object{{"logged_out", true}});
+  r.headers.push_back(
+      {"Set-Cookie",
+       std::string(kSessionCookie) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"});
+  return r;
+}
+
+http::Response RestApi::Handle(const http::Request& request) {
+  const std::string& path = request.target.path;
+  if (path == "/api/v1/login") {
+    if (request.method != "POST") return http::JsonError(405, "method_not_allowed", "use POST");
+    return Login(request);
+  }
+  if (path == "/api/v1/logout") {
+    if (request.method != "POST") return http::JsonError(405, "method_not_allowed", "use POST");
+    return Logout(request);
+  }
+  const Route* route = nullptr;
+  std::map<std::string, std::string> params;
+  bool path_known = false;
+  for (const auto& r : Routes()) {
+    std::map<std::string, std::string> p;
+    if (!Match(r.pattern, request.target.segments, &p)) continue;
+    path_known = true;
+    if (request.method == r.method) {
+      route = &r;
+      params = std::move(p);
+      break;
+    }
+  }
+  const bool metrics = path == "/metrics";
+  if (!route && !metrics) {
+    if (path_known) return http::JsonError(405, "method_not_allowed", "not with this method");
+    return http::JsonError(404, "not_found", "no such route");
+  }
+  bool from_cookie = false;
+  std::string session_id;
+  auto actor = Authenticate(request, &from_cookie, &session_id);
+  if (!actor.ok()) return http::JsonError(401, "unauthenticated", actor.status().message());
+  if (metrics) {
+    if (request.method != "GET") return http::JsonError(405, "method_not_allowed", "use GET");
+    if (Status s = service_->Authorize(*actor, Permission::kReadState); !s.ok()) {
+      return FromStatus(s);
+    }
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = Metrics();
+    return r;
+  }
+  if (from_cookie && IsWrite(request.method)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end() || request.Header("x-csrf-token") != it->second.csrf) {
+      return http::JsonError(403, "csrf", "a write with a session cookie needs X-CSRF-Token");
+    }
+  }
+  json::value body;
+  if (!request.body.empty()) {
+    if (request.Header("content-type").rfind("application/json", 0) != 0) {
+      return http::JsonError(415, "unsupported_media_type",
+                             "send JSON (Content-Type: application/json)");
+    }
+    boost::system::error_code ec;
+    body = json::parse(request.body, ec);
+    if (ec || !body.is_object()) {
+      return http::JsonError(400, "invalid_argument", "the body is not a JSON object");
+    }
+  }
+  Call call{this,   service_,          request,
+            *actor, std::move(params), body.is_object() ? &body.get_object() : nullptr};
+  auto result = route->handler(call);
+  if (!result.ok()) return FromStatus(result.status());
+  return Json(route->ok_status, *result);
+}
+
+// --- /metrics ---------------------------------------------------------------
+
+namespace {
+
+// A Prometheus text-format label value.
+std::string Label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+class MetricWriter {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  void Sample(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
+              double value) {
+    out_ << name;
+    if (!labels.empty()) {
+      out_ << "{";
+      for (size_t i = 0; i < labels.size(); ++i) {
+        out_ << (i ? "," : "") << labels[i].first << "=\"" << Label(labels[i].second) << "\"";
+      }
+      out_ << "}";
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.17g", value);
+    out_ << " " << buf << "\n";
+  }
+  std::string Take() { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
+
+}  // namespace
+
+std::string RestApi::Metrics() {
+  MetricWriter m;
+  Vault* vault = service_->vault();
+  const uint64_t now = Now();
+  auto departments = vault->catalog()->ListDepartments();
+  std::map<uint32_t, std::string> names;
+  if (departments.ok()) {
+    for (const auto& d : *departments) names[d.id] = d.name;
+  }
+  std::map<uint32_t, ChunkStore::Usage> usage;
+  if (vault->store() != nullptr) {
+    if (auto u = vault->store()->PackUsage(); u.ok()) usage = *u;
+  }
+  m.Family("cairn_department_stored_bytes", "gauge",
+           "Bytes of records stored for the department (committed pack bytes).");
+  for (const auto& [id, name] : names) {
+    m.Sample("cairn_department_stored_bytes", {{"department", name}},
+             static_cast<double>(usage[id].bytes));
+  }
+  m.Family("cairn_department_snapshots", "gauge", "Snapshots the department holds.");
+  struct Source {
+    std::string department, host, paths;
+    uint64_t newest = 0;
+  };
+  std::map<std::string, Source> sources;
+  for (const auto& [id, name] : names) {
+    auto list = vault->catalog()->ListSnapshots(id, 0);
+    m.Sample("cairn_department_snapshots", {{"department", name}},
+             list.ok() ? static_cast<double>(list->size()) : 0);
+    if (!list.ok()) continue;
+    for (const auto& s : *list) {
+      std::string paths;
+      for (const auto& p : s.paths) paths += (paths.empty() ? "" : ",") + p;
+      Source& src = sources[name + "\n" + s.host + "\n" + paths];
+      src.department = name;
+      src.host = s.host;
+      src.paths = paths;
+      src.newest = std::max(src.newest, s.time_micros);
+    }
+  }
+  m.Family("cairn_source_newest_snapshot_age_seconds", "gauge",
+           "Age of the newest snapshot of each source (department, host, paths).");
+  for (const auto& [key, src] : sources) {
+    m.Sample("cairn_source_newest_snapshot_age_seconds",
+             {{"department", src.department}, {"host", src.host}, {"paths", src.paths}},
+             static_cast<double>(now - std::min(now, src.newest)) / 1e6);
+  }
+  std::map<uint32_t, uint64_t> failures;
+  if (auto jobs = vault->catalog()->ListJobs(); jobs.ok()) {
+    for (const auto& j : *jobs) {
+      if (j.state == JobState::kFailed) ++failures[j.department_id];
+    }
+  }
+  m.Family("cairn_department_job_failures_total", "counter", "Jobs that failed, per department.");
+  for (const auto& [id, name] : names) {
+    m.Sample("cairn_department_job_failures_total", {{"department", name}},
+             static_cast<double>(failures[id]));
+  }
+  m.Family("cairn_vault_ingested_bytes_total", "counter",
+           "Record bytes made durable by backups since the vault started.");
+  m.Sample("cairn_vault_ingested_bytes_total", {}, static_cast<double>(service_->ingested_bytes()));
+  m.Family("cairn_vault_connections", "gauge",
+           "Connections open on the agent listener (agents, restores, replicators).");
+  m.Sample("cairn_vault_connections", {},
+           server_ ? static_cast<double>(server_->connections()) : 0);
+  m.Family("cairn_vault_agents_connected", "gauge",
+           "Agents in service mode connected (job links).");
+  m.Sample("cairn_vault_agents_connected", {},
+           server_ ? static_cast<double>(const_cast<VaultServer*>(server_)->job_links()) : 0);
+  uint64_t packs = 0, index = 0;
+  for (const auto& [id, u] : usage) packs += u.packs;
+  if (vault->store() != nullptr) {
+    for (const auto& [id, name] : names) {
+      if (auto n = vault->store()->index()->CountForDepartment(id); n.ok()) index += *n;
+    }
+  }
+  m.Family("cairn_vault_packs", "gauge", "Pack files.");
+  m.Sample("cairn_vault_packs", {}, static_cast<double>(packs));
+  m.Family("cairn_vault_index_entries", "gauge", "Chunks in the index.");
+  m.Sample("cairn_vault_index_entries", {}, static_cast<double>(index));
+  struct statvfs fs {};
+  if (::statvfs(vault->data_dir().c_str(), &fs) == 0) {
+    m.Family("cairn_vault_disk_free_bytes", "gauge", "Free bytes on the data directory's disk.");
+    m.Sample("cairn_vault_disk_free_bytes", {},
+             static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
+    m.Family("cairn_vault_disk_size_bytes", "gauge", "Size of the data directory's disk.");
+    m.Sample("cairn_vault_disk_size_bytes", {},
+             static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize));
+  }
+  m.Family("cairn_vault_backup_sessions", "gauge", "Backup sessions held open.");
+  m.Sample("cairn_vault_backup_sessions", {}, static_cast<double>(service_->open_sessions()));
+  if (auto r = service_->Replication(Actor::Local()); r.ok() && r->replica) {
+    auto num = [&](const char* key) -> double {
+      auto it = r->last_pass.find(key);
+      if (it == r->last_pass.end()) return 0;
+      if (it->value().is_double()) return it->value().get_double();
+      if (it->value().is_int64()) return static_cast<double>(it->value().get_int64());
+      if (it->value().is_uint64()) return static_cast<double>(it->value().get_uint64());
+      return 0;
+    };
+    m.Family("cairn_replication_lag_seconds", "gauge",
+             "The recovery point the DR site achieves: the age of the oldest snapshot not yet "
+             "here (0: everything is).");
+    m.Sample("cairn_replication_lag_seconds", {}, num("lag_seconds"));
+    m.Family("cairn_replication_pending_snapshots", "gauge",
+             "Source snapshots not yet replicated here.");
+    m.Sample("cairn_replication_pending_snapshots", {}, num("pending"));
+  }
+  return m.Take();
+}
+
+}  // namespace cairn::vault

@@ -1,0 +1,77 @@
+// The REST API, /api/v1 on `cairn-vault serve --http` (doc/api.md is
+// normative for every route, its roles and its JSON), and /metrics.
+//
+// Every route decodes, asks VaultService (which holds every rule, the
+// role checks included) and answers JSON. Who asks comes from one of:
+//   - a session cookie (POST /api/v1/login with a password, or with a
+//     client certificate that names the account): HttpOnly, Secure,
+//     SameSite=Strict, forgotten after `session_idle` without use; a write
+//     with a cookie must carry the session's CSRF token in X-CSRF-Token;
+//   - a bearer token ("Authorization: Bearer cairn-api-..."), for scripts
+//     and Prometheus.
+// Errors are {"error":{"code","message"}}: 401 without a valid session or
+// token, 403 for a role that may not act, 404 for what does not exist or is
+// outside an operator's departments (no probing), 400 for malformed input
+// (unknown fields included), 429 while logins back off.
+#ifndef CAIRN_VAULT_API_REST_API_H_
+#define CAIRN_VAULT_API_REST_API_H_
+
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "lib/http/server.h"
+#include "vault/service/vault_service.h"
+
+namespace cairn::vault {
+
+class VaultServer;
+
+struct ApiOptions {
+  // A session unused this long is forgotten. Default 15 min.
+  std::chrono::minutes session_idle{15};
+  // A session lives at most this long. Default 12 h.
+  std::chrono::hours session_max{12};
+};
+
+class RestApi {
+ public:
+  // `server` (may be null) reports the agent listener's connections.
+  RestApi(VaultService* service, const VaultServer* server, ApiOptions options = {});
+
+  http::Response Handle(const http::Request& request);
+
+  // Every route the API serves: "GET /api/v1/departments", ... (the test
+  // that holds doc/api.md to the code reads this).
+  static std::vector<std::string> RouteList();
+
+  struct Call;
+  struct Route;
+
+ private:
+  struct Session {
+    std::string user, csrf;
+    uint64_t created_micros = 0, used_micros = 0;
+  };
+  Result<Actor> Authenticate(const http::Request& request, bool* from_cookie,
+                             std::string* session_id);
+  http::Response Login(const http::Request& request);
+  http::Response Logout(const http::Request& request);
+  std::string Metrics();
+  uint64_t Now() const { return service_->vault()->env()->NowMicros(); }
+
+  VaultService* service_;
+  const VaultServer* server_;
+  ApiOptions options_;
+  std::mutex mu_;
+  std::map<std::string, Session> sessions_;  // by session ID; mu_
+};
+
+}  // namespace cairn::vault
+
+#endif  // CAIRN_VAULT_API_REST_API_H_

@@ -66,7 +66,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   std::unique_ptr<RestApi> api;
   std::unique_ptr<http::Server> http_server;
   if (!options.http_listen.empty()) {
-    api = std::make_unique<RestApi>(&service, server.get());
+    api = std::make_unique<RestApi>(&service, server.get(), options.api);
     http::ServerOptions ho;
     ho.listen = options.http_listen;
     ho.certificate_chain_pem = vault->pki().served_chain_pem();

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "lib/base/status.h"
+#include "vault/api/rest_api.h"
 #include "vault/rpc/server.h"
 #include "vault/service/vault_service.h"
 
@@ -37,6 +38,7 @@ struct DaemonOptions {
   ServiceOptions service;
   // The REST API and console, "host:port"; empty: none.
   std::string http_listen;
+  ApiOptions api;
   // I/O threads for the listener. Default 4.
   int threads = 4;
   // How long stopping waits for connections to finish. Default 5 s.

@@ -499,7 +499,7 @@ Result<Actor> RestApi::Authenticate(const http::Request& request, bool* from_coo
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
     const uint64_t now = Now();
-    const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 60'000'000;
+    const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 1'000'000;
     const uint64_t max = static_cast<uint64_t>(options_.session_max.count()) * 3'600'000'000ull;
     if (it == sessions_.end() || now - it->second.used_micros > idle ||
         now - it->second.created_micros > max) {
@@ -555,7 +555,7 @@ http::Response RestApi::Login(const http::Request& request) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Expired sessions go as new ones come: memory stays bounded.
-    const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 60'000'000;
+    const uint64_t idle = static_cast<uint64_t>(options_.session_idle.count()) * 1'000'000;
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       it = s.used_micros - it->second.used_micros > idle ? sessions_.erase(it) : std::next(it);
     }

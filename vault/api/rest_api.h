@@ -34,7 +34,7 @@ class VaultServer;
 
 struct ApiOptions {
   // A session unused this long is forgotten. Default 15 min.
-  std::chrono::minutes session_idle{15};
+  std::chrono::seconds session_idle{900};
   // A session lives at most this long. Default 12 h.
   std::chrono::hours session_max{12};
 };

@@ -229,7 +229,12 @@ int main(int argc, char** argv) {
   serve->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
   serve->add_option("--listen", listen, "host:port for agents")->capture_default_str();
   serve->add_option("--http", http, "host:port for the REST API and web console");
-  int session_idle = 3600;
+  int session_idle = 3600, console_idle = 900;
+  serve
+      ->add_option("--console-session-idle", console_idle,
+                   "Seconds after which an unused console or API login session ends")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   serve
       ->add_option("--session-idle", session_idle,
                    "Seconds after which a backup session nobody uses is forgotten")
@@ -508,6 +513,7 @@ int main(int argc, char** argv) {
     daemon.threads = threads;
     daemon.service.session_idle = std::chrono::seconds(session_idle);
     daemon.http_listen = http;
+    daemon.api.session_idle = std::chrono::seconds(console_idle);
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
   }

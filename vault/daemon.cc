@@ -63,10 +63,15 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     spdlog::info("{} (site {}) {} {} (port {}) from {}", options.what, vault->site(),
                  options.serving, options.serve.listen, port, options.data_dir);
   }
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor,
+                         Monitor::Start(&service, options.monitor));
   std::unique_ptr<RestApi> api;
   std::unique_ptr<http::Server> http_server;
   if (!options.http_listen.empty()) {
-    api = std::make_unique<RestApi>(&service, server.get(), options.api);
+    ApiOptions api_options = options.api;
+    Monitor* watching = monitor.get();
+    api_options.audit_backlog = [watching] { return watching->AuditBacklog(); };
+    api = std::make_unique<RestApi>(&service, server.get(), api_options);
     http::ServerOptions ho;
     ho.listen = options.http_listen;
     ho.certificate_chain_pem = vault->pki().served_chain_pem();
@@ -115,6 +120,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     asio::post(io, [&] { stop("task finished"); });
   }
   for (auto& t : pool) t.join();
+  monitor->Stop();
   spdlog::info("{} stopped", options.what);
   return result;
 }

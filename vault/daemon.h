@@ -11,6 +11,7 @@
 
 #include "lib/base/status.h"
 #include "vault/api/rest_api.h"
+#include "vault/notify/monitor.h"
 #include "vault/rpc/server.h"
 #include "vault/service/vault_service.h"
 
@@ -39,6 +40,8 @@ struct DaemonOptions {
   // The REST API and console, "host:port"; empty: none.
   std::string http_listen;
   ApiOptions api;
+  // Alerts, and the audit trail's syslog and webhook followers.
+  MonitorOptions monitor;
   // I/O threads for the listener. Default 4.
   int threads = 4;
   // How long stopping waits for connections to finish. Default 5 s.

@@ -292,8 +292,8 @@ Result<uint16_t> Server::Start() {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("REST listener TLS: ") + e.what());
   }
-  CAIRN_ASSIGN_OR_RETURN(net::internal::HostPort hp,
-                         net::internal::ParseHostPort(s.options.listen));
+  CAIRN_ASSIGN_OR_RETURN(net::HostPort hp,
+                         net::ParseHostPort(s.options.listen));
   boost::system::error_code ec;
   auto address = asio::ip::make_address(hp.host.empty() ? "0.0.0.0" : hp.host, ec);
   if (ec) return Status::InvalidArgument("--http " + s.options.listen + ": not a numeric address");

@@ -3,7 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <charconv>
 
-namespace cairn::net::internal {
+namespace cairn::net {
 
 // Boost.URL parses the authority (RFC 3986: reg-name, IPv4, or an IPv6
 // literal in brackets); this adds Cairn's rules: a port is required, and an
@@ -42,4 +42,4 @@ Result<HostPort> ParseHostPort(std::string_view text) {
   return HostPort{std::move(host), static_cast<uint16_t>(port)};
 }
 
-}  // namespace cairn::net::internal
+}  // namespace cairn::net

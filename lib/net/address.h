@@ -1,4 +1,5 @@
-// Private to lib/net: "host:port" parsing shared by Listen and Connect.
+// "host:port" parsing: Listen, Connect, and every address a configuration
+// names (the vault's listeners, a syslog collector).
 #ifndef CAIRN_LIB_NET_ADDRESS_H_
 #define CAIRN_LIB_NET_ADDRESS_H_
 
@@ -8,7 +9,7 @@
 
 #include "lib/base/status.h"
 
-namespace cairn::net::internal {
+namespace cairn::net {
 
 struct HostPort {
   std::string host;  // without brackets; may be empty (":7443")
@@ -18,6 +19,6 @@ struct HostPort {
 // "host:port", "[v6]:port" or ":port". InvalidArgument otherwise.
 Result<HostPort> ParseHostPort(std::string_view text);
 
-}  // namespace cairn::net::internal
+}  // namespace cairn::net
 
 #endif  // CAIRN_LIB_NET_ADDRESS_H_

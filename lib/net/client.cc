@@ -1,7 +1,6 @@
 #include "lib/net/client.h"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -33,7 +32,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> ConnectImpl(asio::any_io_ex
                                                                  ConnectionOptions options) {
   using Clock = std::chrono::steady_clock;
   if (!tls) co_return Status::InvalidArgument("Connect: no TLS context");
-  Result<internal::HostPort> target = internal::ParseHostPort(host_port);
+  Result<HostPort> target = ParseHostPort(host_port);
   if (!target.ok()) co_return target.status();
   if (target->host.empty()) co_return Status::InvalidArgument("Connect: host is empty");
   const Clock::time_point until = Clock::now() + deadline;
@@ -45,8 +44,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> ConnectImpl(asio::any_io_ex
   std::vector<tcp::endpoint> endpoints;
   error_code ec;
   const asio::ip::address literal = asio::ip::make_address(target->host, ec);
-  const bool is_ip = !ec;
-  if (is_ip) {
+  if (!ec) {
     endpoints.emplace_back(literal, target->port);
   } else {
     // The timer's handler owns the resolver, so it may fire late safely.
@@ -76,14 +74,8 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> ConnectImpl(asio::any_io_ex
   impl->SetRemote();
 
   // The server's certificate must name the host we dialled.
-  SSL* ssl = impl->stream.native_handle();
-  if (is_ip) {
-    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), target->host.c_str()) != 1) {
-      co_return Status::InvalidArgument("Connect: cannot verify IP " + target->host);
-    }
-  } else if (SSL_set1_host(ssl, target->host.c_str()) != 1 ||
-             SSL_set_tlsext_host_name(ssl, target->host.c_str()) != 1) {
-    co_return Status::InvalidArgument("Connect: cannot verify host " + target->host);
+  if (Status named = ExpectServerName(impl->stream.native_handle(), target->host); !named.ok()) {
+    co_return named;
   }
   Status handshake = co_await impl->Handshake(asio::ssl::stream_base::client, remaining());
   if (!handshake.ok()) co_return handshake.WithContext("connect to " + host_port);

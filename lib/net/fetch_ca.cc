@@ -57,7 +57,7 @@ asio::awaitable<Result<std::string>> FetchImpl(asio::any_io_executor executor,
                                                const std::string& host_port, std::string pin,
                                                std::chrono::milliseconds deadline) {
   using Clock = std::chrono::steady_clock;
-  Result<internal::HostPort> target = internal::ParseHostPort(host_port);
+  Result<HostPort> target = ParseHostPort(host_port);
   if (!target.ok()) co_return target.status();
   if (target->host.empty()) co_return Status::InvalidArgument("vault address has no host");
   if (pin.size() != 64 || !FromHex(pin).ok()) {

@@ -217,7 +217,7 @@ Server::~Server() {
 }
 
 Result<uint16_t> Server::Listen(std::string_view host_port) {
-  Result<internal::HostPort> target = internal::ParseHostPort(host_port);
+  Result<HostPort> target = ParseHostPort(host_port);
   if (!target.ok()) return target.status();
   const std::string host = target->host.empty() ? "0.0.0.0" : target->host;
   error_code ec;

@@ -3,7 +3,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl.hpp>
 #include <exception>
 #include <string>
@@ -137,6 +139,20 @@ Result<TlsContext> MakeServerContext(const TlsOptions& options) {
 
 Result<TlsContext> MakeClientContext(const TlsOptions& options) {
   return MakeContext(options, /*server=*/false);
+}
+
+Status ExpectServerName(ssl_st* ssl, const std::string& host) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  if (!ec) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1) {
+      return Status::InvalidArgument("cannot verify IP " + host);
+    }
+  } else if (SSL_set1_host(ssl, host.c_str()) != 1 ||
+             SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
+    return Status::InvalidArgument("cannot verify host " + host);
+  }
+  return Status::OK();
 }
 
 }  // namespace cairn::net

@@ -30,6 +30,7 @@
 namespace boost::asio::ssl {
 class context;
 }  // namespace boost::asio::ssl
+struct ssl_st;
 
 namespace cairn::net {
 
@@ -75,6 +76,11 @@ Result<TlsContext> MakeServerContext(const TlsOptions& options);
 // Connect), and accepts a server certificate without a Cairn identity (a
 // city-issued vault certificate), in which case Connection::peer() is empty.
 Result<TlsContext> MakeClientContext(const TlsOptions& options);
+
+// Makes a client's handshake on `ssl` require a server certificate that
+// names `host` (an IP SAN for an IP literal, else a DNS SAN), and sends the
+// name as SNI. InvalidArgument when `host` cannot be set.
+Status ExpectServerName(ssl_st* ssl, const std::string& host);
 
 }  // namespace cairn::net
 

@@ -31,6 +31,7 @@
 #include "lib/base/logging.h"
 #include "lib/client/enroll.h"
 #include "lib/client/identity.h"
+#include "vault/config.h"
 #include "vault/daemon.h"
 #include "vault/replication/puller.h"
 
@@ -57,28 +58,6 @@ void PrintProgress(const cairn::vault::PassProgress& p) {
                static_cast<unsigned long long>(p.records),
                static_cast<unsigned long long>(p.records_to_fetch),
                cairn::HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
-}
-
-// A figure that does not exist yet (negative) is null, never a sentinel.
-json::value OrNull(double v) { return v < 0 ? json::value(nullptr) : json::value(v); }
-
-json::object PassJson(const cairn::vault::PassStats& p) {
-  json::array committed;
-  for (const auto& id : p.committed) committed.emplace_back(id);
-  return json::object{{"ok", true},
-                      {"snapshots", p.snapshots},
-                      {"committed", committed},
-                      {"records", p.records},
-                      {"bytes", p.bytes},
-                      {"bytes_received", p.bytes_received},
-                      {"chunks_present", p.chunks_present},
-                      {"cursor", p.cursor},
-                      {"source_latest", p.source_latest},
-                      {"pending", p.pending},
-                      {"lag_seconds", p.lag_seconds},
-                      {"last_lag_seconds", OrNull(p.last_lag_seconds)},
-                      {"newest_age_seconds", OrNull(p.newest_age_seconds)},
-                      {"seconds", p.seconds}};
 }
 
 // Set-up, then passes until stopped: every --poll-ms when all is pulled,
@@ -122,7 +101,7 @@ class PullTask : public cairn::vault::DaemonTask {
       if (pass.ok()) {
         backoff = std::chrono::milliseconds(1000);
         if (options_.progress) std::fprintf(stderr, "\r\033[K");
-        if (json_) cli::PrintJson(PassJson(*pass));
+        if (json_) cli::PrintJson(cairn::vault::PassJson(*pass));
         if (pass->snapshots > 0 || once_) {
           spdlog::info(
               "pass: {} snapshot(s), {} records, {} bytes in {:.1f} s; cursor {}, "
@@ -279,6 +258,16 @@ int main(int argc, char** argv) {
   daemon.threads = threads;
   daemon.what = "DR vault";
   daemon.serving = "serving on";
+  // The DR vault's own vault.toml: its alerts (replication lag), syslog and
+  // webhook.
+  if (auto config = cairn::vault::LoadConfig(data_dir + "/vault.toml"); config.ok()) {
+    auto monitor = cairn::vault::MonitorOptionsFrom(*config);
+    if (!monitor.ok())
+      return Fail(json_out, monitor.status().WithContext(data_dir + "/vault.toml"));
+    daemon.monitor = std::move(*monitor);
+  } else if (!config.status().IsNotFound()) {
+    return Fail(json_out, config.status());
+  }
   PullTask task(std::move(*identity), ro, once, poll_ms, json_out);
   Status s = cairn::vault::RunDaemon(daemon, &task);
   return s.ok() ? 0 : Fail(json_out, s);

@@ -1,7 +1,6 @@
 #include "vault/api/rest_api.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
 
 #include <boost/json.hpp>
 #include <set>
@@ -128,7 +127,22 @@ json::object AgentJson(const AgentRecord& a, const std::string& department) {
           {"enrolled", cli::Rfc3339(a.enrolled_micros)},
           {"revoked", a.revoked},
           {"revoked_at",
-           a.revoked ? json::value(cli::Rfc3339(a.revoked_micros)) : json::value(nullptr)}};
+           a.revoked ? json::value(cli::Rfc3339(a.revoked_micros)) : json::value(nullptr)},
+          {"last_seen", a.last_seen_micros != 0 ? json::value(cli::Rfc3339(a.last_seen_micros))
+                                                : json::value(nullptr)}};
+}
+
+json::object AlertJson(const AlertRecord& a) {
+  return {{"alert", a.id},
+          {"key", a.key},
+          {"rule", a.rule},
+          {"severity", a.severity},
+          {"department", a.department},
+          {"summary", a.summary},
+          {"firing", a.firing()},
+          {"fired", cli::Rfc3339(a.fired_micros)},
+          {"resolved",
+           a.firing() ? json::value(nullptr) : json::value(cli::Rfc3339(a.resolved_micros))}};
 }
 
 json::object JobJson(const JobRecord& j, const std::string& department) {
@@ -411,6 +425,22 @@ const std::vector<Route>& Routes() {
          }
          CAIRN_RETURN_IF_ERROR(c.service->RevokeApiToken(c.actor, id));
          return json::object{{"revoked", id}};
+       }},
+      {"GET", "/api/v1/alerts", 200,
+       [](Call& c) -> Result<json::object> {
+         const auto& q = c.request.target.query;
+         auto state = q.find("state");
+         const bool all = state != q.end() && state->second == "all";
+         if (state != q.end() && !all && state->second != "firing") {
+           return Status::InvalidArgument("state must be firing or all");
+         }
+         auto limit = q.find("limit");
+         size_t n = limit == q.end() ? 100 : std::strtoull(limit->second.c_str(), nullptr, 10);
+         n = std::clamp<size_t>(n, 1, 10000);
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListAlerts(c.actor, !all, n));
+         json::array a;
+         for (const auto& x : list) a.push_back(AlertJson(x));
+         return json::object{{"alerts", a}};
        }},
       {"GET", "/api/v1/audit", 200,
        [](Call& c) -> Result<json::object> {
@@ -789,33 +819,43 @@ std::string RestApi::Metrics() {
   m.Sample("cairn_vault_packs", {}, static_cast<double>(packs));
   m.Family("cairn_vault_index_entries", "gauge", "Chunks in the index.");
   m.Sample("cairn_vault_index_entries", {}, static_cast<double>(index));
-  struct statvfs fs {};
-  if (::statvfs(vault->data_dir().c_str(), &fs) == 0) {
+  if (auto disk = service_->Disk(); disk.ok()) {
     m.Family("cairn_vault_disk_free_bytes", "gauge", "Free bytes on the data directory's disk.");
-    m.Sample("cairn_vault_disk_free_bytes", {},
-             static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
+    m.Sample("cairn_vault_disk_free_bytes", {}, static_cast<double>(disk->free_bytes));
     m.Family("cairn_vault_disk_size_bytes", "gauge", "Size of the data directory's disk.");
-    m.Sample("cairn_vault_disk_size_bytes", {},
-             static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize));
+    m.Sample("cairn_vault_disk_size_bytes", {}, static_cast<double>(disk->size_bytes));
   }
   m.Family("cairn_vault_backup_sessions", "gauge", "Backup sessions held open.");
   m.Sample("cairn_vault_backup_sessions", {}, static_cast<double>(service_->open_sessions()));
   if (auto r = service_->Replication(Actor::Local()); r.ok() && r->replica) {
-    auto num = [&](const char* key) -> double {
-      auto it = r->last_pass.find(key);
-      if (it == r->last_pass.end()) return 0;
-      if (it->value().is_double()) return it->value().get_double();
-      if (it->value().is_int64()) return static_cast<double>(it->value().get_int64());
-      if (it->value().is_uint64()) return static_cast<double>(it->value().get_uint64());
-      return 0;
-    };
+    auto pending = r->last_pass.find("pending");
     m.Family("cairn_replication_lag_seconds", "gauge",
-             "The recovery point the DR site achieves: the age of the oldest snapshot not yet "
-             "here (0: everything is).");
-    m.Sample("cairn_replication_lag_seconds", {}, num("lag_seconds"));
+             "How far the DR copy is behind its source: the age of the oldest snapshot not yet "
+             "here at the last good pass, plus the time since that pass.");
+    m.Sample("cairn_replication_lag_seconds", {}, service_->ReplicationLagSeconds().value_or(0));
     m.Family("cairn_replication_pending_snapshots", "gauge",
-             "Source snapshots not yet replicated here.");
-    m.Sample("cairn_replication_pending_snapshots", {}, num("pending"));
+             "Source snapshots not yet replicated here at the last pass.");
+    m.Sample("cairn_replication_pending_snapshots", {},
+             pending != r->last_pass.end() && pending->value().is_number()
+                 ? pending->value().to_number<double>()
+                 : 0);
+  }
+  std::map<std::string, double> firing;
+  for (const char* rule : {"agent_unseen", "job_failed", "job_missed", "replication_lag",
+                           "disk_free", "audit_backlog"}) {
+    firing[rule] = 0;
+  }
+  if (auto alerts = vault->catalog()->FiringAlerts(); alerts.ok()) {
+    for (const auto& a : *alerts) firing[a.rule] += 1;
+  }
+  m.Family("cairn_alerts_firing", "gauge", "Alerts firing, per rule.");
+  for (const auto& [rule, n] : firing) m.Sample("cairn_alerts_firing", {{"rule", rule}}, n);
+  if (options_.audit_backlog) {
+    if (auto backlog = options_.audit_backlog(); backlog) {
+      m.Family("cairn_audit_forward_backlog", "gauge",
+               "Audit entries not yet forwarded to the syslog collector.");
+      m.Sample("cairn_audit_forward_backlog", {}, static_cast<double>(*backlog));
+    }
   }
   return m.Take();
 }

@@ -37,6 +37,9 @@ struct ApiOptions {
   std::chrono::seconds session_idle{900};
   // A session lives at most this long. Default 12 h.
   std::chrono::hours session_max{12};
+  // Audit entries not yet forwarded to syslog (none: no forwarding), for
+  // /metrics. May be empty.
+  std::function<std::optional<uint64_t>()> audit_backlog;
 };
 
 class RestApi {

@@ -282,6 +282,34 @@ Status AuditLog::ForEachAfter(uint64_t after_seq,
   return Status::OK();
 }
 
+Status AuditLog::ReadFrom(uint64_t offset, size_t max, std::vector<AuditEntry>* out,
+                          uint64_t* next) const {
+  *next = offset;
+  std::ifstream in(log_path(), std::ios::binary);
+  if (!in) return Status::OK();  // nothing logged yet
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in) return Status::InvalidArgument(log_path() + ": offset " + std::to_string(offset) +
+                                          " is past the end (was the log replaced?)");
+  std::string line;
+  while (out->size() < max && std::getline(in, line)) {
+    if (in.eof()) break;  // no newline: an append in progress
+    auto e = ParseAuditLine(line);
+    if (!e.ok()) {
+      return Status::Corruption(log_path() + " at byte " + std::to_string(*next) + ": " +
+                                e.status().message());
+    }
+    *next += line.size() + 1;
+    out->push_back(std::move(*e));
+  }
+  return Status::OK();
+}
+
+uint64_t AuditLog::HeadSeq() const {
+  if (catalog_ == nullptr) return 0;
+  auto head = catalog_->GetSetting("audit_head");
+  return head.ok() ? std::strtoull(head->c_str(), nullptr, 10) : 0;
+}
+
 Result<std::vector<AuditEntry>> AuditLog::List(const AuditFilter& f) const {
   std::vector<AuditEntry> out;
   CAIRN_RETURN_IF_ERROR(ForEachAfter(0, [&](const AuditEntry& e) {

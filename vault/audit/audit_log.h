@@ -90,6 +90,15 @@ class AuditLog {
   // returns false (the syslog forwarder).
   Status ForEachAfter(uint64_t after_seq, const std::function<bool(const AuditEntry&)>& sink) const;
 
+  // Up to `max` entries from byte `offset` of the log (the start of a
+  // line), in order; `*next` is the offset after the last one read. A line
+  // still being written (no newline yet) is left for the next call. Lets a
+  // follower (the syslog forwarder) read on without rescanning the log.
+  Status ReadFrom(uint64_t offset, size_t max, std::vector<AuditEntry>* out, uint64_t* next) const;
+  // The newest entry's seq as the catalog recorded it (0: none, or no
+  // catalog).
+  uint64_t HeadSeq() const;
+
   std::string log_path() const;
   std::string public_key_path() const;
 

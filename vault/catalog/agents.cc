@@ -99,6 +99,20 @@ Result<std::vector<AgentRecord>> Catalog::ListAgents() const {
   return out;
 }
 
+Status Catalog::NoteAgentSeen(std::string_view serial, uint64_t now_micros) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  auto v = txn.Get(agents_, AsBytes(serial));
+  if (!v.ok()) {
+    if (v.status().IsNotFound())
+      return Status::NotFound("no agent with certificate " + std::string(serial));
+    return v.status();
+  }
+  CAIRN_ASSIGN_OR_RETURN(AgentRecord a, DecodeAgent(*v));
+  a.last_seen_micros = now_micros;
+  CAIRN_RETURN_IF_ERROR(txn.Put(agents_, AsBytes(serial), EncodeAgent(a)));
+  return txn.Commit();
+}
+
 Status Catalog::RevokeAgent(std::string_view serial, uint64_t now_micros) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   auto v = txn.Get(agents_, AsBytes(serial));

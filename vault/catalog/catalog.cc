@@ -22,6 +22,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->jobs_queued_, env->OpenDb("jobs_queued"));
   CAIRN_ASSIGN_OR_RETURN(c->sessions_, env->OpenDb("sessions"));
   CAIRN_ASSIGN_OR_RETURN(c->api_tokens_, env->OpenDb("api_tokens"));
+  CAIRN_ASSIGN_OR_RETURN(c->alerts_, env->OpenDb("alerts"));
   return c;
 }
 

@@ -39,6 +39,7 @@ struct AgentRecord {
   uint64_t enrolled_micros = 0;
   bool revoked = false;
   uint64_t revoked_micros = 0;
+  uint64_t last_seen_micros = 0;  // its last admitted connection (0: never)
 };
 
 struct SnapshotRecord {
@@ -77,6 +78,20 @@ struct ApiTokenRecord {
   Bytes secret_hash;  // SHA-256
   uint64_t created_micros = 0;
   bool revoked = false;
+};
+
+// An alert the vault raised (doc/design.md section 18, "Alerts"): firing
+// until its condition clears, then kept as history.
+struct AlertRecord {
+  uint64_t id = 0;        // from 1, in the order they fired
+  std::string key;        // rule and subject: "agent_unseen:<serial>"; one firing per key
+  std::string rule;       // "agent_unseen", "job_failed", "job_missed", ...
+  std::string severity;   // "warning" or "critical"
+  std::string department; // empty for the vault as a whole
+  std::string summary;    // one line for people
+  uint64_t fired_micros = 0;
+  uint64_t resolved_micros = 0;  // 0 while firing
+  bool firing() const { return resolved_micros == 0; }
 };
 
 // A backup session's resumable state (doc/protocol.md "Backup"): durable,
@@ -167,6 +182,9 @@ class Catalog {
   Status AddAgent(const AgentRecord& agent);
   Result<AgentRecord> FindAgent(std::string_view serial) const;
   Result<std::vector<AgentRecord>> ListAgents() const;
+  // Records that the agent connected at `now_micros`. NotFound for an
+  // unknown serial.
+  Status NoteAgentSeen(std::string_view serial, uint64_t now_micros);
   // Marks the agent's certificate revoked. NotFound for an unknown serial.
   Status RevokeAgent(std::string_view serial, uint64_t now_micros);
   // True for revoked serials and for serials the vault never issued.
@@ -222,6 +240,16 @@ class Catalog {
   Status PutSetting(std::string_view name, std::string_view value);
   Status DeleteSetting(std::string_view name);
 
+  // Alerts. FireAlert records `alert` (its id is assigned) unless one with
+  // the same key is firing: then it returns false and changes nothing.
+  Result<bool> FireAlert(AlertRecord* alert);
+  // Resolves the firing alert of `key`; NotFound when none fires.
+  Result<AlertRecord> ResolveAlert(std::string_view key, uint64_t now_micros);
+  // Firing alerts, oldest first.
+  Result<std::vector<AlertRecord>> FiringAlerts() const;
+  // The newest `limit` alerts, firing or not, newest first.
+  Result<std::vector<AlertRecord>> RecentAlerts(size_t limit) const;
+
   // Backup sessions (their resumable state).
   Status PutSession(const SessionRecord& session);
   Result<SessionRecord> FindSession(uint64_t id) const;
@@ -256,7 +284,7 @@ class Catalog {
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
   repo::LmdbEnv* env_;
   repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
-      users_, jobs_, jobs_queued_, sessions_, api_tokens_;
+      users_, jobs_, jobs_queued_, sessions_, api_tokens_, alerts_;
 };
 
 }  // namespace cairn::vault

@@ -73,6 +73,7 @@ inline Bytes EncodeAgent(const AgentRecord& a) {
   w.PutU64(a.enrolled_micros);
   w.PutU8(a.revoked ? 1 : 0);
   w.PutU64(a.revoked_micros);
+  w.PutU64(a.last_seen_micros);
   return out;
 }
 
@@ -82,7 +83,11 @@ inline Result<AgentRecord> DecodeAgent(ByteView v) {
   uint8_t revoked;
   if (!GetString(r, &a.serial) || !r.ReadU32(&a.department_id) || !GetString(r, &a.host) ||
       !r.ReadU64(&a.enrolled_micros) || !r.ReadU8(&revoked) || !r.ReadU64(&a.revoked_micros) ||
-      r.remaining() != 0 || revoked > 1) {
+      revoked > 1) {
+    return Malformed("agent");
+  }
+  // Rows written before the last-seen time end here.
+  if (r.remaining() != 0 && (!r.ReadU64(&a.last_seen_micros) || r.remaining() != 0)) {
     return Malformed("agent");
   }
   a.revoked = revoked;
@@ -312,6 +317,31 @@ inline Result<ApiTokenRecord> DecodeApiToken(std::string_view id, ByteView v) {
   t.secret_hash.assign(hash.begin(), hash.end());
   t.revoked = revoked;
   return t;
+}
+
+inline Bytes EncodeAlert(const AlertRecord& a) {
+  Bytes out;
+  ByteWriter w(&out);
+  PutString(w, a.key);
+  PutString(w, a.rule);
+  PutString(w, a.severity);
+  PutString(w, a.department);
+  PutString(w, a.summary);
+  w.PutU64(a.fired_micros);
+  w.PutU64(a.resolved_micros);
+  return out;
+}
+
+inline Result<AlertRecord> DecodeAlert(uint64_t id, ByteView v) {
+  AlertRecord a;
+  a.id = id;
+  ByteReader r(v);
+  if (!GetString(r, &a.key) || !GetString(r, &a.rule) || !GetString(r, &a.severity) ||
+      !GetString(r, &a.department) || !GetString(r, &a.summary) || !r.ReadU64(&a.fired_micros) ||
+      !r.ReadU64(&a.resolved_micros) || r.remaining() != 0) {
+    return Malformed("alert");
+  }
+  return a;
 }
 
 }  // namespace cairn::vault::rows

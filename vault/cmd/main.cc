@@ -25,6 +25,7 @@
 #include "lib/client/snapshot_json.h"
 #include "lib/crypto/hash.h"
 #include "lib/repo/lmdb.h"
+#include "vault/config.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
 #include "vault/vault.h"
@@ -243,6 +244,10 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", threads, "I/O threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  std::string config_path;
+  serve->add_option("--config", config_path,
+                    "Configuration file: listeners, syslog, webhook, alert thresholds "
+                    "(default DATA/vault.toml; flags win over it)");
 
   auto* dept = app.add_subcommand("department", "Manage departments");
   dept->require_subcommand(1);
@@ -507,13 +512,30 @@ int main(int argc, char** argv) {
   }
 
   if (*serve) {
+    const std::string file = config_path.empty() ? data_dir + "/vault.toml" : config_path;
+    auto config = cairn::vault::LoadConfig(file);
+    if (!config.ok() && !(config.status().IsNotFound() && config_path.empty())) {
+      return Fail(false, config.status());
+    }
+    const cairn::vault::VaultConfig c = config.ok() ? *config : cairn::vault::VaultConfig{};
+    // A flag given on the command line wins; else the file; else the default.
+    auto pick = [&](const char* flag, auto flag_value, auto file_value, bool file_set) {
+      return serve->count(flag) > 0 || !file_set ? flag_value : file_value;
+    };
     cairn::vault::DaemonOptions daemon;
     daemon.data_dir = data_dir;
-    daemon.serve.listen = listen;
-    daemon.threads = threads;
-    daemon.service.session_idle = std::chrono::seconds(session_idle);
-    daemon.http_listen = http;
-    daemon.api.session_idle = std::chrono::seconds(console_idle);
+    daemon.serve.listen = pick("--listen", listen, c.listen, !c.listen.empty());
+    daemon.threads = pick("--threads", threads, c.threads, c.threads > 0);
+    daemon.service.session_idle =
+        std::chrono::seconds(pick("--session-idle", static_cast<uint64_t>(session_idle),
+                                  c.session_idle_seconds, c.session_idle_seconds > 0));
+    daemon.http_listen = pick("--http", http, c.http, !c.http.empty());
+    daemon.api.session_idle = std::chrono::seconds(
+        pick("--console-session-idle", static_cast<uint64_t>(console_idle),
+             c.console_session_idle_seconds, c.console_session_idle_seconds > 0));
+    auto monitor = cairn::vault::MonitorOptionsFrom(c);
+    if (!monitor.ok()) return Fail(false, monitor.status().WithContext(file));
+    daemon.monitor = std::move(*monitor);
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
   }
@@ -719,10 +741,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*user_token) {
-    auto token = service.CreateApiToken(me, user_name, token_label);
-    if (!token.ok()) return Fail(json, token.status());
-    Print(json, {{"ok", true}, {"user", user_name}, {"token", *token}},
-          *token + "\n(an API token of " + user_name +
+    auto api_token = service.CreateApiToken(me, user_name, token_label);
+    if (!api_token.ok()) return Fail(json, api_token.status());
+    Print(json, {{"ok", true}, {"user", user_name}, {"token", *api_token}},
+          *api_token + "\n(an API token of " + user_name +
               ": send it as `Authorization: Bearer <token>`; shown only now)\n");
     return 0;
   }

@@ -31,6 +31,7 @@
 #define CAIRN_VAULT_REPLICATION_PULLER_H_
 
 #include <atomic>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -90,6 +91,11 @@ struct PassStats {
   std::vector<std::string> committed;  // snapshot IDs
 };
 
+// A pass as JSON ("ok", the figures above; a figure that does not exist
+// yet is null): `cairn-replicator run --json` prints it, and the DR vault
+// records it (VaultService::RecordReplicationPass) with "time_micros".
+boost::json::object PassJson(const PassStats& stats);
+
 class ReplicationPuller {
  public:
   // `service` is the DR vault's, opened to serve (it has a store).
@@ -98,7 +104,9 @@ class ReplicationPuller {
   ReplicationPuller(VaultService* service, client::Identity identity, ReplicatorOptions options);
 
   // One pass. Fails as a whole when the source cannot be reached or
-  // answers wrongly; snapshots committed before the failure stay.
+  // answers wrongly; snapshots committed before the failure stay. A pass
+  // that completes is recorded in the catalog (the API, the metrics and the
+  // replication-lag alert read it).
   // `setup_only`: the set-up step alone (department keys, agents, trust),
   // which a starting DR vault runs before it serves.
   Result<PassStats> RunPass(bool setup_only = false);
@@ -107,6 +115,7 @@ class ReplicationPuller {
   void Cancel() { cancelled_ = true; }
 
  private:
+  Result<PassStats> Pass(bool setup_only);
   Status Setup(client::VaultLink* link);
   VaultService* service_;
   client::Identity identity_;

@@ -163,6 +163,11 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
              conn->peer()->role == crypto::kRoleReplicator) {
     proto::HelloOk ok{proto::kProtocolVersion, site, now, "", {}};
     result = co_await Send(*conn, MessageType::kHelloOk, ok);
+    const std::string serial = conn->peer()->serial_hex;
+    co_await OnPool(blocking_, [&] {
+      service_->NoteAgentSeen(serial);
+      return 0;
+    });
     if (result.ok()) result = co_await ServeReplicator(*conn);
   } else if ((hello->role != proto::Role::kAgent && hello->role != proto::Role::kRestore) ||
              conn->peer()->role != crypto::kRoleAgent) {
@@ -180,6 +185,10 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     client->read_only = hello->role == proto::Role::kRestore;
     proto::HelloOk ok{proto::kProtocolVersion, site, now, dept->name, service_->AgentAddresses()};
     result = co_await Send(*client, MessageType::kHelloOk, ok);
+    co_await OnPool(blocking_, [&] {
+      service_->NoteAgentSeen(client->actor.name);
+      return 0;
+    });
     if (result.ok()) {
       {
         std::lock_guard<std::mutex> lock(connections_mu_);

@@ -81,6 +81,14 @@ Actor Actor::Local() {
   return a;
 }
 
+Actor Actor::Self() {
+  Actor a;
+  a.kind = Kind::kVault;
+  a.name = "vault";
+  a.address = "local";
+  return a;
+}
+
 Actor Actor::FromPeer(const crypto::PeerIdentity& peer, uint32_t department, std::string address) {
   Actor a;
   a.kind = peer.role == crypto::kRoleReplicator ? Kind::kReplicator : Kind::kAgent;
@@ -103,6 +111,8 @@ std::string Actor::Describe() const {
       return "replicator " + name + " (" + EscapeForLog(host) + ") at " + address;
     case Kind::kAnonymous:
       return "anonymous at " + address;
+    case Kind::kVault:
+      return "the vault";
   }
   return "?";
 }
@@ -119,6 +129,8 @@ std::string Actor::AuditName() const {
       return "replicator:" + name;
     case Kind::kAnonymous:
       return "anonymous";
+    case Kind::kVault:
+      return "vault";
   }
   return "?";
 }

@@ -40,6 +40,7 @@
 #include "lib/crypto/pki.h"
 #include "lib/proto/messages.h"
 #include "lib/repo/record.h"
+#include "vault/config.h"
 #include "vault/service/manifest_buffer.h"
 #include "vault/vault.h"
 
@@ -62,7 +63,7 @@ enum class Permission {
 
 // Who asks: the vault's record of the caller for logs (and the audit trail).
 struct Actor {
-  enum class Kind { kLocal, kUser, kAgent, kReplicator, kAnonymous };
+  enum class Kind { kLocal, kUser, kAgent, kReplicator, kAnonymous, kVault };
   Kind kind = Kind::kLocal;
   // People (kUser): the role and an operator's departments.
   std::string role;
@@ -75,11 +76,13 @@ struct Actor {
 
   // The process's own user on this machine (the command line).
   static Actor Local();
+  // The serving vault itself (alerts it raises and resolves).
+  static Actor Self();
   // An authenticated agent or replicator connection.
   static Actor FromPeer(const crypto::PeerIdentity& peer, uint32_t department, std::string address);
   std::string Describe() const;  // "agent 3f2a.. (fin-srv-01) at 10.0.0.5:41000"
   // The actor as the audit trail names it: "local:root", "user:alice",
-  // "agent:<serial>", "replicator:<serial>", "anonymous".
+  // "agent:<serial>", "replicator:<serial>", "anonymous", "vault".
   std::string AuditName() const;
 };
 
@@ -198,6 +201,35 @@ class VaultService {
   // The DR puller records each pass's figures here (lag, pending) for the
   // API, the metrics and the alerts.
   Status RecordReplicationPass(const boost::json::object& pass);
+
+  // --- Alerts (alerts.cc) ------------------------------------------------
+  // What the rules look at beside the catalog: the audit entries not yet
+  // forwarded to syslog (none when no forwarding is configured).
+  struct AlertInputs {
+    std::optional<uint64_t> audit_backlog;
+  };
+  // Evaluates every rule now: fires the alerts whose condition holds and
+  // that are not firing, resolves those whose condition cleared. Each
+  // change is audited ("alert.fire", "alert.resolve", actor "vault"), so
+  // that syslog and the webhook see it. Returns the changes.
+  Result<std::vector<AlertRecord>> EvaluateAlerts(const AlertThresholds& thresholds,
+                                                  const AlertInputs& inputs);
+  // Firing alerts (active_only) or the newest `limit`, scoped like the
+  // other views: an operator sees its departments' and the vault's.
+  Result<std::vector<AlertRecord>> ListAlerts(const Actor& actor, bool active_only,
+                                              size_t limit) const;
+  // Records that an agent connected (its last-seen time, kept to within a
+  // minute).
+  void NoteAgentSeen(std::string_view serial);
+  // The data directory's disk.
+  struct DiskSpace {
+    uint64_t free_bytes = 0, size_bytes = 0;
+  };
+  Result<DiskSpace> Disk() const;
+  // At a DR copy (not promoted): how far it is behind its source, in
+  // seconds (the last good pass's lag plus the time since that pass).
+  // None elsewhere, and before the first pass.
+  std::optional<double> ReplicationLagSeconds() const;
 
   // --- Departments, tokens, agents --------------------------------------
   Result<Department> CreateDepartment(const Actor& actor, std::string_view name);
@@ -347,6 +379,8 @@ class VaultService {
   std::map<std::string, Failures> login_failures_;  // "user:<name>", "addr:<address>"
 
   std::atomic<uint64_t> ingested_bytes_{0};
+  std::mutex seen_mu_;
+  std::map<std::string, uint64_t, std::less<>> seen_written_;  // serial -> micros written
   std::mutex sessions_mu_;
   std::map<uint64_t, std::shared_ptr<BackupSession>> sessions_;
   uint64_t last_row_sweep_micros_ = 0;  // sessions_mu_

@@ -382,5 +382,123 @@ TEST_F(SessionBoundsTest, ASessionResumesAfterAVaultRestart) {
   EXPECT_EQ(session->record.last_flush, 1u);
 }
 
+// The alert rules over a clock the test moves: each condition fires once,
+// resolves when it clears, and both are audited.
+class AlertsTest : public SessionBoundsTest {
+ protected:
+  std::vector<std::string> Evaluate() {
+    auto changes = service_->EvaluateAlerts(thresholds_, {});
+    EXPECT_TRUE(changes.ok()) << changes.status().ToString();
+    std::vector<std::string> out;
+    if (!changes.ok()) return out;
+    for (const auto& a : *changes) out.push_back((a.firing() ? "fire " : "resolve ") + a.key);
+    return out;
+  }
+  size_t Audited(const std::string& action) {
+    AuditFilter f;
+    f.action = action;
+    auto list = vault_->audit()->List(f);
+    return list.ok() ? list->size() : 0;
+  }
+  AlertThresholds thresholds_ = [] {
+    AlertThresholds t;
+    t.agent_unseen_seconds = 3600;
+    t.job_missed_seconds = 600;
+    t.disk_free_percent = 0;  // the test machine's disk is not the test's business
+    t.replication_lag_seconds = 60;
+    return t;
+  }();
+};
+
+TEST_F(AlertsTest, AnUnseenAgentFiresOnceAndResolvesWhenItConnects) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  EXPECT_TRUE(Evaluate().empty());
+  clock_.Advance(3000);
+  EXPECT_TRUE(Evaluate().empty());
+  clock_.Advance(700);
+  EXPECT_EQ(Evaluate(), std::vector<std::string>{"fire agent_unseen:" + agent.name});
+  EXPECT_TRUE(Evaluate().empty());  // still firing: not again
+  auto firing = service_->ListAlerts(me_, true, 0);
+  ASSERT_EQ(firing->size(), 1u);
+  EXPECT_EQ((*firing)[0].department, "finance");
+  EXPECT_NE((*firing)[0].summary.find("fin-srv-01"), std::string::npos);
+  service_->NoteAgentSeen(agent.name);
+  EXPECT_EQ(Evaluate(), std::vector<std::string>{"resolve agent_unseen:" + agent.name});
+  EXPECT_TRUE(service_->ListAlerts(me_, true, 0)->empty());
+  auto history = service_->ListAlerts(me_, false, 10);
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_FALSE((*history)[0].firing());
+  EXPECT_EQ(Audited("alert.fire"), 1u);
+  EXPECT_EQ(Audited("alert.resolve"), 1u);
+  // A revoked agent is not missed.
+  clock_.Advance(7200);
+  ASSERT_TRUE(service_->RevokeAgent(me_, agent.name).ok());
+  EXPECT_TRUE(Evaluate().empty());
+}
+
+TEST_F(AlertsTest, JobsMissedAndFailedFireAndResolve) {
+  Actor agent = Enroll("finance", "fin-srv-01");
+  auto id = service_->StartJob(me_, "fin-srv-01", "", {"/srv"}, false);
+  ASSERT_TRUE(id.ok());
+  clock_.Advance(601);
+  service_->NoteAgentSeen(agent.name);
+  EXPECT_EQ(Evaluate(), std::vector<std::string>{"fire job_missed:" + std::to_string(*id)});
+  ASSERT_TRUE(service_->MarkJobSent(*id, agent.name).ok());
+  ASSERT_TRUE(service_->ReportJobDone(agent, {*id, false, "", "disk on fire"}).ok());
+  const std::string target = "job_failed:" + std::to_string(agent.department) + "/" + agent.name;
+  EXPECT_EQ(Evaluate(), (std::vector<std::string>{"resolve job_missed:" + std::to_string(*id),
+                                                  "fire " + target}));
+  auto firing = *service_->ListAlerts(me_, true, 0);
+  ASSERT_EQ(firing.size(), 1u);
+  EXPECT_NE(firing[0].summary.find("disk on fire"), std::string::npos);
+  // An operator of another department does not see it; finance's does.
+  ASSERT_TRUE(service_->CreateDepartment(me_, "health").ok());
+  Actor health;
+  health.kind = Actor::Kind::kUser;
+  health.role = "operator";
+  health.departments = {"health"};
+  EXPECT_TRUE(service_->ListAlerts(health, true, 0)->empty());
+  health.departments = {"finance"};
+  EXPECT_EQ(service_->ListAlerts(health, true, 0)->size(), 1u);
+  // The next job of the target succeeds: resolved.
+  auto next = service_->StartJob(me_, "fin-srv-01", "", {"/srv"}, false);
+  ASSERT_TRUE(service_->MarkJobSent(*next, agent.name).ok());
+  ASSERT_TRUE(service_->ReportJobDone(agent, {*next, true, "0000000000000001", ""}).ok());
+  EXPECT_EQ(Evaluate(), std::vector<std::string>{"resolve " + target});
+}
+
+TEST_F(AlertsTest, ReplicationLagGrowsWhilePassesFailAndAuditBacklogFires) {
+  EXPECT_FALSE(service_->ReplicationLagSeconds().has_value());  // not a DR copy
+  ASSERT_TRUE(vault_->catalog()->PutSetting("replica_of", "primary").ok());
+  ASSERT_TRUE(
+      service_
+          ->RecordReplicationPass(
+              {{"lag_seconds", 5.0}, {"pending", 1}, {"time_micros", vault_->env()->NowMicros()}})
+          .ok());
+  EXPECT_DOUBLE_EQ(*service_->ReplicationLagSeconds(), 5.0);
+  EXPECT_TRUE(Evaluate().empty());
+  clock_.Advance(60);  // no good pass since: 65 s behind
+  EXPECT_DOUBLE_EQ(*service_->ReplicationLagSeconds(), 65.0);
+  EXPECT_EQ(Evaluate(), std::vector<std::string>{"fire replication_lag"});
+  ASSERT_TRUE(
+      service_
+          ->RecordReplicationPass(
+              {{"lag_seconds", 0}, {"pending", 0}, {"time_micros", vault_->env()->NowMicros()}})
+          .ok());
+  EXPECT_EQ(Evaluate(), std::vector<std::string>{"resolve replication_lag"});
+
+  thresholds_.audit_backlog_entries = 10;
+  auto changes = service_->EvaluateAlerts(thresholds_, {.audit_backlog = 12});
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].rule, "audit_backlog");
+  // The backlog drained: resolved. Under a 100 % threshold the disk fires.
+  thresholds_.disk_free_percent = 100;
+  changes = service_->EvaluateAlerts(thresholds_, {.audit_backlog = 0});
+  ASSERT_EQ(changes->size(), 2u);
+  EXPECT_EQ((*changes)[0].rule, "audit_backlog");
+  EXPECT_FALSE((*changes)[0].firing());
+  EXPECT_EQ((*changes)[1].rule, "disk_free");  // below 100 % free: always
+}
+
 }  // namespace
 }  // namespace cairn::vault

@@ -1,0 +1,61 @@
+// The vault's configuration file: DATA/vault.toml by default, or
+// `cairn-vault serve --config FILE` (doc/design.md section 19 lists every
+// key). `init` writes `format` and `site`; an operator adds the rest:
+//
+//   [serve]   listen, http, threads, session_idle_seconds,
+//             console_session_idle_seconds
+//   [syslog]  target ("host:port"), transport ("tcp" or "tls"), ca (PEM file
+//             to verify the collector with, for tls), app_name
+//   [webhook] url ("https://host[:port]/path" or "http://..."), ca
+//   [alerts]  interval_seconds, agent_unseen_seconds, job_failed, job_missed_seconds,
+//             replication_lag_seconds, disk_free_percent,
+//             audit_backlog_entries
+//
+// A key that is not known, or of the wrong type, is refused with its name
+// and its line: a typo never silently turns a setting off. Flags given to
+// `serve` win over the file.
+#ifndef CAIRN_VAULT_CONFIG_H_
+#define CAIRN_VAULT_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "lib/base/status.h"
+
+namespace cairn::vault {
+
+// The alert rules' thresholds; 0 (false) turns a rule off.
+struct AlertThresholds {
+  uint64_t interval_seconds = 30;         // how often the rules are evaluated
+  uint64_t agent_unseen_seconds = 86400;  // an agent not seen for a day
+  bool job_failed = true;                 // the newest job of a target failed
+  uint64_t job_missed_seconds = 3600;     // a job queued an hour, its agent away
+  uint64_t replication_lag_seconds = 3600;
+  uint64_t disk_free_percent = 10;
+  uint64_t audit_backlog_entries = 1000;  // entries not yet forwarded to syslog
+};
+
+struct VaultConfig {
+  int format = 0;
+  std::string site;
+  // [serve]: empty/0 when not set.
+  std::string listen, http;
+  int threads = 0;
+  uint64_t session_idle_seconds = 0, console_session_idle_seconds = 0;
+  // [syslog]
+  std::string syslog_target, syslog_transport = "tcp", syslog_ca, syslog_app_name = "cairn-vault";
+  // [webhook]
+  std::string webhook_url, webhook_ca;
+  AlertThresholds alerts;
+};
+
+// Parses and checks a configuration file. InvalidArgument "FILE line N:
+// key 'k' ..." for an unknown key, a wrong type or a bad value; Corruption
+// "FILE line N: ..." for TOML that does not parse; NotFound for no file.
+Result<VaultConfig> LoadConfig(const std::string& path);
+Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path);
+
+}  // namespace cairn::vault
+
+#endif  // CAIRN_VAULT_CONFIG_H_

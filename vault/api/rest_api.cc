@@ -132,19 +132,6 @@ json::object AgentJson(const AgentRecord& a, const std::string& department) {
                                                 : json::value(nullptr)}};
 }
 
-json::object AlertJson(const AlertRecord& a) {
-  return {{"alert", a.id},
-          {"key", a.key},
-          {"rule", a.rule},
-          {"severity", a.severity},
-          {"department", a.department},
-          {"summary", a.summary},
-          {"firing", a.firing()},
-          {"fired", cli::Rfc3339(a.fired_micros)},
-          {"resolved",
-           a.firing() ? json::value(nullptr) : json::value(cli::Rfc3339(a.resolved_micros))}};
-}
-
 json::object JobJson(const JobRecord& j, const std::string& department) {
   json::object o{{"job", j.id},
                  {"state", std::string(JobStateName(j.state))},
@@ -176,6 +163,19 @@ std::string RandomHex(size_t bytes) {
 }
 
 }  // namespace
+
+boost::json::object AlertJson(const AlertRecord& a) {
+  return {{"alert", a.id},
+          {"key", a.key},
+          {"rule", a.rule},
+          {"severity", a.severity},
+          {"department", a.department},
+          {"summary", a.summary},
+          {"firing", a.firing()},
+          {"fired", cli::Rfc3339(a.fired_micros)},
+          {"resolved",
+           a.firing() ? json::value(nullptr) : json::value(cli::Rfc3339(a.resolved_micros))}};
+}
 
 struct RestApi::Call {
   RestApi* api;

@@ -42,6 +42,9 @@ struct ApiOptions {
   std::function<std::optional<uint64_t>()> audit_backlog;
 };
 
+// An alert as the API and `cairn-vault alert list --json` show it.
+boost::json::object AlertJson(const AlertRecord& alert);
+
 class RestApi {
  public:
   // `server` (may be null) reports the agent listener's connections.

@@ -25,6 +25,7 @@
 #include "lib/client/snapshot_json.h"
 #include "lib/crypto/hash.h"
 #include "lib/repo/lmdb.h"
+#include "vault/api/rest_api.h"
 #include "vault/config.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
@@ -459,6 +460,22 @@ int main(int argc, char** argv) {
   cli::Examples(audit_verify,
                 "Examples:\n  cairn-vault audit verify --data /var/lib/cairn/vault\n"
                 "  cairn-vault audit verify --data /mnt/copy --public-key audit.pub --json");
+  auto* alert = app.add_subcommand("alert", "The vault's alerts");
+  alert->require_subcommand(1);
+  auto* alert_list =
+      alert->add_subcommand("list", "List firing alerts (with --all, recent ones too)");
+  alert_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  bool alert_all = false;
+  size_t alert_limit = 100;
+  alert_list->add_flag("--all", alert_all, "Resolved alerts too, newest first");
+  alert_list->add_option("--limit", alert_limit, "With --all: at most this many")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  alert_list->add_flag("--json", flags.json, "Print the result as one JSON object");
+  cli::Examples(alert_list, "Example:\n  cairn-vault alert list --data /var/lib/cairn/vault --all");
+
   auto* audit_list = audit->add_subcommand("list", "List audit entries, oldest first");
   audit_list->add_option("--data", data_dir, "Vault data directory")
       ->envname("CAIRN_DATA")
@@ -646,6 +663,20 @@ int main(int argc, char** argv) {
       return 0;
     }
     return WaitForJob(service, *id, job_wait, json);
+  }
+  if (*alert_list) {
+    auto list = service.ListAlerts(me, !alert_all, alert_limit);
+    if (!list.ok()) return Fail(json, list.status());
+    boost::json::array arr;
+    std::string text;
+    for (const auto& a : *list) {
+      arr.push_back(cairn::vault::AlertJson(a));
+      text += std::to_string(a.id) + "\t" + (a.firing() ? "FIRING" : "resolved") + "\t" +
+              a.severity + "\t" + cairn::cli::Rfc3339(a.fired_micros) + "\t" + a.summary + "\n";
+    }
+    if (list->empty() && !alert_all) text = "no alert is firing\n";
+    Print(json, {{"ok", true}, {"alerts", arr}}, text);
+    return 0;
   }
   if (*job_list) {
     auto list = service.ListJobs();

@@ -123,6 +123,16 @@ asio::awaitable<void> VaultServer::SweepRevoked() {
     if (cut > 0) spdlog::warn("disconnected {} connection(s) with a revoked certificate", cut);
     if (std::chrono::steady_clock::now() - last_expiry >= options_.session_sweep) {
       last_expiry = std::chrono::steady_clock::now();
+      // A connected agent is seen now, however long ago it connected.
+      std::vector<std::string> connected;
+      {
+        std::lock_guard<std::mutex> lock(connections_mu_);
+        for (const auto& [id, client] : connections_) connected.push_back(client->actor.name);
+      }
+      co_await OnPool(blocking_, [&] {
+        for (const auto& serial : connected) service_->NoteAgentSeen(serial);
+        return 0;
+      });
       co_await OnPool(blocking_, [this] { return service_->ExpireSessions(); });
     }
     if (std::chrono::steady_clock::now() - last_checkpoint >= options_.audit_checkpoint) {

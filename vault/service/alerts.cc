@@ -41,13 +41,22 @@ void VaultService::NoteAgentSeen(std::string_view serial) {
   const uint64_t now = Now();
   {
     std::lock_guard<std::mutex> lock(seen_mu_);
-    auto it = seen_written_.find(serial);
-    if (it != seen_written_.end() && now - std::min(now, it->second) < 60'000'000) return;
-    seen_written_[std::string(serial)] = now;
+    auto it = seen_.find(serial);
+    if (it == seen_.end()) it = seen_.emplace(std::string(serial), Seen{}).first;
+    it->second.seen_micros = now;
+    if (now - std::min(now, it->second.written_micros) < 60'000'000) return;
+    it->second.written_micros = now;
   }
   Status s = vault_->catalog()->NoteAgentSeen(serial, now);
-  if (!s.ok() && !s.IsNotFound())
+  if (!s.ok() && !s.IsNotFound()) {
     spdlog::warn("recording when agent {} was seen: {}", serial, s.ToString());
+  }
+}
+
+uint64_t VaultService::LastSeen(const AgentRecord& agent) const {
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  auto it = seen_.find(agent.serial);
+  return std::max(agent.last_seen_micros, it != seen_.end() ? it->second.seen_micros : 0);
 }
 
 Result<VaultService::DiskSpace> VaultService::Disk() const {
@@ -92,8 +101,9 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
     CAIRN_ASSIGN_OR_RETURN(auto agents, catalog->ListAgents());
     for (const auto& a : agents) {
       if (a.revoked) continue;
-      const uint64_t seen = std::max(a.last_seen_micros, a.enrolled_micros);
-      const uint64_t away = (now - std::min(now, seen)) / 1'000'000;
+      const uint64_t last_seen = LastSeen(a);
+      const uint64_t away =
+          (now - std::min(now, std::max(last_seen, a.enrolled_micros))) / 1'000'000;
       if (away < t.agent_unseen_seconds) continue;
       const bool replicator = a.department_id == kReplicatorToken;
       const std::string dept = replicator ? "" : DepartmentName(a.department_id);
@@ -101,7 +111,7 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
           "agent_unseen", "warning", dept,
           std::string(replicator ? "replicator " : "agent ") + EscapeForLog(a.host) +
               (dept.empty() ? "" : " (" + dept + ")") + " not seen for " + Duration(away) +
-              (a.last_seen_micros == 0 ? " (never connected since enrolment)" : "")};
+              (last_seen == 0 ? " (never connected since enrolment)" : "")};
     }
   }
   if (t.job_missed_seconds > 0 || t.job_failed) {
@@ -175,7 +185,10 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
       return resolved.status();
     }
     Audit(self, "alert.resolve", resolved->department, resolved->key,
-          {{"alert", resolved->id}, {"rule", resolved->rule}, {"summary", resolved->summary}});
+          {{"alert", resolved->id},
+           {"rule", resolved->rule},
+           {"severity", resolved->severity},
+           {"summary", resolved->summary}});
     changes.push_back(std::move(*resolved));
   }
   for (auto& [key, c] : holds) {

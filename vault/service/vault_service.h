@@ -218,8 +218,9 @@ class VaultService {
   // other views: an operator sees its departments' and the vault's.
   Result<std::vector<AlertRecord>> ListAlerts(const Actor& actor, bool active_only,
                                               size_t limit) const;
-  // Records that an agent connected (its last-seen time, kept to within a
-  // minute).
+  // Records that an agent is connected now: at its handshake, and every
+  // few seconds while its connection lasts (the server's sweep). Kept in
+  // the catalog to within a minute.
   void NoteAgentSeen(std::string_view serial);
   // The data directory's disk.
   struct DiskSpace {
@@ -379,8 +380,14 @@ class VaultService {
   std::map<std::string, Failures> login_failures_;  // "user:<name>", "addr:<address>"
 
   std::atomic<uint64_t> ingested_bytes_{0};
-  std::mutex seen_mu_;
-  std::map<std::string, uint64_t, std::less<>> seen_written_;  // serial -> micros written
+  // Agents' last-seen times: in memory at once, in the catalog at most once
+  // a minute per agent.
+  struct Seen {
+    uint64_t seen_micros = 0, written_micros = 0;
+  };
+  uint64_t LastSeen(const AgentRecord& agent) const;
+  mutable std::mutex seen_mu_;
+  std::map<std::string, Seen, std::less<>> seen_;  // by certificate serial
   std::mutex sessions_mu_;
   std::map<uint64_t, std::shared_ptr<BackupSession>> sessions_;
   uint64_t last_row_sweep_micros_ = 0;  // sessions_mu_

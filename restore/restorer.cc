@@ -1166,6 +1166,18 @@ Status Engine::Run(const std::string& wanted) {
   CAIRN_ASSIGN_OR_RETURN(proto::SnapshotInfo snap, FindSnapshot(list, wanted, filter));
   result_->snapshot_id = snap.id;
   if (options_.in_place && !options_.force) CAIRN_RETURN_IF_ERROR(CheckSeries(snap, list));
+  // Who restores what to where goes on the vault's audit trail.
+  proto::RestoreBegin begin;
+  begin.purpose = options_.verify_only ? "verify" : "restore";
+  begin.snapshot_id = snap.id;
+  if (!options_.verify_only) {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(options_.target, ec);
+    begin.target = ec ? options_.target : absolute.lexically_normal().string();
+  }
+  begin.in_place = options_.in_place;
+  CAIRN_RETURN_IF_ERROR(links_[0]->BeginRestore(begin));
+  begin.continuation = true;
 
   CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(state_.keys));
   CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree,
@@ -1185,6 +1197,7 @@ Status Engine::Run(const std::string& wanted) {
   for (size_t k = 0; k < Workers(); ++k) {
     if (k > 0) {
       CAIRN_ASSIGN_OR_RETURN(auto link, VaultLink::Open(state_, {result_->vault}, link_options));
+      CAIRN_RETURN_IF_ERROR(link->BeginRestore(begin));
       links_.push_back(std::move(link));
       CAIRN_ASSIGN_OR_RETURN(auto d, repo::RecordDecoder::Create(state_.keys));
       decoders_.push_back(std::move(d));

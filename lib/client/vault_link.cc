@@ -75,6 +75,12 @@ Result<Bytes> VaultLink::Await(Ticket ticket) {
   return std::move(node.mapped());
 }
 
+Status VaultLink::BeginRestore(const proto::RestoreBegin& begin) {
+  return Call<proto::RestoreBegun>(proto::MessageType::kRestoreBegin, begin,
+                                   proto::MessageType::kRestoreBegun)
+      .status();
+}
+
 Result<std::vector<proto::SnapshotInfo>> VaultLink::ListSnapshots() {
   Bytes payload = proto::ListSnapshots{0}.Encode();
   CAIRN_ASSIGN_OR_RETURN(Ticket t,

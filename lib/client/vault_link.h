@@ -63,6 +63,11 @@ class VaultLink {
   // Newest first.
   Result<std::vector<proto::SnapshotInfo>> ListSnapshots();
 
+  // Announces a restore, a verification or a browse of a snapshot
+  // (restore_begin): the vault audits it, and reads records on this link
+  // only after it.
+  Status BeginRestore(const proto::RestoreBegin& begin);
+
   using Ticket = uint64_t;
   Result<Ticket> BeginGetRecords(const std::vector<crypto::ChunkId>& ids);
   // The records for a prefix of the ticket's IDs (at least one), or the

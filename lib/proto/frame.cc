@@ -72,13 +72,17 @@ std::string_view MessageTypeName(MessageType type) {
       return "replica_setup";
     case MessageType::kReplicaSetupOk:
       return "replica_setup_ok";
+    case MessageType::kRestoreBegin:
+      return "restore_begin";
+    case MessageType::kRestoreBegun:
+      return "restore_begun";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kReplicaSetupOk);
+         type <= static_cast<uint8_t>(MessageType::kRestoreBegun);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {

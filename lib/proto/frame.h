@@ -66,6 +66,8 @@ enum class MessageType : uint8_t {
   kGetReplicaRecords = 30,
   kReplicaSetup = 31,
   kReplicaSetupOk = 32,
+  kRestoreBegin = 33,
+  kRestoreBegun = 34,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.

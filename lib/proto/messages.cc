@@ -491,6 +491,20 @@ void Fields(Io& io, Ref<Io, JobDone> m) {
 }
 
 template <typename Io>
+void Fields(Io& io, Ref<Io, RestoreBegin> m) {
+  io.String(m.purpose, 16, "purpose");
+  io.String(m.snapshot_id, kMaxNameLen, "snapshot_id");
+  io.String(m.target, kMaxPathLen, "target");
+  io.Bool(m.in_place, "in_place");
+  io.Bool(m.continuation, "continuation");
+}
+
+template <typename Io>
+void Fields(Io& io, Ref<Io, RestoreBegun> m) {
+  io.String(m.snapshot_id, kMaxNameLen, "snapshot_id");
+}
+
+template <typename Io>
 void Fields(Io& io, Ref<Io, Ping> m) {
   io.U64(m.nonce, "nonce");
 }
@@ -684,6 +698,8 @@ CAIRN_MESSAGE_CODEC(Manifest, kManifest)
 CAIRN_MESSAGE_CODEC(GetReplicaRecords, kGetReplicaRecords)
 CAIRN_MESSAGE_CODEC(ReplicaSetup, kReplicaSetup)
 CAIRN_MESSAGE_CODEC(ReplicaSetupOk, kReplicaSetupOk)
+CAIRN_MESSAGE_CODEC(RestoreBegin, kRestoreBegin)
+CAIRN_MESSAGE_CODEC(RestoreBegun, kRestoreBegun)
 
 #undef CAIRN_MESSAGE_CODEC
 

@@ -484,6 +484,30 @@ struct ReplicaSetupOk {
   static Result<ReplicaSetupOk> Decode(ByteView payload);
   friend bool operator==(const ReplicaSetupOk&, const ReplicaSetupOk&) = default;
 };
+
+// A restore client says what it is about to read and where it will go,
+// before it may read records (doc/protocol.md "Restore"). The vault audits
+// it; a worker's extra connection sets `continuation` and is not audited
+// again.
+struct RestoreBegin {
+  std::string purpose;      // "restore", "verify" or "browse"
+  std::string snapshot_id;  // the full ID, of the client's department
+  std::string target;       // where it restores to ("" for verify, browse)
+  bool in_place = false;
+  bool continuation = false;
+
+  Bytes Encode() const;
+  static Result<RestoreBegin> Decode(ByteView payload);
+  friend bool operator==(const RestoreBegin&, const RestoreBegin&) = default;
+};
+
+struct RestoreBegun {
+  std::string snapshot_id;
+
+  Bytes Encode() const;
+  static Result<RestoreBegun> Decode(ByteView payload);
+  friend bool operator==(const RestoreBegun&, const RestoreBegun&) = default;
+};
 inline constexpr size_t kMaxReplicaDepartments = 4096;
 inline constexpr size_t kMaxReplicaAgents = 100000;
 

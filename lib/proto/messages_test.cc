@@ -83,6 +83,8 @@ CAIRN_TYPE_OF(Manifest);
 CAIRN_TYPE_OF(GetReplicaRecords);
 CAIRN_TYPE_OF(ReplicaSetup);
 CAIRN_TYPE_OF(ReplicaSetupOk);
+CAIRN_TYPE_OF(RestoreBegin);
+CAIRN_TYPE_OF(RestoreBegun);
 template <>
 struct TypeOf<DeltaReply> {
   static constexpr MessageType kType = MessageType::kDelta;
@@ -592,6 +594,11 @@ TEST(ReplicationMessagesTest, RoundTripsAndCaps) {
   ok.vault_addresses = {"10.0.0.1:7420", "10.0.0.2:7420"};
   ExpectRoundTrip(ok);
   ExpectRoundTrip(ReplicaSetupOk{});
+  ExpectRoundTrip(RestoreBegin{"restore", "0123456789abcdef01234567", "/srv/back", true, false});
+  ExpectRoundTrip(RestoreBegin{});
+  ExpectRoundTrip(RestoreBegun{"0123456789abcdef01234567"});
+  ExpectRejected<RestoreBegin>(RestoreBegin{std::string(17, 'x'), "", "", false, false}.Encode(),
+                               "purpose");
   ok.departments[0].keys = Bytes(kMaxDepartmentKeysLen + 1, 1);
   ExpectRejected<ReplicaSetupOk>(ok.Encode(), "exceeds");
   // hello_ok carries the agents' vault list.

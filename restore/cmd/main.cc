@@ -172,6 +172,10 @@ int RunLs(const Common& c, const std::string& snapshot, std::string path) {
   if (!list.ok()) return Fail(c.json, list.status());
   auto snap = cairn::restore::FindSnapshot(*list, snapshot, c.Filter(*state));
   if (!snap.ok()) return Fail(c.json, snap.status());
+  cairn::proto::RestoreBegin begin;
+  begin.purpose = "browse";
+  begin.snapshot_id = snap->id;
+  if (Status s = (*link)->BeginRestore(begin); !s.ok()) return Fail(c.json, s);
   auto decoder = cairn::repo::RecordDecoder::Create(state->keys);
   if (!decoder.ok()) return Fail(c.json, decoder.status());
   auto tree = cairn::restore::LoadTree(link->get(), decoder->get(), snap->root_tree);

@@ -10,6 +10,10 @@ vault_with_agent finance
 for i in $(seq 1 70); do "$VAULT" department create "d$i" --data "$WORK/vault" >/dev/null; done
 mkdir -p "$WORK/src" && echo data >"$WORK/src/f"
 "$AGENT" backup --state "$WORK/agent" "$WORK/src" >/dev/null
+# A restore and a browse: who, what and where go on the trail.
+RESTORE=$BIN/restore/cairn-restore
+"$RESTORE" restore latest --target "$WORK/restored" --state "$WORK/agent" >/dev/null
+"$RESTORE" ls latest --state "$WORK/agent" >/dev/null
 "$VAULT" audit key --data "$WORK/vault" >"$WORK/audit.pub"
 vault_stop
 
@@ -17,7 +21,8 @@ vault_stop
 check "the untouched trail verifies" python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['ok'] else 1)" "$WORK/clean.json"
 entries=$(json "$WORK/clean.json" entries)
 check "it holds every action ($entries entries, checkpoints $(json "$WORK/clean.json" checkpoints))" test "$entries" -ge 75
-for action in vault.init department.create token.create agent.enroll snapshot.commit audit.checkpoint; do
+check "the restore is recorded with its target" grep -q "\"action\":\"restore.restore\".*\"target\":\"$WORK/restored\"" "$WORK/vault/audit/log"
+for action in vault.init department.create token.create agent.enroll snapshot.commit restore.browse audit.checkpoint; do
   check "the trail records $action" grep -q "\"action\":\"$action\"" "$WORK/vault/audit/log"
 done
 

@@ -98,6 +98,10 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::ReplicaSetup>(payload);
     case MessageType::kReplicaSetupOk:
       return RoundTrip<proto::ReplicaSetupOk>(payload);
+    case MessageType::kRestoreBegin:
+      return RoundTrip<proto::RestoreBegin>(payload);
+    case MessageType::kRestoreBegun:
+      return RoundTrip<proto::RestoreBegun>(payload);
   }
 }
 

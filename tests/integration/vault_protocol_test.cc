@@ -484,7 +484,8 @@ TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
   ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
                    proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
                   .ok());
-  ASSERT_TRUE(Expect<proto::SessionBegun>(a, MessageType::kSessionBegun).ok());
+  auto session = Expect<proto::SessionBegun>(a, MessageType::kSessionBegun);
+  ASSERT_TRUE(session.ok());
   auto enc = *repo::RecordEncoder::Create(fin.keys, {});
   Bytes content = repo::testing::RandomBytes(64 * 1024, 5), rec;
   const crypto::ChunkId id = enc->Id(content);
@@ -492,6 +493,11 @@ TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
   ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, rec).ok());
   ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{1}).ok());
   ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
+  ASSERT_TRUE(
+      Send(a, MessageType::kManifestPart, proto::ManifestPart{session->session_id, {id}}).ok());
+  ASSERT_TRUE(Send(a, MessageType::kCommit, proto::Commit{session->session_id, id, 1, {}}).ok());
+  auto committed = Expect<proto::CommitOk>(a, MessageType::kCommitOk);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
 
   auto restore_conn = [&](const Identity& who) -> Conn {
     Conn c = *Dial(who.cert_pem, who.key_pem);
@@ -500,7 +506,27 @@ TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
     EXPECT_TRUE(Expect<proto::HelloOk>(c, MessageType::kHelloOk).ok());
     return c;
   };
+  // Reading before restore_begin is a violation that closes the connection.
+  Conn early = restore_conn(fin);
+  ASSERT_TRUE(Send(early, MessageType::kGetRecords, proto::GetRecords{{id}}).ok());
+  auto refused = Read(early);
+  if (refused.ok()) {
+    EXPECT_EQ(refused->type, MessageType::kError);
+    refused = Read(early);
+  }
+  EXPECT_FALSE(refused.ok());
+  // A restore says what and where; the vault audits it.
   Conn r = restore_conn(fin);
+  ASSERT_TRUE(Send(r, MessageType::kRestoreBegin,
+                   proto::RestoreBegin{"restore", committed->snapshot_id, "/srv/back", true, false})
+                  .ok());
+  ASSERT_TRUE(Expect<proto::RestoreBegun>(r, MessageType::kRestoreBegun).ok());
+  AuditFilter restores;
+  restores.action = "restore";
+  auto audited = vault_->audit()->List(restores);
+  ASSERT_EQ(audited->size(), 1u);
+  EXPECT_EQ((*audited)[0].object, committed->snapshot_id);
+  EXPECT_EQ((*audited)[0].details.at("target").as_string(), "/srv/back");
   // Reads work.
   ASSERT_TRUE(Send(r, MessageType::kGetRecords, proto::GetRecords{{id}}).ok());
   auto recs = Expect<proto::Records>(r, MessageType::kRecords);
@@ -528,10 +554,14 @@ TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
   crypto::ChunkId unknown{};
   ASSERT_TRUE(Send(r, MessageType::kGetDelta, proto::GetDelta{9, unknown, *sig}).ok());
   EXPECT_TRUE(Expect<proto::DeltaReply>(r, MessageType::kDelta).status().IsNotFound());
-  // Another department's restore sees nothing of it.
+  // Another department's restore sees nothing of it: not its snapshot.
   Conn h = restore_conn(health);
-  ASSERT_TRUE(Send(h, MessageType::kGetDelta, proto::GetDelta{1, id, *sig}).ok());
-  EXPECT_TRUE(Expect<proto::DeltaReply>(h, MessageType::kDelta).status().IsNotFound());
+  ASSERT_TRUE(Send(h, MessageType::kRestoreBegin,
+                   proto::RestoreBegin{"verify", committed->snapshot_id, "", false, false})
+                  .ok());
+  EXPECT_TRUE(Expect<proto::RestoreBegun>(h, MessageType::kRestoreBegun).status().IsNotFound());
+  // ... nor its chunks, from a snapshot of its own.
+  EXPECT_TRUE(vault_->catalog()->ListSnapshots(2, 0)->empty());
   // An idle restore connection never becomes a job link.
   std::this_thread::sleep_for(std::chrono::milliseconds(1300));
   EXPECT_EQ(server_->job_links(), 0u);

@@ -24,6 +24,7 @@ bool IsRestoreMessage(MessageType type) {
     case MessageType::kPing:
     case MessageType::kPong:
     case MessageType::kListSnapshots:
+    case MessageType::kRestoreBegin:
     case MessageType::kGetRecords:
     case MessageType::kGetDelta:
       return true;
@@ -65,6 +66,10 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
     if (client.read_only && !IsRestoreMessage(frame->type)) {
       co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
                           " is not allowed for the restore role");
+    }
+    if (client.read_only && !client.restore_announced &&
+        (frame->type == MessageType::kGetRecords || frame->type == MessageType::kGetDelta)) {
+      co_return Violation("a restore sends restore_begin before it reads records");
     }
     switch (frame->type) {
       case MessageType::kPing: {
@@ -157,6 +162,16 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::ListSnapshots>(
             client, blocking_, payload, MessageType::kSnapshotList,
             [&](const auto& ask) { return service_->ListSnapshots(agent, ask.limit); }));
+        break;
+      case MessageType::kRestoreBegin:
+        if (!client.read_only) co_return Violation("restore_begin is for the restore role");
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::RestoreBegin>(
+            client, blocking_, payload, MessageType::kRestoreBegun,
+            [&](const auto& ask) -> Result<proto::RestoreBegun> {
+              if (Status s = service_->BeginRestore(agent, ask); !s.ok()) return s;
+              client.restore_announced = true;  // the strand awaits this
+              return proto::RestoreBegun{ask.snapshot_id};
+            }));
         break;
       case MessageType::kGetRecords:
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::GetRecords>(

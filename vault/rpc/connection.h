@@ -27,6 +27,8 @@ struct VaultServer::AgentConnection {
   // Hello named the restore role: reads only (snapshots, records, deltas),
   // and never a job link.
   bool read_only = false;
+  // A restore connection sent restore_begin (strand only): it may read.
+  bool restore_announced = false;
   net::WriteGate gate;  // strand only
   bool closed = false;  // strand only; set under the gate before Close()
   // Guarded by VaultServer::connections_mu_:

@@ -612,6 +612,35 @@ Result<proto::Records> VaultService::ReadRecords(uint32_t department,
   return reply;
 }
 
+Status VaultService::BeginRestore(const Actor& agent, const proto::RestoreBegin& begin) const {
+  if (begin.purpose != "restore" && begin.purpose != "verify" && begin.purpose != "browse") {
+    return Status::InvalidArgument("restore_begin: purpose '" + EscapeForLog(begin.purpose) +
+                                   "' is not restore, verify or browse");
+  }
+  auto snapshot = vault_->catalog()->FindSnapshot(agent.department, begin.snapshot_id);
+  if (!snapshot.ok()) {
+    if (snapshot.status().IsNotFound()) {
+      return Status::NotFound("no snapshot " + EscapeForLog(begin.snapshot_id) +
+                              " in this department");
+    }
+    return snapshot.status();
+  }
+  if (begin.continuation) return Status::OK();
+  const std::string dept = DepartmentName(agent.department);
+  spdlog::info("{} of snapshot {} (department {}) by {}{}", begin.purpose, snapshot->id, dept,
+               agent.Describe(),
+               begin.target.empty() ? std::string()
+                                    : std::string(begin.in_place ? " in place at " : " to ") +
+                                          EscapeForLog(begin.target));
+  boost::json::object details{{"snapshot_host", snapshot->host}};
+  if (begin.purpose == "restore") {
+    details["target"] = begin.target;
+    details["in_place"] = begin.in_place;
+  }
+  Audit(agent, "restore." + begin.purpose, dept, snapshot->id, std::move(details));
+  return Status::OK();
+}
+
 Result<proto::DeltaReply> VaultService::ComputeDelta(const Actor& agent, const proto::GetDelta& ask,
                                                      DeltaContext* context) const {
   if (!context->decoder) {
@@ -619,6 +648,9 @@ Result<proto::DeltaReply> VaultService::ComputeDelta(const Actor& agent, const p
     CAIRN_ASSIGN_OR_RETURN(context->decoder, repo::RecordDecoder::Create(keys));
     spdlog::info("department {}: keys opened to serve an in-place restore to {}", agent.department,
                  agent.Describe());
+    // The one time the vault decrypts a department's data: a key release.
+    Audit(agent, "keys.use", DepartmentName(agent.department), "get_delta",
+          {{"purpose", "in-place restore"}});
   }
   const uint32_t department = agent.department;
   repo::RecordSource source = [&](const crypto::ChunkId& id) -> Result<Bytes> {

@@ -297,6 +297,12 @@ class VaultService {
   uint64_t ingested_bytes() const { return ingested_bytes_.load(); }
 
   // --- Reads (agents and restores of a department) -----------------------
+  // A restore announces itself before it reads (restore_begin): checks the
+  // snapshot is the agent's department's and audits who restores what to
+  // where ("restore.restore", "restore.verify", "restore.browse"; not for a
+  // continuation). InvalidArgument for an unknown purpose; NotFound for a
+  // snapshot the department does not hold.
+  Status BeginRestore(const Actor& agent, const proto::RestoreBegin& begin) const;
   Result<proto::SnapshotList> ListSnapshots(const Actor& agent, uint32_t limit) const;
   // Records of a prefix of `ids` that fits one frame (at least one), or the
   // error of the first ID. The message names the chunk, never a file.

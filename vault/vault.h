@@ -88,6 +88,9 @@ class Vault {
   const Catalog* catalog() const { return catalog_.get(); }
   ChunkStore* store() { return store_.get(); }  // null unless opened to serve
   const CertificateAuthority& pki() const { return *pki_; }
+  // For what changes the CA's files (importing a person CA): the command
+  // line, not a serving process.
+  CertificateAuthority* mutable_pki() { return pki_.get(); }
   AuditLog* audit() const { return audit_.get(); }
   std::string promotions_log() const { return data_dir_ + "/promotions.log"; }
 

@@ -253,7 +253,7 @@ bool IsDnsName(const std::string& host) {
 
 bool IsKnownRole(std::string_view role) {
   return role == kRoleAgent || role == kRoleReplicator || role == kRoleRestore ||
-         role == kRoleVault || role == kRoleOperator;
+         role == kRoleVault || role == kRoleOperator || role == kRolePerson;
 }
 
 Result<KeyPairPem> GenerateKeyPair() {

@@ -37,6 +37,8 @@ inline constexpr std::string_view kRoleReplicator = "replicator";
 inline constexpr std::string_view kRoleRestore = "restore";
 inline constexpr std::string_view kRoleVault = "vault";
 inline constexpr std::string_view kRoleOperator = "operator";
+// A person's certificate for the console and the API (CN: the account).
+inline constexpr std::string_view kRolePerson = "person";
 bool IsKnownRole(std::string_view role);
 
 struct KeyPairPem {

@@ -1,5 +1,6 @@
 #include "lib/http/server.h"
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
@@ -20,6 +21,7 @@
 #include <set>
 
 #include "lib/base/cli.h"
+#include "lib/crypto/pki.h"
 #include "lib/net/address.h"
 #include "lib/net/on_pool.h"
 
@@ -115,16 +117,35 @@ bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version,
   return res;
 }
 
-// The subject CN of the verified peer certificate, if any.
-std::string ClientCn(SSL* ssl) {
-  if (SSL_get_verify_result(ssl) != X509_V_OK) return {};
-  X509* cert = SSL_get1_peer_certificate(ssl);
-  if (cert == nullptr) return {};
-  char cn[256] = {};
-  const int n =
-      X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn) - 1);
-  X509_free(cert);
-  return n > 0 ? std::string(cn, static_cast<size_t>(n)) : std::string();
+std::string SubjectField(X509* cert, int nid) {
+  char text[256] = {};
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), nid, text, sizeof(text) - 1);
+  return n > 0 ? std::string(text, static_cast<size_t>(n)) : std::string();
+}
+
+// The verified peer certificate, if any: CN, OU, and the fingerprint of the
+// CA its verified chain ends in.
+Request::ClientCertificate VerifiedClient(SSL* ssl) {
+  Request::ClientCertificate c;
+  if (SSL_get_verify_result(ssl) != X509_V_OK) return c;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl);
+  if (cert == nullptr || chain == nullptr || sk_X509_num(chain) == 0) return c;
+  X509* root = sk_X509_value(chain, sk_X509_num(chain) - 1);
+  BIO* bio = BIO_new(BIO_s_mem());
+  std::string root_pem;
+  if (bio != nullptr && PEM_write_bio_X509(bio, root) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    root_pem.assign(data, static_cast<size_t>(n));
+  }
+  BIO_free(bio);
+  auto fingerprint = crypto::CertificateFingerprint(root_pem);
+  if (!fingerprint.ok()) return c;
+  c.cn = SubjectField(cert, NID_commonName);
+  c.ou = SubjectField(cert, NID_organizationalUnitName);
+  c.root_fingerprint = *fingerprint;
+  return c;
 }
 
 }  // namespace
@@ -148,8 +169,9 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<tcp::socket> socket,
   lowest.expires_after(options.handshake_timeout);
   auto [hs_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwait);
   if (!hs_ec) {
-    const std::string cn =
-        options.client_ca_pem.empty() ? std::string() : ClientCn(stream.native_handle());
+    const Request::ClientCertificate client = options.client_ca_pem.empty()
+                                                  ? Request::ClientCertificate{}
+                                                  : VerifiedClient(stream.native_handle());
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -210,7 +232,7 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<tcp::socket> socket,
         }
         r.body = req.body();
         r.remote = remote;
-        r.client_certificate_cn = cn;
+        r.client_certificate = client;
         response = co_await net::OnPool(pool, [&] { return Handle(std::move(r)); });
       }
       lowest.expires_after(options.request_timeout);
@@ -292,8 +314,7 @@ Result<uint16_t> Server::Start() {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("REST listener TLS: ") + e.what());
   }
-  CAIRN_ASSIGN_OR_RETURN(net::HostPort hp,
-                         net::ParseHostPort(s.options.listen));
+  CAIRN_ASSIGN_OR_RETURN(net::HostPort hp, net::ParseHostPort(s.options.listen));
   boost::system::error_code ec;
   auto address = asio::ip::make_address(hp.host.empty() ? "0.0.0.0" : hp.host, ec);
   if (ec) return Status::InvalidArgument("--http " + s.options.listen + ": not a numeric address");

@@ -34,9 +34,13 @@ struct Request {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string remote;  // "10.0.0.9:51234"
-  // The verified client certificate's subject CN, when the client sent one
-  // that chains to ServerOptions::client_ca_pem; empty otherwise.
-  std::string client_certificate_cn;
+  // The verified client certificate, when the client sent one that chains
+  // to ServerOptions::client_ca_pem; all empty otherwise: its subject's CN
+  // and OU, and the fingerprint (crypto::CertificateFingerprint) of the CA
+  // its chain ends in, which tells the vault's own CA from an imported one.
+  struct ClientCertificate {
+    std::string cn, ou, root_fingerprint;
+  } client_certificate;
 
   std::string Header(std::string_view name) const;  // "" when absent
   std::string Cookie(std::string_view name) const;  // "" when absent

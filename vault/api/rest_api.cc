@@ -546,10 +546,11 @@ Result<Actor> RestApi::Authenticate(const http::Request& request, bool* from_coo
 
 http::Response RestApi::Login(const http::Request& request) {
   Actor actor;
-  if (request.body.empty() && !request.client_certificate_cn.empty()) {
+  if (request.body.empty() && !request.client_certificate.cn.empty()) {
     // A person's certificate, from the vault's CA or an imported one, names
     // the account.
-    auto a = service_->UserActor(request.client_certificate_cn, request.remote);
+    const auto& c = request.client_certificate;
+    auto a = service_->CertificateLogin({c.cn, c.ou, c.root_fingerprint}, request.remote);
     if (!a.ok()) return http::JsonError(401, "unauthenticated", a.status().message());
     actor = *a;
   } else {

@@ -24,6 +24,7 @@
 #include "lib/base/names.h"
 #include "lib/client/snapshot_json.h"
 #include "lib/crypto/hash.h"
+#include "lib/io/env.h"
 #include "lib/repo/lmdb.h"
 #include "vault/api/rest_api.h"
 #include "vault/config.h"
@@ -429,6 +430,37 @@ int main(int argc, char** argv) {
       ->envname("CAIRN_DATA")
       ->required();
   cli::AddJsonFlag(user_revoke_token, &flags);
+  auto* user_cert = user->add_subcommand(
+      "cert", "Issue a certificate for console logins from the vault's CA (PEM on stdout)");
+  std::string csr_file;
+  int cert_days = 365;
+  user_cert->add_option("NAME", user_name, "Account name")->required();
+  user_cert->add_option("--csr", csr_file, "The person's certificate request (PEM)")->required();
+  user_cert->add_option("--days", cert_days, "Validity")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 825));
+  user_cert->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::AddJsonFlag(user_cert, &flags);
+  cli::Examples(user_cert,
+                "Example:\n  openssl req -new -newkey ed25519 -nodes -keyout li.wei.key -subj "
+                "/CN=li.wei -out li.wei.csr\n  cairn-vault user cert li.wei --csr li.wei.csr "
+                "--data /var/lib/cairn/vault > li.wei.pem");
+  auto* ca = app.add_subcommand("ca", "The certificate authorities the vault trusts");
+  ca->require_subcommand(1);
+  auto* ca_import = ca->add_subcommand(
+      "import",
+      "Trust a CA (the city's) for people's console certificates; serve reads it at start");
+  std::string ca_file;
+  ca_import->add_option("FILE", ca_file, "The CA certificate (PEM)")->required();
+  ca_import->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::AddJsonFlag(ca_import, &flags);
+  cli::Examples(ca_import,
+                "Example:\n  cairn-vault ca import /etc/cairn/city-people-ca.pem --data "
+                "/var/lib/cairn/vault");
   cli::Examples(user_disable,
                 "Example:\n  cairn-vault user disable li.wei --data /var/lib/cairn/vault");
   cli::Examples(user_enable,
@@ -769,6 +801,23 @@ int main(int argc, char** argv) {
     Print(json, o,
           "Password of " + user_name + " set" +
               (password_stdin ? std::string(".\n") : ": " + password + " (shown only now)\n"));
+    return 0;
+  }
+  if (*user_cert) {
+    auto csr = cairn::io::ReadFileToBytes(cairn::io::Env::Posix(), csr_file);
+    if (!csr.ok()) return Fail(json, csr.status());
+    auto pem = service.IssuePersonCertificate(me, user_name, cairn::AsString(*csr), cert_days);
+    if (!pem.ok()) return Fail(json, pem.status());
+    Print(json, {{"ok", true}, {"user", user_name}, {"certificate", *pem}}, *pem);
+    return 0;
+  }
+  if (*ca_import) {
+    auto pem = cairn::io::ReadFileToBytes(cairn::io::Env::Posix(), ca_file);
+    if (!pem.ok()) return Fail(json, pem.status());
+    if (auto s = service.ImportPersonCa(me, cairn::AsString(*pem)); !s.ok()) return Fail(json, s);
+    Print(json, {{"ok", true}, {"imported", ca_file}},
+          "Imported " + ca_file +
+              ": its certificates log people in by their CN once serve restarts\n");
     return 0;
   }
   if (*user_token) {

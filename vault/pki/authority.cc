@@ -76,8 +76,9 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(
   a->data_dir_ = data_dir;
   CAIRN_ASSIGN_OR_RETURN(a->ca_.certificate_pem, ReadText(env, p.ca_cert()));
   CAIRN_ASSIGN_OR_RETURN(a->ca_.private_key_pem, ReadText(env, p.ca_key()));
-  CAIRN_ASSIGN_OR_RETURN(a->pinned_fingerprint_,
+  CAIRN_ASSIGN_OR_RETURN(a->ca_fingerprint_,
                          crypto::CertificateFingerprint(a->ca_.certificate_pem));
+  a->pinned_fingerprint_ = a->ca_fingerprint_;
   CAIRN_ASSIGN_OR_RETURN(std::string tls_cert, ReadText(env, p.tls_cert()));
   CAIRN_ASSIGN_OR_RETURN(a->tls_key_pem_, ReadText(env, p.tls_key()));
   a->trusted_ca_pem_ = a->ca_.certificate_pem;
@@ -105,6 +106,16 @@ Result<std::string> CertificateAuthority::IssueAgent(std::string_view csr_pem,
   id.department = std::string(department);
   id.host = std::string(host);
   return crypto::IssueCertificate(ca_, csr_pem, id, kIssuedCertValidityDays);
+}
+
+Result<std::string> CertificateAuthority::IssuePerson(std::string_view csr_pem,
+                                                      std::string_view user,
+                                                      int validity_days) const {
+  crypto::PeerIdentity id;
+  id.role = std::string(crypto::kRolePerson);
+  id.department = "people";
+  id.host = std::string(user);
+  return crypto::IssueCertificate(ca_, csr_pem, id, validity_days);
 }
 
 Result<std::string> CertificateAuthority::IssueReplicator(std::string_view csr_pem,

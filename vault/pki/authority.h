@@ -60,6 +60,11 @@ class CertificateAuthority {
   // InvalidArgument when `pem` holds no certificate.
   Status ImportPersonCa(std::string_view pem);
 
+  // SHA-256 of this vault's own CA certificate.
+  const std::string& ca_fingerprint() const { return ca_fingerprint_; }
+  // A person's certificate for the console: role person, CN the account.
+  Result<std::string> IssuePerson(std::string_view csr_pem, std::string_view user,
+                                  int validity_days) const;
   // An agent's certificate: role agent, the department and host named.
   Result<std::string> IssueAgent(std::string_view csr_pem, std::string_view department,
                                  std::string_view host) const;
@@ -83,6 +88,7 @@ class CertificateAuthority {
   std::string tls_key_pem_;
   std::string trusted_ca_pem_, served_chain_pem_, served_ca_pem_;
   std::string imported_ca_pem_;
+  std::string ca_fingerprint_;
 };
 
 }  // namespace cairn::vault

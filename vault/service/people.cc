@@ -251,6 +251,59 @@ Result<Actor> VaultService::Login(std::string_view name, std::string_view passwo
   return actor;
 }
 
+Result<Actor> VaultService::CertificateLogin(const PersonCertificate& cert,
+                                             std::string_view address) {
+  Actor who;
+  who.kind = Actor::Kind::kAnonymous;
+  who.address = std::string(address);
+  const std::string account(cert.cn.substr(0, 256));
+  const bool own_ca = cert.root_fingerprint == vault_->pki().ca_fingerprint();
+  auto refuse = [&](const std::string& reason) -> Status {
+    NoteLoginFailure(account, std::string(address));
+    Audit(who, "user.login_failed", "", account,
+          {{"reason", reason}, {"method", "certificate"}, {"issuer", cert.root_fingerprint}});
+    spdlog::warn("failed certificate login for {} from {}: {}", EscapeForLog(account), address,
+                 reason);
+    return Status::PermissionDenied("certificate login refused: " + reason);
+  };
+  // The vault's CA also signs agents' certificates: only one made for a
+  // person (`cairn-vault user cert`) names an account. An imported CA is the
+  // city's person CA: its certificates name accounts by CN.
+  if (own_ca && cert.ou != crypto::kRolePerson) {
+    return refuse("a certificate of role '" + EscapeForLog(cert.ou) + "' is not a person's");
+  }
+  auto actor = UserActor(account, address);
+  if (!actor.ok()) return refuse("no enabled account " + EscapeForLog(account));
+  Audit(*actor, "user.login", "", account,
+        {{"method", "certificate"}, {"issuer", own_ca ? "vault CA" : "imported CA"}});
+  return actor;
+}
+
+Result<std::string> VaultService::IssuePersonCertificate(const Actor& actor, std::string_view user,
+                                                         std::string_view csr_pem,
+                                                         int validity_days) {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kManageUsers));
+  CAIRN_ASSIGN_OR_RETURN(UserRecord u, vault_->catalog()->FindUser(user));
+  if (u.disabled) return Status::InvalidArgument("account " + u.name + " is disabled");
+  CAIRN_ASSIGN_OR_RETURN(std::string pem,
+                         vault_->pki().IssuePerson(csr_pem, u.name, validity_days));
+  CAIRN_ASSIGN_OR_RETURN(crypto::PeerIdentity id, crypto::ParseIdentity(pem));
+  Audit(actor, "user.certificate", "", u.name,
+        {{"serial", id.serial_hex}, {"days", validity_days}});
+  return pem;
+}
+
+Status VaultService::ImportPersonCa(const Actor& actor, std::string_view pem) {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kManageUsers));
+  CAIRN_ASSIGN_OR_RETURN(std::string fingerprint, crypto::CertificateFingerprint(pem));
+  if (fingerprint == vault_->pki().ca_fingerprint()) {
+    return Status::InvalidArgument("that is the vault's own CA; it is trusted already");
+  }
+  CAIRN_RETURN_IF_ERROR(vault_->mutable_pki()->ImportPersonCa(pem));
+  Audit(actor, "ca.import", "", fingerprint, {{"purpose", "people's certificates"}});
+  return Status::OK();
+}
+
 Result<Actor> VaultService::UserActor(std::string_view name, std::string_view address) const {
   auto u = vault_->catalog()->FindUser(name);
   if (!u.ok() || u->disabled) {

@@ -164,6 +164,21 @@ class VaultService {
   Result<Actor> Login(std::string_view name, std::string_view password, std::string_view address);
   // Records a logout in the audit trail.
   void AuditLogout(const Actor& actor) const { Audit(actor, "user.logout", "", actor.name); }
+  // A login with a person's client certificate (verified by the HTTP
+  // server): from the vault's CA only with role person; from an imported
+  // CA, the CN names the account. Audited either way; PermissionDenied
+  // when refused.
+  struct PersonCertificate {
+    std::string cn, ou, root_fingerprint;
+  };
+  Result<Actor> CertificateLogin(const PersonCertificate& cert, std::string_view address);
+  // A certificate for `user`'s key (its CSR) from the vault's CA, role
+  // person (admin). PEM.
+  Result<std::string> IssuePersonCertificate(const Actor& actor, std::string_view user,
+                                             std::string_view csr_pem, int validity_days);
+  // Trusts a CA (the city's) for people's certificates (admin). Takes
+  // effect when serve starts next.
+  Status ImportPersonCa(const Actor& actor, std::string_view pem);
   // The actor of an account for a request from `address` (a session, a
   // certificate login): PermissionDenied when it is disabled or gone.
   Result<Actor> UserActor(std::string_view name, std::string_view address) const;

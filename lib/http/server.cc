@@ -33,36 +33,6 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-std::string Request::Header(std::string_view name) const {
-  auto it = headers.find(std::string(name));
-  return it == headers.end() ? std::string() : it->second;
-}
-
-std::string Request::Cookie(std::string_view name) const {
-  const std::string all = Header("cookie");
-  size_t pos = 0;
-  while (pos < all.size()) {
-    size_t end = all.find(';', pos);
-    if (end == std::string::npos) end = all.size();
-    std::string_view pair(all.data() + pos, end - pos);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    if (auto eq = pair.find('='); eq != std::string_view::npos && pair.substr(0, eq) == name) {
-      return std::string(pair.substr(eq + 1));
-    }
-    pos = end + 1;
-  }
-  return {};
-}
-
-Response JsonError(int status, std::string_view code, std::string_view message) {
-  Response r;
-  r.status = status;
-  r.body = cli::ToJson(
-      boost::json::object{{"error", boost::json::object{{"code", std::string(code)},
-                                                        {"message", std::string(message)}}}});
-  return r;
-}
-
 struct Server::State : std::enable_shared_from_this<Server::State> {
   State(asio::io_context& io_in, ServerOptions options_in, Handler handler_in)
       : io(io_in),
@@ -175,9 +145,8 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<tcp::socket> socket,
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-      parser.body_limit(options.max_body_bytes);
+      BeastParser parser;
+      ApplyLimits(parser, options.limits);
       // Quiet between requests up to idle_timeout, then the request itself
       // within request_timeout of its start.
       lowest.expires_after(first ? options.request_timeout : options.idle_timeout);
@@ -197,17 +166,7 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<tcp::socket> socket,
       }
       if (hdr_ec) {
         fail = true;
-        if (hdr_ec == bhttp::error::header_limit) {
-          error = JsonError(431, "headers_too_large", "request headers are too large");
-        } else if (hdr_ec == bhttp::error::body_limit) {
-          error = JsonError(413, "payload_too_large",
-                            "the request body is larger than " +
-                                std::to_string(options.max_body_bytes) + " bytes");
-        } else if (hdr_ec == beast::error::timeout) {
-          error = JsonError(408, "request_timeout", "the request took too long to arrive");
-        } else {
-          error = JsonError(400, "bad_request", "malformed request: " + hdr_ec.message());
-        }
+        error = ReadError(hdr_ec, options.limits);
       }
       first = false;
       const auto& req = parser.get();
@@ -216,24 +175,17 @@ asio::awaitable<void> Server::State::Serve(std::shared_ptr<tcp::socket> socket,
       Response response;
       if (fail) {
         response = error;
-      } else if (auto target =
-                     ParseTarget(std::string_view(req.target().data(), req.target().size()));
-                 !target.ok()) {
-        response = JsonError(400, "bad_target", target.status().message());
-        keep_alive = false;
       } else {
-        Request r;
-        r.method = std::string(req.method_string());
-        r.target = std::move(*target);
-        for (const auto& field : req) {
-          std::string name(field.name_string());
-          for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          r.headers[name] = std::string(field.value());
+        auto parsed = ToRequest(req);
+        if (auto* bad = std::get_if<Response>(&parsed)) {
+          response = std::move(*bad);
+          keep_alive = false;
+        } else {
+          Request& r = std::get<Request>(parsed);
+          r.remote = remote;
+          r.client_certificate = client;
+          response = co_await net::OnPool(pool, [&] { return Handle(std::move(r)); });
         }
-        r.body = req.body();
-        r.remote = remote;
-        r.client_certificate = client;
-        response = co_await net::OnPool(pool, [&] { return Handle(std::move(r)); });
       }
       lowest.expires_after(options.request_timeout);
       auto res = ToBeast(response, version, keep_alive);

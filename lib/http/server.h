@@ -8,7 +8,8 @@
 // A request that breaks a limit gets a 4xx with a JSON error and the
 // connection is closed: 431 headers too large, 413 body too large, 400 a
 // malformed request or target, 408 a client too slow, 503 too many
-// connections. Nothing else the client can send reaches a handler.
+// connections. Nothing else the client can send reaches a handler. How a
+// request's bytes become a Request is message.h's (fuzzed).
 #ifndef CAIRN_LIB_HTTP_SERVER_H_
 #define CAIRN_LIB_HTTP_SERVER_H_
 
@@ -24,37 +25,9 @@
 #include <vector>
 
 #include "lib/base/status.h"
-#include "lib/http/target.h"
+#include "lib/http/message.h"
 
 namespace cairn::http {
-
-struct Request {
-  std::string method;  // "GET", "POST", ...
-  Target target;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  std::string remote;  // "10.0.0.9:51234"
-  // The verified client certificate, when the client sent one that chains
-  // to ServerOptions::client_ca_pem; all empty otherwise: its subject's CN
-  // and OU, and the fingerprint (crypto::CertificateFingerprint) of the CA
-  // its chain ends in, which tells the vault's own CA from an imported one.
-  struct ClientCertificate {
-    std::string cn, ou, root_fingerprint;
-  } client_certificate;
-
-  std::string Header(std::string_view name) const;  // "" when absent
-  std::string Cookie(std::string_view name) const;  // "" when absent
-};
-
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // Set-Cookie, ...
-};
-
-// {"error":{"code":code,"message":message}} with `status`.
-Response JsonError(int status, std::string_view code, std::string_view message);
 
 using Handler = std::function<Response(const Request&)>;
 
@@ -66,12 +39,10 @@ struct ServerOptions {
   // CAs whose certificates a person may log in with; empty: no client
   // certificates are asked for.
   std::string client_ca_pem;
-  // Limits. Defaults: 16 KiB of headers, 1 MiB of body (the API's largest
-  // request is a few KiB); a handshake within 10 s, a request within 15 s
-  // of its first byte, 30 s of quiet between requests of a kept-alive
-  // connection; 256 connections, 32 from one address.
-  size_t max_header_bytes = 16 << 10;
-  size_t max_body_bytes = 1 << 20;
+  // Limits. Defaults: those of ParseLimits; a handshake within 10 s, a
+  // request within 15 s of its first byte, 30 s of quiet between requests
+  // of a kept-alive connection; 256 connections, 32 from one address.
+  ParseLimits limits;
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds request_timeout{15'000};
   std::chrono::milliseconds idle_timeout{30'000};

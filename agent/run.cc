@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "agent/file_cache.h"
+#include "agent/image_backup.h"
 #include "agent/vault_session.h"
 #include "lib/client/dial.h"
 #include "lib/net/tls.h"
@@ -201,9 +202,11 @@ struct AgentService::Impl {
       return Status::InvalidArgument("unknown job kind " +
                                      std::to_string(static_cast<int>(job.kind)));
     }
-    if (job.image) {
-      return Status::InvalidArgument("image backups are not supported by `cairn-agent run` yet");
+    if (job.zstd_level > 19) {
+      return Status::InvalidArgument("the job asks for zstd level " +
+                                     std::to_string(job.zstd_level) + " (1..19)");
     }
+    if (job.image) return ExecuteImage(job, paths);
     if (paths.empty()) {
       return Status::InvalidArgument(
           "the job names no paths and no backup set is configured (--paths, or paths = [...] "
@@ -217,12 +220,39 @@ struct AgentService::Impl {
     BackupOptions backup = options.backup;
     backup.paths = normalized;
     backup.progress = nullptr;
+    // The source's policy: its excludes add to the agent's own.
+    backup.excludes.insert(backup.excludes.end(), job.excludes.begin(), job.excludes.end());
+    if (job.zstd_level != 0) backup.zstd_level = job.zstd_level;
     auto result = RunBackup(state.keys, cache.get(), session.get(), backup);
     session.reset();  // orderly close
     if (!result.ok()) return result.status();
     for (const auto& w : result->warnings) spdlog::warn("job {}: {}", job.job_id, w);
     spdlog::info("job {}: {} files, {} bytes, {} new bytes in {:.1f} s", job.job_id, result->files,
                  result->bytes, result->new_bytes, result->seconds);
+    return result->snapshot_id;
+  }
+
+  // An image job: each path is a block device or an image file.
+  Result<std::string> ExecuteImage(const proto::Job& job, const std::vector<std::string>& paths) {
+    if (paths.empty()) return Status::InvalidArgument("the image job names no device or image");
+    if (!job.excludes.empty()) return Status::InvalidArgument("an image job takes no excludes");
+    CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> images, NormalizeImagePaths(paths));
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ExtentStore> store,
+                           ExtentStore::Open(client::IdentityPaths(state.dir).lmdb()));
+    SessionOptions session_options;
+    session_options.kind = proto::SessionKind::kImage;
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<VaultSession> session,
+                           OpenVaultSession(state, images, session_options));
+    ImageBackupOptions image;
+    image.images = images;
+    image.zstd_level = job.zstd_level != 0 ? job.zstd_level : options.backup.zstd_level;
+    auto result = RunImageBackup(state.keys, store.get(), session.get(), image);
+    session.reset();  // orderly close
+    if (!result.ok()) return result.status();
+    for (const auto& w : result->warnings) spdlog::warn("job {}: {}", job.job_id, w);
+    spdlog::info("job {}: {} image(s), {} bytes, {} of {} extents changed, {} new bytes",
+                 job.job_id, result->images, result->bytes, result->extents_changed,
+                 result->extents_total, result->new_bytes);
     return result->snapshot_id;
   }
 

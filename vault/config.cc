@@ -82,7 +82,14 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
         {"job_missed_seconds", num(&c.alerts.job_missed_seconds, 365 * 86400)},
         {"replication_lag_seconds", num(&c.alerts.replication_lag_seconds, 365 * 86400)},
         {"disk_free_percent", num(&c.alerts.disk_free_percent, 100)},
-        {"audit_backlog_entries", num(&c.alerts.audit_backlog_entries, 1u << 30)}}},
+        {"audit_backlog_entries", num(&c.alerts.audit_backlog_entries, 1u << 30)},
+        {"rpo_breached", flag(&c.alerts.rpo_breached)}}},
+      {"scheduler",
+       {{"spread_seconds", num(&c.scheduler.spread_seconds, 86400)},
+        {"missed_after_seconds", num(&c.scheduler.missed_after_seconds, 7 * 86400)},
+        {"deadline_seconds", num(&c.scheduler.deadline_seconds, 30 * 86400)},
+        {"max_running_jobs", num(&c.scheduler.max_running_jobs, 100000)},
+        {"retention_interval_seconds", num(&c.scheduler.retention_interval_seconds, 30 * 86400)}}},
   };
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
@@ -111,6 +118,15 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
     }
   }
   CAIRN_RETURN_IF_ERROR(bad);
+  for (const auto& [key, value] : std::initializer_list<std::pair<const char*, uint64_t>>{
+           {"scheduler.missed_after_seconds", c.scheduler.missed_after_seconds},
+           {"scheduler.deadline_seconds", c.scheduler.deadline_seconds},
+           {"scheduler.max_running_jobs", c.scheduler.max_running_jobs},
+           {"scheduler.retention_interval_seconds", c.scheduler.retention_interval_seconds}}) {
+    if (value == 0) {
+      return Status::InvalidArgument(path + ": key '" + key + "' must be at least 1");
+    }
+  }
   if (c.alerts.interval_seconds == 0) {
     return Status::InvalidArgument(path + ": key 'alerts.interval_seconds' must be at least 1");
   }

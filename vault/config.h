@@ -10,6 +10,8 @@
 //   [alerts]  interval_seconds, agent_unseen_seconds, job_failed, job_missed_seconds,
 //             replication_lag_seconds, disk_free_percent,
 //             audit_backlog_entries
+//   [scheduler] spread_seconds, missed_after_seconds, deadline_seconds,
+//             max_running_jobs, retention_interval_seconds
 //
 // A key that is not known, or of the wrong type, is refused with its name
 // and its line: a typo never silently turns a setting off. Flags given to
@@ -34,6 +36,25 @@ struct AlertThresholds {
   uint64_t replication_lag_seconds = 3600;
   uint64_t disk_free_percent = 10;
   uint64_t audit_backlog_entries = 1000;  // entries not yet forwarded to syslog
+  bool rpo_breached = true;               // a source's last good backup older than its RPO
+};
+
+// The scheduler's limits (doc/design.md section 20).
+struct SchedulerOptions {
+  // Starts of one slot are spread over up to this long (a fixed offset per
+  // source, at most half the schedule's gap), so 600 agents due at 01:00 do
+  // not all start in the same second.
+  uint64_t spread_seconds = 300;
+  // A queued job whose agent is not connected this long after it was
+  // queued is missed; a sent job whose agent has been gone this long failed.
+  uint64_t missed_after_seconds = 600;
+  // A job not finished this long after it was queued (sent) failed.
+  uint64_t deadline_seconds = 86400;
+  // Jobs running at once on this vault (each agent runs one at a time).
+  uint64_t max_running_jobs = 16;
+  // Retention is applied after each scheduled backup, and to every series
+  // this often.
+  uint64_t retention_interval_seconds = 3600;
 };
 
 struct VaultConfig {
@@ -48,6 +69,7 @@ struct VaultConfig {
   // [webhook]
   std::string webhook_url, webhook_ca;
   AlertThresholds alerts;
+  SchedulerOptions scheduler;
 };
 
 // Parses and checks a configuration file. InvalidArgument "FILE line N:

@@ -15,6 +15,7 @@
 
 #include "lib/http/server.h"
 #include "vault/api/rest_api.h"
+#include "vault/scheduler.h"
 
 namespace cairn::vault {
 
@@ -46,6 +47,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   }
   VaultService service(vault.get(), options.service);
   ServeOptions serve = options.serve;
+  serve.max_running_jobs = options.scheduler.max_running_jobs;
   // Idle sessions are looked for often enough to go within a tenth of their
   // idle time, and at least every 10 s.
   serve.session_sweep = std::min<std::chrono::milliseconds>(
@@ -65,6 +67,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor,
                          Monitor::Start(&service, options.monitor));
+  Scheduler scheduler(&service, options.scheduler);
   std::unique_ptr<RestApi> api;
   std::unique_ptr<http::Server> http_server;
   if (!options.http_listen.empty()) {
@@ -120,6 +123,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     asio::post(io, [&] { stop("task finished"); });
   }
   for (auto& t : pool) t.join();
+  scheduler.Stop();
   monitor->Stop();
   spdlog::info("{} stopped", options.what);
   return result;

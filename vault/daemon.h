@@ -42,6 +42,8 @@ struct DaemonOptions {
   ApiOptions api;
   // Alerts, and the audit trail's syslog and webhook followers.
   MonitorOptions monitor;
+  // The scheduler (policies' jobs, missed and failed jobs, retention).
+  SchedulerOptions scheduler;
   // I/O threads for the listener. Default 4.
   int threads = 4;
   // How long stopping waits for connections to finish. Default 5 s.

@@ -480,6 +480,9 @@ void Fields(Io& io, Ref<Io, Job> m) {
   io.Enum(m.kind, JobKind::kBackupNow, JobKind::kBackupNow, "kind");
   io.Paths(m.paths, "paths");
   io.Bool(m.image, "image");
+  io.Paths(m.excludes, "excludes");
+  io.U8(m.zstd_level, "zstd_level");
+  io.U64(m.bandwidth, "bandwidth");
 }
 
 template <typename Io>

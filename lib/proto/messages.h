@@ -260,6 +260,10 @@ struct Job {
   JobKind kind = JobKind::kBackupNow;
   std::vector<std::string> paths;  // as SessionBegin; empty = the agent's configured set
   bool image = false;
+  // From the source's policy (doc/design.md section 20).
+  std::vector<std::string> excludes;  // fnmatch patterns (files only)
+  uint8_t zstd_level = 0;             // 0: the agent's default
+  uint64_t bandwidth = 0;             // bytes per second; 0: unlimited
 
   Bytes Encode() const;
   static Result<Job> Decode(ByteView payload);

@@ -464,8 +464,12 @@ TEST(JobTest, RejectsBadKindBoolsAndCounts) {
   b[8] = 2;
   ExpectRejected<Job>(b, "kind 2 is unknown");
   b[8] = 1;
-  b.back() = 2;
+  b[13] = 2;  // job_id 8, kind 1, an empty paths list 4: then image
   ExpectRejected<Job>(b, "image is 2, not 0 or 1");
+  // A scheduled job carries its policy's excludes, level and limit.
+  ExpectRoundTrip(Job{7, JobKind::kBackupNow, {"/srv/a"}, false, {"*.tmp", "cache"}, 9, 50'000'000});
+  ExpectRejected<Job>(Job{7, JobKind::kBackupNow, {"/srv/a"}, false, {""}, 0, 0}.Encode(),
+                      "excludes holds an empty path");
   ExpectCountRefusedCheaply<Job>(Cat({U64(1), Bytes{1}, U32Then(0xffffffffu, {0})}),
                                  "paths count 4294967295 exceeds 1024");
   ExpectCountRefusedCheaply<Job>(Cat({U64(1), Bytes{1}, U32Then(1000, {0})}), "does not fit");

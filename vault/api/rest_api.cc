@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
 #include "lib/base/cli.h"
 #include "lib/base/names.h"
 #include "lib/client/snapshot_json.h"
+#include "lib/crypto/hash.h"
 #include "lib/crypto/random.h"
 #include "vault/rpc/server.h"
 
@@ -144,7 +146,8 @@ json::object JobJson(const JobRecord& j, const std::string& department) {
                  {"sent", cli::Rfc3339(j.sent_micros)},
                  {"finished", cli::Rfc3339(j.finished_micros)}};
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
-  if (j.state == JobState::kFailed) o["error"] = j.error;
+  if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["error"] = j.error;
+  if (j.source_id != 0) o["source"] = j.source_id;
   return o;
 }
 
@@ -156,9 +159,14 @@ json::object UserJson(const UserRecord& u) {
           {"created", cli::Rfc3339(u.created_micros)}};
 }
 
+// Session IDs and CSRF tokens. The kernel's random source does not fail
+// once the system is up; if it ever did, no session may get a guessable ID.
 std::string RandomHex(size_t bytes) {
   Bytes b(bytes);
-  (void)crypto::SecureRandom(b);
+  if (Status s = crypto::SecureRandom(b); !s.ok()) {
+    spdlog::critical("no randomness for a session: {}", s.ToString());
+    std::abort();
+  }
   return ToHex(b);
 }
 
@@ -184,12 +192,90 @@ struct RestApi::Call {
   Actor actor;
   std::map<std::string, std::string> params;
   const json::object* body = nullptr;
+  const ApiOptions* options = nullptr;
 
   std::string DepartmentName(uint32_t id) const {
     auto d = service->vault()->catalog()->FindDepartment(id);
     return d.ok() ? d->name : std::to_string(id);
   }
 };
+
+// The policy fields a request gives, applied over `p` (absent ones stay).
+Status PolicyFields(Body& b, const json::object* body, Policy& p) {
+  auto has = [&](const char* key) { return body != nullptr && body->contains(key); };
+  if (has("schedule")) {
+    CAIRN_ASSIGN_OR_RETURN(p.schedule, b.String("schedule", false));
+  }
+  struct Count {
+    const char* key;
+    uint32_t* out;
+  };
+  for (const Count& k :
+       {Count{"keep_last", &p.keep.last}, Count{"keep_hourly", &p.keep.hourly},
+        Count{"keep_daily", &p.keep.daily}, Count{"keep_weekly", &p.keep.weekly},
+        Count{"keep_monthly", &p.keep.monthly}, Count{"keep_yearly", &p.keep.yearly}}) {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t v, b.Number(k.key, *k.out));
+    if (v > 100000) return Status::InvalidArgument(std::string(k.key) + " is at most 100000");
+    *k.out = static_cast<uint32_t>(v);
+  }
+  CAIRN_ASSIGN_OR_RETURN(uint64_t level,
+                         b.Number("zstd_level", static_cast<uint64_t>(p.zstd_level)));
+  if (level > 22) return Status::InvalidArgument("zstd_level is 1..19");
+  p.zstd_level = static_cast<int>(level);
+  if (has("offsite")) {
+    CAIRN_ASSIGN_OR_RETURN(p.offsite, b.Bool("offsite"));
+  }
+  for (auto [key, out] :
+       {std::pair{"rpo_seconds", &p.rpo_seconds}, std::pair{"rto_seconds", &p.rto_seconds},
+        std::pair{"drill_every_seconds", &p.drill_every_seconds},
+        std::pair{"lock_seconds", &p.lock_seconds},
+        std::pair{"bandwidth_bytes_per_second", &p.bandwidth_bytes_per_second}}) {
+    CAIRN_ASSIGN_OR_RETURN(*out, b.Number(key, *out));
+  }
+  return b.Done();
+}
+
+json::object SourceJson(const SourceRecord& s, const std::string& department) {
+  return {{"source", s.id},
+          {"department", department},
+          {"host", s.host},
+          {"policy", s.policy},
+          {"paths", json::array(s.paths.begin(), s.paths.end())},
+          {"excludes", json::array(s.excludes.begin(), s.excludes.end())},
+          {"image", s.image},
+          {"created", cli::Rfc3339(s.created_micros)}};
+}
+
+json::value TimeOrNull(uint64_t micros) {
+  return micros == 0 ? json::value(nullptr) : json::value(cli::Rfc3339(micros));
+}
+
+json::object SeriesJson(const VaultService::SeriesPlan& plan) {
+  json::array decisions;
+  for (const auto& d : plan.decisions) {
+    decisions.push_back({{"snapshot", d.id},
+                         {"time", cli::Rfc3339(d.time_micros)},
+                         {"keep", d.keep},
+                         {"forgotten", d.forgotten},
+                         {"reasons", json::array(d.reasons.begin(), d.reasons.end())}});
+  }
+  return {{"department", plan.department},
+          {"host", plan.host},
+          {"paths", json::array(plan.paths.begin(), plan.paths.end())},
+          {"image", plan.image},
+          {"source", plan.source_id == 0 ? json::value(nullptr) : json::value(plan.source_id)},
+          {"policy", plan.policy},
+          {"snapshots", std::move(decisions)}};
+}
+
+Result<uint64_t> IdParam(const std::string& text, const char* what) {
+  char* end = nullptr;
+  const uint64_t id = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || end == nullptr || *end != '\0') {
+    return Status::NotFound("no " + std::string(what) + " " + text);
+  }
+  return id;
+}
 
 struct RestApi::Route {
   const char* method;
@@ -426,6 +512,156 @@ const std::vector<Route>& Routes() {
          CAIRN_RETURN_IF_ERROR(c.service->RevokeApiToken(c.actor, id));
          return json::object{{"revoked", id}};
        }},
+      {"GET", "/api/v1/policies", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListPolicies(c.actor));
+         json::array a;
+         for (const auto& p : list) a.push_back(VaultService::PolicyToJson(p));
+         json::array templates;
+         for (const auto& t : ProtectionTemplates()) {
+           templates.push_back({{"name", t.name},
+                                {"description", t.description},
+                                {"max_gap_seconds", t.max_gap_seconds},
+                                {"offsite_required", t.offsite_required},
+                                {"min_lock_seconds", t.min_lock_seconds}});
+         }
+         return json::object{{"policies", a}, {"templates", templates}};
+       }},
+      {"POST", "/api/v1/policies", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string name, b.String("name"));
+         CAIRN_ASSIGN_OR_RETURN(std::string tmpl, b.String("template", false));
+         Policy p;
+         p.name = name;
+         if (!tmpl.empty()) {
+           auto t = FindTemplate(tmpl);
+           if (!t.ok()) return Status::InvalidArgument(t.status().message());
+           p = PolicyFromTemplate(**t, name);
+         }
+         CAIRN_RETURN_IF_ERROR(PolicyFields(b, c.body, p));
+         CAIRN_ASSIGN_OR_RETURN(Policy created, c.service->CreatePolicy(c.actor, p));
+         return VaultService::PolicyToJson(created);
+       }},
+      {"GET", "/api/v1/policies/{policy}", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(Policy p, c.service->FindPolicy(c.actor, c.params["policy"]));
+         return VaultService::PolicyToJson(p);
+       }},
+      {"PATCH", "/api/v1/policies/{policy}", 200,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(Policy p,
+                                c.service->EditPolicy(c.actor, c.params["policy"], [&](Policy& q) {
+                                  return PolicyFields(b, c.body, q);
+                                }));
+         return VaultService::PolicyToJson(p);
+       }},
+      {"GET", "/api/v1/sources", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListSources(c.actor));
+         json::array a;
+         for (const auto& s : list) a.push_back(SourceJson(s, c.DepartmentName(s.department_id)));
+         return json::object{{"sources", a}};
+       }},
+      {"POST", "/api/v1/sources", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         VaultService::SourceSpec spec;
+         CAIRN_ASSIGN_OR_RETURN(spec.department, b.String("department"));
+         CAIRN_ASSIGN_OR_RETURN(spec.host, b.String("agent"));
+         CAIRN_ASSIGN_OR_RETURN(spec.policy, b.String("policy"));
+         CAIRN_ASSIGN_OR_RETURN(spec.paths, b.Strings("paths"));
+         CAIRN_ASSIGN_OR_RETURN(spec.excludes, b.Strings("excludes"));
+         CAIRN_ASSIGN_OR_RETURN(spec.image, b.String("image", false));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_ASSIGN_OR_RETURN(SourceRecord s, c.service->AddSource(c.actor, spec));
+         return SourceJson(s, spec.department);
+       }},
+      {"DELETE", "/api/v1/sources/{source}", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(uint64_t id, IdParam(c.params["source"], "source"));
+         // A source outside an operator's departments does not exist for it.
+         CAIRN_ASSIGN_OR_RETURN(auto visible, c.service->ListSources(c.actor));
+         if (std::none_of(visible.begin(), visible.end(),
+                          [&](const SourceRecord& s) { return s.id == id; })) {
+           return Status::NotFound("no source " + c.params["source"]);
+         }
+         CAIRN_RETURN_IF_ERROR(c.service->RemoveSource(c.actor, id));
+         return json::object{{"removed", id}};
+       }},
+      {"POST", "/api/v1/departments/{department}/snapshots/forget", 200,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(auto ids, b.Strings("snapshots"));
+         CAIRN_ASSIGN_OR_RETURN(bool dry_run, b.Bool("dry_run"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         if (ids.empty()) return Status::InvalidArgument("field 'snapshots' names none");
+         const std::string& dept = c.params["department"];
+         CAIRN_ASSIGN_OR_RETURN(auto results,
+                                c.service->ForgetSnapshots(c.actor, dept, ids, dry_run));
+         json::array a;
+         bool refused = false;
+         for (const auto& r : results) {
+           refused |= !r.refusal.empty();
+           a.push_back(
+               {{"snapshot", r.snapshot.id},
+                {"forgotten", r.forgotten},
+                {"refused", r.refusal.empty() ? json::value(nullptr) : json::value(r.refusal)}});
+         }
+         return json::object{{"department", dept},
+                             {"dry_run", dry_run},
+                             {"all_forgotten", !refused && !dry_run},
+                             {"snapshots", a}};
+       }},
+      {"POST", "/api/v1/retention", 200,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string dept, b.String("department", false));
+         CAIRN_ASSIGN_OR_RETURN(bool dry_run, b.Bool("dry_run"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_ASSIGN_OR_RETURN(auto plans, c.service->ApplyRetentionRules(c.actor, dept, dry_run));
+         json::array a;
+         for (const auto& plan : plans) a.push_back(SeriesJson(plan));
+         return json::object{{"dry_run", dry_run}, {"series", a}};
+       }},
+      {"GET", "/api/v1/status", 200,
+       [](Call& c) -> Result<json::object> {
+         const auto& q = c.request.target.query;
+         auto d = q.find("department");
+         const std::string dept = d == q.end() ? "" : d->second;
+         CAIRN_ASSIGN_OR_RETURN(auto report,
+                                c.service->ProtectionStatus(c.actor, dept, c.options->scheduler));
+         json::array a;
+         for (const auto& st : report.sources) {
+           a.push_back({{"source", st.source.id},
+                        {"department", st.department},
+                        {"host", st.source.host},
+                        {"paths", json::array(st.source.paths.begin(), st.source.paths.end())},
+                        {"image", st.source.image},
+                        {"policy", st.policy.name},
+                        {"rpo_seconds", st.policy.rpo_seconds},
+                        {"last_good_snapshot", st.last_good_snapshot.empty()
+                                                   ? json::value(nullptr)
+                                                   : json::value(st.last_good_snapshot)},
+                        {"last_good", TimeOrNull(st.last_good_micros)},
+                        {"snapshots", st.snapshots},
+                        {"rpo", st.rpo},
+                        {"next_run", TimeOrNull(st.next_run_micros)},
+                        {"offsite", st.offsite},
+                        {"last_failure", st.last_failure.empty() ? json::value(nullptr)
+                                                                 : json::value(st.last_failure)},
+                        {"last_failure_time", TimeOrNull(st.last_failure_micros)}});
+         }
+         auto strings = [](const std::vector<std::string>& v) {
+           return json::array(v.begin(), v.end());
+         };
+         return json::object{{"time", cli::Rfc3339(report.time_micros)},
+                             {"sources", a},
+                             {"unprotected_series", strings(report.unprotected_series)},
+                             {"agents_without_source", strings(report.agents_without_source)},
+                             {"agents_unseen", strings(report.agents_unseen)}};
+       }},
       {"GET", "/api/v1/alerts", 200,
        [](Call& c) -> Result<json::object> {
          const auto& q = c.request.target.query;
@@ -611,7 +847,8 @@ http::Response RestApi::Logout(const http::Request& request) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return http::JsonError(401, "unauthenticated", "no session");
-    if (request.Header("x-csrf-token") != it->second.csrf) {
+    if (!crypto::ConstantTimeEqual(AsBytes(request.Header("x-csrf-token")),
+                                   AsBytes(it->second.csrf))) {
       return http::JsonError(403, "csrf", "a write with a session cookie needs X-CSRF-Token");
     }
     user = it->second.user;
@@ -672,7 +909,8 @@ http::Response RestApi::Handle(const http::Request& request) {
   if (from_cookie && IsWrite(request.method)) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(session_id);
-    if (it == sessions_.end() || request.Header("x-csrf-token") != it->second.csrf) {
+    if (it == sessions_.end() || !crypto::ConstantTimeEqual(AsBytes(request.Header("x-csrf-token")),
+                                                            AsBytes(it->second.csrf))) {
       return http::JsonError(403, "csrf", "a write with a session cookie needs X-CSRF-Token");
     }
   }
@@ -688,8 +926,9 @@ http::Response RestApi::Handle(const http::Request& request) {
       return http::JsonError(400, "invalid_argument", "the body is not a JSON object");
     }
   }
-  Call call{this,   service_,          request,
-            *actor, std::move(params), body.is_object() ? &body.get_object() : nullptr};
+  Call call{this,     service_,          request,
+            *actor,   std::move(params), body.is_object() ? &body.get_object() : nullptr,
+            &options_};
   auto result = route->handler(call);
   if (!result.ok()) return FromStatus(result.status());
   return Json(route->ok_status, *result);

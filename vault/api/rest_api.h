@@ -33,6 +33,8 @@ namespace cairn::vault {
 class VaultServer;
 
 struct ApiOptions {
+  // What the protection status computes next runs with.
+  SchedulerOptions scheduler;
   // A session unused this long is forgotten. Default 15 min.
   std::chrono::seconds session_idle{900};
   // A session lives at most this long. Default 12 h.

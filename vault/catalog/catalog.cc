@@ -23,6 +23,8 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->sessions_, env->OpenDb("sessions"));
   CAIRN_ASSIGN_OR_RETURN(c->api_tokens_, env->OpenDb("api_tokens"));
   CAIRN_ASSIGN_OR_RETURN(c->alerts_, env->OpenDb("alerts"));
+  CAIRN_ASSIGN_OR_RETURN(c->policies_, env->OpenDb("policies"));
+  CAIRN_ASSIGN_OR_RETURN(c->sources_, env->OpenDb("sources"));
   return c;
 }
 

@@ -22,6 +22,7 @@
 #include "lib/crypto/chunk_id.h"
 #include "lib/proto/messages.h"
 #include "lib/repo/lmdb.h"
+#include "vault/policy/policy.h"
 
 namespace cairn::vault {
 
@@ -56,6 +57,10 @@ struct SnapshotRecord {
   uint64_t files = 0, dirs = 0, bytes = 0, new_bytes = 0, new_chunks = 0, warnings = 0;
   uint64_t started_micros = 0, finished_micros = 0;
   uint64_t manifest_count = 0;
+  // Retention lock: before this time nobody may forget the snapshot (0:
+  // not locked). Set at commit from its source's policy; only ever moved
+  // later (doc/design.md section 20).
+  uint64_t locked_until_micros = 0;
 };
 
 // A person who logs in to the console and the API (doc/design.md section
@@ -83,12 +88,12 @@ struct ApiTokenRecord {
 // An alert the vault raised (doc/design.md section 18, "Alerts"): firing
 // until its condition clears, then kept as history.
 struct AlertRecord {
-  uint64_t id = 0;        // from 1, in the order they fired
-  std::string key;        // rule and subject: "agent_unseen:<serial>"; one firing per key
-  std::string rule;       // "agent_unseen", "job_failed", "job_missed", ...
-  std::string severity;   // "warning" or "critical"
-  std::string department; // empty for the vault as a whole
-  std::string summary;    // one line for people
+  uint64_t id = 0;         // from 1, in the order they fired
+  std::string key;         // rule and subject: "agent_unseen:<serial>"; one firing per key
+  std::string rule;        // "agent_unseen", "job_failed", "job_missed", ...
+  std::string severity;    // "warning" or "critical"
+  std::string department;  // empty for the vault as a whole
+  std::string summary;     // one line for people
   uint64_t fired_micros = 0;
   uint64_t resolved_micros = 0;  // 0 while firing
   bool firing() const { return resolved_micros == 0; }
@@ -114,9 +119,9 @@ struct SessionRecord {
 // A job for an agent (doc/protocol.md section 7, "Jobs"): queued by an
 // operator, sent by `cairn-vault serve` to a connected agent in run mode,
 // then done or failed with the agent's job_done.
-enum class JobState : uint8_t { kQueued = 1, kSent = 2, kDone = 3, kFailed = 4 };
+enum class JobState : uint8_t { kQueued = 1, kSent = 2, kDone = 3, kFailed = 4, kMissed = 5 };
 
-// "queued", "sent", "done", "failed".
+// "queued", "sent", "done", "failed", "missed".
 std::string_view JobStateName(JobState state);
 
 struct JobRecord {
@@ -135,7 +140,30 @@ struct JobRecord {
   uint64_t finished_micros = 0;  // 0 until done or failed
   std::string sent_to;           // serial of the agent it was sent to
   std::string snapshot_id;       // when done
-  std::string error;             // when failed
+  std::string error;             // when failed or missed: the reason
+  // A scheduled job: its source (0: started by hand), and what the
+  // source's policy asks of the backup.
+  uint64_t source_id = 0;
+  std::vector<std::string> excludes;
+  uint8_t zstd_level = 0;  // 0: the agent's default
+  uint64_t bandwidth = 0;  // bytes per second; 0: unlimited
+};
+
+// What a policy protects: an agent's paths (with excludes) or one image
+// (doc/design.md section 20).
+struct SourceRecord {
+  uint64_t id = 0;  // from 1, never reused
+  uint32_t department_id = 0;
+  std::string host;  // the agent's host, within the department
+  std::string policy;
+  std::vector<std::string> paths;  // absolute, normal, sorted; the image when `image`
+  std::vector<std::string> excludes;
+  bool image = false;
+  uint64_t created_micros = 0;
+  // The scheduler's: the last slot a job was queued for (created_micros
+  // until then), and that job.
+  uint64_t last_slot_micros = 0;
+  uint64_t last_job = 0;
 };
 
 // The wire form of a snapshot (doc/protocol.md snapshot_list) and back.
@@ -214,6 +242,30 @@ class Catalog {
   // Newest first; at most `limit` (0: all).
   Result<std::vector<SnapshotRecord>> ListSnapshots(uint32_t department, size_t limit) const;
   Result<SnapshotRecord> FindSnapshot(uint32_t department, std::string_view id) const;
+  // Removes a snapshot and its manifest (GC reclaims the chunks).
+  // PermissionDenied while it is locked, checked in the deleting
+  // transaction; NotFound when it is not there.
+  Status ForgetSnapshot(uint32_t department, std::string_view id, uint64_t now_micros);
+  // Moves a snapshot's lock to `until_micros` unless it is already later.
+  // Returns the lock in force.
+  Result<uint64_t> LockSnapshot(uint32_t department, std::string_view id, uint64_t until_micros);
+
+  // Policies (by name) and sources (policies.cc).
+  // InvalidArgument "policy NAME exists" (create) or NotFound (edit).
+  Status PutPolicy(const Policy& policy, bool create);
+  Result<Policy> FindPolicy(std::string_view name) const;
+  Result<std::vector<Policy>> ListPolicies() const;
+  // Assigns the ID. NotFound for an unknown policy.
+  Result<SourceRecord> AddSource(SourceRecord source);
+  Result<SourceRecord> FindSource(uint64_t id) const;
+  Result<std::vector<SourceRecord>> ListSources() const;
+  Status RemoveSource(uint64_t id);
+  // Queues `job` for `source_id`'s slot and records the slot, in one
+  // transaction: returns 0 (queuing nothing) when that slot or a later one
+  // was queued already. So a slot runs once, across restarts and races.
+  Result<uint64_t> QueueScheduledJob(uint64_t source_id, uint64_t slot_micros, const JobRecord& job,
+                                     uint64_t now_micros);
+  Status SetSourceSlot(uint64_t source_id, uint64_t slot_micros);
   Result<std::vector<crypto::ChunkId>> Manifest(uint32_t department, std::string_view id) const;
 
   // --- Replication (doc/design.md section 13) ---------------------------
@@ -279,12 +331,18 @@ class Catalog {
   // InvalidArgument if the job is not in state sent.
   Status FinishJob(uint64_t id, bool ok, std::string_view snapshot_id, std::string_view error,
                    uint64_t now_micros);
+  // from -> to (queued -> missed, sent -> failed) with the reason.
+  // InvalidArgument when the job is no longer in state `from`.
+  Status ExpireJob(uint64_t id, JobState from, JobState to, std::string_view reason,
+                   uint64_t now_micros);
 
  private:
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
+  // A job to queue, checked (EnqueueJob's rules).
+  Result<JobRecord> PrepareJob(const JobRecord& spec, uint64_t now_micros) const;
   repo::LmdbEnv* env_;
   repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
-      users_, jobs_, jobs_queued_, sessions_, api_tokens_, alerts_;
+      users_, jobs_, jobs_queued_, sessions_, api_tokens_, alerts_, policies_, sources_;
 };
 
 }  // namespace cairn::vault

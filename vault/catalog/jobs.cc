@@ -16,11 +16,24 @@ std::string_view JobStateName(JobState state) {
       return "done";
     case JobState::kFailed:
       return "failed";
+    case JobState::kMissed:
+      return "missed";
   }
   return "unknown";
 }
 
 Result<uint64_t> Catalog::EnqueueJob(const JobRecord& spec, uint64_t now_micros) {
+  CAIRN_ASSIGN_OR_RETURN(JobRecord job, PrepareJob(spec, now_micros));
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(job.id, NextCounter(txn, meta_, "next_job_id"));
+  auto key = Be64(job.id);
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, key, EncodeJob(job)));
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_queued_, key, {}));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return job.id;
+}
+
+Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros) const {
   if (spec.kind != 1) {
     return Status::InvalidArgument("unknown job kind " + std::to_string(spec.kind));
   }
@@ -42,6 +55,9 @@ Result<uint64_t> Catalog::EnqueueJob(const JobRecord& spec, uint64_t now_micros)
   job.kind = spec.kind;
   job.paths = spec.paths;
   job.image = spec.image;
+  job.excludes = spec.excludes;
+  job.zstd_level = spec.zstd_level;
+  job.bandwidth = spec.bandwidth;
   job.state = JobState::kQueued;
   job.created_micros = now_micros;
   if (!job.agent_serial.empty()) {
@@ -57,13 +73,7 @@ Result<uint64_t> Catalog::EnqueueJob(const JobRecord& spec, uint64_t now_micros)
     if (job.host.empty()) job.host = agent.host;
   }
   CAIRN_RETURN_IF_ERROR(FindDepartment(job.department_id).status());
-  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
-  CAIRN_ASSIGN_OR_RETURN(job.id, NextCounter(txn, meta_, "next_job_id"));
-  auto key = Be64(job.id);
-  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, key, EncodeJob(job)));
-  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_queued_, key, {}));
-  CAIRN_RETURN_IF_ERROR(txn.Commit());
-  return job.id;
+  return job;
 }
 
 Result<JobRecord> Catalog::FindJob(uint64_t id) const {
@@ -164,6 +174,18 @@ Status Catalog::FinishJob(uint64_t id, bool ok, std::string_view snapshot_id,
   j.error = ok ? "" : std::string(error.substr(0, kMaxJobErrorLen));
   if (!ok && j.error.empty()) j.error = "failed (the agent gave no reason)";
   CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, Be64(id), EncodeJob(j)));
+  return txn.Commit();
+}
+
+Status Catalog::ExpireJob(uint64_t id, JobState from, JobState to, std::string_view reason,
+                          uint64_t now_micros) {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  CAIRN_ASSIGN_OR_RETURN(JobRecord j, LoadJobIn(txn, jobs_, id, from));
+  j.state = to;
+  j.finished_micros = now_micros;
+  j.error = std::string(reason.substr(0, kMaxJobErrorLen));
+  CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, Be64(id), EncodeJob(j)));
+  if (from == JobState::kQueued) CAIRN_RETURN_IF_ERROR(txn.Delete(jobs_queued_, Be64(id)));
   return txn.Commit();
 }
 

@@ -109,6 +109,7 @@ inline Bytes EncodeSnapshot(const SnapshotRecord& s) {
                      s.started_micros, s.finished_micros, s.manifest_count}) {
     w.PutU64(v);
   }
+  if (s.locked_until_micros != 0) w.PutU64(s.locked_until_micros);
   return out;
 }
 
@@ -133,7 +134,10 @@ inline Result<SnapshotRecord> DecodeSnapshot(ByteView v) {
                       &s.started_micros, &s.finished_micros, &s.manifest_count}) {
     if (!r.ReadU64(f)) return Malformed("snapshot");
   }
-  if (r.remaining() != 0) return Malformed("snapshot");
+  // Rows of snapshots never locked end here.
+  if (r.remaining() != 0 && (!r.ReadU64(&s.locked_until_micros) || r.remaining() != 0)) {
+    return Malformed("snapshot");
+  }
   return s;
 }
 
@@ -188,6 +192,13 @@ inline Bytes EncodeJob(const JobRecord& j) {
   PutString(w, j.sent_to);
   PutString(w, j.snapshot_id);
   PutString(w, j.error);
+  // Scheduled jobs' fields; rows of jobs started by hand before them end
+  // above.
+  w.PutU64(j.source_id);
+  w.PutU32(static_cast<uint32_t>(j.excludes.size()));
+  for (const auto& e : j.excludes) PutString(w, e);
+  w.PutU8(j.zstd_level);
+  w.PutU64(j.bandwidth);
   return out;
 }
 
@@ -206,9 +217,19 @@ inline Result<JobRecord> DecodeJob(ByteView v) {
   uint8_t image, state;
   if (!r.ReadU8(&image) || !r.ReadU8(&state) || !r.ReadU64(&j.created_micros) ||
       !r.ReadU64(&j.sent_micros) || !r.ReadU64(&j.finished_micros) || !GetString(r, &j.sent_to) ||
-      !GetString(r, &j.snapshot_id) || !GetString(r, &j.error) || r.remaining() != 0 || image > 1 ||
-      state < 1 || state > 4) {
+      !GetString(r, &j.snapshot_id) || !GetString(r, &j.error) || image > 1 || state < 1 ||
+      state > 5) {
     return Malformed("job");
+  }
+  if (r.remaining() != 0) {
+    if (!r.ReadU64(&j.source_id) || !r.ReadU32(&n) || n > kMaxListItems) return Malformed("job");
+    j.excludes.resize(n);
+    for (auto& e : j.excludes) {
+      if (!GetString(r, &e)) return Malformed("job");
+    }
+    if (!r.ReadU8(&j.zstd_level) || !r.ReadU64(&j.bandwidth) || r.remaining() != 0) {
+      return Malformed("job");
+    }
   }
   j.image = image;
   j.state = static_cast<JobState>(state);
@@ -219,6 +240,91 @@ inline Result<JobRecord> DecodeJob(ByteView v) {
 constexpr size_t kMaxJobPaths = 1024;
 constexpr size_t kMaxJobPathLen = 4096;
 constexpr size_t kMaxJobErrorLen = 65536;
+
+inline Bytes EncodePolicy(const Policy& p) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.PutU8(1);  // row version
+  PutString(w, p.template_name);
+  PutString(w, p.schedule);
+  for (uint32_t v :
+       {p.keep.last, p.keep.hourly, p.keep.daily, p.keep.weekly, p.keep.monthly, p.keep.yearly}) {
+    w.PutU32(v);
+  }
+  w.PutU8(static_cast<uint8_t>(p.zstd_level));
+  w.PutU8(p.offsite ? 1 : 0);
+  for (uint64_t v : {p.rpo_seconds, p.rto_seconds, p.drill_every_seconds, p.lock_seconds,
+                     p.bandwidth_bytes_per_second, p.created_micros, p.updated_micros}) {
+    w.PutU64(v);
+  }
+  return out;
+}
+
+inline Result<Policy> DecodePolicy(std::string_view name, ByteView v) {
+  Policy p;
+  p.name = std::string(name);
+  ByteReader r(v);
+  uint8_t version, level, offsite;
+  if (!r.ReadU8(&version) || version != 1 || !GetString(r, &p.template_name) ||
+      !GetString(r, &p.schedule)) {
+    return Malformed("policy");
+  }
+  for (uint32_t* f : {&p.keep.last, &p.keep.hourly, &p.keep.daily, &p.keep.weekly, &p.keep.monthly,
+                      &p.keep.yearly}) {
+    if (!r.ReadU32(f)) return Malformed("policy");
+  }
+  if (!r.ReadU8(&level) || !r.ReadU8(&offsite) || offsite > 1) return Malformed("policy");
+  for (uint64_t* f : {&p.rpo_seconds, &p.rto_seconds, &p.drill_every_seconds, &p.lock_seconds,
+                      &p.bandwidth_bytes_per_second, &p.created_micros, &p.updated_micros}) {
+    if (!r.ReadU64(f)) return Malformed("policy");
+  }
+  if (r.remaining() != 0) return Malformed("policy");
+  p.zstd_level = level;
+  p.offsite = offsite;
+  return p;
+}
+
+inline Bytes EncodeSource(const SourceRecord& s) {
+  Bytes out;
+  ByteWriter w(&out);
+  w.PutU64(s.id);
+  w.PutU32(s.department_id);
+  PutString(w, s.host);
+  PutString(w, s.policy);
+  for (const auto* list : {&s.paths, &s.excludes}) {
+    w.PutU32(static_cast<uint32_t>(list->size()));
+    for (const auto& p : *list) PutString(w, p);
+  }
+  w.PutU8(s.image ? 1 : 0);
+  w.PutU64(s.created_micros);
+  w.PutU64(s.last_slot_micros);
+  w.PutU64(s.last_job);
+  return out;
+}
+
+inline Result<SourceRecord> DecodeSource(ByteView v) {
+  SourceRecord s;
+  ByteReader r(v);
+  if (!r.ReadU64(&s.id) || !r.ReadU32(&s.department_id) || !GetString(r, &s.host) ||
+      !GetString(r, &s.policy)) {
+    return Malformed("source");
+  }
+  for (auto* list : {&s.paths, &s.excludes}) {
+    uint32_t n;
+    if (!r.ReadU32(&n) || n > kMaxListItems) return Malformed("source");
+    list->resize(n);
+    for (auto& p : *list) {
+      if (!GetString(r, &p)) return Malformed("source");
+    }
+  }
+  uint8_t image;
+  if (!r.ReadU8(&image) || image > 1 || !r.ReadU64(&s.created_micros) ||
+      !r.ReadU64(&s.last_slot_micros) || !r.ReadU64(&s.last_job) || r.remaining() != 0) {
+    return Malformed("source");
+  }
+  s.image = image;
+  return s;
+}
 
 inline Bytes EncodeSession(const SessionRecord& r) {
   Bytes out;

@@ -2,6 +2,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "lib/base/cli.h"
 #include "lib/crypto/random.h"
 #include "vault/catalog/catalog.h"
 #include "vault/catalog/rows.h"
@@ -237,6 +238,48 @@ Result<std::vector<crypto::ChunkId>> Catalog::Manifest(uint32_t department,
                               std::to_string(snap.manifest_count));
   }
   return out;
+}
+
+Status Catalog::ForgetSnapshot(uint32_t department, std::string_view id, uint64_t now_micros) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  Bytes key = SnapshotKey(department, snap.time_micros, snap.id);
+  auto v = txn.Get(snapshots_, key);
+  if (!v.ok()) {
+    if (v.status().IsNotFound()) return Status::NotFound("no snapshot " + snap.id);
+    return v.status();
+  }
+  // Checked again inside the transaction that deletes: a lock set since
+  // the read above holds.
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord current, DecodeSnapshot(*v));
+  if (current.locked_until_micros > now_micros) {
+    return Status::PermissionDenied("snapshot " + snap.id + " is locked until " +
+                                    cli::Rfc3339(current.locked_until_micros));
+  }
+  std::vector<Bytes> parts;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(manifests_, AsBytes(snap.id), [&](ByteView k, ByteView) {
+    if (k.size() == snap.id.size() + 4) parts.emplace_back(k.begin(), k.end());
+    return true;
+  }));
+  for (const Bytes& k : parts) CAIRN_RETURN_IF_ERROR(txn.Delete(manifests_, k));
+  CAIRN_RETURN_IF_ERROR(txn.Delete(snapshots_, key));
+  return txn.Commit();
+}
+
+Result<uint64_t> Catalog::LockSnapshot(uint32_t department, std::string_view id,
+                                       uint64_t until_micros) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  Bytes key = SnapshotKey(department, snap.time_micros, snap.id);
+  auto v = txn.Get(snapshots_, key);
+  if (!v.ok()) return v.status();
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord current, DecodeSnapshot(*v));
+  // A lock only ever moves later.
+  if (current.locked_until_micros >= until_micros) return current.locked_until_micros;
+  current.locked_until_micros = until_micros;
+  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(current)));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return until_micros;
 }
 
 }  // namespace cairn::vault

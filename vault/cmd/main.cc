@@ -27,6 +27,8 @@
 #include "lib/io/env.h"
 #include "lib/repo/lmdb.h"
 #include "vault/api/rest_api.h"
+#include "vault/cmd/output.h"
+#include "vault/cmd/protection.h"
 #include "vault/config.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
@@ -38,16 +40,8 @@ using cairn::Status;
 
 namespace cli = cairn::cli;
 
-// Prints `result` as one JSON object on stdout (--json) or as text.
-void Print(bool json, const boost::json::object& result, const std::string& text) {
-  if (json) {
-    cli::PrintJson(result);
-  } else {
-    std::cout << text;
-  }
-}
-
-int Fail(bool json, const Status& s) { return cli::Fail("cairn-vault", json, s); }
+using cairn::vault::cmd::Fail;
+using cairn::vault::cmd::Print;
 
 using cairn::vault::JobRecord;
 using cairn::vault::JobState;
@@ -85,7 +79,8 @@ boost::json::object JobJson(const std::map<uint32_t, std::string>& names, const 
                         {"sent_to", j.sent_to}};
   if (j.state == JobState::kQueued) o["waiting_seconds"] = (now - j.created_micros) / 1'000'000;
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
-  if (j.state == JobState::kFailed) o["message"] = j.error;
+  if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["message"] = j.error;
+  if (j.source_id != 0) o["source"] = j.source_id;
   return o;
 }
 
@@ -111,10 +106,12 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
       Print(json, o, "snapshot " + j->snapshot_id + "\n");
       return 0;
     }
-    if (j->state == JobState::kFailed || env->MonotonicMicros() >= deadline) {
+    const bool ended = j->state == JobState::kFailed || j->state == JobState::kMissed;
+    if (ended || env->MonotonicMicros() >= deadline) {
       std::string message =
-          j->state == JobState::kFailed
-              ? "job " + std::to_string(id) + " failed: " + j->error
+          ended
+              ? "job " + std::to_string(id) + " " +
+                    std::string(cairn::vault::JobStateName(j->state)) + ": " + j->error
               : "job " + std::to_string(id) + " is still " +
                     std::string(cairn::vault::JobStateName(j->state)) + " after " +
                     std::to_string(static_cast<int>(seconds)) + " s" +
@@ -123,7 +120,7 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
       if (json) {
         boost::json::object o = JobJson(names, *j, now);
         o["ok"] = false;
-        o["error"] = j->state == JobState::kFailed ? "job_failed" : "timeout";
+        o["error"] = ended ? "job_" + std::string(cairn::vault::JobStateName(j->state)) : "timeout";
         o["message"] = message;
         cli::PrintJson(o);
       }
@@ -508,6 +505,9 @@ int main(int argc, char** argv) {
   alert_list->add_flag("--json", flags.json, "Print the result as one JSON object");
   cli::Examples(alert_list, "Example:\n  cairn-vault alert list --data /var/lib/cairn/vault --all");
 
+  cairn::vault::cmd::ProtectionCommands protection;
+  cairn::vault::cmd::AddProtectionCommands(app, snapshot, &protection, &data_dir, &flags);
+
   auto* audit_list = audit->add_subcommand("list", "List audit entries, oldest first");
   audit_list->add_option("--data", data_dir, "Vault data directory")
       ->envname("CAIRN_DATA")
@@ -585,6 +585,8 @@ int main(int argc, char** argv) {
     auto monitor = cairn::vault::MonitorOptionsFrom(c);
     if (!monitor.ok()) return Fail(false, monitor.status().WithContext(file));
     daemon.monitor = std::move(*monitor);
+    daemon.scheduler = c.scheduler;
+    daemon.api.scheduler = c.scheduler;
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
   }
@@ -695,6 +697,15 @@ int main(int argc, char** argv) {
       return 0;
     }
     return WaitForJob(service, *id, job_wait, json);
+  }
+  {
+    // The scheduler's settings decide the next runs that status shows.
+    auto config = cairn::vault::LoadConfig(data_dir + "/vault.toml");
+    const auto scheduler = config.ok() ? config->scheduler : cairn::vault::SchedulerOptions{};
+    if (auto done =
+            cairn::vault::cmd::RunProtectionCommand(protection, service, me, json, scheduler)) {
+      return *done;
+    }
   }
   if (*alert_list) {
     auto list = service.ListAlerts(me, !alert_all, alert_limit);

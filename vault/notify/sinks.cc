@@ -110,7 +110,10 @@ size_t SyslogSink::Deliver(std::span<const AuditEntry> entries, Status* error) {
     written += frame.size();
     ends.push_back(written);
   }
-  uint64_t unacked = 0;
+  // Until measured, nothing counts as acknowledged: a connection the
+  // write's deadline closed may have lost what its buffer held, so those
+  // entries go again (a duplicate rather than a loss).
+  uint64_t unacked = written;
   Status acked = stream_->WaitAcknowledged(&unacked);
   if (failed.ok() && acked.ok()) return entries.size();
   *error = !failed.ok() ? failed : acked;

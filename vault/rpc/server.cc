@@ -323,6 +323,10 @@ void VaultServer::DispatchOnce() {
     {
       std::lock_guard<std::mutex> lock(connections_mu_);
       const uint64_t now = MonoMicros();
+      // At most max_running_jobs at once on this vault; the rest wait.
+      size_t running = 0;
+      for (const auto& [id, client] : connections_) running += client->job != 0;
+      if (running >= options_.max_running_jobs) break;
       for (const auto& [id, client] : connections_) {
         if (client->actor.department != job.department_id) continue;
         if (job.agent_serial.empty() ? client->actor.host != job.host
@@ -347,7 +351,10 @@ void VaultServer::DispatchOnce() {
       spdlog::warn("job {}: not sent: {}", job.id, s.ToString());
       continue;
     }
-    proto::Job message{job.id, static_cast<proto::JobKind>(job.kind), job.paths, job.image};
+    proto::Job message{job.id,       static_cast<proto::JobKind>(job.kind),
+                       job.paths,    job.image,
+                       job.excludes, job.zstd_level,
+                       job.bandwidth};
     asio::co_spawn(target->conn->executor(), SendJob(target, std::move(message)), asio::detached);
   }
 }

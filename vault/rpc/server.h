@@ -63,6 +63,8 @@ struct ServeOptions {
   // Quiet time after HelloOk (without session_begin or ping) that makes an
   // agent connection a job link. Default 1 s.
   std::chrono::milliseconds job_link_idle{1000};
+  // Jobs running at once over the whole vault ([scheduler] max_running_jobs).
+  size_t max_running_jobs = 16;
   // Threads that run the store's blocking work. Default 4: enough to keep
   // fsyncs of several departments and pack reads in flight on a small
   // appliance; every connection waits for its own request, so more

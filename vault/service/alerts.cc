@@ -123,7 +123,8 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
       const std::string& ran_on = !j.sent_to.empty() ? j.sent_to : j.agent_serial;
       const std::string target =
           std::to_string(j.department_id) + "/" + (ran_on.empty() ? "host:" + j.host : ran_on);
-      if (j.state == JobState::kDone || j.state == JobState::kFailed) {
+      if (j.state == JobState::kDone || j.state == JobState::kFailed ||
+          j.state == JobState::kMissed) {
         newest[target] = &j;  // oldest first: the last one wins
       }
       const uint64_t waiting = (now - std::min(now, j.created_micros)) / 1'000'000;
@@ -136,6 +137,13 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
                 " ago: its agent has not taken it"};
       }
     }
+    for (const auto& [target, j] : newest) {
+      if (j->state != JobState::kMissed || t.job_missed_seconds == 0) continue;
+      holds["job_missed:" + target] = {
+          "job_missed", "warning", DepartmentName(j->department_id),
+          "job " + std::to_string(j->id) + " for " + EscapeForLog(j->host) + " (" +
+              DepartmentName(j->department_id) + ") was missed: " + EscapeForLog(j->error)};
+    }
     if (t.job_failed) {
       for (const auto& [target, j] : newest) {
         if (j->state != JobState::kFailed) continue;
@@ -144,6 +152,23 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
             "job " + std::to_string(j->id) + " on " + EscapeForLog(j->host) + " (" +
                 DepartmentName(j->department_id) + ") failed: " + EscapeForLog(j->error)};
       }
+    }
+  }
+  if (t.rpo_breached) {
+    // A source whose last good backup is older than its policy's RPO.
+    CAIRN_ASSIGN_OR_RETURN(auto report, ProtectionStatus(Actor::Self(), "", SchedulerOptions{}));
+    for (const auto& st : report.sources) {
+      if (st.rpo != "breached") continue;
+      std::string what;
+      for (const auto& p : st.source.paths) what += (what.empty() ? "" : " ") + p;
+      holds["rpo_breached:" + std::to_string(st.source.id)] = {
+          "rpo_breached", "critical", st.department,
+          "source " + std::to_string(st.source.id) + " (" + EscapeForLog(st.source.host) + " " +
+              EscapeForLog(what) + ", " + st.department + "): " +
+              (st.last_good_micros == 0 ? "no backup yet"
+                                        : "last good backup " + Duration(st.age_seconds) + " ago") +
+              ", RPO " + Duration(st.policy.rpo_seconds) +
+              (st.last_failure.empty() ? "" : "; last failure: " + EscapeForLog(st.last_failure))};
     }
   }
   if (t.replication_lag_seconds > 0) {

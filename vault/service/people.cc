@@ -46,6 +46,12 @@ std::string_view PermissionName(Permission p) {
       return "list users";
     case Permission::kManageUsers:
       return "manage users";
+    case Permission::kManagePolicies:
+      return "manage protection policies";
+    case Permission::kManageSources:
+      return "assign policies to sources";
+    case Permission::kForget:
+      return "forget snapshots";
   }
   return "do that";
 }
@@ -59,6 +65,9 @@ bool RoleMay(std::string_view role, Permission p) {
     case Permission::kEnrol:
     case Permission::kRevoke:
     case Permission::kRunJobs:
+    case Permission::kManagePolicies:
+    case Permission::kManageSources:
+    case Permission::kForget:
       return role == "operator";
     case Permission::kRestore:
       return role == "operator" || role == "dr";
@@ -85,6 +94,9 @@ bool VaultService::InScope(const Actor& actor, std::string_view department) cons
 Status VaultService::Authorize(const Actor& actor, Permission what,
                                std::string_view department) const {
   if (actor.kind == Actor::Kind::kLocal) return Status::OK();  // a shell on the vault host
+  // The vault's own rules at work (retention, alerts). Locks still hold:
+  // they are checked where a snapshot is forgotten, for every actor.
+  if (actor.kind == Actor::Kind::kVault) return Status::OK();
   if (actor.kind != Actor::Kind::kUser) {
     return Status::PermissionDenied("only people may " + std::string(PermissionName(what)));
   }
@@ -183,11 +195,27 @@ Status VaultService::SetPassword(const Actor& actor, std::string_view name,
   return Status::OK();
 }
 
+namespace {
+// "10.0.0.5:41000" -> "10.0.0.5", "[::1]:443" -> "::1": throttling is per
+// host, not per connection.
+std::string HostOf(std::string_view address) {
+  if (!address.empty() && address.front() == '[') {
+    size_t end = address.find(']');
+    if (end != std::string_view::npos) return std::string(address.substr(1, end - 1));
+  }
+  size_t colon = address.rfind(':');
+  if (colon != std::string_view::npos && address.find(':') == colon) {
+    return std::string(address.substr(0, colon));
+  }
+  return std::string(address);
+}
+}  // namespace
+
 Status VaultService::CheckThrottle(std::string_view account, std::string_view address) const {
   std::lock_guard<std::mutex> lock(login_mu_);
   const uint64_t now = Now();
   uint64_t wait = 0;
-  for (const std::string& key : {"user:" + std::string(account), "addr:" + std::string(address)}) {
+  for (const std::string& key : {"user:" + std::string(account), "addr:" + HostOf(address)}) {
     auto it = login_failures_.find(key);
     if (it != login_failures_.end() && it->second.next_allowed_micros > now) {
       wait = std::max(wait, it->second.next_allowed_micros - now);
@@ -198,7 +226,8 @@ Status VaultService::CheckThrottle(std::string_view account, std::string_view ad
                              std::to_string((wait + 999'999) / 1'000'000) + " s");
 }
 
-void VaultService::NoteLoginFailure(const std::string& account, const std::string& address) {
+void VaultService::NoteLoginFailure(const std::string& account, const std::string& address_in) {
+  const std::string address = HostOf(address_in);
   std::lock_guard<std::mutex> lock(login_mu_);
   const uint64_t now = Now();
   for (const std::string& key : {"user:" + account, "addr:" + address}) {
@@ -210,8 +239,19 @@ void VaultService::NoteLoginFailure(const std::string& account, const std::strin
           now + std::min<uint64_t>(kMaxBackoffMicros, uint64_t{1'000'000} << doublings);
     }
   }
-  // Bounded memory whatever an attacker tries: forget the oldest entries.
-  while (login_failures_.size() > 100000) login_failures_.erase(login_failures_.begin());
+  // Bounded memory whatever an attacker tries: past the bound, forget the
+  // entries whose back-off has ended, then the ones that end soonest.
+  if (login_failures_.size() > 100000) {
+    std::erase_if(login_failures_,
+                  [&](const auto& e) { return e.second.next_allowed_micros <= now; });
+    while (login_failures_.size() > 100000) {
+      auto soonest = std::min_element(
+          login_failures_.begin(), login_failures_.end(), [](const auto& a, const auto& b) {
+            return a.second.next_allowed_micros < b.second.next_allowed_micros;
+          });
+      login_failures_.erase(soonest);
+    }
+  }
 }
 
 Result<Actor> VaultService::Login(std::string_view name, std::string_view password,
@@ -231,7 +271,12 @@ Result<Actor> VaultService::Login(std::string_view name, std::string_view passwo
     good = v.ok() && *v;
   } else {
     // Same work and answer as a wrong password: no account enumeration.
-    (void)crypto::VerifyPassword(password, "scrypt$15$8$1$00$00");
+    // The dummy is a real hash (made once), so that scrypt runs.
+    static const std::string dummy = [] {
+      auto h = crypto::HashPassword("cairn-no-such-account");
+      return h.ok() ? *h : std::string();
+    }();
+    (void)crypto::VerifyPassword(password, dummy);
   }
   if (!good || u->disabled) {
     NoteLoginFailure(account, std::string(address));
@@ -244,7 +289,7 @@ Result<Actor> VaultService::Login(std::string_view name, std::string_view passwo
   {
     std::lock_guard<std::mutex> lock(login_mu_);
     login_failures_.erase("user:" + account);
-    login_failures_.erase("addr:" + std::string(address));
+    login_failures_.erase("addr:" + HostOf(address));
   }
   CAIRN_ASSIGN_OR_RETURN(Actor actor, UserActor(account, address));
   Audit(actor, "user.login", "", account);

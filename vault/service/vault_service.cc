@@ -549,6 +549,8 @@ Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& 
   snap.time_micros = Now();
   snap.root_tree = commit.root_tree;
   SetStats(&snap, commit.stats);
+  // The retention lock of its source's policy, in the commit itself.
+  snap.locked_until_micros = LockFor(snap, 0);
   CAIRN_ASSIGN_OR_RETURN(SnapshotRecord stored, vault_->catalog()->CommitSnapshot(snap, manifest));
   r.committed_snapshot = stored.id;
   r.committed_micros = stored.time_micros;
@@ -793,6 +795,9 @@ Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& don
     spdlog::error("job {}: recording job_done failed: {}", job->id, s.ToString());
   } else if (done.ok) {
     spdlog::info("job {} done by {}: snapshot {}", job->id, agent.Describe(), done.snapshot_id);
+    if (Status a = AfterJobSnapshot(*job, done.snapshot_id); !a.ok()) {
+      spdlog::error("job {}: locking and retention after it: {}", job->id, a.ToString());
+    }
   } else {
     spdlog::warn("job {} failed on {}: {}", job->id, agent.Describe(), EscapeForLog(done.error));
   }
@@ -912,6 +917,10 @@ Result<proto::ReplicaSetupOk> VaultService::ReplicaSetup(const Actor& replicator
 Result<proto::ReplicaSnapshots> VaultService::ReplicaList(const proto::ReplicaList& req) const {
   const Catalog& catalog = *vault_->catalog();
   const size_t limit = req.limit == 0 ? proto::kMaxSnapshotsPerList : req.limit;
+  // The DR site holds every snapshot up to the one it asks after (the
+  // protection status's off-site state).
+  if (req.after > replica_served_after_.load()) replica_served_after_.store(req.after);
+  replica_served_micros_.store(Now());
   CAIRN_ASSIGN_OR_RETURN(auto list, catalog.ListSnapshotsAfter(req.after, limit));
   proto::ReplicaSnapshots reply;
   CAIRN_ASSIGN_OR_RETURN(reply.latest, catalog.LatestSnapshotNumber());

@@ -15,7 +15,12 @@
 //   - a job goes queued -> sent -> done|failed, and only the agent it was
 //     sent to may finish it: StartJob, MarkJobSent, ReportJobDone;
 //   - revoked certificates are refused at once: RevokeAgent,
-//     IsRevokedOrUnknown (the listener asks on every handshake and sweep).
+//     IsRevokedOrUnknown (the listener asks on every handshake and sweep);
+//   - a policy is never weaker than its template, and its lock never
+//     shortens: CreatePolicy, EditPolicy (vault/policy/policy.h);
+//   - a schedule's slot is queued once, across restarts: ScheduleDue;
+//   - a locked snapshot is never forgotten, by anyone: ForgetSnapshots,
+//     ApplyRetentionRules (Catalog::ForgetSnapshot checks it again).
 //
 // Threading: every method may be called from any thread at once; several
 // block (fsync, LMDB writes, pack reads), so the network front end calls
@@ -28,6 +33,7 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +47,7 @@
 #include "lib/proto/messages.h"
 #include "lib/repo/record.h"
 #include "vault/config.h"
+#include "vault/policy/policy.h"
 #include "vault/service/manifest_buffer.h"
 #include "vault/vault.h"
 
@@ -59,6 +66,9 @@ enum class Permission {
   kReadAudit,          // the audit trail and the reports
   kReadUsers,          // the list of people
   kManageUsers,        // create and disable people, set others' passwords
+  kManagePolicies,     // create and edit protection policies
+  kManageSources,      // assign policies to an agent's paths or images
+  kForget,             // forget snapshots (never locked ones)
 };
 
 // Who asks: the vault's record of the caller for logs (and the audit trail).
@@ -247,6 +257,94 @@ class VaultService {
   // None elsewhere, and before the first pass.
   std::optional<double> ReplicationLagSeconds() const;
 
+  // --- Policies, sources, scheduling, retention, status (policies.cc) ----
+  // InvalidArgument naming the rule a policy breaks (CheckPolicy), or
+  // "exists". Refusals are audited too.
+  Result<Policy> CreatePolicy(const Actor& actor, Policy policy);
+  // Applies `edit` to the stored policy. PermissionDenied for a shorter
+  // lock, or (operators) a policy that protects sources outside the scope.
+  Result<Policy> EditPolicy(const Actor& actor, std::string_view name,
+                            const std::function<Status(Policy&)>& edit);
+  Result<std::vector<Policy>> ListPolicies(const Actor& actor) const;
+  Result<Policy> FindPolicy(const Actor& actor, std::string_view name) const;
+  static boost::json::object PolicyToJson(const Policy& p);
+
+  struct SourceSpec {
+    std::string department, host, policy;
+    std::vector<std::string> paths, excludes;
+    std::string image;  // instead of paths
+  };
+  // NotFound for an unknown department, policy or agent host;
+  // InvalidArgument for relative paths, paths and an image together, or a
+  // series another source protects.
+  Result<SourceRecord> AddSource(const Actor& actor, const SourceSpec& spec);
+  Status RemoveSource(const Actor& actor, uint64_t id);
+  Result<std::vector<SourceRecord>> ListSources(const Actor& actor) const;
+
+  // The scheduler (serve calls these every second).
+  struct Due {
+    uint64_t slot_micros = 0;  // the schedule's slot
+    uint64_t run_micros = 0;   // slot + the source's fixed jitter
+  };
+  // The slot to run next: after the last one queued; when several have
+  // passed (the vault was down), the latest of them, once.
+  std::optional<Due> NextDue(const SourceRecord& source, const Policy& policy,
+                             const SchedulerOptions& options, uint64_t now_micros) const;
+  static uint64_t SourceJitterMicros(const SourceRecord& source, uint64_t gap_seconds,
+                                     const SchedulerOptions& options);
+  // Queues a job for every source whose slot has come. Returns their IDs.
+  Result<std::vector<uint64_t>> ScheduleDue(const SchedulerOptions& options);
+  // queued -> missed when the agent stays away, sent -> failed past the
+  // deadline or when the agent disappeared; audited with the reason.
+  Result<size_t> ExpireJobs(const SchedulerOptions& options);
+
+  // One series (department, host, kind, paths) and what retention does.
+  struct SeriesPlan {
+    std::string department, host;
+    std::vector<std::string> paths;
+    bool image = false;
+    uint64_t source_id = 0;  // 0: no source protects it (nothing is forgotten)
+    std::string policy;
+    std::vector<SnapshotRecord> snapshots;     // newest first
+    std::vector<RetentionDecision> decisions;  // the same order
+  };
+  // Applies every source's policy to its series (all departments when
+  // `department` is empty); dry_run only tells. Locked snapshots stay.
+  Result<std::vector<SeriesPlan>> ApplyRetentionRules(const Actor& actor,
+                                                      std::string_view department, bool dry_run);
+  struct ForgetResult {
+    SnapshotRecord snapshot;
+    bool forgotten = false;
+    std::string refusal;  // why not (a lock)
+  };
+  // Forgets snapshots by ID (or unique prefix). A locked one is refused,
+  // admin or not, and the attempt audited.
+  Result<std::vector<ForgetResult>> ForgetSnapshots(const Actor& actor, std::string_view department,
+                                                    const std::vector<std::string>& ids,
+                                                    bool dry_run);
+  struct SourceStatus {
+    SourceRecord source;
+    std::string department;
+    Policy policy;
+    std::string last_good_snapshot;
+    uint64_t last_good_micros = 0, age_seconds = 0, snapshots = 0;
+    std::string rpo = "no RPO";            // "met", "pending", "at risk", "breached", "no RPO"
+    std::string offsite = "not required";  // "replicated", "lagging", ...
+    uint64_t next_run_micros = 0;
+    uint64_t last_failure_job = 0, last_failure_micros = 0;
+    std::string last_failure;  // "failed: reason", "missed: reason"
+    uint64_t running_job = 0;  // a queued or sent job
+  };
+  struct ProtectionReport {
+    uint64_t time_micros = 0;
+    std::vector<SourceStatus> sources;
+    std::vector<std::string> unprotected_series;     // snapshots no source covers
+    std::vector<std::string> agents_without_source;  // "department/host"
+    std::vector<std::string> agents_unseen;          // not seen for a day
+  };
+  Result<ProtectionReport> ProtectionStatus(const Actor& actor, std::string_view department,
+                                            const SchedulerOptions& options) const;
+
   // --- Departments, tokens, agents --------------------------------------
   Result<Department> CreateDepartment(const Actor& actor, std::string_view name);
   Result<std::vector<Department>> ListDepartments() const;
@@ -382,6 +480,17 @@ class VaultService {
              boost::json::object details = {}) const;
   std::string DepartmentName(uint32_t id) const;
   std::string SpillPath(uint64_t session_id) const;
+  // Retention plans of every series (of one department, or one series).
+  Result<std::vector<SeriesPlan>> PlanRetention(std::string_view department,
+                                                const std::optional<std::string>& series) const;
+  Status ForgetPlanned(const Actor& actor, SeriesPlan& plan);
+  // The lock a new snapshot gets from its source's policy (0: none).
+  uint64_t LockFor(const SnapshotRecord& snapshot, uint64_t source_id) const;
+  // After a scheduled job's snapshot: its lock, then its series' retention.
+  Status AfterJobSnapshot(const JobRecord& job, std::string_view snapshot_id);
+  // The newest snapshot number the DR site has asked past (it holds
+  // everything up to it).
+  uint64_t ReplicatedUpTo() const;
   // Makes room for one more session of `agent` (sessions_mu_ held).
   Status MakeRoomFor(const Actor& agent);
   std::shared_ptr<BackupSession> Adopt(SessionRecord record);  // sessions_mu_ held
@@ -401,6 +510,8 @@ class VaultService {
   std::map<std::string, Failures> login_failures_;  // "user:<name>", "addr:<address>"
 
   std::atomic<uint64_t> ingested_bytes_{0};
+  std::mutex policy_mu_;  // EditPolicy's read-check-write
+  mutable std::atomic<uint64_t> replica_served_after_{0}, replica_served_micros_{0};
   // Agents' last-seen times: in memory at once, in the catalog at most once
   // a minute per agent.
   struct Seen {

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <ctime>
+#include <set>
+
 #include "lib/proto/token.h"
 #include "lib/repo/record.h"
 #include "lib/repo/test_util.h"
@@ -252,6 +256,7 @@ class SimClock : public io::EnvWrapper {
   SimClock() : EnvWrapper(io::Env::Posix()) {}
   uint64_t NowMicros() override { return now_; }
   void Advance(uint64_t seconds) { now_ += seconds * 1'000'000; }
+  void Set(uint64_t micros) { now_ = micros; }
 
  private:
   uint64_t now_ = 1'796'000'000'000'000ull;
@@ -498,6 +503,275 @@ TEST_F(AlertsTest, ReplicationLagGrowsWhilePassesFailAndAuditBacklogFires) {
   EXPECT_EQ((*changes)[0].rule, "audit_backlog");
   EXPECT_FALSE((*changes)[0].firing());
   EXPECT_EQ((*changes)[1].rule, "disk_free");  // below 100 % free: always
+}
+
+// --- Policies, the scheduler, retention and locks (doc/design.md section 20)
+
+class ProtectionTest : public AlertsTest {
+ protected:
+  void SetUp() override {
+    setenv("TZ", "UTC", 1);
+    tzset();
+    AlertsTest::SetUp();
+    sched_.spread_seconds = 0;
+    sched_.missed_after_seconds = 600;
+    sched_.deadline_seconds = 3 * 3600;
+  }
+  // A snapshot of `paths` committed by `agent` now, as a backup would.
+  std::string Backup(const Actor& agent, const std::vector<std::string>& paths, uint64_t seed) {
+    bool r = false;
+    auto s = service_->BeginSession(agent, {proto::SessionKind::kFiles, paths, 0}, &r);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    crypto::ChunkId a;
+    EXPECT_TRUE(service_->PutRecord(agent, Record(seed, &a)).ok());
+    EXPECT_TRUE(service_->Flush(**s, 1).ok());
+    EXPECT_TRUE(service_->AddManifestPart(**s, {(*s)->id(), {a}}).ok());
+    auto ok = service_->Commit(agent, **s, {(*s)->id(), a, 1, {}});
+    EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+    return ok.ok() ? ok->snapshot_id : "";
+  }
+  Policy Plain(const std::string& name) {
+    Policy p;
+    p.name = name;
+    return p;
+  }
+  SchedulerOptions sched_;
+};
+
+TEST_F(ProtectionTest, TemplatesRefuseWeakerPoliciesAndRefusalsAreAudited) {
+  auto t = FindTemplate("level3");
+  ASSERT_TRUE(t.ok());
+  Policy weak = PolicyFromTemplate(**t, "finance-db");
+  weak.keep.daily = 7;
+  auto refused = service_->CreatePolicy(me_, weak);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("keep-daily 7"), std::string::npos);
+  EXPECT_EQ(Audited("policy.refused"), 1u);
+  ASSERT_TRUE(service_->CreatePolicy(me_, PolicyFromTemplate(**t, "finance-db")).ok());
+  EXPECT_TRUE(service_->CreatePolicy(me_, PolicyFromTemplate(**t, "finance-db"))
+                  .status()
+                  .IsInvalidArgument());  // exists
+  auto edit = service_->EditPolicy(me_, "finance-db", [](Policy& p) {
+    p.offsite = false;
+    return Status::OK();
+  });
+  ASSERT_FALSE(edit.ok());
+  EXPECT_NE(edit.status().message().find("off-site"), std::string::npos);
+  EXPECT_EQ(Audited("policy.refused"), 2u);
+  EXPECT_EQ(Audited("policy.create"), 1u);
+}
+
+TEST_F(ProtectionTest, LockedSnapshotsCannotBeForgottenByAnyoneUntilTheirDate) {
+  Actor agent = Enroll("finance", "fin-db");
+  Policy p = Plain("locked");
+  p.lock_seconds = 30 * 86400;
+  p.keep.last = 1;
+  ASSERT_TRUE(service_->CreatePolicy(me_, p).ok());
+  VaultService::SourceSpec spec{"finance", "fin-db", "locked", {"/srv/db/"}, {}, ""};
+  auto source = service_->AddSource(me_, spec);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  EXPECT_EQ(source->paths, std::vector<std::string>{"/srv/db"});
+  const std::string first = Backup(agent, {"/srv/db"}, 1);
+  clock_.Advance(3600);
+  const std::string second = Backup(agent, {"/srv/db"}, 2);
+  auto snap = service_->FindSnapshot(me_, "finance", first);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->locked_until_micros, snap->time_micros + 30ull * 86400 * 1'000'000);
+
+  // Retention keeps the last one, and the locked older one anyway.
+  auto plans = service_->ApplyRetentionRules(me_, "finance", /*dry_run=*/false);
+  ASSERT_TRUE(plans.ok()) << plans.status().ToString();
+  ASSERT_EQ(plans->size(), 1u);
+  ASSERT_EQ((*plans)[0].decisions.size(), 2u);
+  EXPECT_TRUE((*plans)[0].decisions[1].keep);
+  EXPECT_EQ((*plans)[0].decisions[1].reasons.back().rfind("locked until", 0), 0u);
+  // Nobody forgets it: not the local admin, not an admin by the API.
+  Actor admin;
+  admin.kind = Actor::Kind::kUser;
+  admin.role = "admin";
+  admin.name = "alice";
+  for (const Actor& who : {me_, admin}) {
+    auto r = service_->ForgetSnapshots(who, "finance", {first}, false);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE((*r)[0].forgotten);
+    EXPECT_EQ((*r)[0].refusal.rfind("locked until", 0), 0u);
+  }
+  // Nor by shortening the lock.
+  auto shorter = service_->EditPolicy(me_, "locked", [](Policy& q) {
+    q.lock_seconds = 86400;
+    return Status::OK();
+  });
+  ASSERT_FALSE(shorter.ok());
+  EXPECT_TRUE(shorter.status().IsPermissionDenied());
+  EXPECT_NE(shorter.status().message().find("locked until"), std::string::npos);
+  // Nor does an operator of another department see it.
+  Actor op;
+  op.kind = Actor::Kind::kUser;
+  op.role = "operator";
+  op.name = "bob";
+  op.departments = {"parks"};
+  ASSERT_TRUE(service_->CreateDepartment(me_, "parks").ok());
+  EXPECT_TRUE(service_->ForgetSnapshots(op, "finance", {first}, false).status().IsNotFound());
+
+  // After the date (both are unlocked): forgetting and shortening work.
+  clock_.Advance(31 * 86400);
+  auto gone = service_->ForgetSnapshots(admin, "finance", {first}, false);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE((*gone)[0].forgotten);
+  EXPECT_TRUE(service_
+                  ->EditPolicy(me_, "locked",
+                               [](Policy& q) {
+                                 q.lock_seconds = 86400;
+                                 return Status::OK();
+                               })
+                  .ok());
+  EXPECT_EQ(service_->ListSnapshots("finance")->size(), 1u);
+  EXPECT_EQ(service_->ListSnapshots("finance")->front().id, second);
+  EXPECT_EQ(Audited("snapshot.forget"), 1u);
+  EXPECT_EQ(Audited("snapshot.forget_refused"), 2u);
+}
+
+TEST_F(ProtectionTest, RetentionOverAYearOfSimulatedBackupsLeavesExactlyTheExpectedSet) {
+  Enroll("finance", "fin-files");
+  Policy p = Plain("gfs");
+  p.keep = {2, 6, 7, 4, 12, 2};  // last, hourly, daily, weekly, monthly, yearly
+  ASSERT_TRUE(service_->CreatePolicy(me_, p).ok());
+  ASSERT_TRUE(
+      service_->AddSource(me_, {"finance", "fin-files", "gfs", {"/srv/files"}, {}, ""}).ok());
+  // Every 5 hours for a year and a day, retention applied once a day: a
+  // period that does not divide a day, so hours and days shift.
+  const uint64_t start = 1'767'225'600'000'000ull;  // 2026-01-01T00:00:00Z
+  const uint64_t step = 5 * 3600 * 1'000'000ull;
+  std::vector<uint64_t> times;
+  uint64_t last_retention = start;
+  for (uint64_t t = start; t < start + 366ull * 86400 * 1'000'000; t += step) {
+    clock_.Set(t);
+    SnapshotRecord s;
+    s.department_id = finance_.id;
+    s.host = "fin-files";
+    s.paths = {"/srv/files"};
+    s.time_micros = t;
+    ASSERT_TRUE(vault_->catalog()->CommitSnapshot(s, std::vector<crypto::ChunkId>{}).ok());
+    times.push_back(t);
+    if (t >= last_retention + 86400ull * 1'000'000) {
+      ASSERT_TRUE(service_->ApplyRetentionRules(me_, "", false).ok());
+      last_retention = t;
+    }
+  }
+  ASSERT_TRUE(service_->ApplyRetentionRules(me_, "", false).ok());
+
+  // What should be left, computed from every time directly: the newest of
+  // each of the N most recent periods, per rule.
+  auto period = [](uint64_t micros, const char* fmt) {
+    time_t secs = static_cast<time_t>(micros / 1'000'000);
+    struct tm tm {};
+    gmtime_r(&secs, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, fmt, &tm);
+    return std::string(buf);
+  };
+  std::set<uint64_t> expected;
+  for (size_t i = 0; i < 2; ++i) expected.insert(times[times.size() - 1 - i]);
+  for (auto [fmt, count] : {std::pair{"%Y-%m-%d %H", 6}, std::pair{"%Y-%m-%d", 7},
+                            std::pair{"%G-W%V", 4}, std::pair{"%Y-%m", 12}, std::pair{"%Y", 2}}) {
+    std::set<std::string> seen;
+    for (auto it = times.rbegin(); it != times.rend() && static_cast<int>(seen.size()) < count;
+         ++it) {
+      if (seen.insert(period(*it, fmt)).second) expected.insert(*it);
+    }
+  }
+  std::set<uint64_t> left;
+  auto remaining = service_->ListSnapshots("finance");
+  ASSERT_TRUE(remaining.ok());
+  for (const auto& s : *remaining) left.insert(s.time_micros);
+  EXPECT_EQ(left, expected);
+  // 2 last + 6 hourly (overlapping) + 7 daily + 4 weekly + 12 monthly + 2
+  // yearly, less what they share.
+  EXPECT_GE(left.size(), 20u);
+  EXPECT_LE(left.size(), 33u);
+  EXPECT_GT(Audited("snapshot.forget"), 1000u);
+}
+
+TEST_F(ProtectionTest, TheSchedulerQueuesEachSlotOnceCatchesUpOnceAndMarksMissedJobs) {
+  Actor agent = Enroll("finance", "fin-app");
+  Policy p = Plain("hourly");
+  p.schedule = "every 1h";
+  p.rpo_seconds = 2 * 3600;
+  ASSERT_TRUE(service_->CreatePolicy(me_, p).ok());
+  ASSERT_TRUE(
+      service_->AddSource(me_, {"finance", "fin-app", "hourly", {"/srv/app"}, {}, ""}).ok());
+  // Align to an hour, then nothing is due until the next one.
+  clock_.Set((clock_.NowMicros() / 3'600'000'000ull + 1) * 3'600'000'000ull + 1'000'000);
+  ASSERT_TRUE(
+      service_->AddSource(me_, {"finance", "fin-app", "hourly", {"/srv/other"}, {}, ""}).ok());
+  auto before = service_->ScheduleDue(sched_);
+  ASSERT_TRUE(before.ok());
+  const size_t first_round = before->size();  // the first source's slot has come
+  EXPECT_EQ(first_round, 1u);
+  EXPECT_TRUE(service_->ScheduleDue(sched_)->empty());  // a slot is queued once
+  clock_.Advance(3600);
+  EXPECT_EQ(service_->ScheduleDue(sched_)->size(), 2u);
+  // The vault is down five hours: each source catches up once, not five times.
+  clock_.Advance(5 * 3600);
+  EXPECT_EQ(service_->ScheduleDue(sched_)->size(), 2u);
+  // A restarted service (the same catalog) queues nothing again.
+  VaultService restarted(vault_.get());
+  EXPECT_TRUE(restarted.ScheduleDue(sched_)->empty());
+  auto jobs = service_->ListJobs();
+  ASSERT_EQ(jobs->size(), 5u);
+  for (const auto& j : *jobs) {
+    EXPECT_NE(j.source_id, 0u);
+    EXPECT_EQ(j.state, JobState::kQueued);
+  }
+
+  // The agent never connected: past missed_after its jobs are missed, with
+  // the reason, and the alerts fire (a missed job; a breached RPO).
+  clock_.Advance(601);
+  auto expired = service_->ExpireJobs(sched_);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(*expired, 5u);
+  auto after = service_->ListJobs();
+  ASSERT_TRUE(after.ok());
+  for (const auto& j : *after) {
+    EXPECT_EQ(j.state, JobState::kMissed);
+    EXPECT_NE(j.error.find("was not connected"), std::string::npos)
+        << "job " << j.id << " error [" << j.error << "]";
+  }
+  EXPECT_EQ(Audited("job.missed"), 5u);
+  auto fired = Evaluate();
+  EXPECT_NE(std::find(fired.begin(), fired.end(),
+                      "fire job_missed:" + std::to_string(finance_.id) + "/host:fin-app"),
+            fired.end());
+  EXPECT_EQ(
+      std::count_if(fired.begin(), fired.end(),
+                    [](const std::string& s) { return s.rfind("fire rpo_breached:", 0) == 0; }),
+      2);
+  auto report = service_->ProtectionStatus(me_, "finance", sched_);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->sources.size(), 2u);
+  EXPECT_EQ(report->sources[0].rpo, "breached");
+  EXPECT_EQ(report->sources[0].last_failure.rfind("missed: ", 0), 0u);
+  EXPECT_NE(report->sources[0].next_run_micros, 0u);
+
+  // The agent returns: the next slot's job is sent and done; its source's
+  // RPO is met and the breach resolves.
+  service_->NoteAgentSeen(agent.name);
+  clock_.Advance(3600);
+  auto next = service_->ScheduleDue(sched_);
+  ASSERT_EQ(next->size(), 2u);
+  ASSERT_TRUE(service_->MarkJobSent((*next)[0], agent.name).ok());
+  const std::string snap = Backup(agent, {"/srv/app"}, 7);
+  ASSERT_TRUE(service_->ReportJobDone(agent, {(*next)[0], true, snap, ""}).ok());
+  report = service_->ProtectionStatus(me_, "finance", sched_);
+  EXPECT_EQ(report->sources[0].rpo, "met");
+  EXPECT_EQ(report->sources[0].last_good_snapshot, snap);
+  // A sent job past its deadline fails.
+  ASSERT_TRUE(service_->MarkJobSent((*next)[1], agent.name).ok());
+  clock_.Advance(3 * 3600 + 1);
+  service_->NoteAgentSeen(agent.name);
+  EXPECT_GE(*service_->ExpireJobs(sched_), 1u);
+  EXPECT_EQ(service_->FindJob((*next)[1])->state, JobState::kFailed);
+  EXPECT_NE(service_->FindJob((*next)[1])->error.find("deadline"), std::string::npos);
 }
 
 }  // namespace

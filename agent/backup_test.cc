@@ -401,3 +401,60 @@ TEST_F(BackupTest, NestedAndDuplicatePathsAreBackedUpOnce) {
 
 }  // namespace
 }  // namespace cairn::agent
+
+namespace cairn::agent {
+namespace {
+
+// A policy's bandwidth limit: records wait only for what runs ahead of the
+// rate, after a one-second burst; a simulated clock makes it exact.
+TEST(LimitBandwidthTest, RecordsWaitForWhatRunsAheadOfTheRate) {
+  class Counting : public VaultSession {
+   public:
+    explicit Counting(uint64_t* bytes) : bytes_(bytes) {}
+    Result<std::vector<bool>> HaveChunks(const std::vector<crypto::ChunkId>& ids) override {
+      return std::vector<bool>(ids.size(), false);
+    }
+    Status PutRecord(ByteView record) override {
+      *bytes_ += record.size();
+      return Status::OK();
+    }
+    Status Flush() override { return Status::OK(); }
+    Status KeepAlive() override { return Status::OK(); }
+    Result<std::string> Commit(const crypto::ChunkId&, const std::vector<crypto::ChunkId>&,
+                               const proto::SnapshotStats&) override {
+      return std::string("s");
+    }
+
+   private:
+    uint64_t* bytes_;
+  };
+  uint64_t sent = 0, now = 1'000'000, slept = 0;
+  RateClock clock{[&] { return now; },
+                  [&](uint64_t micros) {
+                    slept += micros;
+                    now += micros;
+                  }};
+  const uint64_t rate = 4 << 20;  // 4 MiB/s
+  auto session = LimitBandwidth(std::make_unique<Counting>(&sent), rate, clock);
+  Bytes record(1 << 20);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(session->PutRecord(record).ok());
+  EXPECT_EQ(slept, 0u);  // the first second's worth goes at once
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(session->PutRecord(record).ok());
+  EXPECT_EQ(sent, 12u << 20);
+  EXPECT_EQ(slept, 2'000'000u);  // 8 MiB more at 4 MiB/s
+  // Time that passed on its own (reading a slow disk) is not waited again.
+  now += 5'000'000;
+  slept = 0;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(session->PutRecord(record).ok());
+  EXPECT_EQ(slept, 0u);
+  // But credit stops at one burst: a long pause does not allow a longer one.
+  ASSERT_TRUE(session->PutRecord(record).ok());
+  EXPECT_EQ(slept, 250'000u);
+  // No limit: the session itself.
+  auto plain = std::make_unique<Counting>(&sent);
+  VaultSession* raw = plain.get();
+  EXPECT_EQ(LimitBandwidth(std::move(plain), 0).get(), raw);
+}
+
+}  // namespace
+}  // namespace cairn::agent

@@ -217,9 +217,10 @@ struct AgentService::Impl {
                            FileCache::Open(client::IdentityPaths(state.dir).lmdb()));
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<VaultSession> session,
                            OpenVaultSession(state, normalized));
+    session = LimitBandwidth(std::move(session), job.bandwidth);
     BackupOptions backup = options.backup;
     backup.paths = normalized;
-    backup.progress = nullptr;
+    backup.progress = ProgressReporter(job.job_id);
     // The source's policy: its excludes add to the agent's own.
     backup.excludes.insert(backup.excludes.end(), job.excludes.begin(), job.excludes.end());
     if (job.zstd_level != 0) backup.zstd_level = job.zstd_level;
@@ -230,6 +231,37 @@ struct AgentService::Impl {
     spdlog::info("job {}: {} files, {} bytes, {} new bytes in {:.1f} s", job.job_id, result->files,
                  result->bytes, result->new_bytes, result->seconds);
     return result->snapshot_id;
+  }
+
+  // Reports a running job's progress on the link (job_progress), at most
+  // once a second and at its end. Called on the backup's threads.
+  std::function<void(const BackupProgress&)> ProgressReporter(uint64_t job_id) {
+    auto last = std::make_shared<std::atomic<int64_t>>(0);
+    return [this, job_id, last](const BackupProgress& p) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              SteadyClock::now().time_since_epoch())
+                              .count();
+      if (!p.final && now - last->load() < 1000) return;
+      last->store(now);
+      proto::JobProgress m;
+      m.job_id = job_id;
+      m.files = p.files;
+      m.bytes_done = p.bytes_covered;
+      m.bytes_total = p.bytes_total;
+      m.new_bytes = p.new_bytes;
+      m.elapsed_millis = static_cast<uint64_t>(p.seconds * 1000);
+      m.eta_seconds = p.eta_seconds < 0 ? proto::kEtaUnknown
+                                        : static_cast<uint32_t>(std::min(p.eta_seconds, 4e9));
+      asio::post(io, [this, m] {
+        if (!link || link->closed) return;  // progress is best effort
+        asio::co_spawn(
+            io,
+            [l = link, m]() -> asio::awaitable<void> {
+              (void)co_await WriteOn(*l, MessageType::kJobProgress, m.Encode());
+            },
+            asio::detached);
+      });
+    };
   }
 
   // An image job: each path is a block device or an image file.
@@ -243,9 +275,11 @@ struct AgentService::Impl {
     session_options.kind = proto::SessionKind::kImage;
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<VaultSession> session,
                            OpenVaultSession(state, images, session_options));
+    session = LimitBandwidth(std::move(session), job.bandwidth);
     ImageBackupOptions image;
     image.images = images;
     image.zstd_level = job.zstd_level != 0 ? job.zstd_level : options.backup.zstd_level;
+    image.progress = ProgressReporter(job.job_id);
     auto result = RunImageBackup(state.keys, store.get(), session.get(), image);
     session.reset();  // orderly close
     if (!result.ok()) return result.status();

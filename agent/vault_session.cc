@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "lib/client/dial.h"
@@ -170,6 +172,76 @@ Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& i
   }
   return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
       std::move(io), std::move(dialed.conn), *session, options.deadline));
+}
+
+namespace {
+
+class RateLimitedSession : public VaultSession {
+ public:
+  RateLimitedSession(std::unique_ptr<VaultSession> inner, uint64_t rate, RateClock clock)
+      : inner_(std::move(inner)), rate_(rate), clock_(std::move(clock)) {
+    if (!clock_.now_micros) {
+      clock_.now_micros = [] {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now().time_since_epoch())
+                                         .count());
+      };
+    }
+    if (!clock_.sleep) {
+      clock_.sleep = [](uint64_t micros) {
+        std::this_thread::sleep_for(std::chrono::microseconds(micros));
+      };
+    }
+  }
+
+  Result<std::vector<bool>> HaveChunks(const std::vector<crypto::ChunkId>& ids) override {
+    return inner_->HaveChunks(ids);
+  }
+  Status PutRecord(ByteView record) override {
+    // A token bucket: credit accrues at the rate up to one burst; a record
+    // beyond the credit waits for the rest.
+    const uint64_t now = clock_.now_micros();
+    const double burst = static_cast<double>(std::max<uint64_t>(rate_, 1 << 20));
+    if (last_ == 0) {
+      last_ = now;
+      tokens_ = burst;
+    }
+    if (now > last_) {
+      tokens_ = std::min(
+          burst, tokens_ + static_cast<double>(now - last_) * static_cast<double>(rate_) / 1e6);
+      last_ = now;
+    }
+    tokens_ -= static_cast<double>(record.size());
+    if (tokens_ < 0) {
+      const auto wait = static_cast<uint64_t>(-tokens_ * 1e6 / static_cast<double>(rate_));
+      clock_.sleep(wait);
+      last_ = now + wait;
+      tokens_ = 0;
+    }
+    return inner_->PutRecord(record);
+  }
+  Status Flush() override { return inner_->Flush(); }
+  Status KeepAlive() override { return inner_->KeepAlive(); }
+  Result<std::string> Commit(const crypto::ChunkId& root_tree,
+                             const std::vector<crypto::ChunkId>& manifest,
+                             const proto::SnapshotStats& stats) override {
+    return inner_->Commit(root_tree, manifest, stats);
+  }
+
+ private:
+  std::unique_ptr<VaultSession> inner_;
+  const uint64_t rate_;
+  RateClock clock_;
+  uint64_t last_ = 0;
+  double tokens_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<VaultSession> LimitBandwidth(std::unique_ptr<VaultSession> inner,
+                                             uint64_t bytes_per_second, RateClock clock) {
+  if (bytes_per_second == 0) return inner;
+  return std::make_unique<RateLimitedSession>(std::move(inner), bytes_per_second, std::move(clock));
 }
 
 }  // namespace cairn::agent

@@ -10,6 +10,7 @@
 #define CAIRN_AGENT_VAULT_SESSION_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,20 @@ struct SessionOptions {
 Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& identity,
                                                        const std::vector<std::string>& paths,
                                                        const SessionOptions& options = {});
+
+// The clock a bandwidth limit waits on; empty members mean the real one.
+struct RateClock {
+  std::function<uint64_t()> now_micros;
+  std::function<void(uint64_t micros)> sleep;
+};
+
+// A session that sends records at most `bytes_per_second` on average (a
+// policy's bandwidth limit, doc/design.md section 20): PutRecord waits
+// while the records sent run ahead of the rate, after a burst of one
+// second's worth (at least 1 MiB). The wait slows the whole pipeline, whose
+// memory stays bounded as before. Other calls pass through.
+std::unique_ptr<VaultSession> LimitBandwidth(std::unique_ptr<VaultSession> inner,
+                                             uint64_t bytes_per_second, RateClock clock = {});
 
 }  // namespace cairn::agent
 

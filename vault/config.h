@@ -37,6 +37,9 @@ struct AlertThresholds {
   uint64_t disk_free_percent = 10;
   uint64_t audit_backlog_entries = 1000;  // entries not yet forwarded to syslog
   bool rpo_breached = true;               // a source's last good backup older than its RPO
+  // Abnormal change (a backup unlike its series' recent ones): the earlier
+  // snapshots are locked this long; 0 turns the rule off.
+  uint64_t anomaly_lock_seconds = 7 * 86400;
 };
 
 // The scheduler's limits (doc/design.md section 20).

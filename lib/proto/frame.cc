@@ -76,13 +76,15 @@ std::string_view MessageTypeName(MessageType type) {
       return "restore_begin";
     case MessageType::kRestoreBegun:
       return "restore_begun";
+    case MessageType::kJobProgress:
+      return "job_progress";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kRestoreBegun);
+         type <= static_cast<uint8_t>(MessageType::kJobProgress);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {

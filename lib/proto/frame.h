@@ -68,6 +68,7 @@ enum class MessageType : uint8_t {
   kReplicaSetupOk = 32,
   kRestoreBegin = 33,
   kRestoreBegun = 34,
+  kJobProgress = 35,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.

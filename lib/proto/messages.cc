@@ -503,6 +503,17 @@ void Fields(Io& io, Ref<Io, RestoreBegin> m) {
 }
 
 template <typename Io>
+void Fields(Io& io, Ref<Io, JobProgress> m) {
+  io.U64(m.job_id, "job_id");
+  io.U64(m.files, "files");
+  io.U64(m.bytes_done, "bytes_done");
+  io.U64(m.bytes_total, "bytes_total");
+  io.U64(m.new_bytes, "new_bytes");
+  io.U64(m.elapsed_millis, "elapsed_millis");
+  io.U32(m.eta_seconds, "eta_seconds");
+}
+
+template <typename Io>
 void Fields(Io& io, Ref<Io, RestoreBegun> m) {
   io.String(m.snapshot_id, kMaxNameLen, "snapshot_id");
 }
@@ -703,6 +714,7 @@ CAIRN_MESSAGE_CODEC(ReplicaSetup, kReplicaSetup)
 CAIRN_MESSAGE_CODEC(ReplicaSetupOk, kReplicaSetupOk)
 CAIRN_MESSAGE_CODEC(RestoreBegin, kRestoreBegin)
 CAIRN_MESSAGE_CODEC(RestoreBegun, kRestoreBegun)
+CAIRN_MESSAGE_CODEC(JobProgress, kJobProgress)
 
 #undef CAIRN_MESSAGE_CODEC
 

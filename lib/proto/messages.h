@@ -512,6 +512,22 @@ struct RestoreBegun {
   static Result<RestoreBegun> Decode(ByteView payload);
   friend bool operator==(const RestoreBegun&, const RestoreBegun&) = default;
 };
+
+// A running job's progress, about once a second, on the job link.
+inline constexpr uint32_t kEtaUnknown = 0xffffffffu;
+struct JobProgress {
+  uint64_t job_id = 0;
+  uint64_t files = 0;
+  uint64_t bytes_done = 0;   // of the source, read or found unchanged
+  uint64_t bytes_total = 0;  // estimated; 0 = not known yet
+  uint64_t new_bytes = 0;    // sent as new records
+  uint64_t elapsed_millis = 0;
+  uint32_t eta_seconds = kEtaUnknown;
+
+  Bytes Encode() const;
+  static Result<JobProgress> Decode(ByteView payload);
+  friend bool operator==(const JobProgress&, const JobProgress&) = default;
+};
 inline constexpr size_t kMaxReplicaDepartments = 4096;
 inline constexpr size_t kMaxReplicaAgents = 100000;
 

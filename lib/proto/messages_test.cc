@@ -84,6 +84,7 @@ CAIRN_TYPE_OF(GetReplicaRecords);
 CAIRN_TYPE_OF(ReplicaSetup);
 CAIRN_TYPE_OF(ReplicaSetupOk);
 CAIRN_TYPE_OF(RestoreBegin);
+CAIRN_TYPE_OF(JobProgress);
 CAIRN_TYPE_OF(RestoreBegun);
 template <>
 struct TypeOf<DeltaReply> {
@@ -467,7 +468,8 @@ TEST(JobTest, RejectsBadKindBoolsAndCounts) {
   b[13] = 2;  // job_id 8, kind 1, an empty paths list 4: then image
   ExpectRejected<Job>(b, "image is 2, not 0 or 1");
   // A scheduled job carries its policy's excludes, level and limit.
-  ExpectRoundTrip(Job{7, JobKind::kBackupNow, {"/srv/a"}, false, {"*.tmp", "cache"}, 9, 50'000'000});
+  ExpectRoundTrip(
+      Job{7, JobKind::kBackupNow, {"/srv/a"}, false, {"*.tmp", "cache"}, 9, 50'000'000});
   ExpectRejected<Job>(Job{7, JobKind::kBackupNow, {"/srv/a"}, false, {""}, 0, 0}.Encode(),
                       "excludes holds an empty path");
   ExpectCountRefusedCheaply<Job>(Cat({U64(1), Bytes{1}, U32Then(0xffffffffu, {0})}),
@@ -600,6 +602,8 @@ TEST(ReplicationMessagesTest, RoundTripsAndCaps) {
   ExpectRoundTrip(ReplicaSetupOk{});
   ExpectRoundTrip(RestoreBegin{"restore", "0123456789abcdef01234567", "/srv/back", true, false});
   ExpectRoundTrip(RestoreBegin{});
+  ExpectRoundTrip(JobProgress{3, 120, 5 << 20, 9 << 20, 1 << 20, 2500, 4});
+  ExpectRoundTrip(JobProgress{});
   ExpectRoundTrip(RestoreBegun{"0123456789abcdef01234567"});
   ExpectRejected<RestoreBegin>(RestoreBegin{std::string(17, 'x'), "", "", false, false}.Encode(),
                                "purpose");

@@ -102,6 +102,8 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::RestoreBegin>(payload);
     case MessageType::kRestoreBegun:
       return RoundTrip<proto::RestoreBegun>(payload);
+    case MessageType::kJobProgress:
+      return RoundTrip<proto::JobProgress>(payload);
   }
 }
 

@@ -298,6 +298,64 @@ TEST_F(VaultProtocolTest, ADepartmentSeesNothingOfAnother) {
   EXPECT_EQ(*vault_->store()->index()->CountForDepartment(1), 1u);
 }
 
+// Agents are append-only (doc/design.md section 20): whatever an agent
+// sends, of every message type, well-formed or not, no snapshot goes and no
+// lock moves; retention and forgetting are not reachable from the protocol.
+TEST_F(VaultProtocolTest, NoMessageOfAnAgentForgetsOrUnlocksAnything) {
+  const Actor me = Actor::Local();
+  Policy policy;
+  policy.name = "locked";
+  policy.keep.last = 1;
+  policy.lock_seconds = 3600;
+  ASSERT_TRUE(service_->CreatePolicy(me, policy).ok());
+  auto fin = *Enroll("finance", "fin-srv-01");
+  ASSERT_TRUE(service_->AddSource(me, {"finance", "fin-srv-01", "locked", {"/a"}, {}, ""}).ok());
+  Conn a = *Agent(fin);
+  for (uint64_t seed : {1, 2}) {
+    ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
+                     proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
+                    .ok());
+    auto begun = *Expect<proto::SessionBegun>(a, MessageType::kSessionBegun);
+    crypto::ChunkId id;
+    ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, MakeRecord(fin, seed, &id)).ok());
+    ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{seed}).ok());
+    ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
+    ASSERT_TRUE(Send(a, MessageType::kManifestPart, proto::ManifestPart{begun.session_id, {id}})
+                    .ok());
+    ASSERT_TRUE(Send(a, MessageType::kCommit, proto::Commit{begun.session_id, id, 1, {}}).ok());
+    ASSERT_TRUE(Expect<proto::CommitOk>(a, MessageType::kCommitOk).ok());
+  }
+  auto before = *service_->ListSnapshots("finance");
+  ASSERT_EQ(before.size(), 2u);
+  for (const auto& snap : before) ASSERT_GT(snap.locked_until_micros, snap.time_micros);
+
+  const uint8_t last = static_cast<uint8_t>(MessageType::kJobProgress);
+  int sent = 0;
+  for (uint8_t t = 1; t <= last; ++t) {
+    for (size_t size : {size_t{0}, size_t{64}, size_t{4096}}) {
+      auto c = Agent(fin);
+      ASSERT_TRUE(c.ok());
+      Bytes payload = repo::testing::RandomBytes(size, t * 31 + size);
+      if (!SendRaw(*c, static_cast<MessageType>(t), payload).ok()) continue;
+      ++sent;
+      // A ping after it: its pong (or the connection's end) says the vault
+      // has dealt with the message.
+      (void)Send(*c, MessageType::kPing, proto::Ping{7});
+      for (int i = 0; i < 8; ++i) {
+        auto f = Read(*c);
+        if (!f.ok() || f->type == MessageType::kPong) break;
+      }
+    }
+  }
+  EXPECT_GE(sent, 3 * static_cast<int>(last) - 3);
+  auto after = *service_->ListSnapshots("finance");
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].id, before[i].id);
+    EXPECT_EQ(after[i].locked_until_micros, before[i].locked_until_micros);
+  }
+}
+
 TEST_F(VaultProtocolTest, RevocationCutsALiveConnectionAndRefusesNewOnes) {
   auto id = *Enroll("finance", "fin-srv-01");
   Conn c = *Agent(id);

@@ -268,6 +268,28 @@ json::object SeriesJson(const VaultService::SeriesPlan& plan) {
           {"snapshots", std::move(decisions)}};
 }
 
+// A job with its live progress while it runs (the agent reports it).
+json::object JobWithProgress(const VaultService& service, const JobRecord& j,
+                             const std::string& department) {
+  json::object o = JobJson(j, department);
+  if (j.state != JobState::kSent) return o;
+  auto note = service.JobProgressOf(j.id);
+  if (!note) return o;
+  const auto& p = note->progress;
+  const double seconds = static_cast<double>(p.elapsed_millis) / 1000;
+  o["progress"] = json::object{
+      {"files", p.files},
+      {"bytes_done", p.bytes_done},
+      {"bytes_total", p.bytes_total == 0 ? json::value(nullptr) : json::value(p.bytes_total)},
+      {"new_bytes", p.new_bytes},
+      {"elapsed_seconds", seconds},
+      {"bytes_per_second", seconds > 0 ? static_cast<double>(p.bytes_done) / seconds : 0.0},
+      {"eta_seconds",
+       p.eta_seconds == proto::kEtaUnknown ? json::value(nullptr) : json::value(p.eta_seconds)},
+      {"reported", cli::Rfc3339(note->at_micros)}};
+  return o;
+}
+
 Result<uint64_t> IdParam(const std::string& text, const char* what) {
   char* end = nullptr;
   const uint64_t id = std::strtoull(text.c_str(), &end, 10);
@@ -334,6 +356,7 @@ const std::vector<Route>& Routes() {
            json::object o = client::SnapshotJson(ToSnapshotInfo(s));
            o["department"] = dept;
            o["chunks"] = s.manifest_count;
+           o["locked_until"] = TimeOrNull(s.locked_until_micros);
            a.push_back(std::move(o));
          }
          return json::object{{"department", dept}, {"snapshots", a}};
@@ -374,7 +397,9 @@ const std::vector<Route>& Routes() {
        [](Call& c) -> Result<json::object> {
          CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListJobs(c.actor));
          json::array a;
-         for (const auto& j : list) a.push_back(JobJson(j, c.DepartmentName(j.department_id)));
+         for (const auto& j : list) {
+           a.push_back(JobWithProgress(*c.service, j, c.DepartmentName(j.department_id)));
+         }
          return json::object{{"jobs", a}};
        }},
       {"POST", "/api/v1/jobs", 201,
@@ -404,7 +429,7 @@ const std::vector<Route>& Routes() {
          const uint64_t id = std::strtoull(c.params["job"].c_str(), &end, 10);
          if (end == nullptr || *end != '\0') return Status::NotFound("no job " + c.params["job"]);
          CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
-         return JobJson(j, c.DepartmentName(j.department_id));
+         return JobWithProgress(*c.service, j, c.DepartmentName(j.department_id));
        }},
       {"GET", "/api/v1/replication", 200,
        [](Call& c) -> Result<json::object> {

@@ -61,6 +61,9 @@ struct SnapshotRecord {
   // not locked). Set at commit from its source's policy; only ever moved
   // later (doc/design.md section 20).
   uint64_t locked_until_micros = 0;
+  // Record bytes the backup session stored (new data, compressed and
+  // encrypted); 0 when not known (replicated, or older rows).
+  uint64_t stored_bytes = 0;
 };
 
 // A person who logs in to the console and the API (doc/design.md section

@@ -109,7 +109,10 @@ inline Bytes EncodeSnapshot(const SnapshotRecord& s) {
                      s.started_micros, s.finished_micros, s.manifest_count}) {
     w.PutU64(v);
   }
-  if (s.locked_until_micros != 0) w.PutU64(s.locked_until_micros);
+  // Optional trailing fields: the lock, then the record bytes the backup
+  // stored (its new data as compressed; the anomaly rule's input).
+  if (s.locked_until_micros != 0 || s.stored_bytes != 0) w.PutU64(s.locked_until_micros);
+  if (s.stored_bytes != 0) w.PutU64(s.stored_bytes);
   return out;
 }
 
@@ -135,9 +138,9 @@ inline Result<SnapshotRecord> DecodeSnapshot(ByteView v) {
     if (!r.ReadU64(f)) return Malformed("snapshot");
   }
   // Rows of snapshots never locked end here.
-  if (r.remaining() != 0 && (!r.ReadU64(&s.locked_until_micros) || r.remaining() != 0)) {
-    return Malformed("snapshot");
-  }
+  if (r.remaining() != 0 && !r.ReadU64(&s.locked_until_micros)) return Malformed("snapshot");
+  if (r.remaining() != 0 && !r.ReadU64(&s.stored_bytes)) return Malformed("snapshot");
+  if (r.remaining() != 0) return Malformed("snapshot");
   return s;
 }
 

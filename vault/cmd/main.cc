@@ -586,6 +586,7 @@ int main(int argc, char** argv) {
     if (!monitor.ok()) return Fail(false, monitor.status().WithContext(file));
     daemon.monitor = std::move(*monitor);
     daemon.scheduler = c.scheduler;
+    daemon.service.anomaly_lock_seconds = c.alerts.anomaly_lock_seconds;
     daemon.api.scheduler = c.scheduler;
     Status s = cairn::vault::RunDaemon(daemon);
     return s.ok() ? 0 : Fail(false, s);
@@ -665,6 +666,9 @@ int main(int argc, char** argv) {
       boost::json::object o = cairn::client::SnapshotJson(cairn::vault::ToSnapshotInfo(s));
       o["department"] = name;
       o["chunks"] = s.manifest_count;
+      o["locked_until"] = s.locked_until_micros == 0
+                              ? boost::json::value(nullptr)
+                              : boost::json::value(cli::Rfc3339(s.locked_until_micros));
       arr.push_back(std::move(o));
       text += cairn::client::ShortSnapshotId(s.id) + "\t" + cli::Rfc3339(s.time_micros) + "\t" +
               s.host + "\t" + std::to_string(s.files) + " files\t" + cairn::HumanBytes(s.bytes) +

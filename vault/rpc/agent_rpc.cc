@@ -86,6 +86,18 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
       case MessageType::kJobDone:
         CAIRN_CO_RETURN_IF_ERROR(co_await OnJobDone(client, payload));
         break;
+      case MessageType::kJobProgress: {
+        auto progress = proto::JobProgress::Decode(payload);
+        if (!progress.ok()) co_return progress.status();
+        bool running = false;
+        {
+          std::lock_guard<std::mutex> lock(connections_mu_);
+          running = client.job == progress->job_id;
+        }
+        // One that crossed its job_done on the wire is dropped.
+        if (running) service_->NoteJobProgress(*progress);
+        break;
+      }
       case MessageType::kPong:
         break;
       case MessageType::kSessionBegin: {

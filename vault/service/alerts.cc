@@ -201,6 +201,13 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
 
   std::vector<AlertRecord> changes;
   CAIRN_ASSIGN_OR_RETURN(auto firing, catalog->FiringAlerts());
+  // An anomaly (fired at commit, policies.cc) is an event: it stays firing
+  // for a day, then resolves.
+  for (const auto& a : firing) {
+    if (a.rule == "anomaly" && now < a.fired_micros + 86400ull * 1'000'000) {
+      holds[a.key] = {a.rule, a.severity, a.department, a.summary};
+    }
+  }
   const Actor self = Actor::Self();
   for (const auto& a : firing) {
     if (holds.contains(a.key)) continue;

@@ -5,9 +5,14 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cstdio>
+#include <ctime>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 
+#include "lib/base/bytes.h"
 #include "lib/base/cli.h"
 #include "lib/base/names.h"
 #include "lib/crypto/hash.h"
@@ -79,6 +84,30 @@ boost::json::object PolicyJson(const Policy& p) {
           {"drill_every_seconds", p.drill_every_seconds},
           {"lock_seconds", p.lock_seconds},
           {"bandwidth_bytes_per_second", p.bandwidth_bytes_per_second}};
+}
+
+struct CompiledSchedule {
+  Schedule schedule;
+  uint64_t gap_seconds;
+};
+
+// A policy's schedule, parsed once per spec and time zone: parsing is cheap
+// but the longest gap costs a year of slots, and the scheduler asks every
+// second for every source (a vault has few distinct schedules).
+std::shared_ptr<const CompiledSchedule> Compile(const std::string& spec) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const CompiledSchedule>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  tzset();  // the zone may have changed (TZ); slots and gaps depend on it
+  const std::string key = std::string(tzname[0]) + "/" + tzname[1] + "\n" + spec;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto parsed = Schedule::Parse(spec);
+  if (!parsed.ok()) return nullptr;
+  const uint64_t gap = parsed->MaxGapSeconds();
+  auto compiled = std::make_shared<const CompiledSchedule>(CompiledSchedule{*parsed, gap});
+  if (cache.size() >= 4096) cache.clear();
+  cache.emplace(key, compiled);
+  return compiled;
 }
 
 }  // namespace
@@ -258,9 +287,10 @@ std::optional<VaultService::Due> VaultService::NextDue(const SourceRecord& sourc
                                                        const SchedulerOptions& options,
                                                        uint64_t now) const {
   if (policy.schedule.empty()) return std::nullopt;
-  auto schedule = Schedule::Parse(policy.schedule);
-  if (!schedule.ok()) return std::nullopt;
-  const uint64_t jitter = SourceJitterMicros(source, schedule->MaxGapSeconds(), options);
+  auto compiled = Compile(policy.schedule);
+  if (!compiled) return std::nullopt;
+  const Schedule* schedule = &compiled->schedule;
+  const uint64_t jitter = SourceJitterMicros(source, compiled->gap_seconds, options);
   Due due;
   due.slot_micros = schedule->NextAfter(source.last_slot_micros);
   if (due.slot_micros == 0) return std::nullopt;
@@ -370,6 +400,10 @@ Result<size_t> VaultService::ExpireJobs(const SchedulerOptions& options) {
       continue;  // it moved on meanwhile
     }
     ++changed;
+    {
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      progress_.erase(j.id);
+    }
     spdlog::warn("job {} {}: {}", j.id, JobStateName(to), reason);
     Audit(self, to == JobState::kMissed ? "job.missed" : "job.failed",
           DepartmentName(j.department_id), std::to_string(j.id), {{"error", reason}});
@@ -547,6 +581,111 @@ Status VaultService::AfterJobSnapshot(const JobRecord& job, std::string_view sna
                          PlanRetention(DepartmentName(job.department_id), SeriesKeyOf(source)));
   for (auto& plan : plans) CAIRN_RETURN_IF_ERROR(ForgetPlanned(Actor::Self(), plan));
   return Status::OK();
+}
+
+// --- Early warning of abnormal change --------------------------------------------
+
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::string Ratio(double r) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f", r);
+  return buf;
+}
+
+}  // namespace
+
+void VaultService::CheckForAnomaly(const SnapshotRecord& snap) {
+  if (options_.anomaly_lock_seconds == 0) return;
+  Catalog* catalog = vault_->catalog();
+  auto list = catalog->ListSnapshots(snap.department_id, 0);  // newest first
+  if (!list.ok()) return;
+  const std::string key = SeriesKeyOf(snap);
+  // The series' pattern: its last 10 snapshots before this one.
+  std::vector<SnapshotRecord> before;
+  for (auto& s : *list) {
+    if (s.id == snap.id || s.time_micros > snap.time_micros || SeriesKeyOf(s) != key) continue;
+    before.push_back(std::move(s));
+    if (before.size() == 10) break;
+  }
+  if (before.size() < 3) return;  // no pattern yet
+  std::vector<double> news, files, ratios;
+  for (const auto& s : before) {
+    news.push_back(static_cast<double>(s.new_bytes));
+    files.push_back(static_cast<double>(s.files));
+    if (s.stored_bytes != 0 && s.new_bytes >= 64 * 1024) {
+      ratios.push_back(static_cast<double>(s.stored_bytes) / static_cast<double>(s.new_bytes));
+    }
+  }
+  std::vector<std::string> why;
+  const double usual_new = Median(news);
+  if (snap.new_bytes >= kMiB && static_cast<double>(snap.new_bytes) > 10 * usual_new + kMiB) {
+    why.push_back("new data " + HumanBytes(snap.new_bytes) + ", usually " +
+                  HumanBytes(static_cast<uint64_t>(usual_new)));
+  }
+  if (snap.stored_bytes != 0 && snap.new_bytes >= kMiB && !ratios.empty()) {
+    const double ratio =
+        static_cast<double>(snap.stored_bytes) / static_cast<double>(snap.new_bytes);
+    const double usual = Median(ratios);
+    if (ratio >= 0.9 && usual <= 0.7) {
+      why.push_back("new data no longer compresses (stored/new " + Ratio(ratio) + ", usually " +
+                    Ratio(usual) + "): encrypted?");
+    }
+  }
+  const double usual_files = Median(files);
+  if (snap.kind != 2 && usual_files >= 20 && static_cast<double>(snap.files) < usual_files / 2) {
+    why.push_back("files dropped to " + std::to_string(snap.files) + ", usually " +
+                  std::to_string(static_cast<uint64_t>(usual_files)));
+  }
+  if (why.empty()) return;
+
+  // Lock the last good snapshots before it, so that whoever caused this
+  // cannot also forget them (an operator's account included).
+  const uint64_t until = Now() + options_.anomaly_lock_seconds * kSecond;
+  const std::string dept = DepartmentName(snap.department_id);
+  const Actor self = Actor::Self();
+  std::vector<std::string> locked;
+  for (size_t i = 0; i < before.size() && i < 3; ++i) {
+    auto held = catalog->LockSnapshot(snap.department_id, before[i].id, until);
+    if (!held.ok()) continue;
+    locked.push_back(before[i].id);
+    Audit(self, "snapshot.lock", dept, before[i].id,
+          {{"by", "anomaly"}, {"after", snap.id}, {"until", cli::Rfc3339(*held)}});
+  }
+  std::string figures;
+  for (const auto& w : why) figures += (figures.empty() ? "" : "; ") + w;
+  std::string what;
+  for (const auto& p : snap.paths) what += (what.empty() ? "" : " ") + p;
+  AlertRecord a;
+  a.key = "anomaly:" + snap.id;
+  a.rule = "anomaly";
+  a.severity = "critical";
+  a.department = dept;
+  a.summary = "abnormal change in " + EscapeForLog(snap.host) + " " + EscapeForLog(what) + " (" +
+              dept + "), snapshot " + snap.id + ": " + figures + "; " +
+              std::to_string(locked.size()) + " earlier snapshot(s) locked until " +
+              cli::Rfc3339(until);
+  a.fired_micros = Now();
+  spdlog::warn("{}", a.summary);
+  boost::json::array why_json(why.begin(), why.end());
+  Audit(self, "snapshot.anomaly", dept, snap.id,
+        {{"why", why_json},
+         {"new_bytes", snap.new_bytes},
+         {"stored_bytes", snap.stored_bytes},
+         {"files", snap.files},
+         {"locked", boost::json::array(locked.begin(), locked.end())}});
+  auto fired = catalog->FireAlert(&a);
+  if (fired.ok() && *fired) {
+    Audit(self, "alert.fire", a.department, a.key,
+          {{"alert", a.id}, {"rule", a.rule}, {"severity", a.severity}, {"summary", a.summary}});
+  }
 }
 
 // --- Protection status ----------------------------------------------------------

@@ -551,6 +551,7 @@ Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& 
   SetStats(&snap, commit.stats);
   // The retention lock of its source's policy, in the commit itself.
   snap.locked_until_micros = LockFor(snap, 0);
+  snap.stored_bytes = r.bytes_stored;
   CAIRN_ASSIGN_OR_RETURN(SnapshotRecord stored, vault_->catalog()->CommitSnapshot(snap, manifest));
   r.committed_snapshot = stored.id;
   r.committed_micros = stored.time_micros;
@@ -567,7 +568,9 @@ Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& 
          {"files", snap.files},
          {"bytes", snap.bytes},
          {"new_bytes", snap.new_bytes},
+         {"stored_bytes", snap.stored_bytes},
          {"chunks", stored.manifest_count}});
+  CheckForAnomaly(stored);
   return proto::CommitOk{stored.id, stored.time_micros};
 }
 
@@ -766,7 +769,25 @@ Status VaultService::MarkJobSent(uint64_t id, std::string_view serial) {
 }
 Status VaultService::RequeueJob(uint64_t id) { return vault_->catalog()->RequeueJob(id); }
 
+void VaultService::NoteJobProgress(const proto::JobProgress& progress) {
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  // Bounded: one entry per running job; a vault runs far fewer.
+  if (progress_.size() >= 100000 && !progress_.contains(progress.job_id)) return;
+  progress_[progress.job_id] = {progress, Now()};
+}
+
+std::optional<VaultService::JobProgressNote> VaultService::JobProgressOf(uint64_t job_id) const {
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  auto it = progress_.find(job_id);
+  if (it == progress_.end()) return std::nullopt;
+  return it->second;
+}
+
 Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& done) {
+  {
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    progress_.erase(done.job_id);
+  }
   Catalog* catalog = vault_->catalog();
   auto job = catalog->FindJob(done.job_id);
   if (!job.ok() && !job.status().IsNotFound()) {

@@ -133,6 +133,10 @@ struct ServiceOptions {
   // Manifest IDs a session keeps in memory before it spills the rest to a
   // file (DIR/sessions/). Default 65536: 2 MiB a session.
   size_t manifest_memory_ids = 65536;
+  // Early warning of abnormal change (doc/design.md section 20): a backup
+  // that departs sharply from its series' recent ones raises an alert and
+  // locks the series' last good snapshots this long. 0 turns it off.
+  uint64_t anomaly_lock_seconds = 7 * 86400;
 };
 
 class VaultService {
@@ -443,6 +447,14 @@ class VaultService {
   // An agent's job_done. InvalidArgument (a violation) for a job not sent
   // to this agent; OK, changing nothing, for a repeated report.
   Status ReportJobDone(const Actor& agent, const proto::JobDone& done);
+  // A running job's latest progress, as its agent reported it on the job
+  // link (in memory; the API shows it). Forgotten when the job ends.
+  struct JobProgressNote {
+    proto::JobProgress progress;
+    uint64_t at_micros = 0;
+  };
+  void NoteJobProgress(const proto::JobProgress& progress);
+  std::optional<JobProgressNote> JobProgressOf(uint64_t job_id) const;
 
   // --- Disaster recovery -------------------------------------------------
   bool IsReplica() const;
@@ -486,6 +498,10 @@ class VaultService {
   Status ForgetPlanned(const Actor& actor, SeriesPlan& plan);
   // The lock a new snapshot gets from its source's policy (0: none).
   uint64_t LockFor(const SnapshotRecord& snapshot, uint64_t source_id) const;
+  // The anomaly rule, after a commit: compares `snapshot` with its series'
+  // recent ones; on a sharp departure fires an alert and locks the last
+  // good ones.
+  void CheckForAnomaly(const SnapshotRecord& snapshot);
   // After a scheduled job's snapshot: its lock, then its series' retention.
   Status AfterJobSnapshot(const JobRecord& job, std::string_view snapshot_id);
   // The newest snapshot number the DR site has asked past (it holds
@@ -511,6 +527,8 @@ class VaultService {
 
   std::atomic<uint64_t> ingested_bytes_{0};
   std::mutex policy_mu_;  // EditPolicy's read-check-write
+  mutable std::mutex progress_mu_;
+  std::map<uint64_t, JobProgressNote> progress_;  // by job ID
   mutable std::atomic<uint64_t> replica_served_after_{0}, replica_served_micros_{0};
   // Agents' last-seen times: in memory at once, in the catalog at most once
   // a minute per agent.

@@ -185,6 +185,73 @@ boost::json::object AlertJson(const AlertRecord& a) {
            a.firing() ? json::value(nullptr) : json::value(cli::Rfc3339(a.resolved_micros))}};
 }
 
+boost::json::object SourceJson(const SourceRecord& s, const std::string& department) {
+  return {{"source", s.id},
+          {"department", department},
+          {"host", s.host},
+          {"policy", s.policy},
+          {"paths", json::array(s.paths.begin(), s.paths.end())},
+          {"excludes", json::array(s.excludes.begin(), s.excludes.end())},
+          {"image", s.image},
+          {"created", cli::Rfc3339(s.created_micros)},
+          {"last_job", s.last_job == 0 ? json::value(nullptr) : json::value(s.last_job)}};
+}
+
+boost::json::object SeriesPlanJson(const VaultService::SeriesPlan& plan) {
+  json::array decisions;
+  for (const auto& d : plan.decisions) {
+    decisions.push_back({{"snapshot", d.id},
+                         {"time", cli::Rfc3339(d.time_micros)},
+                         {"keep", d.keep},
+                         {"forgotten", d.forgotten},
+                         {"reasons", json::array(d.reasons.begin(), d.reasons.end())}});
+  }
+  return {{"department", plan.department},
+          {"host", plan.host},
+          {"paths", json::array(plan.paths.begin(), plan.paths.end())},
+          {"image", plan.image},
+          {"source", plan.source_id == 0 ? json::value(nullptr) : json::value(plan.source_id)},
+          {"policy", plan.policy},
+          {"snapshots", std::move(decisions)}};
+}
+
+boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& report) {
+  auto time = [](uint64_t micros) {
+    return micros == 0 ? json::value(nullptr) : json::value(cli::Rfc3339(micros));
+  };
+  auto text = [](const std::string& v) {
+    return v.empty() ? json::value(nullptr) : json::value(v);
+  };
+  json::array sources;
+  for (const auto& st : report.sources) {
+    sources.push_back({{"source", st.source.id},
+                       {"department", st.department},
+                       {"host", st.source.host},
+                       {"paths", json::array(st.source.paths.begin(), st.source.paths.end())},
+                       {"image", st.source.image},
+                       {"policy", st.policy.name},
+                       {"rpo_seconds", st.policy.rpo_seconds},
+                       {"last_good_snapshot", text(st.last_good_snapshot)},
+                       {"last_good", time(st.last_good_micros)},
+                       {"age_seconds", st.last_good_micros != 0 ? json::value(st.age_seconds)
+                                                                : json::value(nullptr)},
+                       {"snapshots", st.snapshots},
+                       {"rpo", st.rpo},
+                       {"next_run", time(st.next_run_micros)},
+                       {"offsite", st.offsite},
+                       {"last_failure", text(st.last_failure)},
+                       {"last_failure_time", time(st.last_failure_micros)},
+                       {"running_job",
+                        st.running_job != 0 ? json::value(st.running_job) : json::value(nullptr)}});
+  }
+  auto strings = [](const std::vector<std::string>& v) { return json::array(v.begin(), v.end()); };
+  return {{"time", cli::Rfc3339(report.time_micros)},
+          {"sources", std::move(sources)},
+          {"unprotected_series", strings(report.unprotected_series)},
+          {"agents_without_source", strings(report.agents_without_source)},
+          {"agents_unseen", strings(report.agents_unseen)}};
+}
+
 struct RestApi::Call {
   RestApi* api;
   VaultService* service;
@@ -235,43 +302,30 @@ Status PolicyFields(Body& b, const json::object* body, Policy& p) {
   return b.Done();
 }
 
-json::object SourceJson(const SourceRecord& s, const std::string& department) {
-  return {{"source", s.id},
-          {"department", department},
-          {"host", s.host},
-          {"policy", s.policy},
-          {"paths", json::array(s.paths.begin(), s.paths.end())},
-          {"excludes", json::array(s.excludes.begin(), s.excludes.end())},
-          {"image", s.image},
-          {"created", cli::Rfc3339(s.created_micros)}};
-}
-
 json::value TimeOrNull(uint64_t micros) {
   return micros == 0 ? json::value(nullptr) : json::value(cli::Rfc3339(micros));
 }
 
-json::object SeriesJson(const VaultService::SeriesPlan& plan) {
-  json::array decisions;
-  for (const auto& d : plan.decisions) {
-    decisions.push_back({{"snapshot", d.id},
-                         {"time", cli::Rfc3339(d.time_micros)},
-                         {"keep", d.keep},
-                         {"forgotten", d.forgotten},
-                         {"reasons", json::array(d.reasons.begin(), d.reasons.end())}});
-  }
-  return {{"department", plan.department},
-          {"host", plan.host},
-          {"paths", json::array(plan.paths.begin(), plan.paths.end())},
-          {"image", plan.image},
-          {"source", plan.source_id == 0 ? json::value(nullptr) : json::value(plan.source_id)},
-          {"policy", plan.policy},
-          {"snapshots", std::move(decisions)}};
-}
-
 // A job with its live progress while it runs (the agent reports it).
+// `snapshots`: the done jobs' snapshots by ID (their stats are the job's
+// history); may lack some (forgotten since).
 json::object JobWithProgress(const VaultService& service, const JobRecord& j,
-                             const std::string& department) {
+                             const std::string& department,
+                             const std::map<std::string, SnapshotRecord>& snapshots) {
   json::object o = JobJson(j, department);
+  if (auto snap = snapshots.find(j.snapshot_id);
+      j.state == JobState::kDone && snap != snapshots.end()) {
+    const SnapshotRecord& s = snap->second;
+    o["stats"] = json::object{
+        {"files", s.files},
+        {"bytes", s.bytes},
+        {"new_bytes", s.new_bytes},
+        {"stored_bytes", s.stored_bytes},
+        {"warnings", s.warnings},
+        {"seconds",
+         static_cast<double>(s.finished_micros - std::min(s.finished_micros, s.started_micros)) /
+             1e6}};
+  }
   if (j.state != JobState::kSent) return o;
   auto note = service.JobProgressOf(j.id);
   if (!note) return o;
@@ -288,6 +342,23 @@ json::object JobWithProgress(const VaultService& service, const JobRecord& j,
        p.eta_seconds == proto::kEtaUnknown ? json::value(nullptr) : json::value(p.eta_seconds)},
       {"reported", cli::Rfc3339(note->at_micros)}};
   return o;
+}
+
+// The snapshots of the done jobs in `jobs`, by ID: one listing per
+// department, not one per job.
+std::map<std::string, SnapshotRecord> JobSnapshots(const VaultService& service,
+                                                   const std::vector<JobRecord>& jobs) {
+  std::set<uint32_t> departments;
+  for (const auto& j : jobs) {
+    if (j.state == JobState::kDone) departments.insert(j.department_id);
+  }
+  std::map<std::string, SnapshotRecord> out;
+  for (uint32_t d : departments) {
+    auto list = service.vault()->catalog()->ListSnapshots(d, 0);
+    if (!list.ok()) continue;
+    for (auto& s : *list) out.emplace(s.id, std::move(s));
+  }
+  return out;
 }
 
 Result<uint64_t> IdParam(const std::string& text, const char* what) {
@@ -397,8 +468,10 @@ const std::vector<Route>& Routes() {
        [](Call& c) -> Result<json::object> {
          CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListJobs(c.actor));
          json::array a;
+         const auto snapshots = JobSnapshots(*c.service, list);
          for (const auto& j : list) {
-           a.push_back(JobWithProgress(*c.service, j, c.DepartmentName(j.department_id)));
+           a.push_back(
+               JobWithProgress(*c.service, j, c.DepartmentName(j.department_id), snapshots));
          }
          return json::object{{"jobs", a}};
        }},
@@ -429,7 +502,8 @@ const std::vector<Route>& Routes() {
          const uint64_t id = std::strtoull(c.params["job"].c_str(), &end, 10);
          if (end == nullptr || *end != '\0') return Status::NotFound("no job " + c.params["job"]);
          CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
-         return JobWithProgress(*c.service, j, c.DepartmentName(j.department_id));
+         return JobWithProgress(*c.service, j, c.DepartmentName(j.department_id),
+                                JobSnapshots(*c.service, {j}));
        }},
       {"GET", "/api/v1/replication", 200,
        [](Call& c) -> Result<json::object> {
@@ -647,7 +721,7 @@ const std::vector<Route>& Routes() {
          CAIRN_RETURN_IF_ERROR(b.Done());
          CAIRN_ASSIGN_OR_RETURN(auto plans, c.service->ApplyRetentionRules(c.actor, dept, dry_run));
          json::array a;
-         for (const auto& plan : plans) a.push_back(SeriesJson(plan));
+         for (const auto& plan : plans) a.push_back(SeriesPlanJson(plan));
          return json::object{{"dry_run", dry_run}, {"series", a}};
        }},
       {"GET", "/api/v1/status", 200,
@@ -657,35 +731,7 @@ const std::vector<Route>& Routes() {
          const std::string dept = d == q.end() ? "" : d->second;
          CAIRN_ASSIGN_OR_RETURN(auto report,
                                 c.service->ProtectionStatus(c.actor, dept, c.options->scheduler));
-         json::array a;
-         for (const auto& st : report.sources) {
-           a.push_back({{"source", st.source.id},
-                        {"department", st.department},
-                        {"host", st.source.host},
-                        {"paths", json::array(st.source.paths.begin(), st.source.paths.end())},
-                        {"image", st.source.image},
-                        {"policy", st.policy.name},
-                        {"rpo_seconds", st.policy.rpo_seconds},
-                        {"last_good_snapshot", st.last_good_snapshot.empty()
-                                                   ? json::value(nullptr)
-                                                   : json::value(st.last_good_snapshot)},
-                        {"last_good", TimeOrNull(st.last_good_micros)},
-                        {"snapshots", st.snapshots},
-                        {"rpo", st.rpo},
-                        {"next_run", TimeOrNull(st.next_run_micros)},
-                        {"offsite", st.offsite},
-                        {"last_failure", st.last_failure.empty() ? json::value(nullptr)
-                                                                 : json::value(st.last_failure)},
-                        {"last_failure_time", TimeOrNull(st.last_failure_micros)}});
-         }
-         auto strings = [](const std::vector<std::string>& v) {
-           return json::array(v.begin(), v.end());
-         };
-         return json::object{{"time", cli::Rfc3339(report.time_micros)},
-                             {"sources", a},
-                             {"unprotected_series", strings(report.unprotected_series)},
-                             {"agents_without_source", strings(report.agents_without_source)},
-                             {"agents_unseen", strings(report.agents_unseen)}};
+         return ProtectionReportJson(report);
        }},
       {"GET", "/api/v1/alerts", 200,
        [](Call& c) -> Result<json::object> {

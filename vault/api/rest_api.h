@@ -44,8 +44,16 @@ struct ApiOptions {
   std::function<std::optional<uint64_t>()> audit_backlog;
 };
 
-// An alert as the API and `cairn-vault alert list --json` show it.
+// Shapes the API and the command line's --json share (doc/api.md).
+// An alert, as `GET /api/v1/alerts` and `cairn-vault alert list` show it.
 boost::json::object AlertJson(const AlertRecord& alert);
+// A source (`GET /api/v1/sources`, `cairn-vault source list`).
+boost::json::object SourceJson(const SourceRecord& source, const std::string& department);
+// A series and what retention does to it (`POST /api/v1/retention`,
+// `cairn-vault snapshot forget --apply-retention`).
+boost::json::object SeriesPlanJson(const VaultService::SeriesPlan& plan);
+// The protection report (`GET /api/v1/status`, `cairn-vault status`).
+boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& report);
 
 class RestApi {
  public:

@@ -6,6 +6,7 @@
 #include "lib/base/bytes.h"
 #include "lib/base/names.h"
 #include "lib/client/snapshot_json.h"
+#include "vault/api/rest_api.h"
 #include "vault/cmd/output.h"
 #include "vault/policy/schedule.h"
 
@@ -62,23 +63,7 @@ std::string PolicyText(const Policy& p) {
          "\n";
 }
 
-json::object SourceJson(const SourceRecord& s, const std::string& department) {
-  return {{"source", s.id},
-          {"department", department},
-          {"host", s.host},
-          {"policy", s.policy},
-          {"paths", json::array(s.paths.begin(), s.paths.end())},
-          {"excludes", json::array(s.excludes.begin(), s.excludes.end())},
-          {"image", s.image},
-          {"created", cli::Rfc3339(s.created_micros)},
-          {"last_job", s.last_job == 0 ? json::value(nullptr) : json::value(s.last_job)}};
-}
-
-std::string Rfc3339OrNull(uint64_t micros) { return micros == 0 ? "" : cli::Rfc3339(micros); }
-
-json::value TimeJson(uint64_t micros) {
-  return micros == 0 ? json::value(nullptr) : json::value(cli::Rfc3339(micros));
-}
+std::string Rfc3339OrNever(uint64_t micros) { return micros == 0 ? "never" : cli::Rfc3339(micros); }
 
 // Applies the policy flags given on the command line to `p`.
 Status ApplyFlags(const ProtectionCommands& c, CLI::App* cmd, Policy& p) {
@@ -380,7 +365,6 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
     std::string text;
     size_t keep = 0, gone = 0;
     for (const auto& plan : *plans) {
-      json::array decisions;
       std::string what;
       for (const auto& p : plan.paths) what += (what.empty() ? "" : " ") + p;
       text += plan.department + " " + plan.host + " " + (plan.image ? "image " : "") + what +
@@ -390,11 +374,6 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
               "\n";
       for (const auto& d : plan.decisions) {
         (d.keep ? keep : gone)++;
-        decisions.push_back({{"snapshot", d.id},
-                             {"time", cli::Rfc3339(d.time_micros)},
-                             {"keep", d.keep},
-                             {"forgotten", d.forgotten},
-                             {"reasons", json::array(d.reasons.begin(), d.reasons.end())}});
         std::string reasons;
         for (const auto& r : d.reasons) reasons += (reasons.empty() ? "" : ", ") + r;
         text += std::string("  ") +
@@ -404,14 +383,7 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
                 client::ShortSnapshotId(d.id) + "  " + cli::Rfc3339(d.time_micros) + "  " +
                 reasons + "\n";
       }
-      arr.push_back(
-          {{"department", plan.department},
-           {"host", plan.host},
-           {"paths", json::array(plan.paths.begin(), plan.paths.end())},
-           {"image", plan.image},
-           {"source", plan.source_id == 0 ? json::value(nullptr) : json::value(plan.source_id)},
-           {"policy", plan.policy},
-           {"snapshots", std::move(decisions)}});
+      arr.push_back(SeriesPlanJson(plan));
     }
     text += std::to_string(keep) + " kept, " + std::to_string(gone) +
             (c.dry_run ? " would be forgotten" : " forgotten") + "\n";
@@ -427,7 +399,6 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
   if (*c.status) {
     auto report = service.ProtectionStatus(me, c.department, scheduler);
     if (!report.ok()) return Fail(json, report.status());
-    json::array arr;
     std::string text =
         "SOURCE\tDEPARTMENT\tHOST\tWHAT\tPOLICY\tLAST GOOD\tAGE\tRPO\tNEXT RUN\tOFF-SITE\tLAST "
         "FAILURE\n";
@@ -435,50 +406,20 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
       std::string what;
       for (const auto& p : st.source.paths) what += (what.empty() ? "" : " ") + p;
       if (st.source.image) what = "image " + what;
-      arr.push_back(
-          {{"source", st.source.id},
-           {"department", st.department},
-           {"host", st.source.host},
-           {"paths", json::array(st.source.paths.begin(), st.source.paths.end())},
-           {"image", st.source.image},
-           {"policy", st.policy.name},
-           {"rpo_seconds", st.policy.rpo_seconds},
-           {"last_good_snapshot", st.last_good_snapshot.empty()
-                                      ? json::value(nullptr)
-                                      : json::value(st.last_good_snapshot)},
-           {"last_good", TimeJson(st.last_good_micros)},
-           {"age_seconds",
-            st.last_good_micros ? json::value(st.age_seconds) : json::value(nullptr)},
-           {"snapshots", st.snapshots},
-           {"rpo", st.rpo},
-           {"next_run", TimeJson(st.next_run_micros)},
-           {"offsite", st.offsite},
-           {"last_failure",
-            st.last_failure.empty() ? json::value(nullptr) : json::value(st.last_failure)},
-           {"last_failure_time", TimeJson(st.last_failure_micros)},
-           {"running_job", st.running_job ? json::value(st.running_job) : json::value(nullptr)}});
       text += std::to_string(st.source.id) + "\t" + st.department + "\t" + st.source.host + "\t" +
-              what + "\t" + st.policy.name + "\t" +
-              (st.last_good_micros ? Rfc3339OrNull(st.last_good_micros) : "never") + "\t" +
+              what + "\t" + st.policy.name + "\t" + Rfc3339OrNever(st.last_good_micros) + "\t" +
               (st.last_good_micros ? FormatDuration(st.age_seconds) : "-") + "\t" + st.rpo + "\t" +
               (st.next_run_micros ? cli::Rfc3339(st.next_run_micros) : "-") + "\t" + st.offsite +
               "\t" + (st.last_failure.empty() ? "-" : st.last_failure) + "\n";
     }
-    auto strings = [](const std::vector<std::string>& v) {
-      return json::array(v.begin(), v.end());
-    };
     for (const auto& s : report->unprotected_series) text += "unprotected: " + s + "\n";
-    for (const auto& a : report->agents_without_source)
+    for (const auto& a : report->agents_without_source) {
       text += "agent without a source: " + a + "\n";
+    }
     for (const auto& a : report->agents_unseen) text += "agent not seen for a day: " + a + "\n";
-    Print(json,
-          {{"ok", true},
-           {"time", cli::Rfc3339(report->time_micros)},
-           {"sources", arr},
-           {"unprotected_series", strings(report->unprotected_series)},
-           {"agents_without_source", strings(report->agents_without_source)},
-           {"agents_unseen", strings(report->agents_unseen)}},
-          text);
+    json::object o = ProtectionReportJson(*report);
+    o.emplace("ok", true);
+    Print(json, o, text);
     return 0;
   }
   return std::nullopt;

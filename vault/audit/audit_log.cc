@@ -1,5 +1,7 @@
 #include "vault/audit/audit_log.h"
 
+#include <spdlog/spdlog.h>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -95,6 +97,57 @@ Result<std::string> ReadLastLine(int fd, const std::string& path) {
   }
 }
 
+// Cuts what follows the last whole line of the open file `fd`: the part of
+// an append a crash interrupted. That entry was never durable, so nothing
+// that was acknowledged goes. Returns the bytes cut ("" when the file ends
+// with a whole line).
+Result<std::string> CutTornTail(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoToStatus(errno, "stat " + path);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) return std::string();
+  char last = 0;
+  if (::pread(fd, &last, 1, static_cast<off_t>(size - 1)) != 1) {
+    return ErrnoToStatus(errno, "read " + path);
+  }
+  if (last == '\n') return std::string();
+  // Find the last newline, reading backwards in blocks.
+  constexpr uint64_t kBlock = 64 << 10;
+  uint64_t end = size;
+  uint64_t keep = 0;  // bytes to keep: up to and including the last newline
+  while (end > 0) {
+    const uint64_t start = end > kBlock ? end - kBlock : 0;
+    std::string buf(end - start, '\0');
+    size_t done = 0;
+    while (done < buf.size()) {
+      ssize_t n =
+          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(start + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "read " + path);
+      done += static_cast<size_t>(n);
+    }
+    const size_t nl = buf.rfind('\n');
+    if (nl != std::string::npos) {
+      keep = start + nl + 1;
+      break;
+    }
+    end = start;
+  }
+  std::string torn(std::min<uint64_t>(size - keep, 4096), '\0');
+  if (::pread(fd, torn.data(), torn.size(), static_cast<off_t>(keep)) !=
+      static_cast<ssize_t>(torn.size())) {
+    return ErrnoToStatus(errno, "read " + path);
+  }
+  if (::ftruncate(fd, static_cast<off_t>(keep)) != 0 || ::fdatasync(fd) != 0) {
+    return ErrnoToStatus(errno, "truncate the cut append of " + path);
+  }
+  spdlog::warn("{}: an append was cut (a crash during a write); {} byte(s) after the last whole "
+               "entry removed and the repair recorded",
+               path, size - keep);
+  if (size - keep > torn.size()) torn += "...";
+  return torn;
+}
+
 Status WriteAll(int fd, std::string_view data, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
@@ -182,6 +235,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(io::Env* env, const std::string
 
 Status AuditLog::AppendLocked(int fd, AuditEntry e) {
   const std::string path = log_path();
+  CAIRN_ASSIGN_OR_RETURN(std::string torn, CutTornTail(fd, path));
   CAIRN_ASSIGN_OR_RETURN(std::string last, ReadLastLine(fd, path));
   uint64_t last_seq = 0;
   std::string last_hash = kZeroHash;
@@ -211,8 +265,22 @@ Status AuditLog::AppendLocked(int fd, AuditEntry e) {
     last_hash = entry.hash;
     return Status::OK();
   };
+  if (!torn.empty()) {
+    // The repair is itself an entry, with what was cut (its start).
+    AuditEntry r;
+    r.time_micros = e.time_micros;
+    r.actor = "vault";
+    r.address = "local";
+    r.action = "audit.repair";
+    r.details["cut"] = torn;
+    r.details["since_checkpoint"] = static_cast<int64_t>(since_checkpoint + 1);
+    CAIRN_RETURN_IF_ERROR(write(r));
+    ++since_checkpoint;
+    last_action = r.action;
+  }
   const bool checkpoint_only = e.action == kCheckpointAction;
-  if (checkpoint_only && (last.empty() || last_action == kCheckpointAction)) return Status::OK();
+  // Nothing since the last checkpoint (or nothing at all): nothing to seal.
+  if (checkpoint_only && (last_seq == 0 || last_action == kCheckpointAction)) return Status::OK();
   if (!checkpoint_only) {
     // How many entries since the last checkpoint, carried in each entry so
     // that the next writer (maybe another process) knows when one is due.

@@ -376,6 +376,7 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
         (d.keep ? keep : gone)++;
         std::string reasons;
         for (const auto& r : d.reasons) reasons += (reasons.empty() ? "" : ", ") + r;
+        if (reasons.empty()) reasons = "no rule keeps it";
         text += std::string("  ") +
                 (d.keep      ? "keep   "
                  : c.dry_run ? "forget "

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <set>
 
 #include "lib/proto/token.h"
@@ -503,6 +504,28 @@ TEST_F(AlertsTest, ReplicationLagGrowsWhilePassesFailAndAuditBacklogFires) {
   EXPECT_EQ((*changes)[0].rule, "audit_backlog");
   EXPECT_FALSE((*changes)[0].firing());
   EXPECT_EQ((*changes)[1].rule, "disk_free");  // below 100 % free: always
+}
+
+// A crash in the middle of an audit append leaves a torn last line: the
+// next append cuts it, records the repair, and the trail verifies.
+TEST_F(VaultServiceTest, ACutAuditAppendIsRepairedAndRecorded) {
+  const std::string log = vault_->audit()->log_path();
+  {
+    std::ofstream out(log, std::ios::app | std::ios::binary);
+    out << "{\"seq\":99,\"time\":\"2026-";  // no newline: cut mid-write
+  }
+  ASSERT_TRUE(service_->CreateDepartment(me_, "parks").ok());
+  AuditFilter f;
+  f.action = "audit.repair";
+  auto repairs = vault_->audit()->List(f);
+  ASSERT_TRUE(repairs.ok()) << repairs.status().ToString();
+  ASSERT_EQ(repairs->size(), 1u);
+  EXPECT_EQ((*repairs)[0].details.at("cut").as_string(), "{\"seq\":99,\"time\":\"2026-");
+  f.action = "department.create";
+  EXPECT_EQ(vault_->audit()->List(f)->size(), 2u);  // finance, then parks
+  auto verified = service_->VerifyAudit(me_);
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->reason;
 }
 
 // --- Policies, the scheduler, retention and locks (doc/design.md section 20)

@@ -413,6 +413,9 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
               (st.next_run_micros ? cli::Rfc3339(st.next_run_micros) : "-") + "\t" + st.offsite +
               "\t" + (st.last_failure.empty() ? "-" : st.last_failure) + "\n";
     }
+    if (report->sources.empty()) {
+      text += "(no sources: nothing is under a policy yet; see `cairn-vault source add --help`)\n";
+    }
     for (const auto& s : report->unprotected_series) text += "unprotected: " + s + "\n";
     for (const auto& a : report->agents_without_source) {
       text += "agent without a source: " + a + "\n";

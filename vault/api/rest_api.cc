@@ -215,6 +215,32 @@ boost::json::object SeriesPlanJson(const VaultService::SeriesPlan& plan) {
           {"snapshots", std::move(decisions)}};
 }
 
+boost::json::object JobStatsJson(const SnapshotRecord& s) {
+  return {{"files", s.files},
+          {"bytes", s.bytes},
+          {"new_bytes", s.new_bytes},
+          {"stored_bytes", s.stored_bytes},
+          {"warnings", s.warnings},
+          {"seconds",
+           static_cast<double>(s.finished_micros - std::min(s.finished_micros, s.started_micros)) /
+               1e6}};
+}
+
+std::map<std::string, SnapshotRecord> JobSnapshots(const VaultService& service,
+                                                   const std::vector<JobRecord>& jobs) {
+  std::set<uint32_t> departments;
+  for (const auto& j : jobs) {
+    if (j.state == JobState::kDone) departments.insert(j.department_id);
+  }
+  std::map<std::string, SnapshotRecord> out;
+  for (uint32_t d : departments) {
+    auto list = service.vault()->catalog()->ListSnapshots(d, 0);
+    if (!list.ok()) continue;
+    for (auto& s : *list) out.emplace(s.id, std::move(s));
+  }
+  return out;
+}
+
 boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& report) {
   auto time = [](uint64_t micros) {
     return micros == 0 ? json::value(nullptr) : json::value(cli::Rfc3339(micros));
@@ -315,16 +341,7 @@ json::object JobWithProgress(const VaultService& service, const JobRecord& j,
   json::object o = JobJson(j, department);
   if (auto snap = snapshots.find(j.snapshot_id);
       j.state == JobState::kDone && snap != snapshots.end()) {
-    const SnapshotRecord& s = snap->second;
-    o["stats"] = json::object{
-        {"files", s.files},
-        {"bytes", s.bytes},
-        {"new_bytes", s.new_bytes},
-        {"stored_bytes", s.stored_bytes},
-        {"warnings", s.warnings},
-        {"seconds",
-         static_cast<double>(s.finished_micros - std::min(s.finished_micros, s.started_micros)) /
-             1e6}};
+    o["stats"] = JobStatsJson(snap->second);
   }
   if (j.state != JobState::kSent) return o;
   auto note = service.JobProgressOf(j.id);
@@ -342,23 +359,6 @@ json::object JobWithProgress(const VaultService& service, const JobRecord& j,
        p.eta_seconds == proto::kEtaUnknown ? json::value(nullptr) : json::value(p.eta_seconds)},
       {"reported", cli::Rfc3339(note->at_micros)}};
   return o;
-}
-
-// The snapshots of the done jobs in `jobs`, by ID: one listing per
-// department, not one per job.
-std::map<std::string, SnapshotRecord> JobSnapshots(const VaultService& service,
-                                                   const std::vector<JobRecord>& jobs) {
-  std::set<uint32_t> departments;
-  for (const auto& j : jobs) {
-    if (j.state == JobState::kDone) departments.insert(j.department_id);
-  }
-  std::map<std::string, SnapshotRecord> out;
-  for (uint32_t d : departments) {
-    auto list = service.vault()->catalog()->ListSnapshots(d, 0);
-    if (!list.ok()) continue;
-    for (auto& s : *list) out.emplace(s.id, std::move(s));
-  }
-  return out;
 }
 
 Result<uint64_t> IdParam(const std::string& text, const char* what) {

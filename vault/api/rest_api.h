@@ -54,6 +54,14 @@ boost::json::object SourceJson(const SourceRecord& source, const std::string& de
 boost::json::object SeriesPlanJson(const VaultService::SeriesPlan& plan);
 // The protection report (`GET /api/v1/status`, `cairn-vault status`).
 boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& report);
+// A done job's history, from its snapshot (`stats` of `GET /api/v1/jobs`
+// and `cairn-vault job list`): files, bytes, new and stored bytes,
+// warnings, seconds.
+boost::json::object JobStatsJson(const SnapshotRecord& snapshot);
+// The snapshots of the done jobs among `jobs`, by ID: one listing per
+// department, not one per job.
+std::map<std::string, SnapshotRecord> JobSnapshots(const VaultService& service,
+                                                   const std::vector<JobRecord>& jobs);
 
 class RestApi {
  public:

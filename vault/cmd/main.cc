@@ -730,10 +730,15 @@ int main(int argc, char** argv) {
     if (!list.ok()) return Fail(json, list.status());
     const uint64_t now = service.vault()->env()->NowMicros();
     const auto names = DepartmentNames(service);
+    const auto snapshots = cairn::vault::JobSnapshots(service, *list);
     boost::json::array arr;
     std::string text;
     for (const auto& j : *list) {
-      arr.push_back(JobJson(names, j, now));
+      boost::json::object o = JobJson(names, j, now);
+      auto snap = snapshots.find(j.snapshot_id);
+      const bool stats = j.state == JobState::kDone && snap != snapshots.end();
+      if (stats) o["stats"] = cairn::vault::JobStatsJson(snap->second);
+      arr.push_back(std::move(o));
       std::string state(cairn::vault::JobStateName(j.state));
       std::string detail;
       if (j.state == cairn::vault::JobState::kQueued) {
@@ -742,6 +747,11 @@ int main(int argc, char** argv) {
         detail = "running " + std::to_string((now - j.sent_micros) / 1000000) + " s";
       } else if (j.state == cairn::vault::JobState::kDone) {
         detail = "snapshot " + j.snapshot_id;
+        if (stats) {
+          const auto& s = snap->second;
+          detail += ": " + std::to_string(s.files) + " files, " + cairn::HumanBytes(s.bytes) +
+                    ", " + cairn::HumanBytes(s.new_bytes) + " new";
+        }
       } else {
         detail = j.error;
       }

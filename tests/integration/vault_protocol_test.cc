@@ -320,8 +320,8 @@ TEST_F(VaultProtocolTest, NoMessageOfAnAgentForgetsOrUnlocksAnything) {
     ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, MakeRecord(fin, seed, &id)).ok());
     ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{seed}).ok());
     ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
-    ASSERT_TRUE(Send(a, MessageType::kManifestPart, proto::ManifestPart{begun.session_id, {id}})
-                    .ok());
+    ASSERT_TRUE(
+        Send(a, MessageType::kManifestPart, proto::ManifestPart{begun.session_id, {id}}).ok());
     ASSERT_TRUE(Send(a, MessageType::kCommit, proto::Commit{begun.session_id, id, 1, {}}).ok());
     ASSERT_TRUE(Expect<proto::CommitOk>(a, MessageType::kCommitOk).ok());
   }

@@ -1,8 +1,7 @@
 #include "vault/audit/audit_log.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,24 +67,35 @@ Result<Bytes> CheckpointMessage(uint64_t seq, std::string_view prev_hex) {
   return m;
 }
 
-// The last line of the open file `fd` ("" for an empty file).
-Result<std::string> ReadLastLine(int fd, const std::string& path) {
+// The size of the open file `fd`.
+Result<uint64_t> FileSize(int fd, const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoToStatus(errno, "stat " + path);
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+// `size` bytes of the open file `fd` from `offset`.
+Result<std::string> ReadAt(int fd, uint64_t offset, uint64_t size, const std::string& path) {
+  std::string buf(size, '\0');
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n =
+        ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "read " + path);
+    done += static_cast<size_t>(n);
+  }
+  return buf;
+}
+
+// The last line of the open file `fd` ("" for an empty file).
+Result<std::string> ReadLastLine(int fd, const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t size, FileSize(fd, path));
   if (size == 0) return std::string();
   uint64_t window = 64 << 10;
   for (;;) {
     const uint64_t start = size > window ? size - window : 0;
-    std::string buf(size - start, '\0');
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n =
-          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(start + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "read " + path);
-      done += static_cast<size_t>(n);
-    }
+    CAIRN_ASSIGN_OR_RETURN(std::string buf, ReadAt(fd, start, size - start, path));
     if (buf.back() != '\n') {
       return Status::Corruption(path + " does not end with a whole line (an append was cut)");
     }
@@ -102,48 +112,29 @@ Result<std::string> ReadLastLine(int fd, const std::string& path) {
 // that was acknowledged goes. Returns the bytes cut ("" when the file ends
 // with a whole line).
 Result<std::string> CutTornTail(int fd, const std::string& path) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return ErrnoToStatus(errno, "stat " + path);
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t size, FileSize(fd, path));
   if (size == 0) return std::string();
-  char last = 0;
-  if (::pread(fd, &last, 1, static_cast<off_t>(size - 1)) != 1) {
-    return ErrnoToStatus(errno, "read " + path);
-  }
-  if (last == '\n') return std::string();
-  // Find the last newline, reading backwards in blocks.
+  CAIRN_ASSIGN_OR_RETURN(std::string last, ReadAt(fd, size - 1, 1, path));
+  if (last == "\n") return std::string();
+  // The last newline, reading backwards in blocks.
   constexpr uint64_t kBlock = 64 << 10;
   uint64_t end = size;
   uint64_t keep = 0;  // bytes to keep: up to and including the last newline
-  while (end > 0) {
+  while (end > 0 && keep == 0) {
     const uint64_t start = end > kBlock ? end - kBlock : 0;
-    std::string buf(end - start, '\0');
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n =
-          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(start + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "read " + path);
-      done += static_cast<size_t>(n);
-    }
-    const size_t nl = buf.rfind('\n');
-    if (nl != std::string::npos) {
-      keep = start + nl + 1;
-      break;
-    }
+    CAIRN_ASSIGN_OR_RETURN(std::string buf, ReadAt(fd, start, end - start, path));
+    if (const size_t nl = buf.rfind('\n'); nl != std::string::npos) keep = start + nl + 1;
     end = start;
   }
-  std::string torn(std::min<uint64_t>(size - keep, 4096), '\0');
-  if (::pread(fd, torn.data(), torn.size(), static_cast<off_t>(keep)) !=
-      static_cast<ssize_t>(torn.size())) {
-    return ErrnoToStatus(errno, "read " + path);
-  }
+  CAIRN_ASSIGN_OR_RETURN(std::string torn,
+                         ReadAt(fd, keep, std::min<uint64_t>(size - keep, 4096), path));
   if (::ftruncate(fd, static_cast<off_t>(keep)) != 0 || ::fdatasync(fd) != 0) {
     return ErrnoToStatus(errno, "truncate the cut append of " + path);
   }
-  spdlog::warn("{}: an append was cut (a crash during a write); {} byte(s) after the last whole "
-               "entry removed and the repair recorded",
-               path, size - keep);
+  spdlog::warn(
+      "{}: an append was cut (a crash during a write); {} byte(s) after the last whole "
+      "entry removed and the repair recorded",
+      path, size - keep);
   if (size - keep > torn.size()) torn += "...";
   return torn;
 }
@@ -356,8 +347,9 @@ Status AuditLog::ReadFrom(uint64_t offset, size_t max, std::vector<AuditEntry>* 
   std::ifstream in(log_path(), std::ios::binary);
   if (!in) return Status::OK();  // nothing logged yet
   in.seekg(static_cast<std::streamoff>(offset));
-  if (!in) return Status::InvalidArgument(log_path() + ": offset " + std::to_string(offset) +
-                                          " is past the end (was the log replaced?)");
+  if (!in)
+    return Status::InvalidArgument(log_path() + ": offset " + std::to_string(offset) +
+                                   " is past the end (was the log replaced?)");
   std::string line;
   while (out->size() < max && std::getline(in, line)) {
     if (in.eof()) break;  // no newline: an append in progress

@@ -421,7 +421,11 @@ Result<std::vector<VaultService::SeriesPlan>> VaultService::PlanRetention(
   std::map<std::string, Policy> by_name;
   for (auto& p : policies) by_name.emplace(p.name, std::move(p));
   std::map<std::string, const SourceRecord*> source_of;
-  for (const auto& s : sources) source_of[SeriesKeyOf(s)] = &s;
+  std::map<uint64_t, const SourceRecord*> source_by_id;
+  for (const auto& s : sources) {
+    source_of[SeriesKeyOf(s)] = &s;
+    source_by_id[s.id] = &s;
+  }
   // A snapshot a source's job made belongs to that source even when the
   // agent named its paths differently (a symlink to a device).
   CAIRN_ASSIGN_OR_RETURN(auto jobs, catalog->ListJobs(kJobsLookedAt));
@@ -440,10 +444,10 @@ Result<std::vector<VaultService::SeriesPlan>> VaultService::PlanRetention(
       std::string key = SeriesKeyOf(snap);
       const SourceRecord* source = nullptr;
       if (auto js = job_source.find(snap.id); js != job_source.end()) {
-        for (const auto& s : sources) {
-          if (s.id == js->second) source = &s;
+        if (auto s = source_by_id.find(js->second); s != source_by_id.end()) {
+          source = s->second;
+          key = SeriesKeyOf(*source);
         }
-        if (source) key = SeriesKeyOf(*source);
       }
       if (!source) {
         auto it = source_of.find(key);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "lib/net/address.h"
+#include "vault/policy/schedule.h"
 
 namespace cairn::vault {
 namespace {
@@ -91,6 +92,13 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
         {"deadline_seconds", num(&c.scheduler.deadline_seconds, 30 * 86400)},
         {"max_running_jobs", num(&c.scheduler.max_running_jobs, 100000)},
         {"retention_interval_seconds", num(&c.scheduler.retention_interval_seconds, 30 * 86400)}}},
+      {"storage",
+       {{"gc_schedule", str(&c.storage.gc_schedule)},
+        {"compact_below_percent", num(&c.storage.compact_below_percent, 100)},
+        {"gc_session_wait_seconds", num(&c.storage.gc_session_wait_seconds, 7 * 86400)},
+        {"scrub_schedule", str(&c.storage.scrub_schedule)},
+        {"scrub_rate_bytes", num(&c.storage.scrub_rate_bytes, 1ull << 40)},
+        {"scrub_repair", flag(&c.storage.scrub_repair)}}},
   };
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
@@ -130,6 +138,14 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
   }
   if (c.alerts.interval_seconds == 0) {
     return Status::InvalidArgument(path + ": key 'alerts.interval_seconds' must be at least 1");
+  }
+  for (const auto& [key, spec] : {std::pair<const char*, std::string>{"storage.gc_schedule",
+                                                                      c.storage.gc_schedule},
+                                  {"storage.scrub_schedule", c.storage.scrub_schedule}}) {
+    if (spec.empty() || spec == "off") continue;
+    if (auto parsed = Schedule::Parse(spec); !parsed.ok()) {
+      return Status::InvalidArgument(path + ": key '" + key + "': " + parsed.status().message());
+    }
   }
   c.format = static_cast<int>(format);
   c.threads = static_cast<int>(threads);

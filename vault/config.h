@@ -60,6 +60,21 @@ struct SchedulerOptions {
   uint64_t retention_interval_seconds = 3600;
 };
 
+// [storage]: garbage collection, compaction and scrub in a serving vault
+// (doc/design.md section 22). A schedule of "" or "off" never runs.
+struct MaintenanceOptions {
+  std::string gc_schedule = "03:30";
+  uint64_t compact_below_percent = 50;
+  // How long a run waits for backup sessions that began before it.
+  uint64_t gc_session_wait_seconds = 6 * 3600;
+  std::string scrub_schedule = "Sun 04:30";
+  // Scrub's read rate in bytes per second (0: as fast as the disk goes).
+  uint64_t scrub_rate_bytes = 100ull << 20;
+  // Repair damaged records from the peer (DIR/replicator/) when scrub
+  // finds them.
+  bool scrub_repair = true;
+};
+
 struct VaultConfig {
   int format = 0;
   std::string site;
@@ -73,6 +88,7 @@ struct VaultConfig {
   std::string webhook_url, webhook_ca;
   AlertThresholds alerts;
   SchedulerOptions scheduler;
+  MaintenanceOptions storage;
 };
 
 // Parses and checks a configuration file. InvalidArgument "FILE line N:

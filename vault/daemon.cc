@@ -15,6 +15,7 @@
 
 #include "lib/http/server.h"
 #include "vault/api/rest_api.h"
+#include "vault/maintenance.h"
 #include "vault/scheduler.h"
 
 namespace cairn::vault {
@@ -68,6 +69,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor,
                          Monitor::Start(&service, options.monitor));
   Scheduler scheduler(&service, options.scheduler);
+  MaintenanceRunner maintenance(&service, options.storage);
   std::unique_ptr<RestApi> api;
   std::unique_ptr<http::Server> http_server;
   if (!options.http_listen.empty()) {
@@ -123,6 +125,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     asio::post(io, [&] { stop("task finished"); });
   }
   for (auto& t : pool) t.join();
+  maintenance.Stop();
   scheduler.Stop();
   monitor->Stop();
   spdlog::info("{} stopped", options.what);

@@ -44,6 +44,8 @@ struct DaemonOptions {
   MonitorOptions monitor;
   // The scheduler (policies' jobs, missed and failed jobs, retention).
   SchedulerOptions scheduler;
+  // GC, compaction and scrub, and the runs commands ask for ([storage]).
+  MaintenanceOptions storage;
   // I/O threads for the listener. Default 4.
   int threads = 4;
   // How long stopping waits for connections to finish. Default 5 s.

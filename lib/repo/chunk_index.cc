@@ -100,6 +100,47 @@ Status ChunkIndex::Remove(LmdbTxn& txn, uint32_t department, const ChunkId& id) 
   return txn.Delete(db_, k);
 }
 
+Result<bool> ChunkIndex::Relocate(LmdbTxn& txn, uint32_t department, const ChunkId& id,
+                                  const ChunkLocation& from, const ChunkLocation& to) {
+  Key k = MakeKey(department, id);
+  auto v = txn.Get(db_, k);
+  if (!v.ok()) return v.status().IsNotFound() ? Result<bool>(false) : Result<bool>(v.status());
+  CAIRN_ASSIGN_OR_RETURN(ChunkLocation current, DecodeLocation(*v));
+  if (current != from) return false;
+  Value nv = EncodeLocation(to);
+  CAIRN_RETURN_IF_ERROR(txn.Put(db_, k, nv));
+  return true;
+}
+
+Status ChunkIndex::ScanFrom(
+    const LmdbTxn& txn, const Position& start,
+    const std::function<bool(const Position&, const ChunkLocation&)>& fn) const {
+  Key k = MakeKey(start.department, start.id);
+  Status bad;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachFrom(db_, k, [&](ByteView key, ByteView value) {
+    if (key.size() != kChunkIndexKeySize) {
+      bad = Status::Corruption("chunk index key has " + std::to_string(key.size()) + " bytes");
+      return false;
+    }
+    auto loc = DecodeLocation(value);
+    if (!loc.ok()) {
+      bad = loc.status();
+      return false;
+    }
+    Position p;
+    p.department = static_cast<uint32_t>(key[0]) << 24 | static_cast<uint32_t>(key[1]) << 16 |
+                   static_cast<uint32_t>(key[2]) << 8 | key[3];
+    std::memcpy(p.id.data(), key.data() + 4, p.id.size());
+    return fn(p, *loc);
+  }));
+  return bad;
+}
+
+Result<uint64_t> ChunkIndex::Count() const {
+  CAIRN_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
+  return txn.Count(db_);
+}
+
 Result<uint64_t> ChunkIndex::CountForDepartment(uint32_t department) const {
   CAIRN_ASSIGN_OR_RETURN(LmdbTxn txn, env_->BeginRead());
   auto prefix = DepartmentPrefix(department);

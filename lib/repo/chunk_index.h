@@ -10,6 +10,7 @@
 #define CAIRN_LIB_REPO_CHUNK_INDEX_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -58,8 +59,25 @@ class ChunkIndex {
   // Removes one entry (GC, compaction). NotFound if absent.
   Status Remove(LmdbTxn& txn, uint32_t department, const ChunkId& id);
 
-  // Number of chunks a department stores.
+  // Points an entry at a new copy of its record (compaction, repair), only
+  // while it still names `from`: returns false, changing nothing, when the
+  // entry is gone or names another place.
+  Result<bool> Relocate(LmdbTxn& txn, uint32_t department, const ChunkId& id,
+                        const ChunkLocation& from, const ChunkLocation& to);
+
+  // Calls fn for entries in key order (department, then chunk ID), starting
+  // at (department, id) inclusive, until fn returns false. GC scans the
+  // whole index in batches this way, each batch in a short transaction.
+  struct Position {
+    uint32_t department = 0;
+    ChunkId id{};
+  };
+  Status ScanFrom(const LmdbTxn& txn, const Position& start,
+                  const std::function<bool(const Position&, const ChunkLocation&)>& fn) const;
+
+  // Number of chunks a department stores; all departments together.
   Result<uint64_t> CountForDepartment(uint32_t department) const;
+  Result<uint64_t> Count() const;
 
   LmdbEnv* env() const { return env_; }
 

@@ -117,18 +117,24 @@ Status LmdbTxn::Delete(LmdbDb db, ByteView key) {
 
 Status LmdbTxn::ForEachPrefix(LmdbDb db, ByteView prefix,
                               const std::function<bool(ByteView, ByteView)>& fn) const {
+  return ForEachFrom(db, prefix, [&](ByteView key, ByteView value) {
+    if (key.size() < prefix.size() ||
+        (!prefix.empty() && std::memcmp(key.data(), prefix.data(), prefix.size()) != 0)) {
+      return false;
+    }
+    return fn(key, value);
+  });
+}
+
+Status LmdbTxn::ForEachFrom(LmdbDb db, ByteView start,
+                            const std::function<bool(ByteView, ByteView)>& fn) const {
   if (!txn_) return Finished("cursor");
   MDB_cursor* cursor = nullptr;
   CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn_, db.handle, &cursor), "lmdb cursor"));
-  MDB_val k = Val(prefix), v;
-  int rc = mdb_cursor_get(cursor, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  MDB_val k = Val(start), v;
+  int rc = mdb_cursor_get(cursor, &k, &v, start.empty() ? MDB_FIRST : MDB_SET_RANGE);
   while (rc == MDB_SUCCESS) {
-    ByteView key = View(k);
-    if (key.size() < prefix.size() ||
-        (!prefix.empty() && std::memcmp(key.data(), prefix.data(), prefix.size()) != 0)) {
-      break;
-    }
-    if (!fn(key, View(v))) break;
+    if (!fn(View(k), View(v))) break;
     rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
   }
   mdb_cursor_close(cursor);

@@ -81,6 +81,11 @@ class LmdbTxn {
   // key order, until fn returns false.
   Status ForEachPrefix(LmdbDb db, ByteView prefix,
                        const std::function<bool(ByteView key, ByteView value)>& fn) const;
+  // Calls fn(key, value) for every entry whose key is at or after `start`
+  // (all of them when it is empty), in key order, until fn returns false.
+  // A long scan resumes where the last batch stopped in a new transaction.
+  Status ForEachFrom(LmdbDb db, ByteView start,
+                     const std::function<bool(ByteView key, ByteView value)>& fn) const;
   Result<uint64_t> Count(LmdbDb db) const;
 
   // Makes the transaction's writes durable and visible. The transaction is

@@ -132,6 +132,18 @@ Status Catalog::PutSetting(std::string_view name, std::string_view value) {
   return txn.Commit();
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> Catalog::ListSettings(
+    std::string_view prefix) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  const std::string key = "setting/" + std::string(prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(meta_, AsBytes(key), [&](ByteView k, ByteView v) {
+    out.emplace_back(std::string(AsString(k).substr(8)), std::string(AsString(v)));
+    return true;
+  }));
+  return out;
+}
+
 Status Catalog::DeleteSetting(std::string_view name) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   std::string key = "setting/" + std::string(name);

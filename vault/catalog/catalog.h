@@ -64,6 +64,9 @@ struct SnapshotRecord {
   // Record bytes the backup session stored (new data, compressed and
   // encrypted); 0 when not known (replicated, or older rows).
   uint64_t stored_bytes = 0;
+  // When scrub found a chunk it references damaged and could not repair it
+  // (0: sound). Restore and status say so; a later repair clears it.
+  uint64_t damaged_micros = 0;
 };
 
 // A person who logs in to the console and the API (doc/design.md section
@@ -252,6 +255,8 @@ class Catalog {
   // Moves a snapshot's lock to `until_micros` unless it is already later.
   // Returns the lock in force.
   Result<uint64_t> LockSnapshot(uint32_t department, std::string_view id, uint64_t until_micros);
+  // Marks a snapshot damaged since `micros` (0: sound again).
+  Status MarkSnapshotDamaged(uint32_t department, std::string_view id, uint64_t micros);
 
   // Policies (by name) and sources (policies.cc).
   // InvalidArgument "policy NAME exists" (create) or NotFound (edit).
@@ -270,6 +275,10 @@ class Catalog {
                                      uint64_t now_micros);
   Status SetSourceSlot(uint64_t source_id, uint64_t slot_micros);
   Result<std::vector<crypto::ChunkId>> Manifest(uint32_t department, std::string_view id) const;
+  // The same streamed, a part (up to 16384 IDs) at a time, in one read
+  // transaction; Corruption when the count differs from the snapshot's.
+  Status ForEachManifestPart(const SnapshotRecord& snapshot,
+                             const std::function<Status(std::span<const crypto::ChunkId>)>& sink) const;
 
   // --- Replication (doc/design.md section 13) ---------------------------
 
@@ -294,6 +303,9 @@ class Catalog {
   Result<std::string> GetSetting(std::string_view name) const;
   Status PutSetting(std::string_view name, std::string_view value);
   Status DeleteSetting(std::string_view name);
+  // Settings whose names start with `prefix`: (name, value), by name.
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
+      std::string_view prefix) const;
 
   // Alerts. FireAlert records `alert` (its id is assigned) unless one with
   // the same key is firing: then it returns false and changes nothing.

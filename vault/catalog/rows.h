@@ -111,8 +111,11 @@ inline Bytes EncodeSnapshot(const SnapshotRecord& s) {
   }
   // Optional trailing fields: the lock, then the record bytes the backup
   // stored (its new data as compressed; the anomaly rule's input).
-  if (s.locked_until_micros != 0 || s.stored_bytes != 0) w.PutU64(s.locked_until_micros);
-  if (s.stored_bytes != 0) w.PutU64(s.stored_bytes);
+  // Then when scrub found a chunk of it damaged beyond repair (0: sound).
+  const bool more = s.stored_bytes != 0 || s.damaged_micros != 0;
+  if (s.locked_until_micros != 0 || more) w.PutU64(s.locked_until_micros);
+  if (more) w.PutU64(s.stored_bytes);
+  if (s.damaged_micros != 0) w.PutU64(s.damaged_micros);
   return out;
 }
 
@@ -140,6 +143,7 @@ inline Result<SnapshotRecord> DecodeSnapshot(ByteView v) {
   // Rows of snapshots never locked end here.
   if (r.remaining() != 0 && !r.ReadU64(&s.locked_until_micros)) return Malformed("snapshot");
   if (r.remaining() != 0 && !r.ReadU64(&s.stored_bytes)) return Malformed("snapshot");
+  if (r.remaining() != 0 && !r.ReadU64(&s.damaged_micros)) return Malformed("snapshot");
   if (r.remaining() != 0) return Malformed("snapshot");
   return s;
 }

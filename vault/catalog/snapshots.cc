@@ -214,30 +214,41 @@ Result<SnapshotRecord> Catalog::FindSnapshot(uint32_t department, std::string_vi
 Result<std::vector<crypto::ChunkId>> Catalog::Manifest(uint32_t department,
                                                        std::string_view id) const {
   CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
-  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
   std::vector<crypto::ChunkId> out;
   out.reserve(snap.manifest_count);
+  CAIRN_RETURN_IF_ERROR(ForEachManifestPart(snap, [&](std::span<const crypto::ChunkId> ids) {
+    out.insert(out.end(), ids.begin(), ids.end());
+    return Status::OK();
+  }));
+  return out;
+}
+
+Status Catalog::ForEachManifestPart(
+    const SnapshotRecord& snap,
+    const std::function<Status(std::span<const crypto::ChunkId>)>& sink) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginRead());
+  std::vector<crypto::ChunkId> part;
+  uint64_t count = 0;
   Status bad;
   CAIRN_RETURN_IF_ERROR(
       txn.ForEachPrefix(manifests_, AsBytes(snap.id), [&](ByteView k, ByteView v) {
-        if (k.size() != snap.id.size() + 4 || v.size() % 32 != 0) {
+        if (k.size() != snap.id.size() + 4) return true;  // another snapshot's longer ID
+        if (v.size() % 32 != 0) {
           bad = Malformed("manifest");
           return false;
         }
-        for (size_t i = 0; i < v.size(); i += 32) {
-          crypto::ChunkId c;
-          std::memcpy(c.data(), v.data() + i, 32);
-          out.push_back(c);
-        }
-        return true;
+        part.resize(v.size() / 32);
+        std::memcpy(part.data(), v.data(), v.size());
+        count += part.size();
+        bad = sink(part);
+        return bad.ok();
       }));
   CAIRN_RETURN_IF_ERROR(bad);
-  if (out.size() != snap.manifest_count) {
-    return Status::Corruption("snapshot " + snap.id + ": manifest has " +
-                              std::to_string(out.size()) + " IDs, expected " +
-                              std::to_string(snap.manifest_count));
+  if (count != snap.manifest_count) {
+    return Status::Corruption("snapshot " + snap.id + ": manifest has " + std::to_string(count) +
+                              " IDs, expected " + std::to_string(snap.manifest_count));
   }
-  return out;
+  return Status::OK();
 }
 
 Status Catalog::ForgetSnapshot(uint32_t department, std::string_view id, uint64_t now_micros) {
@@ -280,6 +291,19 @@ Result<uint64_t> Catalog::LockSnapshot(uint32_t department, std::string_view id,
   CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(current)));
   CAIRN_RETURN_IF_ERROR(txn.Commit());
   return until_micros;
+}
+
+Status Catalog::MarkSnapshotDamaged(uint32_t department, std::string_view id, uint64_t micros) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
+  Bytes key = SnapshotKey(department, snap.time_micros, snap.id);
+  auto v = txn.Get(snapshots_, key);
+  if (!v.ok()) return v.status();
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord current, DecodeSnapshot(*v));
+  if ((current.damaged_micros != 0) == (micros != 0)) return Status::OK();
+  current.damaged_micros = micros;
+  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(current)));
+  return txn.Commit();
 }
 
 }  // namespace cairn::vault

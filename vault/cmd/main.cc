@@ -29,6 +29,7 @@
 #include "vault/api/rest_api.h"
 #include "vault/cmd/output.h"
 #include "vault/cmd/protection.h"
+#include "vault/cmd/storage.h"
 #include "vault/config.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
@@ -507,6 +508,8 @@ int main(int argc, char** argv) {
 
   cairn::vault::cmd::ProtectionCommands protection;
   cairn::vault::cmd::AddProtectionCommands(app, snapshot, &protection, &data_dir, &flags);
+  cairn::vault::cmd::StorageCommands storage;
+  cairn::vault::cmd::AddStorageCommands(app, &storage, &data_dir, &flags);
 
   auto* audit_list = audit->add_subcommand("list", "List audit entries, oldest first");
   audit_list->add_option("--data", data_dir, "Vault data directory")
@@ -586,6 +589,7 @@ int main(int argc, char** argv) {
     if (!monitor.ok()) return Fail(false, monitor.status().WithContext(file));
     daemon.monitor = std::move(*monitor);
     daemon.scheduler = c.scheduler;
+    daemon.storage = c.storage;
     daemon.service.anomaly_lock_seconds = c.alerts.anomaly_lock_seconds;
     daemon.api.scheduler = c.scheduler;
     Status s = cairn::vault::RunDaemon(daemon);
@@ -593,6 +597,7 @@ int main(int argc, char** argv) {
   }
 
   if (*audit_verify) return AuditVerify(data_dir, public_key, json);
+  if (auto rc = cairn::vault::cmd::RunStorageCommand(storage, data_dir, json)) return *rc;
 
   auto vault = cairn::vault::Vault::Open(data_dir, {});
   if (!vault.ok()) return Fail(json, vault.status());

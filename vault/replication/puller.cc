@@ -31,6 +31,53 @@ constexpr size_t kInFlight = 4;              // get_replica_records requests in 
 
 std::string ReplicatorIdentityDir(const std::string& data_dir) { return data_dir + "/replicator"; }
 
+Result<VaultService::RecordFetcher> PeerRecordFetcher(const std::string& data_dir,
+                                                      std::string* describe) {
+  const std::string dir = ReplicatorIdentityDir(data_dir);
+  auto identity = client::LoadIdentity(dir, /*need_keys=*/false);
+  if (!identity.ok()) {
+    return Status::NotFound("no peer to repair from: " + dir +
+                            " holds no replicator identity (cairn-replicator enroll)");
+  }
+  describe->clear();
+  for (const std::string& a : identity->config.vault_addresses) {
+    *describe += (describe->empty() ? "" : ",") + a;
+  }
+  auto shared = std::make_shared<client::Identity>(std::move(*identity));
+  auto link = std::make_shared<std::unique_ptr<client::VaultLink>>();
+  return VaultService::RecordFetcher(
+      [shared, link](uint32_t department,
+                     std::span<const ChunkId> ids) -> Result<std::vector<Bytes>> {
+        if (!*link || !(*link)->failure().ok()) {
+          client::VaultLink::Options o;
+          o.role = proto::Role::kReplicator;
+          o.software = "cairn-vault scrub";
+          CAIRN_ASSIGN_OR_RETURN(*link, client::VaultLink::Open(
+                                            *shared, shared->config.vault_addresses, o));
+        }
+        std::vector<Bytes> out;
+        while (out.size() < ids.size()) {
+          proto::GetReplicaRecords ask;
+          ask.department_id = department;
+          ask.ids.assign(ids.begin() + static_cast<long>(out.size()), ids.end());
+          Bytes payload = ask.Encode();
+          CAIRN_ASSIGN_OR_RETURN(auto t, (*link)->BeginRequest(MessageType::kGetReplicaRecords,
+                                                               payload, MessageType::kRecords));
+          auto got = (*link)->AwaitRecords(t);
+          if (!(*link)->failure().ok()) {
+            if (out.empty()) return (*link)->failure();
+            break;  // the link is gone: the rest stays unrepaired
+          }
+          if (!got.ok() || got->empty()) {
+            out.emplace_back();  // the peer cannot read this one either
+            continue;
+          }
+          for (Bytes& r : *got) out.push_back(std::move(r));
+        }
+        return out;
+      });
+}
+
 ReplicationPuller::ReplicationPuller(VaultService* service, client::Identity identity,
                                      ReplicatorOptions options)
     : service_(service), identity_(std::move(identity)), options_(std::move(options)) {

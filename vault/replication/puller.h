@@ -96,6 +96,14 @@ struct PassStats {
 // records it (VaultService::RecordReplicationPass) with "time_micros".
 boost::json::object PassJson(const PassStats& stats);
 
+// The records of damaged chunks, from the peer this vault replicates
+// with: its source (a DR copy) or, at a primary after `cairn-replicator
+// enroll` against its DR site, the DR copy (doc/design.md 22.4). Uses the
+// replicator identity in DIR/replicator/; NotFound when there is none.
+// `describe` is set to the peer's address list.
+Result<VaultService::RecordFetcher> PeerRecordFetcher(const std::string& data_dir,
+                                                      std::string* describe);
+
 class ReplicationPuller {
  public:
   // `service` is the DR vault's, opened to serve (it has a store).

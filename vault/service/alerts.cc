@@ -199,6 +199,27 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
         std::to_string(*inputs.audit_backlog) + " audit entries wait to be forwarded to syslog"};
   }
 
+  {
+    // Snapshots scrub found damaged and could not repair (doc/design.md 22.4).
+    CAIRN_ASSIGN_OR_RETURN(auto departments, catalog->ListDepartments());
+    for (const Department& d : departments) {
+      CAIRN_ASSIGN_OR_RETURN(auto snapshots, catalog->ListSnapshots(d.id, 0));
+      size_t damaged = 0;
+      std::string newest;
+      for (const auto& s : snapshots) {
+        if (s.damaged_micros == 0) continue;
+        if (damaged++ == 0) newest = s.id;
+      }
+      if (damaged > 0) {
+        holds["storage_damaged:" + d.name] = {
+            "storage_damaged", "critical", d.name,
+            std::to_string(damaged) + " snapshot(s) of " + d.name +
+                " reference damaged chunks scrub could not repair (newest: " + newest +
+                "); repair from the DR copy with `cairn-vault scrub --repair`"};
+      }
+    }
+  }
+
   std::vector<AlertRecord> changes;
   CAIRN_ASSIGN_OR_RETURN(auto firing, catalog->FiringAlerts());
   // An anomaly (fired at commit, policies.cc) is an event: it stays firing

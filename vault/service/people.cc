@@ -52,6 +52,8 @@ std::string_view PermissionName(Permission p) {
       return "assign policies to sources";
     case Permission::kForget:
       return "forget snapshots";
+    case Permission::kMaintainStorage:
+      return "run garbage collection, compaction, scrub and repair";
   }
   return "do that";
 }
@@ -78,6 +80,7 @@ bool RoleMay(std::string_view role, Permission p) {
       return role == "auditor";
     case Permission::kManageDepartments:
     case Permission::kManageUsers:
+    case Permission::kMaintainStorage:
       return false;
   }
   return false;

@@ -515,11 +515,33 @@ Status VaultService::CheckDurable(uint32_t department, const ManifestReader& man
   return Status::OK();
 }
 
+// A commit in progress, from its durability check to its catalog write: GC's
+// fence waits for those that began before the collection (maintenance.cc).
+class VaultService::CommitTicket {
+ public:
+  explicit CommitTicket(VaultService* service) : service_(service) {
+    std::lock_guard<std::mutex> lock(service_->commits_mu_);
+    ticket_ = service_->next_commit_ticket_++;
+    service_->commits_in_flight_.insert(ticket_);
+  }
+  ~CommitTicket() {
+    std::lock_guard<std::mutex> lock(service_->commits_mu_);
+    service_->commits_in_flight_.erase(ticket_);
+  }
+  CommitTicket(const CommitTicket&) = delete;
+  CommitTicket& operator=(const CommitTicket&) = delete;
+
+ private:
+  VaultService* service_;
+  uint64_t ticket_ = 0;
+};
+
 Result<proto::CommitOk> VaultService::Commit(const Actor& agent, BackupSession& session,
                                              const proto::Commit& commit) {
   SessionRecord& r = session.record;
   if (commit.session_id != r.id) return Violation("commit for another session");
   if (session.committed()) return proto::CommitOk{r.committed_snapshot, r.committed_micros};
+  CommitTicket ticket(this);
   const ManifestReader manifest = session.manifest.Reader();
   Status check;
   if (commit.manifest_count != session.manifest.size()) {
@@ -1031,6 +1053,7 @@ Status VaultService::ApplyReplicaSetup(proto::ReplicaSetupOk& ok) {
 
 Result<bool> VaultService::CommitReplica(const SnapshotRecord& snapshot,
                                          const std::vector<crypto::ChunkId>& manifest) {
+  CommitTicket ticket(this);
   CAIRN_RETURN_IF_ERROR(CheckDurable(snapshot.department_id, ManifestOf(manifest))
                             .WithContext("snapshot " + snapshot.id));
   CAIRN_ASSIGN_OR_RETURN(bool committed, vault_->catalog()->CommitReplica(snapshot, manifest));

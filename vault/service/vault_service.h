@@ -38,6 +38,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,8 @@
 #include "vault/config.h"
 #include "vault/policy/policy.h"
 #include "vault/service/manifest_buffer.h"
+#include "vault/store/gc.h"
+#include "vault/store/scrub.h"
 #include "vault/vault.h"
 
 namespace cairn::vault {
@@ -69,6 +72,7 @@ enum class Permission {
   kManagePolicies,     // create and edit protection policies
   kManageSources,      // assign policies to an agent's paths or images
   kForget,             // forget snapshots (never locked ones)
+  kMaintainStorage,    // garbage collection, compaction, scrub, repair (vault-wide)
 };
 
 // Who asks: the vault's record of the caller for logs (and the audit trail).
@@ -465,6 +469,59 @@ class VaultService {
   // earlier one (with *already set) when already promoted.
   Result<std::string> Promote(const Actor& actor, std::string_view by, std::string_view reason,
                               bool* already);
+  // --- Storage maintenance (maintenance.cc; doc/design.md section 22) ----
+  struct GcRequest {
+    bool dry_run = false;
+    double compact_below = 0.5;
+    // How long the run waits for backup sessions and commits that began
+    // before it (the fence); past it the run stops, having removed nothing.
+    std::chrono::seconds fence_timeout{6 * 3600};
+    std::function<bool()> cancelled;
+    std::function<void(const std::string&)> progress;
+    std::function<void(const char*)> step_for_test;
+  };
+  // Garbage collection and compaction beside live backups (admin, the
+  // vault itself, the local shell). Unavailable while another
+  // maintenance run holds the store. Audited ("storage.gc"); the report is
+  // kept for status and the API (setting gc_last).
+  Result<GcReport> CollectGarbage(const Actor& actor, const GcRequest& request);
+  static boost::json::object GcReportToJson(const GcReport& report,
+                                            const std::vector<Department>& departments);
+
+  // Fetches records of a department from the peer vault (the DR copy for
+  // a primary, the source for a DR copy), as ciphertext: a prefix of
+  // `ids`, in order. Each is checked before it is used.
+  using RecordFetcher =
+      std::function<Result<std::vector<Bytes>>(uint32_t, std::span<const crypto::ChunkId>)>;
+  struct ScrubRequest {
+    std::string department;  // empty: all
+    uint64_t rate_bytes = 0;
+    RecordFetcher fetch;      // empty: no peer to repair from
+    std::string fetch_from;   // the peer, for the report
+    std::function<bool()> cancelled;
+    std::function<void(const std::string&)> progress;
+  };
+  struct ScrubReport {
+    ScrubResult result;
+    std::string repair_source;  // "" when there was none
+    uint64_t repaired = 0;
+    std::vector<std::string> unrepaired;  // "department chunk: why"
+    struct SnapshotDamage {
+      std::string department, snapshot, host;
+      uint64_t chunks = 0;  // damaged chunks it references
+    };
+    std::vector<SnapshotDamage> damaged_snapshots;
+    std::vector<std::string> cleared_snapshots;  // sound again after repair
+  };
+  // Re-reads every pack (of one department), repairs damaged records from
+  // the peer where `fetch` is given, marks the snapshots that reference
+  // what stays damaged (restore and status then say so; the
+  // storage_damaged alert fires), and clears the mark of snapshots sound
+  // again. Admin, the vault itself, the local shell. Audited.
+  Result<ScrubReport> Scrub(const Actor& actor, const ScrubRequest& request);
+  static boost::json::object ScrubReportToJson(const ScrubReport& report,
+                                               const std::vector<Department>& departments);
+
   // After failback: refuse backups again. InvalidArgument when not promoted.
   Status Demote(const Actor& actor, std::string_view by, std::string_view reason);
 
@@ -512,6 +569,18 @@ class VaultService {
   std::shared_ptr<BackupSession> Adopt(SessionRecord record);  // sessions_mu_ held
   ChunkStore* store() const;
   uint64_t Now() const { return vault_->env()->NowMicros(); }
+
+  // The GC fence: commits in progress by ticket (Commit, CommitReplica),
+  // and waiting until those that began before a ticket have ended.
+  class CommitTicket;
+  Status WaitForEarlierWork(uint64_t since_micros, std::chrono::seconds timeout,
+                            const std::function<bool()>& cancelled,
+                            const std::function<void(const std::string&)>& progress);
+  std::mutex commits_mu_;
+  uint64_t next_commit_ticket_ = 1;
+  std::set<uint64_t> commits_in_flight_;
+  // One maintenance run (GC, scrub's repair) at a time over the store.
+  std::mutex maintenance_mu_;
 
   Vault* const vault_;
   ServiceOptions options_;

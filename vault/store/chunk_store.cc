@@ -5,14 +5,18 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <tuple>
 #include <unordered_set>
+
+#include "lib/crypto/random.h"
 
 namespace cairn::vault {
 namespace {
 
 constexpr uint8_t kPackOpen = 1;
 constexpr uint8_t kPackSealed = 2;
+constexpr uint8_t kPackRetired = 3;
 constexpr size_t kPackRowSize = 13;  // department u32 | state u8 | committed u64
 
 std::array<uint8_t, 8> PackKey(uint64_t pack_id) {
@@ -42,7 +46,7 @@ std::array<uint8_t, kPackRowSize> EncodeRow(const PackRow& r) {
 }
 
 Result<PackRow> DecodeRow(ByteView v) {
-  if (v.size() != kPackRowSize || (v[4] != kPackOpen && v[4] != kPackSealed)) {
+  if (v.size() != kPackRowSize || v[4] < kPackOpen || v[4] > kPackRetired) {
     return Status::Corruption("pack catalog row is malformed");
   }
   return PackRow{DecodeFixed32(v.data()), v[4], DecodeFixed64(v.data() + 5)};
@@ -52,6 +56,23 @@ Status PutRow(repo::LmdbTxn& txn, repo::LmdbDb db, uint64_t pack_id, const PackR
   auto k = PackKey(pack_id);
   auto v = EncodeRow(row);
   return txn.Put(db, k, v);
+}
+
+// The key of a chunk in "delta_bases", as in the chunk index: department
+// (big-endian) then the ID.
+std::array<uint8_t, repo::kChunkIndexKeySize> ChunkKey(uint32_t department,
+                                                        const repo::ChunkId& id) {
+  std::array<uint8_t, repo::kChunkIndexKeySize> k;
+  k[0] = static_cast<uint8_t>(department >> 24);
+  k[1] = static_cast<uint8_t>(department >> 16);
+  k[2] = static_cast<uint8_t>(department >> 8);
+  k[3] = static_cast<uint8_t>(department);
+  std::memcpy(k.data() + 4, id.data(), id.size());
+  return k;
+}
+
+uint32_t LocationFlags(const repo::PackEntry& e) {
+  return static_cast<uint32_t>(e.type) | static_cast<uint32_t>(e.flags) << 8;
 }
 
 }  // namespace
@@ -75,6 +96,7 @@ struct ChunkStore::Department {
   std::unique_ptr<OpenPack> open;                // being appended to
   std::vector<std::unique_ptr<OpenPack>> full;   // past the target size; sealed at next flush
   std::vector<repo::ChunkIndex::Entry> pending;  // put since the last flush
+  std::vector<std::pair<repo::ChunkId, repo::ChunkId>> pending_bases;  // delta -> base
   std::unordered_set<repo::ChunkId, crypto::ChunkIdHash> pending_ids;
 };
 
@@ -90,6 +112,7 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(const ChunkStoreOptions& op
   std::unique_ptr<ChunkStore> store(new ChunkStore(std::move(opts), lmdb));
   CAIRN_ASSIGN_OR_RETURN(store->packs_db_, lmdb->OpenDb("packs"));
   CAIRN_ASSIGN_OR_RETURN(store->meta_db_, lmdb->OpenDb("meta"));
+  CAIRN_ASSIGN_OR_RETURN(store->bases_db_, lmdb->OpenDb("delta_bases"));
   CAIRN_ASSIGN_OR_RETURN(store->index_, repo::ChunkIndex::Open(lmdb));
   CAIRN_RETURN_IF_ERROR(store->Recover());
   return store;
@@ -127,12 +150,30 @@ Status ChunkStore::Recover() {
         decode = row.status();
         return false;
       }
-      if (row->state == kPackOpen) open.push_back({PackIdFromKey(k), *row});
+      if (row->state == kPackOpen || row->state == kPackRetired) {
+        open.push_back({PackIdFromKey(k), *row});
+      }
       return true;
     }));
     CAIRN_RETURN_IF_ERROR(decode);
   }
   io::Env* env = options_.packs->env();
+  // Retired packs (no index entry names them; doc/design.md 22.3): no read
+  // can hold them across a restart, so their removal is finished now.
+  for (const Found& f : open) {
+    if (f.row.state != kPackRetired) continue;
+    const std::string path = options_.packs->PackPath(f.row.department, f.id);
+    if (env->FileExists(path)) {
+      CAIRN_RETURN_IF_ERROR(env->RemoveFile(path));
+      CAIRN_RETURN_IF_ERROR(env->SyncDir(options_.packs->PackDir(f.row.department)));
+    }
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+    auto k = PackKey(f.id);
+    CAIRN_RETURN_IF_ERROR(txn.Delete(packs_db_, k));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+    spdlog::info("removed retired pack {}", path);
+  }
+  std::erase_if(open, [](const Found& f) { return f.row.state == kPackRetired; });
   for (const Found& f : open) {
     std::string path = options_.packs->PackPath(f.row.department, f.id);
     ++recovery_.packs_recovered;
@@ -175,9 +216,7 @@ Status ChunkStore::Recover() {
     std::vector<repo::ChunkIndex::Entry> entries;
     for (const auto& e : rec->entries) {
       if (e.offset + e.length <= f.row.committed) continue;
-      entries.push_back({e.id, repo::ChunkLocation{f.id, e.offset, e.length,
-                                                   static_cast<uint32_t>(e.type) |
-                                                       static_cast<uint32_t>(e.flags) << 8}});
+      entries.push_back({e.id, repo::ChunkLocation{f.id, e.offset, e.length, LocationFlags(e)}});
     }
     if (!rec->was_sealed) {
       CAIRN_ASSIGN_OR_RETURN(auto writer,
@@ -224,13 +263,20 @@ Status ChunkStore::StartPack(uint32_t department, Department* dept) {
   return Status::OK();
 }
 
-Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored) {
+Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored,
+                       const repo::ChunkId* delta_base) {
   if (stored) *stored = false;
   CAIRN_ASSIGN_OR_RETURN(repo::RecordView view, repo::ParseRecord(record));
   const repo::ChunkId& id = view.header.id;
+  if (delta_base != nullptr && view.header.type != repo::RecordType::kDelta) {
+    return Status::InvalidArgument("a delta base named for a record that is not a delta");
+  }
   CAIRN_ASSIGN_OR_RETURN(Department * dept, GetDepartment(department));
   std::lock_guard<std::mutex> lock(dept->mu);
   if (dept->pending_ids.count(id)) return Status::OK();
+  // Before the index is asked: an entry GC removes after this point was
+  // not removed (RemoveUntouched), one removed before is stored again.
+  Touch(department, std::span<const repo::ChunkId>(&id, 1));
   auto existing = index_->Lookup(department, id);
   if (existing.ok()) return Status::OK();
   if (!existing.status().IsNotFound()) return existing.status();
@@ -243,12 +289,13 @@ Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored) {
     dept->open.reset();
     dept->full.clear();
     dept->pending.clear();
+    dept->pending_bases.clear();
     dept->pending_ids.clear();
     return entry.status();
   }
-  dept->pending.push_back({id, repo::ChunkLocation{dept->open->id, entry->offset, entry->length,
-                                                   static_cast<uint32_t>(entry->type) |
-                                                       static_cast<uint32_t>(entry->flags) << 8}});
+  dept->pending.push_back(
+      {id, repo::ChunkLocation{dept->open->id, entry->offset, entry->length, LocationFlags(*entry)}});
+  if (delta_base != nullptr) dept->pending_bases.push_back({id, *delta_base});
   dept->pending_ids.insert(id);
   if (dept->open->writer->size() >= options_.pack_target_size) {
     dept->full.push_back(std::move(dept->open));
@@ -265,6 +312,7 @@ Result<FlushResult> ChunkStore::Flush(uint32_t department) {
     dept->open.reset();
     dept->full.clear();
     dept->pending.clear();
+    dept->pending_bases.clear();
     dept->pending_ids.clear();
     return s;
   };
@@ -281,6 +329,11 @@ Result<FlushResult> ChunkStore::Flush(uint32_t department) {
     auto txn = lmdb_->BeginWrite();
     if (!txn.ok()) return fail(txn.status());
     Status s = index_->Insert(*txn, department, dept->pending);
+    for (const auto& [delta, base] : dept->pending_bases) {
+      if (!s.ok()) break;
+      auto k = ChunkKey(department, delta);
+      s = txn->PutIfAbsent(bases_db_, k, base).status();
+    }
     for (OpenPack* p : packs) {
       if (s.ok()) {
         s = PutRow(*txn, packs_db_, p->id,
@@ -295,6 +348,7 @@ Result<FlushResult> ChunkStore::Flush(uint32_t department) {
     result.bytes += e.location.length;
   }
   dept->pending.clear();
+  dept->pending_bases.clear();
   dept->pending_ids.clear();
   // Full packs are sealed now that everything in them is committed.
   for (auto& p : dept->full) CAIRN_RETURN_IF_ERROR(SealPack(department, p.get()));
@@ -350,10 +404,25 @@ Status ChunkStore::SealAll() {
 
 Result<std::vector<bool>> ChunkStore::Contains(uint32_t department,
                                                std::span<const repo::ChunkId> ids) const {
+  // Touched before the index answers (see RemoveUntouched).
+  Touch(department, ids);
   return index_->Contains(department, ids);
 }
 
+class ChunkStore::ReadEpoch {
+ public:
+  explicit ReadEpoch(const ChunkStore* store) : store_(store), epoch_(store->EnterRead()) {}
+  ~ReadEpoch() { store_->ExitRead(epoch_); }
+  ReadEpoch(const ReadEpoch&) = delete;
+  ReadEpoch& operator=(const ReadEpoch&) = delete;
+
+ private:
+  const ChunkStore* store_;
+  uint64_t epoch_;
+};
+
 Status ChunkStore::Read(uint32_t department, const repo::ChunkId& id, Bytes* record) const {
+  ReadEpoch read(this);
   record->clear();
   CAIRN_ASSIGN_OR_RETURN(repo::ChunkLocation loc, index_->Lookup(department, id));
   std::string path = options_.packs->PackPath(department, loc.pack_id);
@@ -376,6 +445,7 @@ Status ChunkStore::Read(uint32_t department, const repo::ChunkId& id, Bytes* rec
 Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
                                                   std::span<const repo::ChunkId> ids,
                                                   size_t max_bytes) const {
+  ReadEpoch read(this);
   std::vector<repo::ChunkLocation> locs;
   {
     CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
@@ -446,6 +516,201 @@ Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
     }
   }
   return out;
+}
+
+// --- Garbage collection's side ------------------------------------------------
+
+Result<std::vector<ChunkStore::PackInfo>> ChunkStore::ListPacks() const {
+  std::vector<PackInfo> out;
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+  Status decode;
+  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(packs_db_, {}, [&](ByteView k, ByteView v) {
+    auto row = DecodeRow(v);
+    if (!row.ok()) {
+      decode = row.status();
+      return false;
+    }
+    out.push_back({PackIdFromKey(k), row->department, static_cast<PackState>(row->state),
+                   row->committed});
+    return true;
+  }));
+  CAIRN_RETURN_IF_ERROR(decode);
+  return out;
+}
+
+Status ChunkStore::BeginCollection(uint64_t filter_bytes) {
+  uint64_t seed = 0;
+  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(reinterpret_cast<uint8_t*>(&seed), 8)));
+  auto filter = std::make_unique<BloomFilter>(filter_bytes * 8, 7, seed);
+  std::lock_guard<std::mutex> lock(gc_mu_);
+  if (touched_) return Status::Unavailable("a garbage collection is running already");
+  touched_ = std::move(filter);
+  touched_count_ = 0;
+  return Status::OK();
+}
+
+void ChunkStore::EndCollection() {
+  std::lock_guard<std::mutex> lock(gc_mu_);
+  touched_.reset();
+}
+
+uint64_t ChunkStore::touched_count() const {
+  std::lock_guard<std::mutex> lock(gc_mu_);
+  return touched_count_;
+}
+
+void ChunkStore::Touch(uint32_t department, std::span<const repo::ChunkId> ids) const {
+  std::lock_guard<std::mutex> lock(gc_mu_);
+  if (!touched_) return;
+  for (const repo::ChunkId& id : ids) touched_->Add(ChunkKey(department, id));
+  touched_count_ += ids.size();
+}
+
+Result<std::vector<ChunkStore::Candidate>> ChunkStore::RemoveUntouched(
+    std::span<const Candidate> candidates) {
+  std::vector<Candidate> removed;
+  // Held across the commit: a Touch either comes before (and the entry
+  // stays) or after the removal is durable (and its index lookup, which
+  // follows the touch, finds nothing).
+  std::lock_guard<std::mutex> lock(gc_mu_);
+  if (!touched_) return Status::Unavailable("no garbage collection is running");
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+  for (const Candidate& c : candidates) {
+    const auto key = ChunkKey(c.department, c.id);
+    if (touched_->MayContain(key)) continue;
+    auto loc = index_->Lookup(txn, c.department, c.id);
+    if (!loc.ok()) {
+      if (loc.status().IsNotFound()) continue;
+      return loc.status();
+    }
+    if (*loc != c.location) continue;
+    CAIRN_RETURN_IF_ERROR(index_->Remove(txn, c.department, c.id));
+    Status s = txn.Delete(bases_db_, key);
+    if (!s.ok() && !s.IsNotFound()) return s;
+    removed.push_back(c);
+  }
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return removed;
+}
+
+Status ChunkStore::ForEachDeltaBase(
+    const std::function<bool(uint32_t, const repo::ChunkId&, const repo::ChunkId&)>& fn) const {
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+  return txn.ForEachPrefix(bases_db_, {}, [&](ByteView k, ByteView v) {
+    if (k.size() != repo::kChunkIndexKeySize || v.size() != crypto::kChunkIdSize) return true;
+    const uint32_t dept = static_cast<uint32_t>(k[0]) << 24 | static_cast<uint32_t>(k[1]) << 16 |
+                          static_cast<uint32_t>(k[2]) << 8 | k[3];
+    repo::ChunkId id, base;
+    std::memcpy(id.data(), k.data() + 4, id.size());
+    std::memcpy(base.data(), v.data(), base.size());
+    return fn(dept, id, base);
+  });
+}
+
+Result<uint64_t> ChunkStore::Rewrite(uint32_t department, std::span<const Move> moves) {
+  if (moves.empty()) return uint64_t{0};
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, NextPackId());
+  {
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+    CAIRN_RETURN_IF_ERROR(PutRow(txn, packs_db_, id, PackRow{department, kPackOpen, 0}));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+  }
+  CAIRN_RETURN_IF_ERROR(options_.packs->PrepareDepartment(department));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto writer,
+      repo::PackWriter::Create(options_.packs->env(), options_.packs->PackPath(department, id),
+                               {repo::kPackVersion, department, id}));
+  std::vector<repo::ChunkLocation> to;
+  to.reserve(moves.size());
+  for (const Move& m : moves) {
+    CAIRN_ASSIGN_OR_RETURN(repo::PackEntry e, writer->Append(m.record));
+    if (e.id != m.id) return Status::InvalidArgument("rewrite: a record is not the chunk named");
+    to.push_back({id, e.offset, e.length, LocationFlags(e)});
+  }
+  // The copy is durable and sealed (rules 6.1, 6.5) before any entry names it.
+  CAIRN_RETURN_IF_ERROR(writer->Seal());
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+  uint64_t moved = 0;
+  for (size_t i = 0; i < moves.size(); ++i) {
+    CAIRN_ASSIGN_OR_RETURN(bool switched,
+                           index_->Relocate(txn, department, moves[i].id, moves[i].from, to[i]));
+    moved += switched;
+  }
+  CAIRN_RETURN_IF_ERROR(
+      PutRow(txn, packs_db_, id, PackRow{department, kPackSealed, writer->size()}));
+  CAIRN_RETURN_IF_ERROR(txn.Commit());
+  return moved;
+}
+
+Status ChunkStore::RetirePack(uint64_t pack_id) {
+  uint32_t department = 0;
+  {
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+    auto k = PackKey(pack_id);
+    CAIRN_ASSIGN_OR_RETURN(ByteView v, txn.Get(packs_db_, k));
+    CAIRN_ASSIGN_OR_RETURN(PackRow row, DecodeRow(v));
+    if (row.state != kPackSealed) {
+      return Status::Unavailable("pack " + std::to_string(pack_id) + " is not sealed");
+    }
+    department = row.department;
+    row.state = kPackRetired;
+    CAIRN_RETURN_IF_ERROR(PutRow(txn, packs_db_, pack_id, row));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+  }
+  std::lock_guard<std::mutex> lock(epoch_mu_);
+  // Reads that began in this epoch or earlier may hold a location in the
+  // pack; later ones look its records up after the switch, and do not.
+  retired_.push_back({pack_id, department, epoch_});
+  ++epoch_;
+  return Status::OK();
+}
+
+Result<uint64_t> ChunkStore::ReclaimRetired() {
+  std::vector<Retired> ready;
+  {
+    std::lock_guard<std::mutex> lock(epoch_mu_);
+    const uint64_t oldest = readers_.empty() ? epoch_ : readers_.begin()->first;
+    for (auto it = retired_.begin(); it != retired_.end();) {
+      if (it->epoch < oldest) {
+        ready.push_back(*it);
+        it = retired_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  uint64_t freed = 0;
+  io::Env* env = options_.packs->env();
+  for (const Retired& r : ready) {
+    const std::string path = options_.packs->PackPath(r.department, r.pack_id);
+    if (env->FileExists(path)) {
+      if (auto size = env->GetFileSize(path); size.ok()) freed += *size;
+      CAIRN_RETURN_IF_ERROR(env->RemoveFile(path));
+      CAIRN_RETURN_IF_ERROR(env->SyncDir(options_.packs->PackDir(r.department)));
+    }
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
+    auto k = PackKey(r.pack_id);
+    CAIRN_RETURN_IF_ERROR(txn.Delete(packs_db_, k));
+    CAIRN_RETURN_IF_ERROR(txn.Commit());
+  }
+  return freed;
+}
+
+size_t ChunkStore::retired_waiting() const {
+  std::lock_guard<std::mutex> lock(epoch_mu_);
+  return retired_.size();
+}
+
+uint64_t ChunkStore::EnterRead() const {
+  std::lock_guard<std::mutex> lock(epoch_mu_);
+  ++readers_[epoch_];
+  return epoch_;
+}
+
+void ChunkStore::ExitRead(uint64_t epoch) const {
+  std::lock_guard<std::mutex> lock(epoch_mu_);
+  auto it = readers_.find(epoch);
+  if (it != readers_.end() && --it->second == 0) readers_.erase(it);
 }
 
 }  // namespace cairn::vault

@@ -16,6 +16,22 @@
 // a pack is registered (open, 0 committed) before its file is created, so no
 // file exists that the catalog does not know.
 //
+// Garbage collection (vault/store/gc.h) runs beside all of this without a
+// lock that backups wait for. Its side of the store:
+//   - while a collection runs, every chunk ID a caller asks about
+//     (Contains) or sends (Put) is remembered as touched, before the index
+//     is consulted; RemoveUntouched drops an index entry only if it was not
+//     touched, checked under the same mutex as the touch, so an ID a
+//     session was told is present, or that a commit checked, stays
+//     (doc/design.md section 22);
+//   - a record that is a delta names its base (Put's `delta_base`, kept in
+//     database "delta_bases" beside its index entry), so GC keeps the base
+//     while the delta is kept;
+//   - Rewrite copies live records into new packs and switches their index
+//     entries (compaction, repair); RetirePack marks a pack whose records
+//     no entry names any more, and its file is removed only once no read
+//     that began before can still hold its old location (read epochs).
+//
 // Thread-safe: sessions of many departments (and several of one department)
 // call Put/Flush concurrently. One mutex per department serialises its
 // appends; Flush holds it only to collect work, not during fsync of others.
@@ -23,6 +39,7 @@
 #define CAIRN_VAULT_STORE_CHUNK_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/base/bloom_filter.h"
 #include "lib/io/env.h"
 #include "lib/repo/chunk_index.h"
 #include "lib/repo/lmdb.h"
@@ -70,8 +88,10 @@ class ChunkStore {
 
   // Appends one record (validated with repo::ParseRecord) for `department`.
   // A chunk the department already stores durably, or has put since the last
-  // flush, is not stored twice (returns OK; `stored` false).
-  Status Put(uint32_t department, ByteView record, bool* stored = nullptr);
+  // flush, is not stored twice (returns OK; `stored` false). A delta record
+  // names its base (`delta_base`), kept with its index entry for GC.
+  Status Put(uint32_t department, ByteView record, bool* stored = nullptr,
+             const repo::ChunkId* delta_base = nullptr);
 
   // Makes everything put for `department` durable and indexed.
   Result<FlushResult> Flush(uint32_t department);
@@ -98,6 +118,59 @@ class ChunkStore {
   };
   Result<std::map<uint32_t, Usage>> PackUsage() const;
 
+  // Every pack the catalog lists, by ID.
+  enum class PackState : uint8_t { kOpen = 1, kSealed = 2, kRetired = 3 };
+  struct PackInfo {
+    uint64_t id = 0;
+    uint32_t department = 0;
+    PackState state = PackState::kOpen;
+    uint64_t size = 0;  // committed bytes; the file's size once sealed
+  };
+  Result<std::vector<PackInfo>> ListPacks() const;
+
+  // --- Garbage collection's side (see the top of this file) --------------
+  // Starts remembering touched IDs in a filter of `filter_bytes`.
+  // Unavailable when a collection is running already.
+  Status BeginCollection(uint64_t filter_bytes);
+  // Stops remembering; RemoveUntouched refuses afterwards.
+  void EndCollection();
+  // IDs touched since BeginCollection (an upper bound: the filter's count).
+  uint64_t touched_count() const;
+  struct Candidate {
+    uint32_t department = 0;
+    repo::ChunkId id{};
+    repo::ChunkLocation location;
+  };
+  // Removes the index entries (and delta bases) of the candidates that
+  // were not touched since BeginCollection and still name the same
+  // location, in one transaction under the touch mutex. Returns those
+  // removed.
+  Result<std::vector<Candidate>> RemoveUntouched(std::span<const Candidate> candidates);
+  // Calls fn(department, id, base) for every delta record with a known base.
+  Status ForEachDeltaBase(
+      const std::function<bool(uint32_t, const repo::ChunkId&, const repo::ChunkId&)>& fn) const;
+
+  // A copy of a live record to write elsewhere: compaction moves records
+  // out of a mostly dead pack, repair replaces a damaged one.
+  struct Move {
+    repo::ChunkId id{};
+    repo::ChunkLocation from;  // where the index says it is now
+    Bytes record;              // checked: ParseRecord and the ID
+  };
+  // Writes the records into one new pack of `department`, syncs and seals
+  // it, then, in one transaction, records it sealed and points each index
+  // entry that still names `from` at the copy. Returns how many moved.
+  Result<uint64_t> Rewrite(uint32_t department, std::span<const Move> moves);
+  // Marks a sealed pack retired (no index entry names it any more); its
+  // file is removed by ReclaimRetired once no read that began before can
+  // still hold a location in it. A crash in between is finished by Open.
+  Status RetirePack(uint64_t pack_id);
+  // Removes the files (then rows) of retired packs no read can hold.
+  // Returns the bytes freed.
+  Result<uint64_t> ReclaimRetired();
+  // Retired packs still waiting for reads to finish.
+  size_t retired_waiting() const;
+
   // Seals every open pack (shutdown).
   Status SealAll();
 
@@ -107,6 +180,12 @@ class ChunkStore {
  private:
   struct OpenPack;
   struct Department;
+  // A read in progress holds the epoch it began in (Read, ReadPrefix).
+  class ReadEpoch;
+  uint64_t EnterRead() const;
+  void ExitRead(uint64_t epoch) const;
+  // Adds the IDs to the touched filter while a collection runs.
+  void Touch(uint32_t department, std::span<const repo::ChunkId> ids) const;
 
   ChunkStore(ChunkStoreOptions options, repo::LmdbEnv* lmdb);
   Status Recover();
@@ -121,12 +200,29 @@ class ChunkStore {
   repo::LmdbEnv* lmdb_;
   repo::LmdbDb packs_db_;
   repo::LmdbDb meta_db_;
+  repo::LmdbDb bases_db_;
   std::unique_ptr<repo::ChunkIndex> index_;
   RecoveryReport recovery_;
 
   mutable std::mutex mu_;  // guards departments_
   std::map<uint32_t, std::unique_ptr<Department>> departments_;
   std::mutex pack_id_mu_;
+
+  // GC: the touched filter (non-null while a collection runs).
+  mutable std::mutex gc_mu_;
+  std::unique_ptr<BloomFilter> touched_;
+  mutable uint64_t touched_count_ = 0;
+
+  // Read epochs and packs waiting to be removed.
+  mutable std::mutex epoch_mu_;
+  mutable uint64_t epoch_ = 1;
+  mutable std::map<uint64_t, uint64_t> readers_;  // epoch -> reads in progress
+  struct Retired {
+    uint64_t pack_id;
+    uint32_t department;
+    uint64_t epoch;
+  };
+  std::vector<Retired> retired_;
 };
 
 }  // namespace cairn::vault

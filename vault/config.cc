@@ -98,7 +98,8 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
         {"gc_session_wait_seconds", num(&c.storage.gc_session_wait_seconds, 7 * 86400)},
         {"scrub_schedule", str(&c.storage.scrub_schedule)},
         {"scrub_rate_bytes", num(&c.storage.scrub_rate_bytes, 1ull << 40)},
-        {"scrub_repair", flag(&c.storage.scrub_repair)}}},
+        {"scrub_repair", flag(&c.storage.scrub_repair)},
+        {"pack_target_bytes", num(&c.storage.pack_target_bytes, 1ull << 32)}}},
   };
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
@@ -146,6 +147,10 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
     if (auto parsed = Schedule::Parse(spec); !parsed.ok()) {
       return Status::InvalidArgument(path + ": key '" + key + "': " + parsed.status().message());
     }
+  }
+  if (c.storage.pack_target_bytes != 0 && c.storage.pack_target_bytes < (1u << 20)) {
+    return Status::InvalidArgument(path + ": key 'storage.pack_target_bytes' must be 0 or at least "
+                                          "1048576 (1 MiB)");
   }
   c.format = static_cast<int>(format);
   c.threads = static_cast<int>(threads);

@@ -73,6 +73,9 @@ struct MaintenanceOptions {
   // Repair damaged records from the peer (DIR/replicator/) when scrub
   // finds them.
   bool scrub_repair = true;
+  // Seal packs past this size (0: 32 MiB). Smaller packs compact sooner
+  // and cost more files; at least 1 MiB.
+  uint64_t pack_target_bytes = 0;
 };
 
 struct VaultConfig {

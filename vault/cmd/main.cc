@@ -590,6 +590,7 @@ int main(int argc, char** argv) {
     daemon.monitor = std::move(*monitor);
     daemon.scheduler = c.scheduler;
     daemon.storage = c.storage;
+    daemon.pack_target_size = c.storage.pack_target_bytes;
     daemon.service.anomaly_lock_seconds = c.alerts.anomaly_lock_seconds;
     daemon.api.scheduler = c.scheduler;
     Status s = cairn::vault::RunDaemon(daemon);

@@ -167,6 +167,7 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
   boost::json::object result;
   OpenOptions oo;
   oo.serve = true;
+  oo.pack_target_size = options.pack_target_bytes;
   auto vault = Vault::Open(data_dir, oo);
   if (vault.ok()) {
     // No serve: this process holds the store.

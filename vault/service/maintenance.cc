@@ -130,7 +130,8 @@ Result<GcReport> VaultService::CollectGarbage(const Actor& actor, const GcReques
            {"packs_compacted", report->packs_compacted},
            {"bytes_copied", report->bytes_copied},
            {"bytes_freed", report->bytes_freed},
-           {"kept_touched", report->kept_touched}});
+           {"kept_touched", report->kept_touched},
+           {"fence_seconds", report->fence_seconds}});
     spdlog::info(
         "garbage collection: {} unreferenced entries removed ({} bytes), {} packs retired ({} "
         "compacted, {} bytes copied), {} bytes freed",

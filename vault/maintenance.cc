@@ -62,7 +62,8 @@ boost::json::object RunMaintenanceTask(VaultService* service, const Actor& actor
       r.rate_bytes = static_cast<uint64_t>(v->as_int64());
     }
     std::string note;
-    if (flag("repair", options.scrub_repair)) {
+    r.repair = flag("repair", options.scrub_repair);
+    if (r.repair) {
       std::string from;
       auto fetch = PeerRecordFetcher(service->vault()->data_dir(), &from);
       if (fetch.ok()) {

@@ -215,6 +215,18 @@ boost::json::object SeriesPlanJson(const VaultService::SeriesPlan& plan) {
           {"snapshots", std::move(decisions)}};
 }
 
+boost::json::object SnapshotRecordJson(const SnapshotRecord& s, const std::string& department) {
+  boost::json::object o = client::SnapshotJson(ToSnapshotInfo(s));
+  o["department"] = department;
+  o["chunks"] = s.manifest_count;
+  o["locked_until"] = s.locked_until_micros == 0
+                          ? boost::json::value(nullptr)
+                          : boost::json::value(cli::Rfc3339(s.locked_until_micros));
+  o["damaged"] = s.damaged_micros == 0 ? boost::json::value(nullptr)
+                                       : boost::json::value(cli::Rfc3339(s.damaged_micros));
+  return o;
+}
+
 boost::json::object JobStatsJson(const SnapshotRecord& s) {
   return {{"files", s.files},
           {"bytes", s.bytes},
@@ -262,6 +274,7 @@ boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& r
                        {"age_seconds", st.last_good_micros != 0 ? json::value(st.age_seconds)
                                                                 : json::value(nullptr)},
                        {"snapshots", st.snapshots},
+                       {"damaged_snapshots", st.damaged_snapshots},
                        {"rpo", st.rpo},
                        {"next_run", time(st.next_run_micros)},
                        {"offsite", st.offsite},
@@ -423,13 +436,7 @@ const std::vector<Route>& Routes() {
          const std::string& dept = c.params["department"];
          CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListSnapshots(c.actor, dept));
          json::array a;
-         for (const auto& s : list) {
-           json::object o = client::SnapshotJson(ToSnapshotInfo(s));
-           o["department"] = dept;
-           o["chunks"] = s.manifest_count;
-           o["locked_until"] = TimeOrNull(s.locked_until_micros);
-           a.push_back(std::move(o));
-         }
+         for (const auto& s : list) a.push_back(SnapshotRecordJson(s, dept));
          return json::object{{"department", dept}, {"snapshots", a}};
        }},
       {"GET", "/api/v1/departments/{department}/snapshots/{snapshot}", 200,
@@ -437,10 +444,7 @@ const std::vector<Route>& Routes() {
          const std::string& dept = c.params["department"];
          CAIRN_ASSIGN_OR_RETURN(SnapshotRecord s,
                                 c.service->FindSnapshot(c.actor, dept, c.params["snapshot"]));
-         json::object o = client::SnapshotJson(ToSnapshotInfo(s));
-         o["department"] = dept;
-         o["chunks"] = s.manifest_count;
-         return o;
+         return SnapshotRecordJson(s, dept);
        }},
       {"GET", "/api/v1/agents", 200,
        [](Call& c) -> Result<json::object> {

@@ -47,6 +47,11 @@ struct ApiOptions {
 // Shapes the API and the command line's --json share (doc/api.md).
 // An alert, as `GET /api/v1/alerts` and `cairn-vault alert list` show it.
 boost::json::object AlertJson(const AlertRecord& alert);
+// A snapshot of `department` (`GET /api/v1/departments/{d}/snapshots`,
+// `cairn-vault snapshot list`): client::SnapshotJson plus the vault's own
+// fields: chunks, locked_until, damaged (when scrub found it damaged).
+boost::json::object SnapshotRecordJson(const SnapshotRecord& snapshot,
+                                       const std::string& department);
 // A source (`GET /api/v1/sources`, `cairn-vault source list`).
 boost::json::object SourceJson(const SourceRecord& source, const std::string& department);
 // A series and what retention does to it (`POST /api/v1/retention`,

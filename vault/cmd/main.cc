@@ -669,16 +669,11 @@ int main(int argc, char** argv) {
     boost::json::array arr;
     std::string text;
     for (const auto& s : *list) {
-      boost::json::object o = cairn::client::SnapshotJson(cairn::vault::ToSnapshotInfo(s));
-      o["department"] = name;
-      o["chunks"] = s.manifest_count;
-      o["locked_until"] = s.locked_until_micros == 0
-                              ? boost::json::value(nullptr)
-                              : boost::json::value(cli::Rfc3339(s.locked_until_micros));
-      arr.push_back(std::move(o));
+      arr.push_back(cairn::vault::SnapshotRecordJson(s, name));
       text += cairn::client::ShortSnapshotId(s.id) + "\t" + cli::Rfc3339(s.time_micros) + "\t" +
               s.host + "\t" + std::to_string(s.files) + " files\t" + cairn::HumanBytes(s.bytes) +
-              "\t" + (s.paths.empty() ? "" : s.paths[0]) + "\n";
+              "\t" + (s.paths.empty() ? "" : s.paths[0]) +
+              (s.damaged_micros != 0 ? "\tDAMAGED" : "") + "\n";
     }
     Print(json, {{"ok", true}, {"department", name}, {"snapshots", arr}}, text);
     return 0;

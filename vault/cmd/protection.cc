@@ -416,6 +416,12 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
     if (report->sources.empty()) {
       text += "(no sources: nothing is under a policy yet; see `cairn-vault source add --help`)\n";
     }
+    for (const auto& st : report->sources) {
+      if (st.damaged_snapshots == 0) continue;
+      text += "DAMAGED: source " + std::to_string(st.source.id) + " (" + st.department + ", " +
+              st.source.host + "): " + std::to_string(st.damaged_snapshots) +
+              " snapshot(s) reference chunks scrub could not repair; see `cairn-vault scrub`\n";
+    }
     for (const auto& s : report->unprotected_series) text += "unprotected: " + s + "\n";
     for (const auto& a : report->agents_without_source) {
       text += "agent without a source: " + a + "\n";

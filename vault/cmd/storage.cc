@@ -94,6 +94,10 @@ std::string ScrubText(const boost::json::object& r) {
   } else if (const auto* note = r.if_contains("repair_note"); note && !r.at("damaged").as_array().empty()) {
     o << "  repair:       not possible: " << note->as_string() << "\n";
   }
+  if (U(r, "packs_rebuilt") > 0) {
+    o << "  rebuilt:      " << U(r, "packs_rebuilt")
+      << " packs with a damaged header or footer (their records moved)\n";
+  }
   for (const auto& u : r.at("unrepaired").as_array()) o << "  unrepaired:   " << u.as_string() << "\n";
   for (const auto& sv : r.at("damaged_snapshots").as_array()) {
     const auto& s = sv.as_object();

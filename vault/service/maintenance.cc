@@ -209,7 +209,7 @@ Result<VaultService::ScrubReport> VaultService::Scrub(const Actor& actor,
   using Key = std::pair<uint32_t, crypto::ChunkId>;
   std::set<Key> bad;
   for (const DamagedRecord& d : report.result.damaged) bad.insert({d.department, d.id});
-  if (!bad.empty() && request.fetch) {
+  if (!bad.empty() && request.repair && request.fetch) {
     report.repair_source = request.fetch_from;
     std::lock_guard<std::mutex> lock(maintenance_mu_);
     std::map<uint32_t, std::vector<const DamagedRecord*>> by_department;
@@ -253,6 +253,44 @@ Result<VaultService::ScrubReport> VaultService::Scrub(const Actor& actor,
       report.unrepaired.push_back(DepartmentName(d.department) + " " + ToHex(d.id) + ": " +
                                   d.problem + " (no DR copy to repair from)");
     }
+  }
+
+  // Broken packs (header, footer): their sound records move to a new pack,
+  // then the pack is retired once no entry names it.
+  if (request.repair) {
+    std::lock_guard<std::mutex> lock(maintenance_mu_);
+    for (const auto& [department, pack] : report.result.broken_packs) {
+      std::vector<ChunkStore::Move> moves;
+      bool stays = false;
+      repo::ChunkIndex::Position pos{department, {}};
+      std::vector<std::pair<crypto::ChunkId, repo::ChunkLocation>> named;
+      {
+        CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, store()->index()->env()->BeginRead());
+        CAIRN_RETURN_IF_ERROR(store()->index()->ScanFrom(
+            txn, pos, [&](const repo::ChunkIndex::Position& at, const repo::ChunkLocation& l) {
+              if (at.department != department) return false;
+              if (l.pack_id == pack) named.push_back({at.id, l});
+              return true;
+            }));
+      }
+      for (const auto& [id, loc] : named) {
+        ChunkStore::Move m;
+        m.id = id;
+        m.from = loc;
+        if (bad.count({department, id}) || !store()->Read(department, id, &m.record).ok()) {
+          stays = true;
+          continue;
+        }
+        moves.push_back(std::move(m));
+      }
+      CAIRN_ASSIGN_OR_RETURN(uint64_t moved, store()->Rewrite(department, moves));
+      (void)moved;
+      if (!stays) {
+        CAIRN_RETURN_IF_ERROR(store()->RetirePack(pack));
+        ++report.packs_rebuilt;
+      }
+    }
+    (void)store()->ReclaimRetired();
   }
 
   // A delta whose base stays damaged cannot be rebuilt either.
@@ -301,6 +339,7 @@ Result<VaultService::ScrubReport> VaultService::Scrub(const Actor& actor,
          {"bytes_read", report.result.bytes_read},
          {"damaged", report.result.damaged.size()},
          {"repaired", report.repaired},
+         {"packs_rebuilt", report.packs_rebuilt},
          {"unrepaired", report.unrepaired.size()},
          {"damaged_snapshots", report.damaged_snapshots.size()},
          {"repair_source", report.repair_source}});
@@ -342,6 +381,7 @@ boost::json::object VaultService::ScrubReportToJson(const ScrubReport& r,
                                           r.result.pack_problems.end());
   o["repair_source"] = r.repair_source;
   o["repaired"] = r.repaired;
+  o["packs_rebuilt"] = r.packs_rebuilt;
   o["unrepaired"] = boost::json::array(r.unrepaired.begin(), r.unrepaired.end());
   boost::json::array snaps;
   for (const auto& s : r.damaged_snapshots) {

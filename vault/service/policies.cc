@@ -726,12 +726,22 @@ Result<VaultService::ProtectionReport> VaultService::ProtectionStatus(
     auto policy = by_name.find(s.policy);
     if (policy != by_name.end()) st.policy = policy->second;
     // The newest snapshot of its series.
+    // The newest snapshot of its series that scrub has not found damaged.
     for (const auto& plan : plans) {
       if (plan.source_id != s.id || plan.snapshots.empty()) continue;
-      const SnapshotRecord& newest = plan.snapshots.front();
+      st.snapshots = plan.snapshots.size();
+      const SnapshotRecord* good = nullptr;
+      for (const SnapshotRecord& snap : plan.snapshots) {
+        if (snap.damaged_micros != 0) {
+          ++st.damaged_snapshots;
+        } else if (good == nullptr) {
+          good = &snap;
+        }
+      }
+      if (good == nullptr) continue;
+      const SnapshotRecord& newest = *good;
       st.last_good_snapshot = newest.id;
       st.last_good_micros = newest.time_micros;
-      st.snapshots = plan.snapshots.size();
       st.offsite = !st.policy.offsite ? "not required"
                    : !dr_seen         ? "no DR site has pulled since the vault started"
                    : SnapshotNumber(newest.id) <= replicated ? "replicated"

@@ -632,7 +632,11 @@ Result<proto::Records> VaultService::ReadRecords(uint32_t department,
     return Status(records.status().code(),
                   "chunk " + chunk + " could not be read at the vault (" +
                       std::string(StatusCodeName(records.status().code())) +
-                      "); the vault's log has the details",
+                      "); the vault's log has the details" +
+                      (records.status().IsCorruption()
+                           ? "; it is damaged on disk: `cairn-vault scrub` repairs it from the DR "
+                             "copy and marks the snapshots that need it"
+                           : ""),
                   records.status().retryable());
   }
   reply.records = std::move(*records);

@@ -336,6 +336,7 @@ class VaultService {
     Policy policy;
     std::string last_good_snapshot;
     uint64_t last_good_micros = 0, age_seconds = 0, snapshots = 0;
+    uint64_t damaged_snapshots = 0;  // scrub found them damaged (not "good")
     std::string rpo = "no RPO";            // "met", "pending", "at risk", "breached", "no RPO"
     std::string offsite = "not required";  // "replicated", "lagging", ...
     uint64_t next_run_micros = 0;
@@ -496,6 +497,9 @@ class VaultService {
   struct ScrubRequest {
     std::string department;  // empty: all
     uint64_t rate_bytes = 0;
+    // Repair: sound records of a pack whose header or footer broke move to
+    // a new pack; damaged records come from the peer (`fetch`).
+    bool repair = true;
     RecordFetcher fetch;      // empty: no peer to repair from
     std::string fetch_from;   // the peer, for the report
     std::function<bool()> cancelled;
@@ -505,6 +509,7 @@ class VaultService {
     ScrubResult result;
     std::string repair_source;  // "" when there was none
     uint64_t repaired = 0;
+    uint64_t packs_rebuilt = 0;           // broken packs whose records moved
     std::vector<std::string> unrepaired;  // "department chunk: why"
     struct SnapshotDamage {
       std::string department, snapshot, host;

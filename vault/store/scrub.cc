@@ -30,7 +30,7 @@ class Scrubber {
     std::set<uint32_t> wanted(o_.departments.begin(), o_.departments.end());
     std::vector<ChunkStore::PackInfo> todo;
     for (const auto& p : packs) {
-      if (p.state != ChunkStore::PackState::kSealed) continue;
+      if (p.state == ChunkStore::PackState::kRetired) continue;
       if (!wanted.empty() && !wanted.count(p.department)) continue;
       todo.push_back(p);
       scrubbed_[p.id] = p.department;
@@ -66,6 +66,14 @@ class Scrubber {
   Status ScrubPack(const ChunkStore::PackInfo& p) {
     io::Env* env = store_->packs()->env();
     const std::string path = store_->packs()->PackPath(p.department, p.id);
+    if (p.state == ChunkStore::PackState::kOpen) {
+      // No footer yet: what the index names in it, read one by one.
+      return ReadIndexed(p.department, [&](const repo::ChunkLocation& l) {
+        if (l.pack_id != p.id) return false;
+        ++consistent_[p.department];
+        return true;
+      });
+    }
     auto reader = repo::PackReader::Open(env, path);
     if (!reader.ok()) {
       // Still there (not retired by GC meanwhile)? Then its footer, or the
@@ -73,8 +81,11 @@ class Scrubber {
       if (!StillSealed(p.id)) return Status::OK();
       ++r_.packs_damaged;
       r_.pack_problems.push_back(path + ": " + reader.status().message());
+      r_.broken_packs.push_back({p.department, p.id});
       return ReadIndexed(p.department, [&](const repo::ChunkLocation& l) {
-        return l.pack_id == p.id;
+        if (l.pack_id != p.id) return false;
+        ++consistent_[p.department];
+        return true;
       });
     }
     bool pack_bad = false;

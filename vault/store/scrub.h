@@ -6,7 +6,8 @@
 //      (record checksum, ID, length, type). A record the index names there
 //      that fails is **damaged**; one no entry names is garbage, reported
 //      and left to GC. A pack whose footer fails, or whose file is missing,
-//      has each record the index names in it read on its own.
+//      has each record the index names in it read on its own; so has an
+//      open pack (its footer is not written yet).
 //   2. the index against the packs: every entry naming a scrubbed pack must
 //      have been found, consistent, in step 1 (counted per department); when
 //      the counts differ, the entries are read one by one to find which.
@@ -50,6 +51,9 @@ struct ScrubResult {
   uint64_t index_entries_checked = 0;
   std::vector<DamagedRecord> damaged;  // live records that failed
   std::vector<std::string> pack_problems;
+  // Sealed packs whose header or footer failed (or whose file is gone):
+  // repair moves their records into new packs. (department, pack ID)
+  std::vector<std::pair<uint32_t, uint64_t>> broken_packs;
   double seconds = 0;
   bool cancelled = false;
 };

@@ -21,8 +21,8 @@
 //   BM_Scrub/cache:C            ScrubStore (rate_bytes 0) over such a store
 //       (all records live): C=0 warm, 1 dropped from the page cache, 2 a
 //       fresh store each time, dropped (the first read since the write).
-//   BM_SeqRead/cache:C          read() of the same pack files, 1 MiB at a time:
-//                               what the disk (or the page cache) gives.
+//   BM_SeqRead/cache:C/read_kib:K  read() of the same pack files front to
+//       back, K KiB at a time: what the disk (or the page cache) gives.
 //   BM_Backup/with_gc:G/extra:E Put + Flush (every 16 MiB) of 256 MiB of new
 //       records into a store holding 256 MiB of which 70% is garbage, alone
 //       (G=0) or while another thread runs CollectGarbage (real) and
@@ -217,7 +217,7 @@ double ResidentFraction(const std::string& path) {
   return frac;
 }
 
-// Reads a file front to back with read(2), 1 MiB at a time; returns bytes.
+// Reads a file front to back with read(2), buf->size() at a time; returns bytes.
 uint64_t ReadWholeFile(const std::string& path, std::vector<uint8_t>* buf) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Die("open " + path, Status::IOError(std::strerror(errno)));
@@ -688,9 +688,11 @@ BENCHMARK(BM_Scrub)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
+// Reads of `read_kib` KiB: 1024 (large sequential reads), or 256, one
+// record at a time as the scrub issues them (one synchronous read each).
 void BM_SeqRead(benchmark::State& state) {
   const int cache = static_cast<int>(state.range(0));
-  std::vector<uint8_t> buf(1u << 20);
+  std::vector<uint8_t> buf(static_cast<size_t>(state.range(1)) << 10);
   for (auto _ : state) {
     ReadTarget target = PrepareRead(cache, state);
     const auto t = Clock::now();
@@ -704,10 +706,8 @@ void BM_SeqRead(benchmark::State& state) {
   KeptStores().clear();
 }
 BENCHMARK(BM_SeqRead)
-    ->ArgNames({"cache"})
-    ->Arg(0)
-    ->Arg(1)
-    ->Arg(2)
+    ->ArgNames({"cache", "read_kib"})
+    ->ArgsProduct({{0, 1, 2}, {1024, 256}})
     ->Iterations(1)
     ->Repetitions(3)
     ->UseManualTime()

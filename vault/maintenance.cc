@@ -23,7 +23,8 @@ boost::json::object RunMaintenanceTask(VaultService* service, const Actor& actor
                                        const boost::json::object& request,
                                        const MaintenanceOptions& options,
                                        const std::function<bool()>& cancelled,
-                                       const std::function<void(const std::string&)>& progress) {
+                                       const std::function<void(const std::string&)>& progress,
+                                       const std::function<void(const char*)>& step_for_test) {
   boost::json::object out;
   const boost::json::value* task = request.if_contains("task");
   const std::string name = task && task->is_string() ? std::string(task->as_string()) : "";
@@ -46,6 +47,7 @@ boost::json::object RunMaintenanceTask(VaultService* service, const Actor& actor
     r.fence_timeout = std::chrono::seconds(options.gc_session_wait_seconds);
     r.cancelled = cancelled;
     r.progress = progress;
+    r.step_for_test = step_for_test;
     auto report = service->CollectGarbage(actor, r);
     if (!report.ok()) return fail(report.status());
     out["ok"] = true;

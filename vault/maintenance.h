@@ -32,7 +32,8 @@ boost::json::object RunMaintenanceTask(VaultService* service, const Actor& actor
                                        const boost::json::object& request,
                                        const MaintenanceOptions& options,
                                        const std::function<bool()>& cancelled,
-                                       const std::function<void(const std::string&)>& progress);
+                                       const std::function<void(const std::string&)>& progress,
+                                       const std::function<void(const char*)>& step_for_test = {});
 
 class MaintenanceRunner {
  public:

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -179,7 +181,16 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
     auto progress = [json](const std::string& line) {
       if (!json) std::cerr << "  " << line << "\n";
     };
-    result = RunMaintenanceTask(&service, me, request, options, {}, progress);
+    // Crash tests (tests/e2e/gc_crash_test.sh): SIGKILL this process right
+    // after the Nth step that changes the store.
+    std::function<void(const char*)> kill_at;
+    if (const char* at = std::getenv("CAIRN_TEST_KILL_GC_AT_STEP"); at != nullptr) {
+      const long n = std::atol(at);
+      kill_at = [n, count = 0L](const char*) mutable {
+        if (++count == n) ::raise(SIGKILL);
+      };
+    }
+    result = RunMaintenanceTask(&service, me, request, options, {}, progress, kill_at);
     if (Status s = service.SealOpenPacks(); !s.ok()) return Fail(json, s);
   } else if (vault.status().IsUnavailable()) {
     // serve holds it: hand the run over and wait for the result.

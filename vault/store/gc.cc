@@ -159,6 +159,7 @@ class Collector {
         removed = std::move(candidates);
       } else if (!candidates.empty()) {
         CAIRN_ASSIGN_OR_RETURN(removed, store_->RemoveUntouched(candidates));
+        if (!removed.empty() && o_.step_for_test) o_.step_for_test("sweep");
         // Kept because a session touched them: live for the pack counts.
         size_t j = 0;
         for (const auto& c : candidates) {
@@ -291,7 +292,7 @@ class Collector {
     const auto deadline = Clock::now() + o_.reclaim_wait;
     while (true) {
       CAIRN_ASSIGN_OR_RETURN(uint64_t freed, store_->ReclaimRetired());
-      (void)freed;
+      if (freed > 0 && o_.step_for_test) o_.step_for_test("reclaim");
       if (store_->retired_waiting() == 0 || Clock::now() >= deadline || Cancelled()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

@@ -63,7 +63,8 @@ struct GcOptions {
   std::function<bool()> cancelled;
   // Called between steps and batches with a one-line status.
   std::function<void(const std::string&)> progress;
-  // Tests: called once per compaction Rewrite and per retired pack.
+  // Tests: called after each step that changes the store: a sweep batch
+  // committed, a compaction Rewrite, a pack retired, retired files removed.
   std::function<void(const char* step)> step_for_test;
 };
 

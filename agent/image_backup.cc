@@ -125,7 +125,7 @@ class ImageEngine {
   void Analyse(unsigned worker, Slot* s);
   // Uploads one tree object unless the vault (or this run) has it already.
   Status PutObject(const ChunkId& id, ByteView plaintext);
-  Status Put(ByteView record, uint64_t plain_size);
+  Status Put(ByteView record, uint64_t plain_size, const crypto::ChunkId* base);
   Result<ChunkId> WriteDir(const std::string& abs, const PathTrie& node);
   void ShowProgress(bool final);
 
@@ -230,8 +230,12 @@ void ImageEngine::Analyse(unsigned worker, Slot* s) {
   }
 }
 
-Status ImageEngine::Put(ByteView record, uint64_t plain_size) {
-  CAIRN_RETURN_IF_ERROR(session_->PutRecord(record).WithContext("upload"));
+Status ImageEngine::Put(ByteView record, uint64_t plain_size, const crypto::ChunkId* base) {
+  // A delta names its base, so the vault keeps the base while it keeps the
+  // delta (doc/design.md 22.2).
+  CAIRN_RETURN_IF_ERROR((base != nullptr ? session_->PutDeltaRecord(*base, record)
+                                         : session_->PutRecord(record))
+                            .WithContext("upload"));
   result_.new_chunks++;
   result_.new_bytes += plain_size;
   since_flush_ += record.size();
@@ -249,7 +253,7 @@ Status ImageEngine::PutObject(const ChunkId& id, ByteView plaintext) {
   if (present->size() == 1 && (*present)[0]) return Status::OK();
   Bytes record;
   CAIRN_RETURN_IF_ERROR(encoders_[0]->Encode(repo::RecordType::kTree, id, plaintext, &record));
-  return Put(record, plaintext.size());
+  return Put(record, plaintext.size(), nullptr);
 }
 
 Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
@@ -325,7 +329,8 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
     if (s.upload) {
       const uint64_t plain_size =
           s.type == repo::RecordType::kDelta ? s.plaintext.size() : s.data.size();
-      CAIRN_RETURN_IF_ERROR(Put(s.record, plain_size));
+      const bool delta = s.type == repo::RecordType::kDelta && !s.next.chain.empty();
+      CAIRN_RETURN_IF_ERROR(Put(s.record, plain_size, delta ? &s.next.chain.back() : nullptr));
       if (s.type == repo::RecordType::kDelta) {
         result_.extents_delta++;
         result_.delta_bytes += plain_size;

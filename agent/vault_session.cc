@@ -37,6 +37,11 @@ class NetVaultSession : public VaultSession {
     return net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutRecord, record));
   }
 
+  Status PutDeltaRecord(const crypto::ChunkId& base, ByteView record) override {
+    Bytes payload = proto::PutDeltaRecord::Encode(base, record);
+    return net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutDeltaRecord, payload));
+  }
+
   Status Flush() override { return net::RunSync(*io_, FlushAsync()); }
 
   Status KeepAlive() override { return net::RunSync(*io_, PingAsync()); }
@@ -198,8 +203,25 @@ class RateLimitedSession : public VaultSession {
     return inner_->HaveChunks(ids);
   }
   Status PutRecord(ByteView record) override {
-    // A token bucket: credit accrues at the rate up to one burst; a record
-    // beyond the credit waits for the rest.
+    Wait(record.size());
+    return inner_->PutRecord(record);
+  }
+  Status PutDeltaRecord(const crypto::ChunkId& base, ByteView record) override {
+    Wait(record.size());
+    return inner_->PutDeltaRecord(base, record);
+  }
+  Status Flush() override { return inner_->Flush(); }
+  Status KeepAlive() override { return inner_->KeepAlive(); }
+  Result<std::string> Commit(const crypto::ChunkId& root_tree,
+                             const std::vector<crypto::ChunkId>& manifest,
+                             const proto::SnapshotStats& stats) override {
+    return inner_->Commit(root_tree, manifest, stats);
+  }
+
+ private:
+  // A token bucket: credit accrues at the rate up to one burst; a record
+  // beyond the credit waits for the rest.
+  void Wait(size_t bytes) {
     const uint64_t now = clock_.now_micros();
     const double burst = static_cast<double>(std::max<uint64_t>(rate_, 1 << 20));
     if (last_ == 0) {
@@ -211,24 +233,15 @@ class RateLimitedSession : public VaultSession {
           burst, tokens_ + static_cast<double>(now - last_) * static_cast<double>(rate_) / 1e6);
       last_ = now;
     }
-    tokens_ -= static_cast<double>(record.size());
+    tokens_ -= static_cast<double>(bytes);
     if (tokens_ < 0) {
       const auto wait = static_cast<uint64_t>(-tokens_ * 1e6 / static_cast<double>(rate_));
       clock_.sleep(wait);
       last_ = now + wait;
       tokens_ = 0;
     }
-    return inner_->PutRecord(record);
-  }
-  Status Flush() override { return inner_->Flush(); }
-  Status KeepAlive() override { return inner_->KeepAlive(); }
-  Result<std::string> Commit(const crypto::ChunkId& root_tree,
-                             const std::vector<crypto::ChunkId>& manifest,
-                             const proto::SnapshotStats& stats) override {
-    return inner_->Commit(root_tree, manifest, stats);
   }
 
- private:
   std::unique_ptr<VaultSession> inner_;
   const uint64_t rate_;
   RateClock clock_;

@@ -37,6 +37,12 @@ class VaultSession {
   // Streams one record (no reply). It is durable only after a later Flush
   // returned OK.
   virtual Status PutRecord(ByteView record) = 0;
+  // A delta record and the ID of its base, which the vault keeps while it
+  // keeps the delta. Sessions that do not carry bases send the record alone.
+  virtual Status PutDeltaRecord(const crypto::ChunkId& base, ByteView record) {
+    (void)base;
+    return PutRecord(record);
+  }
 
   // Durability barrier: OK means every record put so far is durable and
   // indexed at the vault.

@@ -78,18 +78,21 @@ std::string_view MessageTypeName(MessageType type) {
       return "restore_begun";
     case MessageType::kJobProgress:
       return "job_progress";
+    case MessageType::kPutDeltaRecord:
+      return "put_delta_record";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kJobProgress);
+         type <= static_cast<uint8_t>(MessageType::kPutDeltaRecord);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {
   switch (type) {
     case MessageType::kPutRecord:
+    case MessageType::kPutDeltaRecord:
     case MessageType::kRecords:
     case MessageType::kManifestPart:
     case MessageType::kDelta:

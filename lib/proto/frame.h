@@ -69,6 +69,7 @@ enum class MessageType : uint8_t {
   kRestoreBegin = 33,
   kRestoreBegun = 34,
   kJobProgress = 35,
+  kPutDeltaRecord = 36,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.

@@ -18,7 +18,7 @@ Bytes Header(uint8_t type, uint32_t length, uint8_t flags = 0) {
 }
 
 constexpr uint8_t kFirstType = static_cast<uint8_t>(MessageType::kError);
-constexpr uint8_t kLastType = static_cast<uint8_t>(MessageType::kJobProgress);
+constexpr uint8_t kLastType = static_cast<uint8_t>(MessageType::kPutDeltaRecord);
 
 void ExpectInvalid(ByteView header, uint32_t limit, std::string_view contains) {
   Result<FrameHeader> h = ParseFrameHeader(header, limit);
@@ -90,7 +90,8 @@ TEST(FrameTest, UnknownTypeRejected) {
 TEST(FrameTest, LengthLimitDependsOnType) {
   for (int t = kFirstType; t <= kLastType; ++t) {
     auto type = static_cast<MessageType>(t);
-    bool bulk = type == MessageType::kPutRecord || type == MessageType::kRecords ||
+    bool bulk = type == MessageType::kPutRecord || type == MessageType::kPutDeltaRecord ||
+                type == MessageType::kRecords ||
                 type == MessageType::kManifestPart || type == MessageType::kDelta ||
                 type == MessageType::kManifest || type == MessageType::kReplicaSetupOk;
     uint32_t cap = bulk ? kMaxFramePayload : kMaxControlPayload;

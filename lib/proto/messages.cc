@@ -738,4 +738,21 @@ Status CheckPutRecord(ByteView payload) {
   return Status::OK();
 }
 
+Bytes PutDeltaRecord::Encode(const crypto::ChunkId& base, ByteView record) {
+  Bytes out(base.begin(), base.end());
+  out.insert(out.end(), record.begin(), record.end());
+  return out;
+}
+
+Result<PutDeltaRecord> PutDeltaRecord::Decode(ByteView payload) {
+  if (payload.size() < crypto::kChunkIdSize) {
+    return Status::InvalidArgument("put_delta_record: shorter than a base ID");
+  }
+  PutDeltaRecord m;
+  std::memcpy(m.base.data(), payload.data(), crypto::kChunkIdSize);
+  m.record = payload.subspan(crypto::kChunkIdSize);
+  CAIRN_RETURN_IF_ERROR(CheckPutRecord(m.record).WithContext("put_delta_record"));
+  return m;
+}
+
 }  // namespace cairn::proto

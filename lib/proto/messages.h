@@ -191,6 +191,17 @@ struct HaveChunksReply {
 // own format is checked by lib/repo, not here.
 Status CheckPutRecord(ByteView payload);
 
+// PutDeltaRecord: a delta record (type 3) and the chunk ID of its base, so
+// that the vault, which cannot read a delta, keeps the base while it keeps
+// the delta (doc/design.md 22.2). Payload: base (32) then the record.
+struct PutDeltaRecord {
+  crypto::ChunkId base{};
+  ByteView record;  // into the decoded payload
+
+  static Bytes Encode(const crypto::ChunkId& base, ByteView record);
+  static Result<PutDeltaRecord> Decode(ByteView payload);
+};
+
 struct Flush {
   uint64_t sequence = 0;
 

@@ -87,4 +87,9 @@ check "second backup costs a small multiple of the bytes written ($new3 vs $writ
 
 "$VAULT" snapshot list --department finance --data "$WORK/vault" --json >"$WORK/list.json"
 check "the vault lists three snapshots" test "$(json "$WORK/list.json" snapshots)" -eq 3
+# The vault knows each delta's base (put_delta_record), so GC keeps bases
+# by itself, not only through the agent's manifest (doc/design.md 22.2).
+"$VAULT" gc --data "$WORK/vault" --dry-run --json >"$WORK/gc.json"
+check "the vault tracks the base of every delta it stores ($(json "$WORK/gc.json" delta_records))" \
+  test "$(json "$WORK/gc.json" delta_records)" -ge "$changed"
 finish

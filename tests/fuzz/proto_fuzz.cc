@@ -104,6 +104,13 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::RestoreBegun>(payload);
     case MessageType::kJobProgress:
       return RoundTrip<proto::JobProgress>(payload);
+    case MessageType::kPutDeltaRecord: {
+      auto m = proto::PutDeltaRecord::Decode(payload);
+      if (!m.ok()) return;
+      Bytes again = proto::PutDeltaRecord::Encode(m->base, m->record);
+      if (!cairn::Equal(again, payload)) __builtin_trap();
+      return;
+    }
   }
 }
 

@@ -140,6 +140,16 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
         if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
         break;
       }
+      case MessageType::kPutDeltaRecord: {
+        CAIRN_CO_RETURN_IF_ERROR(need_session());
+        auto put = proto::PutDeltaRecord::Decode(payload);
+        if (!put.ok()) co_return put.status();
+        Status s = co_await OnPool(
+            blocking_, [&] { return service_->PutRecord(agent, put->record, &put->base); });
+        if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_delta_record");
+        if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
+        break;
+      }
       case MessageType::kFlush: {
         CAIRN_CO_RETURN_IF_ERROR(need_session());
         auto flush = proto::Flush::Decode(payload);

@@ -147,6 +147,7 @@ boost::json::object VaultService::GcReportToJson(const GcReport& r,
   o["dry_run"] = r.dry_run;
   o["index_entries"] = r.index_entries;
   o["references"] = r.references;
+  o["delta_records"] = r.delta_records;
   o["delta_bases"] = r.delta_bases;
   o["entries_removed"] = r.entries_removed;
   o["bytes_unreferenced"] = r.bytes_unreferenced;

@@ -392,7 +392,11 @@ class VaultService {
   // Stores one record (nothing durable until Flush). Corruption for a
   // record that does not parse (a protocol violation); NoSpace or IOError
   // when the store failed, after which nothing since the last flush stays.
-  Status PutRecord(const Actor& agent, ByteView record);
+  // A delta record names its base (put_delta_record), which the vault then
+  // keeps while it keeps the delta; InvalidArgument when the record is not
+  // a delta.
+  Status PutRecord(const Actor& agent, ByteView record,
+                   const crypto::ChunkId* delta_base = nullptr);
   // The durability barrier. InvalidArgument for a sequence not above the
   // last one.
   Result<proto::Flushed> Flush(BackupSession& session, uint64_t sequence);

@@ -106,8 +106,10 @@ class Collector {
     // is added (chains are short, kMaxDeltaChain).
     for (int pass = 0; pass < 64; ++pass) {
       uint64_t added = 0;
+      report_.delta_records = 0;
       CAIRN_RETURN_IF_ERROR(store_->ForEachDeltaBase(
           [&](uint32_t department, const repo::ChunkId& id, const repo::ChunkId& base) {
+            ++report_.delta_records;
             const auto bk = Key(department, base);
             if (marked_->MayContain(Key(department, id)) && !marked_->MayContain(bk)) {
               marked_->Add(bk);

@@ -82,6 +82,7 @@ struct GcReport {
   bool dry_run = false;
   uint64_t index_entries = 0;     // before the sweep
   uint64_t references = 0;        // IDs the manifests named (with repeats)
+  uint64_t delta_records = 0;     // deltas whose base the vault knows (put_delta_record)
   uint64_t delta_bases = 0;       // bases marked because a kept delta needs them
   uint64_t entries_removed = 0;   // a dry run: that would be
   uint64_t bytes_unreferenced = 0;

@@ -18,21 +18,22 @@
 //       packs, 30% referenced, one real collection with compact_below 0.5:
 //       compaction (step 5) throughput = bytes copied / compact seconds.
 //       cold:1 drops the packs from the page cache first (POSIX_FADV_DONTNEED).
-//   BM_Scrub/cache:C            ScrubStore (rate_bytes 0) over such a store
-//       (all records live): C=0 warm, 1 dropped from the page cache, 2 a
-//       fresh store each time, dropped (the first read since the write).
-//   BM_SeqRead/cache:C/read_kib:K  read() of the same pack files front to
-//       back, K KiB at a time: what the disk (or the page cache) gives.
-//   BM_Backup/with_gc:G/extra:E Put + Flush (every 16 MiB) of 256 MiB of new
+//   BM_ScrubVsRead/cache:C      ScrubStore (rate_bytes 0) over such a store
+//       (all records live), then read(2) of the same pack files front to
+//       back in 1 MiB and in 256 KiB pieces: what the disk (or the page
+//       cache) gives. C=0 warm, 1 dropped from the page cache
+//       (POSIX_FADV_DONTNEED), 2 a fresh store for each reader, dropped.
+//   BM_Backup/extra:E           Put + Flush (every 16 MiB) of 256 MiB of new
 //       records into a store holding 256 MiB of which 70% is garbage, alone
-//       (G=0) or while another thread runs CollectGarbage (real) and
-//       ScrubStore in a loop (G=1). E=1000000: the index also holds 1M
-//       synthetic entries of another department, half of them garbage, so
-//       the backup runs while the sweep removes entries.
+//       and while another thread runs CollectGarbage (real) and ScrubStore
+//       in a loop, back to back in each repetition; reports the ratio.
+//       E=1000000: the index also holds 1M synthetic entries of another
+//       department, half of them garbage, so the backup runs while the
+//       sweep removes entries.
 //
 // Times are wall time of the measured call (UseManualTime); every benchmark
-// runs one iteration per repetition, three repetitions (the real GC run one),
-// so the console shows the median. MB = 10^6 bytes.
+// runs one iteration per repetition, three or five repetitions (the real GC
+// runs one), and the console shows the median. MB = 10^6 bytes.
 // Run: nice -n 10 build/main/bench/cairn_gc_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -657,59 +658,65 @@ ReadTarget PrepareRead(int cache, benchmark::State& state) {
   return t;
 }
 
-void BM_Scrub(benchmark::State& state) {
+double ScrubMBps(Store* store, std::string* error) {
+  ScrubOptions o;
+  const auto t = Clock::now();
+  auto r = ScrubStore(store->store.get(), o);
+  const double seconds = Since(t);
+  if (!r.ok()) {
+    *error = r.status().ToString();
+    return 0;
+  }
+  if (!r->damaged.empty() || !r->pack_problems.empty()) *error = "damage found";
+  return static_cast<double>(r->bytes_read) / seconds / 1e6;
+}
+
+double ReadMBps(const std::vector<std::string>& paths, size_t piece) {
+  std::vector<uint8_t> buf(piece);
+  const auto t = Clock::now();
+  uint64_t bytes = 0;
+  for (const auto& p : paths) bytes += ReadWholeFile(p, &buf);
+  return static_cast<double>(bytes) / Since(t) / 1e6;
+}
+
+// Per repetition, each prepared the same way (warm, or dropped, or a fresh
+// store): ScrubStore (rate_bytes 0), then read(2) of the same pack files
+// front to back in 1 MiB pieces, then in 256 KiB pieces (the scrub's
+// request: one synchronous read per 256 KiB record). The benchmark's time
+// is the scrub's.
+void BM_ScrubVsRead(benchmark::State& state) {
   const int cache = static_cast<int>(state.range(0));
   for (auto _ : state) {
-    ReadTarget target = PrepareRead(cache, state);
-    ScrubOptions o;
+    std::string error;
+    ReadTarget t1 = PrepareRead(cache, state);
     const auto t = Clock::now();
-    auto r = ScrubStore(target.store->store.get(), o);
-    const double seconds = Since(t);
-    if (!r.ok()) {
-      state.SkipWithError(r.status().ToString().c_str());
+    const double scrub = ScrubMBps(t1.store, &error);
+    const double scrub_seconds = Since(t);
+    const double resident = state.counters["resident_before"];
+    ReadTarget t2 = PrepareRead(cache, state);
+    const double read_1m = ReadMBps(t2.paths, 1u << 20);
+    ReadTarget t3 = PrepareRead(cache, state);
+    const double read_256k = ReadMBps(t3.paths, 256u << 10);
+    KeptStores().clear();
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
       break;
     }
-    if (!r->damaged.empty() || !r->pack_problems.empty()) state.SkipWithError("damage found");
-    state.SetIterationTime(seconds);
-    state.counters["packs"] = static_cast<double>(r->packs);
-    state.counters["records"] = static_cast<double>(r->records);
-    state.counters["read_MB"] = static_cast<double>(r->bytes_read) / 1e6;
-    state.counters["MBps"] = static_cast<double>(r->bytes_read) / seconds / 1e6;
+    state.SetIterationTime(scrub_seconds);
+    state.counters["resident_before"] = resident;
+    state.counters["scrub_MBps"] = scrub;
+    state.counters["read1M_MBps"] = read_1m;
+    state.counters["read256K_MBps"] = read_256k;
+    state.counters["scrub_vs_read1M"] = scrub / read_1m;
   }
-  KeptStores().clear();
 }
-BENCHMARK(BM_Scrub)
+BENCHMARK(BM_ScrubVsRead)
     ->ArgNames({"cache"})
     ->Arg(0)
     ->Arg(1)
     ->Arg(2)
     ->Iterations(1)
-    ->Repetitions(3)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-
-// Reads of `read_kib` KiB: 1024 (large sequential reads), or 256, one
-// record at a time as the scrub issues them (one synchronous read each).
-void BM_SeqRead(benchmark::State& state) {
-  const int cache = static_cast<int>(state.range(0));
-  std::vector<uint8_t> buf(static_cast<size_t>(state.range(1)) << 10);
-  for (auto _ : state) {
-    ReadTarget target = PrepareRead(cache, state);
-    const auto t = Clock::now();
-    uint64_t bytes = 0;
-    for (const auto& p : target.paths) bytes += ReadWholeFile(p, &buf);
-    const double seconds = Since(t);
-    state.SetIterationTime(seconds);
-    state.counters["read_MB"] = static_cast<double>(bytes) / 1e6;
-    state.counters["MBps"] = static_cast<double>(bytes) / seconds / 1e6;
-  }
-  KeptStores().clear();
-}
-BENCHMARK(BM_SeqRead)
-    ->ArgNames({"cache", "read_kib"})
-    ->ArgsProduct({{0, 1, 2}, {1024, 256}})
-    ->Iterations(1)
-    ->Repetitions(3)
+    ->Repetitions(5)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
@@ -720,116 +727,150 @@ BENCHMARK(BM_SeqRead)
 // remove, each sweep batch a durable commit under the touch mutex).
 constexpr uint32_t kOtherDept = 2;
 
-void BM_Backup(benchmark::State& state) {
-  const bool with_gc = state.range(0) != 0;
-  const uint64_t extra = static_cast<uint64_t>(state.range(1));
+// One backup of the new set into a store with garbage, alone or beside a
+// thread running CollectGarbage (real) and ScrubStore in a loop.
+struct BackupRun {
+  double seconds = 0;
+  WriteStats ws;
+  uint64_t gc_runs = 0, scrub_runs = 0, copied = 0, scrubbed = 0, removed = 0;
+  std::string error;
+};
+
+BackupRun RunBackup(bool with_gc, uint64_t extra) {
   const RecordSet& old_set = Records(0);
   const RecordSet& new_set = Records(1);
-  for (auto _ : state) {
-    auto s = StoreWithOldSet();
-    if (extra > 0) InsertSynthetic(s->store.get(), extra, kOtherDept);
-    // What kept snapshots reference: 30% of the old set, and whatever the
-    // backup has sent so far (recorded before each Put: an ID put after the
-    // mark read this list is touched, so the run keeps it either way).
-    std::mutex mu;
-    std::vector<repo::ChunkId> sent;
-    const std::vector<repo::ChunkId> kept = ThirtyPercent(old_set);
-    std::atomic<bool> stop{false}, backup_done{false}, started{false};
-    std::atomic<uint64_t> gc_runs{0}, scrub_runs{0}, copied{0}, scrubbed{0}, removed{0};
-    std::string gc_error;
-    std::thread gc;
-    if (with_gc) {
-      gc = std::thread([&] {
-        GcOptions o;
-        o.compact_below = 0.5;
-        o.cancelled = [&] { return stop.load(); };
-        o.references = [&](const ReferenceSink& sink) -> Status {
-          CAIRN_RETURN_IF_ERROR(SinkHalfOfSynthetic(extra, kOtherDept, sink));
-          CAIRN_RETURN_IF_ERROR(sink(kDept, kept));
-          std::vector<repo::ChunkId> copy;
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            copy = sent;
-          }
-          return sink(kDept, copy);
-        };
-        ScrubOptions so;
-        so.cancelled = [&] { return stop.load(); };
-        while (!stop) {
-          started = true;
-          auto r = CollectGarbage(s->store.get(), o);
-          if (!r.ok()) {
-            if (!r.status().IsCancelled()) gc_error = r.status().ToString();
-            break;
-          }
-          if (!backup_done) {
-            ++gc_runs;
-            copied += r->bytes_copied;
-            removed += r->entries_removed;
-          }
-          if (stop) break;
-          auto sr = ScrubStore(s->store.get(), so);
-          if (!sr.ok()) {
-            gc_error = sr.status().ToString();
-            break;
-          }
-          if (!backup_done && !sr->cancelled) {
-            ++scrub_runs;
-            scrubbed += sr->bytes_read;
-          }
-        }
-      });
-      while (!started) std::this_thread::yield();
-    }
-    const auto t = Clock::now();
-    WriteStats ws;
-    Status st = WriteSet(
-        s->store.get(), new_set, 64,
-        [&](const repo::ChunkId& id) {
+  BackupRun out;
+  auto s = StoreWithOldSet();
+  if (extra > 0) InsertSynthetic(s->store.get(), extra, kOtherDept);
+  // What kept snapshots reference: 30% of the old set, and whatever the
+  // backup has sent so far (recorded before each Put: an ID put after the
+  // mark read this list is touched, so the run keeps it either way).
+  std::mutex mu;
+  std::vector<repo::ChunkId> sent;
+  const std::vector<repo::ChunkId> kept = ThirtyPercent(old_set);
+  std::atomic<bool> stop{false}, backup_done{false}, started{false};
+  std::atomic<uint64_t> gc_runs{0}, scrub_runs{0}, copied{0}, scrubbed{0}, removed{0};
+  std::string gc_error;
+  std::thread gc;
+  if (with_gc) {
+    gc = std::thread([&] {
+      GcOptions o;
+      o.compact_below = 0.5;
+      o.cancelled = [&] { return stop.load(); };
+      o.references = [&](const ReferenceSink& sink) -> Status {
+        CAIRN_RETURN_IF_ERROR(SinkHalfOfSynthetic(extra, kOtherDept, sink));
+        CAIRN_RETURN_IF_ERROR(sink(kDept, kept));
+        std::vector<repo::ChunkId> copy;
+        {
           std::lock_guard<std::mutex> lock(mu);
-          sent.push_back(id);
-        },
-        &ws);
-    const double seconds = Since(t);
-    backup_done = true;
-    stop = true;
-    if (gc.joinable()) gc.join();
-    if (!st.ok()) {
-      state.SkipWithError(st.ToString().c_str());
-      break;
-    }
-    if (!gc_error.empty()) {
-      state.SkipWithError(gc_error.c_str());
-      break;
-    }
+          copy = sent;
+        }
+        return sink(kDept, copy);
+      };
+      ScrubOptions so;
+      so.cancelled = [&] { return stop.load(); };
+      while (!stop) {
+        started = true;
+        auto r = CollectGarbage(s->store.get(), o);
+        if (!r.ok()) {
+          if (!r.status().IsCancelled()) gc_error = r.status().ToString();
+          break;
+        }
+        if (!backup_done) {
+          ++gc_runs;
+          copied += r->bytes_copied;
+          removed += r->entries_removed;
+        }
+        if (stop) break;
+        auto sr = ScrubStore(s->store.get(), so);
+        if (!sr.ok()) {
+          gc_error = sr.status().ToString();
+          break;
+        }
+        if (!backup_done && !sr->cancelled) {
+          ++scrub_runs;
+          scrubbed += sr->bytes_read;
+        }
+      }
+    });
+    while (!started) std::this_thread::yield();
+  }
+  const auto t = Clock::now();
+  Status st = WriteSet(
+      s->store.get(), new_set, 64,
+      [&](const repo::ChunkId& id) {
+        std::lock_guard<std::mutex> lock(mu);
+        sent.push_back(id);
+      },
+      &out.ws);
+  out.seconds = Since(t);
+  backup_done = true;
+  stop = true;
+  if (gc.joinable()) gc.join();
+  if (!st.ok()) {
+    out.error = st.ToString();
+  } else if (!gc_error.empty()) {
+    out.error = gc_error;
+  } else {
     // Every record the backup stored is still indexed.
     auto present = s->store->Contains(kDept, new_set.ids);
     if (!present.ok() || std::count(present->begin(), present->end(), false) != 0) {
-      state.SkipWithError("a record the backup stored is missing after GC");
+      out.error = "a record the backup stored is missing after GC";
+    }
+  }
+  out.gc_runs = gc_runs;
+  out.scrub_runs = scrub_runs;
+  out.copied = copied;
+  out.scrubbed = scrubbed;
+  out.removed = removed;
+  return out;
+}
+
+// Each repetition runs the backup alone and beside GC + scrub back to back
+// (in alternating order), so that the ratio compares runs seconds apart on
+// this shared machine. The benchmark's time is the backup beside GC.
+void BM_Backup(benchmark::State& state) {
+  const uint64_t extra = static_cast<uint64_t>(state.range(0));
+  const double mb = static_cast<double>(Records(1).bytes) / 1e6;
+  static int round = 0;
+  for (auto _ : state) {
+    BackupRun alone, beside;
+    if (round++ % 2 == 0) {
+      alone = RunBackup(false, extra);
+      beside = RunBackup(true, extra);
+    } else {
+      beside = RunBackup(true, extra);
+      alone = RunBackup(false, extra);
+    }
+    if (!alone.error.empty() || !beside.error.empty()) {
+      state.SkipWithError((alone.error + beside.error).c_str());
       break;
     }
-    state.SetIterationTime(seconds);
-    state.counters["MB"] = static_cast<double>(new_set.bytes) / 1e6;
-    state.counters["MBps"] = static_cast<double>(new_set.bytes) / seconds / 1e6;
-    state.counters["gc_runs"] = static_cast<double>(gc_runs);
-    state.counters["scrub_runs"] = static_cast<double>(scrub_runs);
-    state.counters["gc_copied_MB"] = static_cast<double>(copied) / 1e6;
-    state.counters["scrub_read_MB"] = static_cast<double>(scrubbed) / 1e6;
-    state.counters["gc_removed"] = static_cast<double>(removed);
-    state.counters["max_put_ms"] = ws.max_put_ms;
-    state.counters["max_flush_ms"] = ws.max_flush_ms;
-    state.counters["put_s"] = ws.put_s;
-    state.counters["flush_s"] = ws.flush_s;
+    state.SetIterationTime(beside.seconds);
+    state.counters["MB"] = mb;
+    state.counters["alone_MBps"] = mb / alone.seconds;
+    state.counters["gc_MBps"] = mb / beside.seconds;
+    state.counters["ratio"] = alone.seconds / beside.seconds;
+    state.counters["alone_put_s"] = alone.ws.put_s;
+    state.counters["alone_flush_s"] = alone.ws.flush_s;
+    state.counters["alone_max_put_ms"] = alone.ws.max_put_ms;
+    state.counters["gc_put_s"] = beside.ws.put_s;
+    state.counters["gc_flush_s"] = beside.ws.flush_s;
+    state.counters["gc_max_put_ms"] = beside.ws.max_put_ms;
+    state.counters["gc_max_flush_ms"] = beside.ws.max_flush_ms;
+    state.counters["gc_runs"] = static_cast<double>(beside.gc_runs);
+    state.counters["scrub_runs"] = static_cast<double>(beside.scrub_runs);
+    state.counters["gc_copied_MB"] = static_cast<double>(beside.copied) / 1e6;
+    state.counters["scrub_read_MB"] = static_cast<double>(beside.scrubbed) / 1e6;
+    state.counters["gc_removed"] = static_cast<double>(beside.removed);
   }
 }
 BENCHMARK(BM_Backup)
-    ->ArgNames({"with_gc", "extra"})
-    ->Args({0, 0})
-    ->Args({1, 0})
-    ->Args({0, 1'000'000})
-    ->Args({1, 1'000'000})
+    ->ArgNames({"extra"})
+    ->Arg(0)
+    ->Arg(1'000'000)
     ->Iterations(1)
-    ->Repetitions(3)
+    ->Repetitions(5)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

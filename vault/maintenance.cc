@@ -122,20 +122,31 @@ void MaintenanceRunner::Tick() {
       if (stopping_) return;
       const std::string id = key.substr(std::string("maintenance/request/").size());
       (void)catalog->DeleteSetting(key);
+      (void)catalog->PutSetting("maintenance/running/" + id, value);
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(value, ec);
       boost::json::object result;
       if (ec || !v.is_object()) {
         result = {{"ok", false}, {"error", "malformed maintenance request"}};
       } else {
+        // Who asked was authorised when the request was made
+        // (RequestMaintenance); the run is recorded under that name.
         Actor actor = Actor::Local();
         if (const auto* by = v.as_object().if_contains("by"); by && by->is_string()) {
-          actor.name = std::string(by->as_string());
+          std::string name(by->as_string());
+          if (name.starts_with("user:")) {
+            actor.kind = Actor::Kind::kUser;
+            actor.role = "admin";
+            actor.name = name.substr(5);
+          } else {
+            actor.name = name.starts_with("local:") ? name.substr(6) : name;
+          }
         }
         spdlog::info("storage: running {} asked for by {}", value, actor.name);
         result = RunMaintenanceTask(service_, actor, v.as_object(), options_, cancelled, progress);
       }
       (void)catalog->PutSetting("maintenance/result/" + id, boost::json::serialize(result));
+      (void)catalog->DeleteSetting("maintenance/running/" + id);
     }
   }
   // And the schedules.

@@ -728,6 +728,32 @@ const std::vector<Route>& Routes() {
          for (const auto& plan : plans) a.push_back(SeriesPlanJson(plan));
          return json::object{{"dry_run", dry_run}, {"series", a}};
        }},
+      {"GET", "/api/v1/storage", 200,
+       [](Call& c) -> Result<json::object> { return c.service->StorageReport(c.actor); }},
+      {"POST", "/api/v1/storage/gc", 202,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(bool dry_run, b.Bool("dry_run"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         CAIRN_ASSIGN_OR_RETURN(std::string id, c.service->RequestMaintenance(
+                                                    c.actor, {{"task", "gc"}, {"dry_run", dry_run}}));
+         return json::object{{"request", id}, {"state", "queued"}};
+       }},
+      {"POST", "/api/v1/storage/scrub", 202,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string dept, b.String("department", false));
+         CAIRN_ASSIGN_OR_RETURN(bool no_repair, b.Bool("no_repair"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         json::object request{{"task", "scrub"}, {"repair", !no_repair}};
+         if (!dept.empty()) request["department"] = dept;
+         CAIRN_ASSIGN_OR_RETURN(std::string id, c.service->RequestMaintenance(c.actor, request));
+         return json::object{{"request", id}, {"state", "queued"}};
+       }},
+      {"GET", "/api/v1/storage/requests/{request}", 200,
+       [](Call& c) -> Result<json::object> {
+         return c.service->MaintenanceState(c.actor, c.params["request"]);
+       }},
       {"GET", "/api/v1/status", 200,
        [](Call& c) -> Result<json::object> {
          const auto& q = c.request.target.query;

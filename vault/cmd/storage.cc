@@ -165,7 +165,6 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
     if (c.scrub->count("--rate") > 0) request["rate_bytes"] = static_cast<int64_t>(c.rate);
   }
   const Actor me = Actor::Local();
-  request["by"] = me.name;
   auto config = LoadConfig(data_dir + "/vault.toml");
   if (!config.ok() && !config.status().IsNotFound()) return Fail(json, config.status());
   const MaintenanceOptions options = config.ok() ? config->storage : MaintenanceOptions{};
@@ -196,29 +195,22 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
     // serve holds it: hand the run over and wait for the result.
     auto admin = Vault::Open(data_dir, {});
     if (!admin.ok()) return Fail(json, admin.status());
-    Catalog* catalog = (*admin)->catalog();
-    uint8_t raw[8];
-    if (Status s = crypto::SecureRandom(MutableByteView(raw, 8)); !s.ok()) return Fail(json, s);
-    const std::string id = ToHex(ByteView(raw, 8));
-    if (Status s = catalog->PutSetting("maintenance/request/" + id, boost::json::serialize(request));
-        !s.ok()) {
-      return Fail(json, s);
-    }
+    VaultService service(admin->get());
+    auto id = service.RequestMaintenance(me, request);
+    if (!id.ok()) return Fail(json, id.status());
     if (!json) std::cerr << "cairn-vault serve holds " << data_dir << "; it runs this, waiting\n";
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.wait_seconds);
     while (true) {
-      auto r = catalog->GetSetting("maintenance/result/" + id);
-      if (r.ok()) {
-        (void)catalog->DeleteSetting("maintenance/result/" + id);
-        boost::system::error_code ec;
-        auto v = boost::json::parse(*r, ec);
-        if (ec || !v.is_object()) return Fail(json, Status::Corruption("malformed result"));
-        result = v.as_object();
+      auto state = service.MaintenanceState(me, *id);
+      if (!state.ok()) return Fail(json, state.status());
+      if ((*state)["state"] == "done") {
+        (void)(*admin)->catalog()->DeleteSetting("maintenance/result/" + *id);
+        result = (*state)["result"].as_object();
         break;
       }
       if (c.wait_seconds > 0 && std::chrono::steady_clock::now() >= deadline) {
-        const bool taken = catalog->GetSetting("maintenance/request/" + id).status().IsNotFound();
-        if (!taken) (void)catalog->DeleteSetting("maintenance/request/" + id);
+        const bool taken = (*state)["state"] != "queued";
+        if (!taken) (void)(*admin)->catalog()->DeleteSetting("maintenance/request/" + *id);
         return Fail(json, Status::Unavailable(
                               taken ? "the serving vault is still running it; its result will "
                                       "be in the audit trail and the API"

@@ -7,6 +7,9 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "lib/base/names.h"
+#include "lib/crypto/random.h"
+
 #include "vault/service/vault_service.h"
 
 namespace cairn::vault {
@@ -393,6 +396,73 @@ boost::json::object VaultService::ScrubReportToJson(const ScrubReport& r,
   o["cleared_snapshots"] =
       boost::json::array(r.cleared_snapshots.begin(), r.cleared_snapshots.end());
   return o;
+}
+
+Result<std::string> VaultService::RequestMaintenance(const Actor& actor,
+                                                     boost::json::object request) {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kMaintainStorage));
+  const boost::json::value* task = request.if_contains("task");
+  if (task == nullptr || !task->is_string() ||
+      (task->as_string() != "gc" && task->as_string() != "scrub")) {
+    return Status::InvalidArgument("a maintenance task is gc or scrub");
+  }
+  uint8_t raw[8];
+  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(raw, 8)));
+  const std::string id = ToHex(ByteView(raw, 8));
+  request["by"] = actor.AuditName();
+  request["requested_micros"] = Now();
+  CAIRN_RETURN_IF_ERROR(vault_->catalog()->PutSetting("maintenance/request/" + id,
+                                                      boost::json::serialize(request)));
+  Audit(actor, "storage.request", "", id, request);
+  return id;
+}
+
+Result<boost::json::object> VaultService::MaintenanceState(const Actor& actor,
+                                                           std::string_view id) const {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kMaintainStorage));
+  const std::string key(id);
+  if (key.size() != 16 || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::NotFound("no maintenance request " + EscapeForLog(key));
+  }
+  if (auto r = vault_->catalog()->GetSetting("maintenance/result/" + key); r.ok()) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(*r, ec);
+    if (ec || !v.is_object()) return Status::Corruption("maintenance result " + key);
+    return boost::json::object{{"id", key}, {"state", "done"}, {"result", v}};
+  }
+  if (vault_->catalog()->GetSetting("maintenance/request/" + key).ok()) {
+    return boost::json::object{{"id", key}, {"state", "queued"}};
+  }
+  if (vault_->catalog()->GetSetting("maintenance/running/" + key).ok()) {
+    return boost::json::object{{"id", key}, {"state", "running"}};
+  }
+  return Status::NotFound("no maintenance request " + key);
+}
+
+Result<boost::json::object> VaultService::StorageReport(const Actor& actor) const {
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kReadState));
+  boost::json::object out;
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Department> departments, vault_->catalog()->ListDepartments());
+  boost::json::array depts;
+  if (vault_->store() != nullptr) {
+    CAIRN_ASSIGN_OR_RETURN(auto usage, vault_->store()->PackUsage());
+    for (const Department& d : departments) {
+      if (!InScope(actor, d.name)) continue;
+      const auto it = usage.find(d.id);
+      depts.push_back(boost::json::object{
+          {"department", d.name},
+          {"packs", it == usage.end() ? 0 : it->second.packs},
+          {"unique_bytes", it == usage.end() ? 0 : it->second.bytes}});
+    }
+  }
+  out["departments"] = std::move(depts);
+  for (const char* key : {"gc_last", "gc_dry_run_last", "scrub_last"}) {
+    auto v = vault_->catalog()->GetSetting(key);
+    boost::system::error_code ec;
+    boost::json::value parsed = v.ok() ? boost::json::parse(*v, ec) : boost::json::value(nullptr);
+    out[key] = ec ? boost::json::value(nullptr) : parsed;
+  }
+  return out;
 }
 
 }  // namespace cairn::vault

@@ -531,6 +531,17 @@ class VaultService {
   static boost::json::object ScrubReportToJson(const ScrubReport& report,
                                                const std::vector<Department>& departments);
 
+  // A run for the serving vault's storage clock (vault/maintenance.h):
+  // `task` "gc" (`dry_run`) or "scrub" (`department`, `repair`,
+  // `rate_bytes`). Admin. Returns the request's ID; audited.
+  Result<std::string> RequestMaintenance(const Actor& actor, boost::json::object request);
+  // A request's state: "queued", "running", or "done" with its result
+  // ({"ok", "report"|"error"}). NotFound for an unknown ID.
+  Result<boost::json::object> MaintenanceState(const Actor& actor, std::string_view id) const;
+  // Space per department (packs and their bytes now) and the last GC, dry
+  // run and scrub reports (null before the first).
+  Result<boost::json::object> StorageReport(const Actor& actor) const;
+
   // After failback: refuse backups again. InvalidArgument when not promoted.
   Status Demote(const Actor& actor, std::string_view by, std::string_view reason);
 

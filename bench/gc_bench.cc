@@ -29,7 +29,8 @@
 //       in a loop, back to back in each repetition; reports the ratio.
 //       E=1000000: the index also holds 1M synthetic entries of another
 //       department, half of them garbage, so the backup runs while the
-//       sweep removes entries.
+//       sweep removes entries. CAIRN_BENCH_GC_DRY=1 makes that thread's
+//       collections dry runs (a control: the same scans, no removals).
 //
 // Times are wall time of the measured call (UseManualTime); every benchmark
 // runs one iteration per repetition, three or five repetitions (the real GC
@@ -755,6 +756,7 @@ BackupRun RunBackup(bool with_gc, uint64_t extra) {
   if (with_gc) {
     gc = std::thread([&] {
       GcOptions o;
+      o.dry_run = std::getenv("CAIRN_BENCH_GC_DRY") != nullptr;  // a control: no removals
       o.compact_below = 0.5;
       o.cancelled = [&] { return stop.load(); };
       o.references = [&](const ReferenceSink& sink) -> Status {

@@ -22,13 +22,16 @@ Status VaultService::WaitForEarlierWork(uint64_t since_micros, std::chrono::seco
     std::lock_guard<std::mutex> lock(commits_mu_);
     ticket = next_commit_ticket_;
   }
-  // Sessions open now, not committed: whatever they were told before the
-  // touch filter existed ends up in a commit (which the mark then reads) or
-  // nowhere. Sessions begun from now on are touched.
+  // Sessions open now (the touch filter exists already), not committed:
+  // whatever they were told before the filter existed ends up in a commit,
+  // which the mark then reads, or nowhere. What sessions are told from now
+  // on is touched. (Sessions begun since the filter started are waited for
+  // too: harmless, and no window is left between the two.)
+  (void)since_micros;
   CAIRN_ASSIGN_OR_RETURN(std::vector<SessionRecord> rows, vault_->catalog()->ListSessions());
   std::vector<uint64_t> open;
   for (const SessionRecord& r : rows) {
-    if (r.committed_snapshot.empty() && r.created_micros <= since_micros) open.push_back(r.id);
+    if (r.committed_snapshot.empty()) open.push_back(r.id);
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto last_note = std::chrono::steady_clock::now() - std::chrono::seconds(60);

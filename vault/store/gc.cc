@@ -205,14 +205,14 @@ class Collector {
         }
         ++report_.packs_retired;
         report_.bytes_freed += p.size;
-        report_.departments[p.department].reclaimable_bytes += p.size;
+        report_.departments[p.department].reclaimable_bytes += p.size;  // net: nothing copied
       } else if (static_cast<double>(p.live) < o_.compact_below * static_cast<double>(p.size)) {
         sparse[p.department].push_back(id);
         report_.departments[p.department].reclaimable_bytes += p.size - p.live;
         if (o_.dry_run) {
           ++report_.packs_compacted;
           report_.bytes_copied += p.live;
-          report_.bytes_freed += p.size;
+          report_.bytes_freed += p.size - p.live;  // net of the copy
         }
       }
     }
@@ -245,6 +245,8 @@ class Collector {
         ++report_.packs_retired;
         report_.bytes_freed += sealed_[id].size;
       }
+      // Net of the copy.
+      report_.bytes_freed -= std::min(report_.bytes_freed, covered.empty() ? 0 : bytes);
       moves.clear();
       covered.clear();
       bytes = 0;

@@ -90,7 +90,7 @@ struct GcReport {
   uint64_t packs_retired = 0;     // empty packs, and compacted ones
   uint64_t packs_compacted = 0;
   uint64_t records_copied = 0, bytes_copied = 0;
-  uint64_t bytes_freed = 0;       // files removed (a dry run: would be)
+  uint64_t bytes_freed = 0;       // pack bytes removed less those copied (a dry run: would be)
   uint64_t packs_waiting = 0;     // retired, removed once reads end
   uint64_t filter_bytes = 0;
   double false_positive_rate = 0;

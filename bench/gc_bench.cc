@@ -351,12 +351,11 @@ void InsertSynthetic(ChunkStore* store, uint64_t n, uint32_t department) {
   for (uint64_t base = 0; base < n; base += kBatch) {
     batch.clear();
     for (uint64_t i = base; i < std::min(n, base + kBatch); ++i) {
-      batch.push_back({SyntheticId(i),
-                       repo::ChunkLocation{kNoSuchPack, 32 + (i % 128) * kFakeRecordLength,
-                                           kFakeRecordLength, 1}});
+      batch.push_back(
+          {SyntheticId(i), repo::ChunkLocation{kNoSuchPack, 32 + (i % 128) * kFakeRecordLength,
+                                               kFakeRecordLength, 1}});
     }
-    std::sort(batch.begin(), batch.end(),
-              [](const auto& a, const auto& b) { return a.id < b.id; });
+    std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     Status s = store->index()->Insert(department, batch);
     if (!s.ok()) Die("populate", s);
   }
@@ -434,25 +433,19 @@ void BM_GcIndex(benchmark::State& state) {
 // third argument is GcOptions::batch (index entries per sweep transaction;
 // 4096 is the default).
 void GcIndexArgs(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"entries", "dry", "batch"})->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+  b->ArgNames({"entries", "dry", "batch"})
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kSecond);
 }
-BENCHMARK(BM_GcIndex)
-    ->Apply(GcIndexArgs)
-    ->Args({1'000'000, 1, 4096})
-    ->Repetitions(3);
+BENCHMARK(BM_GcIndex)->Apply(GcIndexArgs)->Args({1'000'000, 1, 4096})->Repetitions(3);
 BENCHMARK(BM_GcIndex)
     ->Apply(GcIndexArgs)
     ->Args({1'000'000, 0, 4096})
     ->Args({1'000'000, 0, 65536})
     ->Repetitions(1);
-BENCHMARK(BM_GcIndex)
-    ->Apply(GcIndexArgs)
-    ->Args({10'000'000, 1, 4096})
-    ->Repetitions(3);
-BENCHMARK(BM_GcIndex)
-    ->Apply(GcIndexArgs)
-    ->Args({10'000'000, 0, 4096})
-    ->Repetitions(1);
+BENCHMARK(BM_GcIndex)->Apply(GcIndexArgs)->Args({10'000'000, 1, 4096})->Repetitions(3);
+BENCHMARK(BM_GcIndex)->Apply(GcIndexArgs)->Args({10'000'000, 0, 4096})->Repetitions(1);
 
 // --- Real records ----------------------------------------------------------------
 

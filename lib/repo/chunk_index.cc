@@ -6,7 +6,7 @@
 namespace cairn::repo {
 namespace {
 
-using Key = std::array<uint8_t, kChunkIndexKeySize>;
+using Key = ChunkIndexKey;
 using Value = std::array<uint8_t, kChunkIndexValueSize>;
 
 std::array<uint8_t, 4> DepartmentPrefix(uint32_t department) {
@@ -14,13 +14,7 @@ std::array<uint8_t, 4> DepartmentPrefix(uint32_t department) {
           static_cast<uint8_t>(department >> 8), static_cast<uint8_t>(department)};
 }
 
-Key MakeKey(uint32_t department, const ChunkId& id) {
-  Key k;
-  auto prefix = DepartmentPrefix(department);
-  std::memcpy(k.data(), prefix.data(), prefix.size());
-  std::memcpy(k.data() + 4, id.data(), id.size());
-  return k;
-}
+Key MakeKey(uint32_t department, const ChunkId& id) { return ChunkKeyOf(department, id); }
 
 Value EncodeLocation(const ChunkLocation& loc) {
   Value v;
@@ -44,6 +38,19 @@ Result<ChunkLocation> DecodeLocation(ByteView v) {
 }
 
 }  // namespace
+
+ChunkIndexKey ChunkKeyOf(uint32_t department, const ChunkId& id) {
+  ChunkIndexKey k;
+  auto prefix = DepartmentPrefix(department);
+  std::memcpy(k.data(), prefix.data(), prefix.size());
+  std::memcpy(k.data() + 4, id.data(), id.size());
+  return k;
+}
+
+uint32_t DepartmentOfKey(ByteView key) {
+  return static_cast<uint32_t>(key[0]) << 24 | static_cast<uint32_t>(key[1]) << 16 |
+         static_cast<uint32_t>(key[2]) << 8 | key[3];
+}
 
 Result<std::unique_ptr<ChunkIndex>> ChunkIndex::Open(LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(LmdbDb db, env->OpenDb("chunks"));
@@ -128,8 +135,7 @@ Status ChunkIndex::ScanFrom(
       return false;
     }
     Position p;
-    p.department = static_cast<uint32_t>(key[0]) << 24 | static_cast<uint32_t>(key[1]) << 16 |
-                   static_cast<uint32_t>(key[2]) << 8 | key[3];
+    p.department = DepartmentOfKey(key);
     std::memcpy(p.id.data(), key.data() + 4, p.id.size());
     return fn(p, *loc);
   }));

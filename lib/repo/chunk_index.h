@@ -9,6 +9,7 @@
 #ifndef CAIRN_LIB_REPO_CHUNK_INDEX_H_
 #define CAIRN_LIB_REPO_CHUNK_INDEX_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -31,6 +32,12 @@ struct ChunkLocation {
 };
 
 inline constexpr size_t kChunkIndexKeySize = 4 + crypto::kChunkIdSize;
+using ChunkIndexKey = std::array<uint8_t, kChunkIndexKeySize>;
+// The key of (department, id): the department big-endian, then the ID. The
+// index, the vault's delta bases and GC's filters all use it.
+ChunkIndexKey ChunkKeyOf(uint32_t department, const ChunkId& id);
+// The department of such a key (which must be kChunkIndexKeySize long).
+uint32_t DepartmentOfKey(ByteView key);
 inline constexpr size_t kChunkIndexValueSize = 24;
 
 class ChunkIndex {

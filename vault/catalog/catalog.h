@@ -353,6 +353,10 @@ class Catalog {
 
  private:
   explicit Catalog(repo::LmdbEnv* env) : env_(env) {}
+  // Reads a snapshot's row, lets `change` edit it, and writes it back in
+  // the same transaction when `change` returns true.
+  Status UpdateSnapshot(uint32_t department, std::string_view id,
+                        const std::function<bool(SnapshotRecord&)>& change);
   // A job to queue, checked (EnqueueJob's rules).
   Result<JobRecord> PrepareJob(const JobRecord& spec, uint64_t now_micros) const;
   repo::LmdbEnv* env_;

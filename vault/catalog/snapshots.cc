@@ -277,33 +277,40 @@ Status Catalog::ForgetSnapshot(uint32_t department, std::string_view id, uint64_
   return txn.Commit();
 }
 
-Result<uint64_t> Catalog::LockSnapshot(uint32_t department, std::string_view id,
-                                       uint64_t until_micros) {
+Status Catalog::UpdateSnapshot(uint32_t department, std::string_view id,
+                               const std::function<bool(SnapshotRecord&)>& change) {
   CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   Bytes key = SnapshotKey(department, snap.time_micros, snap.id);
   auto v = txn.Get(snapshots_, key);
   if (!v.ok()) return v.status();
   CAIRN_ASSIGN_OR_RETURN(SnapshotRecord current, DecodeSnapshot(*v));
-  // A lock only ever moves later.
-  if (current.locked_until_micros >= until_micros) return current.locked_until_micros;
-  current.locked_until_micros = until_micros;
+  if (!change(current)) return Status::OK();
   CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(current)));
-  CAIRN_RETURN_IF_ERROR(txn.Commit());
-  return until_micros;
+  return txn.Commit();
+}
+
+Result<uint64_t> Catalog::LockSnapshot(uint32_t department, std::string_view id,
+                                       uint64_t until_micros) {
+  uint64_t in_force = until_micros;
+  CAIRN_RETURN_IF_ERROR(UpdateSnapshot(department, id, [&](SnapshotRecord& s) {
+    // A lock only ever moves later.
+    if (s.locked_until_micros >= until_micros) {
+      in_force = s.locked_until_micros;
+      return false;
+    }
+    s.locked_until_micros = until_micros;
+    return true;
+  }));
+  return in_force;
 }
 
 Status Catalog::MarkSnapshotDamaged(uint32_t department, std::string_view id, uint64_t micros) {
-  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snap, FindSnapshot(department, id));
-  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
-  Bytes key = SnapshotKey(department, snap.time_micros, snap.id);
-  auto v = txn.Get(snapshots_, key);
-  if (!v.ok()) return v.status();
-  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord current, DecodeSnapshot(*v));
-  if ((current.damaged_micros != 0) == (micros != 0)) return Status::OK();
-  current.damaged_micros = micros;
-  CAIRN_RETURN_IF_ERROR(txn.Put(snapshots_, key, EncodeSnapshot(current)));
-  return txn.Commit();
+  return UpdateSnapshot(department, id, [&](SnapshotRecord& s) {
+    if ((s.damaged_micros != 0) == (micros != 0)) return false;
+    s.damaged_micros = micros;
+    return true;
+  });
 }
 
 }  // namespace cairn::vault

@@ -58,18 +58,8 @@ Status PutRow(repo::LmdbTxn& txn, repo::LmdbDb db, uint64_t pack_id, const PackR
   return txn.Put(db, k, v);
 }
 
-// The key of a chunk in "delta_bases", as in the chunk index: department
-// (big-endian) then the ID.
-std::array<uint8_t, repo::kChunkIndexKeySize> ChunkKey(uint32_t department,
-                                                        const repo::ChunkId& id) {
-  std::array<uint8_t, repo::kChunkIndexKeySize> k;
-  k[0] = static_cast<uint8_t>(department >> 24);
-  k[1] = static_cast<uint8_t>(department >> 16);
-  k[2] = static_cast<uint8_t>(department >> 8);
-  k[3] = static_cast<uint8_t>(department);
-  std::memcpy(k.data() + 4, id.data(), id.size());
-  return k;
-}
+// The key of a chunk in "delta_bases" and the touch filter: as in the index.
+using repo::ChunkKeyOf;
 
 uint32_t LocationFlags(const repo::PackEntry& e) {
   return static_cast<uint32_t>(e.type) | static_cast<uint32_t>(e.flags) << 8;
@@ -246,7 +236,7 @@ Result<ChunkStore::Department*> ChunkStore::GetDepartment(uint32_t department) {
   return d.get();
 }
 
-Status ChunkStore::StartPack(uint32_t department, Department* dept) {
+Result<std::unique_ptr<ChunkStore::OpenPack>> ChunkStore::CreatePack(uint32_t department) {
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, NextPackId());
   {
     // Register first: a file the catalog does not know can never exist.
@@ -259,7 +249,11 @@ Status ChunkStore::StartPack(uint32_t department, Department* dept) {
       auto writer,
       repo::PackWriter::Create(options_.packs->env(), options_.packs->PackPath(department, id),
                                {repo::kPackVersion, department, id}));
-  dept->open = std::make_unique<OpenPack>(OpenPack{id, std::move(writer)});
+  return std::make_unique<OpenPack>(OpenPack{id, std::move(writer)});
+}
+
+Status ChunkStore::StartPack(uint32_t department, Department* dept) {
+  CAIRN_ASSIGN_OR_RETURN(dept->open, CreatePack(department));
   return Status::OK();
 }
 
@@ -331,7 +325,7 @@ Result<FlushResult> ChunkStore::Flush(uint32_t department) {
     Status s = index_->Insert(*txn, department, dept->pending);
     for (const auto& [delta, base] : dept->pending_bases) {
       if (!s.ok()) break;
-      auto k = ChunkKey(department, delta);
+      auto k = ChunkKeyOf(department, delta);
       s = txn->PutIfAbsent(bases_db_, k, base).status();
     }
     for (OpenPack* p : packs) {
@@ -562,7 +556,7 @@ uint64_t ChunkStore::touched_count() const {
 void ChunkStore::Touch(uint32_t department, std::span<const repo::ChunkId> ids) const {
   std::lock_guard<std::mutex> lock(gc_mu_);
   if (!touched_) return;
-  for (const repo::ChunkId& id : ids) touched_->Add(ChunkKey(department, id));
+  for (const repo::ChunkId& id : ids) touched_->Add(ChunkKeyOf(department, id));
   touched_count_ += ids.size();
 }
 
@@ -576,7 +570,7 @@ Result<std::vector<ChunkStore::Candidate>> ChunkStore::RemoveUntouched(
   if (!touched_) return Status::Unavailable("no garbage collection is running");
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
   for (const Candidate& c : candidates) {
-    const auto key = ChunkKey(c.department, c.id);
+    const auto key = ChunkKeyOf(c.department, c.id);
     if (touched_->MayContain(key)) continue;
     auto loc = index_->Lookup(txn, c.department, c.id);
     if (!loc.ok()) {
@@ -598,8 +592,7 @@ Status ChunkStore::ForEachDeltaBase(
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
   return txn.ForEachPrefix(bases_db_, {}, [&](ByteView k, ByteView v) {
     if (k.size() != repo::kChunkIndexKeySize || v.size() != crypto::kChunkIdSize) return true;
-    const uint32_t dept = static_cast<uint32_t>(k[0]) << 24 | static_cast<uint32_t>(k[1]) << 16 |
-                          static_cast<uint32_t>(k[2]) << 8 | k[3];
+    const uint32_t dept = repo::DepartmentOfKey(k);
     repo::ChunkId id, base;
     std::memcpy(id.data(), k.data() + 4, id.size());
     std::memcpy(base.data(), v.data(), base.size());
@@ -609,17 +602,9 @@ Status ChunkStore::ForEachDeltaBase(
 
 Result<uint64_t> ChunkStore::Rewrite(uint32_t department, std::span<const Move> moves) {
   if (moves.empty()) return uint64_t{0};
-  CAIRN_ASSIGN_OR_RETURN(uint64_t id, NextPackId());
-  {
-    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
-    CAIRN_RETURN_IF_ERROR(PutRow(txn, packs_db_, id, PackRow{department, kPackOpen, 0}));
-    CAIRN_RETURN_IF_ERROR(txn.Commit());
-  }
-  CAIRN_RETURN_IF_ERROR(options_.packs->PrepareDepartment(department));
-  CAIRN_ASSIGN_OR_RETURN(
-      auto writer,
-      repo::PackWriter::Create(options_.packs->env(), options_.packs->PackPath(department, id),
-                               {repo::kPackVersion, department, id}));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<OpenPack> pack, CreatePack(department));
+  const uint64_t id = pack->id;
+  repo::PackWriter* writer = pack->writer.get();
   std::vector<repo::ChunkLocation> to;
   to.reserve(moves.size());
   for (const Move& m : moves) {

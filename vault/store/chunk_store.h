@@ -190,8 +190,9 @@ class ChunkStore {
   ChunkStore(ChunkStoreOptions options, repo::LmdbEnv* lmdb);
   Status Recover();
   Result<Department*> GetDepartment(uint32_t department);
-  // Registers a new pack in the catalog and creates its file. Caller holds
-  // the department's mutex.
+  // Registers a new pack in the catalog, then creates its file.
+  Result<std::unique_ptr<OpenPack>> CreatePack(uint32_t department);
+  // The department's next open pack. Caller holds the department's mutex.
   Status StartPack(uint32_t department, Department* dept);
   Status SealPack(uint32_t department, OpenPack* pack);
   Result<uint64_t> NextPackId();

@@ -20,14 +20,9 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::array<uint8_t, repo::kChunkIndexKeySize> Key(uint32_t department, const repo::ChunkId& id) {
-  std::array<uint8_t, repo::kChunkIndexKeySize> k;
-  k[0] = static_cast<uint8_t>(department >> 24);
-  k[1] = static_cast<uint8_t>(department >> 16);
-  k[2] = static_cast<uint8_t>(department >> 8);
-  k[3] = static_cast<uint8_t>(department);
-  std::memcpy(k.data() + 4, id.data(), id.size());
-  return k;
+// Filters hold chunks by their index key (department, ID).
+repo::ChunkIndexKey Key(uint32_t department, const repo::ChunkId& id) {
+  return repo::ChunkKeyOf(department, id);
 }
 
 class Collector {

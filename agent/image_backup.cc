@@ -233,9 +233,9 @@ void ImageEngine::Analyse(unsigned worker, Slot* s) {
 Status ImageEngine::Put(ByteView record, uint64_t plain_size, const crypto::ChunkId* base) {
   // A delta names its base, so the vault keeps the base while it keeps the
   // delta (doc/design.md 22.2).
-  CAIRN_RETURN_IF_ERROR((base != nullptr ? session_->PutDeltaRecord(*base, record)
-                                         : session_->PutRecord(record))
-                            .WithContext("upload"));
+  CAIRN_RETURN_IF_ERROR(
+      (base != nullptr ? session_->PutDeltaRecord(*base, record) : session_->PutRecord(record))
+          .WithContext("upload"));
   result_.new_chunks++;
   result_.new_bytes += plain_size;
   since_flush_ += record.size();

@@ -140,17 +140,18 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
   if (c.alerts.interval_seconds == 0) {
     return Status::InvalidArgument(path + ": key 'alerts.interval_seconds' must be at least 1");
   }
-  for (const auto& [key, spec] : {std::pair<const char*, std::string>{"storage.gc_schedule",
-                                                                      c.storage.gc_schedule},
-                                  {"storage.scrub_schedule", c.storage.scrub_schedule}}) {
+  for (const auto& [key, spec] :
+       {std::pair<const char*, std::string>{"storage.gc_schedule", c.storage.gc_schedule},
+        {"storage.scrub_schedule", c.storage.scrub_schedule}}) {
     if (spec.empty() || spec == "off") continue;
     if (auto parsed = Schedule::Parse(spec); !parsed.ok()) {
       return Status::InvalidArgument(path + ": key '" + key + "': " + parsed.status().message());
     }
   }
   if (c.storage.pack_target_bytes != 0 && c.storage.pack_target_bytes < (1u << 20)) {
-    return Status::InvalidArgument(path + ": key 'storage.pack_target_bytes' must be 0 or at least "
-                                          "1048576 (1 MiB)");
+    return Status::InvalidArgument(path +
+                                   ": key 'storage.pack_target_bytes' must be 0 or at least "
+                                   "1048576 (1 MiB)");
   }
   c.format = static_cast<int>(format);
   c.threads = static_cast<int>(threads);

@@ -60,7 +60,8 @@ boost::json::object RunMaintenanceTask(VaultService* service, const Actor& actor
       r.department = std::string(d->as_string());
     }
     r.rate_bytes = options.scrub_rate_bytes;
-    if (const auto* v = request.if_contains("rate_bytes"); v && v->is_int64() && v->as_int64() >= 0) {
+    if (const auto* v = request.if_contains("rate_bytes");
+        v && v->is_int64() && v->as_int64() >= 0) {
       r.rate_bytes = static_cast<uint64_t>(v->as_int64());
     }
     std::string note;
@@ -151,10 +152,9 @@ void MaintenanceRunner::Tick() {
   }
   // And the schedules.
   const uint64_t now = service_->vault()->env()->NowMicros();
-  for (auto [next, spec, task] :
-       {std::tuple<uint64_t*, const std::string*, const char*>{&next_gc_micros_,
-                                                                &options_.gc_schedule, "gc"},
-        {&next_scrub_micros_, &options_.scrub_schedule, "scrub"}}) {
+  for (auto [next, spec, task] : {std::tuple<uint64_t*, const std::string*, const char*>{
+                                      &next_gc_micros_, &options_.gc_schedule, "gc"},
+                                  {&next_scrub_micros_, &options_.scrub_schedule, "scrub"}}) {
     if (*next == 0 || now < *next || stopping_) continue;
     *next = NextSlot(*spec, now);
     boost::json::object request{{"task", task}};

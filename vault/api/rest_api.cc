@@ -735,8 +735,9 @@ const std::vector<Route>& Routes() {
          Body b(c.body);
          CAIRN_ASSIGN_OR_RETURN(bool dry_run, b.Bool("dry_run"));
          CAIRN_RETURN_IF_ERROR(b.Done());
-         CAIRN_ASSIGN_OR_RETURN(std::string id, c.service->RequestMaintenance(
-                                                    c.actor, {{"task", "gc"}, {"dry_run", dry_run}}));
+         CAIRN_ASSIGN_OR_RETURN(
+             std::string id,
+             c.service->RequestMaintenance(c.actor, {{"task", "gc"}, {"dry_run", dry_run}}));
          return json::object{{"request", id}, {"state", "queued"}};
        }},
       {"POST", "/api/v1/storage/scrub", 202,

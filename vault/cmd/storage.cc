@@ -50,9 +50,9 @@ std::string GcText(const boost::json::object& r) {
   o << "  unreferenced:       " << U(r, "entries_removed") << " chunks, "
     << Bytes(U(r, "bytes_unreferenced")) << (dry ? " would be removed" : " removed") << "\n";
   if (!dry) o << "  kept (touched):     " << U(r, "kept_touched") << " used by backups meanwhile\n";
-  o << "  packs:              " << U(r, "packs_retired") << (dry ? " would be" : "")
-    << " retired, " << U(r, "packs_compacted") << " of them compacted ("
-    << Bytes(U(r, "bytes_copied")) << " copied)\n";
+  o << "  packs:              " << U(r, "packs_retired") << (dry ? " would be" : "") << " retired, "
+    << U(r, "packs_compacted") << " of them compacted (" << Bytes(U(r, "bytes_copied"))
+    << " copied)\n";
   o << "  space freed:        " << Bytes(U(r, "bytes_freed")) << (dry ? " (would be)" : "") << "\n";
   if (U(r, "packs_waiting") > 0)
     o << "  waiting for reads:  " << U(r, "packs_waiting") << " packs (removed shortly)\n";
@@ -64,8 +64,8 @@ std::string GcText(const boost::json::object& r) {
     char line[160];
     std::snprintf(line, sizeof(line), "  %-16s %6llu  %-12s %-12s %s\n",
                   std::string(d.at("department").as_string()).c_str(),
-                  static_cast<unsigned long long>(U(d, "packs")), Bytes(U(d, "unique_bytes")).c_str(),
-                  Bytes(U(d, "referenced_bytes")).c_str(),
+                  static_cast<unsigned long long>(U(d, "packs")),
+                  Bytes(U(d, "unique_bytes")).c_str(), Bytes(U(d, "referenced_bytes")).c_str(),
                   Bytes(U(d, "reclaimable_bytes")).c_str());
     o << line;
   }
@@ -93,19 +93,21 @@ std::string ScrubText(const boost::json::object& r) {
   const std::string source(r.at("repair_source").as_string());
   if (!source.empty()) {
     o << "  repaired:     " << U(r, "repaired") << " from " << source << "\n";
-  } else if (const auto* note = r.if_contains("repair_note"); note && !r.at("damaged").as_array().empty()) {
+  } else if (const auto* note = r.if_contains("repair_note");
+             note && !r.at("damaged").as_array().empty()) {
     o << "  repair:       not possible: " << note->as_string() << "\n";
   }
   if (U(r, "packs_rebuilt") > 0) {
     o << "  rebuilt:      " << U(r, "packs_rebuilt")
       << " packs with a damaged header or footer (their records moved)\n";
   }
-  for (const auto& u : r.at("unrepaired").as_array()) o << "  unrepaired:   " << u.as_string() << "\n";
+  for (const auto& u : r.at("unrepaired").as_array())
+    o << "  unrepaired:   " << u.as_string() << "\n";
   for (const auto& sv : r.at("damaged_snapshots").as_array()) {
     const auto& s = sv.as_object();
     o << "  DAMAGED snapshot " << s.at("snapshot").as_string() << " of "
-      << s.at("department").as_string() << " (" << s.at("host").as_string() << "): "
-      << U(s, "chunks") << " chunks\n";
+      << s.at("department").as_string() << " (" << s.at("host").as_string()
+      << "): " << U(s, "chunks") << " chunks\n";
   }
   for (const auto& c : r.at("cleared_snapshots").as_array()) {
     o << "  sound again:  " << c.as_string() << "\n";
@@ -123,7 +125,8 @@ void AddStorageCommands(CLI::App& app, StorageCommands* c, std::string* data_dir
   c->gc = app.add_subcommand(
       "gc", "Free what no kept snapshot references: garbage collection and compaction");
   c->gc->add_option("--data", *data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
-  c->gc->add_flag("--dry-run", c->dry_run, "Say what would be freed, per department; change nothing");
+  c->gc->add_flag("--dry-run", c->dry_run,
+                  "Say what would be freed, per department; change nothing");
   c->gc->add_option("--wait", c->wait_seconds,
                     "When serve runs it: give up waiting after this many seconds (0: no limit)");
   cli::AddJsonFlag(c->gc, flags);
@@ -140,8 +143,8 @@ void AddStorageCommands(CLI::App& app, StorageCommands* c, std::string* data_dir
   c->scrub->add_option("--department", c->department, "Only this department's packs");
   c->scrub
       ->add_option("--rate", c->rate,
-                    "Read at most this many bytes per second (100M, 1G; 0: no limit; "
-                    "default [storage] scrub_rate_bytes)")
+                   "Read at most this many bytes per second (100M, 1G; 0: no limit; "
+                   "default [storage] scrub_rate_bytes)")
       ->transform(CLI::AsSizeValue(false));
   c->scrub->add_flag("--no-repair", c->no_repair, "Report damage only; do not fetch copies");
   c->scrub->add_option("--wait", c->wait_seconds,
@@ -224,7 +227,7 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
   }
   if (!result["ok"].as_bool()) {
     const std::string code = result.contains("code") ? std::string(result["code"].as_string()) : "";
-    Status s(code == "unavailable" ? StatusCode::kUnavailable
+    Status s(code == "unavailable"         ? StatusCode::kUnavailable
              : code == "permission_denied" ? StatusCode::kPermissionDenied
              : code == "invalid_argument"  ? StatusCode::kInvalidArgument
              : code == "not_found"         ? StatusCode::kNotFound

@@ -215,7 +215,8 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
             "storage_damaged", "critical", d.name,
             std::to_string(damaged) + " snapshot(s) of " + d.name +
                 " reference damaged chunks scrub could not repair (newest: " + newest +
-                "); `cairn-vault scrub` repairs them from the DR copy once this vault is enrolled there "
+                "); `cairn-vault scrub` repairs them from the DR copy once this vault is enrolled "
+                "there "
                 "(doc/dr-runbook.md)"};
       }
     }

@@ -9,7 +9,6 @@
 
 #include "lib/base/names.h"
 #include "lib/crypto/random.h"
-
 #include "vault/service/vault_service.h"
 
 namespace cairn::vault {
@@ -230,8 +229,8 @@ Result<VaultService::ScrubReport> VaultService::Scrub(const Actor& actor,
         if (!fetched.ok()) {
           for (const auto& id : ids) {
             report.unrepaired.push_back(DepartmentName(department) + " " + ToHex(id) +
-                                        ": fetching from " + request.fetch_from + " failed: " +
-                                        fetched.status().message());
+                                        ": fetching from " + request.fetch_from +
+                                        " failed: " + fetched.status().message());
           }
           continue;
         }
@@ -384,16 +383,18 @@ boost::json::object VaultService::ScrubReportToJson(const ScrubReport& r,
                                           {"problem", d.problem}});
   }
   o["damaged"] = std::move(damaged);
-  o["pack_problems"] = boost::json::array(r.result.pack_problems.begin(),
-                                          r.result.pack_problems.end());
+  o["pack_problems"] =
+      boost::json::array(r.result.pack_problems.begin(), r.result.pack_problems.end());
   o["repair_source"] = r.repair_source;
   o["repaired"] = r.repaired;
   o["packs_rebuilt"] = r.packs_rebuilt;
   o["unrepaired"] = boost::json::array(r.unrepaired.begin(), r.unrepaired.end());
   boost::json::array snaps;
   for (const auto& s : r.damaged_snapshots) {
-    snaps.push_back(boost::json::object{
-        {"department", s.department}, {"snapshot", s.snapshot}, {"host", s.host}, {"chunks", s.chunks}});
+    snaps.push_back(boost::json::object{{"department", s.department},
+                                        {"snapshot", s.snapshot},
+                                        {"host", s.host},
+                                        {"chunks", s.chunks}});
   }
   o["damaged_snapshots"] = std::move(snaps);
   o["cleared_snapshots"] =
@@ -414,8 +415,8 @@ Result<std::string> VaultService::RequestMaintenance(const Actor& actor,
   const std::string id = ToHex(ByteView(raw, 8));
   request["by"] = actor.AuditName();
   request["requested_micros"] = Now();
-  CAIRN_RETURN_IF_ERROR(vault_->catalog()->PutSetting("maintenance/request/" + id,
-                                                      boost::json::serialize(request)));
+  CAIRN_RETURN_IF_ERROR(
+      vault_->catalog()->PutSetting("maintenance/request/" + id, boost::json::serialize(request)));
   Audit(actor, "storage.request", "", id, request);
   return id;
 }
@@ -452,10 +453,10 @@ Result<boost::json::object> VaultService::StorageReport(const Actor& actor) cons
     for (const Department& d : departments) {
       if (!InScope(actor, d.name)) continue;
       const auto it = usage.find(d.id);
-      depts.push_back(boost::json::object{
-          {"department", d.name},
-          {"packs", it == usage.end() ? 0 : it->second.packs},
-          {"unique_bytes", it == usage.end() ? 0 : it->second.bytes}});
+      depts.push_back(
+          boost::json::object{{"department", d.name},
+                              {"packs", it == usage.end() ? 0 : it->second.packs},
+                              {"unique_bytes", it == usage.end() ? 0 : it->second.bytes}});
     }
   }
   out["departments"] = std::move(depts);

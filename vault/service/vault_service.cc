@@ -457,7 +457,8 @@ Status VaultService::PutRecord(const Actor& agent, ByteView record,
                                const crypto::ChunkId* delta_base) {
   CAIRN_RETURN_IF_ERROR(proto::CheckPutRecord(record));
   Status s = store()->Put(agent.department, record, nullptr, delta_base);
-  if (s.ok() || s.IsCorruption() || s.IsInvalidArgument()) return s;  // Corruption: a bad record, the client's fault
+  if (s.ok() || s.IsCorruption() || s.IsInvalidArgument())
+    return s;  // Corruption: a bad record, the client's fault
   spdlog::error("department {}: storing a record from {} failed: {}", agent.department,
                 agent.Describe(), s.ToString());
   return ForClient(s);

@@ -336,7 +336,7 @@ class VaultService {
     Policy policy;
     std::string last_good_snapshot;
     uint64_t last_good_micros = 0, age_seconds = 0, snapshots = 0;
-    uint64_t damaged_snapshots = 0;  // scrub found them damaged (not "good")
+    uint64_t damaged_snapshots = 0;        // scrub found them damaged (not "good")
     std::string rpo = "no RPO";            // "met", "pending", "at risk", "breached", "no RPO"
     std::string offsite = "not required";  // "replicated", "lagging", ...
     uint64_t next_run_micros = 0;
@@ -504,8 +504,8 @@ class VaultService {
     // Repair: sound records of a pack whose header or footer broke move to
     // a new pack; damaged records come from the peer (`fetch`).
     bool repair = true;
-    RecordFetcher fetch;      // empty: no peer to repair from
-    std::string fetch_from;   // the peer, for the report
+    RecordFetcher fetch;     // empty: no peer to repair from
+    std::string fetch_from;  // the peer, for the report
     std::function<bool()> cancelled;
     std::function<void(const std::string&)> progress;
   };

@@ -287,8 +287,8 @@ Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored,
     dept->pending_ids.clear();
     return entry.status();
   }
-  dept->pending.push_back(
-      {id, repo::ChunkLocation{dept->open->id, entry->offset, entry->length, LocationFlags(*entry)}});
+  dept->pending.push_back({id, repo::ChunkLocation{dept->open->id, entry->offset, entry->length,
+                                                   LocationFlags(*entry)}});
   if (delta_base != nullptr) dept->pending_bases.push_back({id, *delta_base});
   dept->pending_ids.insert(id);
   if (dept->open->writer->size() >= options_.pack_target_size) {
@@ -524,8 +524,8 @@ Result<std::vector<ChunkStore::PackInfo>> ChunkStore::ListPacks() const {
       decode = row.status();
       return false;
     }
-    out.push_back({PackIdFromKey(k), row->department, static_cast<PackState>(row->state),
-                   row->committed});
+    out.push_back(
+        {PackIdFromKey(k), row->department, static_cast<PackState>(row->state), row->committed});
     return true;
   }));
   CAIRN_RETURN_IF_ERROR(decode);
@@ -534,7 +534,8 @@ Result<std::vector<ChunkStore::PackInfo>> ChunkStore::ListPacks() const {
 
 Status ChunkStore::BeginCollection(uint64_t filter_bytes) {
   uint64_t seed = 0;
-  CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(MutableByteView(reinterpret_cast<uint8_t*>(&seed), 8)));
+  CAIRN_RETURN_IF_ERROR(
+      crypto::SecureRandom(MutableByteView(reinterpret_cast<uint8_t*>(&seed), 8)));
   auto filter = std::make_unique<BloomFilter>(filter_bytes * 8, 7, seed);
   std::lock_guard<std::mutex> lock(gc_mu_);
   if (touched_) return Status::Unavailable("a garbage collection is running already");
@@ -554,24 +555,60 @@ uint64_t ChunkStore::touched_count() const {
 }
 
 void ChunkStore::Touch(uint32_t department, std::span<const repo::ChunkId> ids) const {
-  std::lock_guard<std::mutex> lock(gc_mu_);
+  std::unique_lock<std::mutex> lock(gc_mu_);
   if (!touched_) return;
-  for (const repo::ChunkId& id : ids) touched_->Add(ChunkKeyOf(department, id));
+  bool wait = false;
+  for (const repo::ChunkId& id : ids) {
+    const auto key = ChunkKeyOf(department, id);
+    touched_->Add(key);
+    wait = wait || removing_.count(key) > 0;
+  }
   touched_count_ += ids.size();
+  // Being removed right now: the caller's lookup must come after the
+  // removal is durable (it then finds the chunk missing, and it is sent).
+  if (wait) {
+    const uint64_t generation = removal_generation_;
+    removal_done_.wait(lock, [&] { return removal_generation_ != generation; });
+  }
 }
 
 Result<std::vector<ChunkStore::Candidate>> ChunkStore::RemoveUntouched(
     std::span<const Candidate> candidates) {
+  std::vector<const Candidate*> untouched;
+  {
+    // A Touch before this check keeps its entry. One after it, of an entry
+    // about to go, waits in Touch until the removal below is durable, and
+    // its index lookup, which follows the touch, then finds nothing.
+    std::lock_guard<std::mutex> lock(gc_mu_);
+    if (!touched_) return Status::Unavailable("no garbage collection is running");
+    for (const Candidate& c : candidates) {
+      const auto key = ChunkKeyOf(c.department, c.id);
+      if (touched_->MayContain(key)) continue;
+      untouched.push_back(&c);
+      removing_.insert(key);
+    }
+  }
+  auto done = [this] {
+    {
+      std::lock_guard<std::mutex> lock(gc_mu_);
+      removing_.clear();
+      ++removal_generation_;
+    }
+    removal_done_.notify_all();
+  };
+  auto result = RemoveEntries(untouched);
+  done();
+  return result;
+}
+
+Result<std::vector<ChunkStore::Candidate>> ChunkStore::RemoveEntries(
+    std::span<const Candidate* const> candidates) {
   std::vector<Candidate> removed;
-  // Held across the commit: a Touch either comes before (and the entry
-  // stays) or after the removal is durable (and its index lookup, which
-  // follows the touch, finds nothing).
-  std::lock_guard<std::mutex> lock(gc_mu_);
-  if (!touched_) return Status::Unavailable("no garbage collection is running");
+  if (candidates.empty()) return removed;
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginWrite());
-  for (const Candidate& c : candidates) {
+  for (const Candidate* cp : candidates) {
+    const Candidate& c = *cp;
     const auto key = ChunkKeyOf(c.department, c.id);
-    if (touched_->MayContain(key)) continue;
     auto loc = index_->Lookup(txn, c.department, c.id);
     if (!loc.ok()) {
       if (loc.status().IsNotFound()) continue;

@@ -21,9 +21,9 @@
 //   - while a collection runs, every chunk ID a caller asks about
 //     (Contains) or sends (Put) is remembered as touched, before the index
 //     is consulted; RemoveUntouched drops an index entry only if it was not
-//     touched, checked under the same mutex as the touch, so an ID a
-//     session was told is present, or that a commit checked, stays
-//     (doc/design.md section 22);
+//     touched when it checked, and a touch of an entry being removed waits
+//     until the removal is durable, so an ID a session was told is present,
+//     or that a commit checked, stays (doc/design.md section 22);
 //   - a record that is a delta names its base (Put's `delta_base`, kept in
 //     database "delta_bases" beside its index entry), so GC keeps the base
 //     while the delta is kept;
@@ -38,11 +38,13 @@
 #ifndef CAIRN_VAULT_STORE_CHUNK_STORE_H_
 #define CAIRN_VAULT_STORE_CHUNK_STORE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -176,6 +178,7 @@ class ChunkStore {
 
   repo::ChunkIndex* index() { return index_.get(); }
   PackStore* packs() const { return options_.packs; }
+  uint64_t pack_target_size() const { return options_.pack_target_size; }
 
  private:
   struct OpenPack;
@@ -186,6 +189,9 @@ class ChunkStore {
   void ExitRead(uint64_t epoch) const;
   // Adds the IDs to the touched filter while a collection runs.
   void Touch(uint32_t department, std::span<const repo::ChunkId> ids) const;
+  // RemoveUntouched's transaction: removes the entries that still name
+  // their location, and their delta bases.
+  Result<std::vector<Candidate>> RemoveEntries(std::span<const Candidate* const> candidates);
 
   ChunkStore(ChunkStoreOptions options, repo::LmdbEnv* lmdb);
   Status Recover();
@@ -210,9 +216,15 @@ class ChunkStore {
   std::mutex pack_id_mu_;
 
   // GC: the touched filter (non-null while a collection runs).
+  // While RemoveUntouched commits, the keys it is removing: a Touch of one
+  // of them waits (removal_done_) until the removal is durable, so that the
+  // index lookup after the touch sees it gone. Other touches never wait.
   mutable std::mutex gc_mu_;
+  mutable std::condition_variable removal_done_;
   std::unique_ptr<BloomFilter> touched_;
   mutable uint64_t touched_count_ = 0;
+  std::set<repo::ChunkIndexKey> removing_;
+  uint64_t removal_generation_ = 0;  // one more after each removal
 
   // Read epochs and packs waiting to be removed.
   mutable std::mutex epoch_mu_;

@@ -130,8 +130,7 @@ class Collector {
         CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, store_->index()->env()->BeginRead());
         size_t n = 0;
         CAIRN_RETURN_IF_ERROR(store_->index()->ScanFrom(
-            txn, pos,
-            [&](const repo::ChunkIndex::Position& p, const repo::ChunkLocation& loc) {
+            txn, pos, [&](const repo::ChunkIndex::Position& p, const repo::ChunkLocation& loc) {
               if (!first && p.department == pos.department && p.id == pos.id) return true;
               if (n == o_.batch) {
                 more = true;
@@ -247,7 +246,8 @@ class Collector {
       bytes = 0;
       return Status::OK();
     };
-    const uint64_t target = repo::kDefaultPackTargetSize;
+    // New packs as large as the store makes them; one pack's records in memory.
+    const uint64_t target = store_->pack_target_size();
     for (uint64_t id : ids) {
       if (Cancelled()) break;
       const std::string path = store_->packs()->PackPath(department, id);

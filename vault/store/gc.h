@@ -51,8 +51,9 @@ struct GcOptions {
   uint64_t touch_filter_bytes = 16ull << 20;
   // Compact a sealed pack whose live bytes fall below this fraction.
   double compact_below = 0.5;
-  // Index entries per sweep transaction.
-  size_t batch = 4096;
+  // Index entries scanned per sweep batch (one durable transaction removes
+  // the batch's garbage; backups wait only if they touch what it removes).
+  size_t batch = 32768;
   // How long the run waits for reads to release retired packs before it
   // leaves them to ChunkStore::ReclaimRetired.
   std::chrono::milliseconds reclaim_wait{std::chrono::seconds(30)};
@@ -72,26 +73,26 @@ struct GcOptions {
 // departments, so everything a department's packs hold is its own.
 struct DepartmentSpace {
   uint64_t packs = 0;
-  uint64_t stored_bytes = 0;      // its packs' bytes: what deleting it would free
-  uint64_t referenced_bytes = 0;  // records kept snapshots reference
-  uint64_t reclaimable_bytes = 0; // what a run frees (a dry run: would free)
+  uint64_t stored_bytes = 0;       // its packs' bytes: what deleting it would free
+  uint64_t referenced_bytes = 0;   // records kept snapshots reference
+  uint64_t reclaimable_bytes = 0;  // what a run frees (a dry run: would free)
   uint64_t chunks = 0, referenced_chunks = 0;
 };
 
 struct GcReport {
   bool dry_run = false;
-  uint64_t index_entries = 0;     // before the sweep
-  uint64_t references = 0;        // IDs the manifests named (with repeats)
-  uint64_t delta_records = 0;     // deltas whose base the vault knows (put_delta_record)
-  uint64_t delta_bases = 0;       // bases marked because a kept delta needs them
-  uint64_t entries_removed = 0;   // a dry run: that would be
+  uint64_t index_entries = 0;    // before the sweep
+  uint64_t references = 0;       // IDs the manifests named (with repeats)
+  uint64_t delta_records = 0;    // deltas whose base the vault knows (put_delta_record)
+  uint64_t delta_bases = 0;      // bases marked because a kept delta needs them
+  uint64_t entries_removed = 0;  // a dry run: that would be
   uint64_t bytes_unreferenced = 0;
-  uint64_t kept_touched = 0;      // garbage a session touched during the run
-  uint64_t packs_retired = 0;     // empty packs, and compacted ones
+  uint64_t kept_touched = 0;   // garbage a session touched during the run
+  uint64_t packs_retired = 0;  // empty packs, and compacted ones
   uint64_t packs_compacted = 0;
   uint64_t records_copied = 0, bytes_copied = 0;
-  uint64_t bytes_freed = 0;       // pack bytes removed less those copied (a dry run: would be)
-  uint64_t packs_waiting = 0;     // retired, removed once reads end
+  uint64_t bytes_freed = 0;    // pack bytes removed less those copied (a dry run: would be)
+  uint64_t packs_waiting = 0;  // retired, removed once reads end
   uint64_t filter_bytes = 0;
   double false_positive_rate = 0;
   std::vector<std::string> damaged;  // records compaction could not read

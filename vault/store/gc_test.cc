@@ -105,7 +105,9 @@ TEST_F(GcTest, RemovesWhatNoSnapshotReferencesAndCompacts) {
   EXPECT_EQ(r->records_copied, 10u);
   for (size_t i = 0; i < ids.size(); ++i) {
     EXPECT_EQ(Has(ids[i]), i % 4 == 0) << i;
-    if (i % 4 == 0) EXPECT_TRUE(Reads(ids[i])) << i;
+    if (i % 4 == 0) {
+      EXPECT_TRUE(Reads(ids[i])) << i;
+    }
   }
   EXPECT_LT(PackFiles(), packs_before);
   EXPECT_EQ(store_->retired_waiting(), 0u);
@@ -244,7 +246,8 @@ TEST_F(GcTest, ARetiredPackLeftByACrashIsRemovedAtOpen) {
   ASSERT_TRUE(fault_.FileExists(path));
   OpenStore();
   EXPECT_FALSE(fault_.FileExists(path));
-  for (const auto& p : *store_->ListPacks()) EXPECT_NE(p.id, victim);
+  const auto after = *store_->ListPacks();
+  for (const auto& p : after) EXPECT_NE(p.id, victim);
 }
 
 TEST_F(GcTest, ScrubFindsEveryFlippedByteOfALiveRecord) {

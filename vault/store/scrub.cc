@@ -45,6 +45,14 @@ class Scrubber {
                     std::to_string(r_.damaged.size()) + " damaged records");
       }
     }
+    for (const auto& [department, ids] : open_) {
+      if (Cancelled()) break;
+      CAIRN_RETURN_IF_ERROR(ReadIndexed(department, [&](const repo::ChunkLocation& l) {
+        if (!ids.count(l.pack_id)) return false;
+        ++consistent_[department];
+        return true;
+      }));
+    }
     if (!r_.cancelled) CAIRN_RETURN_IF_ERROR(CheckIndex(wanted));
     r_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     return r_;
@@ -67,12 +75,10 @@ class Scrubber {
     io::Env* env = store_->packs()->env();
     const std::string path = store_->packs()->PackPath(p.department, p.id);
     if (p.state == ChunkStore::PackState::kOpen) {
-      // No footer yet: what the index names in it, read one by one.
-      return ReadIndexed(p.department, [&](const repo::ChunkLocation& l) {
-        if (l.pack_id != p.id) return false;
-        ++consistent_[p.department];
-        return true;
-      });
+      // No footer yet: what the index names in it is read one by one, in
+      // one pass over the department's entries for all its open packs.
+      open_[p.department].insert(p.id);
+      return Status::OK();
     }
     auto reader = repo::PackReader::Open(env, path);
     if (!reader.ok()) {
@@ -90,13 +96,15 @@ class Scrubber {
     }
     bool pack_bad = false;
     Bytes record;
+    // One read transaction for the pack's lookups (short: one pack).
+    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, store_->index()->env()->BeginRead());
     for (const repo::PackEntry& e : (*reader)->entries()) {
       if (Cancelled()) return Status::OK();
       Status s = (*reader)->ReadRecord(e, &record);
       r_.bytes_read += e.length;
       ++r_.records;
       Pace(start_, r_.bytes_read, o_.rate_bytes);
-      auto loc = store_->index()->Lookup(p.department, e.id);
+      auto loc = store_->index()->Lookup(txn, p.department, e.id);
       if (!loc.ok() && !loc.status().IsNotFound()) return loc.status();
       const bool live =
           loc.ok() && loc->pack_id == p.id && loc->offset == e.offset && loc->length == e.length;
@@ -218,8 +226,9 @@ class Scrubber {
   const ScrubOptions& o_;
   ScrubResult r_;
   Clock::time_point start_;
-  std::map<uint64_t, uint32_t> scrubbed_;     // pack -> department
-  std::map<uint32_t, uint64_t> consistent_;   // live records found, per department
+  std::map<uint64_t, uint32_t> scrubbed_;        // pack -> department
+  std::map<uint32_t, uint64_t> consistent_;      // live records found, per department
+  std::map<uint32_t, std::set<uint64_t>> open_;  // open packs, per department
   std::set<std::pair<uint32_t, repo::ChunkId>> reported_;
 };
 

@@ -45,7 +45,7 @@ struct DamagedRecord {
 
 struct ScrubResult {
   uint64_t packs = 0, packs_damaged = 0;
-  uint64_t records = 0;          // records checked
+  uint64_t records = 0;  // records checked
   uint64_t bytes_read = 0;
   uint64_t garbage_damaged = 0;  // damaged records no entry names
   uint64_t index_entries_checked = 0;

@@ -72,6 +72,27 @@ for a in json.loads(text)["agents"]:
 st, text, _ = request("POST", "/api/v1/tokens", {"label": "victim's"}, token=token("victim"))
 victim_token_id = json.loads(text)["token"].split("-")[2].split(".")[0]
 
+# --- Storage: a GC dry run asked through the API, run by the serving vault ----
+st, text, _ = request("POST", "/api/v1/storage/gc", {"dry_run": True}, token=TOKENS["admin"])
+check("an admin asks for a GC dry run (202)", st == 202)
+gc_request = json.loads(text)["request"] if st == 202 else "0000000000000000"
+state = {}
+for _ in range(100):
+    st, text, _ = request("GET", f"/api/v1/storage/requests/{gc_request}", token=TOKENS["admin"])
+    state = json.loads(text) if st == 200 else {}
+    if state.get("state") == "done":
+        break
+    time.sleep(0.1)
+check("the serving vault runs it and answers the report",
+      state.get("state") == "done" and state["result"]["ok"]
+      and "departments" in state["result"]["report"])
+st, text, _ = request("GET", "/api/v1/storage", token=TOKENS["auditor"])
+check("GET /api/v1/storage shows space per department and the last dry run",
+      st == 200 and json.loads(text)["gc_dry_run_last"] is not None
+      and any(d["department"] == "finance" for d in json.loads(text)["departments"]))
+st, _, _ = request("GET", "/api/v1/storage/requests/not-an-id", token=TOKENS["admin"])
+check("an unknown request ID is 404", st == 404)
+
 counter = [0]
 
 
@@ -111,6 +132,10 @@ ROUTES = [
     ("DELETE", "/api/v1/tokens/{victim_token}", None, {"admin"}, False),
     ("GET", "/api/v1/audit", None, {"admin", "auditor"}, False),
     ("GET", "/api/v1/audit/verify", None, {"admin", "auditor"}, False),
+    ("GET", "/api/v1/storage", None, ALL, False),
+    ("POST", "/api/v1/storage/gc", lambda d: {"dry_run": True}, {"admin"}, False),
+    ("POST", "/api/v1/storage/scrub", lambda d: {"no_repair": True}, {"admin"}, False),
+    ("GET", "/api/v1/storage/requests/{gc_request}", None, {"admin"}, False),
     ("GET", "/metrics", None, ALL, False),
 ]
 checked = violations = wrongly_refused = 0
@@ -119,7 +144,8 @@ for method, template, make_body, allowed, scoped in ROUTES:
     for role in ["admin", "operator", "dr", "auditor"]:
         for dept in (["finance", "health"] if scoped else ["finance"]):
             path = template.replace("{d}", dept).replace("{snap}", snap[dept]).replace(
-                "{job}", str(jobs[dept])).replace("{victim_token}", victim_token_id)
+                "{job}", str(jobs[dept])).replace("{victim_token}", victim_token_id).replace(
+                "{gc_request}", gc_request)
             if "{agent}" in path:
                 path = path.replace("{agent}", agents[dept][min(revoked[dept], 2)])
             may = role in allowed and not (scoped and role == "operator" and dept != "finance")
@@ -144,7 +170,7 @@ for method, template, make_body, allowed, scoped in ROUTES:
         # No session at all, and a bad token.
         path = template.replace("{d}", "finance").replace("{snap}", snap["finance"]).replace(
             "{job}", str(jobs["finance"])).replace("{victim_token}", victim_token_id).replace(
-            "{agent}", agents["finance"][0])
+            "{agent}", agents["finance"][0]).replace("{gc_request}", gc_request)
         for tok in (None, "cairn-api-0000000000000000.00"):
             st, _, _ = request(method, path, make_body("finance") if make_body else None, token=tok)
             checked += 1
@@ -217,7 +243,8 @@ except Exception as e:  # noqa: BLE001
 check("/metrics passes Prometheus's text-format parser", st == 200 and parsed)
 for name in ["cairn_department_stored_bytes", "cairn_department_snapshots",
              "cairn_source_newest_snapshot_age_seconds", "cairn_vault_connections",
-             "cairn_vault_index_entries", "cairn_vault_disk_free_bytes"]:
+             "cairn_vault_index_entries", "cairn_vault_disk_free_bytes",
+             "cairn_department_damaged_snapshots"]:
     check(f"/metrics has {name}", name in families or name.removesuffix("_total") in families)
 stored = [s.value for s in families["cairn_department_stored_bytes"].samples
           if s.labels.get("department") == "finance"] if families else []

@@ -1101,6 +1101,7 @@ std::string RestApi::Metrics() {
              static_cast<double>(usage[id].bytes));
   }
   m.Family("cairn_department_snapshots", "gauge", "Snapshots the department holds.");
+  std::map<std::string, double> damaged;  // by department name
   struct Source {
     std::string department, host, paths;
     uint64_t newest = 0;
@@ -1111,7 +1112,9 @@ std::string RestApi::Metrics() {
     m.Sample("cairn_department_snapshots", {{"department", name}},
              list.ok() ? static_cast<double>(list->size()) : 0);
     if (!list.ok()) continue;
+    damaged[name] = 0;
     for (const auto& s : *list) {
+      if (s.damaged_micros != 0) damaged[name] += 1;
       std::string paths;
       for (const auto& p : s.paths) paths += (paths.empty() ? "" : ",") + p;
       Source& src = sources[name + "\n" + s.host + "\n" + paths];
@@ -1120,6 +1123,11 @@ std::string RestApi::Metrics() {
       src.paths = paths;
       src.newest = std::max(src.newest, s.time_micros);
     }
+  }
+  m.Family("cairn_department_damaged_snapshots", "gauge",
+           "Snapshots that need a chunk scrub found damaged and could not repair.");
+  for (const auto& [name, n] : damaged) {
+    m.Sample("cairn_department_damaged_snapshots", {{"department", name}}, n);
   }
   m.Family("cairn_source_newest_snapshot_age_seconds", "gauge",
            "Age of the newest snapshot of each source (department, host, paths).");
@@ -1182,9 +1190,36 @@ std::string RestApi::Metrics() {
                  ? pending->value().to_number<double>()
                  : 0);
   }
+  // The last GC and scrub (doc/design.md section 22).
+  auto last = [&](const char* setting) -> json::object {
+    auto v = vault->catalog()->GetSetting(setting);
+    if (!v.ok()) return {};
+    boost::system::error_code ec;
+    json::value parsed = json::parse(*v, ec);
+    return !ec && parsed.is_object() ? parsed.as_object() : json::object{};
+  };
+  auto number = [](const json::object& o, const char* key) {
+    const json::value* v = o.if_contains(key);
+    return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
+  };
+  if (json::object gc = last("gc_last"); !gc.empty()) {
+    m.Family("cairn_gc_last_run_timestamp_seconds", "gauge", "When the last GC run ended.");
+    m.Sample("cairn_gc_last_run_timestamp_seconds", {}, number(gc, "time_micros") / 1e6);
+    m.Family("cairn_gc_last_bytes_freed", "gauge", "Pack bytes the last GC run freed, net.");
+    m.Sample("cairn_gc_last_bytes_freed", {}, number(gc, "bytes_freed"));
+  }
+  if (json::object scrub = last("scrub_last"); !scrub.empty()) {
+    m.Family("cairn_scrub_last_run_timestamp_seconds", "gauge", "When the last scrub ended.");
+    m.Sample("cairn_scrub_last_run_timestamp_seconds", {}, number(scrub, "time_micros") / 1e6);
+    const json::value* d = scrub.if_contains("damaged");
+    m.Family("cairn_scrub_last_damaged_records", "gauge",
+             "Damaged records the last scrub found (repaired or not).");
+    m.Sample("cairn_scrub_last_damaged_records", {},
+             d != nullptr && d->is_array() ? static_cast<double>(d->as_array().size()) : 0);
+  }
   std::map<std::string, double> firing;
   for (const char* rule : {"agent_unseen", "job_failed", "job_missed", "replication_lag",
-                           "disk_free", "audit_backlog"}) {
+                           "disk_free", "audit_backlog", "storage_damaged"}) {
     firing[rule] = 0;
   }
   if (auto alerts = vault->catalog()->FiringAlerts(); alerts.ok()) {

@@ -80,13 +80,17 @@ std::string_view MessageTypeName(MessageType type) {
       return "job_progress";
     case MessageType::kPutDeltaRecord:
       return "put_delta_record";
+    case MessageType::kDrillReport:
+      return "drill_report";
+    case MessageType::kDrillSigned:
+      return "drill_signed";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kPutDeltaRecord);
+         type <= static_cast<uint8_t>(MessageType::kDrillSigned);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {

@@ -70,6 +70,8 @@ enum class MessageType : uint8_t {
   kRestoreBegun = 34,
   kJobProgress = 35,
   kPutDeltaRecord = 36,
+  kDrillReport = 37,
+  kDrillSigned = 38,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.

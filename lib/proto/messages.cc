@@ -514,6 +514,16 @@ void Fields(Io& io, Ref<Io, JobProgress> m) {
 }
 
 template <typename Io>
+void Fields(Io& io, Ref<Io, DrillReport> m) {
+  io.String(m.json, kMaxDrillJson, "json");
+}
+
+template <typename Io>
+void Fields(Io& io, Ref<Io, DrillSigned> m) {
+  io.String(m.json, kMaxDrillJson, "json");
+}
+
+template <typename Io>
 void Fields(Io& io, Ref<Io, RestoreBegun> m) {
   io.String(m.snapshot_id, kMaxNameLen, "snapshot_id");
 }
@@ -715,6 +725,8 @@ CAIRN_MESSAGE_CODEC(ReplicaSetupOk, kReplicaSetupOk)
 CAIRN_MESSAGE_CODEC(RestoreBegin, kRestoreBegin)
 CAIRN_MESSAGE_CODEC(RestoreBegun, kRestoreBegun)
 CAIRN_MESSAGE_CODEC(JobProgress, kJobProgress)
+CAIRN_MESSAGE_CODEC(DrillReport, kDrillReport)
+CAIRN_MESSAGE_CODEC(DrillSigned, kDrillSigned)
 
 #undef CAIRN_MESSAGE_CODEC
 

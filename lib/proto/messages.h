@@ -539,6 +539,24 @@ struct JobProgress {
   static Result<JobProgress> Decode(ByteView payload);
   friend bool operator==(const JobProgress&, const JobProgress&) = default;
 };
+// A restore drill's measurements (drill_report, a restore connection):
+// JSON, for the vault to check, sign and keep; drill_signed answers the
+// signed report (doc/design.md section 23, doc/protocol.md).
+inline constexpr size_t kMaxDrillJson = 256u << 10;
+struct DrillReport {
+  std::string json;
+
+  Bytes Encode() const;
+  static Result<DrillReport> Decode(ByteView payload);
+  friend bool operator==(const DrillReport&, const DrillReport&) = default;
+};
+struct DrillSigned {
+  std::string json;
+
+  Bytes Encode() const;
+  static Result<DrillSigned> Decode(ByteView payload);
+  friend bool operator==(const DrillSigned&, const DrillSigned&) = default;
+};
 inline constexpr size_t kMaxReplicaDepartments = 4096;
 inline constexpr size_t kMaxReplicaAgents = 100000;
 

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "lib/base/bytes.h"
+#include "lib/base/errno.h"
 #include "lib/base/cli.h"
 #include "lib/base/logging.h"
 #include "lib/base/names.h"
@@ -29,6 +30,7 @@
 #include "lib/client/snapshot_json.h"
 #include "lib/client/vault_link.h"
 #include "lib/repo/record.h"
+#include "restore/drill.h"
 #include "restore/restorer.h"
 #include "restore/snapshot_tree.h"
 
@@ -163,6 +165,95 @@ std::string ModeString(const cairn::repo::TreeEntry& e) {
   return m;
 }
 
+std::atomic<bool> g_interrupted{false};
+
+// "4h", "90m", "45s", "2d", a sum of them ("1h30m"), or plain seconds.
+cairn::Result<uint64_t> ParseSeconds(const std::string& text) {
+  if (text.empty()) return Status::InvalidArgument("--rto: empty");
+  uint64_t total = 0, n = 0;
+  bool digits = false;
+  for (char ch : text) {
+    if (ch >= '0' && ch <= '9') {
+      n = n * 10 + static_cast<uint64_t>(ch - '0');
+      digits = true;
+      if (n > 100ull * 365 * 86400) return Status::InvalidArgument("--rto '" + text + "': too long");
+      continue;
+    }
+    const uint64_t unit = ch == 's' ? 1 : ch == 'm' ? 60 : ch == 'h' ? 3600 : ch == 'd' ? 86400 : 0;
+    if (unit == 0 || !digits) {
+      return Status::InvalidArgument("--rto '" + text + "': expected a duration such as 4h or 90m");
+    }
+    total += n * unit;
+    n = 0;
+    digits = false;
+  }
+  return total + n;
+}
+
+int RunDrill(const Common& c, const std::string& snapshot, cairn::restore::DrillOptions options,
+             const std::string& rto, const std::string& report_file) {
+  auto state = cairn::client::LoadIdentity(c.state_dir);
+  if (!state.ok()) return Fail(c.json, state.status());
+  if (!rto.empty()) {
+    auto seconds = ParseSeconds(rto);
+    if (!seconds.ok()) return Fail(c.json, seconds.status());
+    options.rto_seconds = *seconds;
+  }
+  options.restore.vaults = c.vaults;
+  options.restore.filter = c.Filter(*state);
+  options.restore.cancel = &g_interrupted;
+  auto outcome = cairn::restore::RunDrill(*state, snapshot, options);
+  if (!outcome.ok()) return Fail(c.json, outcome.status());
+  const std::string text = boost::json::serialize(outcome->signed_report);
+  if (!report_file.empty()) {
+    std::FILE* f = std::fopen(report_file.c_str(), "w");
+    if (f == nullptr || std::fwrite(text.data(), 1, text.size(), f) != text.size() ||
+        std::fputc('\n', f) == EOF || std::fclose(f) != 0) {
+      return Fail(c.json, cairn::ErrnoToStatus(errno, "write " + report_file));
+    }
+  }
+  if (c.json) {
+    std::cout << text << "\n";
+  } else {
+    const auto& r = outcome->signed_report.at("report").as_object();
+    const auto& ms = r.at("millis").as_object();
+    auto secs = [&](const char* k) {
+      char b[32];
+      std::snprintf(b, sizeof(b), "%.1f s", static_cast<double>(ms.at(k).to_number<uint64_t>()) / 1000);
+      return std::string(b);
+    };
+    std::cout << "Drill " << r.at("drill").to_number<uint64_t>() << " of snapshot "
+              << std::string(r.at("snapshot").as_string()) << " (" << std::string(r.at("department").as_string()) << ", "
+              << std::string(r.at("snapshot_host").as_string()) << "): "
+              << (outcome->ok ? "PASSED" : "FAILED: " + outcome->failure) << "\n"
+              << "  files " << r.at("files").to_number<uint64_t>() << ", bytes "
+              << cairn::HumanBytes(r.at("bytes").to_number<uint64_t>()) << "\n"
+              << "  first byte " << secs("first_byte") << ", restored " << secs("restored")
+              << ", verified " << secs("verified") << ", checked " << secs("checked") << "\n";
+    if (r.at("rto_seconds").is_number()) {
+      std::cout << "  RTO " << r.at("rto_seconds").to_number<uint64_t>() << " s ("
+                << std::string(r.at("rto_source").as_string()) << "): "
+                << (r.at("rto_met").as_bool() ? "met" : "MISSED") << "\n";
+    } else {
+      std::cout << "  RTO: none set (no policy names one; --rto gives one)\n";
+    }
+    if (const auto& chk = r.at("check"); chk.is_object()) {
+      const auto& co = chk.as_object();
+      std::cout << "  check: " << std::string(co.at("command").as_string()) << ": "
+                << (co.at("timed_out").as_bool() ? std::string("timed out")
+                    : co.at("exit").is_null()    ? std::string("did not run")
+                                                 : "exit " + boost::json::serialize(co.at("exit")))
+                << "\n";
+    }
+    for (const auto& d : r.at("damaged").as_array()) {
+      std::cout << "  DAMAGED: " << boost::json::serialize(d) << "\n";
+    }
+    std::cout << "  signed by the vault; check with `cairn-vault report verify FILE`"
+              << (report_file.empty() ? " (save it with --report FILE)" : "") << "\n";
+  }
+  return outcome->ok ? 0 : 1;
+}
+
 int RunLs(const Common& c, const std::string& snapshot, std::string path) {
   auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
@@ -257,7 +348,6 @@ void PrintProgress(const cairn::restore::RestoreProgress& p) {
                cairn::HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
 }
 
-std::atomic<bool> g_interrupted{false};
 
 int RunRestore(const Common& c, const std::string& snapshot,
                cairn::restore::RestoreOptions options) {
@@ -469,6 +559,37 @@ int main(int argc, char** argv) {
       "  cairn-restore restore 3fa2c81e --state /var/lib/cairn-agent --target /dev/vdb "
       "--in-place");
 
+  cairn::restore::DrillOptions drill;
+  std::string drill_rto, drill_report;
+  uint64_t check_timeout = 600;
+  auto* drill_cmd = app.add_subcommand(
+      "drill", "A restore drill: restore into a sandbox, check, time it, and get a signed report");
+  drill_cmd->add_option("SNAPSHOT", snapshot, "Snapshot ID, unique prefix, or latest")->required();
+  add_common(drill_cmd);
+  drill_cmd->add_option("--sandbox", drill.sandbox,
+                        "A new or empty directory; removed afterwards unless --keep")
+      ->required();
+  drill_cmd->add_option("--check", drill.check,
+                        "A shell command run in the restored tree (CAIRN_DRILL_ROOT); it must "
+                        "exit 0 within --check-timeout");
+  drill_cmd->add_option("--check-timeout", check_timeout, "Seconds the check may take")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  drill_cmd->add_option("--rto", drill_rto,
+                        "Recovery time objective (4h, 90m) when the snapshot's policy sets none");
+  drill_cmd->add_flag("--keep", drill.keep, "Keep the sandbox afterwards");
+  drill_cmd->add_option("--report", drill_report, "Write the signed report (JSON) here");
+  drill_cmd
+      ->add_option("--connections", drill.restore.connections, "Parallel connections to the vault")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cli::Examples(drill_cmd,
+                "Exit 0 when the drill passed, 1 when it failed (damage, a failing or hanging "
+                "check, a missed RTO).\nExamples:\n"
+                "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill\n"
+                "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill \\\n"
+                "    --check 'test -s etc/hostname' --rto 4h --report drill.json");
+
   if (int rc = cli::Parse(app, argc, argv, "cairn-restore"); rc >= 0) return rc;
   c.json = flags.json;
   cairn::LogOptions log;
@@ -482,6 +603,10 @@ int main(int argc, char** argv) {
 
   if (snapshots_cmd->parsed()) return RunSnapshots(c);
   if (ls_cmd->parsed()) return RunLs(c, snapshot, ls_path);
+  if (drill_cmd->parsed()) {
+    drill.check_timeout = std::chrono::seconds(check_timeout);
+    return RunDrill(c, snapshot, drill, drill_rto, drill_report);
+  }
   if (restore_cmd->parsed()) {
     if (options.target.empty() && !options.verify_only) {
       return Fail(c.json, Status::InvalidArgument("--target is required (or --verify-only)"));

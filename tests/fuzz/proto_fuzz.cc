@@ -104,6 +104,10 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::RestoreBegun>(payload);
     case MessageType::kJobProgress:
       return RoundTrip<proto::JobProgress>(payload);
+    case MessageType::kDrillReport:
+      return RoundTrip<proto::DrillReport>(payload);
+    case MessageType::kDrillSigned:
+      return RoundTrip<proto::DrillSigned>(payload);
     case MessageType::kPutDeltaRecord: {
       auto m = proto::PutDeltaRecord::Decode(payload);
       if (!m.ok()) return;

@@ -728,6 +728,13 @@ const std::vector<Route>& Routes() {
          for (const auto& plan : plans) a.push_back(SeriesPlanJson(plan));
          return json::object{{"dry_run", dry_run}, {"series", a}};
        }},
+      {"GET", "/api/v1/drills", 200,
+       [](Call& c) -> Result<json::object> {
+         CAIRN_ASSIGN_OR_RETURN(auto drills, c.service->ListDrills(c.actor, 500));
+         json::array a;
+         for (auto& d : drills) a.push_back(std::move(d));
+         return json::object{{"drills", std::move(a)}};
+       }},
       {"GET", "/api/v1/storage", 200,
        [](Call& c) -> Result<json::object> { return c.service->StorageReport(c.actor); }},
       {"POST", "/api/v1/storage/gc", 202,

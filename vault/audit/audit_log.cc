@@ -468,4 +468,8 @@ AuditVerification AuditLog::Verify(io::Env* env, const std::string& data_dir,
   return v;
 }
 
+Result<Bytes> AuditLog::Sign(ByteView message) const {
+  return crypto::SignEd25519(signing_key_pem_, message);
+}
+
 }  // namespace cairn::vault

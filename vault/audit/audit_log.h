@@ -101,6 +101,9 @@ class AuditLog {
 
   std::string log_path() const;
   std::string public_key_path() const;
+  // The Ed25519 signature of `message` with the trail's signing key: the
+  // vault's evidence key, which signs drill reports too.
+  Result<Bytes> Sign(ByteView message) const;
 
   // Verifies the log at `data_dir` without opening a vault: every line
   // parses, seq counts up from 1, each prev is the hash before, each hash

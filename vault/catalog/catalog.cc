@@ -25,6 +25,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(repo::LmdbEnv* env) {
   CAIRN_ASSIGN_OR_RETURN(c->alerts_, env->OpenDb("alerts"));
   CAIRN_ASSIGN_OR_RETURN(c->policies_, env->OpenDb("policies"));
   CAIRN_ASSIGN_OR_RETURN(c->sources_, env->OpenDb("sources"));
+  CAIRN_ASSIGN_OR_RETURN(c->drills_, env->OpenDb("drills"));
   return c;
 }
 

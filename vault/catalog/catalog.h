@@ -255,6 +255,11 @@ class Catalog {
   // Moves a snapshot's lock to `until_micros` unless it is already later.
   // Returns the lock in force.
   Result<uint64_t> LockSnapshot(uint32_t department, std::string_view id, uint64_t until_micros);
+  // Drill reports (drills.cc): `make` turns the new drill's ID into its
+  // signed report (JSON), stored under that ID in the same transaction.
+  Result<uint64_t> AddDrill(const std::function<Result<std::string>(uint64_t id)>& make);
+  // Signed reports, newest first, at most `limit` (0: all): (ID, JSON).
+  Result<std::vector<std::pair<uint64_t, std::string>>> ListDrills(size_t limit) const;
   // Marks a snapshot damaged since `micros` (0: sound again).
   Status MarkSnapshotDamaged(uint32_t department, std::string_view id, uint64_t micros);
 
@@ -361,7 +366,7 @@ class Catalog {
   Result<JobRecord> PrepareJob(const JobRecord& spec, uint64_t now_micros) const;
   repo::LmdbEnv* env_;
   repo::LmdbDb departments_, department_names_, tokens_, agents_, snapshots_, manifests_, meta_,
-      users_, jobs_, jobs_queued_, sessions_, api_tokens_, alerts_, policies_, sources_;
+      users_, jobs_, jobs_queued_, sessions_, api_tokens_, alerts_, policies_, sources_, drills_;
 };
 
 }  // namespace cairn::vault

@@ -30,6 +30,7 @@
 #include "vault/cmd/output.h"
 #include "vault/cmd/protection.h"
 #include "vault/cmd/storage.h"
+#include "vault/drill/report.h"
 #include "vault/config.h"
 #include "vault/daemon.h"
 #include "vault/service/vault_service.h"
@@ -159,6 +160,50 @@ std::string CsvField(const std::string& v) {
 }
 
 // `audit verify`: offline, on the directory's files alone.
+// `cairn-vault report verify FILE`: a signed drill report checked offline
+// against the vault's evidence key (the audit public key).
+int ReportVerify(const std::string& file, const std::string& data_dir, const std::string& key_file,
+                 bool json) {
+  auto* env = cairn::io::Env::Posix();
+  const std::string key_path = !key_file.empty() ? key_file
+                               : !data_dir.empty() ? data_dir + "/audit/signing.pub"
+                                                   : "";
+  if (key_path.empty()) {
+    return Fail(json, Status::InvalidArgument(
+                          "give the vault's public key (--public-key, from `cairn-vault audit "
+                          "key`) or its data directory (--data)"));
+  }
+  auto key = cairn::io::ReadFileToBytes(env, key_path);
+  if (!key.ok()) return Fail(json, key.status());
+  auto text = cairn::io::ReadFileToBytes(env, file);
+  if (!text.ok()) return Fail(json, text.status());
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(cairn::AsString(*text), ec);
+  if (ec || !v.is_object()) {
+    return Fail(json, Status::InvalidArgument(file + ": not JSON: " + ec.message()));
+  }
+  Status s = cairn::vault::VerifyReport(v.as_object(), std::string(cairn::AsString(*key)));
+  if (!s.ok()) {
+    if (json) {
+      cli::PrintJson({{"ok", false}, {"file", file}, {"reason", s.message()}});
+      return 1;
+    }
+    std::cerr << "cairn-vault: " << file << ": NOT VERIFIED: " << s.message() << "\n";
+    return 1;
+  }
+  const auto& r = v.as_object().at("report").as_object();
+  if (json) {
+    cli::PrintJson({{"ok", true}, {"file", file}, {"drill", r.at("drill")},
+                    {"snapshot", r.at("snapshot")}, {"passed", r.at("ok")}});
+  } else {
+    std::cout << file << ": verified: drill " << boost::json::serialize(r.at("drill"))
+              << " of snapshot " << std::string(r.at("snapshot").as_string()) << " ("
+              << std::string(r.at("department").as_string()) << "), "
+              << (r.at("ok").as_bool() ? "passed" : "failed") << ", signed by the vault\n";
+  }
+  return 0;
+}
+
 int AuditVerify(const std::string& data_dir, const std::string& key_file, bool json) {
   auto* env = cairn::io::Env::Posix();
   std::string key;
@@ -476,6 +521,26 @@ int main(int argc, char** argv) {
   auto* audit =
       app.add_subcommand("audit", "The audit trail: who did what, hash-chained and signed");
   audit->require_subcommand(1);
+  auto* report = app.add_subcommand("report", "Evidence: signed drill reports");
+  report->require_subcommand(1);
+  auto* report_verify =
+      report->add_subcommand("verify", "Check a signed drill report offline; exit 1 if it does not hold");
+  std::string report_file, report_key;
+  report_verify->add_option("FILE", report_file, "The report (JSON), as cairn-restore drill wrote it")
+      ->required();
+  report_verify->add_option("--public-key", report_key,
+                            "The vault's public key (cairn-vault audit key)");
+  report_verify->add_option("--data", data_dir, "Or the vault's data directory")
+      ->envname("CAIRN_DATA");
+  cli::AddJsonFlag(report_verify, &flags);
+  cli::Examples(report_verify,
+                "Examples:\n  cairn-vault report verify drill.json --public-key vault-audit.pub\n"
+                "  cairn-vault report verify drill.json --data /var/lib/cairn/vault");
+  auto* drill_list = report->add_subcommand("drills", "List drill reports, newest first");
+  drill_list->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  cli::AddJsonFlag(drill_list, &flags);
   auto* audit_verify = audit->add_subcommand(
       "verify",
       "Check the audit trail offline (also on a copy); exit 1 names the first broken entry");
@@ -598,6 +663,7 @@ int main(int argc, char** argv) {
   }
 
   if (*audit_verify) return AuditVerify(data_dir, public_key, json);
+  if (*report_verify) return ReportVerify(report_file, data_dir, report_key, json);
   if (auto rc = cairn::vault::cmd::RunStorageCommand(storage, data_dir, json)) return *rc;
 
   auto vault = cairn::vault::Vault::Open(data_dir, {});
@@ -676,6 +742,24 @@ int main(int argc, char** argv) {
               (s.damaged_micros != 0 ? "\tDAMAGED" : "") + "\n";
     }
     Print(json, {{"ok", true}, {"department", name}, {"snapshots", arr}}, text);
+    return 0;
+  }
+  if (*drill_list) {
+    auto drills = service.ListDrills(me, 0);
+    if (!drills.ok()) return Fail(json, drills.status());
+    boost::json::array arr;
+    std::string text;
+    for (const auto& d : *drills) {
+      arr.push_back(d);
+      const auto& r = d.at("report").as_object();
+      text += boost::json::serialize(r.at("drill")) + "\t" + std::string(r.at("finished").as_string()) +
+              "\t" + std::string(r.at("department").as_string()) + "\t" +
+              std::string(r.at("snapshot").as_string()) + "\t" +
+              (r.at("ok").as_bool() ? std::string("passed")
+                                    : "FAILED: " + std::string(r.at("failure").as_string())) +
+              "\n";
+    }
+    Print(json, {{"ok", true}, {"drills", arr}}, text);
     return 0;
   }
   if (*agent_list) {

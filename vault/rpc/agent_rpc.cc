@@ -2,6 +2,8 @@
 // certificate. Decode, ask VaultService, reply.
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
+
 #include "lib/net/on_pool.h"
 #include "vault/rpc/connection.h"
 
@@ -25,6 +27,7 @@ bool IsRestoreMessage(MessageType type) {
     case MessageType::kPong:
     case MessageType::kListSnapshots:
     case MessageType::kRestoreBegin:
+    case MessageType::kDrillReport:
     case MessageType::kGetRecords:
     case MessageType::kGetDelta:
       return true;
@@ -184,6 +187,15 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
         CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::ListSnapshots>(
             client, blocking_, payload, MessageType::kSnapshotList,
             [&](const auto& ask) { return service_->ListSnapshots(agent, ask.limit); }));
+        break;
+      case MessageType::kDrillReport:
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::DrillReport>(
+            client, blocking_, payload, MessageType::kDrillSigned,
+            [&](const auto& ask) -> Result<proto::DrillSigned> {
+              CAIRN_ASSIGN_OR_RETURN(boost::json::object report,
+                                     service_->RecordDrill(agent, ask.json));
+              return proto::DrillSigned{boost::json::serialize(report)};
+            }));
         break;
       case MessageType::kRestoreBegin:
         if (!client.read_only) co_return Violation("restore_begin is for the restore role");

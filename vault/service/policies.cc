@@ -558,17 +558,24 @@ Result<std::vector<VaultService::ForgetResult>> VaultService::ForgetSnapshots(
   return out;
 }
 
-uint64_t VaultService::LockFor(const SnapshotRecord& snapshot, uint64_t source_id) const {
+std::optional<Policy> VaultService::PolicyOf(const SnapshotRecord& snapshot,
+                                             uint64_t source_id) const {
   auto sources = vault_->catalog()->ListSources();
-  if (!sources.ok()) return 0;
+  if (!sources.ok()) return std::nullopt;
   const std::string key = SeriesKeyOf(snapshot);
   for (const auto& s : *sources) {
     if (s.id != source_id && SeriesKeyOf(s) != key) continue;
     auto policy = vault_->catalog()->FindPolicy(s.policy);
-    if (!policy.ok() || policy->lock_seconds == 0) return 0;
-    return snapshot.time_micros + policy->lock_seconds * kSecond;
+    if (!policy.ok()) return std::nullopt;
+    return *policy;
   }
-  return 0;
+  return std::nullopt;
+}
+
+uint64_t VaultService::LockFor(const SnapshotRecord& snapshot, uint64_t source_id) const {
+  std::optional<Policy> policy = PolicyOf(snapshot, source_id);
+  if (!policy || policy->lock_seconds == 0) return 0;
+  return snapshot.time_micros + policy->lock_seconds * kSecond;
 }
 
 Status VaultService::AfterJobSnapshot(const JobRecord& job, std::string_view snapshot_id) {

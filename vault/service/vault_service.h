@@ -474,6 +474,18 @@ class VaultService {
   // earlier one (with *already set) when already promoted.
   Result<std::string> Promote(const Actor& actor, std::string_view by, std::string_view reason,
                               bool* already);
+  // --- Restore drills (drills.cc; doc/design.md section 23) --------------
+  // A drill's measurements from the drill host (drill_report): the vault
+  // checks the snapshot is the agent's department's, adds what it knows
+  // (the manifest's digest, the snapshot's host and time, the RTO of the
+  // policy whose series it is, or the one the drill asked for), decides
+  // whether the drill passed, signs the report with its evidence key,
+  // keeps it and audits it ("drill.report"). InvalidArgument for a
+  // malformed report.
+  Result<boost::json::object> RecordDrill(const Actor& agent, std::string_view measured_json);
+  // Signed reports, newest first (any role; an operator: its departments).
+  Result<std::vector<boost::json::object>> ListDrills(const Actor& actor, size_t limit) const;
+
   // --- Storage maintenance (maintenance.cc; doc/design.md section 22) ----
   struct GcRequest {
     bool dry_run = false;
@@ -575,6 +587,8 @@ class VaultService {
   Status ForgetPlanned(const Actor& actor, SeriesPlan& plan);
   // The lock a new snapshot gets from its source's policy (0: none).
   uint64_t LockFor(const SnapshotRecord& snapshot, uint64_t source_id) const;
+  // The policy of the source whose series `snapshot` is (or `source_id`).
+  std::optional<Policy> PolicyOf(const SnapshotRecord& snapshot, uint64_t source_id) const;
   // The anomaly rule, after a commit: compares `snapshot` with its series'
   // recent ones; on a sharp departure fires an alert and locks the last
   // good ones.

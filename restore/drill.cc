@@ -1,0 +1,248 @@
+#include "restore/drill.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "lib/base/errno.h"
+#include "lib/client/vault_link.h"
+
+namespace cairn::restore {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+uint64_t MillisSince(Clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+// A new or empty directory, made 0700.
+Status PrepareSandbox(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    if (!std::filesystem::is_directory(dir, ec)) {
+      return Status::InvalidArgument("--sandbox " + dir + " exists and is not a directory");
+    }
+    if (!std::filesystem::is_empty(dir, ec)) {
+      return Status::InvalidArgument("--sandbox " + dir +
+                                     " is not empty: a drill restores only into a new or empty "
+                                     "directory, which it removes afterwards");
+    }
+    return Status::OK();
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0) return ErrnoToStatus(errno, "create sandbox " + dir);
+  return Status::OK();
+}
+
+// Reads every regular file under `root` back from disk (no link is
+// followed). Returns the bytes read; the first unreadable file fails.
+Result<uint64_t> ReadBack(const std::string& root) {
+  uint64_t total = 0;
+  std::error_code ec;
+  std::vector<char> buf(1 << 20);
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           root, std::filesystem::directory_options::none, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    const int fd = ::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoToStatus(errno, "read back " + it->path().string());
+    ssize_t n;
+    while ((n = ::read(fd, buf.data(), buf.size())) > 0) total += static_cast<uint64_t>(n);
+    const int err = errno;
+    ::close(fd);
+    if (n < 0) return ErrnoToStatus(err, "read back " + it->path().string());
+  }
+  if (ec) return Status::IOError("read back " + root + ": " + ec.message());
+  return total;
+}
+
+// Runs `command` with /bin/sh in `cwd`, its own process group, at most
+// `timeout`; the tail of its output (stdout and stderr) is kept.
+json::object RunCheck(const std::string& command, const std::string& cwd,
+                      const std::string& snapshot, std::chrono::seconds timeout) {
+  json::object out{{"command", command}, {"exit", nullptr}, {"timed_out", false}};
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+    out["failure"] = "pipe: " + ErrnoToStatus(errno, "").message();
+    return out;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    out["failure"] = "fork: " + ErrnoToStatus(errno, "").message();
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return out;
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(pipefd[1], 1);
+    ::dup2(pipefd[1], 2);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    if (::chdir(cwd.c_str()) != 0) _exit(126);
+    ::setenv("CAIRN_DRILL_ROOT", cwd.c_str(), 1);
+    ::setenv("CAIRN_DRILL_SNAPSHOT", snapshot.c_str(), 1);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(pipefd[1]);
+  std::string tail;
+  const auto deadline = Clock::now() + timeout;
+  bool timed_out = false, eof = false;
+  while (!eof) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{pipefd[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(pipefd[0], buf, sizeof(buf));
+    if (n <= 0) {
+      eof = true;
+    } else {
+      tail.append(buf, static_cast<size_t>(n));
+      if (tail.size() > 8192) tail.erase(0, tail.size() - 4096);
+    }
+  }
+  if (timed_out) ::kill(-pid, SIGKILL);
+  int status = 0;
+  // After EOF the command may still run (a daemon that closed its output):
+  // wait out the rest of the timeout, then kill the group.
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (Clock::now() >= deadline) {
+      timed_out = true;
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::close(pipefd[0]);
+  if (tail.size() > 4096) tail.erase(0, tail.size() - 4096);
+  // Only printable text and newlines in the report.
+  for (char& ch : tail) {
+    if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) ch = '?';
+  }
+  out["output_tail"] = tail;
+  out["timed_out"] = timed_out;
+  if (timed_out) {
+    out["failure"] = "killed after " + std::to_string(timeout.count()) + " s";
+  } else if (WIFEXITED(status)) {
+    out["exit"] = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    out["failure"] = "killed by signal " + std::to_string(WTERMSIG(status));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& snapshot,
+                              const DrillOptions& o) {
+  if (o.sandbox.empty()) return Status::InvalidArgument("--sandbox is required");
+  CAIRN_RETURN_IF_ERROR(PrepareSandbox(o.sandbox));
+  DrillOutcome outcome;
+  outcome.restored_root = o.sandbox + "/restored";
+  const auto start = Clock::now();
+  std::optional<uint64_t> first_byte;
+  RestoreOptions ro = o.restore;
+  ro.target = outcome.restored_root;
+  ro.in_place = ro.overwrite = ro.verify_only = ro.force = false;
+  ro.follow_target_symlink = false;
+  ro.progress = [&](const RestoreProgress& p) {
+    if (!first_byte && p.bytes_done > 0) first_byte = MillisSince(start);
+  };
+  auto restored = Restore(state, snapshot, ro);
+  auto cleanup = [&] {
+    if (!o.keep) {
+      std::error_code ec;
+      std::filesystem::remove_all(o.sandbox, ec);
+    }
+  };
+  if (!restored.ok()) {
+    cleanup();
+    return restored.status().WithContext("drill restore");
+  }
+  const uint64_t restored_ms = MillisSince(start);
+  if (!first_byte) first_byte = restored_ms;
+  // Read back from the sandbox's disk (the restore checked every chunk's ID
+  // as it wrote it).
+  json::array damaged;
+  for (const Damage& d : restored->damaged) {
+    damaged.push_back(json::object{{"what", d.what},
+                                   {"error", d.error},
+                                   {"paths", json::array(d.paths.begin(), d.paths.end())}});
+  }
+  uint64_t read_back = 0;
+  if (!restored->image_target) {
+    auto back = ReadBack(outcome.restored_root);
+    if (!back.ok()) {
+      damaged.push_back(json::object{{"what", "sandbox"}, {"error", back.status().message()}});
+    } else {
+      read_back = *back;
+    }
+  }
+  const uint64_t verified_ms = MillisSince(start);
+  json::value check = nullptr;
+  if (!o.check.empty()) {
+    check = RunCheck(o.check, restored->image_target ? o.sandbox : outcome.restored_root,
+                     restored->snapshot_id, o.check_timeout);
+  }
+  const uint64_t checked_ms = MillisSince(start);
+  json::object measured{
+      {"snapshot", restored->snapshot_id},
+      {"files", restored->files},
+      {"bytes", restored->bytes},
+      {"read_back_bytes", read_back},
+      {"damaged", damaged},
+      {"millis", json::object{{"first_byte", *first_byte},
+                              {"restored", restored_ms},
+                              {"verified", verified_ms},
+                              {"checked", checked_ms},
+                              {"total", checked_ms}}},
+      {"check", check},
+      {"rto_seconds", o.rto_seconds ? json::value(*o.rto_seconds) : json::value(nullptr)}};
+  cleanup();
+  // The vault checks, signs and keeps it.
+  client::VaultLink::Options link_options;
+  link_options.deadline = o.restore.deadline;
+  CAIRN_ASSIGN_OR_RETURN(
+      auto link,
+      client::VaultLink::Open(state,
+                              o.restore.vaults.empty() ? state.config.vault_addresses
+                                                       : o.restore.vaults,
+                              link_options));
+  proto::DrillReport ask{json::serialize(measured)};
+  CAIRN_ASSIGN_OR_RETURN(proto::DrillSigned signed_reply,
+                         (link->Call<proto::DrillSigned>(proto::MessageType::kDrillReport, ask,
+                                                         proto::MessageType::kDrillSigned)));
+  boost::system::error_code ec;
+  json::value v = json::parse(signed_reply.json, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("report")) {
+    return Status::Corruption("the vault answered a malformed drill report");
+  }
+  outcome.signed_report = v.as_object();
+  const json::object& r = outcome.signed_report["report"].as_object();
+  outcome.ok = r.contains("ok") && r.at("ok").is_bool() && r.at("ok").as_bool();
+  if (const auto* f = r.if_contains("failure"); f && f->is_string()) {
+    outcome.failure = std::string(f->as_string());
+  }
+  return outcome;
+}
+
+}  // namespace cairn::restore

@@ -101,7 +101,8 @@ json::object RunCheck(const std::string& command, const std::string& cwd,
   const auto deadline = Clock::now() + timeout;
   bool timed_out = false, eof = false;
   while (!eof) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
@@ -223,10 +224,9 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
   link_options.deadline = o.restore.deadline;
   CAIRN_ASSIGN_OR_RETURN(
       auto link,
-      client::VaultLink::Open(state,
-                              o.restore.vaults.empty() ? state.config.vault_addresses
-                                                       : o.restore.vaults,
-                              link_options));
+      client::VaultLink::Open(
+          state, o.restore.vaults.empty() ? state.config.vault_addresses : o.restore.vaults,
+          link_options));
   proto::DrillReport ask{json::serialize(measured)};
   CAIRN_ASSIGN_OR_RETURN(proto::DrillSigned signed_reply,
                          (link->Call<proto::DrillSigned>(proto::MessageType::kDrillReport, ask,

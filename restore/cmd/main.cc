@@ -22,8 +22,8 @@
 #include <thread>
 
 #include "lib/base/bytes.h"
-#include "lib/base/errno.h"
 #include "lib/base/cli.h"
+#include "lib/base/errno.h"
 #include "lib/base/logging.h"
 #include "lib/base/names.h"
 #include "lib/client/identity.h"
@@ -176,7 +176,8 @@ cairn::Result<uint64_t> ParseSeconds(const std::string& text) {
     if (ch >= '0' && ch <= '9') {
       n = n * 10 + static_cast<uint64_t>(ch - '0');
       digits = true;
-      if (n > 100ull * 365 * 86400) return Status::InvalidArgument("--rto '" + text + "': too long");
+      if (n > 100ull * 365 * 86400)
+        return Status::InvalidArgument("--rto '" + text + "': too long");
       continue;
     }
     const uint64_t unit = ch == 's' ? 1 : ch == 'm' ? 60 : ch == 'h' ? 3600 : ch == 'd' ? 86400 : 0;
@@ -219,21 +220,23 @@ int RunDrill(const Common& c, const std::string& snapshot, cairn::restore::Drill
     const auto& ms = r.at("millis").as_object();
     auto secs = [&](const char* k) {
       char b[32];
-      std::snprintf(b, sizeof(b), "%.1f s", static_cast<double>(ms.at(k).to_number<uint64_t>()) / 1000);
+      std::snprintf(b, sizeof(b), "%.1f s",
+                    static_cast<double>(ms.at(k).to_number<uint64_t>()) / 1000);
       return std::string(b);
     };
     std::cout << "Drill " << r.at("drill").to_number<uint64_t>() << " of snapshot "
-              << std::string(r.at("snapshot").as_string()) << " (" << std::string(r.at("department").as_string()) << ", "
-              << std::string(r.at("snapshot_host").as_string()) << "): "
-              << (outcome->ok ? "PASSED" : "FAILED: " + outcome->failure) << "\n"
+              << std::string(r.at("snapshot").as_string()) << " ("
+              << std::string(r.at("department").as_string()) << ", "
+              << std::string(r.at("snapshot_host").as_string())
+              << "): " << (outcome->ok ? "PASSED" : "FAILED: " + outcome->failure) << "\n"
               << "  files " << r.at("files").to_number<uint64_t>() << ", bytes "
               << cairn::HumanBytes(r.at("bytes").to_number<uint64_t>()) << "\n"
               << "  first byte " << secs("first_byte") << ", restored " << secs("restored")
               << ", verified " << secs("verified") << ", checked " << secs("checked") << "\n";
     if (r.at("rto_seconds").is_number()) {
       std::cout << "  RTO " << r.at("rto_seconds").to_number<uint64_t>() << " s ("
-                << std::string(r.at("rto_source").as_string()) << "): "
-                << (r.at("rto_met").as_bool() ? "met" : "MISSED") << "\n";
+                << std::string(r.at("rto_source").as_string())
+                << "): " << (r.at("rto_met").as_bool() ? "met" : "MISSED") << "\n";
     } else {
       std::cout << "  RTO: none set (no policy names one; --rto gives one)\n";
     }
@@ -347,7 +350,6 @@ void PrintProgress(const cairn::restore::RestoreProgress& p) {
                static_cast<unsigned long long>(p.files_total),
                cairn::HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
 }
-
 
 int RunRestore(const Common& c, const std::string& snapshot,
                cairn::restore::RestoreOptions options) {
@@ -566,8 +568,9 @@ int main(int argc, char** argv) {
       "drill", "A restore drill: restore into a sandbox, check, time it, and get a signed report");
   drill_cmd->add_option("SNAPSHOT", snapshot, "Snapshot ID, unique prefix, or latest")->required();
   add_common(drill_cmd);
-  drill_cmd->add_option("--sandbox", drill.sandbox,
-                        "A new or empty directory; removed afterwards unless --keep")
+  drill_cmd
+      ->add_option("--sandbox", drill.sandbox,
+                   "A new or empty directory; removed afterwards unless --keep")
       ->required();
   drill_cmd->add_option("--check", drill.check,
                         "A shell command run in the restored tree (CAIRN_DRILL_ROOT); it must "
@@ -583,12 +586,13 @@ int main(int argc, char** argv) {
       ->add_option("--connections", drill.restore.connections, "Parallel connections to the vault")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  cli::Examples(drill_cmd,
-                "Exit 0 when the drill passed, 1 when it failed (damage, a failing or hanging "
-                "check, a missed RTO).\nExamples:\n"
-                "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill\n"
-                "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill \\\n"
-                "    --check 'test -s etc/hostname' --rto 4h --report drill.json");
+  cli::Examples(
+      drill_cmd,
+      "Exit 0 when the drill passed, 1 when it failed (damage, a failing or hanging "
+      "check, a missed RTO).\nExamples:\n"
+      "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill\n"
+      "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill \\\n"
+      "    --check 'test -s etc/hostname' --rto 4h --report drill.json");
 
   if (int rc = cli::Parse(app, argc, argv, "cairn-restore"); rc >= 0) return rc;
   c.json = flags.json;

@@ -282,8 +282,9 @@ class Catalog {
   Result<std::vector<crypto::ChunkId>> Manifest(uint32_t department, std::string_view id) const;
   // The same streamed, a part (up to 16384 IDs) at a time, in one read
   // transaction; Corruption when the count differs from the snapshot's.
-  Status ForEachManifestPart(const SnapshotRecord& snapshot,
-                             const std::function<Status(std::span<const crypto::ChunkId>)>& sink) const;
+  Status ForEachManifestPart(
+      const SnapshotRecord& snapshot,
+      const std::function<Status(std::span<const crypto::ChunkId>)>& sink) const;
 
   // --- Replication (doc/design.md section 13) ---------------------------
 

@@ -1,16 +1,15 @@
 // Drill reports: signed JSON, keyed by drill ID (doc/design.md section 23).
+#include <algorithm>
+
 #include "vault/catalog/catalog.h"
 #include "vault/catalog/rows.h"
-
-#include <algorithm>
 
 namespace cairn::vault {
 
 using rows::Be64;
 using rows::NextCounter;
 
-Result<uint64_t> Catalog::AddDrill(
-    const std::function<Result<std::string>(uint64_t id)>& make) {
+Result<uint64_t> Catalog::AddDrill(const std::function<Result<std::string>(uint64_t id)>& make) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, NextCounter(txn, meta_, "next_drill_id"));
   CAIRN_ASSIGN_OR_RETURN(std::string report, make(id));

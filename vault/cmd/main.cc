@@ -30,9 +30,9 @@
 #include "vault/cmd/output.h"
 #include "vault/cmd/protection.h"
 #include "vault/cmd/storage.h"
-#include "vault/drill/report.h"
 #include "vault/config.h"
 #include "vault/daemon.h"
+#include "vault/drill/report.h"
 #include "vault/service/vault_service.h"
 #include "vault/vault.h"
 
@@ -165,7 +165,7 @@ std::string CsvField(const std::string& v) {
 int ReportVerify(const std::string& file, const std::string& data_dir, const std::string& key_file,
                  bool json) {
   auto* env = cairn::io::Env::Posix();
-  const std::string key_path = !key_file.empty() ? key_file
+  const std::string key_path = !key_file.empty()   ? key_file
                                : !data_dir.empty() ? data_dir + "/audit/signing.pub"
                                                    : "";
   if (key_path.empty()) {
@@ -193,8 +193,11 @@ int ReportVerify(const std::string& file, const std::string& data_dir, const std
   }
   const auto& r = v.as_object().at("report").as_object();
   if (json) {
-    cli::PrintJson({{"ok", true}, {"file", file}, {"drill", r.at("drill")},
-                    {"snapshot", r.at("snapshot")}, {"passed", r.at("ok")}});
+    cli::PrintJson({{"ok", true},
+                    {"file", file},
+                    {"drill", r.at("drill")},
+                    {"snapshot", r.at("snapshot")},
+                    {"passed", r.at("ok")}});
   } else {
     std::cout << file << ": verified: drill " << boost::json::serialize(r.at("drill"))
               << " of snapshot " << std::string(r.at("snapshot").as_string()) << " ("
@@ -523,10 +526,11 @@ int main(int argc, char** argv) {
   audit->require_subcommand(1);
   auto* report = app.add_subcommand("report", "Evidence: signed drill reports");
   report->require_subcommand(1);
-  auto* report_verify =
-      report->add_subcommand("verify", "Check a signed drill report offline; exit 1 if it does not hold");
+  auto* report_verify = report->add_subcommand(
+      "verify", "Check a signed drill report offline; exit 1 if it does not hold");
   std::string report_file, report_key;
-  report_verify->add_option("FILE", report_file, "The report (JSON), as cairn-restore drill wrote it")
+  report_verify
+      ->add_option("FILE", report_file, "The report (JSON), as cairn-restore drill wrote it")
       ->required();
   report_verify->add_option("--public-key", report_key,
                             "The vault's public key (cairn-vault audit key)");
@@ -752,8 +756,9 @@ int main(int argc, char** argv) {
     for (const auto& d : *drills) {
       arr.push_back(d);
       const auto& r = d.at("report").as_object();
-      text += boost::json::serialize(r.at("drill")) + "\t" + std::string(r.at("finished").as_string()) +
-              "\t" + std::string(r.at("department").as_string()) + "\t" +
+      text += boost::json::serialize(r.at("drill")) + "\t" +
+              std::string(r.at("finished").as_string()) + "\t" +
+              std::string(r.at("department").as_string()) + "\t" +
               std::string(r.at("snapshot").as_string()) + "\t" +
               (r.at("ok").as_bool() ? std::string("passed")
                                     : "FAILED: " + std::string(r.at("failure").as_string())) +

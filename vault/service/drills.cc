@@ -63,7 +63,8 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
   auto snapshot = vault_->catalog()->FindSnapshot(agent.department, snap_v->as_string());
   if (!snapshot.ok()) {
     return snapshot.status().IsNotFound()
-               ? Status::NotFound("no snapshot " + EscapeForLog(std::string_view(snap_v->as_string())) +
+               ? Status::NotFound("no snapshot " +
+                                  EscapeForLog(std::string_view(snap_v->as_string())) +
                                   " in this department")
                : snapshot.status();
   }
@@ -118,8 +119,8 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
   json::value rto_met = nullptr;
   if (!rto.is_null()) rto_met = total_ms <= rto.as_uint64() * 1000;
   ManifestDigest digest;
-  CAIRN_RETURN_IF_ERROR(vault_->catalog()->ForEachManifestPart(
-      *snapshot, [&](std::span<const crypto::ChunkId> ids) {
+  CAIRN_RETURN_IF_ERROR(
+      vault_->catalog()->ForEachManifestPart(*snapshot, [&](std::span<const crypto::ChunkId> ids) {
         digest.Add(ids);
         return Status::OK();
       }));
@@ -168,7 +169,8 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
         r["ok"] = failure.empty();
         r["failure"] = failure;
         CAIRN_ASSIGN_OR_RETURN(signed_report,
-                               SignReport(r, [&](ByteView b) { return audit->Sign(b); }, pem));
+                               SignReport(
+                                   r, [&](ByteView b) { return audit->Sign(b); }, pem));
         return json::serialize(signed_report);
       }));
   Audit(agent, "drill.report", department, snapshot->id,

@@ -151,6 +151,90 @@ json::object RunCheck(const std::string& command, const std::string& cwd,
   return out;
 }
 
+// The system tools live in /usr/sbin, which a service's PATH may lack.
+const std::string kSbin = "PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH ";
+
+// A path for /bin/sh, single-quoted.
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+// An image snapshot restored as one file: its file system is checked
+// (e2fsck -n -f for ext2/3/4, xfs_repair -n for xfs), mounted read-only on
+// a loop device at `mount_point`, and every file in it read. Returns what
+// was found; "mounted" tells the caller to unmount.
+json::object CheckFilesystem(const std::string& image, const std::string& mount_point,
+                             const std::string& snapshot, std::chrono::seconds timeout) {
+  json::object fs{{"type", nullptr}, {"fsck", nullptr}, {"mounted", false}, {"ok", false}};
+  json::object probe =
+      RunCheck(kSbin + "blkid -o value -s TYPE " + Quote(image), "/", snapshot, timeout);
+  std::string type =
+      probe.contains("output_tail") ? std::string(probe["output_tail"].as_string()) : "";
+  while (!type.empty() && (type.back() == '\n' || type.back() == ' ')) type.pop_back();
+  if (type.empty()) {
+    fs["failure"] = "no file system recognised in the image (blkid found none)";
+    return fs;
+  }
+  fs["type"] = type;
+  std::string fsck;
+  if (type == "ext2" || type == "ext3" || type == "ext4") {
+    fsck = kSbin + "e2fsck -n -f " + Quote(image);
+  } else if (type == "xfs") {
+    fsck = kSbin + "xfs_repair -n -f " + Quote(image);
+  }
+  if (fsck.empty()) {
+    fs["fsck"] = "no checker for " + type;
+  } else {
+    json::object r = RunCheck(fsck, "/", snapshot, timeout);
+    fs["fsck"] = r;
+    const json::value& exit = r["exit"];
+    if (!exit.is_number() || exit.to_number<int64_t>() != 0) {
+      fs["failure"] = "the file system check found errors (" + fsck + ")";
+      return fs;
+    }
+  }
+  if (::geteuid() != 0) {
+    fs["failure"] = "not mounted: a loop mount needs root";
+    return fs;
+  }
+  if (::mkdir(mount_point.c_str(), 0700) != 0) {
+    fs["failure"] = "mkdir " + mount_point + ": " + ErrnoToStatus(errno, "").message();
+    return fs;
+  }
+  const std::string options = type.starts_with("ext") ? "ro,loop,noload,nodev,nosuid,noexec"
+                                                      : "ro,loop,norecovery,nodev,nosuid,noexec";
+  json::object mount =
+      RunCheck(kSbin + "mount -o " + options + " " + Quote(image) + " " + Quote(mount_point), "/",
+               snapshot, timeout);
+  if (!mount["exit"].is_number() || mount["exit"].to_number<int64_t>() != 0) {
+    fs["failure"] = "the read-only mount failed: " + std::string(mount["output_tail"].as_string());
+    return fs;
+  }
+  fs["mounted"] = true;
+  uint64_t files = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(mount_point, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    ++files;
+  }
+  auto bytes = ReadBack(mount_point);
+  fs["files"] = files;
+  if (ec || !bytes.ok()) {
+    fs["failure"] =
+        "listing the mounted file system failed: " + (ec ? ec.message() : bytes.status().message());
+    return fs;
+  }
+  fs["bytes"] = *bytes;
+  fs["ok"] = true;
+  return fs;
+}
+
+void Unmount(const std::string& mount_point, const std::string& snapshot) {
+  (void)RunCheck(kSbin + "umount " + Quote(mount_point), "/", snapshot, std::chrono::seconds(60));
+}
+
 }  // namespace
 
 Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& snapshot,
@@ -198,12 +282,25 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
       read_back = *back;
     }
   }
+  // An image: its file system checked, mounted read-only and listed; the
+  // check command then runs in the mount.
+  json::value filesystem = nullptr;
+  std::string check_dir = outcome.restored_root;
+  const std::string mount_point = o.sandbox + "/mnt";
+  bool mounted = false;
+  if (restored->image_target && damaged.empty()) {
+    json::object fs =
+        CheckFilesystem(outcome.restored_root, mount_point, restored->snapshot_id, o.check_timeout);
+    mounted = fs["mounted"].as_bool();
+    check_dir = mounted ? mount_point : o.sandbox;
+    filesystem = fs;
+  }
   const uint64_t verified_ms = MillisSince(start);
   json::value check = nullptr;
   if (!o.check.empty()) {
-    check = RunCheck(o.check, restored->image_target ? o.sandbox : outcome.restored_root,
-                     restored->snapshot_id, o.check_timeout);
+    check = RunCheck(o.check, check_dir, restored->snapshot_id, o.check_timeout);
   }
+  if (mounted) Unmount(mount_point, restored->snapshot_id);
   const uint64_t checked_ms = MillisSince(start);
   json::object measured{
       {"snapshot", restored->snapshot_id},
@@ -217,6 +314,7 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
                               {"checked", checked_ms},
                               {"total", checked_ms}}},
       {"check", check},
+      {"filesystem", filesystem},
       {"rto_seconds", o.rto_seconds ? json::value(*o.rto_seconds) : json::value(nullptr)}};
   cleanup();
   // The vault checks, signs and keeps it.

@@ -240,6 +240,17 @@ int RunDrill(const Common& c, const std::string& snapshot, cairn::restore::Drill
     } else {
       std::cout << "  RTO: none set (no policy names one; --rto gives one)\n";
     }
+    if (const auto& fs = r.at("filesystem"); fs.is_object()) {
+      const auto& f = fs.as_object();
+      std::cout << "  file system: "
+                << (f.at("type").is_string() ? std::string(f.at("type").as_string()) : "unknown")
+                << (f.at("ok").as_bool()
+                        ? ", checked clean, mounted read-only, " +
+                              boost::json::serialize(f.at("files")) + " entries read"
+                        : ": " + (f.contains("failure") ? std::string(f.at("failure").as_string())
+                                                        : std::string("not sound")))
+                << "\n";
+    }
     if (const auto& chk = r.at("check"); chk.is_object()) {
       const auto& co = chk.as_object();
       std::cout << "  check: " << std::string(co.at("command").as_string()) << ": "

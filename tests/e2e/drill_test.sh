@@ -97,6 +97,39 @@ vault_start "$WORK/vault" "$port"
 check "a drill of a corrupted snapshot fails" drill_fails corrupt
 check "and names the damaged file" grep -q 'big' "$WORK/corrupt.json"
 
+# --- An ext4 image: fsck, a read-only loop mount, a listing, the check in it --
+PATH=$PATH:/usr/sbin:/sbin
+if command -v mkfs.ext4 >/dev/null && [[ $(id -u) -eq 0 ]] && losetup -f >/dev/null 2>&1; then
+  mkdir -p "$WORK/fsdata/etc"
+  for i in $(seq 1 40); do head -c 5000 /dev/urandom >"$WORK/fsdata/f$i"; done
+  echo "db01" >"$WORK/fsdata/etc/hostname"
+  mkfs.ext4 -q -F -d "$WORK/fsdata" "$WORK/disk.img" 32M
+  "$AGENT" backup --state "$WORK/agent" --image "$WORK/disk.img" --json >"$WORK/img.json"
+  isnap=$(json "$WORK/img.json" snapshot)
+  "$RESTORE" drill "$isnap" "${D[@]}" --sandbox "$WORK/sb-img" --report "$WORK/img-drill.json" \
+    --check 'test "$(cat etc/hostname)" = db01' >"$WORK/img-drill.txt" 2>&1
+  rc=$?
+  cat "$WORK/img-drill.txt"
+  check "a drill of an ext4 image passes" test "$rc" = 0
+  check "after e2fsck found it clean" test "$(field "$WORK/img-drill.json" filesystem.fsck.exit)" = 0
+  check "and a read-only loop mount listed its files" \
+    test "$(field "$WORK/img-drill.json" filesystem.files)" -ge 41 -a "$(field "$WORK/img-drill.json" filesystem.type)" = ext4
+  check "the check ran inside the mounted file system" test "$(field "$WORK/img-drill.json" check.exit)" = 0
+  check "nothing stays mounted" bash -c "! grep -q '$WORK/sb-img' /proc/mounts"
+  # A file system damaged before the backup: the drill's fsck finds it.
+  cp "$WORK/disk.img" "$WORK/bad.img"
+  dd if=/dev/zero of="$WORK/bad.img" bs=4096 seek=1 count=1 conv=notrunc status=none
+  "$AGENT" backup --state "$WORK/agent" --image "$WORK/bad.img" --json >"$WORK/bad.json"
+  bsnap=$(json "$WORK/bad.json" snapshot)
+  rc=0
+  "$RESTORE" drill "$bsnap" "${D[@]}" --sandbox "$WORK/sb-bad" --report "$WORK/bad-drill.json" \
+    >"$WORK/bad-drill.txt" 2>&1 || rc=$?
+  check "a drill of an image whose file system is damaged fails" test "$rc" = 1
+  check "saying the file system check found errors" grep -q 'check found errors' "$WORK/bad-drill.json"
+else
+  echo "SKIP (part): the ext4 image drill needs root, mkfs.ext4 and a loop device"
+fi
+
 "$VAULT" report drills "${V[@]}" >"$WORK/drills.txt"
 check "the vault keeps every report" test "$(wc -l <"$WORK/drills.txt")" -ge 5
 "$VAULT" audit list "${V[@]}" --action drill.report --json >"$WORK/audit.json"

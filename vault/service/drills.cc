@@ -104,6 +104,20 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
     }
     check = kept;
   }
+  // An image's file system: checked, mounted read-only, listed.
+  json::value filesystem = nullptr;
+  bool filesystem_ok = true;
+  if (const json::value* f = m.if_contains("filesystem"); f != nullptr && !f->is_null()) {
+    if (!f->is_object()) return Bad("'filesystem' must be an object or null");
+    const json::value* ok = f->as_object().if_contains("ok");
+    if (ok == nullptr || !ok->is_bool()) return Bad("'filesystem' needs 'ok'");
+    filesystem_ok = ok->as_bool();
+    json::object kept;
+    for (const char* key : {"type", "fsck", "mounted", "files", "bytes", "ok", "failure"}) {
+      if (const json::value* v = f->as_object().if_contains(key); v != nullptr) kept[key] = *v;
+    }
+    filesystem = kept;
+  }
   // The RTO: the policy's, else the one the drill asked for.
   json::value rto = nullptr;
   std::string rto_source;
@@ -126,6 +140,11 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
       }));
   std::string failure;
   if (!damaged.empty()) failure = std::to_string(damaged.size()) + " damaged objects";
+  if (!filesystem_ok) {
+    const json::value* why = filesystem.as_object().if_contains("failure");
+    failure += std::string(failure.empty() ? "" : "; ") + "the image's file system: " +
+               (why != nullptr && why->is_string() ? std::string(why->as_string()) : "not sound");
+  }
   if (!check_ok) failure += std::string(failure.empty() ? "" : "; ") + "the check failed";
   if (rto_met.is_bool() && !rto_met.as_bool()) {
     failure += std::string(failure.empty() ? "" : "; ") + "the RTO was missed";
@@ -163,6 +182,7 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
         r["damaged"] = damaged;
         r["millis"] = millis;
         r["check"] = check;
+        r["filesystem"] = filesystem;
         r["rto_seconds"] = rto;
         r["rto_source"] = rto_source.empty() ? json::value(nullptr) : json::value(rto_source);
         r["rto_met"] = rto_met;

@@ -134,6 +134,7 @@ ROUTES = [
     ("GET", "/api/v1/audit/verify", None, {"admin", "auditor"}, False),
     ("GET", "/api/v1/storage", None, ALL, False),
     ("GET", "/api/v1/drills", None, ALL, False),
+    ("GET", "/api/v1/compliance", None, ALL, False),
     ("POST", "/api/v1/storage/gc", lambda d: {"dry_run": True}, {"admin"}, False),
     ("POST", "/api/v1/storage/scrub", lambda d: {"no_repair": True}, {"admin"}, False),
     ("GET", "/api/v1/storage/requests/{gc_request}", None, {"admin"}, False),

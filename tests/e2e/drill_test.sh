@@ -80,6 +80,30 @@ else
     bash -c "grep -q 'not empty' '$WORK/full.txt' && test -f '$WORK/full/x'"
 fi
 
+# --- Compliance: the policy's RTO and drill frequency against the drills ---
+host=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb'))['host'])" "$WORK/agent/agent.toml")
+"$VAULT" policy create docs --schedule daily --rpo 26h --rto 1h --drill-every 7d "${V[@]}" >/dev/null
+"$VAULT" source add --department finance --agent "$host" --policy docs --path "$WORK/src" "${V[@]}" >/dev/null
+"$RESTORE" drill "$snap" "${D[@]}" --sandbox "$WORK/sb-pol" --report "$WORK/pol.json" >/dev/null 2>&1
+check "a drill takes the RTO from the snapshot's policy" \
+  test "$(field "$WORK/pol.json" rto_source)" = "policy docs" -a "$(field "$WORK/pol.json" rto_seconds)" = 3600
+"$VAULT" report compliance "${V[@]}" --json >"$WORK/comp1.json"
+comp() { python3 -c "import json,sys; s=[x for x in json.load(open(sys.argv[1]))['sources'] if x['policy']=='docs'][0]
+v=s
+for k in sys.argv[2].split('.'): v=v[k]
+print(json.dumps(v))" "$1" "$2"; }
+check "compliance: RPO met by the newest good snapshot" test "$(comp "$WORK/comp1.json" rpo_state)" = '"met"'
+check "compliance: RTO met by the last drill, which is fresh" \
+  test "$(comp "$WORK/comp1.json" last_drill.rto_met)" = true -a "$(comp "$WORK/comp1.json" drill_fresh)" = true
+check "compliance: the source is compliant" test "$(comp "$WORK/comp1.json" compliant)" = true
+"$VAULT" policy edit docs --rto 1s "${V[@]}" >/dev/null
+drill_fails slowpol --check 'sleep 2'
+"$VAULT" report compliance "${V[@]}" --json >"$WORK/comp2.json"
+check "a slow drill misses the policy's RTO, and the source is not compliant" \
+  test "$(comp "$WORK/comp2.json" last_drill.rto_met)" = false -a "$(comp "$WORK/comp2.json" compliant)" = false
+"$VAULT" report compliance "${V[@]}" --csv >"$WORK/comp.csv"
+check "compliance as CSV, a row per source" test "$(grep -c docs "$WORK/comp.csv")" = 1
+
 # A corrupted snapshot: one byte flipped inside the big file's first chunk.
 vault_stop
 python3 - "$WORK/vault/packs" <<'EOF'

@@ -728,6 +728,25 @@ const std::vector<Route>& Routes() {
          for (const auto& plan : plans) a.push_back(SeriesPlanJson(plan));
          return json::object{{"dry_run", dry_run}, {"series", a}};
        }},
+      {"GET", "/api/v1/compliance", 200,
+       [](Call& c) -> Result<json::object> {
+         const auto& q = c.request.target.query;
+         auto d = q.find("department");
+         const uint64_t now = c.service->vault()->env()->NowMicros();
+         uint64_t from = now - std::min<uint64_t>(now, 30ull * 86400 * 1'000'000), to = now + 1;
+         for (auto [key, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
+           auto it = q.find(key);
+           if (it == q.end()) continue;
+           char* end = nullptr;
+           const unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
+           if (it->second.empty() || end == nullptr || *end != '\0') {
+             return Status::InvalidArgument(std::string(key) + " must be microseconds since 1970");
+           }
+           *out = v;
+         }
+         return c.service->Compliance(c.actor, d == q.end() ? "" : d->second, from, to,
+                                      c.options->scheduler);
+       }},
       {"GET", "/api/v1/drills", 200,
        [](Call& c) -> Result<json::object> {
          CAIRN_ASSIGN_OR_RETURN(auto drills, c.service->ListDrills(c.actor, 500));

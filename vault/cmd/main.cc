@@ -540,6 +540,23 @@ int main(int argc, char** argv) {
   cli::Examples(report_verify,
                 "Examples:\n  cairn-vault report verify drill.json --public-key vault-audit.pub\n"
                 "  cairn-vault report verify drill.json --data /var/lib/cairn/vault");
+  auto* compliance = report->add_subcommand(
+      "compliance", "Recovery objectives against what was achieved, per source (auditors)");
+  compliance->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  std::string comp_department, comp_from, comp_to;
+  bool comp_csv = false;
+  compliance->add_option("--department", comp_department, "Only this department");
+  compliance->add_option("--from", comp_from,
+                         "Backups counted from this time (default: 30 days ago)");
+  compliance->add_option("--to", comp_to, "... up to this time (default: now)");
+  compliance->add_flag("--csv", comp_csv, "Print CSV (for spreadsheets)");
+  cli::AddJsonFlag(compliance, &flags);
+  cli::Examples(compliance,
+                "Examples:\n  cairn-vault report compliance --data /var/lib/cairn/vault\n"
+                "  cairn-vault report compliance --data /var/lib/cairn/vault --department finance "
+                "--from 2026-11-01 --to 2026-12-01 --csv");
   auto* drill_list = report->add_subcommand("drills", "List drill reports, newest first");
   drill_list->add_option("--data", data_dir, "Vault data directory")
       ->envname("CAIRN_DATA")
@@ -791,6 +808,68 @@ int main(int argc, char** argv) {
       return 0;
     }
     return WaitForJob(service, *id, job_wait, json);
+  }
+  if (*compliance) {
+    auto config = cairn::vault::LoadConfig(data_dir + "/vault.toml");
+    const auto scheduler = config.ok() ? config->scheduler : cairn::vault::SchedulerOptions{};
+    const uint64_t now = cairn::io::Env::Posix()->NowMicros();
+    uint64_t from = now - std::min<uint64_t>(now, 30ull * 86400 * 1'000'000), to = now + 1;
+    for (auto [text, out] : {std::pair{&comp_from, &from}, std::pair{&comp_to, &to}}) {
+      if (text->empty()) continue;
+      auto micros = ParseTime(*text);
+      if (!micros.ok()) return Fail(json, micros.status());
+      *out = *micros;
+    }
+    auto r = service.Compliance(me, comp_department, from, to, scheduler);
+    if (!r.ok()) return Fail(json, r.status());
+    auto num = [](const boost::json::value& v) {
+      return v.is_null() ? std::string("-") : boost::json::serialize(v);
+    };
+    auto str = [](const boost::json::value& v) {
+      return v.is_string() ? std::string(v.as_string()) : std::string("-");
+    };
+    if (comp_csv) {
+      std::cout << "department,source,host,what,policy,rpo_seconds,rpo_achieved_seconds,rpo_state,"
+                   "offsite,rto_seconds,last_drill_seconds,last_drill_rto_met,drill_fresh,"
+                   "backups_done,backups_failed,backups_missed,backup_success_percent,"
+                   "damaged_snapshots,department_stored_bytes,compliant\n";
+    }
+    std::string text =
+        "SOURCE\tDEPARTMENT\tHOST\tPOLICY\tRPO\tACHIEVED\tRTO\tLAST DRILL\tDRILL FRESH\t"
+        "BACKUPS OK\tCOMPLIANT\n";
+    for (const auto& v : (*r)["sources"].as_array()) {
+      const auto& s = v.as_object();
+      std::string what;
+      for (const auto& p : s.at("paths").as_array())
+        what += (what.empty() ? "" : " ") + std::string(p.as_string());
+      const auto& drill = s.at("last_drill");
+      const std::string drill_s =
+          drill.is_null() ? "-" : num(drill.as_object().at("total_seconds")) + "s";
+      const std::string drill_met = drill.is_null() ? "-" : num(drill.as_object().at("rto_met"));
+      const auto& b = s.at("backups").as_object();
+      if (comp_csv) {
+        std::cout << CsvField(str(s.at("department"))) << "," << num(s.at("source")) << ","
+                  << CsvField(str(s.at("host"))) << "," << CsvField(what) << ","
+                  << CsvField(str(s.at("policy"))) << "," << num(s.at("rpo_seconds")) << ","
+                  << num(s.at("rpo_achieved_seconds")) << "," << CsvField(str(s.at("rpo_state")))
+                  << "," << CsvField(str(s.at("offsite"))) << "," << num(s.at("rto_seconds")) << ","
+                  << (drill.is_null() ? "" : num(drill.as_object().at("total_seconds"))) << ","
+                  << drill_met << "," << num(s.at("drill_fresh")) << "," << num(b.at("done")) << ","
+                  << num(b.at("failed")) << "," << num(b.at("missed")) << ","
+                  << num(s.at("backup_success_percent")) << "," << num(s.at("damaged_snapshots"))
+                  << "," << num(s.at("department_stored_bytes")) << "," << num(s.at("compliant"))
+                  << "\n";
+      }
+      text += num(s.at("source")) + "\t" + str(s.at("department")) + "\t" + str(s.at("host")) +
+              "\t" + str(s.at("policy")) + "\t" + num(s.at("rpo_seconds")) + "\t" +
+              num(s.at("rpo_achieved_seconds")) + " (" + str(s.at("rpo_state")) + ")\t" +
+              num(s.at("rto_seconds")) + "\t" + drill_s + "\t" + num(s.at("drill_fresh")) + "\t" +
+              num(s.at("backup_success_percent")) + "%\t" +
+              (s.at("compliant").as_bool() ? "yes" : "NO") + "\n";
+    }
+    if (comp_csv) return 0;
+    Print(json, *r, text);
+    return 0;
   }
   {
     // The scheduler's settings decide the next runs that status shows.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <map>
 
 #include "lib/base/cli.h"
 #include "lib/base/names.h"
@@ -177,6 +178,7 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
         r["drill_agent"] = agent.name;
         r["started"] = cli::Rfc3339(now - std::min(now, total_ms * 1000));
         r["finished"] = cli::Rfc3339(now);
+        r["finished_micros"] = now;
         r["files"] = files;
         r["bytes"] = bytes;
         r["damaged"] = damaged;
@@ -220,6 +222,105 @@ Result<std::vector<json::object>> VaultService::ListDrills(const Actor& actor, s
     if (limit != 0 && out.size() >= limit) break;
   }
   return out;
+}
+
+Result<json::object> VaultService::Compliance(const Actor& actor, std::string_view department,
+                                              uint64_t from_micros, uint64_t to_micros,
+                                              const SchedulerOptions& scheduler) const {
+  CAIRN_ASSIGN_OR_RETURN(ProtectionReport status, ProtectionStatus(actor, department, scheduler));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<json::object> drills, ListDrills(actor, 0));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, vault_->catalog()->ListJobs());
+  std::map<uint32_t, ChunkStore::Usage> usage;
+  if (vault_->store() != nullptr) {
+    if (auto u = vault_->store()->PackUsage(); u.ok()) usage = *u;
+  }
+  const uint64_t now = Now();
+  json::array rows;
+  for (const SourceStatus& st : status.sources) {
+    const SourceRecord& s = st.source;
+    json::object row;
+    row["department"] = st.department;
+    row["source"] = s.id;
+    row["host"] = s.host;
+    row["paths"] = json::array(s.paths.begin(), s.paths.end());
+    row["image"] = s.image;
+    row["policy"] = st.policy.name;
+    // RPO: objective, and what was achieved at the primary and off site.
+    row["rpo_seconds"] = st.policy.rpo_seconds ? json::value(st.policy.rpo_seconds) : nullptr;
+    row["newest_good_snapshot"] = st.last_good_snapshot;
+    row["rpo_achieved_seconds"] =
+        st.last_good_micros ? json::value(st.age_seconds) : json::value(nullptr);
+    row["rpo_state"] = st.rpo;
+    row["offsite"] = st.offsite;
+    row["damaged_snapshots"] = st.damaged_snapshots;
+    // RTO: objective, and the last drill of this source's series.
+    row["rto_seconds"] = st.policy.rto_seconds ? json::value(st.policy.rto_seconds) : nullptr;
+    const json::object* last = nullptr;
+    for (const json::object& d : drills) {
+      const json::object& r = d.at("report").as_object();
+      if (r.at("department").as_string() != st.department ||
+          r.at("snapshot_host").as_string() != s.host) {
+        continue;
+      }
+      std::vector<std::string> paths;
+      for (const auto& p : r.at("snapshot_paths").as_array()) paths.emplace_back(p.as_string());
+      if (paths != s.paths) continue;
+      last = &r;  // newest first: the first that matches
+      break;
+    }
+    if (last != nullptr) {
+      const uint64_t total_ms = last->at("millis").as_object().at("total").to_number<uint64_t>();
+      row["last_drill"] = json::object{{"drill", last->at("drill")},
+                                       {"finished", last->at("finished")},
+                                       {"ok", last->at("ok")},
+                                       {"total_seconds", total_ms / 1000},
+                                       {"rto_met", last->at("rto_met")}};
+    } else {
+      row["last_drill"] = nullptr;
+    }
+    row["drill_every_seconds"] =
+        st.policy.drill_every_seconds ? json::value(st.policy.drill_every_seconds) : nullptr;
+    json::value fresh = nullptr;
+    if (st.policy.drill_every_seconds != 0) {
+      bool is_fresh = false;
+      if (last != nullptr) {
+        const json::value* when = last->if_contains("finished_micros");
+        is_fresh = when != nullptr && when->is_number() &&
+                   now - std::min(now, when->to_number<uint64_t>()) <=
+                       st.policy.drill_every_seconds * 1'000'000;
+      }
+      fresh = is_fresh;
+    }
+    row["drill_fresh"] = fresh;
+    // Backups of this source in the window.
+    uint64_t done = 0, failed = 0, missed = 0;
+    for (const JobRecord& j : jobs) {
+      if (j.source_id != s.id || j.created_micros < from_micros || j.created_micros >= to_micros) {
+        continue;
+      }
+      done += j.state == JobState::kDone;
+      failed += j.state == JobState::kFailed;
+      missed += j.state == JobState::kMissed;
+    }
+    const uint64_t ended = done + failed + missed;
+    row["backups"] = json::object{{"done", done}, {"failed", failed}, {"missed", missed}};
+    row["backup_success_percent"] =
+        ended ? json::value(static_cast<uint64_t>(done * 100 / ended)) : json::value(nullptr);
+    row["department_stored_bytes"] = usage[s.department_id].bytes;
+    // The objectives met over all: RPO met, RTO met by the last drill, the
+    // drill fresh, no damaged snapshot.
+    const bool rpo_ok = st.rpo == "met" || st.rpo == "no RPO";
+    const bool rto_ok =
+        st.policy.rto_seconds == 0 || (last != nullptr && last->at("rto_met").is_bool() &&
+                                       last->at("rto_met").as_bool() && last->at("ok").as_bool());
+    const bool drill_ok = fresh.is_null() || fresh.as_bool();
+    row["compliant"] = rpo_ok && rto_ok && drill_ok && st.damaged_snapshots == 0;
+    rows.push_back(std::move(row));
+  }
+  return json::object{{"time", cli::Rfc3339(now)},
+                      {"from", cli::Rfc3339(from_micros)},
+                      {"to", cli::Rfc3339(to_micros)},
+                      {"sources", std::move(rows)}};
 }
 
 }  // namespace cairn::vault

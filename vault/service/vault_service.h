@@ -485,6 +485,13 @@ class VaultService {
   Result<boost::json::object> RecordDrill(const Actor& agent, std::string_view measured_json);
   // Signed reports, newest first (any role; an operator: its departments).
   Result<std::vector<boost::json::object>> ListDrills(const Actor& actor, size_t limit) const;
+  // Recovery objectives against what was achieved, per source, for
+  // auditors (doc/design.md section 23): the RPO against the age of the
+  // newest good snapshot and the off-site copy, the RTO against the last
+  // drill, drill freshness, backup success over [from, to), storage.
+  Result<boost::json::object> Compliance(const Actor& actor, std::string_view department,
+                                         uint64_t from_micros, uint64_t to_micros,
+                                         const SchedulerOptions& scheduler) const;
 
   // --- Storage maintenance (maintenance.cc; doc/design.md section 22) ----
   struct GcRequest {

@@ -56,8 +56,10 @@ std::string GcText(const boost::json::object& r) {
   o << "  space freed:        " << Bytes(U(r, "bytes_freed")) << (dry ? " (would be)" : "") << "\n";
   if (U(r, "packs_waiting") > 0)
     o << "  waiting for reads:  " << U(r, "packs_waiting") << " packs (removed shortly)\n";
-  o << "  mark filter:        " << Bytes(U(r, "filter_bytes")) << ", false positives ~"
-    << r.at("false_positive_rate").to_number<double>() * 100 << " %\n";
+  char rate[32];
+  std::snprintf(rate, sizeof(rate), "%.2f", r.at("false_positive_rate").to_number<double>() * 100);
+  o << "  mark filter:        " << Bytes(U(r, "filter_bytes")) << ", false positives ~" << rate
+    << " % (garbage kept until a later run, never a live chunk lost)\n";
   o << "\n  department        packs  unique       referenced   reclaimable\n";
   for (const auto& dv : r.at("departments").as_array()) {
     const auto& d = dv.as_object();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -115,7 +116,9 @@ class Collector {
       report_.delta_bases += added;
       if (added == 0) break;
     }
-    report_.false_positive_rate = marked_->FalsePositiveRate(report_.references);
+    // Distinct marks: the references, repeats and all, are at most the index.
+    report_.false_positive_rate = marked_->FalsePositiveRate(
+        std::min(report_.references + report_.delta_bases, report_.index_entries));
     return Status::OK();
   }
 

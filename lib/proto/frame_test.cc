@@ -91,9 +91,9 @@ TEST(FrameTest, LengthLimitDependsOnType) {
   for (int t = kFirstType; t <= kLastType; ++t) {
     auto type = static_cast<MessageType>(t);
     bool bulk = type == MessageType::kPutRecord || type == MessageType::kPutDeltaRecord ||
-                type == MessageType::kRecords ||
-                type == MessageType::kManifestPart || type == MessageType::kDelta ||
-                type == MessageType::kManifest || type == MessageType::kReplicaSetupOk;
+                type == MessageType::kRecords || type == MessageType::kManifestPart ||
+                type == MessageType::kDelta || type == MessageType::kManifest ||
+                type == MessageType::kReplicaSetupOk;
     uint32_t cap = bulk ? kMaxFramePayload : kMaxControlPayload;
     EXPECT_EQ(MaxPayloadFor(type), cap) << MessageTypeName(type);
     EXPECT_TRUE(ParseFrameHeader(Header(t, cap)).ok()) << MessageTypeName(type);

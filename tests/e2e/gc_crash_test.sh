@@ -15,13 +15,7 @@ RESTORE=$BIN/restore/cairn-restore
 ROUNDS=12
 [[ ${CAIRN_LONG:-0} == 1 ]] && ROUNDS=120
 
-port=$(free_port)
-vault_init "$WORK/vault"
-printf '[storage]\npack_target_bytes = 1048576\ngc_schedule = "off"\nscrub_schedule = "off"\n' \
-  >>"$WORK/vault/vault.toml"
-vault_start "$WORK/vault" "$port"
-V=(--data "$WORK/vault")
-"$VAULT" department create finance "${V[@]}" >/dev/null
+storage_vault
 enroll "$WORK/vault" "$port" finance "$WORK/agent"
 make_tree "$WORK/src" 8
 

@@ -15,13 +15,7 @@ SECONDS_OF_CHURN=60
 HOLD_SECONDS=15
 if [[ ${CAIRN_LONG:-0} == 1 ]]; then SECONDS_OF_CHURN=300; HOLD_SECONDS=60; fi
 
-port=$(free_port)
-vault_init "$WORK/vault"
-printf '[storage]\npack_target_bytes = 1048576\ngc_schedule = "off"\nscrub_schedule = "off"\n' \
-  >>"$WORK/vault/vault.toml"
-vault_start "$WORK/vault" "$port"
-V=(--data "$WORK/vault")
-"$VAULT" department create finance "${V[@]}" >/dev/null
+storage_vault
 # Two agents (each its own series: its own paths), one department's keys.
 for h in a b; do enroll "$WORK/vault" "$port" finance "$WORK/agent-$h"; done
 

@@ -9,13 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 RESTORE=$BIN/restore/cairn-restore
 
-port=$(free_port)
-vault_init "$WORK/vault"
-printf '[storage]\npack_target_bytes = 1048576\n' >>"$WORK/vault/vault.toml"
-vault_start "$WORK/vault" "$port"
-"$VAULT" department create finance --data "$WORK/vault" >/dev/null
+storage_vault
 enroll "$WORK/vault" "$port" finance "$WORK/agent"
-V=(--data "$WORK/vault")
 
 make_tree "$WORK/src" 6
 backup() {

@@ -85,3 +85,17 @@ make_tree() {
   head -c $((mib * 1048576 / 2)) /dev/urandom >"$dir/sub/big2.bin"
   ln -s big.bin "$dir/link"
 }
+
+# storage_vault [EXTRA_TOML]: like vault_with_agent's vault, for the storage
+# tests (doc/design.md section 22): $WORK/vault on a free $port with 1 MiB
+# packs, GC and scrub left to the test (no schedule), department finance;
+# sets V=(--data $WORK/vault). EXTRA_TOML is appended to vault.toml.
+storage_vault() {
+  port=$(free_port)
+  vault_init "$WORK/vault"
+  printf '[storage]\npack_target_bytes = 1048576\ngc_schedule = "off"\nscrub_schedule = "off"\n%b' \
+    "${1:-}" >>"$WORK/vault/vault.toml"
+  vault_start "$WORK/vault" "$port"
+  V=(--data "$WORK/vault")
+  "$VAULT" department create finance "${V[@]}" >/dev/null
+}

@@ -16,13 +16,7 @@ REPL=$BIN/replicator/cairn-replicator
 FLIPS=200
 [[ ${CAIRN_LONG:-0} == 1 ]] && FLIPS=1000
 
-port=$(free_port)
-vault_init "$WORK/vault"
-printf '[storage]\npack_target_bytes = 1048576\ngc_schedule = "off"\nscrub_schedule = "off"\n[alerts]\ninterval_seconds = 1\n' \
-  >>"$WORK/vault/vault.toml"
-vault_start "$WORK/vault" "$port"
-V=(--data "$WORK/vault")
-"$VAULT" department create finance "${V[@]}" >/dev/null
+storage_vault '[alerts]\ninterval_seconds = 1\n'
 enroll "$WORK/vault" "$port" finance "$WORK/agent"
 make_tree "$WORK/src" 8
 "$AGENT" backup --state "$WORK/agent" "$WORK/src" --json >"$WORK/b1.json"

@@ -52,8 +52,8 @@ Result<VaultService::RecordFetcher> PeerRecordFetcher(const std::string& data_di
           client::VaultLink::Options o;
           o.role = proto::Role::kReplicator;
           o.software = "cairn-vault scrub";
-          CAIRN_ASSIGN_OR_RETURN(*link, client::VaultLink::Open(
-                                            *shared, shared->config.vault_addresses, o));
+          CAIRN_ASSIGN_OR_RETURN(
+              *link, client::VaultLink::Open(*shared, shared->config.vault_addresses, o));
         }
         std::vector<Bytes> out;
         while (out.size() < ids.size()) {

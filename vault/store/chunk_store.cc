@@ -131,21 +131,11 @@ Status ChunkStore::Recover() {
     PackRow row;
   };
   std::vector<Found> open;
-  {
-    CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
-    Status decode;
-    CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(packs_db_, {}, [&](ByteView k, ByteView v) {
-      auto row = DecodeRow(v);
-      if (!row.ok()) {
-        decode = row.status();
-        return false;
-      }
-      if (row->state == kPackOpen || row->state == kPackRetired) {
-        open.push_back({PackIdFromKey(k), *row});
-      }
-      return true;
-    }));
-    CAIRN_RETURN_IF_ERROR(decode);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<PackInfo> packs, ListPacks());
+  for (const PackInfo& p : packs) {
+    if (p.state == PackState::kOpen || p.state == PackState::kRetired) {
+      open.push_back({p.id, PackRow{p.department, static_cast<uint8_t>(p.state), p.size}});
+    }
   }
   io::Env* env = options_.packs->env();
   // Retired packs (no index entry names them; doc/design.md 22.3): no read
@@ -360,20 +350,12 @@ Status ChunkStore::SealPack(uint32_t department, OpenPack* pack) {
 
 Result<std::map<uint32_t, ChunkStore::Usage>> ChunkStore::PackUsage() const {
   std::map<uint32_t, Usage> out;
-  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
-  Status decode;
-  CAIRN_RETURN_IF_ERROR(txn.ForEachPrefix(packs_db_, {}, [&](ByteView, ByteView v) {
-    auto row = DecodeRow(v);
-    if (!row.ok()) {
-      decode = row.status();
-      return false;
-    }
-    Usage& u = out[row->department];
+  CAIRN_ASSIGN_OR_RETURN(std::vector<PackInfo> packs, ListPacks());
+  for (const PackInfo& p : packs) {
+    Usage& u = out[p.department];
     ++u.packs;
-    u.bytes += row->committed;
-    return true;
-  }));
-  CAIRN_RETURN_IF_ERROR(decode);
+    u.bytes += p.size;
+  }
   return out;
 }
 

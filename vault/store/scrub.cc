@@ -28,19 +28,19 @@ class Scrubber {
     start_ = Clock::now();
     CAIRN_ASSIGN_OR_RETURN(std::vector<ChunkStore::PackInfo> packs, store_->ListPacks());
     std::set<uint32_t> wanted(o_.departments.begin(), o_.departments.end());
-    std::vector<ChunkStore::PackInfo> todo;
+    std::vector<ChunkStore::PackInfo> to_scrub;
     for (const auto& p : packs) {
       if (p.state == ChunkStore::PackState::kRetired) continue;
       if (!wanted.empty() && !wanted.count(p.department)) continue;
-      todo.push_back(p);
+      to_scrub.push_back(p);
       scrubbed_[p.id] = p.department;
     }
-    for (size_t i = 0; i < todo.size(); ++i) {
+    for (size_t i = 0; i < to_scrub.size(); ++i) {
       if (Cancelled()) break;
-      CAIRN_RETURN_IF_ERROR(ScrubPack(todo[i]));
+      CAIRN_RETURN_IF_ERROR(ScrubPack(to_scrub[i]));
       ++r_.packs;
-      if (o_.progress && (i % 16 == 15 || i + 1 == todo.size())) {
-        o_.progress("scrubbed " + std::to_string(i + 1) + " of " + std::to_string(todo.size()) +
+      if (o_.progress && (i % 16 == 15 || i + 1 == to_scrub.size())) {
+        o_.progress("scrubbed " + std::to_string(i + 1) + " of " + std::to_string(to_scrub.size()) +
                     " packs, " + std::to_string(r_.bytes_read >> 20) + " MiB, " +
                     std::to_string(r_.damaged.size()) + " damaged records");
       }

@@ -198,6 +198,12 @@ struct AgentService::Impl {
 
   Result<std::string> Execute(const proto::Job& job, const std::vector<std::string>& paths) {
     if (options.run_job) return options.run_job(job, paths);
+    if (job.kind == proto::JobKind::kDrill) {
+      if (!options.run_drill) {
+        return Status::Unavailable("this agent was not built to run restore drills");
+      }
+      return options.run_drill(job);
+    }
     if (job.kind != proto::JobKind::kBackupNow) {
       return Status::InvalidArgument("unknown job kind " +
                                      std::to_string(static_cast<int>(job.kind)));

@@ -64,6 +64,12 @@ struct RunOptions {
   // the job thread. Test seam.
   std::function<Result<std::string>(const proto::Job& job, const std::vector<std::string>& paths)>
       run_job;
+  // Runs a restore drill job (JobKind::kDrill, sent only to a drill host)
+  // and returns the drilled snapshot's ID when the drill passed; a failed
+  // drill is an error saying why (the signed report is at the vault).
+  // Empty: drill jobs fail. cairn-agent sets it from restore/drill.h (the
+  // agent library itself does not restore).
+  std::function<Result<std::string>(const proto::Job& job)> run_drill;
 };
 
 // The `paths = [...]` array of DIR/agent.toml; empty when it has none.

@@ -10,10 +10,13 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "lib/base/errno.h"
 #include "lib/client/vault_link.h"
+#include "restore/check_command.h"
+#include "restore/compare.h"
 
 namespace cairn::restore {
 namespace {
@@ -66,100 +69,16 @@ Result<uint64_t> ReadBack(const std::string& root) {
   return total;
 }
 
-// Runs `command` with /bin/sh in `cwd`, its own process group, at most
-// `timeout`; the tail of its output (stdout and stderr) is kept.
-json::object RunCheck(const std::string& command, const std::string& cwd,
-                      const std::string& snapshot, std::chrono::seconds timeout) {
-  json::object out{{"command", command}, {"exit", nullptr}, {"timed_out", false}};
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) {
-    out["failure"] = "pipe: " + ErrnoToStatus(errno, "").message();
-    return out;
-  }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    out["failure"] = "fork: " + ErrnoToStatus(errno, "").message();
-    ::close(pipefd[0]);
-    ::close(pipefd[1]);
-    return out;
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::dup2(pipefd[1], 1);
-    ::dup2(pipefd[1], 2);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    if (::chdir(cwd.c_str()) != 0) _exit(126);
-    ::setenv("CAIRN_DRILL_ROOT", cwd.c_str(), 1);
-    ::setenv("CAIRN_DRILL_SNAPSHOT", snapshot.c_str(), 1);
-    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  ::setpgid(pid, pid);
-  ::close(pipefd[1]);
-  std::string tail;
-  const auto deadline = Clock::now() + timeout;
-  bool timed_out = false, eof = false;
-  while (!eof) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{pipefd[0], POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (r < 0 && errno != EINTR) break;
-    if (r <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::read(pipefd[0], buf, sizeof(buf));
-    if (n <= 0) {
-      eof = true;
-    } else {
-      tail.append(buf, static_cast<size_t>(n));
-      if (tail.size() > 8192) tail.erase(0, tail.size() - 4096);
-    }
-  }
-  if (timed_out) ::kill(-pid, SIGKILL);
-  int status = 0;
-  // After EOF the command may still run (a daemon that closed its output):
-  // wait out the rest of the timeout, then kill the group.
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() >= deadline) {
-      timed_out = true;
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::close(pipefd[0]);
-  if (tail.size() > 4096) tail.erase(0, tail.size() - 4096);
-  // Only printable text and newlines in the report.
-  for (char& ch : tail) {
-    if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) ch = '?';
-  }
-  out["output_tail"] = tail;
-  out["timed_out"] = timed_out;
-  if (timed_out) {
-    out["failure"] = "killed after " + std::to_string(timeout.count()) + " s";
-  } else if (WIFEXITED(status)) {
-    out["exit"] = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    out["failure"] = "killed by signal " + std::to_string(WTERMSIG(status));
-  }
-  return out;
+// A command with the drill's environment: CAIRN_DRILL_ROOT (the directory
+// it runs in) and CAIRN_DRILL_SNAPSHOT.
+json::object RunTool(const std::string& command, const std::string& cwd,
+                     const std::string& snapshot, std::chrono::seconds timeout) {
+  return RunCheckCommand(command, cwd,
+                         {{"CAIRN_DRILL_ROOT", cwd}, {"CAIRN_DRILL_SNAPSHOT", snapshot}}, timeout);
 }
 
 // The system tools live in /usr/sbin, which a service's PATH may lack.
 const std::string kSbin = "PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH ";
-
-// A path for /bin/sh, single-quoted.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
 
 // An image snapshot restored as one file: its file system is checked
 // (e2fsck -n -f for ext2/3/4, xfs_repair -n for xfs), mounted read-only on
@@ -169,7 +88,7 @@ json::object CheckFilesystem(const std::string& image, const std::string& mount_
                              const std::string& snapshot, std::chrono::seconds timeout) {
   json::object fs{{"type", nullptr}, {"fsck", nullptr}, {"mounted", false}, {"ok", false}};
   json::object probe =
-      RunCheck(kSbin + "blkid -o value -s TYPE " + Quote(image), "/", snapshot, timeout);
+      RunTool(kSbin + "blkid -o value -s TYPE " + ShellQuote(image), "/", snapshot, timeout);
   std::string type =
       probe.contains("output_tail") ? std::string(probe["output_tail"].as_string()) : "";
   while (!type.empty() && (type.back() == '\n' || type.back() == ' ')) type.pop_back();
@@ -180,17 +99,16 @@ json::object CheckFilesystem(const std::string& image, const std::string& mount_
   fs["type"] = type;
   std::string fsck;
   if (type == "ext2" || type == "ext3" || type == "ext4") {
-    fsck = kSbin + "e2fsck -n -f " + Quote(image);
+    fsck = kSbin + "e2fsck -n -f " + ShellQuote(image);
   } else if (type == "xfs") {
-    fsck = kSbin + "xfs_repair -n -f " + Quote(image);
+    fsck = kSbin + "xfs_repair -n -f " + ShellQuote(image);
   }
   if (fsck.empty()) {
     fs["fsck"] = "no checker for " + type;
   } else {
-    json::object r = RunCheck(fsck, "/", snapshot, timeout);
+    json::object r = RunTool(fsck, "/", snapshot, timeout);
     fs["fsck"] = r;
-    const json::value& exit = r["exit"];
-    if (!exit.is_number() || exit.to_number<int64_t>() != 0) {
+    if (!CheckPassed(r)) {
       fs["failure"] = "the file system check found errors (" + fsck + ")";
       return fs;
     }
@@ -205,10 +123,10 @@ json::object CheckFilesystem(const std::string& image, const std::string& mount_
   }
   const std::string options = type.starts_with("ext") ? "ro,loop,noload,nodev,nosuid,noexec"
                                                       : "ro,loop,norecovery,nodev,nosuid,noexec";
-  json::object mount =
-      RunCheck(kSbin + "mount -o " + options + " " + Quote(image) + " " + Quote(mount_point), "/",
-               snapshot, timeout);
-  if (!mount["exit"].is_number() || mount["exit"].to_number<int64_t>() != 0) {
+  json::object mount = RunTool(
+      kSbin + "mount -o " + options + " " + ShellQuote(image) + " " + ShellQuote(mount_point), "/",
+      snapshot, timeout);
+  if (!CheckPassed(mount)) {
     fs["failure"] = "the read-only mount failed: " + std::string(mount["output_tail"].as_string());
     return fs;
   }
@@ -232,7 +150,8 @@ json::object CheckFilesystem(const std::string& image, const std::string& mount_
 }
 
 void Unmount(const std::string& mount_point, const std::string& snapshot) {
-  (void)RunCheck(kSbin + "umount " + Quote(mount_point), "/", snapshot, std::chrono::seconds(60));
+  (void)RunTool(kSbin + "umount " + ShellQuote(mount_point), "/", snapshot,
+                std::chrono::seconds(60));
 }
 
 }  // namespace
@@ -249,6 +168,7 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
   ro.target = outcome.restored_root;
   ro.in_place = ro.overwrite = ro.verify_only = ro.force = false;
   ro.follow_target_symlink = false;
+  ro.keep_tree = true;
   ro.progress = [&](const RestoreProgress& p) {
     if (!first_byte && p.bytes_done > 0) first_byte = MillisSince(start);
   };
@@ -265,23 +185,31 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
   }
   const uint64_t restored_ms = MillisSince(start);
   if (!first_byte) first_byte = restored_ms;
-  // Read back from the sandbox's disk (the restore checked every chunk's ID
-  // as it wrote it).
+  // Read back from the sandbox's disk, every chunk's ID recomputed (the
+  // restore checked what the vault sent; this checks what the disk holds).
   json::array damaged;
-  for (const Damage& d : restored->damaged) {
+  auto add_damage = [&](const Damage& d) {
     damaged.push_back(json::object{{"what", d.what},
                                    {"error", d.error},
                                    {"paths", json::array(d.paths.begin(), d.paths.end())}});
+  };
+  std::set<std::string> reported;
+  for (const Damage& d : restored->damaged) {
+    add_damage(d);
+    reported.insert(d.paths.begin(), d.paths.end());
   }
-  uint64_t read_back = 0;
-  if (!restored->image_target) {
-    auto back = ReadBack(outcome.restored_root);
-    if (!back.ok()) {
-      damaged.push_back(json::object{{"what", "sandbox"}, {"error", back.status().message()}});
+  CompareTarget compare_target{outcome.restored_root, "", std::move(reported)};
+  if (restored->image_target) std::swap(compare_target.root, compare_target.image_file);
+  CompareResult compared;
+  if (restored->tree != nullptr) {
+    auto c = CompareWithTree(*restored->tree, state.keys.id_key, compare_target);
+    if (!c.ok()) {
+      add_damage({"sandbox", c.status().message(), {}});
     } else {
-      read_back = *back;
+      compared = std::move(*c);
     }
   }
+  for (const Damage& d : compared.mismatches) add_damage(d);
   // An image: its file system checked, mounted read-only and listed; the
   // check command then runs in the mount.
   json::value filesystem = nullptr;
@@ -298,7 +226,7 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
   const uint64_t verified_ms = MillisSince(start);
   json::value check = nullptr;
   if (!o.check.empty()) {
-    check = RunCheck(o.check, check_dir, restored->snapshot_id, o.check_timeout);
+    check = RunTool(o.check, check_dir, restored->snapshot_id, o.check_timeout);
   }
   if (mounted) Unmount(mount_point, restored->snapshot_id);
   const uint64_t checked_ms = MillisSince(start);
@@ -306,7 +234,8 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
       {"snapshot", restored->snapshot_id},
       {"files", restored->files},
       {"bytes", restored->bytes},
-      {"read_back_bytes", read_back},
+      {"read_back_bytes", compared.bytes},
+      {"read_back_chunks", compared.chunks},
       {"damaged", damaged},
       {"millis", json::object{{"first_byte", *first_byte},
                               {"restored", restored_ms},
@@ -315,16 +244,20 @@ Result<DrillOutcome> RunDrill(const client::Identity& state, const std::string& 
                               {"total", checked_ms}}},
       {"check", check},
       {"filesystem", filesystem},
-      {"rto_seconds", o.rto_seconds ? json::value(*o.rto_seconds) : json::value(nullptr)}};
+      {"rto_seconds", o.rto_seconds ? json::value(*o.rto_seconds) : json::value(nullptr)},
+      {"served_by", restored->vault},
+      {"job", o.job_id != 0 ? json::value(o.job_id) : json::value(nullptr)}};
   cleanup();
-  // The vault checks, signs and keeps it.
+  // The vault of record (the agent's first reachable one: the primary,
+  // unless it is lost) checks, signs and keeps it, whichever vault served
+  // the data.
   client::VaultLink::Options link_options;
   link_options.deadline = o.restore.deadline;
-  CAIRN_ASSIGN_OR_RETURN(
-      auto link,
-      client::VaultLink::Open(
-          state, o.restore.vaults.empty() ? state.config.vault_addresses : o.restore.vaults,
-          link_options));
+  std::vector<std::string> report_to = state.config.vault_addresses;
+  if (std::find(report_to.begin(), report_to.end(), restored->vault) == report_to.end()) {
+    report_to.push_back(restored->vault);
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto link, client::VaultLink::Open(state, report_to, link_options));
   proto::DrillReport ask{json::serialize(measured)};
   CAIRN_ASSIGN_OR_RETURN(proto::DrillSigned signed_reply,
                          (link->Call<proto::DrillSigned>(proto::MessageType::kDrillReport, ask,

@@ -5,7 +5,9 @@
 //   1. the sandbox (a new or empty directory) receives the snapshot under
 //      SANDBOX/restored; every chunk is decrypted and its ID recomputed as
 //      it is written (the restore's own check), then every restored file is
-//      read back from the sandbox's disk;
+//      read back from the sandbox's disk and every chunk ID recomputed from
+//      those bytes (restore/compare.h), so a bad disk or write path on the
+//      drill host fails the drill too;
 //   2. the check command (optional) runs with /bin/sh in SANDBOX/restored,
 //      with CAIRN_DRILL_ROOT and CAIRN_DRILL_SNAPSHOT set, its own process
 //      group, and a timeout (the group is killed); its exit status and the
@@ -37,6 +39,8 @@ struct DrillOptions {
   std::optional<uint64_t> rto_seconds;  // when no policy names one
   bool keep = false;
   RestoreOptions restore;  // vaults, connections, filter (target is the sandbox's)
+  // A scheduled drill: the vault's job (0: a drill by hand).
+  uint64_t job_id = 0;
 };
 
 struct DrillOutcome {

@@ -1255,6 +1255,7 @@ Status Engine::Run(const std::string& wanted) {
   result_->bytes_unchanged = unchanged_;
   result_->chunks_delta = deltas_;
   result_->seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (options_.keep_tree) result_->tree = std::shared_ptr<const SnapshotTree>(std::move(tree_));
   return Status::OK();
 }
 

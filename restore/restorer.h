@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,8 @@
 #include "lib/proto/messages.h"
 
 namespace cairn::restore {
+
+struct SnapshotTree;  // snapshot_tree.h
 
 struct RestoreProgress {
   uint64_t bytes_done = 0, bytes_total = 0;
@@ -91,6 +94,9 @@ struct RestoreOptions {
   std::chrono::milliseconds deadline{std::chrono::seconds(120)};
   // Called about every 250 ms from the planning thread; may be empty.
   std::function<void(const RestoreProgress&)> progress;
+  // Hand the loaded tree back in RestoreResult::tree (a drill compares the
+  // disk with it afterwards). Default false.
+  bool keep_tree = false;
 };
 
 // A chunk or tree object that failed verification or could not be fetched,
@@ -117,6 +123,7 @@ struct RestoreResult {
   std::vector<Damage> damaged;
   std::vector<std::string> warnings;
   double seconds = 0;
+  std::shared_ptr<const SnapshotTree> tree;  // with keep_tree
 };
 
 // The byte ranges [begin, end) of `want` whose `block`-sized blocks differ

@@ -91,7 +91,8 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
         {"missed_after_seconds", num(&c.scheduler.missed_after_seconds, 7 * 86400)},
         {"deadline_seconds", num(&c.scheduler.deadline_seconds, 30 * 86400)},
         {"max_running_jobs", num(&c.scheduler.max_running_jobs, 100000)},
-        {"retention_interval_seconds", num(&c.scheduler.retention_interval_seconds, 30 * 86400)}}},
+        {"retention_interval_seconds", num(&c.scheduler.retention_interval_seconds, 30 * 86400)},
+        {"drill_retry_seconds", num(&c.scheduler.drill_retry_seconds, 30 * 86400)}}},
       {"storage",
        {{"gc_schedule", str(&c.storage.gc_schedule)},
         {"compact_below_percent", num(&c.storage.compact_below_percent, 100)},
@@ -132,7 +133,8 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
            {"scheduler.missed_after_seconds", c.scheduler.missed_after_seconds},
            {"scheduler.deadline_seconds", c.scheduler.deadline_seconds},
            {"scheduler.max_running_jobs", c.scheduler.max_running_jobs},
-           {"scheduler.retention_interval_seconds", c.scheduler.retention_interval_seconds}}) {
+           {"scheduler.retention_interval_seconds", c.scheduler.retention_interval_seconds},
+           {"scheduler.drill_retry_seconds", c.scheduler.drill_retry_seconds}}) {
     if (value == 0) {
       return Status::InvalidArgument(path + ": key '" + key + "' must be at least 1");
     }

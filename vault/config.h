@@ -58,6 +58,10 @@ struct SchedulerOptions {
   // Retention is applied after each scheduled backup, and to every series
   // this often.
   uint64_t retention_interval_seconds = 3600;
+  // A scheduled drill that ended without a report (missed: no drill host,
+  // or the host away; failed: the host died) is tried again this long after
+  // it was queued.
+  uint64_t drill_retry_seconds = 3600;
 };
 
 // [storage]: garbage collection, compaction and scrub in a serving vault

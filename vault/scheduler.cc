@@ -25,6 +25,9 @@ void Scheduler::Tick(uint64_t* last_retention_micros) {
   if (auto queued = service_->ScheduleDue(options_); !queued.ok()) {
     spdlog::error("scheduler: {}", queued.status().ToString());
   }
+  if (auto drills = service_->ScheduleDrills(options_); !drills.ok()) {
+    spdlog::error("scheduler: drills: {}", drills.status().ToString());
+  }
   if (auto expired = service_->ExpireJobs(options_); !expired.ok()) {
     spdlog::error("scheduler: expiring jobs: {}", expired.status().ToString());
   }

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
@@ -25,6 +26,7 @@
 #include "lib/base/logging.h"
 #include "lib/client/enroll.h"
 #include "lib/client/identity.h"
+#include "restore/drill.h"
 
 namespace {
 
@@ -216,6 +218,37 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
   return r.warnings.empty() ? cli::kExitOk : cli::kExitWarnings;
 }
 
+// A drill job on a drill host (doc/design.md section 23.3): the snapshot
+// restored into DIR/job-N (DIR emptied first: what a killed drill left),
+// read from the vault addresses the job names (the DR site's), checked,
+// and reported to the vault of record, which signs it.
+cairn::Result<std::string> RunDrillJob(const std::string& state_dir, const std::string& drill_dir,
+                                       const cairn::proto::Job& job) {
+  CAIRN_ASSIGN_OR_RETURN(cairn::client::Identity state, cairn::client::LoadIdentity(state_dir));
+  std::error_code ec;
+  std::filesystem::create_directories(drill_dir, ec);
+  if (ec) return cairn::Status::IOError("create " + drill_dir + ": " + ec.message());
+  for (const auto& e : std::filesystem::directory_iterator(drill_dir, ec)) {
+    std::filesystem::remove_all(e.path(), ec);
+    if (ec) {
+      return cairn::Status::IOError("remove the leftover drill sandbox " + e.path().string() +
+                                    ": " + ec.message());
+    }
+  }
+  cairn::restore::DrillOptions o;
+  o.sandbox = drill_dir + "/job-" + std::to_string(job.job_id);
+  o.check = job.check;
+  if (job.check_timeout_seconds != 0)
+    o.check_timeout = std::chrono::seconds(job.check_timeout_seconds);
+  if (job.rto_seconds != 0) o.rto_seconds = job.rto_seconds;
+  o.restore.vaults = job.read_from;
+  o.job_id = job.job_id;
+  CAIRN_ASSIGN_OR_RETURN(cairn::restore::DrillOutcome outcome,
+                         cairn::restore::RunDrill(state, job.snapshot_id, o));
+  if (!outcome.ok) return cairn::Status::Corruption("the drill failed: " + outcome.failure);
+  return job.snapshot_id;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,6 +323,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--paths", run.paths,
                       "Backup set for jobs that name no paths (default: agent.toml paths)");
   run_cmd->add_flag("--json-log", json_log, "Log one JSON object per line");
+  std::string drill_dir;
+  run_cmd->add_option("--drill-sandbox", drill_dir,
+                      "Where a drill host restores its drills (default: STATE/drills; emptied "
+                      "before each drill)");
   cli::Examples(run_cmd,
                 "Example:\n  cairn-agent run --state /var/lib/cairn-agent --paths /srv/data");
 
@@ -322,6 +359,10 @@ int main(int argc, char** argv) {
     auto lock = cairn::client::LockIdentity(state_dir, "run");
     if (!lock.ok()) return Fail(false, lock.status());
     run.handle_signals = true;
+    if (drill_dir.empty()) drill_dir = state_dir + "/drills";
+    run.run_drill = [state_dir, drill_dir](const cairn::proto::Job& job) {
+      return RunDrillJob(state_dir, drill_dir, job);
+    };
     cairn::agent::AgentService service(std::move(*state), std::move(run));
     Status s = service.Run();
     return s.ok() ? 0 : Fail(false, s);

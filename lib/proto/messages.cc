@@ -477,12 +477,17 @@ void Fields(Io& io, Ref<Io, CommitOk> m) {
 template <typename Io>
 void Fields(Io& io, Ref<Io, Job> m) {
   io.U64(m.job_id, "job_id");
-  io.Enum(m.kind, JobKind::kBackupNow, JobKind::kBackupNow, "kind");
+  io.Enum(m.kind, JobKind::kBackupNow, JobKind::kDrill, "kind");
   io.Paths(m.paths, "paths");
   io.Bool(m.image, "image");
   io.Paths(m.excludes, "excludes");
   io.U8(m.zstd_level, "zstd_level");
   io.U64(m.bandwidth, "bandwidth");
+  io.String(m.snapshot_id, kMaxNameLen, "snapshot_id");
+  io.String(m.check, kMaxPathLen, "check");
+  io.U32(m.check_timeout_seconds, "check_timeout_seconds");
+  io.U64(m.rto_seconds, "rto_seconds");
+  io.Strings(m.read_from, kMaxVaultAddresses, kMaxNameLen, "read_from");
 }
 
 template <typename Io>

@@ -75,7 +75,9 @@ static_assert(8 + kMaxRecordBytes <= kMaxFramePayload);
 
 enum class Role : uint8_t { kAgent = 1, kReplicator = 2, kRestore = 3, kEnroll = 4 };
 enum class SessionKind : uint8_t { kFiles = 1, kImage = 2 };
-enum class JobKind : uint8_t { kBackupNow = 1 };
+// kDrill: a restore drill of `snapshot_id` (doc/design.md section 23), sent
+// only to an agent enrolled as a drill host.
+enum class JobKind : uint8_t { kBackupNow = 1, kDrill = 2 };
 
 // Vault or client -> peer: the request failed. `code` is never kOk; its wire
 // value is the StatusCode value (doc/protocol.md lists them with names).
@@ -275,6 +277,14 @@ struct Job {
   std::vector<std::string> excludes;  // fnmatch patterns (files only)
   uint8_t zstd_level = 0;             // 0: the agent's default
   uint64_t bandwidth = 0;             // bytes per second; 0: unlimited
+  // kDrill: the snapshot, the check command run in the sandbox (empty:
+  // none), its timeout (0: 600 s), the RTO (0: none), and the vault
+  // addresses to restore from (empty: the agent's own).
+  std::string snapshot_id;
+  std::string check;
+  uint32_t check_timeout_seconds = 0;
+  uint64_t rto_seconds = 0;
+  std::vector<std::string> read_from;
 
   Bytes Encode() const;
   static Result<Job> Decode(ByteView payload);

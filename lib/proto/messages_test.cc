@@ -454,6 +454,13 @@ TEST(CommitTest, RoundTrips) {
 TEST(JobTest, RoundTrips) {
   ExpectRoundTrip(Job{17, JobKind::kBackupNow, {"/srv", "/home"}, false});
   ExpectRoundTrip(Job{18, JobKind::kBackupNow, {"/dev/vg0/data"}, true});
+  Job drill{19, JobKind::kDrill};
+  drill.snapshot_id = "1a2b3c4d0000000000000007";
+  drill.check = "test -s srv/db/PG_VERSION";
+  drill.check_timeout_seconds = 600;
+  drill.rto_seconds = 7200;
+  drill.read_from = {"dr.example:7420"};
+  ExpectRoundTrip(drill);
   ExpectRoundTrip(Job{});
   ExpectRoundTrip(JobDone{17, true, "snap-1", ""});
   ExpectRoundTrip(JobDone{18, false, "", "io_error: /dev/vg0/data: read failed"});
@@ -462,8 +469,8 @@ TEST(JobTest, RoundTrips) {
 
 TEST(JobTest, RejectsBadKindBoolsAndCounts) {
   Bytes b = Job{1, JobKind::kBackupNow, {}, true}.Encode();
-  b[8] = 2;
-  ExpectRejected<Job>(b, "kind 2 is unknown");
+  b[8] = 3;
+  ExpectRejected<Job>(b, "kind 3 is unknown");
   b[8] = 1;
   b[13] = 2;  // job_id 8, kind 1, an empty paths list 4: then image
   ExpectRejected<Job>(b, "image is 2, not 0 or 1");

@@ -128,6 +128,7 @@ json::object AgentJson(const AgentRecord& a, const std::string& department) {
           {"role", a.department_id == 0 ? "replicator" : "agent"},
           {"enrolled", cli::Rfc3339(a.enrolled_micros)},
           {"revoked", a.revoked},
+          {"drill_host", a.drill_host},
           {"revoked_at",
            a.revoked ? json::value(cli::Rfc3339(a.revoked_micros)) : json::value(nullptr)},
           {"last_seen", a.last_seen_micros != 0 ? json::value(cli::Rfc3339(a.last_seen_micros))
@@ -148,6 +149,8 @@ json::object JobJson(const JobRecord& j, const std::string& department) {
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
   if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["error"] = j.error;
   if (j.source_id != 0) o["source"] = j.source_id;
+  o["kind"] = j.kind == 2 ? "drill" : "backup";
+  if (j.kind == 2) o["drill_snapshot"] = j.drill_snapshot;
   return o;
 }
 
@@ -338,6 +341,15 @@ Status PolicyFields(Body& b, const json::object* body, Policy& p) {
         std::pair{"bandwidth_bytes_per_second", &p.bandwidth_bytes_per_second}}) {
     CAIRN_ASSIGN_OR_RETURN(*out, b.Number(key, *out));
   }
+  if (has("drill_check")) {
+    CAIRN_ASSIGN_OR_RETURN(p.drill_check, b.String("drill_check", false));
+  }
+  CAIRN_ASSIGN_OR_RETURN(uint64_t check_timeout,
+                         b.Number("drill_check_timeout_seconds", p.drill_check_timeout_seconds));
+  if (check_timeout > 86400) {
+    return Status::InvalidArgument("drill_check_timeout_seconds is at most 86400");
+  }
+  p.drill_check_timeout_seconds = static_cast<uint32_t>(check_timeout);
   return b.Done();
 }
 
@@ -425,11 +437,15 @@ const std::vector<Route>& Routes() {
        [](Call& c) -> Result<json::object> {
          Body b(c.body);
          CAIRN_ASSIGN_OR_RETURN(uint64_t ttl, b.Number("ttl_seconds", 3600));
+         CAIRN_ASSIGN_OR_RETURN(bool drill_host, b.Bool("drill_host"));
          CAIRN_RETURN_IF_ERROR(b.Done());
          const std::string& dept = c.params["department"];
          CAIRN_ASSIGN_OR_RETURN(std::string token,
-                                c.service->CreateEnrollmentToken(c.actor, dept, ttl));
-         return json::object{{"department", dept}, {"token", token}, {"expires_in_seconds", ttl}};
+                                c.service->CreateEnrollmentToken(c.actor, dept, ttl, drill_host));
+         return json::object{{"department", dept},
+                             {"token", token},
+                             {"expires_in_seconds", ttl},
+                             {"drill_host", drill_host}};
        }},
       {"GET", "/api/v1/departments/{department}/snapshots", 200,
        [](Call& c) -> Result<json::object> {

@@ -9,7 +9,7 @@ namespace cairn::vault {
 using namespace rows;  // NOLINT: the row codecs of this catalog
 
 Result<std::string> Catalog::CreateToken(uint32_t department, uint64_t now_micros,
-                                         uint64_t ttl_micros) {
+                                         uint64_t ttl_micros, bool drill_host) {
   Bytes id(kTokenIdSize), secret(kTokenSecretSize);
   CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(id));
   CAIRN_RETURN_IF_ERROR(crypto::SecureRandom(secret));
@@ -20,6 +20,7 @@ Result<std::string> Catalog::CreateToken(uint32_t department, uint64_t now_micro
   w.PutU64(now_micros + ttl_micros);
   w.PutU8(0);  // not used
   w.PutBytes(crypto::Sha256(secret));
+  w.PutU8(drill_host ? 1 : 0);  // capabilities; rows from before them end above
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   CAIRN_RETURN_IF_ERROR(txn.Put(tokens_, id, row));
   CAIRN_RETURN_IF_ERROR(txn.Commit());
@@ -28,7 +29,7 @@ Result<std::string> Catalog::CreateToken(uint32_t department, uint64_t now_micro
   return token;
 }
 
-Result<uint32_t> Catalog::RedeemToken(std::string_view token, uint64_t now_micros) {
+Result<Catalog::TokenGrant> Catalog::RedeemToken(std::string_view token, uint64_t now_micros) {
   auto dot = token.find('.');
   auto refused = [](std::string_view why) {
     return Status::PermissionDenied("enrolment token refused: " + std::string(why));
@@ -56,13 +57,17 @@ Result<uint32_t> Catalog::RedeemToken(std::string_view token, uint64_t now_micro
       !reader.ReadView(32, &hash)) {
     return Malformed("token");
   }
+  uint8_t capabilities = 0;
+  if (reader.remaining() != 0 && (!reader.ReadU8(&capabilities) || capabilities > 1)) {
+    return Malformed("token");
+  }
   if (!crypto::ConstantTimeEqual(crypto::Sha256(*secret), hash)) return refused("unknown token");
   if (used) return refused("this token was already used; create a new one");
   if (now_micros > expires) return refused("this token has expired; create a new one");
   r[12] = 1;  // spend it in the same transaction
   CAIRN_RETURN_IF_ERROR(txn.Put(tokens_, *id, r));
   CAIRN_RETURN_IF_ERROR(txn.Commit());
-  return department;
+  return TokenGrant{department, capabilities == 1};
 }
 
 Status Catalog::AddAgent(const AgentRecord& agent) {

@@ -41,6 +41,7 @@ struct AgentRecord {
   bool revoked = false;
   uint64_t revoked_micros = 0;
   uint64_t last_seen_micros = 0;  // its last admitted connection (0: never)
+  bool drill_host = false;        // enrolled to run restore drills (section 23)
 };
 
 struct SnapshotRecord {
@@ -153,6 +154,14 @@ struct JobRecord {
   std::vector<std::string> excludes;
   uint8_t zstd_level = 0;  // 0: the agent's default
   uint64_t bandwidth = 0;  // bytes per second; 0: unlimited
+  // A drill (kind 2): the snapshot to drill, the policy's check command,
+  // its timeout, the RTO, and the vault addresses to restore from (the DR
+  // site's, when there is one).
+  std::string drill_snapshot;
+  std::string drill_check;
+  uint32_t drill_check_timeout = 0;
+  uint64_t drill_rto = 0;
+  std::vector<std::string> read_from;
 };
 
 // What a policy protects: an agent's paths (with excludes) or one image
@@ -170,6 +179,8 @@ struct SourceRecord {
   // until then), and that job.
   uint64_t last_slot_micros = 0;
   uint64_t last_job = 0;
+  // Likewise for restore drills: the last drill slot queued (0: none).
+  uint64_t last_drill_slot_micros = 0;
 };
 
 // The wire form of a snapshot (doc/protocol.md snapshot_list) and back.
@@ -208,10 +219,17 @@ class Catalog {
   // A one-time enrolment token for `department`, valid for ttl_micros;
   // kReplicatorToken instead of a department makes a replicator's token.
   // Returns "<token id>.<secret>" (hex); only a hash of the secret is kept.
-  Result<std::string> CreateToken(uint32_t department, uint64_t now_micros, uint64_t ttl_micros);
+  // `drill_host`: the agent it enrols may be sent restore drills
+  // (section 23).
+  Result<std::string> CreateToken(uint32_t department, uint64_t now_micros, uint64_t ttl_micros,
+                                  bool drill_host = false);
   // Checks and spends a token in one transaction. PermissionDenied, with
   // the reason, for an unknown, malformed, reused or expired token.
-  Result<uint32_t> RedeemToken(std::string_view token, uint64_t now_micros);
+  struct TokenGrant {
+    uint32_t department = 0;
+    bool drill_host = false;
+  };
+  Result<TokenGrant> RedeemToken(std::string_view token, uint64_t now_micros);
 
   Status AddAgent(const AgentRecord& agent);
   Result<AgentRecord> FindAgent(std::string_view serial) const;
@@ -276,6 +294,7 @@ class Catalog {
   // Queues `job` for `source_id`'s slot and records the slot, in one
   // transaction: returns 0 (queuing nothing) when that slot or a later one
   // was queued already. So a slot runs once, across restarts and races.
+  // A drill job (job.kind 2) uses the source's drill slot instead.
   Result<uint64_t> QueueScheduledJob(uint64_t source_id, uint64_t slot_micros, const JobRecord& job,
                                      uint64_t now_micros);
   Status SetSourceSlot(uint64_t source_id, uint64_t slot_micros);

@@ -48,7 +48,8 @@ TEST_F(CatalogTest, TokensAreOneTimeExpiringAndBoundToTheirDepartment) {
   ASSERT_TRUE(token.ok());
   auto dept = catalog_->RedeemToken(*token, now + 1);
   ASSERT_TRUE(dept.ok()) << dept.status().ToString();
-  EXPECT_EQ(*dept, d.id);
+  EXPECT_EQ(dept->department, d.id);
+  EXPECT_FALSE(dept->drill_host);
   Status reused = catalog_->RedeemToken(*token, now + 2).status();
   EXPECT_EQ(reused.code(), StatusCode::kPermissionDenied);
   EXPECT_NE(reused.message().find("already used"), std::string::npos);

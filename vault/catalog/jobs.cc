@@ -34,10 +34,12 @@ Result<uint64_t> Catalog::EnqueueJob(const JobRecord& spec, uint64_t now_micros)
 }
 
 Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros) const {
-  if (spec.kind != 1) {
+  if (spec.kind != 1 && spec.kind != 2) {
     return Status::InvalidArgument("unknown job kind " + std::to_string(spec.kind));
   }
-  if (spec.agent_serial.empty() && spec.host.empty()) {
+  // A drill with no drill host to run it is queued only to be recorded
+  // missed at once.
+  if (spec.kind == 1 && spec.agent_serial.empty() && spec.host.empty()) {
     return Status::InvalidArgument("a job needs an agent serial or a host");
   }
   if (spec.paths.size() > kMaxJobPaths) {
@@ -58,6 +60,11 @@ Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros
   job.excludes = spec.excludes;
   job.zstd_level = spec.zstd_level;
   job.bandwidth = spec.bandwidth;
+  job.drill_snapshot = spec.drill_snapshot;
+  job.drill_check = spec.drill_check;
+  job.drill_check_timeout = spec.drill_check_timeout;
+  job.drill_rto = spec.drill_rto;
+  job.read_from = spec.read_from;
   job.state = JobState::kQueued;
   job.created_micros = now_micros;
   if (!job.agent_serial.empty()) {

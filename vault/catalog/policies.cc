@@ -98,11 +98,13 @@ Result<uint64_t> Catalog::QueueScheduledJob(uint64_t source_id, uint64_t slot_mi
   CAIRN_ASSIGN_OR_RETURN(SourceRecord source, DecodeSource(*v));
   // The slot and the job go together: a slot is queued once, whoever asks
   // and however often the vault restarts.
-  if (source.last_slot_micros >= slot_micros) return uint64_t{0};
+  const bool drill = job.kind == 2;
+  uint64_t& last = drill ? source.last_drill_slot_micros : source.last_slot_micros;
+  if (last >= slot_micros) return uint64_t{0};
   CAIRN_ASSIGN_OR_RETURN(job.id, NextCounter(txn, meta_, "next_job_id"));
   job.source_id = source_id;
-  source.last_slot_micros = slot_micros;
-  source.last_job = job.id;
+  last = slot_micros;
+  if (!drill) source.last_job = job.id;
   auto key = Be64(job.id);
   CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, key, EncodeJob(job)));
   CAIRN_RETURN_IF_ERROR(txn.Put(jobs_queued_, key, {}));

@@ -74,6 +74,7 @@ inline Bytes EncodeAgent(const AgentRecord& a) {
   w.PutU8(a.revoked ? 1 : 0);
   w.PutU64(a.revoked_micros);
   w.PutU64(a.last_seen_micros);
+  w.PutU8(a.drill_host ? 1 : 0);
   return out;
 }
 
@@ -86,11 +87,16 @@ inline Result<AgentRecord> DecodeAgent(ByteView v) {
       revoked > 1) {
     return Malformed("agent");
   }
-  // Rows written before the last-seen time end here.
-  if (r.remaining() != 0 && (!r.ReadU64(&a.last_seen_micros) || r.remaining() != 0)) {
+  // Rows written before the last-seen time end here; before the drill
+  // capability, after it.
+  uint8_t drill_host = 0;
+  if (r.remaining() != 0 &&
+      (!r.ReadU64(&a.last_seen_micros) || (r.remaining() != 0 && !r.ReadU8(&drill_host)) ||
+       r.remaining() != 0 || drill_host > 1)) {
     return Malformed("agent");
   }
   a.revoked = revoked;
+  a.drill_host = drill_host;
   return a;
 }
 
@@ -206,6 +212,13 @@ inline Bytes EncodeJob(const JobRecord& j) {
   for (const auto& e : j.excludes) PutString(w, e);
   w.PutU8(j.zstd_level);
   w.PutU64(j.bandwidth);
+  // Drill jobs' fields; rows from before them end above.
+  PutString(w, j.drill_snapshot);
+  PutString(w, j.drill_check);
+  w.PutU32(j.drill_check_timeout);
+  w.PutU64(j.drill_rto);
+  w.PutU32(static_cast<uint32_t>(j.read_from.size()));
+  for (const auto& a : j.read_from) PutString(w, a);
   return out;
 }
 
@@ -234,10 +247,20 @@ inline Result<JobRecord> DecodeJob(ByteView v) {
     for (auto& e : j.excludes) {
       if (!GetString(r, &e)) return Malformed("job");
     }
-    if (!r.ReadU8(&j.zstd_level) || !r.ReadU64(&j.bandwidth) || r.remaining() != 0) {
+    if (!r.ReadU8(&j.zstd_level) || !r.ReadU64(&j.bandwidth)) return Malformed("job");
+  }
+  if (r.remaining() != 0) {
+    if (!GetString(r, &j.drill_snapshot) || !GetString(r, &j.drill_check) ||
+        !r.ReadU32(&j.drill_check_timeout) || !r.ReadU64(&j.drill_rto) || !r.ReadU32(&n) ||
+        n > kMaxListItems) {
       return Malformed("job");
     }
+    j.read_from.resize(n);
+    for (auto& a : j.read_from) {
+      if (!GetString(r, &a)) return Malformed("job");
+    }
   }
+  if (r.remaining() != 0) return Malformed("job");
   j.image = image;
   j.state = static_cast<JobState>(state);
   return j;
@@ -264,6 +287,9 @@ inline Bytes EncodePolicy(const Policy& p) {
                      p.bandwidth_bytes_per_second, p.created_micros, p.updated_micros}) {
     w.PutU64(v);
   }
+  // The drill's check command; rows from before it end above.
+  PutString(w, p.drill_check);
+  w.PutU32(p.drill_check_timeout_seconds);
   return out;
 }
 
@@ -284,6 +310,10 @@ inline Result<Policy> DecodePolicy(std::string_view name, ByteView v) {
   for (uint64_t* f : {&p.rpo_seconds, &p.rto_seconds, &p.drill_every_seconds, &p.lock_seconds,
                       &p.bandwidth_bytes_per_second, &p.created_micros, &p.updated_micros}) {
     if (!r.ReadU64(f)) return Malformed("policy");
+  }
+  if (r.remaining() != 0 &&
+      (!GetString(r, &p.drill_check) || !r.ReadU32(&p.drill_check_timeout_seconds))) {
+    return Malformed("policy");
   }
   if (r.remaining() != 0) return Malformed("policy");
   p.zstd_level = level;
@@ -306,6 +336,7 @@ inline Bytes EncodeSource(const SourceRecord& s) {
   w.PutU64(s.created_micros);
   w.PutU64(s.last_slot_micros);
   w.PutU64(s.last_job);
+  w.PutU64(s.last_drill_slot_micros);
   return out;
 }
 
@@ -326,9 +357,12 @@ inline Result<SourceRecord> DecodeSource(ByteView v) {
   }
   uint8_t image;
   if (!r.ReadU8(&image) || image > 1 || !r.ReadU64(&s.created_micros) ||
-      !r.ReadU64(&s.last_slot_micros) || !r.ReadU64(&s.last_job) || r.remaining() != 0) {
+      !r.ReadU64(&s.last_slot_micros) || !r.ReadU64(&s.last_job)) {
     return Malformed("source");
   }
+  // Rows from before drill slots end here.
+  if (r.remaining() != 0 && !r.ReadU64(&s.last_drill_slot_micros)) return Malformed("source");
+  if (r.remaining() != 0) return Malformed("source");
   s.image = image;
   return s;
 }

@@ -83,6 +83,8 @@ boost::json::object JobJson(const std::map<uint32_t, std::string>& names, const 
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
   if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["message"] = j.error;
   if (j.source_id != 0) o["source"] = j.source_id;
+  o["kind"] = j.kind == 2 ? "drill" : "backup";
+  if (j.kind == 2) o["drill_snapshot"] = j.drill_snapshot;
   return o;
 }
 
@@ -316,13 +318,18 @@ int main(int argc, char** argv) {
   token->require_subcommand(1);
   auto* token_create = token->add_subcommand("create", "Create a one-time enrolment token");
   uint64_t ttl = 3600;
-  bool replicator_token = false;
+  bool replicator_token = false, drill_host_token = false;
   auto* token_department =
       token_create->add_option("--department", name, "Department the agent will belong to");
   token_create
       ->add_flag("--replicator", replicator_token,
                  "A token for a DR site's cairn-replicator instead (reads every department)")
       ->excludes(token_department);
+  token_create
+      ->add_flag("--drill-host", drill_host_token,
+                 "The agent it enrols runs the department's scheduled restore drills (at the DR "
+                 "site, preferably)")
+      ->needs(token_department);
   token_create->add_option("--data", data_dir, "Vault data directory")
       ->envname("CAIRN_DATA")
       ->required();
@@ -744,9 +751,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*token_create) {
-    auto t = service.CreateEnrollmentToken(me, name, ttl);
+    auto t = service.CreateEnrollmentToken(me, name, ttl, drill_host_token);
     if (!t.ok()) return Fail(json, t.status());
-    Print(json, {{"ok", true}, {"department", name}, {"token", *t}, {"expires_in_seconds", ttl}},
+    Print(json,
+          {{"ok", true},
+           {"department", name},
+           {"token", *t},
+           {"expires_in_seconds", ttl},
+           {"drill_host", drill_host_token}},
           *t + "\n");
     return 0;
   }
@@ -792,9 +804,13 @@ int main(int argc, char** argv) {
     std::string text;
     for (const auto& a : *list) {
       std::string dname = a.department_id == 0 ? "(replicator)" : NameOf(names, a.department_id);
-      arr.push_back(
-          {{"serial", a.serial}, {"department", dname}, {"host", a.host}, {"revoked", a.revoked}});
-      text += a.serial + "\t" + dname + "\t" + a.host + (a.revoked ? "\trevoked" : "") + "\n";
+      arr.push_back({{"serial", a.serial},
+                     {"department", dname},
+                     {"host", a.host},
+                     {"revoked", a.revoked},
+                     {"drill_host", a.drill_host}});
+      text += a.serial + "\t" + dname + "\t" + a.host + (a.drill_host ? "\tdrill host" : "") +
+              (a.revoked ? "\trevoked" : "") + "\n";
     }
     Print(json, {{"ok", true}, {"agents", arr}}, text);
     return 0;

@@ -56,6 +56,7 @@ std::string PolicyText(const Policy& p) {
          "\n  keep:        " + Keep(p.keep) + "\n  off-site:    " + (p.offsite ? "yes" : "no") +
          "\n  RPO, RTO:    " + Dur(p.rpo_seconds) + ", " + Dur(p.rto_seconds) +
          "\n  drill every: " + Dur(p.drill_every_seconds) +
+         (p.drill_check.empty() ? "" : "\n  drill check: " + p.drill_check) +
          "\n  lock:        " + Dur(p.lock_seconds) +
          "\n  zstd level:  " + std::to_string(p.zstd_level) + "\n  bandwidth:   " +
          (p.bandwidth_bytes_per_second == 0 ? "unlimited"
@@ -94,6 +95,13 @@ Status ApplyFlags(const ProtectionCommands& c, CLI::App* cmd, Policy& p) {
   if (cmd->count("--bandwidth")) {
     CAIRN_ASSIGN_OR_RETURN(p.bandwidth_bytes_per_second, ParseRate(c.bandwidth));
   }
+  if (cmd->count("--drill-check")) p.drill_check = c.drill_check;
+  if (cmd->count("--drill-check-timeout")) {
+    auto v = ParseDurationSeconds(c.drill_check_timeout);
+    if (!v.ok()) return v.status().WithContext("--drill-check-timeout");
+    if (*v > 86400) return Status::InvalidArgument("--drill-check-timeout: at most a day");
+    p.drill_check_timeout_seconds = static_cast<uint32_t>(*v);
+  }
   return Status::OK();
 }
 
@@ -113,6 +121,10 @@ void AddPolicyFlags(CLI::App* cmd, ProtectionCommands* c) {
   cmd->add_option("--rpo", c->rpo, "Recovery point objective, such as 4h");
   cmd->add_option("--rto", c->rto, "Recovery time objective, such as 2h");
   cmd->add_option("--drill-every", c->drill_every, "Restore drill frequency, such as 30d");
+  cmd->add_option("--drill-check", c->drill_check,
+                  "Command a scheduled drill runs in the restored sandbox (/bin/sh; '' for none)");
+  cmd->add_option("--drill-check-timeout", c->drill_check_timeout,
+                  "How long the drill check may take, such as 10m (default)");
   cmd->add_option("--lock", c->lock,
                   "Retention lock from each snapshot's time, such as 30d (never shortened)");
   cmd->add_option("--bandwidth", c->bandwidth,

@@ -21,6 +21,7 @@ struct ProtectionCommands {
 
   // Arguments.
   std::string name, template_name, schedule, rpo, rto, drill_every, lock, bandwidth;
+  std::string drill_check, drill_check_timeout;
   int zstd_level = 0;
   std::optional<uint32_t> keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
       keep_yearly;

@@ -78,6 +78,15 @@ Status CheckPolicy(const Policy& p) {
   if (p.drill_every_seconds != 0 && p.drill_every_seconds < kHour) {
     return Status::InvalidArgument("policy '" + p.name + "': drills at most every hour");
   }
+  if (p.drill_check.size() > 4096 ||
+      std::any_of(p.drill_check.begin(), p.drill_check.end(),
+                  [](char ch) { return ch == '\0' || ch == '\n' || ch == '\r'; })) {
+    return Status::InvalidArgument("policy '" + p.name +
+                                   "': the drill check is one line of at most 4096 bytes");
+  }
+  if (p.drill_check_timeout_seconds > kDay) {
+    return Status::InvalidArgument("policy '" + p.name + "': a drill check of at most a day");
+  }
   if (p.template_name.empty()) return Status::OK();
   CAIRN_ASSIGN_OR_RETURN(const ProtectionTemplate* t, FindTemplate(p.template_name));
   if (p.schedule.empty()) {

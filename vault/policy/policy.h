@@ -23,8 +23,12 @@ struct Policy {
   bool offsite = false;                       // the snapshots must reach the DR site
   uint64_t rpo_seconds = 0, rto_seconds = 0;  // 0: not set
   uint64_t drill_every_seconds = 0;           // 0: no scheduled drill
-  uint64_t lock_seconds = 0;                  // retention lock from each snapshot's time
-  uint64_t bandwidth_bytes_per_second = 0;    // 0: unlimited
+  // What a scheduled drill runs in the restored sandbox (section 23); empty:
+  // none. Its timeout; 0: 600 s.
+  std::string drill_check;
+  uint32_t drill_check_timeout_seconds = 0;
+  uint64_t lock_seconds = 0;                // retention lock from each snapshot's time
+  uint64_t bandwidth_bytes_per_second = 0;  // 0: unlimited
   uint64_t created_micros = 0, updated_micros = 0;
   friend bool operator==(const Policy&, const Policy&) = default;
 };

@@ -32,9 +32,10 @@ struct VaultServer::AgentConnection {
   net::WriteGate gate;  // strand only
   bool closed = false;  // strand only; set under the gate before Close()
   // Guarded by VaultServer::connections_mu_:
-  bool pinged = false;      // sent ping before any session_begin
-  bool in_session = false;  // sent session_begin: a backup connection
-  uint64_t job = 0;         // job sent on this client, no job_done yet
+  bool pinged = false;        // sent ping before any session_begin
+  bool in_session = false;    // sent session_begin: a backup connection
+  uint64_t job = 0;           // job sent on this client, no job_done yet
+  bool job_is_drill = false;  // that job is a restore drill
 };
 
 namespace rpc {

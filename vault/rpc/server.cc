@@ -334,15 +334,24 @@ void VaultServer::DispatchOnce() {
           continue;
         }
         if (!IsJobLink(*client, now)) continue;
-        // One job at a time per agent, whichever of its connections carries it.
+        // One job at a time per agent, whichever of its connections carries
+        // it; one drill at a time per host, whichever department's agent
+        // on it runs it.
         bool busy = false;
-        for (const auto& [other_id, other] : connections_)
-          busy |= other->actor.name == client->actor.name && other->job != 0;
+        for (const auto& [other_id, other] : connections_) {
+          busy |=
+              other->job != 0 &&
+              (other->actor.name == client->actor.name ||
+               (job.kind == 2 && other->job_is_drill && other->actor.host == client->actor.host));
+        }
         if (busy) continue;
         target = client;
         break;
       }
-      if (target) target->job = job.id;
+      if (target) {
+        target->job = job.id;
+        target->job_is_drill = job.kind == 2;
+      }
     }
     if (!target) continue;  // not connected (or busy): stays queued
     if (Status s = service_->MarkJobSent(job.id, target->actor.name); !s.ok()) {
@@ -355,6 +364,11 @@ void VaultServer::DispatchOnce() {
                        job.paths,    job.image,
                        job.excludes, job.zstd_level,
                        job.bandwidth};
+    message.snapshot_id = job.drill_snapshot;
+    message.check = job.drill_check;
+    message.check_timeout_seconds = job.drill_check_timeout;
+    message.rto_seconds = job.drill_rto;
+    message.read_from = job.read_from;
     asio::co_spawn(target->conn->executor(), SendJob(target, std::move(message)), asio::detached);
   }
 }

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <set>
 
 #include "lib/base/cli.h"
 #include "lib/base/names.h"
@@ -52,7 +53,167 @@ class ManifestDigest {
   Bytes block_;
 };
 
+// A drill report's series key (SeriesKeyOf), from what it says it drilled.
+std::string ReportSeries(const json::object& r, uint32_t department_id) {
+  SnapshotRecord s;
+  s.department_id = department_id;
+  s.host = std::string(r.at("snapshot_host").as_string());
+  for (const auto& p : r.at("snapshot_paths").as_array()) s.paths.emplace_back(p.as_string());
+  const json::value* image = r.if_contains("snapshot_image");
+  s.kind = image != nullptr && image->is_bool() && image->as_bool() ? 2 : 1;
+  return SeriesKeyOf(s);
+}
+
+uint64_t FinishedMicros(const json::object& r) {
+  const json::value* when = r.if_contains("finished_micros");
+  return when != nullptr && when->is_number() ? when->to_number<uint64_t>() : 0;
+}
+
 }  // namespace
+
+std::map<std::string, json::object> VaultService::NewestDrills(
+    const std::vector<json::object>& signed_reports, uint64_t as_of_micros) const {
+  std::map<std::string, uint32_t> ids;
+  if (auto departments = vault_->catalog()->ListDepartments(); departments.ok()) {
+    for (const Department& d : *departments) ids[d.name] = d.id;
+  }
+  std::map<std::string, json::object> newest;
+  for (const json::object& d : signed_reports) {
+    const json::value* rv = d.if_contains("report");
+    if (rv == nullptr || !rv->is_object()) continue;
+    const json::object& r = rv->as_object();
+    const json::value* dept = r.if_contains("department");
+    if (dept == nullptr || !dept->is_string() || !ids.contains(std::string(dept->as_string()))) {
+      continue;
+    }
+    const uint64_t finished = FinishedMicros(r);
+    if (finished == 0 || finished > as_of_micros) continue;
+    const std::string key = ReportSeries(r, ids[std::string(dept->as_string())]);
+    auto it = newest.find(key);
+    if (it == newest.end() || FinishedMicros(it->second) < finished) newest[key] = r;
+  }
+  return newest;
+}
+
+Result<std::vector<uint64_t>> VaultService::ScheduleDrills(const SchedulerOptions& options) {
+  if (IsReplica() && !IsPromoted()) return std::vector<uint64_t>{};  // the primary schedules
+  Catalog* catalog = vault_->catalog();
+  const uint64_t now = Now();
+  CAIRN_ASSIGN_OR_RETURN(auto sources, catalog->ListSources());
+  CAIRN_ASSIGN_OR_RETURN(auto policies, catalog->ListPolicies());
+  std::map<std::string, Policy> by_name;
+  for (auto& p : policies) {
+    if (p.drill_every_seconds != 0) by_name.emplace(p.name, std::move(p));
+  }
+  std::vector<uint64_t> queued;
+  if (by_name.empty()) return queued;
+  CAIRN_ASSIGN_OR_RETURN(auto rows, catalog->ListDrills(0));
+  std::vector<json::object> reports;
+  for (const auto& [id, text] : rows) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (!ec && v.is_object()) reports.push_back(std::move(v.as_object()));
+  }
+  const std::map<std::string, json::object> newest = NewestDrills(reports, now);
+  CAIRN_ASSIGN_OR_RETURN(auto agents, catalog->ListAgents());
+  std::set<uint64_t> busy;  // sources with a drill queued or running
+  CAIRN_ASSIGN_OR_RETURN(auto jobs, catalog->ListJobs(8192));  // the newest, as ExpireJobs
+  for (const JobRecord& j : jobs) {
+    if (j.kind == 2 && (j.state == JobState::kQueued || j.state == JobState::kSent)) {
+      busy.insert(j.source_id);
+    }
+  }
+  const std::vector<std::string> dr = DrAddresses();
+  const Actor self = Actor::Self();
+  std::map<uint32_t, std::vector<SnapshotRecord>> snapshots;  // by department, read once
+  for (const SourceRecord& source : sources) {
+    auto policy = by_name.find(source.policy);
+    if (policy == by_name.end()) continue;
+    const Policy& p = policy->second;
+    const std::string key = SeriesKeyOf(source);
+    // Due a drill period after the last drill (the first at once). A drill
+    // queued for this period that ended without a report (missed, failed)
+    // is tried again `drill_retry_seconds` after it was queued.
+    uint64_t due = 0;
+    if (auto it = newest.find(key); it != newest.end()) {
+      due = FinishedMicros(it->second) + p.drill_every_seconds * 1'000'000;
+    }
+    if (source.last_drill_slot_micros >= due) {
+      if (busy.contains(source.id)) continue;  // queued or running
+      due = source.last_drill_slot_micros + options.drill_retry_seconds * 1'000'000;
+    }
+    if (due > now) continue;
+    // The series' newest good snapshot; none yet: nothing to drill.
+    if (!snapshots.contains(source.department_id)) {
+      CAIRN_ASSIGN_OR_RETURN(snapshots[source.department_id],
+                             catalog->ListSnapshots(source.department_id, 0));
+    }
+    const SnapshotRecord* drilled = nullptr;
+    for (const SnapshotRecord& s : snapshots[source.department_id]) {
+      if (s.damaged_micros == 0 && SeriesKeyOf(s) == key &&
+          (drilled == nullptr || s.time_micros > drilled->time_micros)) {
+        drilled = &s;
+      }
+    }
+    if (drilled == nullptr) continue;
+    // A drill host of the department, other than the source's host; the
+    // most recently seen.
+    const AgentRecord* host = nullptr;
+    for (const AgentRecord& a : agents) {
+      if (!a.drill_host || a.revoked || a.department_id != source.department_id ||
+          a.host == source.host) {
+        continue;
+      }
+      if (host == nullptr || LastSeen(a) > LastSeen(*host)) host = &a;
+    }
+    JobRecord job;
+    job.department_id = source.department_id;
+    job.kind = 2;
+    job.host = host != nullptr ? host->host : "";
+    job.agent_serial = host != nullptr ? host->serial : "";
+    job.image = source.image;
+    job.paths = drilled->paths;
+    job.drill_snapshot = drilled->id;
+    job.drill_check = p.drill_check;
+    job.drill_check_timeout = p.drill_check_timeout_seconds;
+    job.drill_rto = p.rto_seconds;
+    job.read_from = dr;
+    auto id = catalog->QueueScheduledJob(source.id, now, job, now);
+    if (!id.ok()) {
+      spdlog::warn("source {}: queueing its drill failed: {}", source.id, id.status().ToString());
+      continue;
+    }
+    if (*id == 0) continue;  // that slot was queued already
+    const std::string department = DepartmentName(source.department_id);
+    if (host == nullptr) {
+      const std::string reason = "no drill host: enrol an agent of department " + department +
+                                 " on a host other than " + EscapeForLog(source.host) +
+                                 " with a token from `cairn-vault token create --department " +
+                                 department + " --drill-host` (at the DR site, preferably)";
+      if (Status s = catalog->ExpireJob(*id, JobState::kQueued, JobState::kMissed, reason, now);
+          !s.ok()) {
+        spdlog::warn("drill job {}: recording it missed: {}", *id, s.ToString());
+        continue;
+      }
+      spdlog::warn("drill of source {} ({} {}) missed: {}", source.id, department,
+                   EscapeForLog(source.host), reason);
+      Audit(self, "job.missed", department, std::to_string(*id),
+            {{"source", source.id}, {"kind", "drill"}, {"error", reason}});
+      continue;
+    }
+    queued.push_back(*id);
+    spdlog::info("drill job {} queued: snapshot {} of source {} on drill host {}{}", *id,
+                 drilled->id, source.id, EscapeForLog(host->host),
+                 dr.empty() ? " (no DR site: read from this vault)" : ", read from the DR site");
+    Audit(self, "job.schedule", department, std::to_string(*id),
+          {{"source", source.id},
+           {"kind", "drill"},
+           {"policy", source.policy},
+           {"snapshot", drilled->id},
+           {"drill_host", host->host}});
+  }
+  return queued;
+}
 
 Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_view measured_json) {
   boost::system::error_code ec;
@@ -69,8 +230,32 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
                                   " in this department")
                : snapshot.status();
   }
+  // A scheduled drill names its job: sent to this agent, of this snapshot.
+  std::optional<JobRecord> job;
+  if (const json::value* j = m.if_contains("job"); j != nullptr && !j->is_null()) {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t job_id, Count(m, "job"));
+    auto found = vault_->catalog()->FindJob(job_id);
+    if (!found.ok() || found->kind != 2 || found->sent_to != agent.name ||
+        found->drill_snapshot != snapshot->id) {
+      return Bad("job " + std::to_string(job_id) +
+                 " is not a drill of this snapshot sent to this agent");
+    }
+    job = *found;
+  }
+  std::string served_by;
+  if (const json::value* s = m.if_contains("served_by"); s != nullptr && s->is_string()) {
+    served_by = std::string(s->as_string()).substr(0, 256);
+  }
   CAIRN_ASSIGN_OR_RETURN(uint64_t files, Count(m, "files"));
   CAIRN_ASSIGN_OR_RETURN(uint64_t bytes, Count(m, "bytes"));
+  // What the drill host read back from its disk and hashed again (absent
+  // from drills by older hosts).
+  json::object read_back{{"bytes", nullptr}, {"chunks", nullptr}};
+  if (m.contains("read_back_chunks")) {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t b, Count(m, "read_back_bytes"));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t c, Count(m, "read_back_chunks"));
+    read_back = {{"bytes", b}, {"chunks", c}};
+  }
   const json::value* times_v = m.if_contains("millis");
   if (times_v == nullptr || !times_v->is_object()) return Bad("'millis' must be an object");
   json::object millis;
@@ -122,7 +307,8 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
   // The RTO: the policy's, else the one the drill asked for.
   json::value rto = nullptr;
   std::string rto_source;
-  if (std::optional<Policy> policy = PolicyOf(*snapshot, 0); policy && policy->rto_seconds > 0) {
+  if (std::optional<Policy> policy = PolicyOf(*snapshot, job ? job->source_id : 0);
+      policy && policy->rto_seconds > 0) {
     rto = policy->rto_seconds;
     rto_source = "policy " + policy->name;
   } else if (const json::value* r = m.if_contains("rto_seconds"); r != nullptr && !r->is_null()) {
@@ -172,6 +358,17 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
         r["snapshot_time"] = cli::Rfc3339(snapshot->time_micros);
         r["snapshot_host"] = snapshot->host;
         r["snapshot_paths"] = json::array(snapshot->paths.begin(), snapshot->paths.end());
+        r["snapshot_image"] = snapshot->kind == 2;
+        r["scheduled"] = job.has_value();
+        r["job"] = job ? json::value(job->id) : json::value(nullptr);
+        r["source"] = job ? json::value(job->source_id) : json::value(nullptr);
+        // Where the drill read the data: this vault, or the DR site (the
+        // off-site copy proven).
+        const std::vector<std::string> dr = DrAddresses();
+        r["served_by"] = served_by;
+        r["read_site"] = std::find(dr.begin(), dr.end(), served_by) != dr.end()
+                             ? json::value("dr")
+                             : json::value(vault_->site());
         r["manifest_chunks"] = snapshot->manifest_count;
         r["manifest_sha256"] = digest.Hex();
         r["drill_host"] = agent.host;
@@ -181,6 +378,7 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
         r["finished_micros"] = now;
         r["files"] = files;
         r["bytes"] = bytes;
+        r["read_back"] = read_back;
         r["damaged"] = damaged;
         r["millis"] = millis;
         r["check"] = check;
@@ -227,14 +425,18 @@ Result<std::vector<json::object>> VaultService::ListDrills(const Actor& actor, s
 Result<json::object> VaultService::Compliance(const Actor& actor, std::string_view department,
                                               uint64_t from_micros, uint64_t to_micros,
                                               const SchedulerOptions& scheduler) const {
-  CAIRN_ASSIGN_OR_RETURN(ProtectionReport status, ProtectionStatus(actor, department, scheduler));
+  // As things stood at the end of the window (now, for a window that has
+  // not ended).
+  const uint64_t now = std::min(to_micros, Now());
+  CAIRN_ASSIGN_OR_RETURN(ProtectionReport status,
+                         ProtectionStatus(actor, department, scheduler, now));
   CAIRN_ASSIGN_OR_RETURN(std::vector<json::object> drills, ListDrills(actor, 0));
+  const std::map<std::string, json::object> newest = NewestDrills(drills, now);
   CAIRN_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, vault_->catalog()->ListJobs());
   std::map<uint32_t, ChunkStore::Usage> usage;
   if (vault_->store() != nullptr) {
     if (auto u = vault_->store()->PackUsage(); u.ok()) usage = *u;
   }
-  const uint64_t now = Now();
   json::array rows;
   for (const SourceStatus& st : status.sources) {
     const SourceRecord& s = st.source;
@@ -255,26 +457,15 @@ Result<json::object> VaultService::Compliance(const Actor& actor, std::string_vi
     row["damaged_snapshots"] = st.damaged_snapshots;
     // RTO: objective, and the last drill of this source's series.
     row["rto_seconds"] = st.policy.rto_seconds ? json::value(st.policy.rto_seconds) : nullptr;
-    const json::object* last = nullptr;
-    for (const json::object& d : drills) {
-      const json::object& r = d.at("report").as_object();
-      if (r.at("department").as_string() != st.department ||
-          r.at("snapshot_host").as_string() != s.host) {
-        continue;
-      }
-      std::vector<std::string> paths;
-      for (const auto& p : r.at("snapshot_paths").as_array()) paths.emplace_back(p.as_string());
-      if (paths != s.paths) continue;
-      last = &r;  // newest first: the first that matches
-      break;
-    }
+    const auto found = newest.find(SeriesKeyOf(s));
+    const json::object* last = found == newest.end() ? nullptr : &found->second;
     if (last != nullptr) {
       const uint64_t total_ms = last->at("millis").as_object().at("total").to_number<uint64_t>();
-      row["last_drill"] = json::object{{"drill", last->at("drill")},
-                                       {"finished", last->at("finished")},
-                                       {"ok", last->at("ok")},
-                                       {"total_seconds", total_ms / 1000},
-                                       {"rto_met", last->at("rto_met")}};
+      const json::value* site = last->if_contains("read_site");
+      row["last_drill"] = json::object{
+          {"drill", last->at("drill")},     {"finished", last->at("finished")},
+          {"ok", last->at("ok")},           {"total_seconds", total_ms / 1000},
+          {"rto_met", last->at("rto_met")}, {"read_site", site ? *site : json::value(nullptr)}};
     } else {
       row["last_drill"] = nullptr;
     }
@@ -292,18 +483,28 @@ Result<json::object> VaultService::Compliance(const Actor& actor, std::string_vi
       fresh = is_fresh;
     }
     row["drill_fresh"] = fresh;
-    // Backups of this source in the window.
-    uint64_t done = 0, failed = 0, missed = 0;
+    // Backups and scheduled drills of this source in the window.
+    uint64_t counts[2][3] = {};  // [backup, drill][done, failed, missed]
+    std::string last_drill_miss;
     for (const JobRecord& j : jobs) {
-      if (j.source_id != s.id || j.created_micros < from_micros || j.created_micros >= to_micros) {
+      if (j.source_id != s.id || (j.kind != 1 && j.kind != 2) || j.created_micros < from_micros ||
+          j.created_micros >= to_micros || j.created_micros > now) {
         continue;
       }
-      done += j.state == JobState::kDone;
-      failed += j.state == JobState::kFailed;
-      missed += j.state == JobState::kMissed;
+      uint64_t* c = counts[j.kind - 1];
+      c[0] += j.state == JobState::kDone;
+      c[1] += j.state == JobState::kFailed;
+      c[2] += j.state == JobState::kMissed;
+      if (j.kind == 2 && j.state == JobState::kMissed) last_drill_miss = j.error;
     }
-    const uint64_t ended = done + failed + missed;
-    row["backups"] = json::object{{"done", done}, {"failed", failed}, {"missed", missed}};
+    const uint64_t done = counts[0][0];
+    const uint64_t ended = counts[0][0] + counts[0][1] + counts[0][2];
+    row["backups"] =
+        json::object{{"done", done}, {"failed", counts[0][1]}, {"missed", counts[0][2]}};
+    row["scheduled_drills"] = json::object{{"done", counts[1][0]},
+                                           {"failed", counts[1][1]},
+                                           {"missed", counts[1][2]},
+                                           {"last_missed_reason", last_drill_miss}};
     row["backup_success_percent"] =
         ended ? json::value(static_cast<uint64_t>(done * 100 / ended)) : json::value(nullptr);
     row["department_stored_bytes"] = usage[s.department_id].bytes;

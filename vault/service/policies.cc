@@ -47,6 +47,8 @@ std::string NormalPath(std::string_view p) {
   return out.empty() ? "/" : out;
 }
 
+}  // namespace
+
 // What identifies a series: department, host, kind and the sorted paths.
 std::string SeriesKey(uint32_t department, std::string_view host, bool image,
                       const std::vector<std::string>& paths) {
@@ -67,6 +69,8 @@ std::string SeriesKeyOf(const SourceRecord& s) {
   return SeriesKey(s.department_id, s.host, s.image, s.paths);
 }
 
+namespace {
+
 boost::json::object PolicyJson(const Policy& p) {
   return {{"name", p.name},
           {"template", p.template_name},
@@ -82,6 +86,8 @@ boost::json::object PolicyJson(const Policy& p) {
           {"rpo_seconds", p.rpo_seconds},
           {"rto_seconds", p.rto_seconds},
           {"drill_every_seconds", p.drill_every_seconds},
+          {"drill_check", p.drill_check},
+          {"drill_check_timeout_seconds", p.drill_check_timeout_seconds},
           {"lock_seconds", p.lock_seconds},
           {"bandwidth_bytes_per_second", p.bandwidth_bytes_per_second}};
 }
@@ -702,13 +708,14 @@ void VaultService::CheckForAnomaly(const SnapshotRecord& snap) {
 // --- Protection status ----------------------------------------------------------
 
 Result<VaultService::ProtectionReport> VaultService::ProtectionStatus(
-    const Actor& actor, std::string_view department, const SchedulerOptions& options) const {
+    const Actor& actor, std::string_view department, const SchedulerOptions& options,
+    uint64_t as_of_micros) const {
   if (!department.empty()) {
     CAIRN_RETURN_IF_ERROR(vault_->catalog()->FindDepartment(department).status());
   }
   CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kReadState, department));
   Catalog* catalog = vault_->catalog();
-  const uint64_t now = Now();
+  const uint64_t now = as_of_micros != 0 ? std::min(as_of_micros, Now()) : Now();
   ProtectionReport report;
   report.time_micros = now;
   CAIRN_ASSIGN_OR_RETURN(auto sources, catalog->ListSources());
@@ -725,20 +732,20 @@ Result<VaultService::ProtectionReport> VaultService::ProtectionStatus(
   };
   std::set<std::string> hosts_with_source;
   for (const auto& s : sources) {
-    if (!visible(s.department_id)) continue;
+    if (!visible(s.department_id) || s.created_micros > now) continue;
     hosts_with_source.insert(std::to_string(s.department_id) + "/" + s.host);
     SourceStatus st;
     st.source = s;
     st.department = DepartmentName(s.department_id);
     auto policy = by_name.find(s.policy);
     if (policy != by_name.end()) st.policy = policy->second;
-    // The newest snapshot of its series.
     // The newest snapshot of its series that scrub has not found damaged.
     for (const auto& plan : plans) {
       if (plan.source_id != s.id || plan.snapshots.empty()) continue;
-      st.snapshots = plan.snapshots.size();
       const SnapshotRecord* good = nullptr;
       for (const SnapshotRecord& snap : plan.snapshots) {
+        if (snap.time_micros > now) continue;  // taken after the time asked about
+        ++st.snapshots;
         if (snap.damaged_micros != 0) {
           ++st.damaged_snapshots;
         } else if (good == nullptr) {
@@ -756,7 +763,7 @@ Result<VaultService::ProtectionReport> VaultService::ProtectionStatus(
     }
     if (st.policy.offsite && st.last_good_snapshot.empty()) st.offsite = "nothing to copy yet";
     for (const auto& j : jobs) {
-      if (j.source_id != s.id) continue;
+      if (j.source_id != s.id || j.kind != 1 || j.created_micros > now) continue;
       if (j.state == JobState::kFailed || j.state == JobState::kMissed) {
         st.last_failure_job = j.id;
         st.last_failure = std::string(JobStateName(j.state)) + ": " + j.error;

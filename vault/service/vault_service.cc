@@ -172,15 +172,16 @@ Result<std::vector<Department>> VaultService::ListDepartments() const {
 
 Result<std::string> VaultService::CreateEnrollmentToken(const Actor& actor,
                                                         std::string_view department,
-                                                        uint64_t ttl_seconds) {
+                                                        uint64_t ttl_seconds, bool drill_host) {
   CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kEnrol, department));
   CAIRN_RETURN_IF_ERROR(CheckTtl(ttl_seconds));
   CAIRN_ASSIGN_OR_RETURN(Department d, vault_->catalog()->FindDepartment(department));
-  CAIRN_ASSIGN_OR_RETURN(std::string t,
-                         vault_->catalog()->CreateToken(d.id, Now(), ttl_seconds * 1'000'000));
-  spdlog::info("enrolment token for department {} created by {}", d.name, actor.Describe());
+  CAIRN_ASSIGN_OR_RETURN(std::string t, vault_->catalog()->CreateToken(
+                                            d.id, Now(), ttl_seconds * 1'000'000, drill_host));
+  spdlog::info("enrolment token for department {}{} created by {}", d.name,
+               drill_host ? " (a drill host)" : "", actor.Describe());
   Audit(actor, "token.create", d.name, t.substr(0, t.find('.')),
-        {{"ttl_seconds", ttl_seconds}, {"role", "agent"}});
+        {{"ttl_seconds", ttl_seconds}, {"role", "agent"}, {"drill_host", drill_host}});
   return proto::FormatEnrollmentToken(vault_->pki().pinned_fingerprint(), t);
 }
 
@@ -222,7 +223,8 @@ Result<proto::EnrollResponse> VaultService::Enroll(const Actor& actor,
                                                    const proto::EnrollRequest& req) {
   CAIRN_RETURN_IF_ERROR(ValidateName("host", req.hostname));
   Catalog* catalog = vault_->catalog();
-  CAIRN_ASSIGN_OR_RETURN(uint32_t department_id, catalog->RedeemToken(req.token, Now()));
+  CAIRN_ASSIGN_OR_RETURN(Catalog::TokenGrant grant, catalog->RedeemToken(req.token, Now()));
+  const uint32_t department_id = grant.department;
   proto::EnrollResponse resp;
   resp.ca_pem = vault_->pki().served_ca_pem();
   if (department_id == kReplicatorToken) {
@@ -241,8 +243,9 @@ Result<proto::EnrollResponse> VaultService::Enroll(const Actor& actor,
   CAIRN_ASSIGN_OR_RETURN(resp.certificate_pem,
                          vault_->pki().IssueAgent(req.csr_pem, dept.name, req.hostname));
   CAIRN_ASSIGN_OR_RETURN(crypto::PeerIdentity issued, crypto::ParseIdentity(resp.certificate_pem));
-  CAIRN_RETURN_IF_ERROR(
-      catalog->AddAgent({issued.serial_hex, dept.id, req.hostname, Now(), false, 0}));
+  AgentRecord agent{issued.serial_hex, dept.id, req.hostname, Now(), false, 0};
+  agent.drill_host = grant.drill_host;
+  CAIRN_RETURN_IF_ERROR(catalog->AddAgent(agent));
   CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys, vault_->DepartmentKeys(dept.id));
   resp.department = dept.name;
   resp.department_id = dept.id;
@@ -251,7 +254,7 @@ Result<proto::EnrollResponse> VaultService::Enroll(const Actor& actor,
   spdlog::info("enrolled agent {} of department {} (certificate {}) from {}; keys released",
                req.hostname, dept.name, issued.serial_hex, actor.address);
   Audit(actor, "agent.enroll", dept.name, issued.serial_hex,
-        {{"agent_host", req.hostname}, {"keys_released", true}});
+        {{"agent_host", req.hostname}, {"keys_released", true}, {"drill_host", grant.drill_host}});
   return resp;
 }
 
@@ -274,6 +277,19 @@ std::vector<std::string> VaultService::AgentAddresses() const {
   }
   if (out.empty() && !options_.advertised_address.empty()) {
     out.push_back(options_.advertised_address);
+  }
+  return out;
+}
+
+std::vector<std::string> VaultService::DrAddresses() const {
+  std::vector<std::string> out;
+  if (auto v = vault_->catalog()->GetSetting("dr_addresses"); v.ok()) {
+    std::string_view rest = *v;
+    while (!rest.empty()) {
+      const size_t nl = std::min(rest.find('\n'), rest.size());
+      if (nl > 0) out.emplace_back(rest.substr(0, nl));
+      rest.remove_prefix(std::min(nl + 1, rest.size()));
+    }
   }
   return out;
 }
@@ -842,6 +858,9 @@ Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& don
   }
   if (!s.ok()) {
     spdlog::error("job {}: recording job_done failed: {}", job->id, s.ToString());
+  } else if (done.ok && job->kind == 2) {
+    spdlog::info("job {} done by {}: drill of snapshot {} passed", job->id, agent.Describe(),
+                 done.snapshot_id);
   } else if (done.ok) {
     spdlog::info("job {} done by {}: snapshot {}", job->id, agent.Describe(), done.snapshot_id);
     if (Status a = AfterJobSnapshot(*job, done.snapshot_id); !a.ok()) {
@@ -930,6 +949,9 @@ Result<proto::ReplicaSetupOk> VaultService::ReplicaSetup(const Actor& replicator
       }
     }
     CAIRN_RETURN_IF_ERROR(SetAgentAddresses(addresses));
+    std::string dr;
+    for (const std::string& a : req.addresses) dr += a + "\n";
+    CAIRN_RETURN_IF_ERROR(vault_->catalog()->PutSetting("dr_addresses", dr));
   }
   ok.vault_addresses = AgentAddresses();
   CAIRN_ASSIGN_OR_RETURN(auto departments, catalog->ListDepartments());

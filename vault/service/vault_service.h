@@ -143,6 +143,11 @@ struct ServiceOptions {
   uint64_t anomaly_lock_seconds = 7 * 86400;
 };
 
+// What identifies a series of snapshots: department, host, kind and the
+// sorted, normal paths. A source and the snapshots it makes share it.
+std::string SeriesKeyOf(const SnapshotRecord& s);
+std::string SeriesKeyOf(const SourceRecord& s);
+
 class VaultService {
  public:
   VaultService(Vault* vault, ServiceOptions options = {});
@@ -305,6 +310,16 @@ class VaultService {
   // queued -> missed when the agent stays away, sent -> failed past the
   // deadline or when the agent disappeared; audited with the reason.
   Result<size_t> ExpireJobs(const SchedulerOptions& options);
+  // Queues a restore drill for every source whose policy's drill is due
+  // (doc/design.md section 23.3): of the series' newest good snapshot, on a
+  // drill host of the department that is not the source's host, reading
+  // from the DR site when there is one. With no such drill host the drill
+  // is recorded as missed, with the reason. Returns the queued drills' job
+  // IDs.
+  Result<std::vector<uint64_t>> ScheduleDrills(const SchedulerOptions& options);
+  // The DR site's addresses, as it named them when it was set up (empty:
+  // no DR site).
+  std::vector<std::string> DrAddresses() const;
 
   // One series (department, host, kind, paths) and what retention does.
   struct SeriesPlan {
@@ -351,16 +366,22 @@ class VaultService {
     std::vector<std::string> agents_without_source;  // "department/host"
     std::vector<std::string> agents_unseen;          // not seen for a day
   };
+  // As the vault stands now, or as it stood at `as_of_micros` (non-zero, in
+  // the past): then only snapshots taken and jobs created by then count.
+  // Snapshots forgotten since are not seen, and the off-site state is
+  // today's.
   Result<ProtectionReport> ProtectionStatus(const Actor& actor, std::string_view department,
-                                            const SchedulerOptions& options) const;
+                                            const SchedulerOptions& options,
+                                            uint64_t as_of_micros = 0) const;
 
   // --- Departments, tokens, agents --------------------------------------
   Result<Department> CreateDepartment(const Actor& actor, std::string_view name);
   Result<std::vector<Department>> ListDepartments() const;
   // "cairn1-<CA fingerprint>-<token id>.<secret>": one-time, expiring
-  // (1 s to 30 days), bound to the department.
+  // (1 s to 30 days), bound to the department. `drill_host`: the agent it
+  // enrols is a drill host (section 23).
   Result<std::string> CreateEnrollmentToken(const Actor& actor, std::string_view department,
-                                            uint64_t ttl_seconds);
+                                            uint64_t ttl_seconds, bool drill_host = false);
   // The same for a DR site's replicator (it reads every department).
   Result<std::string> CreateReplicatorToken(const Actor& actor, uint64_t ttl_seconds);
   Result<std::vector<AgentRecord>> ListAgents() const;
@@ -596,6 +617,11 @@ class VaultService {
   uint64_t LockFor(const SnapshotRecord& snapshot, uint64_t source_id) const;
   // The policy of the source whose series `snapshot` is (or `source_id`).
   std::optional<Policy> PolicyOf(const SnapshotRecord& snapshot, uint64_t source_id) const;
+  // The newest of `signed_reports` (drill reports as kept) per series
+  // (SeriesKeyOf) among those finished by `as_of_micros`: the reports'
+  // bodies.
+  std::map<std::string, boost::json::object> NewestDrills(
+      const std::vector<boost::json::object>& signed_reports, uint64_t as_of_micros) const;
   // The anomaly rule, after a commit: compares `snapshot` with its series'
   // recent ones; on a sharp departure fires an alert and locks the last
   // good ones.

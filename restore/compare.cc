@@ -1,0 +1,134 @@
+#include "restore/compare.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "lib/base/errno.h"
+#include "lib/crypto/chunk_id.h"
+#include "lib/io/file_io.h"
+
+namespace cairn::restore {
+namespace {
+
+// `path` below the directory `dir`, never through a symbolic link.
+int OpenBeneath(int dir, const std::string& path) {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, dir, path.c_str(), &how, sizeof(how));
+  return static_cast<int>(fd);
+}
+
+class Comparer {
+ public:
+  Comparer(crypto::ChunkIdHasher hasher, CompareResult* out)
+      : hasher_(std::move(hasher)), out_(out) {}
+
+  // One file's content against `node`, through the open `fd`.
+  void File(const TreeNode& node, int fd) {
+    const repo::TreeEntry& e = node.entry;
+    ++out_->files;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return Mismatch(node, "stat: " + std::string(std::strerror(errno)));
+    if (static_cast<uint64_t>(st.st_size) != e.size) {
+      return Mismatch(node, "on disk it holds " + std::to_string(st.st_size) +
+                                " bytes, the snapshot " + std::to_string(e.size));
+    }
+    for (const TreeNode::Data& d : node.data) {
+      buf_.clear();
+      for (const Segment& seg : SegmentsOf(e, d.offset, d.length)) {
+        const size_t at = buf_.size();
+        buf_.resize(at + seg.length);
+        auto got =
+            io::PreadFull(fd, seg.file_offset, MutableByteView(&buf_[at], seg.length), node.path);
+        if (!got.ok()) return Mismatch(node, got.status().message());
+        if (*got != seg.length) return Mismatch(node, "shorter on disk than the snapshot");
+      }
+      ++out_->chunks;
+      out_->bytes += buf_.size();
+      if (hasher_.Compute(buf_) != d.id) {
+        return Mismatch(node, "the bytes at offset " + std::to_string(d.offset) +
+                                  " do not hash to chunk " + ToHex(d.id));
+      }
+    }
+    for (const repo::Hole& h : e.holes) {
+      for (uint64_t at = h.offset; at < h.offset + h.length;) {
+        const uint64_t n = std::min<uint64_t>(h.offset + h.length - at, 1 << 20);
+        buf_.resize(n);
+        auto got = io::PreadFull(fd, at, MutableByteView(buf_.data(), n), node.path);
+        if (!got.ok()) return Mismatch(node, got.status().message());
+        if (*got != n || std::any_of(buf_.begin(), buf_.end(), [](uint8_t b) { return b != 0; })) {
+          return Mismatch(
+              node, "the hole at offset " + std::to_string(h.offset) + " does not read as zeros");
+        }
+        out_->bytes += n;
+        at += n;
+      }
+    }
+  }
+
+  void Mismatch(const TreeNode& node, const std::string& why) {
+    out_->mismatches.push_back({"restored file",
+                                "read back from the disk: " + why,
+                                {node.path.empty() ? "/" : node.path}});
+  }
+
+ private:
+  crypto::ChunkIdHasher hasher_;
+  CompareResult* out_;
+  Bytes buf_;
+};
+
+bool HasContent(const TreeNode& node) {
+  return node.complete &&
+         (node.entry.type == repo::EntryType::kFile || node.entry.type == repo::EntryType::kImage);
+}
+
+}  // namespace
+
+Result<CompareResult> CompareWithTree(const SnapshotTree& tree, const crypto::SecretKey& id_key,
+                                      const CompareTarget& target) {
+  CAIRN_ASSIGN_OR_RETURN(crypto::ChunkIdHasher hasher, crypto::ChunkIdHasher::Create(id_key));
+  CompareResult out;
+  Comparer cmp(std::move(hasher), &out);
+  if (!target.image_file.empty()) {
+    for (const TreeNode& node : tree.nodes) {
+      if (node.entry.type != repo::EntryType::kImage || !HasContent(node) ||
+          target.skip.count(node.path)) {
+        continue;
+      }
+      const int fd = ::open(target.image_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) {
+        cmp.Mismatch(node, "open " + target.image_file + ": " + std::strerror(errno));
+      } else {
+        cmp.File(node, fd);
+        ::close(fd);
+      }
+      break;  // one image is restored to one file
+    }
+    return out;
+  }
+  const int root = ::open(target.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return ErrnoToStatus(errno, "open " + target.root);
+  for (const TreeNode& node : tree.nodes) {
+    if (!HasContent(node) || target.skip.count(node.path)) continue;
+    const int fd = OpenBeneath(root, node.path);
+    if (fd < 0) {
+      cmp.Mismatch(node, std::string("open: ") + std::strerror(errno));
+      continue;
+    }
+    cmp.File(node, fd);
+    ::close(fd);
+  }
+  ::close(root);
+  return out;
+}
+
+}  // namespace cairn::restore

@@ -2,7 +2,14 @@
 // holes and resolving a snapshot name. The data path itself runs against real
 // processes in tests/e2e/restore_test.sh and restore_image_test.sh.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <fstream>
+
+#include "lib/crypto/chunk_id.h"
+#include "lib/repo/test_util.h"
+#include "restore/compare.h"
 #include "restore/restorer.h"
 #include "restore/snapshot_tree.h"
 
@@ -77,6 +84,60 @@ TEST(FindSnapshotTest, IdPrefixAndLatest) {
   EXPECT_TRUE(FindSnapshot(list, "ff").status().IsNotFound());
   EXPECT_TRUE(FindSnapshot(list, "").status().IsNotFound());
   EXPECT_TRUE(FindSnapshot({}, "latest").status().IsNotFound());
+}
+
+// The drill's read-back (compare.h): the bytes on disk hash to the tree's
+// chunk IDs, or the file is named with what differs; a link is never
+// followed.
+TEST(CompareTest, TheDiskIsHashedAgainstTheChunkIds) {
+  using repo::testing::RandomBytes;
+  using repo::testing::ScratchDir;
+  ScratchDir dir;
+  const std::string root = dir.File("restored");
+  ASSERT_EQ(::mkdir(root.c_str(), 0700), 0);
+  crypto::SecretKey key;
+  crypto::ChunkIdHasher hasher(key);
+  const Bytes first = RandomBytes(5000, 1), second = RandomBytes(3000, 2);
+  SnapshotTree tree;
+  TreeNode node;
+  node.entry.type = repo::EntryType::kFile;
+  node.entry.name = "a.bin";
+  node.entry.size = first.size() + second.size();
+  node.path = "a.bin";
+  node.data = {{hasher.Compute(first), 0, first.size()},
+               {hasher.Compute(second), first.size(), second.size()}};
+  tree.nodes.push_back(node);
+  auto write = [&](const Bytes& a, const Bytes& b) {
+    std::ofstream out(root + "/a.bin", std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(a.data()), static_cast<std::streamsize>(a.size()));
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  };
+  write(first, second);
+  auto ok = CompareWithTree(tree, key, {root, "", {}});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->mismatches.empty());
+  EXPECT_EQ(ok->chunks, 2u);
+  EXPECT_EQ(ok->bytes, 8000u);
+  Bytes flipped = second;
+  flipped[100] ^= 1;
+  write(first, flipped);
+  auto bad = CompareWithTree(tree, key, {root, "", {}});
+  ASSERT_TRUE(bad.ok());
+  ASSERT_EQ(bad->mismatches.size(), 1u);
+  EXPECT_EQ(bad->mismatches[0].paths, std::vector<std::string>{"a.bin"});
+  EXPECT_NE(bad->mismatches[0].error.find("offset 5000"), std::string::npos);
+  // Reported damaged by the restore already: skipped.
+  EXPECT_TRUE(CompareWithTree(tree, key, {root, "", {"a.bin"}})->mismatches.empty());
+  // Shorter on disk.
+  write(first, {});
+  EXPECT_EQ(CompareWithTree(tree, key, {root, "", {}})->mismatches.size(), 1u);
+  // A link where the file should be, pointing at the right bytes: refused.
+  write(first, second);
+  ASSERT_EQ(::rename((root + "/a.bin").c_str(), dir.File("elsewhere").c_str()), 0);
+  ASSERT_EQ(::symlink(dir.File("elsewhere").c_str(), (root + "/a.bin").c_str()), 0);
+  auto link = CompareWithTree(tree, key, {root, "", {}});
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link->mismatches.size(), 1u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -798,4 +799,89 @@ TEST_F(ProtectionTest, TheSchedulerQueuesEachSlotOnceCatchesUpOnceAndMarksMissed
 }
 
 }  // namespace
+// Compliance under a clock the test moves (doc/design.md section 23.4): a
+// source backed up hourly meets its RPO of 2 h until its backups stop, and
+// breaches it 2 h after the last one, at the second; a past date shows the
+// state as it was then; a drill slower than the RTO misses it, and a drill
+// older than the policy's frequency is no longer fresh.
+TEST_F(ProtectionTest, ComplianceFollowsTheClockRpoRtoAndDrillFreshness) {
+  Actor agent = Enroll("finance", "fin-db");
+  Actor drill_host = Enroll("finance", "dr-drill");
+  Policy p = Plain("hourly");
+  p.schedule = "every 1h";
+  p.rpo_seconds = 2 * 3600;
+  p.rto_seconds = 3600;
+  p.drill_every_seconds = 86400;
+  ASSERT_TRUE(service_->CreatePolicy(me_, p).ok());
+  VaultService::SourceSpec spec{"finance", "fin-db", "hourly", {"/srv/db"}, {}, ""};
+  ASSERT_TRUE(service_->AddSource(me_, spec).ok());
+  auto row = [&](uint64_t to_micros) -> boost::json::object {
+    auto c = service_->Compliance(me_, "finance", 0, to_micros, sched_);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    if (!c.ok() || c->at("sources").as_array().empty()) return {};
+    return c->at("sources").as_array()[0].as_object();
+  };
+  const uint64_t start = clock_.NowMicros();
+  std::string last;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    clock_.Advance(3600);
+    last = Backup(agent, {"/srv/db"}, seed);  // at start + 1 h, 2 h, 3 h
+  }
+  const uint64_t last_backup = clock_.NowMicros();
+  clock_.Advance(3600);
+  boost::json::object r = row(UINT64_MAX);
+  EXPECT_EQ(r["rpo_state"].as_string(), "met");
+  EXPECT_EQ(r["rpo_achieved_seconds"].to_number<uint64_t>(), 3600u);
+  EXPECT_EQ(r["newest_good_snapshot"].as_string(), last);
+  // Backups stop. At 2 h after the last one the RPO still holds; a second
+  // later it is breached.
+  clock_.Set(last_backup + 2 * 3600 * 1'000'000ull);
+  EXPECT_EQ(row(UINT64_MAX)["rpo_state"].as_string(), "met");
+  clock_.Advance(1);
+  r = row(UINT64_MAX);
+  EXPECT_EQ(r["rpo_state"].as_string(), "breached");
+  EXPECT_FALSE(r["compliant"].as_bool());
+  // The same vault asked about a past date: as it stood then.
+  r = row(start + 2 * 3600 * 1'000'000ull + 1);
+  EXPECT_EQ(r["rpo_state"].as_string(), "met");
+  EXPECT_EQ(r["rpo_achieved_seconds"].to_number<uint64_t>(), 0u);
+  r = row(start + 1'000'000);  // before the first backup: no snapshot yet
+  EXPECT_TRUE(r["newest_good_snapshot"].as_string().empty());
+  // A drill that took 70 minutes against an RTO of an hour.
+  auto measured = [&](uint64_t total_ms) {
+    return boost::json::serialize(boost::json::object{{"snapshot", last},
+                                                      {"files", 1},
+                                                      {"bytes", 2000},
+                                                      {"millis",
+                                                       {{"first_byte", 10},
+                                                        {"restored", 20},
+                                                        {"verified", 30},
+                                                        {"checked", total_ms},
+                                                        {"total", total_ms}}}});
+  };
+  auto slow = service_->RecordDrill(drill_host, measured(70 * 60 * 1000));
+  ASSERT_TRUE(slow.ok()) << slow.status().ToString();
+  const boost::json::object& report = slow->at("report").as_object();
+  EXPECT_FALSE(report.at("rto_met").as_bool());
+  EXPECT_FALSE(report.at("ok").as_bool());
+  EXPECT_NE(report.at("failure").as_string().find("RTO was missed"), std::string::npos);
+  EXPECT_EQ(report.at("rto_source").as_string(), "policy hourly");
+  r = row(UINT64_MAX);
+  EXPECT_FALSE(r["last_drill"].as_object()["rto_met"].as_bool());
+  EXPECT_EQ(r["last_drill"].as_object()["total_seconds"].to_number<uint64_t>(), 4200u);
+  EXPECT_TRUE(r["drill_fresh"].as_bool());
+  // A quick one passes; a day and a second later it is no longer fresh,
+  // while the state at the time of the drill still shows it fresh.
+  clock_.Advance(60);
+  ASSERT_TRUE(service_->RecordDrill(drill_host, measured(5 * 60 * 1000)).ok());
+  const uint64_t drilled = clock_.NowMicros();
+  r = row(UINT64_MAX);
+  EXPECT_TRUE(r["last_drill"].as_object()["rto_met"].as_bool());
+  clock_.Advance(86400 + 1);
+  EXPECT_FALSE(row(UINT64_MAX)["drill_fresh"].as_bool());
+  EXPECT_TRUE(row(drilled + 1)["drill_fresh"].as_bool());
+  // Before the slow drill, there was no drill to show.
+  EXPECT_TRUE(row(last_backup)["last_drill"].is_null());
+}
+
 }  // namespace cairn::vault

@@ -6,7 +6,9 @@
 // are listed, everything else is restored); 2 bad usage or input (an
 // ambiguous snapshot prefix, a non-empty target without --overwrite or
 // --in-place, an in-place restore of another host's series); 4 no vault
-// reachable; 5 no such snapshot; 130 interrupted.
+// reachable; 5 no such snapshot; 130 interrupted. `plan run`: 0 every
+// system passed, 1 one failed, 2 a plan that is not valid (nothing
+// restored), 5 no such plan file.
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "lib/base/bytes.h"
@@ -30,7 +33,9 @@
 #include "lib/client/snapshot_json.h"
 #include "lib/client/vault_link.h"
 #include "lib/repo/record.h"
+#include "restore/check_command.h"
 #include "restore/drill.h"
+#include "restore/plan.h"
 #include "restore/restorer.h"
 #include "restore/snapshot_tree.h"
 
@@ -268,6 +273,145 @@ int RunDrill(const Common& c, const std::string& snapshot, cairn::restore::Drill
   return outcome->ok ? 0 : 1;
 }
 
+std::string Seconds(double s) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.1f s", s);
+  return b;
+}
+
+std::string Short(const std::string& snapshot) {
+  return snapshot.empty() ? "-" : cairn::client::ShortSnapshotId(snapshot);
+}
+
+// One line per system as it finishes.
+void PrintSystemLine(const cairn::restore::SystemReport& r) {
+  using cairn::restore::SystemStatus;
+  std::string line = "  " +
+                     std::string(r.status == SystemStatus::kPassed   ? "passed "
+                                 : r.status == SystemStatus::kFailed ? "FAILED "
+                                                                     : "skipped") +
+                     "  " + r.name + std::string(r.name.size() < 16 ? 16 - r.name.size() : 0, ' ') +
+                     "  priority " + std::to_string(r.priority);
+  if (r.started_micros != 0) {
+    line += "  snapshot " + Short(r.snapshot) + "  " + std::to_string(r.files) + " files  " +
+            cairn::HumanBytes(r.bytes) + "  " + Seconds(r.seconds_total) + " (restore " +
+            Seconds(r.seconds_restore);
+    if (r.check.is_object()) line += ", check " + Seconds(r.seconds_check);
+    line += ")";
+    if (r.check.is_object()) {
+      line += cairn::restore::CheckPassed(r.check.as_object()) ? "  check passed" : "";
+    } else if (r.status == SystemStatus::kPassed) {
+      line += "  no check";
+    }
+  }
+  if (!r.failure.empty()) line += ": " + r.failure;
+  std::printf("%s\n", cairn::EscapeForLog(line).c_str());
+  std::fflush(stdout);
+}
+
+int RunPlanCommand(bool json, const std::string& file, bool dry_run,
+                   const std::vector<std::string>& vaults) {
+  auto plan = cairn::restore::LoadPlan(file);
+  if (!plan.ok()) return Fail(json, plan.status());
+  cairn::restore::PlanOptions options;
+  options.dry_run = dry_run;
+  options.vaults = vaults;
+  options.cancel = &g_interrupted;
+  const bool tty = !json && ::isatty(STDERR_FILENO);
+  bool progress_shown = false;
+  auto clear_progress = [&] {
+    if (progress_shown) std::fprintf(stderr, "\r\033[K");
+    progress_shown = false;
+  };
+  if (!json) {
+    options.on_start = [&](const cairn::restore::PlanReport& r) {
+      std::set<int> priorities;
+      for (const auto& s : r.systems) priorities.insert(s.priority);
+      std::printf(
+          "Plan \"%s\" (%s): %zu system(s) in %zu priorit%s, up to %d at a time, on "
+          "failure %s%s\n",
+          cairn::EscapeForLog(r.name).c_str(), cairn::EscapeForLog(r.file).c_str(),
+          r.systems.size(), priorities.size(), priorities.size() == 1 ? "y" : "ies", r.parallel,
+          r.on_failure == cairn::restore::OnFailure::kStop ? "stop" : "continue",
+          r.dry_run ? " (dry run: nothing is restored)" : "");
+      int current = -1;
+      for (const auto& s : r.systems) {
+        if (s.priority != current) {
+          current = s.priority;
+          std::printf("  priority %d:", current);
+          for (const auto& t : r.systems) {
+            if (t.priority == current) std::printf(" %s", t.name.c_str());
+          }
+          std::printf("\n");
+        }
+      }
+      std::fflush(stdout);
+    };
+    options.on_finished = [&](const cairn::restore::SystemReport& r) {
+      clear_progress();
+      PrintSystemLine(r);
+    };
+  }
+  if (tty) {
+    options.progress = [&](const cairn::restore::PlanProgress& p) {
+      const auto& t = p.total;
+      std::string names;
+      for (const auto& n : p.running) names += (names.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "\r\033[K%zu/%zu done; %s: %s of %s, %llu of %llu files", p.systems_done,
+                   p.systems_total, names.c_str(), cairn::HumanBytes(t.bytes_done).c_str(),
+                   cairn::HumanBytes(t.bytes_total).c_str(),
+                   static_cast<unsigned long long>(t.files_done),
+                   static_cast<unsigned long long>(t.files_total));
+      progress_shown = true;
+    };
+  }
+  auto report = cairn::restore::RunPlan(*plan, options);
+  clear_progress();
+  if (!report.ok()) return Fail(json, report.status());
+  const auto& r = *report;
+  if (json) {
+    cli::PrintJson(cairn::restore::PlanReportJson(r));
+  } else {
+    std::printf("\n%-20s %5s  %-7s  %-8s  %8s  %10s  %9s  %9s  %9s\n", "SYSTEM", "PRIO", "STATUS",
+                "SNAPSHOT", "FILES", "BYTES", "RESTORE", "CHECK", "TOTAL");
+    size_t passed = 0, failed = 0, skipped = 0;
+    for (const auto& s : r.systems) {
+      passed += s.status == cairn::restore::SystemStatus::kPassed;
+      failed += s.status == cairn::restore::SystemStatus::kFailed;
+      skipped += s.status == cairn::restore::SystemStatus::kSkipped;
+      const bool ran = s.started_micros != 0;
+      std::printf("%-20s %5d  %-7s  %-8s  %8s  %10s  %9s  %9s  %9s\n", s.name.c_str(), s.priority,
+                  std::string(cairn::restore::SystemStatusName(s.status)).c_str(),
+                  Short(s.snapshot).c_str(), ran ? std::to_string(s.files).c_str() : "-",
+                  ran ? cairn::HumanBytes(s.bytes).c_str() : "-",
+                  ran ? Seconds(s.seconds_restore).c_str() : "-",
+                  ran && s.check.is_object() ? Seconds(s.seconds_check).c_str() : "-",
+                  ran ? Seconds(s.seconds_total).c_str() : "-");
+    }
+    if (r.dry_run) {
+      for (const auto& s : r.systems) {
+        if (s.snapshot.empty()) {
+          std::printf("%s: %s\n", s.name.c_str(), cairn::EscapeForLog(s.failure).c_str());
+        } else {
+          std::printf("%s: snapshot %s of %s, %s, from %s, onto %s\n", s.name.c_str(),
+                      s.snapshot.c_str(), cairn::EscapeForLog(s.snapshot_host).c_str(),
+                      LocalTime(s.snapshot_time_micros).c_str(), s.vault.c_str(),
+                      cairn::EscapeForLog(s.target).c_str());
+        }
+      }
+      std::printf("dry run: nothing restored; %s\n",
+                  r.ok ? "every snapshot resolved" : "a snapshot could not be resolved");
+    } else {
+      std::printf("total %s (wall clock, %s to %s): %zu passed, %zu failed, %zu skipped%s\n",
+                  Seconds(r.total_seconds).c_str(), LocalTime(r.started_micros).c_str(),
+                  LocalTime(r.finished_micros).c_str(), passed, failed, skipped,
+                  r.cancelled ? " (interrupted)" : "");
+    }
+  }
+  if (r.cancelled) return 130;
+  return r.ok ? 0 : 1;
+}
+
 int RunLs(const Common& c, const std::string& snapshot, std::string path) {
   auto state = cairn::client::LoadIdentity(c.state_dir);
   if (!state.ok()) return Fail(c.json, state.status());
@@ -497,7 +641,8 @@ void WatchSignals() {
 int main(int argc, char** argv) {
   CLI::App app{
       "cairn-restore: list, browse, restore and verify snapshots, from the vault or the DR\n"
-      "site. Identity: an enrolled agent's state directory (its certificate and keys).\n"
+      "site; drills and recovery plans. Identity: an enrolled agent's state directory (its\n"
+      "certificate and keys).\n"
       "SNAPSHOT is an ID, a unique prefix of one (the 8 digits `snapshots` shows), or\n"
       "`latest`: this host's newest snapshot (--host and --path choose another series).\n"
       "Environment: CAIRN_STATE (--state), CAIRN_VAULT (--vault)."};
@@ -605,6 +750,45 @@ int main(int argc, char** argv) {
       "  cairn-restore drill latest --state /var/lib/cairn-agent --sandbox /srv/drill \\\n"
       "    --check 'test -s etc/hostname' --rto 4h --report drill.json");
 
+  std::string plan_file;
+  bool plan_dry_run = false;
+  auto* plan_cmd = app.add_subcommand(
+      "plan", "Recovery plans: a department's or the city's systems restored in order");
+  plan_cmd->require_subcommand(1);
+  auto* plan_run = plan_cmd->add_subcommand(
+      "run",
+      "Restore every system of a plan onto new targets, priority by priority, check each, and "
+      "time it");
+  plan_run->add_option("PLAN", plan_file, "The plan: a TOML file (doc/design.md section 23.1)")
+      ->required();
+  plan_run->add_flag("--dry-run", plan_dry_run,
+                     "Check the plan, its state directories and targets, and resolve each "
+                     "system's snapshot; restore nothing");
+  std::vector<std::string> plan_vaults;
+  plan_run->add_option("--vault", plan_vaults,
+                       "Vault address host:port, repeatable: every system reads from it instead "
+                       "of the addresses in the plan or its state directory (the DR site)");
+  cli::AddJsonFlag(plan_run, &flags);
+  cli::Examples(
+      plan_run,
+      "Exit 0 when every system passed, 1 when any failed (its restore, damage, or its check), "
+      "2 for a plan\nthat is not valid (then nothing is restored), 130 when interrupted.\n"
+      "A plan (every key in doc/design.md section 23.1):\n"
+      "  name = \"Finance department recovery\"\n"
+      "  parallel = 2               # systems of one priority at once\n"
+      "  on_failure = \"stop\"        # or \"continue\"\n"
+      "  [[system]]\n"
+      "  name = \"fin-db\"\n"
+      "  priority = 1               # lower first\n"
+      "  state = \"/var/lib/cairn-agent-fin\"\n"
+      "  host = \"fin-db-01\"         # latest of this host's series\n"
+      "  target = \"/srv/new/fin-db\"\n"
+      "  check = \"test -s srv/db/PG_VERSION\"\n"
+      "Examples:\n"
+      "  cairn-restore plan run /etc/cairn/plans/finance.toml --dry-run\n"
+      "  cairn-restore plan run /etc/cairn/plans/city.toml --vault DR_HOST:7420 --json "
+      ">recovery.json");
+
   if (int rc = cli::Parse(app, argc, argv, "cairn-restore"); rc >= 0) return rc;
   c.json = flags.json;
   cairn::LogOptions log;
@@ -616,6 +800,7 @@ int main(int argc, char** argv) {
   RaiseFileLimit();
   WatchSignals();
 
+  if (plan_run->parsed()) return RunPlanCommand(c.json, plan_file, plan_dry_run, plan_vaults);
   if (snapshots_cmd->parsed()) return RunSnapshots(c);
   if (ls_cmd->parsed()) return RunLs(c, snapshot, ls_path);
   if (drill_cmd->parsed()) {

@@ -45,9 +45,10 @@ def json_ok(out):
 
 COMMANDS = {
     VAULT: ["init", "serve", "department create", "department list", "token create", "promote",
-            "demote", "snapshot list", "agent list", "agent revoke", "job start", "job list"],
+            "demote", "snapshot list", "agent list", "agent revoke", "job start", "job list",
+            "report verify", "report compliance", "report monthly", "report drills"],
     AGENT: ["enroll", "backup", "run"],
-    RESTORE: ["snapshots", "ls", "restore"],
+    RESTORE: ["snapshots", "ls", "restore", "drill", "plan run"],
     REPLICATOR: ["enroll", "run"],
 }
 

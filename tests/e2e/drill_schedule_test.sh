@@ -125,4 +125,26 @@ d=s['last_drill']
 sys.exit(0 if s['drill_fresh'] is True and d['read_site']=='dr' and d['rto_met'] is True
          and s['scheduled_drills']['done']==1 and s['scheduled_drills']['missed']>=1 else 1)" "$WORK/compliance.json"
 
+# --- the printable monthly report --------------------------------------------
+month=$(date -u +%Y-%m)
+"$VAULT" report monthly --department finance --month "$month" --out "$WORK/monthly.html" "${V[@]}" >"$WORK/m.txt"
+check "a monthly report is written" grep -q "wrote $WORK/monthly.html" "$WORK/m.txt"
+check "it lists this month's drill, read at the DR site" \
+  bash -c "grep -q '<code>$snap</code>' '$WORK/monthly.html' && grep -q '<td>dr</td>' '$WORK/monthly.html'"
+check "it verifies offline" "$VAULT" report verify "$WORK/monthly.html" "${V[@]}"
+sed 's/0 of 1 protected/1 of 1 protected/' "$WORK/monthly.html" >"$WORK/monthly-tampered.html"
+if cmp -s "$WORK/monthly.html" "$WORK/monthly-tampered.html"; then
+  sed 's/passed/PASSED/' "$WORK/monthly.html" >"$WORK/monthly-tampered.html"
+fi
+if "$VAULT" report verify "$WORK/monthly-tampered.html" "${V[@]}" >"$WORK/mv.txt" 2>&1; then
+  fail "a changed page does not verify"
+else
+  check "a changed page does not verify, saying so" grep -q "page was changed" "$WORK/mv.txt"
+fi
+if "$VAULT" report monthly --department finance --month 2026-13 "${V[@]}" >"$WORK/bad.txt" 2>&1; then
+  fail "a bad month is refused"
+else
+  check "a bad month is refused clearly" grep -q "is not a month" "$WORK/bad.txt"
+fi
+
 finish

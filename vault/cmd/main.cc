@@ -32,6 +32,7 @@
 #include "vault/cmd/storage.h"
 #include "vault/config.h"
 #include "vault/daemon.h"
+#include "vault/drill/monthly.h"
 #include "vault/drill/report.h"
 #include "vault/service/vault_service.h"
 #include "vault/vault.h"
@@ -180,11 +181,32 @@ int ReportVerify(const std::string& file, const std::string& data_dir, const std
   auto text = cairn::io::ReadFileToBytes(env, file);
   if (!text.ok()) return Fail(json, text.status());
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(cairn::AsString(*text), ec);
-  if (ec || !v.is_object()) {
-    return Fail(json, Status::InvalidArgument(file + ": not JSON: " + ec.message()));
+  boost::json::value v;
+  Status s;
+  // A monthly report (HTML): its signed report, and the page it signs.
+  const std::string content(cairn::AsString(*text));
+  std::string html_body;
+  bool html = content.starts_with("<!doctype html");
+  if (html) {
+    auto parts = cairn::vault::SplitMonthlyHtml(content);
+    if (!parts.ok()) return Fail(json, parts.status().WithContext(file));
+    v = std::move(parts->signed_report);
+    html_body = std::move(parts->body);
+  } else {
+    v = boost::json::parse(content, ec);
+    if (ec || !v.is_object()) {
+      return Fail(json, Status::InvalidArgument(file + ": not JSON: " + ec.message()));
+    }
   }
-  Status s = cairn::vault::VerifyReport(v.as_object(), std::string(cairn::AsString(*key)));
+  s = cairn::vault::VerifyReport(v.as_object(), std::string(cairn::AsString(*key)));
+  if (s.ok() && html) {
+    const auto* r = v.as_object().at("report").as_object().if_contains("html_sha256");
+    if (r == nullptr || !r->is_string() ||
+        std::string(r->as_string()) !=
+            cairn::ToHex(cairn::crypto::Sha256(cairn::AsBytes(html_body)))) {
+      s = Status::Corruption("the page was changed after the vault signed it");
+    }
+  }
   if (!s.ok()) {
     if (json) {
       cli::PrintJson({{"ok", false}, {"file", file}, {"reason", s.message()}});
@@ -194,6 +216,19 @@ int ReportVerify(const std::string& file, const std::string& data_dir, const std
     return 1;
   }
   const auto& r = v.as_object().at("report").as_object();
+  if (html) {
+    if (json) {
+      cli::PrintJson({{"ok", true},
+                      {"file", file},
+                      {"department", r.at("department")},
+                      {"month", r.at("month")}});
+    } else {
+      std::cout << file << ": verified: monthly report of "
+                << std::string(r.at("department").as_string()) << " for "
+                << std::string(r.at("month").as_string()) << ", signed by the vault\n";
+    }
+    return 0;
+  }
   if (json) {
     cli::PrintJson({{"ok", true},
                     {"file", file},
@@ -534,7 +569,7 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Evidence: signed drill reports");
   report->require_subcommand(1);
   auto* report_verify = report->add_subcommand(
-      "verify", "Check a signed drill report offline; exit 1 if it does not hold");
+      "verify", "Check a signed drill or monthly report offline; exit 1 if it does not hold");
   std::string report_file, report_key;
   report_verify
       ->add_option("FILE", report_file, "The report (JSON), as cairn-restore drill wrote it")
@@ -564,11 +599,27 @@ int main(int argc, char** argv) {
                 "Examples:\n  cairn-vault report compliance --data /var/lib/cairn/vault\n"
                 "  cairn-vault report compliance --data /var/lib/cairn/vault --department finance "
                 "--from 2026-11-01 --to 2026-12-01 --csv");
+  auto* monthly = report->add_subcommand(
+      "monthly", "A department's printable monthly evidence report (HTML, signed)");
+  monthly->add_option("--data", data_dir, "Vault data directory")
+      ->envname("CAIRN_DATA")
+      ->required();
+  std::string monthly_month, monthly_out;
+  monthly->add_option("--department", comp_department, "The department")->required();
+  monthly->add_option("--month", monthly_month, "The month, such as 2026-11 (default: last month)");
+  monthly->add_option("--out", monthly_out, "Write it here (default: cairn-DEPARTMENT-MONTH.html)");
+  cli::AddJsonFlag(monthly, &flags);
+  cli::Examples(monthly,
+                "Example:\n  cairn-vault report monthly --data /var/lib/cairn/vault --department "
+                "finance --month 2026-11\n  (check it with: cairn-vault report verify "
+                "cairn-finance-2026-11.html --data /var/lib/cairn/vault)");
   auto* drill_list = report->add_subcommand("drills", "List drill reports, newest first");
   drill_list->add_option("--data", data_dir, "Vault data directory")
       ->envname("CAIRN_DATA")
       ->required();
   cli::AddJsonFlag(drill_list, &flags);
+  cli::Examples(drill_list,
+                "Example:\n  cairn-vault report drills --data /var/lib/cairn/vault --json");
   auto* audit_verify = audit->add_subcommand(
       "verify",
       "Check the audit trail offline (also on a copy); exit 1 names the first broken entry");
@@ -824,6 +875,48 @@ int main(int argc, char** argv) {
       return 0;
     }
     return WaitForJob(service, *id, job_wait, json);
+  }
+  if (*monthly) {
+    auto config = cairn::vault::LoadConfig(data_dir + "/vault.toml");
+    const auto scheduler = config.ok() ? config->scheduler : cairn::vault::SchedulerOptions{};
+    // The month [first day, first day of the next) in UTC.
+    int year = 0, mon = 0;
+    if (monthly_month.empty()) {
+      const std::time_t t = std::time(nullptr);
+      std::tm tm{};
+      ::gmtime_r(&t, &tm);
+      year = tm.tm_year + 1900;
+      mon = tm.tm_mon;  // last month, 1-based
+      if (mon == 0) {
+        mon = 12;
+        --year;
+      }
+    } else if (std::sscanf(monthly_month.c_str(), "%4d-%2d", &year, &mon) != 2 || mon < 1 ||
+               mon > 12 || year < 2000 || year > 9999 || monthly_month.size() != 7) {
+      return Fail(json, Status::InvalidArgument("--month '" + monthly_month +
+                                                "' is not a month (use 2026-11)"));
+    }
+    char first[16], next[16];
+    std::snprintf(first, sizeof(first), "%04d-%02d-01", year, mon);
+    std::snprintf(next, sizeof(next), "%04d-%02d-01", mon == 12 ? year + 1 : year,
+                  mon == 12 ? 1 : mon + 1);
+    const std::string month = std::string(first).substr(0, 7);
+    auto from = ParseTime(first);
+    auto to = ParseTime(next);
+    if (!from.ok() || !to.ok()) return Fail(json, Status::InvalidArgument("bad --month"));
+    auto html = service.MonthlyReport(me, comp_department, month, *from, *to, scheduler);
+    if (!html.ok()) return Fail(json, html.status());
+    if (monthly_out.empty()) monthly_out = "cairn-" + comp_department + "-" + month + ".html";
+    if (Status s = cairn::io::WriteFileAtomically(cairn::io::Env::Posix(), monthly_out,
+                                                  cairn::AsBytes(*html));
+        !s.ok()) {
+      return Fail(json, s);
+    }
+    Print(json,
+          {{"ok", true}, {"file", monthly_out}, {"department", comp_department}, {"month", month}},
+          "wrote " + monthly_out + " (" + comp_department + ", " + month +
+              "), signed; check it with `cairn-vault report verify " + monthly_out + "`\n");
+    return 0;
   }
   if (*compliance) {
     auto config = cairn::vault::LoadConfig(data_dir + "/vault.toml");

@@ -9,6 +9,7 @@
 #include "lib/base/cli.h"
 #include "lib/base/names.h"
 #include "lib/crypto/hash.h"
+#include "vault/drill/monthly.h"
 #include "vault/drill/report.h"
 #include "vault/service/vault_service.h"
 
@@ -522,6 +523,62 @@ Result<json::object> VaultService::Compliance(const Actor& actor, std::string_vi
                       {"from", cli::Rfc3339(from_micros)},
                       {"to", cli::Rfc3339(to_micros)},
                       {"sources", std::move(rows)}};
+}
+
+Result<std::string> VaultService::MonthlyReport(const Actor& actor, std::string_view department,
+                                                std::string_view month, uint64_t from_micros,
+                                                uint64_t to_micros,
+                                                const SchedulerOptions& scheduler) {
+  if (department.empty()) return Status::InvalidArgument("a monthly report is per department");
+  CAIRN_RETURN_IF_ERROR(vault_->catalog()->FindDepartment(department).status());
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kReadAudit, department));
+  if (vault_->audit() == nullptr) return Status::Unavailable("the vault has no evidence key");
+  CAIRN_ASSIGN_OR_RETURN(json::object compliance,
+                         Compliance(actor, department, from_micros, to_micros, scheduler));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<json::object> all, ListDrills(actor, 0));
+  json::array drills;
+  for (const json::object& d : all) {
+    const json::object& r = d.at("report").as_object();
+    const uint64_t finished = FinishedMicros(r);
+    if (r.at("department").as_string() != department || finished < from_micros ||
+        finished >= to_micros) {
+      continue;
+    }
+    const uint64_t total_ms = r.at("millis").as_object().at("total").to_number<uint64_t>();
+    json::object row;
+    for (const char* key :
+         {"drill", "finished", "snapshot", "snapshot_host", "drill_host", "read_site", "files",
+          "bytes", "rto_seconds", "rto_met", "ok", "failure", "scheduled"}) {
+      const json::value* v = r.if_contains(key);
+      row[key] = v != nullptr ? *v : json::value(nullptr);
+    }
+    row["total_seconds"] = total_ms / 1000;
+    row["total_millis"] = total_ms;
+    drills.push_back(std::move(row));
+  }
+  AuditLog* audit = vault_->audit();
+  CAIRN_ASSIGN_OR_RETURN(Bytes pem_bytes,
+                         io::ReadFileToBytes(vault_->env(), audit->public_key_path()));
+  const std::string pem(AsString(pem_bytes));
+  json::object r{{"version", 1},
+                 {"kind", "monthly"},
+                 {"department", department},
+                 {"month", month},
+                 {"vault_site", vault_->site()},
+                 {"generated", cli::Rfc3339(Now())},
+                 {"from", cli::Rfc3339(from_micros)},
+                 {"to", cli::Rfc3339(to_micros)},
+                 {"key_sha256", ToHex(crypto::Sha256(AsBytes(pem)))},
+                 {"sources", compliance["sources"]},
+                 {"drills", std::move(drills)}};
+  const std::string body = RenderMonthlyBody(r);
+  r["html_sha256"] = ToHex(crypto::Sha256(AsBytes(body)));
+  CAIRN_ASSIGN_OR_RETURN(json::object signed_report,
+                         SignReport(
+                             r, [&](ByteView b) { return audit->Sign(b); }, pem));
+  Audit(actor, "report.monthly", std::string(department), std::string(month),
+        {{"from", cli::Rfc3339(from_micros)}, {"to", cli::Rfc3339(to_micros)}});
+  return WrapMonthlyHtml(body, signed_report);
 }
 
 }  // namespace cairn::vault

@@ -513,6 +513,13 @@ class VaultService {
   Result<boost::json::object> Compliance(const Actor& actor, std::string_view department,
                                          uint64_t from_micros, uint64_t to_micros,
                                          const SchedulerOptions& scheduler) const;
+  // The printable monthly evidence report of `department` over [from, to)
+  // (vault/drill/monthly.h): compliance at the end of the window and the
+  // window's drills, as one HTML file signed with the evidence key.
+  // Audited (report.monthly).
+  Result<std::string> MonthlyReport(const Actor& actor, std::string_view department,
+                                    std::string_view month, uint64_t from_micros,
+                                    uint64_t to_micros, const SchedulerOptions& scheduler);
 
   // --- Storage maintenance (maintenance.cc; doc/design.md section 22) ----
   struct GcRequest {

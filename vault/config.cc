@@ -67,6 +67,7 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
       {"serve",
        {{"listen", str(&c.listen)},
         {"http", str(&c.http)},
+        {"web_root", str(&c.web_root)},
         {"threads", num(&threads, 64)},
         {"session_idle_seconds", num(&c.session_idle_seconds, 7 * 86400)},
         {"console_session_idle_seconds", num(&c.console_session_idle_seconds, 86400)}}},

@@ -2,7 +2,7 @@
 // `cairn-vault serve --config FILE` (doc/design.md section 19 lists every
 // key). `init` writes `format` and `site`; an operator adds the rest:
 //
-//   [serve]   listen, http, threads, session_idle_seconds,
+//   [serve]   listen, http, web_root, threads, session_idle_seconds,
 //             console_session_idle_seconds
 //   [syslog]  target ("host:port"), transport ("tcp" or "tls"), ca (PEM file
 //             to verify the collector with, for tls), app_name
@@ -86,7 +86,7 @@ struct VaultConfig {
   int format = 0;
   std::string site;
   // [serve]: empty/0 when not set.
-  std::string listen, http;
+  std::string listen, http, web_root;
   int threads = 0;
   uint64_t session_idle_seconds = 0, console_session_idle_seconds = 0;
   // [syslog]

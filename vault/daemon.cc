@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lib/http/server.h"
+#include "lib/http/static_files.h"
 #include "vault/api/rest_api.h"
 #include "vault/maintenance.h"
 #include "vault/scheduler.h"
@@ -33,6 +34,38 @@ namespace {
 void BoundHeap() {
   ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 8 << 20);
+}
+
+#ifndef CAIRN_SOURCE_WEB_DIST
+#define CAIRN_SOURCE_WEB_DIST ""
+#endif
+
+// The console's files: the web root asked for (an error when it does not
+// hold a built console), else the installed one, else the source tree's
+// build; else a page saying how to build it.
+Result<std::unique_ptr<http::StaticFiles>> LoadConsole(const std::string& asked) {
+  if (!asked.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(auto files, http::StaticFiles::Load(asked));
+    spdlog::info("web console: {} files ({} bytes) from {}", files->files(), files->bytes(), asked);
+    return files;
+  }
+  for (const std::string& root :
+       {std::string("/usr/share/cairn/web"), std::string(CAIRN_SOURCE_WEB_DIST)}) {
+    if (root.empty()) continue;
+    auto files = http::StaticFiles::Load(root);
+    if (files.ok()) {
+      spdlog::info("web console: {} files ({} bytes) from {}", (*files)->files(), (*files)->bytes(),
+                   root);
+      return std::move(*files);
+    }
+  }
+  spdlog::warn(
+      "web console: not built (no index.html in /usr/share/cairn/web or {}); `/` says "
+      "how to build it",
+      CAIRN_SOURCE_WEB_DIST);
+  return http::StaticFiles::NotBuilt(
+      "it is not built. Build it with: cd web-ui && npm ci && npm run build, or "
+      "pass --web-root");
 }
 
 }  // namespace
@@ -72,6 +105,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   MaintenanceRunner maintenance(&service, options.storage);
   std::unique_ptr<RestApi> api;
   std::unique_ptr<http::Server> http_server;
+  std::unique_ptr<http::StaticFiles> console;
   if (!options.http_listen.empty()) {
     ApiOptions api_options = options.api;
     Monitor* watching = monitor.get();
@@ -83,8 +117,13 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
     ho.private_key_pem = vault->pki().tls_private_key_pem();
     ho.client_ca_pem = vault->pki().person_ca_pem();
     RestApi* handler = api.get();
-    http_server = std::make_unique<http::Server>(
-        io, ho, [handler](const http::Request& r) { return handler->Handle(r); });
+    CAIRN_ASSIGN_OR_RETURN(console, LoadConsole(options.web_root));
+    const http::StaticFiles* files = console.get();
+    http_server = std::make_unique<http::Server>(io, ho, [handler, files](const http::Request& r) {
+      const std::string& p = r.target.path;
+      if (p.starts_with("/api/") || p == "/metrics") return handler->Handle(r);
+      return files->Serve(r);
+    });
     CAIRN_ASSIGN_OR_RETURN(uint16_t http_port, http_server->Start());
     spdlog::info("REST API and console on https://{} (port {})", options.http_listen, http_port);
   }

@@ -40,6 +40,10 @@ struct DaemonOptions {
   // The REST API and console, "host:port"; empty: none.
   std::string http_listen;
   ApiOptions api;
+  // The built web console served at `/` (lib/http/static_files.h); empty:
+  // the first of /usr/share/cairn/web and the source tree's web-ui/dist
+  // that holds an index.html.
+  std::string web_root;
   // Alerts, and the audit trail's syslog and webhook followers.
   MonitorOptions monitor;
   // The scheduler (policies' jobs, missed and failed jobs, retention).

@@ -310,11 +310,14 @@ int main(int argc, char** argv) {
   init->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* serve = app.add_subcommand("serve", "Run the vault: TLS listener for agents");
-  std::string listen = "127.0.0.1:7420", http;
+  std::string listen = "127.0.0.1:7420", http, web_root;
   int threads = 4;
   serve->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
   serve->add_option("--listen", listen, "host:port for agents")->capture_default_str();
   serve->add_option("--http", http, "host:port for the REST API and web console");
+  serve->add_option("--web-root", web_root,
+                    "The built web console (default: /usr/share/cairn/web, else the source "
+                    "tree's web-ui/dist)");
   int session_idle = 3600, console_idle = 900;
   serve
       ->add_option("--console-session-idle", console_idle,
@@ -726,6 +729,7 @@ int main(int argc, char** argv) {
         std::chrono::seconds(pick("--session-idle", static_cast<uint64_t>(session_idle),
                                   c.session_idle_seconds, c.session_idle_seconds > 0));
     daemon.http_listen = pick("--http", http, c.http, !c.http.empty());
+    daemon.web_root = pick("--web-root", web_root, c.web_root, !c.web_root.empty());
     daemon.api.session_idle = std::chrono::seconds(
         pick("--console-session-idle", static_cast<uint64_t>(console_idle),
              c.console_session_idle_seconds, c.console_session_idle_seconds > 0));
@@ -896,7 +900,7 @@ int main(int argc, char** argv) {
       return Fail(json, Status::InvalidArgument("--month '" + monthly_month +
                                                 "' is not a month (use 2026-11)"));
     }
-    char first[16], next[16];
+    char first[32], next[32];
     std::snprintf(first, sizeof(first), "%04d-%02d-01", year, mon);
     std::snprintf(next, sizeof(next), "%04d-%02d-01", mon == 12 ? year + 1 : year,
                   mon == 12 ? 1 : mon + 1);

@@ -80,7 +80,15 @@ bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version,
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
   res.set(bhttp::field::strict_transport_security, "max-age=31536000");
-  for (const auto& [k, v] : r.headers) res.insert(k, v);
+  // A handler's header replaces a default of the same name (the console's
+  // files are cacheable); Set-Cookie may repeat.
+  for (const auto& [k, v] : r.headers) {
+    if (res.find(k) != res.end() && !boost::beast::iequals(k, "Set-Cookie")) {
+      res.set(k, v);
+    } else {
+      res.insert(k, v);
+    }
+  }
   res.body() = r.body;
   res.keep_alive(keep_alive);
   res.prepare_payload();

@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
       "cairn-replicator: pulls a source vault's snapshots into this site's vault (the DR copy),\n"
       "and serves that vault. The source never connects here. Environment: CAIRN_DATA (--data)."};
   app.require_subcommand(1);
-  std::string data_dir, source, token, host, listen;
+  std::string data_dir, source, token, host, listen, http, web_root;
   uint64_t limit_rate = 0;
   std::vector<std::string> advertise;
   bool once = false;
@@ -187,6 +187,10 @@ int main(int argc, char** argv) {
                   "Serve this vault here too (restores; backups once promoted)");
   run->add_option("--advertise", advertise,
                   "Address agents use for this vault, repeatable (default: --listen)");
+  run->add_option("--http", http,
+                  "host:port for this DR vault's REST API and web console (DR teams promote "
+                  "here)");
+  run->add_option("--web-root", web_root, "The built web console (default as cairn-vault serve)");
   run->add_flag("--once", once, "One pass, then exit");
   run->add_option("--limit-rate", limit_rate,
                   "Bytes per second from the source, with a unit if you like (10M, 512k)")
@@ -258,6 +262,8 @@ int main(int argc, char** argv) {
   daemon.threads = threads;
   daemon.what = "DR vault";
   daemon.serving = "serving on";
+  daemon.http_listen = http;
+  daemon.web_root = web_root;
   // The DR vault's own vault.toml: its alerts (replication lag), syslog and
   // webhook.
   if (auto config = cairn::vault::LoadConfig(data_dir + "/vault.toml"); config.ok()) {
@@ -265,6 +271,10 @@ int main(int argc, char** argv) {
     if (!monitor.ok())
       return Fail(json_out, monitor.status().WithContext(data_dir + "/vault.toml"));
     daemon.monitor = std::move(*monitor);
+    if (daemon.http_listen.empty()) daemon.http_listen = config->http;
+    if (daemon.web_root.empty()) daemon.web_root = config->web_root;
+    daemon.api.session_idle = std::chrono::seconds(
+        config->console_session_idle_seconds > 0 ? config->console_session_idle_seconds : 900);
   } else if (!config.status().IsNotFound()) {
     return Fail(json_out, config.status());
   }

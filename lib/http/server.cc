@@ -270,6 +270,12 @@ Result<uint16_t> Server::Start() {
         (void)preverified;
         return true;  // judged per request (ClientCn reads the verify result)
       });
+      // With peer verification on, OpenSSL refuses to resume a session
+      // (a browser's second, parallel connection) unless the context names
+      // its sessions: without this, every resumption fails the handshake.
+      static constexpr unsigned char kSessionContext[] = "cairn-http";
+      SSL_CTX_set_session_id_context(s.tls.native_handle(), kSessionContext,
+                                     sizeof(kSessionContext) - 1);
     }
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("REST listener TLS: ") + e.what());

@@ -121,8 +121,10 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
     for (const auto& j : jobs) {
       // The agent that ran it (a job may name its target by host).
       const std::string& ran_on = !j.sent_to.empty() ? j.sent_to : j.agent_serial;
-      const std::string target =
-          std::to_string(j.department_id) + "/" + (ran_on.empty() ? "host:" + j.host : ran_on);
+      // A drill's target is its source (a missed one may have no host).
+      const std::string target = j.kind == 2 ? "drill/" + std::to_string(j.source_id)
+                                             : std::to_string(j.department_id) + "/" +
+                                                   (ran_on.empty() ? "host:" + j.host : ran_on);
       if (j.state == JobState::kDone || j.state == JobState::kFailed ||
           j.state == JobState::kMissed) {
         newest[target] = &j;  // oldest first: the last one wins
@@ -141,8 +143,10 @@ Result<std::vector<AlertRecord>> VaultService::EvaluateAlerts(const AlertThresho
       if (j->state != JobState::kMissed || t.job_missed_seconds == 0) continue;
       holds["job_missed:" + target] = {
           "job_missed", "warning", DepartmentName(j->department_id),
-          "job " + std::to_string(j->id) + " for " + EscapeForLog(j->host) + " (" +
-              DepartmentName(j->department_id) + ") was missed: " + EscapeForLog(j->error)};
+          (j->kind == 2
+               ? "drill job " + std::to_string(j->id) + " of source " + std::to_string(j->source_id)
+               : "job " + std::to_string(j->id) + " for " + EscapeForLog(j->host)) +
+              " (" + DepartmentName(j->department_id) + ") was missed: " + EscapeForLog(j->error)};
     }
     if (t.job_failed) {
       for (const auto& [target, j] : newest) {

@@ -1,0 +1,29 @@
+import type { Job } from '../api/types';
+import { parseTime } from './format';
+
+export function isRunning(j: Job): boolean {
+  return j.state === 'queued' || j.state === 'sent';
+}
+
+/** Seconds a finished job took: its stats, else finished minus sent. */
+export function jobSeconds(j: Job): number | null {
+  if (j.stats) return j.stats.seconds;
+  const a = parseTime(j.sent) ?? parseTime(j.created);
+  const b = parseTime(j.finished);
+  if (!a || !b || b.getTime() < a.getTime() || b.getTime() === 0) return null;
+  return (b.getTime() - a.getTime()) / 1000;
+}
+
+/** The job filter of the history table. */
+export function filterJobs(
+  jobs: Job[],
+  f: { state: string; department: string; kind: string },
+): Job[] {
+  return jobs.filter(
+    (j) =>
+      (!f.state || j.state === f.state) &&
+      (!f.department || j.department === f.department) &&
+      (!f.kind || j.kind === f.kind),
+  );
+}
+

@@ -1,0 +1,242 @@
+import type { ComponentType } from 'preact';
+import { useState } from 'preact/hooks';
+import { seg } from '../api/client';
+import type { Department, Policy, Snapshot, Source } from '../api/types';
+import { Badge, CommandLine, EmptyRow, LoadState, Note, Panel, Paths, Select, TableWrap, Time } from '../components/ui';
+import { useApp, useCan } from '../context';
+import { t, units } from '../i18n';
+import { formatBytes, formatDuration, parseTime } from '../lib/format';
+import { useResource } from '../lib/hooks';
+import { restoreCommands } from '../lib/commands';
+import { href, navigate } from '../router';
+
+/**
+ * Where a tree browser plugs in. The API has no route yet to list a
+ * snapshot's files (trees are encrypted; only an agent's keys open them),
+ * so nothing is registered and the detail view says so. A browser is a
+ * component given the department and snapshot; register it with
+ * `registerSnapshotBrowser` and the detail view shows it in place of the note.
+ */
+export interface SnapshotBrowserProps {
+  department: string;
+  snapshot: Snapshot;
+}
+let snapshotBrowser: ComponentType<SnapshotBrowserProps> | null = null;
+export function registerSnapshotBrowser(c: ComponentType<SnapshotBrowserProps> | null): void {
+  snapshotBrowser = c;
+}
+
+export function SnapshotsPage({ args }: { args: string[] }) {
+  const { api } = useApp();
+  const depts = useResource(() => api.get<{ departments: Department[] }>('/departments'), []);
+  const names = (depts.data?.departments ?? []).map((d) => d.name);
+  const department = args[0] || names[0] || '';
+  const selectedId = args[1] ?? '';
+  const snaps = useResource(
+    () =>
+      department
+        ? api.get<{ snapshots: Snapshot[] }>(`/departments/${seg(department)}/snapshots`)
+        : Promise.resolve({ snapshots: [] as Snapshot[] }),
+    [department],
+    30000,
+  );
+  const list = snaps.data?.snapshots ?? [];
+
+  return (
+    <div class="page" data-testid="snapshots-page">
+      <Panel
+        title={department ? t('snapshots.listTitle', { department }) : t('snapshots.title')}
+        testid="snapshots-list"
+        actions={
+          <Select
+            id="snap-department"
+            testid="snap-department"
+            label={t('common.department')}
+            value={department}
+            options={names.map((n) => ({ value: n, label: n }))}
+            onChange={(v) => navigate('snapshots', v)}
+          />
+        }
+      >
+        <LoadState loading={depts.loading || snaps.loading} error={depts.error || snaps.error} hasData={!!snaps.data} />
+        {!depts.loading && names.length === 0 ? <Note>{t('snapshots.noDepartments')}</Note> : null}
+        <TableWrap label={t('snapshots.title')}>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('snapshots.id')}</th>
+                <th scope="col">{t('snapshots.time')}</th>
+                <th scope="col">{t('common.host')}</th>
+                <th scope="col">{t('common.paths')}</th>
+                <th scope="col">{t('snapshots.kind')}</th>
+                <th scope="col">{t('snapshots.files')}</th>
+                <th scope="col">{t('snapshots.size')}</th>
+                <th scope="col">{t('snapshots.new')}</th>
+                <th scope="col">{t('common.state')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.length === 0 && snaps.data ? <EmptyRow cols={9} text={t('snapshots.none')} /> : null}
+              {list.map((s) => (
+                <tr
+                  key={s.id}
+                  data-testid={`snap-row-${s.short_id}`}
+                  class={selectedId && s.id.startsWith(selectedId) ? 'selected' : ''}
+                >
+                  <td>
+                    <a href={href('snapshots', department, s.id)} data-testid={`snap-open-${s.short_id}`}>
+                      <code>{s.short_id}</code>
+                    </a>
+                  </td>
+                  <td>
+                    <Time value={s.time} />
+                  </td>
+                  <td>{s.host}</td>
+                  <td>
+                    <Paths paths={s.paths} />
+                  </td>
+                  <td>{s.kind === 'image' ? t('snapshots.kindImage') : t('snapshots.kindFiles')}</td>
+                  <td class="num">{s.files}</td>
+                  <td class="num">{formatBytes(s.bytes)}</td>
+                  <td class="num">{formatBytes(s.new_bytes)}</td>
+                  <td>
+                    <SnapshotState s={s} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      </Panel>
+      {selectedId && department ? <SnapshotDetail key={`${department}/${selectedId}`} department={department} id={selectedId} /> : null}
+    </div>
+  );
+}
+
+function SnapshotState({ s }: { s: Snapshot }) {
+  const locked = parseTime(s.locked_until);
+  return (
+    <span class="badges">
+      {s.damaged ? <Badge tone="bad">{t('snapshots.damaged')}</Badge> : <Badge tone="ok">{t('snapshots.intact')}</Badge>}
+      {locked && locked.getTime() > Date.now() ? <Badge tone="info">{t('snapshots.locked')}</Badge> : null}
+    </span>
+  );
+}
+
+function SnapshotDetail({ department, id }: { department: string; id: string }) {
+  const { api } = useApp();
+  const mayRestore = useCan('snapshot.restore');
+  const snap = useResource(() => api.get<Snapshot>(`/departments/${seg(department)}/snapshots/${seg(id)}`), [department, id]);
+  const sources = useResource(() => api.get<{ sources: Source[] }>('/sources'), []);
+  const policies = useResource(() => api.get<{ policies: Policy[] }>('/policies'), []);
+  const s = snap.data;
+  const Browser = snapshotBrowser;
+
+  // The RTO of the policy whose source covers this snapshot's series, for the drill command.
+  let rto = 0;
+  if (s) {
+    const key = [...s.paths].sort().join('\n');
+    const src = (sources.data?.sources ?? []).find(
+      (x) => x.department === department && x.host === s.host && [...x.paths].sort().join('\n') === key,
+    );
+    rto = (policies.data?.policies ?? []).find((p) => p.name === src?.policy)?.rto_seconds ?? 0;
+  }
+
+  return (
+    <Panel title={t('snapshots.detailTitle', { id: s?.short_id ?? id })} testid="snapshot-detail">
+      <LoadState loading={snap.loading} error={snap.error} hasData={!!s} />
+      {s ? (
+        <>
+          <dl class="facts wide">
+            <dt>{t('snapshots.fullId')}</dt>
+            <dd>
+              <code data-testid="snapshot-id">{s.id}</code>
+            </dd>
+            <dt>{t('common.department')}</dt>
+            <dd>{s.department}</dd>
+            <dt>{t('common.host')}</dt>
+            <dd>{s.host}</dd>
+            <dt>{t('common.paths')}</dt>
+            <dd>
+              <Paths paths={s.paths} />
+            </dd>
+            <dt>{t('snapshots.kind')}</dt>
+            <dd>{s.kind === 'image' ? t('snapshots.kindImage') : t('snapshots.kindFiles')}</dd>
+            <dt>{t('snapshots.time')}</dt>
+            <dd>
+              <Time value={s.time} />
+            </dd>
+            <dt>{t('snapshots.took')}</dt>
+            <dd>
+              {(() => {
+                const a = parseTime(s.started ?? null);
+                const b = parseTime(s.finished ?? null);
+                return a && b ? formatDuration((b.getTime() - a.getTime()) / 1000, units()) : '—';
+              })()}
+            </dd>
+            <dt>{t('snapshots.files')}</dt>
+            <dd>
+              {s.files}
+              {s.dirs !== undefined ? ` · ${t('snapshots.dirs', { n: s.dirs })}` : ''}
+            </dd>
+            <dt>{t('snapshots.size')}</dt>
+            <dd>{formatBytes(s.bytes)}</dd>
+            <dt>{t('snapshots.new')}</dt>
+            <dd>{formatBytes(s.new_bytes)}</dd>
+            <dt>{t('snapshots.chunks')}</dt>
+            <dd>{s.chunks}</dd>
+            <dt>{t('snapshots.warnings')}</dt>
+            <dd>{s.warnings ?? 0}</dd>
+            <dt>{t('snapshots.lockedUntil')}</dt>
+            <dd>{s.locked_until ? <Time value={s.locked_until} /> : <span class="muted">{t('snapshots.notLocked')}</span>}</dd>
+            <dt>{t('snapshots.damage')}</dt>
+            <dd>
+              {s.damaged ? (
+                <Badge tone="bad">{t('snapshots.damaged')}</Badge>
+              ) : (
+                <Badge tone="ok">{t('snapshots.intact')}</Badge>
+              )}{' '}
+              {s.damaged ? <Time value={s.damaged} /> : null}
+            </dd>
+          </dl>
+
+          <h3>{t('snapshots.browseTitle')}</h3>
+          {Browser ? <Browser department={department} snapshot={s} /> : <Note testid="snapshot-browser-placeholder">{t('snapshots.browseNotYet')}</Note>}
+
+          {mayRestore ? <RestoreCommands snapshot={s} rtoSeconds={rto} /> : null}
+        </>
+      ) : null}
+    </Panel>
+  );
+}
+
+function RestoreCommands({ snapshot, rtoSeconds }: { snapshot: Snapshot; rtoSeconds: number }) {
+  const [state, setState] = useState('/var/lib/cairn-agent');
+  const [target, setTarget] = useState(`/srv/restore/${snapshot.short_id}`);
+  const [sandbox, setSandbox] = useState(`/var/tmp/cairn-drill-${snapshot.short_id}`);
+  const cmds = restoreCommands({ snapshot: snapshot.id, state, target, sandbox, rtoSeconds });
+  const input = (id: string, label: string, value: string, set: (v: string) => void) => (
+    <div class="field grow">
+      <label for={id}>{label}</label>
+      <input id={id} data-testid={id} value={value} onInput={(e) => set((e.target as HTMLInputElement).value)} />
+    </div>
+  );
+  return (
+    <div class="restore" data-testid="snapshot-restore">
+      <h3>{t('snapshots.restoreTitle')}</h3>
+      <p class="muted">{t('snapshots.restoreIntro')}</p>
+      <div class="row">
+        {input('restore-state', t('snapshots.stateDir'), state, setState)}
+        {input('restore-target', t('snapshots.target'), target, setTarget)}
+        {input('restore-sandbox', t('snapshots.sandbox'), sandbox, setSandbox)}
+      </div>
+      <h4>{t('snapshots.restoreCmd')}</h4>
+      <CommandLine command={cmds.restore} testid="snapshot-restore-command" />
+      <h4>{t('snapshots.verifyCmd')}</h4>
+      <CommandLine command={cmds.verify} testid="snapshot-verify-command" />
+      <h4>{t('snapshots.drillCmd')}</h4>
+      <CommandLine command={cmds.drill} testid="snapshot-drill-command" />
+      <p class="muted small">{t('snapshots.restoreNote')}</p>
+    </div>
+  );
+}

@@ -110,6 +110,12 @@ ROUTES = [
     ("POST", "/api/v1/departments/{d}/tokens", lambda d: {}, {"admin", "operator"}, True),
     ("GET", "/api/v1/departments/{d}/snapshots", None, ALL, True),
     ("GET", "/api/v1/departments/{d}/snapshots/{snap}", None, ALL, True),
+    # File names are the department's data: the roles that may restore.
+    ("GET", "/api/v1/departments/{d}/snapshots/{snap}/tree", None, {"admin", "operator", "dr"}, True),
+    # No drill host is enrolled: refused by that precondition (400) for the
+    # roles that may drill.
+    ("POST", "/api/v1/departments/{d}/snapshots/{snap}/drill", lambda d: {},
+     {"admin", "operator", "dr"}, True),
     ("GET", "/api/v1/agents", None, ALL, False),
     ("POST", "/api/v1/agents/{agent}/revoke", lambda d: {}, {"admin", "operator"}, True),
     ("GET", "/api/v1/jobs", None, ALL, False),
@@ -156,7 +162,8 @@ for method, template, make_body, allowed, scoped in ROUTES:
             checked += 1
             if may:
                 # Promote/demote on a primary: allowed, refused by precondition.
-                ok = 200 <= st < 300 or (template.endswith(("promote", "demote")) and st == 400)
+                ok = 200 <= st < 300 or (template.endswith(("promote", "demote", "drill"))
+                                         and st == 400)
                 if not ok:
                     wrongly_refused += 1
                     print(f"  wrongly refused: {role} {method} {path} -> {st} {text[:120]}")
@@ -183,6 +190,27 @@ print(f"authorization matrix: {checked} requests, {violations} violations let th
       f"{wrongly_refused} allowed requests refused")
 check(f"authorization matrix of {checked} requests lets 0 violations through", violations == 0)
 check("and refuses none of the allowed requests", wrongly_refused == 0)
+# --- A snapshot's files, a drill and a source's backup from the console ------
+from urllib.parse import quote
+tree = f"/api/v1/departments/finance/snapshots/{snap['finance']}/tree"
+st, text, _ = request("GET", f"{tree}?path={quote(WORK + '/src')}", token=TOKENS["operator"])
+entries = json.loads(text)["entries"] if st == 200 else []
+check("the tree of a snapshot's directory lists its file with its size",
+      any(e["name"] == "f" and e["type"] == "file" and e["size"] == 5 for e in entries), text[:200])
+st, text, _ = request("GET", tree, token=TOKENS["operator"])
+check("the root lists the first path component",
+      st == 200 and [e["name"] for e in json.loads(text)["entries"]] == [WORK.split("/")[1]], text[:200])
+st, _, _ = request("GET", f"{tree}?path={quote(WORK + '/src/f')}", token=TOKENS["operator"])
+check("a path that is not a directory is 404", st == 404)
+st, text, _ = request("POST", f"/api/v1/departments/finance/snapshots/{snap['finance']}/drill", {},
+                      token=TOKENS["operator"])
+check("a drill with no drill host is refused, saying how to enrol one",
+      st == 400 and "--drill-host" in text, text[:200])
+st, text, _ = request("GET", "/api/v1/audit?action=snapshot.browse", token=TOKENS["auditor"])
+check("browsing is on the audit trail", st == 200 and "snapshot.browse" in text)
+st, _, _ = request("POST", "/api/v1/jobs", {"source": 999}, token=TOKENS["operator"])
+check("a backup of an unknown source is 404", st == 404)
+
 st, text, _ = request("GET", "/api/v1/departments", token=TOKENS["operator"])
 check("an operator sees only its departments",
       [d["name"] for d in json.loads(text)["departments"]] == ["finance"])

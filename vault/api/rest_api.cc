@@ -462,6 +462,49 @@ const std::vector<Route>& Routes() {
                                 c.service->FindSnapshot(c.actor, dept, c.params["snapshot"]));
          return SnapshotRecordJson(s, dept);
        }},
+      {"GET", "/api/v1/departments/{department}/snapshots/{snapshot}/tree", 200,
+       [](Call& c) -> Result<json::object> {
+         const std::string& dept = c.params["department"];
+         const auto& q = c.request.target.query;
+         const std::string path = q.count("path") ? q.at("path") : "";
+         bool truncated = false;
+         CAIRN_ASSIGN_OR_RETURN(auto entries,
+                                c.service->BrowseSnapshot(c.actor, dept, c.params["snapshot"], path,
+                                                          5000, &truncated));
+         json::array a;
+         for (const repo::TreeEntry& e : entries) {
+           json::object o{
+               {"name", e.name},
+               {"type", std::string(repo::EntryTypeName(e.type))},
+               {"mode", e.mode},
+               {"user", e.user.empty() ? json::value(e.uid) : json::value(e.user)},
+               {"group", e.group.empty() ? json::value(e.gid) : json::value(e.group)},
+               {"mtime",
+                cli::Rfc3339(static_cast<uint64_t>(std::max<int64_t>(e.mtime_ns, 0)) / 1000)}};
+           if (e.type == repo::EntryType::kFile || e.type == repo::EntryType::kImage ||
+               e.type == repo::EntryType::kHardlink) {
+             o["size"] = e.size;
+           }
+           if (e.type == repo::EntryType::kSymlink) o["target"] = e.symlink_target;
+           if (e.type == repo::EntryType::kHardlink) o["link_path"] = e.link_path;
+           a.push_back(std::move(o));
+         }
+         return json::object{{"department", dept},
+                             {"snapshot", c.params["snapshot"]},
+                             {"path", path.empty() ? "/" : path},
+                             {"entries", std::move(a)},
+                             {"truncated", truncated}};
+       }},
+      {"POST", "/api/v1/departments/{department}/snapshots/{snapshot}/drill", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         const std::string& dept = c.params["department"];
+         CAIRN_ASSIGN_OR_RETURN(uint64_t id,
+                                c.service->StartDrill(c.actor, dept, c.params["snapshot"]));
+         CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
+         return JobJson(j, dept);
+       }},
       {"GET", "/api/v1/agents", 200,
        [](Call& c) -> Result<json::object> {
          CAIRN_ASSIGN_OR_RETURN(auto list, c.service->ListAgents(c.actor));
@@ -498,6 +541,15 @@ const std::vector<Route>& Routes() {
       {"POST", "/api/v1/jobs", 201,
        [](Call& c) -> Result<json::object> {
          Body b(c.body);
+         // A source's backup: its agent, paths and policy (excludes, level,
+         // bandwidth), counted with its series.
+         CAIRN_ASSIGN_OR_RETURN(uint64_t source, b.Number("source", 0));
+         if (source != 0) {
+           CAIRN_RETURN_IF_ERROR(b.Done());
+           CAIRN_ASSIGN_OR_RETURN(uint64_t id, c.service->StartSourceJob(c.actor, source));
+           CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
+           return JobJson(j, c.DepartmentName(j.department_id));
+         }
          CAIRN_ASSIGN_OR_RETURN(std::string agent, b.String("agent"));
          CAIRN_ASSIGN_OR_RETURN(std::string dept, b.String("department", false));
          CAIRN_ASSIGN_OR_RETURN(auto paths, b.Strings("paths"));

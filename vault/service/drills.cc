@@ -2,13 +2,17 @@
 // host measures; the vault checks, decides, signs and keeps.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <limits>
 #include <map>
 #include <set>
 
 #include "lib/base/cli.h"
 #include "lib/base/names.h"
 #include "lib/crypto/hash.h"
+#include "lib/repo/record.h"
+#include "lib/repo/tree.h"
 #include "vault/drill/monthly.h"
 #include "vault/drill/report.h"
 #include "vault/service/vault_service.h"
@@ -63,6 +67,49 @@ std::string ReportSeries(const json::object& r, uint32_t department_id) {
   const json::value* image = r.if_contains("snapshot_image");
   s.kind = image != nullptr && image->is_bool() && image->as_bool() ? 2 : 1;
   return SeriesKeyOf(s);
+}
+
+// The drill host for a drill of `department`'s snapshot of `source_host`:
+// a drill host of the department on another host, the most recently seen
+// (LastSeen); null when there is none.
+template <typename SeenFn>
+const AgentRecord* PickDrillHost(const std::vector<AgentRecord>& agents, uint32_t department,
+                                 const std::string& source_host, SeenFn seen) {
+  const AgentRecord* host = nullptr;
+  for (const AgentRecord& a : agents) {
+    if (!a.drill_host || a.revoked || a.department_id != department || a.host == source_host) {
+      continue;
+    }
+    if (host == nullptr || seen(a) > seen(*host)) host = &a;
+  }
+  return host;
+}
+
+// A drill job of `snapshot` on `host` (null: none, for a missed drill), with
+// the policy's check and RTO, reading from `read_from`.
+JobRecord DrillJob(const SnapshotRecord& snapshot, const std::optional<Policy>& policy,
+                   const AgentRecord* host, const std::vector<std::string>& read_from) {
+  JobRecord job;
+  job.department_id = snapshot.department_id;
+  job.kind = 2;
+  job.host = host != nullptr ? host->host : "";
+  job.agent_serial = host != nullptr ? host->serial : "";
+  job.image = snapshot.kind == 2;
+  job.paths = snapshot.paths;
+  job.drill_snapshot = snapshot.id;
+  if (policy) {
+    job.drill_check = policy->drill_check;
+    job.drill_check_timeout = policy->drill_check_timeout_seconds;
+    job.drill_rto = policy->rto_seconds;
+  }
+  job.read_from = read_from;
+  return job;
+}
+
+std::string NoDrillHost(const std::string& department, const std::string& source_host) {
+  return "no drill host: enrol an agent of department " + department + " on a host other than " +
+         EscapeForLog(source_host) + " with a token from `cairn-vault token create --department " +
+         department + " --drill-host` (at the DR site, preferably)";
 }
 
 uint64_t FinishedMicros(const json::object& r) {
@@ -157,28 +204,9 @@ Result<std::vector<uint64_t>> VaultService::ScheduleDrills(const SchedulerOption
       }
     }
     if (drilled == nullptr) continue;
-    // A drill host of the department, other than the source's host; the
-    // most recently seen.
-    const AgentRecord* host = nullptr;
-    for (const AgentRecord& a : agents) {
-      if (!a.drill_host || a.revoked || a.department_id != source.department_id ||
-          a.host == source.host) {
-        continue;
-      }
-      if (host == nullptr || LastSeen(a) > LastSeen(*host)) host = &a;
-    }
-    JobRecord job;
-    job.department_id = source.department_id;
-    job.kind = 2;
-    job.host = host != nullptr ? host->host : "";
-    job.agent_serial = host != nullptr ? host->serial : "";
-    job.image = source.image;
-    job.paths = drilled->paths;
-    job.drill_snapshot = drilled->id;
-    job.drill_check = p.drill_check;
-    job.drill_check_timeout = p.drill_check_timeout_seconds;
-    job.drill_rto = p.rto_seconds;
-    job.read_from = dr;
+    const AgentRecord* host = PickDrillHost(agents, source.department_id, source.host,
+                                            [this](const AgentRecord& a) { return LastSeen(a); });
+    const JobRecord job = DrillJob(*drilled, p, host, dr);
     auto id = catalog->QueueScheduledJob(source.id, now, job, now);
     if (!id.ok()) {
       spdlog::warn("source {}: queueing its drill failed: {}", source.id, id.status().ToString());
@@ -187,10 +215,7 @@ Result<std::vector<uint64_t>> VaultService::ScheduleDrills(const SchedulerOption
     if (*id == 0) continue;  // that slot was queued already
     const std::string department = DepartmentName(source.department_id);
     if (host == nullptr) {
-      const std::string reason = "no drill host: enrol an agent of department " + department +
-                                 " on a host other than " + EscapeForLog(source.host) +
-                                 " with a token from `cairn-vault token create --department " +
-                                 department + " --drill-host` (at the DR site, preferably)";
+      const std::string reason = NoDrillHost(department, source.host);
       if (Status s = catalog->ExpireJob(*id, JobState::kQueued, JobState::kMissed, reason, now);
           !s.ok()) {
         spdlog::warn("drill job {}: recording it missed: {}", *id, s.ToString());
@@ -214,6 +239,85 @@ Result<std::vector<uint64_t>> VaultService::ScheduleDrills(const SchedulerOption
            {"drill_host", host->host}});
   }
   return queued;
+}
+
+Result<uint64_t> VaultService::StartDrill(const Actor& actor, std::string_view department,
+                                          std::string_view snapshot_id) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snapshot, FindSnapshot(actor, department, snapshot_id));
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRestore, department));
+  CAIRN_ASSIGN_OR_RETURN(auto agents, vault_->catalog()->ListAgents());
+  const AgentRecord* host = PickDrillHost(agents, snapshot.department_id, snapshot.host,
+                                          [this](const AgentRecord& a) { return LastSeen(a); });
+  if (host == nullptr) {
+    return Status::InvalidArgument(NoDrillHost(std::string(department), snapshot.host));
+  }
+  const JobRecord job = DrillJob(snapshot, PolicyOf(snapshot, 0), host, DrAddresses());
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
+  spdlog::info("drill job {} of snapshot {} queued on {} by {}", id, snapshot.id,
+               EscapeForLog(host->host), actor.Describe());
+  Audit(actor, "drill.start", std::string(department), std::to_string(id),
+        {{"snapshot", snapshot.id}, {"drill_host", host->host}});
+  return id;
+}
+
+Result<std::vector<repo::TreeEntry>> VaultService::BrowseSnapshot(const Actor& actor,
+                                                                  std::string_view department,
+                                                                  std::string_view snapshot_id,
+                                                                  std::string_view path,
+                                                                  size_t limit, bool* truncated) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snapshot, FindSnapshot(actor, department, snapshot_id));
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRestore, department));
+  if (vault_->store() == nullptr) return Status::Unavailable("this vault holds no data");
+  CAIRN_ASSIGN_OR_RETURN(crypto::DepartmentKeys keys,
+                         vault_->DepartmentKeys(snapshot.department_id));
+  CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(keys));
+  // One directory, every part of it (bounded: a hostile chain ends).
+  auto read_dir = [&](const crypto::ChunkId& first, size_t max,
+                      std::vector<repo::TreeEntry>* out) -> Status {
+    std::optional<crypto::ChunkId> next = first;
+    for (int parts = 0; next && parts < 100000; ++parts) {
+      Bytes record, plain;
+      CAIRN_RETURN_IF_ERROR(vault_->store()->Read(snapshot.department_id, *next, &record));
+      CAIRN_RETURN_IF_ERROR(decoder->Decode(record, &plain));
+      CAIRN_ASSIGN_OR_RETURN(repo::DirPart part, repo::DecodeDirPart(plain));
+      for (auto& e : part.entries) {
+        if (out->size() >= max) {
+          *truncated = true;
+          return Status::OK();
+        }
+        out->push_back(std::move(e));
+      }
+      next = part.next;
+    }
+    return Status::OK();
+  };
+  *truncated = false;
+  crypto::ChunkId dir = snapshot.root_tree;
+  std::string walked;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view name = path.substr(start, slash - start);
+    start = slash + 1;
+    if (name.empty()) continue;
+    std::vector<repo::TreeEntry> entries;
+    CAIRN_RETURN_IF_ERROR(read_dir(dir, std::numeric_limits<size_t>::max(), &entries)
+                              .WithContext("snapshot " + snapshot.id + " at /" + walked));
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [&](const repo::TreeEntry& e) { return e.name == name; });
+    if (it == entries.end() || it->type != repo::EntryType::kDir) {
+      return Status::NotFound("no directory /" + walked + (walked.empty() ? "" : "/") +
+                              std::string(name) + " in snapshot " + snapshot.id);
+    }
+    dir = it->subtree;
+    walked += (walked.empty() ? "" : "/") + std::string(name);
+  }
+  std::vector<repo::TreeEntry> entries;
+  CAIRN_RETURN_IF_ERROR(
+      read_dir(dir, limit, &entries).WithContext("snapshot " + snapshot.id + " at /" + walked));
+  Audit(actor, "snapshot.browse", std::string(department), snapshot.id, {{"path", "/" + walked}});
+  return entries;
 }
 
 Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_view measured_json) {
@@ -360,7 +464,7 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
         r["snapshot_host"] = snapshot->host;
         r["snapshot_paths"] = json::array(snapshot->paths.begin(), snapshot->paths.end());
         r["snapshot_image"] = snapshot->kind == 2;
-        r["scheduled"] = job.has_value();
+        r["scheduled"] = job.has_value() && job->source_id != 0;
         r["job"] = job ? json::value(job->id) : json::value(nullptr);
         r["source"] = job ? json::value(job->source_id) : json::value(nullptr);
         // Where the drill read the data: this vault, or the DR site (the

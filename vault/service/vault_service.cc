@@ -799,6 +799,35 @@ Result<uint64_t> VaultService::StartJob(const Actor& actor, std::string_view age
   return id;
 }
 
+Result<uint64_t> VaultService::StartSourceJob(const Actor& actor, uint64_t source_id) {
+  auto source = vault_->catalog()->FindSource(source_id);
+  const std::string department = source.ok() ? DepartmentName(source->department_id) : "";
+  if (!source.ok() || !InScope(actor, department)) {
+    return source.ok() || source.status().IsNotFound()
+               ? Status::NotFound("no source " + std::to_string(source_id))
+               : source.status();
+  }
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRunJobs, department));
+  JobRecord job;
+  job.department_id = source->department_id;
+  job.host = source->host;
+  job.kind = 1;
+  job.paths = source->paths;
+  job.image = source->image;
+  job.excludes = source->excludes;
+  job.source_id = source->id;
+  if (auto policy = vault_->catalog()->FindPolicy(source->policy); policy.ok()) {
+    job.zstd_level = static_cast<uint8_t>(policy->zstd_level);
+    job.bandwidth = policy->bandwidth_bytes_per_second;
+  }
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
+  spdlog::info("job {} queued for source {} ({}) by {}", id, source_id, EscapeForLog(source->host),
+               actor.Describe());
+  Audit(actor, "job.start", department, std::to_string(id),
+        {{"source", source_id}, {"agent", source->host}});
+  return id;
+}
+
 Result<JobRecord> VaultService::FindJob(uint64_t id) const {
   return vault_->catalog()->FindJob(id);
 }

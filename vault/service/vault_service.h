@@ -47,6 +47,7 @@
 #include "lib/crypto/pki.h"
 #include "lib/proto/messages.h"
 #include "lib/repo/record.h"
+#include "lib/repo/tree.h"
 #include "vault/config.h"
 #include "vault/policy/policy.h"
 #include "vault/service/manifest_buffer.h"
@@ -467,6 +468,11 @@ class VaultService {
   // (within `department` when given). NotFound when nothing matches;
   // InvalidArgument when a host has agents in several departments.
   Result<JobRecord> ResolveJobTarget(std::string_view agent, std::string_view department) const;
+  // A backup of source `source_id` now: its agent, paths and policy
+  // (excludes, zstd level, bandwidth), counted with the source's series
+  // (locks and retention follow, as after a scheduled run). NotFound outside
+  // an operator's departments. Audited (job.start).
+  Result<uint64_t> StartSourceJob(const Actor& actor, uint64_t source_id);
   Result<uint64_t> StartJob(const Actor& actor, std::string_view agent, std::string_view department,
                             std::vector<std::string> paths, bool image);
   Result<JobRecord> FindJob(uint64_t id) const;
@@ -504,6 +510,23 @@ class VaultService {
   // keeps it and audits it ("drill.report"). InvalidArgument for a
   // malformed report.
   Result<boost::json::object> RecordDrill(const Actor& agent, std::string_view measured_json);
+  // A drill of one snapshot now (the console's "drill"): queued on a drill
+  // host of the department that is not the snapshot's host, reading from
+  // the DR site when there is one; with the policy's check and RTO.
+  // InvalidArgument (saying how to enrol one) when there is no drill host.
+  // Audited (drill.start). Roles that may restore.
+  Result<uint64_t> StartDrill(const Actor& actor, std::string_view department,
+                              std::string_view snapshot_id);
+  // One directory of a snapshot (`path` from its root, "" or "/" for the
+  // root), decrypted here with the department's keys: at most `limit`
+  // entries (*truncated says whether more were left out). NotFound for a
+  // path that is not a directory. Roles that may restore; audited
+  // (snapshot.browse), since names are the department's data.
+  Result<std::vector<repo::TreeEntry>> BrowseSnapshot(const Actor& actor,
+                                                      std::string_view department,
+                                                      std::string_view snapshot_id,
+                                                      std::string_view path, size_t limit,
+                                                      bool* truncated);
   // Signed reports, newest first (any role; an operator: its departments).
   Result<std::vector<boost::json::object>> ListDrills(const Actor& actor, size_t limit) const;
   // Recovery objectives against what was achieved, per source, for

@@ -204,6 +204,12 @@ struct AgentService::Impl {
       }
       return options.run_drill(job);
     }
+    if (job.kind == proto::JobKind::kRestore) {
+      if (!options.run_restore) {
+        return Status::Unavailable("this agent was not built to run restores");
+      }
+      return options.run_restore(job);
+    }
     if (job.kind != proto::JobKind::kBackupNow) {
       return Status::InvalidArgument("unknown job kind " +
                                      std::to_string(static_cast<int>(job.kind)));

@@ -70,6 +70,9 @@ struct RunOptions {
   // Empty: drill jobs fail. cairn-agent sets it from restore/drill.h (the
   // agent library itself does not restore).
   std::function<Result<std::string>(const proto::Job& job)> run_drill;
+  // Runs a restore job (JobKind::kRestore) into job.target and returns the
+  // snapshot's ID. Empty: restore jobs fail. cairn-agent sets it.
+  std::function<Result<std::string>(const proto::Job& job)> run_restore;
 };
 
 // The `paths = [...]` array of DIR/agent.toml; empty when it has none.

@@ -6,6 +6,7 @@
 // and listed in --json); 1 a failure (refused, storage or network error);
 // 2 bad usage or input (malformed token, missing PATH, already enrolled
 // without --force); 4 no vault reachable; 5 not found.
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -249,6 +250,33 @@ cairn::Result<std::string> RunDrillJob(const std::string& state_dir, const std::
   return job.snapshot_id;
 }
 
+// A restore job (doc/design.md section 23.2): the snapshot restored into the
+// job's target, a new or empty directory (never in place, never over
+// anything), every chunk checked; damaged files fail the job, naming them.
+cairn::Result<std::string> RunRestoreJob(const std::string& state_dir,
+                                         const cairn::proto::Job& job) {
+  if (job.target.empty() || job.target.front() != '/') {
+    return Status::InvalidArgument("a restore job needs an absolute target");
+  }
+  CAIRN_ASSIGN_OR_RETURN(cairn::client::Identity state, cairn::client::LoadIdentity(state_dir));
+  cairn::restore::RestoreOptions o;
+  o.target = job.target;
+  o.vaults = job.read_from;
+  CAIRN_ASSIGN_OR_RETURN(cairn::restore::RestoreResult r,
+                         cairn::restore::Restore(state, job.snapshot_id, o));
+  if (!r.damaged.empty()) {
+    std::string what;
+    for (const auto& d : r.damaged) {
+      for (const auto& p : d.paths) what += (what.empty() ? "" : ", ") + p;
+    }
+    return Status::Corruption("restored with " + std::to_string(r.damaged.size()) +
+                              " damaged object(s): " + what.substr(0, 1000));
+  }
+  spdlog::info("job {}: restored snapshot {} into {}: {} files, {} bytes in {:.1f} s", job.job_id,
+               r.snapshot_id, job.target, r.files, r.bytes, r.seconds);
+  return r.snapshot_id;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -362,6 +390,9 @@ int main(int argc, char** argv) {
     if (drill_dir.empty()) drill_dir = state_dir + "/drills";
     run.run_drill = [state_dir, drill_dir](const cairn::proto::Job& job) {
       return RunDrillJob(state_dir, drill_dir, job);
+    };
+    run.run_restore = [state_dir](const cairn::proto::Job& job) {
+      return RunRestoreJob(state_dir, job);
     };
     cairn::agent::AgentService service(std::move(*state), std::move(run));
     Status s = service.Run();

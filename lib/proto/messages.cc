@@ -477,7 +477,7 @@ void Fields(Io& io, Ref<Io, CommitOk> m) {
 template <typename Io>
 void Fields(Io& io, Ref<Io, Job> m) {
   io.U64(m.job_id, "job_id");
-  io.Enum(m.kind, JobKind::kBackupNow, JobKind::kDrill, "kind");
+  io.Enum(m.kind, JobKind::kBackupNow, JobKind::kRestore, "kind");
   io.Paths(m.paths, "paths");
   io.Bool(m.image, "image");
   io.Paths(m.excludes, "excludes");
@@ -488,6 +488,7 @@ void Fields(Io& io, Ref<Io, Job> m) {
   io.U32(m.check_timeout_seconds, "check_timeout_seconds");
   io.U64(m.rto_seconds, "rto_seconds");
   io.Strings(m.read_from, kMaxVaultAddresses, kMaxNameLen, "read_from");
+  io.String(m.target, kMaxPathLen, "target");
 }
 
 template <typename Io>

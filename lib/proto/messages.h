@@ -76,8 +76,9 @@ static_assert(8 + kMaxRecordBytes <= kMaxFramePayload);
 enum class Role : uint8_t { kAgent = 1, kReplicator = 2, kRestore = 3, kEnroll = 4 };
 enum class SessionKind : uint8_t { kFiles = 1, kImage = 2 };
 // kDrill: a restore drill of `snapshot_id` (doc/design.md section 23), sent
-// only to an agent enrolled as a drill host.
-enum class JobKind : uint8_t { kBackupNow = 1, kDrill = 2 };
+// only to an agent enrolled as a drill host. kRestore: `snapshot_id`
+// restored into `target`, a new or empty directory on the agent's host.
+enum class JobKind : uint8_t { kBackupNow = 1, kDrill = 2, kRestore = 3 };
 
 // Vault or client -> peer: the request failed. `code` is never kOk; its wire
 // value is the StatusCode value (doc/protocol.md lists them with names).
@@ -285,6 +286,8 @@ struct Job {
   uint32_t check_timeout_seconds = 0;
   uint64_t rto_seconds = 0;
   std::vector<std::string> read_from;
+  // kRestore: where (an absolute path on the agent's host).
+  std::string target;
 
   Bytes Encode() const;
   static Result<Job> Decode(ByteView payload);

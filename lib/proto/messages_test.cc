@@ -461,6 +461,10 @@ TEST(JobTest, RoundTrips) {
   drill.rto_seconds = 7200;
   drill.read_from = {"dr.example:7420"};
   ExpectRoundTrip(drill);
+  Job restore{20, JobKind::kRestore};
+  restore.snapshot_id = "1a2b3c4d0000000000000007";
+  restore.target = "/srv/restored/fin-db";
+  ExpectRoundTrip(restore);
   ExpectRoundTrip(Job{});
   ExpectRoundTrip(JobDone{17, true, "snap-1", ""});
   ExpectRoundTrip(JobDone{18, false, "", "io_error: /dev/vg0/data: read failed"});
@@ -469,8 +473,8 @@ TEST(JobTest, RoundTrips) {
 
 TEST(JobTest, RejectsBadKindBoolsAndCounts) {
   Bytes b = Job{1, JobKind::kBackupNow, {}, true}.Encode();
-  b[8] = 3;
-  ExpectRejected<Job>(b, "kind 3 is unknown");
+  b[8] = 4;
+  ExpectRejected<Job>(b, "kind 4 is unknown");
   b[8] = 1;
   b[13] = 2;  // job_id 8, kind 1, an empty paths list 4: then image
   ExpectRejected<Job>(b, "image is 2, not 0 or 1");

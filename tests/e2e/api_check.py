@@ -116,6 +116,9 @@ ROUTES = [
     # roles that may drill.
     ("POST", "/api/v1/departments/{d}/snapshots/{snap}/drill", lambda d: {},
      {"admin", "operator", "dr"}, True),
+    ("POST", "/api/v1/departments/{d}/snapshots/{snap}/restore",
+     lambda d: {"agent": {"finance": "fin-main", "health": "hl-main"}[d],
+                "target": f"/tmp/cairn-matrix-{unique('r')}"}, {"admin", "operator", "dr"}, True),
     ("GET", "/api/v1/agents", None, ALL, False),
     ("POST", "/api/v1/agents/{agent}/revoke", lambda d: {}, {"admin", "operator"}, True),
     ("GET", "/api/v1/jobs", None, ALL, False),
@@ -208,6 +211,18 @@ check("a drill with no drill host is refused, saying how to enrol one",
       st == 400 and "--drill-host" in text, text[:200])
 st, text, _ = request("GET", "/api/v1/audit?action=snapshot.browse", token=TOKENS["auditor"])
 check("browsing is on the audit trail", st == 200 and "snapshot.browse" in text)
+restore = f"/api/v1/departments/finance/snapshots/{snap['finance']}/restore"
+st, text, _ = request("POST", restore, {"agent": "fin-main", "target": "relative/dir"},
+                      token=TOKENS["operator"])
+check("a restore into a relative path is refused", st == 400 and "absolute" in text, text[:200])
+st, text, _ = request("POST", restore, {"agent": "hl-main", "target": "/tmp/x"}, token=TOKENS["admin"])
+check("a restore onto another department's agent is refused", st == 404, f"{st} {text[:200]}")
+st, text, _ = request("POST", restore, {"agent": "fin-main", "target": "/tmp/cairn-api-restore"},
+                      token=TOKENS["operator"])
+job = json.loads(text) if st == 201 else {}
+check("a restore job is queued for the agent, with its snapshot and target",
+      job.get("kind") == "restore" and job.get("restore_target") == "/tmp/cairn-api-restore"
+      and job.get("restore_snapshot") == snap["finance"], text[:300])
 st, _, _ = request("POST", "/api/v1/jobs", {"source": 999}, token=TOKENS["operator"])
 check("a backup of an unknown source is 404", st == 404)
 

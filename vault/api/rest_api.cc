@@ -149,8 +149,12 @@ json::object JobJson(const JobRecord& j, const std::string& department) {
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
   if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["error"] = j.error;
   if (j.source_id != 0) o["source"] = j.source_id;
-  o["kind"] = j.kind == 2 ? "drill" : "backup";
+  o["kind"] = j.kind == 3 ? "restore" : j.kind == 2 ? "drill" : "backup";
   if (j.kind == 2) o["drill_snapshot"] = j.drill_snapshot;
+  if (j.kind == 3) {
+    o["restore_snapshot"] = j.drill_snapshot;
+    o["restore_target"] = j.restore_target;
+  }
   return o;
 }
 
@@ -502,6 +506,19 @@ const std::vector<Route>& Routes() {
          const std::string& dept = c.params["department"];
          CAIRN_ASSIGN_OR_RETURN(uint64_t id,
                                 c.service->StartDrill(c.actor, dept, c.params["snapshot"]));
+         CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
+         return JobJson(j, dept);
+       }},
+      {"POST", "/api/v1/departments/{department}/snapshots/{snapshot}/restore", 201,
+       [](Call& c) -> Result<json::object> {
+         Body b(c.body);
+         CAIRN_ASSIGN_OR_RETURN(std::string agent, b.String("agent"));
+         CAIRN_ASSIGN_OR_RETURN(std::string target, b.String("target"));
+         CAIRN_RETURN_IF_ERROR(b.Done());
+         const std::string& dept = c.params["department"];
+         CAIRN_ASSIGN_OR_RETURN(
+             uint64_t id,
+             c.service->StartRestore(c.actor, dept, c.params["snapshot"], agent, target));
          CAIRN_ASSIGN_OR_RETURN(JobRecord j, c.service->FindJob(c.actor, id));
          return JobJson(j, dept);
        }},

@@ -162,6 +162,9 @@ struct JobRecord {
   uint32_t drill_check_timeout = 0;
   uint64_t drill_rto = 0;
   std::vector<std::string> read_from;
+  // A restore (kind 3): drill_snapshot is the snapshot it reads, and this
+  // the directory on the agent's host it restores into.
+  std::string restore_target;
 };
 
 // What a policy protects: an agent's paths (with excludes) or one image

@@ -192,7 +192,7 @@ TEST_F(CatalogTest, EnqueueJobChecksItsTarget) {
   j.department_id = h->id;  // the agent is finance's
   EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kPermissionDenied);
   j.department_id = 0;
-  j.kind = 3;  // 1 backup, 2 drill
+  j.kind = 4;  // 1 backup, 2 drill, 3 restore
   EXPECT_EQ(catalog_->EnqueueJob(j, 1).status().code(), StatusCode::kInvalidArgument);
   j.kind = 1;
   j.paths = {""};

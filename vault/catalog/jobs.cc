@@ -34,7 +34,7 @@ Result<uint64_t> Catalog::EnqueueJob(const JobRecord& spec, uint64_t now_micros)
 }
 
 Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros) const {
-  if (spec.kind != 1 && spec.kind != 2) {
+  if (spec.kind < 1 || spec.kind > 3) {
     return Status::InvalidArgument("unknown job kind " + std::to_string(spec.kind));
   }
   // A drill with no drill host to run it is queued only to be recorded
@@ -66,6 +66,7 @@ Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros
   job.drill_check_timeout = spec.drill_check_timeout;
   job.drill_rto = spec.drill_rto;
   job.read_from = spec.read_from;
+  job.restore_target = spec.restore_target;
   job.state = JobState::kQueued;
   job.created_micros = now_micros;
   if (!job.agent_serial.empty()) {

@@ -219,6 +219,7 @@ inline Bytes EncodeJob(const JobRecord& j) {
   w.PutU64(j.drill_rto);
   w.PutU32(static_cast<uint32_t>(j.read_from.size()));
   for (const auto& a : j.read_from) PutString(w, a);
+  PutString(w, j.restore_target);  // rows from before restore jobs end above
   return out;
 }
 
@@ -259,6 +260,7 @@ inline Result<JobRecord> DecodeJob(ByteView v) {
     for (auto& a : j.read_from) {
       if (!GetString(r, &a)) return Malformed("job");
     }
+    if (r.remaining() != 0 && !GetString(r, &j.restore_target)) return Malformed("job");
   }
   if (r.remaining() != 0) return Malformed("job");
   j.image = image;

@@ -84,8 +84,12 @@ boost::json::object JobJson(const std::map<uint32_t, std::string>& names, const 
   if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
   if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["message"] = j.error;
   if (j.source_id != 0) o["source"] = j.source_id;
-  o["kind"] = j.kind == 2 ? "drill" : "backup";
+  o["kind"] = j.kind == 3 ? "restore" : j.kind == 2 ? "drill" : "backup";
   if (j.kind == 2) o["drill_snapshot"] = j.drill_snapshot;
+  if (j.kind == 3) {
+    o["restore_snapshot"] = j.drill_snapshot;
+    o["restore_target"] = j.restore_target;
+  }
   return o;
 }
 

@@ -369,6 +369,7 @@ void VaultServer::DispatchOnce() {
     message.check_timeout_seconds = job.drill_check_timeout;
     message.rto_seconds = job.drill_rto;
     message.read_from = job.read_from;
+    message.target = job.restore_target;
     asio::co_spawn(target->conn->executor(), SendJob(target, std::move(message)), asio::detached);
   }
 }

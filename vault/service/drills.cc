@@ -260,6 +260,35 @@ Result<uint64_t> VaultService::StartDrill(const Actor& actor, std::string_view d
   return id;
 }
 
+Result<uint64_t> VaultService::StartRestore(const Actor& actor, std::string_view department,
+                                            std::string_view snapshot_id, std::string_view agent,
+                                            std::string_view target) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snapshot, FindSnapshot(actor, department, snapshot_id));
+  CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRestore, department));
+  if (target.empty() || target.front() != '/' || target.size() > 4096 ||
+      target.find('\0') != std::string_view::npos || target == "/") {
+    return Status::InvalidArgument(
+        "the target must be an absolute path of a new or empty directory (not /)");
+  }
+  CAIRN_ASSIGN_OR_RETURN(JobRecord job, ResolveJobTarget(agent, department));
+  if (job.department_id != snapshot.department_id) {
+    return Status::NotFound("no agent '" + std::string(agent) + "' in department " +
+                            std::string(department));
+  }
+  job.kind = 3;
+  job.paths = snapshot.paths;
+  job.image = snapshot.kind == 2;
+  job.drill_snapshot = snapshot.id;
+  job.restore_target = std::string(target);
+  CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
+  spdlog::info("restore job {} of snapshot {} into {} on {} queued by {}", id, snapshot.id,
+               EscapeForLog(target), EscapeForLog(agent), actor.Describe());
+  Audit(
+      actor, "restore.start", std::string(department), std::to_string(id),
+      {{"snapshot", snapshot.id}, {"agent", std::string(agent)}, {"target", std::string(target)}});
+  return id;
+}
+
 Result<std::vector<repo::TreeEntry>> VaultService::BrowseSnapshot(const Actor& actor,
                                                                   std::string_view department,
                                                                   std::string_view snapshot_id,

@@ -887,9 +887,9 @@ Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& don
   }
   if (!s.ok()) {
     spdlog::error("job {}: recording job_done failed: {}", job->id, s.ToString());
-  } else if (done.ok && job->kind == 2) {
-    spdlog::info("job {} done by {}: drill of snapshot {} passed", job->id, agent.Describe(),
-                 done.snapshot_id);
+  } else if (done.ok && job->kind != 1) {
+    spdlog::info("job {} done by {}: {} of snapshot {}", job->id, agent.Describe(),
+                 job->kind == 2 ? "drill" : "restore", done.snapshot_id);
   } else if (done.ok) {
     spdlog::info("job {} done by {}: snapshot {}", job->id, agent.Describe(), done.snapshot_id);
     if (Status a = AfterJobSnapshot(*job, done.snapshot_id); !a.ok()) {

@@ -517,6 +517,14 @@ class VaultService {
   // Audited (drill.start). Roles that may restore.
   Result<uint64_t> StartDrill(const Actor& actor, std::string_view department,
                               std::string_view snapshot_id);
+  // A restore of one snapshot into `target` (an absolute path, a new or
+  // empty directory) on `agent` (a serial or host of the department): the
+  // console's "restore". The agent refuses a target that is not empty;
+  // nothing is ever restored in place this way. Roles that may restore;
+  // audited (restore.start).
+  Result<uint64_t> StartRestore(const Actor& actor, std::string_view department,
+                                std::string_view snapshot_id, std::string_view agent,
+                                std::string_view target);
   // One directory of a snapshot (`path` from its root, "" or "/" for the
   // root), decrypted here with the department's keys: at most `limit`
   // entries (*truncated says whether more were left out). NotFound for a

@@ -71,6 +71,11 @@ async function go(page, name) {
   await page.getByTestId(`${name}-page`).waitFor({ timeout: 10000 });
 }
 
+// Scrolls `testid` to the top of the window, with the heading above it in view.
+async function scrollTo(page, testid) {
+  await page.getByTestId(testid).evaluate((e) => window.scrollBy(0, e.getBoundingClientRect().top - 48));
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: `${env.SHOTS}/${name}.png`, fullPage: false });
 }
@@ -103,6 +108,36 @@ async function refusedWrite(page, path, body) {
     try { code = (await r.json()).error.code; } catch {}
     return `${r.status} ${code}`;
   }, [path, body]);
+}
+
+// A read the API must refuse for this session's role: the status and code.
+async function refusedRead(page, path) {
+  return page.evaluate(async (p) => {
+    const r = await fetch(p);
+    let code = '';
+    try { code = (await r.json()).error.code; } catch {}
+    return `${r.status} ${code}`;
+  }, path);
+}
+
+// No table on the page scrolls sideways inside its panel.
+async function tablesFit(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('.table-wrap')].every((w) => w.scrollWidth <= w.clientWidth + 1));
+}
+
+// Opens the first snapshot of the Snapshots page's department.
+async function openFirstSnapshot(page) {
+  await go(page, 'snapshots');
+  const open = page.locator('[data-testid^="snap-open-"]').first();
+  await open.waitFor({ timeout: 10000 });
+  await open.click();
+  await page.getByTestId('snapshot-id').waitFor({ timeout: 10000 });
+}
+
+// Waits until the file browser lists `path`.
+async function listed(page, path) {
+  await page.getByTestId('browse-summary').filter({ hasText: `${path}:` }).waitFor({ timeout: 10000 });
 }
 
 function cli(bin, args, input) {
@@ -224,6 +259,66 @@ try {
     }
     check('the operator watches the backup finish', done);
     await shot(page, 'jobs-en');
+
+    // The snapshot's files, from the root down to the backed-up directory.
+    await openFirstSnapshot(page);
+    await page.getByTestId('snapshot-browser').waitFor({ timeout: 10000 });
+    await listed(page, '/');
+    const names = `${env.WORK}/src`.split('/').filter((n) => n);
+    let at = '';
+    for (const [i, name] of names.entries()) {
+      at += `/${name}`;
+      if (i === names.length - 1) {
+        // The last step with the keyboard: the focus follows into the listing.
+        await page.getByTestId(`browse-open-${name}`).focus();
+        await page.keyboard.press('Enter');
+      } else {
+        await page.getByTestId(`browse-open-${name}`).click();
+      }
+      await listed(page, at);
+    }
+    check('the operator browses the snapshot from its root down to the backed-up directory', true);
+    // The focus moves once the listing is drawn (an effect after the paint).
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'browse-here',
+                               null, { timeout: 3000 }).catch(() => {});
+    const focusedHere = await page.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+    check('the keyboard opens a directory and the focus moves to the new path', focusedHere === 'browse-here', focusedHere);
+    const rows = await page.locator('[data-testid^="browse-entry-"]').evaluateAll(
+      (els) => els.map((e) => [e.getAttribute('data-testid').slice('browse-entry-'.length), e.getAttribute('data-type')]));
+    const order = rows.map(([n]) => n).join(' ');
+    check('directories are listed first, then files', order === 'empty sub big.bin link', order);
+    const big = (await page.getByTestId('browse-entry-big.bin').textContent()) || '';
+    check('big.bin is listed with its size and mode', /1\.0 MiB/.test(big) && /-rw/.test(big), big);
+    const target = (await page.getByTestId('browse-target-link').textContent()) || '';
+    check('the symlink shows its target', target.includes('big.bin'), target);
+    await scrollTo(page, 'snapshot-browser');
+    await shot(page, 'snapshot-browse-en');
+    await page.goBack();
+    await listed(page, at.slice(0, at.lastIndexOf('/')));
+    check('the browser\'s Back button goes up one directory', true);
+    await page.getByTestId('browse-open-src').click();
+    await listed(page, at);
+
+    // Drill now: no drill host is enrolled, and the vault says how to enrol one.
+    page.expected = [400];
+    await page.getByTestId('snapshot-drill-now').click();
+    await page.getByTestId('snapshot-drill-error').waitFor({ timeout: 10000 });
+    const refusedDrill = (await page.getByTestId('snapshot-drill-error').textContent()) || '';
+    check('"drill now" without a drill host is refused inline, saying how to enrol one',
+          refusedDrill.includes('--drill-host'), refusedDrill);
+    const drillWraps = await page.getByTestId('snapshot-drill-error').evaluate((e) => e.scrollWidth <= e.clientWidth + 1);
+    check('and the long refusal wraps inside the panel', drillWraps && (await fitsWidth(page)));
+    await scrollTo(page, 'snapshot-drill');
+    await shot(page, 'snapshot-drill-refused-en');
+    // The same in Chinese.
+    await page.getByTestId('lang-switch').selectOption('zh');
+    await page.getByTestId('snapshot-drill-error').filter({ hasText: '保管库' }).waitFor({ timeout: 10000 });
+    await scrollTo(page, 'snapshot-drill');
+    await shot(page, 'snapshot-drill-refused-zh');
+    await scrollTo(page, 'snapshot-browser');
+    await shot(page, 'snapshot-browse-zh');
+    page.expected = [];
+    await page.getByTestId('lang-switch').selectOption('en');
     check('no script errors for the operator', errors.length === 0, errors.join('; '));
     await context.close();
   }
@@ -236,6 +331,8 @@ try {
     await login(page, 'wang.fang', env.AUDITOR_PW);
     await go(page, 'compliance');
     await page.getByTestId('compliance-table').waitFor({ timeout: 10000 });
+    // The table is drawn before its rows arrive.
+    await page.locator('[data-testid^="compliance-row-"]').first().waitFor({ timeout: 10000 }).catch(() => {});
     const table = (await page.getByTestId('compliance-table').textContent()) || '';
     check('the auditor sees the compliance table with the source', table.includes('fin-app'), table.slice(0, 200));
     await shot(page, 'compliance-en');
@@ -244,6 +341,18 @@ try {
     const status = (await page.getByTestId('audit-verify-status').textContent()) || '';
     check('the audit trail says whether the chain verifies', /verif/i.test(status), status);
     await shot(page, 'audit-en');
+    // File names are the department's data: no browser, no drill for auditors.
+    await openFirstSnapshot(page);
+    await page.getByTestId('snapshot-browse-auditor').waitFor({ timeout: 10000 });
+    check('the auditor is told why the snapshot\'s files are not shown, and gets no file browser',
+          (await page.getByTestId('snapshot-browser').count()) === 0 &&
+          (await page.getByTestId('snapshot-drill-now').count()) === 0);
+    await shot(page, 'snapshot-auditor-en');
+    const snapId = (await page.getByTestId('snapshot-id').textContent()) || '';
+    page.expected = [403];
+    const tree403 = await refusedRead(page, `/api/v1/departments/finance/snapshots/${snapId}/tree`);
+    check('and the vault refuses the auditor\'s listing (403)', tree403 === '403 forbidden', tree403);
+    page.expected = [];
     await go(page, 'policies');
     check('the auditor is offered no way to change a policy',
           (await page.getByTestId('policy-new').count()) === 0 && (await page.getByTestId('source-add').count()) === 0);
@@ -275,13 +384,26 @@ try {
     const { page, context } = await session(env.URL, viewport);
     await login(page, 'ui.admin', env.ADMIN_PW);
     const bad = [];
+    const scrolling = [];
     for (const name of ['overview', 'departments', 'policies', 'jobs', 'snapshots', 'dr', 'compliance', 'audit', 'users']) {
       await go(page, name);
+      if (name === 'snapshots') {
+        // With a snapshot open at its backed-up directory.
+        await openFirstSnapshot(page);
+        await page.getByTestId('browse-jump-0').click();
+        await listed(page, `${env.WORK}/src`);
+      }
       await page.waitForTimeout(300);
       if (!(await fitsWidth(page))) bad.push(name);
+      if (['overview', 'jobs', 'snapshots', 'compliance'].includes(name) && !(await tablesFit(page))) scrolling.push(name);
       await shot(page, `${name}-${viewport.width}`);
     }
     check(`no page overflows ${viewport.width}x${viewport.height}`, bad.length === 0, bad.join(', '));
+    if (viewport.width === 1920) {
+      // Long reasons (a missed drill's) wrap in their cells.
+      check('no table of the overview, jobs, snapshots or compliance scrolls sideways at 1920',
+            scrolling.length === 0, scrolling.join(', '));
+    }
     // The keyboard: Tab reaches the navigation with a visible focus.
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);

@@ -105,6 +105,30 @@ export interface Snapshot {
   damaged: string | null;
 }
 
+/**
+ * One entry of a snapshot's directory (GET .../snapshots/{s}/tree). `user`
+ * and `group` are names, or the numeric IDs when the host had no name.
+ */
+export interface TreeEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'image' | string;
+  mode: number;
+  user: string | number;
+  group: string | number;
+  mtime: string;
+  size?: number;
+  target?: string;
+  link_path?: string;
+}
+
+export interface TreeListing {
+  department: string;
+  snapshot: string;
+  path: string;
+  entries: TreeEntry[];
+  truncated: boolean;
+}
+
 export interface Policy {
   name: string;
   template: string;

@@ -30,17 +30,27 @@ describe('role → pages', () => {
 
 describe('role → actions', () => {
   it('gives the administrator every action', () => {
-    expect(actionsFor('admin')).toHaveLength(11);
+    expect(actionsFor('admin')).toHaveLength(13);
   });
 
   it('lets operators work in their departments, not fail over or manage people', () => {
     expect(actionsFor('operator').sort()).toEqual(
-      ['agent.revoke', 'job.start', 'policy.edit', 'snapshot.restore', 'source.edit', 'token.create'].sort(),
+      [
+        'agent.revoke', 'job.start', 'policy.edit', 'snapshot.browse', 'snapshot.drill', 'snapshot.restore',
+        'source.edit', 'token.create',
+      ].sort(),
     );
   });
 
-  it('lets the DR team fail over and restore, and nothing else', () => {
-    expect(actionsFor('dr').sort()).toEqual(['dr.failover', 'snapshot.restore']);
+  it('lets the DR team fail over, browse, drill and restore, and nothing else', () => {
+    expect(actionsFor('dr').sort()).toEqual(['dr.failover', 'snapshot.browse', 'snapshot.drill', 'snapshot.restore']);
+  });
+
+  it('keeps file names from auditors: no browsing, no drill', () => {
+    expect(['admin', 'operator', 'dr', 'auditor'].filter((r) => can(r, 'snapshot.browse'))).toEqual([
+      'admin', 'operator', 'dr',
+    ]);
+    expect(can('auditor', 'snapshot.drill')).toBe(false);
   });
 
   it('lets auditors read only: no enrolment token, no job, no failover', () => {

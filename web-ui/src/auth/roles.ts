@@ -26,6 +26,8 @@ export const actions = [
   'source.edit', // POST, DELETE /sources
   'job.start', // POST /jobs
   'snapshot.restore', // restore and drill command lines (kRestore)
+  'snapshot.browse', // GET .../snapshots/{s}/tree (file names are the department's data)
+  'snapshot.drill', // POST .../snapshots/{s}/drill
   'dr.failover', // POST /promote, /demote
   'audit.read', // GET /audit, /audit/verify
   'user.list', // GET /users
@@ -53,6 +55,8 @@ const actionRoles: Record<Action, readonly Role[]> = {
   'source.edit': ['admin', 'operator'],
   'job.start': ['admin', 'operator'],
   'snapshot.restore': ['admin', 'operator', 'dr'],
+  'snapshot.browse': ['admin', 'operator', 'dr'],
+  'snapshot.drill': ['admin', 'operator', 'dr'],
   'dr.failover': ['admin', 'dr'],
   'audit.read': ['admin', 'auditor'],
   'user.list': ['admin', 'auditor'],

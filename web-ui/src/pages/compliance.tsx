@@ -164,7 +164,7 @@ export function CompliancePage() {
                         </div>
                       ) : null}
                     </td>
-                    <td>
+                    <td class="reason">
                       {!r.drill_every_seconds ? (
                         <span class="muted">{t('compliance.noDrillSchedule')}</span>
                       ) : r.drill_fresh ? (

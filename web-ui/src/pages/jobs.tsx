@@ -103,7 +103,7 @@ export function JobsPage() {
                     <td>{j.host}</td>
                     <td>
                       {j.kind === 'drill' ? t('jobs.kind.drill') : t('jobs.kind.backup')}
-                      {j.source ? <div class="small muted">{t('jobs.scheduled')}</div> : null}
+                      {j.source ? <div class="small muted nowrap">{t('jobs.ofSource', { id: j.source })}</div> : null}
                     </td>
                     <td class="reason">
                       {j.error ? <span class="text-bad">{j.error}</span> : null}
@@ -229,9 +229,11 @@ function BackupNow({ onStarted }: { onStarted: () => void }) {
     setQueued(null);
     let body: Record<string, unknown>;
     if (selected.startsWith('source:')) {
+      // The vault takes the source's agent, paths and policy (excludes,
+      // compression level, bandwidth) itself, and counts the job in its series.
       const s = srcs.find((x) => `source:${x.source}` === selected);
       if (!s) return;
-      body = { agent: s.host, department: s.department, paths: s.paths, image: s.image };
+      body = { source: s.source };
     } else {
       const a = agentList.find((x) => x.serial === chosenAgent);
       body = { agent: chosenAgent, ...(a ? { department: a.department } : {}) };

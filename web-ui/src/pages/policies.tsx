@@ -444,9 +444,8 @@ function SourcesPanel({
   const [removing, setRemoving] = useState<Source | null>(null);
   const [adding, setAdding] = useState(false);
   const [note, setNote] = useState<string | null>(null);
-  const backup = useAction(async (s: Source) =>
-    api.post<Job>('/jobs', { agent: s.host, department: s.department, paths: s.paths, image: s.image }),
-  );
+  // With the source's policy: excludes, compression level, bandwidth.
+  const backup = useAction(async (s: Source) => api.post<Job>('/jobs', { source: s.source }));
   return (
     <Panel
       title={t('sources.title')}

@@ -1,37 +1,27 @@
-import type { ComponentType } from 'preact';
-import { useState } from 'preact/hooks';
-import { seg } from '../api/client';
-import type { Department, Policy, Snapshot, Source } from '../api/types';
-import { Badge, CommandLine, EmptyRow, LoadState, Note, Panel, Paths, Select, TableWrap, Time } from '../components/ui';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, seg } from '../api/client';
+import type { Department, Job, Policy, Snapshot, Source } from '../api/types';
+import { SnapshotBrowser } from '../components/snapshot-browser';
+import { Badge, CommandLine, EmptyRow, ErrorNote, LoadState, Note, Panel, Paths, Select, TableWrap, Time } from '../components/ui';
 import { useApp, useCan } from '../context';
 import { t, units } from '../i18n';
 import { formatBytes, formatDuration, parseTime } from '../lib/format';
-import { useResource } from '../lib/hooks';
+import { useAction, useResource } from '../lib/hooks';
 import { restoreCommands } from '../lib/commands';
+import { splitPath } from '../lib/tree';
 import { href, navigate } from '../router';
 
 /**
- * Where a tree browser plugs in. The API has no route yet to list a
- * snapshot's files (trees are encrypted; only an agent's keys open them),
- * so nothing is registered and the detail view says so. A browser is a
- * component given the department and snapshot; register it with
- * `registerSnapshotBrowser` and the detail view shows it in place of the note.
+ * #/snapshots/<department>/<snapshot>/<name>/<name>...: the department's
+ * snapshots, one opened, and the directory of it that the file browser shows.
  */
-export interface SnapshotBrowserProps {
-  department: string;
-  snapshot: Snapshot;
-}
-let snapshotBrowser: ComponentType<SnapshotBrowserProps> | null = null;
-export function registerSnapshotBrowser(c: ComponentType<SnapshotBrowserProps> | null): void {
-  snapshotBrowser = c;
-}
-
 export function SnapshotsPage({ args }: { args: string[] }) {
   const { api } = useApp();
   const depts = useResource(() => api.get<{ departments: Department[] }>('/departments'), []);
   const names = (depts.data?.departments ?? []).map((d) => d.name);
   const department = args[0] || names[0] || '';
   const selectedId = args[1] ?? '';
+  const browsePath = '/' + args.slice(2).join('/');
   const snaps = useResource(
     () =>
       department
@@ -108,7 +98,7 @@ export function SnapshotsPage({ args }: { args: string[] }) {
           </table>
         </TableWrap>
       </Panel>
-      {selectedId && department ? <SnapshotDetail key={`${department}/${selectedId}`} department={department} id={selectedId} /> : null}
+      {selectedId && department ? <SnapshotDetail key={`${department}/${selectedId}`} department={department} id={selectedId} path={browsePath} /> : null}
     </div>
   );
 }
@@ -123,14 +113,25 @@ function SnapshotState({ s }: { s: Snapshot }) {
   );
 }
 
-function SnapshotDetail({ department, id }: { department: string; id: string }) {
+function SnapshotDetail({ department, id, path }: { department: string; id: string; path: string }) {
   const { api } = useApp();
   const mayRestore = useCan('snapshot.restore');
+  const mayBrowse = useCan('snapshot.browse');
+  const mayDrill = useCan('snapshot.drill');
   const snap = useResource(() => api.get<Snapshot>(`/departments/${seg(department)}/snapshots/${seg(id)}`), [department, id]);
   const sources = useResource(() => api.get<{ sources: Source[] }>('/sources'), []);
   const policies = useResource(() => api.get<{ policies: Policy[] }>('/policies'), []);
   const s = snap.data;
-  const Browser = snapshotBrowser;
+
+  // A snapshot opened from a long list would open below the window: bring
+  // its details into view once, when they arrive (not on every directory).
+  const box = useRef<HTMLDivElement>(null);
+  const loaded = !!s;
+  useEffect(() => {
+    const el = box.current;
+    if (!loaded || !el || typeof el.scrollIntoView !== 'function') return;
+    if (el.getBoundingClientRect().top > window.innerHeight * 0.6) el.scrollIntoView({ block: 'start' });
+  }, [loaded]);
 
   // The RTO of the policy whose source covers this snapshot's series, for the drill command.
   let rto = 0;
@@ -143,70 +144,134 @@ function SnapshotDetail({ department, id }: { department: string; id: string }) 
   }
 
   return (
-    <Panel title={t('snapshots.detailTitle', { id: s?.short_id ?? id })} testid="snapshot-detail">
-      <LoadState loading={snap.loading} error={snap.error} hasData={!!s} />
-      {s ? (
-        <>
-          <dl class="facts wide">
-            <dt>{t('snapshots.fullId')}</dt>
-            <dd>
-              <code data-testid="snapshot-id">{s.id}</code>
-            </dd>
-            <dt>{t('common.department')}</dt>
-            <dd>{s.department}</dd>
-            <dt>{t('common.host')}</dt>
-            <dd>{s.host}</dd>
-            <dt>{t('common.paths')}</dt>
-            <dd>
-              <Paths paths={s.paths} />
-            </dd>
-            <dt>{t('snapshots.kind')}</dt>
-            <dd>{s.kind === 'image' ? t('snapshots.kindImage') : t('snapshots.kindFiles')}</dd>
-            <dt>{t('snapshots.time')}</dt>
-            <dd>
-              <Time value={s.time} />
-            </dd>
-            <dt>{t('snapshots.took')}</dt>
-            <dd>
-              {(() => {
-                const a = parseTime(s.started ?? null);
-                const b = parseTime(s.finished ?? null);
-                return a && b ? formatDuration((b.getTime() - a.getTime()) / 1000, units()) : '—';
-              })()}
-            </dd>
-            <dt>{t('snapshots.files')}</dt>
-            <dd>
-              {s.files}
-              {s.dirs !== undefined ? ` · ${t('snapshots.dirs', { n: s.dirs })}` : ''}
-            </dd>
-            <dt>{t('snapshots.size')}</dt>
-            <dd>{formatBytes(s.bytes)}</dd>
-            <dt>{t('snapshots.new')}</dt>
-            <dd>{formatBytes(s.new_bytes)}</dd>
-            <dt>{t('snapshots.chunks')}</dt>
-            <dd>{s.chunks}</dd>
-            <dt>{t('snapshots.warnings')}</dt>
-            <dd>{s.warnings ?? 0}</dd>
-            <dt>{t('snapshots.lockedUntil')}</dt>
-            <dd>{s.locked_until ? <Time value={s.locked_until} /> : <span class="muted">{t('snapshots.notLocked')}</span>}</dd>
-            <dt>{t('snapshots.damage')}</dt>
-            <dd>
-              {s.damaged ? (
-                <Badge tone="bad">{t('snapshots.damaged')}</Badge>
-              ) : (
-                <Badge tone="ok">{t('snapshots.intact')}</Badge>
-              )}{' '}
-              {s.damaged ? <Time value={s.damaged} /> : null}
-            </dd>
-          </dl>
+    <div ref={box}>
+      <Panel title={t('snapshots.detailTitle', { id: s?.short_id ?? id })} testid="snapshot-detail">
+        <LoadState loading={snap.loading} error={snap.error} hasData={!!s} />
+        {s ? (
+          <>
+            <dl class="facts wide">
+              <dt>{t('snapshots.fullId')}</dt>
+              <dd>
+                <code data-testid="snapshot-id">{s.id}</code>
+              </dd>
+              <dt>{t('common.department')}</dt>
+              <dd>{s.department}</dd>
+              <dt>{t('common.host')}</dt>
+              <dd>{s.host}</dd>
+              <dt>{t('common.paths')}</dt>
+              <dd>
+                <Paths paths={s.paths} />
+              </dd>
+              <dt>{t('snapshots.kind')}</dt>
+              <dd>{s.kind === 'image' ? t('snapshots.kindImage') : t('snapshots.kindFiles')}</dd>
+              <dt>{t('snapshots.time')}</dt>
+              <dd>
+                <Time value={s.time} />
+              </dd>
+              <dt>{t('snapshots.took')}</dt>
+              <dd>
+                {(() => {
+                  const a = parseTime(s.started ?? null);
+                  const b = parseTime(s.finished ?? null);
+                  return a && b ? formatDuration((b.getTime() - a.getTime()) / 1000, units()) : '—';
+                })()}
+              </dd>
+              <dt>{t('snapshots.files')}</dt>
+              <dd>
+                {s.files}
+                {s.dirs !== undefined ? ` · ${t('snapshots.dirs', { n: s.dirs })}` : ''}
+              </dd>
+              <dt>{t('snapshots.size')}</dt>
+              <dd>{formatBytes(s.bytes)}</dd>
+              <dt>{t('snapshots.new')}</dt>
+              <dd>{formatBytes(s.new_bytes)}</dd>
+              <dt>{t('snapshots.chunks')}</dt>
+              <dd>{s.chunks}</dd>
+              <dt>{t('snapshots.warnings')}</dt>
+              <dd>{s.warnings ?? 0}</dd>
+              <dt>{t('snapshots.lockedUntil')}</dt>
+              <dd>{s.locked_until ? <Time value={s.locked_until} /> : <span class="muted">{t('snapshots.notLocked')}</span>}</dd>
+              <dt>{t('snapshots.damage')}</dt>
+              <dd>
+                {s.damaged ? (
+                  <Badge tone="bad">{t('snapshots.damaged')}</Badge>
+                ) : (
+                  <Badge tone="ok">{t('snapshots.intact')}</Badge>
+                )}{' '}
+                {s.damaged ? <Time value={s.damaged} /> : null}
+              </dd>
+            </dl>
 
-          <h3>{t('snapshots.browseTitle')}</h3>
-          {Browser ? <Browser department={department} snapshot={s} /> : <Note testid="snapshot-browser-placeholder">{t('snapshots.browseNotYet')}</Note>}
+            {mayDrill ? <DrillNow department={department} snapshot={s} /> : null}
 
-          {mayRestore ? <RestoreCommands snapshot={s} rtoSeconds={rto} /> : null}
-        </>
-      ) : null}
-    </Panel>
+            <h3>{t('snapshots.browseTitle')}</h3>
+            {mayBrowse ? (
+              <SnapshotBrowser
+                department={department}
+                snapshot={s}
+                path={path}
+                linkTo={(p) => href('snapshots', department, id, ...splitPath(p))}
+              />
+            ) : (
+              <Note testid="snapshot-browse-auditor">{t('snapshots.browseNotForRole')}</Note>
+            )}
+
+            {mayRestore ? <RestoreCommands snapshot={s} rtoSeconds={rto} /> : null}
+          </>
+        ) : null}
+      </Panel>
+    </div>
+  );
+}
+
+/**
+ * Queues a restore drill of the snapshot now (POST .../drill): on a drill
+ * host of the department, with its policy's check and RTO. The vault's
+ * refusal (no drill host yet) is shown whole, with what to do about it.
+ */
+function DrillNow({ department, snapshot }: { department: string; snapshot: Snapshot }) {
+  const { api } = useApp();
+  const mayEnrol = useCan('token.create');
+  const [queued, setQueued] = useState<Job | null>(null);
+  const drill = useAction(() =>
+    api.post<Job>(`/departments/${seg(department)}/snapshots/${seg(snapshot.id)}/drill`, {}),
+  );
+  const noDrillHost = drill.error instanceof ApiError && /no drill host/i.test(drill.error.message);
+  return (
+    <div class="drill-now" data-testid="snapshot-drill">
+      <h3>{t('snapshots.drillNowTitle')}</h3>
+      <p class="muted">{t('snapshots.drillNowIntro')}</p>
+      <button
+        type="button"
+        class="btn btn-primary"
+        data-testid="snapshot-drill-now"
+        disabled={drill.busy}
+        onClick={async () => {
+          setQueued(null);
+          const j = await drill.run();
+          if (j) setQueued(j);
+        }}
+      >
+        {drill.busy ? t('common.working') : t('snapshots.drillNow')}
+      </button>
+      <div aria-live="polite">
+        {queued ? (
+          <Note kind="ok" testid="snapshot-drill-queued">
+            {t('snapshots.drillQueued', { id: queued.job, host: queued.host || '—' })}{' '}
+            <a href={href('jobs')} data-testid="snapshot-drill-jobs">
+              {t('snapshots.drillSeeJobs')}
+            </a>
+          </Note>
+        ) : null}
+        <ErrorNote error={drill.error} testid="snapshot-drill-error" />
+        {noDrillHost ? (
+          <p class="small" data-testid="snapshot-drill-hint">
+            {t('snapshots.drillHostHint')}{' '}
+            {mayEnrol ? <a href={href('departments')}>{t('snapshots.drillHostHintLink')}</a> : null}
+          </p>
+        ) : null}
+      </div>
+    </div>
   );
 }
 

@@ -140,6 +140,18 @@ async function listed(page, path) {
   await page.getByTestId('browse-summary').filter({ hasText: `${path}:` }).waitFor({ timeout: 10000 });
 }
 
+// Waits until the history shows job `id` ended; its row's text.
+async function endedJobRow(page, id) {
+  let text = '';
+  for (let i = 0; i < 120; i++) {
+    const row = page.locator(`[data-testid="jobs-history"] [data-testid="job-row-${id}"]`);
+    text = (await row.count()) ? (await row.textContent()) || '' : '';
+    if (/done|failed|missed|完成|失败|错过/i.test(text)) break;
+    await page.waitForTimeout(500);
+  }
+  return text;
+}
+
 function cli(bin, args, input) {
   return execFileSync(bin, args, { input, encoding: 'utf8' });
 }
@@ -319,6 +331,66 @@ try {
     await shot(page, 'snapshot-browse-zh');
     page.expected = [];
     await page.getByTestId('lang-switch').selectOption('en');
+
+    // Restore on the agent, from the console: the dialog says where the
+    // files go, the job runs on the real agent, and the files are on disk.
+    const restoreTarget = `${env.WORK}/restored-by-console`;
+    await scrollTo(page, 'snapshot-restore-agent');
+    await page.getByTestId('restore-agent-target').fill('relative/dir');
+    check('a relative restore target is refused before anything is sent',
+          await page.getByTestId('restore-agent-start').isDisabled());
+    await page.getByTestId('restore-agent-target').fill(restoreTarget);
+    await page.getByTestId('restore-agent-start').click();
+    const restoreConsequence = (await page.getByTestId('confirm-consequence').textContent()) || '';
+    check('the restore dialog names the agent\'s host and the target',
+          restoreConsequence.includes('fin-app') && restoreConsequence.includes(restoreTarget), restoreConsequence);
+    await shot(page, 'snapshot-restore-confirm-en');
+    await page.getByTestId('confirm-submit').click();
+    await page.getByTestId('snapshot-restore-queued').waitFor({ timeout: 10000 });
+    const restoreJob = (((await page.getByTestId('snapshot-restore-queued').textContent()) || '').match(/(\d+)/) || [])[1];
+    await go(page, 'jobs');
+    const restoreRow = await endedJobRow(page, restoreJob);
+    check('the restore job finishes on the agent, shown as a restore into its target',
+          /done/i.test(restoreRow) && /restore/i.test(restoreRow) && restoreRow.includes(restoreTarget), restoreRow);
+    let same = false;
+    try {
+      execFileSync('diff', ['-r', '--no-dereference', `${env.WORK}/src`, `${restoreTarget}${env.WORK}/src`]);
+      same = true;
+    } catch (e) {
+      same = false;
+    }
+    check('the restored files on the agent\'s disk equal the backed-up ones', same);
+    check('a finished restore shows no backup figures', !/MiB new/.test(restoreRow), restoreRow);
+    await scrollTo(page, 'jobs-history');
+    await shot(page, 'jobs-restore-en');
+    await page.getByTestId('lang-switch').selectOption('zh');
+    await page.getByTestId('jobs-history').filter({ hasText: '恢复' }).waitFor({ timeout: 10000 });
+    await scrollTo(page, 'jobs-history');
+    await shot(page, 'jobs-restore-zh');
+    await page.getByTestId('lang-switch').selectOption('en');
+
+    // A drill host, enrolled from a token with "drill host" ticked: then
+    // "drill now" runs a real drill whose report reaches the drills page.
+    await go(page, 'departments');
+    await page.getByTestId('token-drill-host').check();
+    await page.getByTestId('token-create').click();
+    await page.getByTestId('token-command').waitFor({ timeout: 10000 });
+    const drillCommand = (await page.getByTestId('token-command').textContent()) || '';
+    const drillToken = (drillCommand.match(/--token\s+(\S+)/) || [])[1];
+    cli(env.AGENT, ['enroll', '--vault', env.VAULT_ADDR, '--token', drillToken, '--state', `${env.WORK}/drill-agent`,
+                    '--host', 'fin-drill']);
+    const drillAgent = spawn(env.AGENT, ['run', '--state', `${env.WORK}/drill-agent`,
+                                         '--drill-sandbox', `${env.WORK}/drill-sandbox`], { stdio: 'ignore' });
+    children.push(drillAgent);
+    await openFirstSnapshot(page);
+    await page.getByTestId('snapshot-drill-now').click();
+    await page.getByTestId('snapshot-drill-queued').waitFor({ timeout: 10000 });
+    const drillQueued = (await page.getByTestId('snapshot-drill-queued').textContent()) || '';
+    check('"drill now" with a drill host queues the drill there', drillQueued.includes('fin-drill'), drillQueued);
+    const drillJob = (drillQueued.match(/(\d+)/) || [])[1];
+    await go(page, 'jobs');
+    const drillRow = await endedJobRow(page, drillJob);
+    check('the drill runs to its end on the drill host', /done/i.test(drillRow) && /drill/i.test(drillRow), drillRow);
     check('no script errors for the operator', errors.length === 0, errors.join('; '));
     await context.close();
   }
@@ -336,6 +408,13 @@ try {
     const table = (await page.getByTestId('compliance-table').textContent()) || '';
     check('the auditor sees the compliance table with the source', table.includes('fin-app'), table.slice(0, 200));
     await shot(page, 'compliance-en');
+    const drillRow = page.locator('[data-testid^="drill-row-"]').first();
+    await drillRow.waitFor({ timeout: 10000 }).catch(() => {});
+    const drillText = (await drillRow.count()) ? (await drillRow.textContent()) || '' : '';
+    check('and the operator\'s drill, passed, on drill host fin-drill', /passed/i.test(drillText) && drillText.includes('fin-drill'),
+          drillText);
+    await scrollTo(page, 'drills-panel').catch(() => {});
+    await shot(page, 'drills-en');
     await go(page, 'audit');
     await page.getByTestId('audit-verify-status').waitFor({ timeout: 10000 });
     const status = (await page.getByTestId('audit-verify-status').textContent()) || '';

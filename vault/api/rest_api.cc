@@ -135,29 +135,6 @@ json::object AgentJson(const AgentRecord& a, const std::string& department) {
                                                 : json::value(nullptr)}};
 }
 
-json::object JobJson(const JobRecord& j, const std::string& department) {
-  json::object o{{"job", j.id},
-                 {"state", std::string(JobStateName(j.state))},
-                 {"department", department},
-                 {"host", j.host},
-                 {"agent_serial", j.agent_serial},
-                 {"paths", json::array(j.paths.begin(), j.paths.end())},
-                 {"image", j.image},
-                 {"created", cli::Rfc3339(j.created_micros)},
-                 {"sent", cli::Rfc3339(j.sent_micros)},
-                 {"finished", cli::Rfc3339(j.finished_micros)}};
-  if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
-  if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["error"] = j.error;
-  if (j.source_id != 0) o["source"] = j.source_id;
-  o["kind"] = j.kind == 3 ? "restore" : j.kind == 2 ? "drill" : "backup";
-  if (j.kind == 2) o["drill_snapshot"] = j.drill_snapshot;
-  if (j.kind == 3) {
-    o["restore_snapshot"] = j.drill_snapshot;
-    o["restore_target"] = j.restore_target;
-  }
-  return o;
-}
-
 json::object UserJson(const UserRecord& u) {
   return {{"user", u.name},
           {"role", u.role},
@@ -234,6 +211,29 @@ boost::json::object SnapshotRecordJson(const SnapshotRecord& s, const std::strin
   return o;
 }
 
+boost::json::object JobJson(const JobRecord& j, const std::string& department) {
+  json::object o{{"job", j.id},
+                 {"state", std::string(JobStateName(j.state))},
+                 {"department", department},
+                 {"host", j.host},
+                 {"agent_serial", j.agent_serial},
+                 {"paths", json::array(j.paths.begin(), j.paths.end())},
+                 {"image", j.image},
+                 {"created", cli::Rfc3339(j.created_micros)},
+                 {"sent", cli::Rfc3339(j.sent_micros)},
+                 {"finished", cli::Rfc3339(j.finished_micros)}};
+  if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
+  if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["error"] = j.error;
+  if (j.source_id != 0) o["source"] = j.source_id;
+  o["kind"] = j.kind == 3 ? "restore" : j.kind == 2 ? "drill" : "backup";
+  if (j.kind == 2) o["drill_snapshot"] = j.read_snapshot;
+  if (j.kind == 3) {
+    o["restore_snapshot"] = j.read_snapshot;
+    o["restore_target"] = j.restore_target;
+  }
+  return o;
+}
+
 boost::json::object JobStatsJson(const SnapshotRecord& s) {
   return {{"files", s.files},
           {"bytes", s.bytes},
@@ -245,17 +245,23 @@ boost::json::object JobStatsJson(const SnapshotRecord& s) {
                1e6}};
 }
 
-std::map<std::string, SnapshotRecord> JobSnapshots(const VaultService& service,
-                                                   const std::vector<JobRecord>& jobs) {
-  std::set<uint32_t> departments;
+std::map<uint64_t, SnapshotRecord> JobSnapshots(const VaultService& service,
+                                                const std::vector<JobRecord>& jobs) {
+  std::map<uint32_t, std::map<std::string, uint64_t>> wanted;  // department -> snapshot -> job
   for (const auto& j : jobs) {
-    if (j.state == JobState::kDone) departments.insert(j.department_id);
+    if (j.state == JobState::kDone && j.kind != 2 && j.kind != 3) {
+      wanted[j.department_id][j.snapshot_id] = j.id;
+    }
   }
-  std::map<std::string, SnapshotRecord> out;
-  for (uint32_t d : departments) {
+  std::map<uint64_t, SnapshotRecord> out;
+  for (const auto& [d, by_snapshot] : wanted) {
     auto list = service.vault()->catalog()->ListSnapshots(d, 0);
     if (!list.ok()) continue;
-    for (auto& s : *list) out.emplace(s.id, std::move(s));
+    for (auto& s : *list) {
+      if (auto it = by_snapshot.find(s.id); it != by_snapshot.end()) {
+        out.emplace(it->second, std::move(s));
+      }
+    }
   }
   return out;
 }
@@ -366,10 +372,9 @@ json::value TimeOrNull(uint64_t micros) {
 // history); may lack some (forgotten since).
 json::object JobWithProgress(const VaultService& service, const JobRecord& j,
                              const std::string& department,
-                             const std::map<std::string, SnapshotRecord>& snapshots) {
+                             const std::map<uint64_t, SnapshotRecord>& snapshots) {
   json::object o = JobJson(j, department);
-  if (auto snap = snapshots.find(j.snapshot_id);
-      j.state == JobState::kDone && snap != snapshots.end()) {
+  if (auto snap = snapshots.find(j.id); snap != snapshots.end()) {
     o["stats"] = JobStatsJson(snap->second);
   }
   if (j.state != JobState::kSent) return o;

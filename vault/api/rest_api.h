@@ -59,14 +59,19 @@ boost::json::object SourceJson(const SourceRecord& source, const std::string& de
 boost::json::object SeriesPlanJson(const VaultService::SeriesPlan& plan);
 // The protection report (`GET /api/v1/status`, `cairn-vault status`).
 boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& report);
+// A job (`GET /api/v1/jobs`, `cairn-vault job list`): its state, where it
+// runs, what it backs up or which snapshot it reads (drills and restores),
+// its snapshot once done and its error once failed or missed.
+boost::json::object JobJson(const JobRecord& job, const std::string& department);
 // A done job's history, from its snapshot (`stats` of `GET /api/v1/jobs`
 // and `cairn-vault job list`): files, bytes, new and stored bytes,
 // warnings, seconds.
 boost::json::object JobStatsJson(const SnapshotRecord& snapshot);
-// The snapshots of the done jobs among `jobs`, by ID: one listing per
-// department, not one per job.
-std::map<std::string, SnapshotRecord> JobSnapshots(const VaultService& service,
-                                                   const std::vector<JobRecord>& jobs);
+// The snapshots that the done backup jobs among `jobs` made, by job ID (a
+// drill's or a restore's snapshot is one it read, not its history): one
+// listing per department, not one per job.
+std::map<uint64_t, SnapshotRecord> JobSnapshots(const VaultService& service,
+                                                const std::vector<JobRecord>& jobs);
 
 class RestApi {
  public:

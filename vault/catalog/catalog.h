@@ -154,16 +154,15 @@ struct JobRecord {
   std::vector<std::string> excludes;
   uint8_t zstd_level = 0;  // 0: the agent's default
   uint64_t bandwidth = 0;  // bytes per second; 0: unlimited
-  // A drill (kind 2): the snapshot to drill, the policy's check command,
-  // its timeout, the RTO, and the vault addresses to restore from (the DR
-  // site's, when there is one).
-  std::string drill_snapshot;
+  // A drill (kind 2) or a restore (kind 3): the snapshot it reads.
+  std::string read_snapshot;
+  // A drill: the policy's check command, its timeout, the RTO, and the
+  // vault addresses to restore from (the DR site's, when there is one).
   std::string drill_check;
   uint32_t drill_check_timeout = 0;
   uint64_t drill_rto = 0;
   std::vector<std::string> read_from;
-  // A restore (kind 3): drill_snapshot is the snapshot it reads, and this
-  // the directory on the agent's host it restores into.
+  // A restore: the directory on the agent's host it restores into.
   std::string restore_target;
 };
 

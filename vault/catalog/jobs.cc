@@ -61,7 +61,7 @@ Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros
   job.zstd_level = spec.zstd_level;
   job.bandwidth = spec.bandwidth;
   job.source_id = spec.source_id;
-  job.drill_snapshot = spec.drill_snapshot;
+  job.read_snapshot = spec.read_snapshot;
   job.drill_check = spec.drill_check;
   job.drill_check_timeout = spec.drill_check_timeout;
   job.drill_rto = spec.drill_rto;

@@ -213,7 +213,7 @@ inline Bytes EncodeJob(const JobRecord& j) {
   w.PutU8(j.zstd_level);
   w.PutU64(j.bandwidth);
   // Drill jobs' fields; rows from before them end above.
-  PutString(w, j.drill_snapshot);
+  PutString(w, j.read_snapshot);
   PutString(w, j.drill_check);
   w.PutU32(j.drill_check_timeout);
   w.PutU64(j.drill_rto);
@@ -251,7 +251,7 @@ inline Result<JobRecord> DecodeJob(ByteView v) {
     if (!r.ReadU8(&j.zstd_level) || !r.ReadU64(&j.bandwidth)) return Malformed("job");
   }
   if (r.remaining() != 0) {
-    if (!GetString(r, &j.drill_snapshot) || !GetString(r, &j.drill_check) ||
+    if (!GetString(r, &j.read_snapshot) || !GetString(r, &j.drill_check) ||
         !r.ReadU32(&j.drill_check_timeout) || !r.ReadU64(&j.drill_rto) || !r.ReadU32(&n) ||
         n > kMaxListItems) {
       return Malformed("job");

@@ -63,32 +63,21 @@ std::string NameOf(const std::map<uint32_t, std::string>& names, uint32_t id) {
   return it == names.end() ? "?" : it->second;
 }
 
+// A job as the API shows it, with what scripts polling the command line
+// also use: raw microsecond times, the address it was sent to, how long a
+// queued job has waited. The API's "error" is "message" here: "error" is
+// the command's own error code (lib/base/cli.h).
 boost::json::object JobJson(const std::map<uint32_t, std::string>& names, const JobRecord& j,
                             uint64_t now) {
-  boost::json::array paths(j.paths.begin(), j.paths.end());
-  boost::json::object o{{"job", j.id},
-                        {"state", std::string(cairn::vault::JobStateName(j.state))},
-                        {"department", NameOf(names, j.department_id)},
-                        {"host", j.host},
-                        {"agent_serial", j.agent_serial},
-                        {"paths", paths},
-                        {"image", j.image},
-                        {"created", cli::Rfc3339(j.created_micros)},
-                        {"sent", cli::Rfc3339(j.sent_micros)},
-                        {"finished", cli::Rfc3339(j.finished_micros)},
-                        {"created_micros", j.created_micros},
-                        {"sent_micros", j.sent_micros},
-                        {"finished_micros", j.finished_micros},
-                        {"sent_to", j.sent_to}};
+  boost::json::object o = cairn::vault::JobJson(j, NameOf(names, j.department_id));
+  o["created_micros"] = j.created_micros;
+  o["sent_micros"] = j.sent_micros;
+  o["finished_micros"] = j.finished_micros;
+  o["sent_to"] = j.sent_to;
   if (j.state == JobState::kQueued) o["waiting_seconds"] = (now - j.created_micros) / 1'000'000;
-  if (j.state == JobState::kDone) o["snapshot"] = j.snapshot_id;
-  if (j.state == JobState::kFailed || j.state == JobState::kMissed) o["message"] = j.error;
-  if (j.source_id != 0) o["source"] = j.source_id;
-  o["kind"] = j.kind == 3 ? "restore" : j.kind == 2 ? "drill" : "backup";
-  if (j.kind == 2) o["drill_snapshot"] = j.drill_snapshot;
-  if (j.kind == 3) {
-    o["restore_snapshot"] = j.drill_snapshot;
-    o["restore_target"] = j.restore_target;
+  if (auto* error = o.if_contains("error")) {
+    o["message"] = std::move(*error);
+    o.erase("error");
   }
   return o;
 }
@@ -1021,8 +1010,8 @@ int main(int argc, char** argv) {
     std::string text;
     for (const auto& j : *list) {
       boost::json::object o = JobJson(names, j, now);
-      auto snap = snapshots.find(j.snapshot_id);
-      const bool stats = j.state == JobState::kDone && snap != snapshots.end();
+      auto snap = snapshots.find(j.id);
+      const bool stats = snap != snapshots.end();
       if (stats) o["stats"] = cairn::vault::JobStatsJson(snap->second);
       arr.push_back(std::move(o));
       std::string state(cairn::vault::JobStateName(j.state));

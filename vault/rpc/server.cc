@@ -364,7 +364,7 @@ void VaultServer::DispatchOnce() {
                        job.paths,    job.image,
                        job.excludes, job.zstd_level,
                        job.bandwidth};
-    message.snapshot_id = job.drill_snapshot;
+    message.snapshot_id = job.read_snapshot;
     message.check = job.drill_check;
     message.check_timeout_seconds = job.drill_check_timeout;
     message.rto_seconds = job.drill_rto;

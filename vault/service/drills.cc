@@ -96,7 +96,7 @@ JobRecord DrillJob(const SnapshotRecord& snapshot, const std::optional<Policy>& 
   job.agent_serial = host != nullptr ? host->serial : "";
   job.image = snapshot.kind == 2;
   job.paths = snapshot.paths;
-  job.drill_snapshot = snapshot.id;
+  job.read_snapshot = snapshot.id;
   if (policy) {
     job.drill_check = policy->drill_check;
     job.drill_check_timeout = policy->drill_check_timeout_seconds;
@@ -104,6 +104,25 @@ JobRecord DrillJob(const SnapshotRecord& snapshot, const std::optional<Policy>& 
   }
   job.read_from = read_from;
   return job;
+}
+
+// Where a drill on `host` reads: the DR site (`dr`) once it knows the host,
+// that is once a replicator connected, and so copied the agents, after the
+// host enrolled. Before that the DR site would refuse the host's
+// certificate as unknown, so the drill reads from this vault, and its
+// report's read_site says so.
+template <typename SeenFn>
+std::vector<std::string> DrillReadFrom(const std::vector<std::string>& dr, const AgentRecord* host,
+                                       const std::vector<AgentRecord>& agents, SeenFn seen) {
+  if (dr.empty() || host == nullptr) return dr;
+  for (const AgentRecord& a : agents) {
+    if (a.department_id == 0 && !a.revoked && seen(a) > host->enrolled_micros) return dr;
+  }
+  spdlog::info(
+      "drill host {} enrolled after the DR site's last replication pass: its drill "
+      "reads from this vault",
+      EscapeForLog(host->host));
+  return {};
 }
 
 std::string NoDrillHost(const std::string& department, const std::string& source_host) {
@@ -204,9 +223,9 @@ Result<std::vector<uint64_t>> VaultService::ScheduleDrills(const SchedulerOption
       }
     }
     if (drilled == nullptr) continue;
-    const AgentRecord* host = PickDrillHost(agents, source.department_id, source.host,
-                                            [this](const AgentRecord& a) { return LastSeen(a); });
-    const JobRecord job = DrillJob(*drilled, p, host, dr);
+    const auto seen = [this](const AgentRecord& a) { return LastSeen(a); };
+    const AgentRecord* host = PickDrillHost(agents, source.department_id, source.host, seen);
+    const JobRecord job = DrillJob(*drilled, p, host, DrillReadFrom(dr, host, agents, seen));
     auto id = catalog->QueueScheduledJob(source.id, now, job, now);
     if (!id.ok()) {
       spdlog::warn("source {}: queueing its drill failed: {}", source.id, id.status().ToString());
@@ -230,7 +249,7 @@ Result<std::vector<uint64_t>> VaultService::ScheduleDrills(const SchedulerOption
     queued.push_back(*id);
     spdlog::info("drill job {} queued: snapshot {} of source {} on drill host {}{}", *id,
                  drilled->id, source.id, EscapeForLog(host->host),
-                 dr.empty() ? " (no DR site: read from this vault)" : ", read from the DR site");
+                 job.read_from.empty() ? " (read from this vault)" : ", read from the DR site");
     Audit(self, "job.schedule", department, std::to_string(*id),
           {{"source", source.id},
            {"kind", "drill"},
@@ -246,12 +265,13 @@ Result<uint64_t> VaultService::StartDrill(const Actor& actor, std::string_view d
   CAIRN_ASSIGN_OR_RETURN(SnapshotRecord snapshot, FindSnapshot(actor, department, snapshot_id));
   CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRestore, department));
   CAIRN_ASSIGN_OR_RETURN(auto agents, vault_->catalog()->ListAgents());
-  const AgentRecord* host = PickDrillHost(agents, snapshot.department_id, snapshot.host,
-                                          [this](const AgentRecord& a) { return LastSeen(a); });
+  const auto seen = [this](const AgentRecord& a) { return LastSeen(a); };
+  const AgentRecord* host = PickDrillHost(agents, snapshot.department_id, snapshot.host, seen);
   if (host == nullptr) {
     return Status::InvalidArgument(NoDrillHost(std::string(department), snapshot.host));
   }
-  const JobRecord job = DrillJob(snapshot, PolicyOf(snapshot, 0), host, DrAddresses());
+  const JobRecord job = DrillJob(snapshot, PolicyOf(snapshot, 0), host,
+                                 DrillReadFrom(DrAddresses(), host, agents, seen));
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
   spdlog::info("drill job {} of snapshot {} queued on {} by {}", id, snapshot.id,
                EscapeForLog(host->host), actor.Describe());
@@ -278,7 +298,7 @@ Result<uint64_t> VaultService::StartRestore(const Actor& actor, std::string_view
   job.kind = 3;
   job.paths = snapshot.paths;
   job.image = snapshot.kind == 2;
-  job.drill_snapshot = snapshot.id;
+  job.read_snapshot = snapshot.id;
   job.restore_target = std::string(target);
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
   spdlog::info("restore job {} of snapshot {} into {} on {} queued by {}", id, snapshot.id,
@@ -370,7 +390,7 @@ Result<json::object> VaultService::RecordDrill(const Actor& agent, std::string_v
     CAIRN_ASSIGN_OR_RETURN(uint64_t job_id, Count(m, "job"));
     auto found = vault_->catalog()->FindJob(job_id);
     if (!found.ok() || found->kind != 2 || found->sent_to != agent.name ||
-        found->drill_snapshot != snapshot->id) {
+        found->read_snapshot != snapshot->id) {
       return Bad("job " + std::to_string(job_id) +
                  " is not a drill of this snapshot sent to this agent");
     }

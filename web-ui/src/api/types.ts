@@ -78,8 +78,10 @@ export interface Job {
   snapshot?: string;
   error?: string;
   source?: number;
-  kind: 'backup' | 'drill';
+  kind: 'backup' | 'drill' | 'restore';
   drill_snapshot?: string;
+  restore_snapshot?: string;
+  restore_target?: string;
   stats?: JobStats;
   progress?: JobProgress;
 }

@@ -14,6 +14,18 @@ export function jobSeconds(j: Job): number | null {
   return (b.getTime() - a.getTime()) / 1000;
 }
 
+/** The catalog key of a job's kind. */
+export function jobKindKey(j: Pick<Job, 'kind'>): 'jobs.kind.backup' | 'jobs.kind.drill' | 'jobs.kind.restore' {
+  return j.kind === 'drill' ? 'jobs.kind.drill' : j.kind === 'restore' ? 'jobs.kind.restore' : 'jobs.kind.backup';
+}
+
+/** The snapshot a drill or a restore reads; null for a backup. */
+export function jobReads(j: Job): string | null {
+  if (j.kind === 'drill') return j.drill_snapshot || null;
+  if (j.kind === 'restore') return j.restore_snapshot || null;
+  return null;
+}
+
 /** The job filter of the history table. */
 export function filterJobs(
   jobs: Job[],

@@ -175,8 +175,12 @@ export function CompliancePage() {
                       {r.drill_every_seconds ? (
                         <div class="small muted nowrap">{t('compliance.every', { d: formatDuration(r.drill_every_seconds, units()) })}</div>
                       ) : null}
-                      {r.scheduled_drills?.last_missed_reason ? (
+                      {/* A miss that a later drill made good is history, not an alarm. */}
+                      {r.scheduled_drills?.last_missed_reason && !r.drill_fresh ? (
                         <div class="small text-bad">{r.scheduled_drills.last_missed_reason}</div>
+                      ) : null}
+                      {r.scheduled_drills?.missed && r.drill_fresh ? (
+                        <div class="small muted">{t('compliance.drillsMissedBefore', { n: r.scheduled_drills.missed })}</div>
                       ) : null}
                     </td>
                     <td class="nowrap">

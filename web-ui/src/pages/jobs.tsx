@@ -5,7 +5,7 @@ import { useApp, useCan } from '../context';
 import { t, units } from '../i18n';
 import { ageSeconds, formatBytes, formatDuration, formatEta, formatRate, percentDone } from '../lib/format';
 import { useAction, useResource } from '../lib/hooks';
-import { filterJobs, isRunning, jobSeconds } from '../lib/jobs';
+import { filterJobs, isRunning, jobKindKey, jobReads, jobSeconds } from '../lib/jobs';
 import { jobStateLabel, jobTone } from '../lib/status';
 import { href } from '../router';
 
@@ -68,6 +68,7 @@ export function JobsPage() {
             options={[
               { value: 'backup', label: t('jobs.kind.backup') },
               { value: 'drill', label: t('jobs.kind.drill') },
+              { value: 'restore', label: t('jobs.kind.restore') },
             ]}
             onChange={setKind}
           />
@@ -84,7 +85,7 @@ export function JobsPage() {
                 <th scope="col">{t('jobs.result')}</th>
                 <th scope="col">{t('jobs.finished')}</th>
                 <th scope="col">{t('jobs.took')}</th>
-                <th scope="col">{t('common.paths')}</th>
+                <th scope="col">{t('jobs.whatCol')}</th>
                 <th scope="col">{t('jobs.created')}</th>
               </tr>
             </thead>
@@ -102,7 +103,7 @@ export function JobsPage() {
                     <td>{j.department}</td>
                     <td>{j.host}</td>
                     <td>
-                      {j.kind === 'drill' ? t('jobs.kind.drill') : t('jobs.kind.backup')}
+                      {t(jobKindKey(j))}
                       {j.source ? <div class="small muted nowrap">{t('jobs.ofSource', { id: j.source })}</div> : null}
                     </td>
                     <td class="reason">
@@ -117,27 +118,25 @@ export function JobsPage() {
                           {j.stats.warnings ? <Badge tone="warn">{t('jobs.warnings', { n: j.stats.warnings })}</Badge> : null}
                         </span>
                       ) : null}
-                      {j.snapshot ? (
+                      {j.state === 'done' && j.kind === 'restore' ? <span>{t('jobs.restoreDone')}</span> : null}
+                      {j.state === 'done' && j.kind === 'drill' ? (
+                        <a href={href('compliance')}>{t('jobs.drillDone')}</a>
+                      ) : null}
+                      {j.snapshot && j.kind === 'backup' ? (
                         <div>
                           <a href={href('snapshots', j.department, j.snapshot)}>
                             <code>{j.snapshot.slice(0, 8)}</code>
                           </a>
                         </div>
                       ) : null}
-                      {!j.error && !j.stats && !j.snapshot ? '—' : null}
+                      {!j.error && !j.stats && !j.snapshot && j.state !== 'done' ? '—' : null}
                     </td>
                     <td>
                       <Time value={j.finished} />
                     </td>
                     <td class="nowrap">{secs === null || j.state === 'missed' ? '—' : formatDuration(secs, units())}</td>
-                    <td>
-                      {j.kind === 'drill' && j.drill_snapshot ? (
-                        <a href={href('snapshots', j.department, j.drill_snapshot)}>
-                          {t('jobs.drillOf', { snapshot: j.drill_snapshot.slice(0, 8) })}
-                        </a>
-                      ) : (
-                        <Paths paths={j.paths} />
-                      )}
+                    <td class="wrap-cell">
+                      <JobWhat job={j} link />
                     </td>
                     <td>
                       <Time value={j.created} />
@@ -156,6 +155,29 @@ export function JobsPage() {
   );
 }
 
+/**
+ * What a job works on: a backup's paths; the snapshot a drill or a restore
+ * reads (linked to it when `link`), and where a restore writes.
+ */
+function JobWhat({ job, link = false }: { job: Job; link?: boolean }) {
+  const snap = jobReads(job);
+  if (!snap) return <Paths paths={job.paths} />;
+  const name = <code>{snap.slice(0, 8)}</code>;
+  const shown = link ? <a href={href('snapshots', job.department, snap)}>{name}</a> : name;
+  if (job.kind === 'restore') {
+    return (
+      <span>
+        {t('jobs.restoreOf')} {shown} {t('jobs.restoreInto')} <code class="wrap">{job.restore_target}</code>
+      </span>
+    );
+  }
+  return (
+    <span>
+      {t('jobs.drillOf')} {shown}
+    </span>
+  );
+}
+
 function RunningJob({ job }: { job: Job }) {
   const p = job.progress;
   const pct = p ? percentDone(p.bytes_done, p.bytes_total) : null;
@@ -168,10 +190,10 @@ function RunningJob({ job }: { job: Job }) {
         </strong>{' '}
         <span class="muted">({job.department})</span>{' '}
         <Badge tone={jobTone(job.state)}>{label ? t(label) : job.state}</Badge>{' '}
-        {job.kind === 'drill' ? <Badge tone="neutral">{t('jobs.kind.drill')}</Badge> : null}
+        {job.kind !== 'backup' ? <Badge tone="neutral">{t(jobKindKey(job))}</Badge> : null}
       </div>
       <div class="muted small">
-        {job.kind === 'drill' && job.drill_snapshot ? t('jobs.drillOf', { snapshot: job.drill_snapshot.slice(0, 8) }) : <Paths paths={job.paths} />} ·{' '}
+        <JobWhat job={job} /> ·{' '}
         {t('jobs.created')} <Time value={job.created} />
       </div>
       {p ? (

@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, seg } from '../api/client';
-import type { Department, Job, Policy, Snapshot, Source } from '../api/types';
+import type { Agent, Department, Job, Policy, Snapshot, Source } from '../api/types';
 import { SnapshotBrowser } from '../components/snapshot-browser';
-import { Badge, CommandLine, EmptyRow, ErrorNote, LoadState, Note, Panel, Paths, Select, TableWrap, Time } from '../components/ui';
+import { Badge, CommandLine, ConfirmDialog, EmptyRow, ErrorNote, LoadState, Note, Panel, Paths, Select, TableWrap, Time } from '../components/ui';
 import { useApp, useCan } from '../context';
 import { t, units } from '../i18n';
 import { formatBytes, formatDuration, parseTime } from '../lib/format';
@@ -216,6 +216,7 @@ function SnapshotDetail({ department, id, path }: { department: string; id: stri
               <Note testid="snapshot-browse-auditor">{t('snapshots.browseNotForRole')}</Note>
             )}
 
+            {mayRestore ? <RestoreToAgent department={department} snapshot={s} /> : null}
             {mayRestore ? <RestoreCommands snapshot={s} rtoSeconds={rto} /> : null}
           </>
         ) : null}
@@ -271,6 +272,103 @@ function DrillNow({ department, snapshot }: { department: string; snapshot: Snap
           </p>
         ) : null}
       </div>
+    </div>
+  );
+}
+
+/**
+ * Restores the whole snapshot on an agent of the department (POST
+ * .../restore): into a new or empty directory, never over files. Asks
+ * first, saying where the files go; the vault's refusal stays in the dialog.
+ */
+function RestoreToAgent({ department, snapshot }: { department: string; snapshot: Snapshot }) {
+  const { api } = useApp();
+  const agents = useResource(() => api.get<{ agents: Agent[] }>('/agents'), []);
+  const list = (agents.data?.agents ?? []).filter(
+    (a) => a.role === 'agent' && !a.revoked && a.department === department,
+  );
+  const own = list.find((a) => a.host === snapshot.host);
+  const [agent, setAgent] = useState('');
+  const [target, setTarget] = useState(`/srv/restore/${snapshot.short_id}`);
+  const [asking, setAsking] = useState(false);
+  const [queued, setQueued] = useState<Job | null>(null);
+  const chosen = list.find((a) => a.serial === agent) ?? own ?? list[0];
+  const t0 = target.trim();
+  const badTarget = !t0.startsWith('/') || t0 === '/' ? t('snapshots.restoreTargetBad') : '';
+  return (
+    <div class="restore-agent" data-testid="snapshot-restore-agent">
+      <h3>{t('snapshots.restoreAgentTitle')}</h3>
+      <p class="muted">{t('snapshots.restoreAgentIntro')}</p>
+      <LoadState loading={agents.loading} error={agents.error} hasData={!!agents.data} />
+      {agents.data && list.length === 0 ? <Note testid="snapshot-restore-no-agent">{t('snapshots.restoreNoAgent')}</Note> : null}
+      {list.length > 0 ? (
+        <form
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!badTarget && chosen) setAsking(true);
+          }}
+        >
+          <div class="row">
+            <Select
+              id="restore-agent"
+              testid="restore-agent"
+              label={t('snapshots.restoreAgent')}
+              value={chosen?.serial ?? ''}
+              options={list.map((a) => ({ value: a.serial, label: a.host }))}
+              onChange={(v) => setAgent(v)}
+            />
+            <div class="field grow">
+              <label for="restore-agent-target">{t('snapshots.target')}</label>
+              <input
+                id="restore-agent-target"
+                data-testid="restore-agent-target"
+                value={target}
+                aria-invalid={!!badTarget}
+                onInput={(e) => setTarget((e.target as HTMLInputElement).value)}
+              />
+            </div>
+            <div class="field shrink">
+              <span class="label" aria-hidden="true">
+                &nbsp;
+              </span>
+              <button type="submit" class="btn btn-primary" data-testid="restore-agent-start" disabled={!!badTarget}>
+                {t('snapshots.restoreStart')}
+              </button>
+            </div>
+          </div>
+          {badTarget ? <Note kind="warn">{badTarget}</Note> : null}
+        </form>
+      ) : null}
+      <div aria-live="polite">
+        {queued ? (
+          <Note kind="ok" testid="snapshot-restore-queued">
+            {t('snapshots.restoreQueued', { id: queued.job, host: queued.host, target: queued.restore_target ?? t0 })}{' '}
+            <a href={href('jobs')}>{t('snapshots.drillSeeJobs')}</a>
+          </Note>
+        ) : null}
+      </div>
+      {asking && chosen ? (
+        <ConfirmDialog
+          title={t('snapshots.restoreConfirmTitle', { id: snapshot.short_id })}
+          consequence={t('snapshots.restoreConsequence', {
+            files: snapshot.files,
+            size: formatBytes(snapshot.bytes),
+            host: chosen.host,
+            target: t0,
+          })}
+          confirmLabel={t('snapshots.restoreStart')}
+          onConfirm={async () => {
+            setQueued(null);
+            const j = await api.post<Job>(`/departments/${seg(department)}/snapshots/${seg(snapshot.id)}/restore`, {
+              agent: chosen.serial,
+              target: t0,
+            });
+            setQueued(j);
+          }}
+          onClose={() => setAsking(false)}
+        />
+      ) : null}
     </div>
   );
 }

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "agent/commit.h"
+#include "agent/pit.h"
 #include "agent/scan.h"
 #include "lib/base/errno.h"
 #include "lib/chunk/fastcdc.h"
@@ -147,6 +148,7 @@ std::string ErrnoWarning(int err) {
 struct PathTrie {
   std::map<std::string, PathTrie> children;
   bool target = false;
+  std::string view;  // a target read from a point-in-time view: where
 };
 
 class Engine {
@@ -175,10 +177,17 @@ class Engine {
   Status ScanDir(DirNode* node, int dirfd, const std::string& abs, const std::string& rel,
                  dev_t root_dev);
   // Processes node->entries[i] (metadata already read) and eventually
-  // decrements node->pending once for it.
+  // decrements node->pending once for it. `open_name`: its name in `dirfd`
+  // when that is not the entry's (a PATH read from a point-in-time view).
   Status ProcessChild(DirNode* node, size_t i, int dirfd, const std::string& abs,
                       const std::string& rel, const struct stat& st, dev_t root_dev,
-                      const PathTrie* virtual_children);
+                      const PathTrie* virtual_children, const std::string& open_name = "");
+  // The device number the file cache and hard-link groups see: a view's
+  // is the live file system's, so an unchanged file stays a cache hit.
+  dev_t Dev(dev_t dev) const {
+    auto it = dev_alias_.find(dev);
+    return it == dev_alias_.end() ? dev : it->second;
+  }
   Status ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st);
   void Warn(std::string message);
 
@@ -217,7 +226,8 @@ class Engine {
   // Scanner-only state.
   OwnerNames owners_;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, std::pair<uint64_t, std::string>>>
-      hardlinks_;  // dev -> ino -> (group, link path)
+      hardlinks_;                               // dev -> ino -> (group, link path)
+  std::unordered_map<dev_t, dev_t> dev_alias_;  // view's device -> live device
   Bytes read_buffer_;
 
   std::mutex live_mu_;
@@ -438,6 +448,13 @@ void Engine::FinishDir(DirNode* d) {
 Status Engine::ScanAll(const std::vector<std::string>& paths) {
   PathTrie trie;
   bool whole_root = false;
+  std::map<std::string, std::string> views;
+  for (const ViewedPath& v : options_.views) {
+    views[v.path] = v.view;
+    struct stat st;
+    if (::stat(v.view.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat view " + v.view);
+    dev_alias_[st.st_dev] = static_cast<dev_t>(v.live_dev);
+  }
   for (const std::string& p : paths) {
     if (p == "/") {
       whole_root = true;
@@ -452,8 +469,10 @@ Status Engine::ScanAll(const std::vector<std::string>& paths) {
       start = slash + 1;
     }
     node->target = true;
+    if (auto it = views.find(p); it != views.end()) node->view = it->second;
   }
-  int rootfd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const std::string root_view = views.contains("/") ? views["/"] : "/";
+  int rootfd = ::open(whole_root ? root_view.c_str() : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return ErrnoToStatus(errno, "open /");
   DirNode* root = NewDir(nullptr, 0);
   Status s;
@@ -476,31 +495,47 @@ Status Engine::ScanAll(const std::vector<std::string>& paths) {
 Status Engine::VirtualDir(DirNode* node, int dirfd, const std::string& abs, const PathTrie& trie) {
   std::vector<struct stat> stats;
   std::vector<const PathTrie*> subs;
+  // A target read from a view: its parent directory there, and its name.
+  std::vector<io::UniqueFd> view_dirs;
+  std::vector<std::pair<int, std::string>> opens;
   for (const auto& [name, sub] : trie.children) {
     const std::string path = abs + "/" + name;
+    int at = dirfd;
+    std::string at_name = name;
+    if (!sub.view.empty()) {
+      const size_t slash = sub.view.rfind('/');
+      const std::string parent = slash == 0 ? "/" : sub.view.substr(0, slash);
+      io::UniqueFd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!fd.valid()) return ErrnoToStatus(errno, "open view " + parent);
+      at = fd.get();
+      at_name = sub.view.substr(slash + 1);
+      view_dirs.push_back(std::move(fd));
+    }
     struct stat st;
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (::fstatat(at, at_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       const int err = errno;
       Warn(path + ": " + std::strerror(err) + "; left out");
       continue;
     }
     repo::TreeEntry e;
-    Status s = ReadEntryMetadata(dirfd, name, path, st, &owners_, &e);
+    Status s = ReadEntryMetadata(at, at_name, path, st, &owners_, &e);
     if (!s.ok()) {
       Warn(s.message() + "; left out");
       continue;
     }
+    e.name = name;  // as the user named it, not the view's
     node->entries.push_back(std::move(e));
     stats.push_back(st);
     subs.push_back(&sub);
+    opens.emplace_back(at, at_name);
   }
   node->dropped.assign(node->entries.size(), 0);
   node->pending.fetch_add(static_cast<int64_t>(node->entries.size()));
   for (size_t i = 0; i < node->entries.size(); ++i) {
     if (failed()) return Status::OK();
     const std::string path = abs + "/" + node->entries[i].name;
-    CAIRN_RETURN_IF_ERROR(ProcessChild(node, i, dirfd, path, "", stats[i], stats[i].st_dev,
-                                       subs[i]->target ? nullptr : subs[i]));
+    CAIRN_RETURN_IF_ERROR(ProcessChild(node, i, opens[i].first, path, "", stats[i], stats[i].st_dev,
+                                       subs[i]->target ? nullptr : subs[i], opens[i].second));
   }
   return Status::OK();
 }
@@ -523,6 +558,7 @@ Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const s
       Warn(path + ErrnoWarning(errno));
       continue;
     }
+    if (IsPitSnapshot(name, st)) continue;  // another backup's view (pit.h)
     repo::TreeEntry e;
     Status s = ReadEntryMetadata(dirfd, name, path, st, &owners_, &e);
     if (!s.ok()) {
@@ -546,9 +582,9 @@ Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const s
 
 Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::string& abs,
                             const std::string& rel, const struct stat& st, dev_t root_dev,
-                            const PathTrie* virtual_children) {
+                            const PathTrie* virtual_children, const std::string& open_name) {
   repo::TreeEntry& e = node->entries[i];
-  const std::string name = e.name;
+  const std::string name = open_name.empty() ? e.name : open_name;
   switch (e.type) {
     case repo::EntryType::kDir: {
       dirs_++;
@@ -583,7 +619,7 @@ Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::strin
       bytes_ += static_cast<uint64_t>(st.st_size);
       uint64_t group = 0;
       if (st.st_nlink > 1) {
-        auto& by_ino = hardlinks_[st.st_dev];
+        auto& by_ino = hardlinks_[Dev(st.st_dev)];
         auto it = by_ino.find(st.st_ino);
         const std::string link_path = abs.substr(1);  // relative to the snapshot root
         if (it != by_ino.end()) {
@@ -595,7 +631,7 @@ Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::strin
           return Status::OK();
         }
         // An opaque key stable while the inode lives: dedups unchanged trees.
-        group = (static_cast<uint64_t>(st.st_dev) * 0x9E3779B97F4A7C15ull) ^ st.st_ino;
+        group = (static_cast<uint64_t>(Dev(st.st_dev)) * 0x9E3779B97F4A7C15ull) ^ st.st_ino;
         if (group == 0) group = 1;
         by_ino.emplace(st.st_ino, std::make_pair(group, link_path));
       }
@@ -609,7 +645,7 @@ Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::strin
       f->index = i;
       f->path = abs;
       f->stamp =
-          FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          FileStamp{static_cast<uint64_t>(Dev(st.st_dev)), static_cast<uint64_t>(st.st_ino),
                     static_cast<uint64_t>(st.st_size), ToNanos(st.st_mtim), ToNanos(st.st_ctim)};
       if (cache_ != nullptr) {
         Result<std::optional<CachedFile>> hit = cache_->Lookup(abs, f->stamp);
@@ -994,6 +1030,8 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   stats.warnings = result.warnings.size();
   stats.started_micros = started_micros;
   stats.finished_micros = clock->NowMicros();
+  stats.pit_method = options_.pit_method;
+  stats.pit_micros = options_.pit_micros;
   CAIRN_ASSIGN_OR_RETURN(result.snapshot_id,
                          FinishCommit(session_->Commit(root_id_, manifest, stats), cache_,
                                       "file cache", &result.warnings));

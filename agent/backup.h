@@ -63,6 +63,15 @@ struct BackupProgress {
   bool final = false;
 };
 
+// One PATH of a files backup read from a point-in-time view (agent/pit.h).
+struct ViewedPath {
+  std::string path;  // as the user named it (absolute, normalised)
+  std::string view;  // where to read it now
+  // The live file system's device number: files read from the view are
+  // stamped with it, so the file cache still knows them.
+  uint64_t live_dev = 0;
+};
+
 struct BackupOptions {
   // What to back up: files or directories, absolute or relative to the
   // working directory. Nested paths (/a and /a/b) are backed up once.
@@ -95,6 +104,12 @@ struct BackupOptions {
   io::Env* clock = nullptr;
   // Chunker average size override for tests; 0 = the library default.
   uint32_t chunk_avg_size = 0;
+  // PATHs read from a point-in-time view (recorded under the PATH), and the
+  // view's method and time for the snapshot's metadata. Default: none, the
+  // data is read live.
+  std::vector<ViewedPath> views;
+  std::string pit_method;
+  uint64_t pit_micros = 0;
   // Test seam: called on the scanner thread with a regular file's absolute
   // path just before it is opened for reading (to make it vanish, say).
   std::function<void(const std::string& path)> before_read_for_test;

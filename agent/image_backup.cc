@@ -149,12 +149,20 @@ class ImageEngine {
 };
 
 Result<OpenedImage> ImageEngine::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoToStatus(errno, "open image " + path);
+  // Read from the view when there is one; the image's own identity names
+  // its extent state, so a new clone each time still finds the last one's.
+  auto view = options_.read_from.find(path);
+  const std::string& read = view == options_.read_from.end() ? path : view->second;
+  int fd = ::open(read.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::open(read.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "open image " + read);
   io::UniqueFd owned(fd);
   struct stat st;
-  if (::fstat(fd, &st) != 0) return ErrnoToStatus(errno, "stat image " + path);
+  if (::fstat(fd, &st) != 0) return ErrnoToStatus(errno, "stat image " + read);
+  struct stat id = st;
+  if (read != path && ::stat(path.c_str(), &id) != 0) {
+    return ErrnoToStatus(errno, "stat image " + path);
+  }
   OpenedImage image;
   image.path = path;
   if (S_ISREG(st.st_mode)) {
@@ -171,19 +179,19 @@ Result<OpenedImage> ImageEngine::Open(const std::string& path) {
     return Status::InvalidArgument(path + ": not a regular file or a block device");
   }
   image.key =
-      MakeImageKey(path, st.st_dev, st.st_ino, S_ISBLK(st.st_mode) ? st.st_rdev : 0, extent_size_);
+      MakeImageKey(path, id.st_dev, id.st_ino, S_ISBLK(id.st_mode) ? id.st_rdev : 0, extent_size_);
   repo::TreeEntry& e = image.entry;
   e.name = std::filesystem::path(path).filename().string();
   if (!repo::IsValidEntryName(e.name)) {
     return Status::InvalidArgument(path + ": name cannot be stored");
   }
   e.type = repo::EntryType::kImage;
-  e.mode = st.st_mode & 07777;
-  e.uid = st.st_uid;
-  e.gid = st.st_gid;
-  e.user = owners_.User(st.st_uid);
-  e.group = owners_.Group(st.st_gid);
-  e.mtime_ns = ToNanos(st.st_mtim);
+  e.mode = id.st_mode & 07777;  // the image's own, not its clone's
+  e.uid = id.st_uid;
+  e.gid = id.st_gid;
+  e.user = owners_.User(id.st_uid);
+  e.group = owners_.Group(id.st_gid);
+  e.mtime_ns = ToNanos(id.st_mtim);
   e.size = image.size;
   e.extent_size = extent_size_;
   struct stat lst;
@@ -490,6 +498,8 @@ Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths
   stats.warnings = result_.warnings.size();
   stats.started_micros = started_micros;
   stats.finished_micros = clock->NowMicros();
+  stats.pit_method = options_.pit_method;
+  stats.pit_micros = options_.pit_micros;
   CAIRN_ASSIGN_OR_RETURN(result_.snapshot_id,
                          FinishCommit(session_->Commit(result_.root_tree, manifest, stats), store_,
                                       "extent state", &result_.warnings));

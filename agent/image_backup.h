@@ -38,6 +38,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -140,6 +141,13 @@ struct ImageBackupOptions {
   // Images: regular files or block devices (symlinks to them are followed,
   // e.g. /dev/disk/by-id/...). Absolute or relative to the working directory.
   std::vector<std::string> images;
+  // Images read from a point-in-time view (agent/pit.h): image -> what to
+  // read (a reflink clone, an LVM snapshot). The image itself still names
+  // the extent store's state and the snapshot's entry. And the view's
+  // method and time for the snapshot's metadata. Default: read live.
+  std::map<std::string, std::string> read_from;
+  std::string pit_method;
+  uint64_t pit_micros = 0;
   // Extent size; 0 = chunk::kDefaultExtentSize (4 MiB). A power of two in
   // [64 KiB, 1 GiB]. Changing it starts every image afresh.
   uint32_t extent_size = 0;

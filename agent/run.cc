@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/consistency.h"
 #include "agent/file_cache.h"
 #include "agent/image_backup.h"
 #include "agent/vault_session.h"
@@ -196,7 +197,8 @@ struct AgentService::Impl {
     if (stopping && !running_job) l->conn->Cancel(Status::Cancelled("the agent is stopping"));
   }
 
-  Result<std::string> Execute(const proto::Job& job, const std::vector<std::string>& paths) {
+  Result<std::string> Execute(const proto::Job& job, const std::vector<std::string>& paths,
+                              std::string* log) {
     if (options.run_job) return options.run_job(job, paths);
     if (job.kind == proto::JobKind::kDrill) {
       if (!options.run_drill) {
@@ -218,7 +220,14 @@ struct AgentService::Impl {
       return Status::InvalidArgument("the job asks for zstd level " +
                                      std::to_string(job.zstd_level) + " (1..19)");
     }
-    if (job.image) return ExecuteImage(job, paths);
+    CAIRN_ASSIGN_OR_RETURN(ConsistencyOptions consistency, ConsistencyOf(job, state.dir));
+    ConsistencyLog consistency_log;
+    struct WriteLog {
+      std::string* out;
+      const ConsistencyLog& log;
+      ~WriteLog() { *out = log.Text(proto::kMaxStringLen / 2); }
+    } write_log{log, consistency_log};
+    if (job.image) return ExecuteImage(job, paths, consistency, &consistency_log);
     if (paths.empty()) {
       return Status::InvalidArgument(
           "the job names no paths and no backup set is configured (--paths, or paths = [...] "
@@ -236,9 +245,18 @@ struct AgentService::Impl {
     // The source's policy: its excludes add to the agent's own.
     backup.excludes.insert(backup.excludes.end(), job.excludes.begin(), job.excludes.end());
     if (job.zstd_level != 0) backup.zstd_level = job.zstd_level;
-    auto result = RunBackup(state.keys, cache.get(), session.get(), backup);
+    std::optional<BackupResult> done;
+    auto snapshot = RunConsistently(
+        consistency, normalized, /*image=*/false,
+        [&](const PitView& view) -> Result<std::string> {
+          view.ApplyTo(&backup);
+          CAIRN_ASSIGN_OR_RETURN(done, RunBackup(state.keys, cache.get(), session.get(), backup));
+          return done->snapshot_id;
+        },
+        &consistency_log);
     session.reset();  // orderly close
-    if (!result.ok()) return result.status();
+    if (!snapshot.ok()) return snapshot.status();
+    const BackupResult* result = &*done;
     for (const auto& w : result->warnings) spdlog::warn("job {}: {}", job.job_id, w);
     spdlog::info("job {}: {} files, {} bytes, {} new bytes in {:.1f} s", job.job_id, result->files,
                  result->bytes, result->new_bytes, result->seconds);
@@ -277,7 +295,9 @@ struct AgentService::Impl {
   }
 
   // An image job: each path is a block device or an image file.
-  Result<std::string> ExecuteImage(const proto::Job& job, const std::vector<std::string>& paths) {
+  Result<std::string> ExecuteImage(const proto::Job& job, const std::vector<std::string>& paths,
+                                   const ConsistencyOptions& consistency,
+                                   ConsistencyLog* consistency_log) {
     if (paths.empty()) return Status::InvalidArgument("the image job names no device or image");
     if (!job.excludes.empty()) return Status::InvalidArgument("an image job takes no excludes");
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> images, NormalizeImagePaths(paths));
@@ -292,9 +312,19 @@ struct AgentService::Impl {
     image.images = images;
     image.zstd_level = job.zstd_level != 0 ? job.zstd_level : options.backup.zstd_level;
     image.progress = ProgressReporter(job.job_id);
-    auto result = RunImageBackup(state.keys, store.get(), session.get(), image);
+    std::optional<ImageBackupResult> done;
+    auto snapshot = RunConsistently(
+        consistency, images, /*image=*/true,
+        [&](const PitView& view) -> Result<std::string> {
+          view.ApplyTo(&image);
+          CAIRN_ASSIGN_OR_RETURN(done,
+                                 RunImageBackup(state.keys, store.get(), session.get(), image));
+          return done->snapshot_id;
+        },
+        consistency_log);
     session.reset();  // orderly close
-    if (!result.ok()) return result.status();
+    if (!snapshot.ok()) return snapshot.status();
+    const ImageBackupResult* result = &*done;
     for (const auto& w : result->warnings) spdlog::warn("job {}: {}", job.job_id, w);
     spdlog::info("job {}: {} image(s), {} bytes, {} of {} extents changed, {} new bytes",
                  job.job_id, result->images, result->bytes, result->extents_changed,
@@ -313,7 +343,7 @@ struct AgentService::Impl {
       done.job_id = job.job_id;
       Result<std::string> r = Status::IOError("job did not run");
       try {
-        r = Execute(job, paths);
+        r = Execute(job, paths, &done.log);
       } catch (const std::exception& e) {
         r = Status::IOError(std::string("unexpected exception: ") + e.what());
       }
@@ -475,6 +505,12 @@ Status AgentService::Run() {
   }
   spdlog::info("service started for {} (department {}); backup set: {}", m.state.config.host,
                m.state.config.department, JoinPaths(m.default_paths));
+  // A killed agent's point-in-time views go now (agent/pit.h).
+  std::vector<std::string> removed;
+  if (Status s = CleanUpLeftViews(m.state.dir, &removed); !s.ok()) {
+    spdlog::error("a view a killed agent left could not be removed: {}", s.ToString());
+  }
+  for (const auto& r : removed) spdlog::warn("removed what a killed backup left: {}", r);
 
   std::optional<asio::signal_set> signals;
   std::function<void()> arm;

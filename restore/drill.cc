@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "lib/base/errno.h"
+#include "lib/base/shell_command.h"
 #include "lib/client/vault_link.h"
-#include "restore/check_command.h"
 #include "restore/compare.h"
 
 namespace cairn::restore {
@@ -73,7 +73,7 @@ Result<uint64_t> ReadBack(const std::string& root) {
 // it runs in) and CAIRN_DRILL_SNAPSHOT.
 json::object RunTool(const std::string& command, const std::string& cwd,
                      const std::string& snapshot, std::chrono::seconds timeout) {
-  return RunCheckCommand(command, cwd,
+  return RunShellCommand(command, cwd,
                          {{"CAIRN_DRILL_ROOT", cwd}, {"CAIRN_DRILL_SNAPSHOT", snapshot}}, timeout);
 }
 
@@ -108,7 +108,7 @@ json::object CheckFilesystem(const std::string& image, const std::string& mount_
   } else {
     json::object r = RunTool(fsck, "/", snapshot, timeout);
     fs["fsck"] = r;
-    if (!CheckPassed(r)) {
+    if (!ShellCommandPassed(r)) {
       fs["failure"] = "the file system check found errors (" + fsck + ")";
       return fs;
     }
@@ -126,7 +126,7 @@ json::object CheckFilesystem(const std::string& image, const std::string& mount_
   json::object mount = RunTool(
       kSbin + "mount -o " + options + " " + ShellQuote(image) + " " + ShellQuote(mount_point), "/",
       snapshot, timeout);
-  if (!CheckPassed(mount)) {
+  if (!ShellCommandPassed(mount)) {
     fs["failure"] = "the read-only mount failed: " + std::string(mount["output_tail"].as_string());
     return fs;
   }

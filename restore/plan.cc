@@ -19,10 +19,10 @@
 
 #include "lib/base/cli.h"
 #include "lib/base/errno.h"
+#include "lib/base/shell_command.h"
 #include "lib/client/identity.h"
 #include "lib/client/vault_link.h"
 #include "lib/net/address.h"
-#include "restore/check_command.h"
 
 namespace cairn::restore {
 namespace {
@@ -626,13 +626,13 @@ void PlanRun::RunSystem(size_t index) {
     } else if (!s.check.empty()) {
       const auto t1 = Clock::now();
       const std::string cwd = r.image ? fs::path(s.target).parent_path().string() : s.target;
-      json::object check = RunCheckCommand(s.check, cwd,
+      json::object check = RunShellCommand(s.check, cwd,
                                            {{"CAIRN_PLAN_SYSTEM", s.name},
                                             {"CAIRN_PLAN_TARGET", s.target},
                                             {"CAIRN_PLAN_SNAPSHOT", r.snapshot}},
                                            s.check_timeout);
       r.seconds_check = SecondsSince(t1);
-      if (!CheckPassed(check)) {
+      if (!ShellCommandPassed(check)) {
         r.status = SystemStatus::kFailed;
         if (check["timed_out"].as_bool()) {
           r.failure = "check timed out after " + std::to_string(s.check_timeout.count()) + " s";

@@ -42,7 +42,7 @@
 // state directory loads and every target is new or an empty directory, and
 // resolves every system's snapshot ("latest" is fixed at the start, so a
 // backup that commits while the plan runs does not change what it
-// restores). The check runs as a drill's does (check_command.h), with
+// restores). The check runs as a drill's does (lib/base/shell_command.h), with
 // CAIRN_PLAN_SYSTEM, CAIRN_PLAN_TARGET and CAIRN_PLAN_SNAPSHOT set.
 //
 // RunPlan blocks until the plan ends; it runs up to `parallel` restores on
@@ -153,7 +153,7 @@ struct SystemReport {
   // Wall-clock start and end of its restore and check (0: did not run).
   uint64_t started_micros = 0, finished_micros = 0;
   double seconds_restore = 0, seconds_check = 0, seconds_total = 0;
-  boost::json::value check = nullptr;  // RunCheckCommand's result, or null
+  boost::json::value check = nullptr;  // RunShellCommand's result, or null
   // Passed, or (a dry run) ready to run.
   bool ok() const { return status == SystemStatus::kPassed || status == SystemStatus::kReady; }
 };

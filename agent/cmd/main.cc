@@ -16,8 +16,10 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 
 #include "agent/backup.h"
+#include "agent/consistency.h"
 #include "agent/file_cache.h"
 #include "agent/image_backup.h"
 #include "agent/run.h"
@@ -115,8 +117,24 @@ std::function<void(const cairn::agent::BackupProgress&)> Progress(ProgressOut ou
   };
 }
 
-int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options, bool json,
-              ProgressOut progress) {
+// Removes what a killed backup left (agent/pit.h), saying so.
+void CleanUpViews(const std::string& state_dir) {
+  std::vector<std::string> removed;
+  if (Status s = cairn::agent::CleanUpLeftViews(state_dir, &removed); !s.ok()) {
+    std::cerr << "cairn-agent: warning: " << s.ToString() << "\n";
+  }
+  for (const auto& r : removed)
+    std::cerr << "cairn-agent: removed what a killed backup left: " << r << "\n";
+}
+
+// How the command says what made the backup consistent, or not.
+void PrintConsistency(const cairn::agent::ConsistencyLog& log) {
+  const std::string text = log.Text(4096);
+  if (!text.empty()) std::printf("%s\n", text.c_str());
+}
+
+int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
+              cairn::agent::ConsistencyOptions consistency, bool json, ProgressOut progress) {
   auto paths = cairn::agent::NormalizeBackupPaths(options.paths);
   if (!paths.ok()) return Fail(json, paths.status());
   auto state = cairn::client::LoadIdentity(state_dir);
@@ -125,14 +143,29 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
   if (!lock.ok()) return Fail(json, lock.status());
   auto cache = cairn::agent::FileCache::Open(cairn::client::IdentityPaths(state_dir).lmdb());
   if (!cache.ok()) return Fail(json, cache.status().WithContext("open file cache"));
+  CleanUpViews(state_dir);
   auto session = cairn::agent::OpenVaultSession(*state, *paths);
   if (!session.ok()) return Fail(json, session.status());
   options.paths = *paths;
   options.progress = Progress(progress, /*image=*/false);
   json = json || progress == ProgressOut::kJsonLines;
-  auto result = cairn::agent::RunBackup(state->keys, cache->get(), session->get(), options);
+  consistency.state_dir = state_dir;
+  cairn::agent::ConsistencyLog log;
+  std::optional<cairn::agent::BackupResult> result;
+  auto snapshot = cairn::agent::RunConsistently(
+      consistency, *paths, /*image=*/false,
+      [&](const cairn::agent::PitView& view) -> cairn::Result<std::string> {
+        view.ApplyTo(&options);
+        CAIRN_ASSIGN_OR_RETURN(
+            result, cairn::agent::RunBackup(state->keys, cache->get(), session->get(), options));
+        return result->snapshot_id;
+      },
+      &log);
   session->reset();  // orderly close
-  if (!result.ok()) return Fail(json, result.status().WithContext("backup failed"));
+  if (!snapshot.ok()) {
+    if (!json) PrintConsistency(log);
+    return Fail(json, snapshot.status().WithContext("backup failed"));
+  }
   if (json) {
     boost::json::array warnings;
     for (const auto& w : result->warnings) warnings.emplace_back(w);
@@ -147,10 +180,12 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
                           {"new_chunks", result->new_chunks},
                           {"cache_hits", result->cache_hits},
                           {"warnings", warnings},
+                          {"consistency", log.Json()},
                           {"seconds", result->seconds}};
     cli::PrintJson(o);
   } else {
     for (const auto& w : result->warnings) std::cerr << "warning: " << w << "\n";
+    PrintConsistency(log);
     std::printf("%llu files, %llu dirs, %s; %s new in %llu chunks; %zu warning(s); %.1f s\n",
                 static_cast<unsigned long long>(result->files),
                 static_cast<unsigned long long>(result->dirs),
@@ -164,7 +199,7 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
 }
 
 int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOptions options,
-                   bool json, ProgressOut progress) {
+                   cairn::agent::ConsistencyOptions consistency, bool json, ProgressOut progress) {
   auto images = cairn::agent::NormalizeImagePaths(options.images);
   if (!images.ok()) return Fail(json, images.status());
   auto state = cairn::client::LoadIdentity(state_dir);
@@ -175,14 +210,29 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
   if (!store.ok()) return Fail(json, store.status().WithContext("open extent state"));
   cairn::agent::SessionOptions session_options;
   session_options.kind = cairn::proto::SessionKind::kImage;
+  CleanUpViews(state_dir);
   auto session = cairn::agent::OpenVaultSession(*state, *images, session_options);
   if (!session.ok()) return Fail(json, session.status());
   options.images = *images;
   options.progress = Progress(progress, /*image=*/true);
   json = json || progress == ProgressOut::kJsonLines;
-  auto result = cairn::agent::RunImageBackup(state->keys, store->get(), session->get(), options);
+  consistency.state_dir = state_dir;
+  cairn::agent::ConsistencyLog log;
+  std::optional<cairn::agent::ImageBackupResult> result;
+  auto snapshot = cairn::agent::RunConsistently(
+      consistency, *images, /*image=*/true,
+      [&](const cairn::agent::PitView& view) -> cairn::Result<std::string> {
+        view.ApplyTo(&options);
+        CAIRN_ASSIGN_OR_RETURN(result, cairn::agent::RunImageBackup(state->keys, store->get(),
+                                                                    session->get(), options));
+        return result->snapshot_id;
+      },
+      &log);
   session->reset();  // orderly close
-  if (!result.ok()) return Fail(json, result.status().WithContext("image backup failed"));
+  if (!snapshot.ok()) {
+    if (!json) PrintConsistency(log);
+    return Fail(json, snapshot.status().WithContext("image backup failed"));
+  }
   const auto& r = *result;
   if (json) {
     boost::json::array warnings;
@@ -201,10 +251,12 @@ int RunImageBackup(const std::string& state_dir, cairn::agent::ImageBackupOption
                           {"extents_hole", r.extents_hole},
                           {"delta_bytes", r.delta_bytes},
                           {"warnings", warnings},
+                          {"consistency", log.Json()},
                           {"seconds", r.seconds}};
     cli::PrintJson(o);
   } else {
     for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+    PrintConsistency(log);
     std::printf(
         "%llu image(s), %s; %llu of %llu extents changed, %llu as deltas (%s); "
         "%s new in %llu chunks; %.1f s\n",
@@ -329,6 +381,31 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 19));
   backup_cmd->add_option("--workers", backup.workers, "Worker threads (default: all cores)")
       ->check(CLI::Range(0, 256));
+  std::string pit = "auto";
+  backup_cmd
+      ->add_option("--pit", pit,
+                   "Point-in-time view to read: auto (the best this host offers, and says "
+                   "which), btrfs (snapshot), reflink (clone of image files), lvm (snapshot of "
+                   "a logical volume), none (read live)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "none", "btrfs", "reflink", "lvm"}));
+  cairn::agent::ConsistencyOptions consistency;
+  backup_cmd->add_option("--pre-command", consistency.pre_command,
+                         "Run by /bin/sh before the view is taken (quiesce the application); "
+                         "a failure fails the backup");
+  backup_cmd->add_option("--post-command", consistency.post_command,
+                         "Run by /bin/sh once the view is taken (or after a live read), "
+                         "whatever happened");
+  int hook_timeout = 600;
+  backup_cmd->add_option("--hook-timeout", hook_timeout, "Seconds each hook may take")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  std::string on_hook_failure = "fail";
+  backup_cmd
+      ->add_option("--on-hook-failure", on_hook_failure,
+                   "A failed pre-command: fail the backup, or continue crash-consistent")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fail", "continue"}));
   cli::AddJsonFlag(backup_cmd, &flags);
   bool json_lines = false;
   backup_cmd->add_flag(
@@ -340,6 +417,9 @@ int main(int argc, char** argv) {
   cli::Examples(backup_cmd,
                 "Examples:\n"
                 "  cairn-agent backup --state /var/lib/cairn-agent /etc /srv/data\n"
+                "  cairn-agent backup --state /var/lib/cairn-agent --pit btrfs \\\n"
+                "    --pre-command /etc/cairn/hooks/pg-pre --post-command /etc/cairn/hooks/pg-post "
+                "/var/lib/postgresql\n"
                 "  cairn-agent backup --state /var/lib/cairn-agent --image /dev/vdb --json");
 
   cairn::agent::RunOptions run;
@@ -367,6 +447,9 @@ int main(int argc, char** argv) {
   if (Status s = cairn::InitLogging(log); !s.ok()) return Fail(json, s);
 
   if (enroll_cmd->parsed()) return RunEnroll(enroll, json);
+  if (auto method = cairn::agent::ParsePitMethod(pit); method.ok()) consistency.pit = *method;
+  consistency.hook_timeout = std::chrono::seconds(hook_timeout);
+  consistency.continue_on_hook_failure = on_hook_failure == "continue";
   if (backup_cmd->parsed() && image_mode) {
     if (!backup.excludes.empty() || backup.cross_fs) {
       return Fail(json, Status::InvalidArgument("--image takes no --exclude or --cross-fs"));
@@ -375,11 +458,11 @@ int main(int argc, char** argv) {
     image.images = paths;
     image.zstd_level = backup.zstd_level;
     image.workers = backup.workers;
-    return RunImageBackup(state_dir, image, json, ChooseProgress(json, json_lines));
+    return RunImageBackup(state_dir, image, consistency, json, ChooseProgress(json, json_lines));
   }
   if (backup_cmd->parsed()) {
     backup.paths = paths;
-    return RunBackup(state_dir, backup, json, ChooseProgress(json, json_lines));
+    return RunBackup(state_dir, backup, consistency, json, ChooseProgress(json, json_lines));
   }
   if (run_cmd->parsed()) {
     auto state = cairn::client::LoadIdentity(state_dir);

@@ -8,6 +8,15 @@ namespace cairn::client {
 
 std::string ShortSnapshotId(std::string_view id) { return std::string(id.substr(0, 8)); }
 
+boost::json::value PointInTimeJson(const proto::SnapshotStats& s) {
+  if (s.pit_method.empty()) return nullptr;
+  return boost::json::object{{"method", s.pit_method}, {"taken", cli::Rfc3339(s.pit_micros)}};
+}
+
+std::string PointInTimeText(const proto::SnapshotStats& s) {
+  return s.pit_method.empty() ? "live" : s.pit_method;
+}
+
 boost::json::object SnapshotJson(const proto::SnapshotInfo& s) {
   boost::json::array paths(s.paths.begin(), s.paths.end());
   return boost::json::object{{"id", s.id},
@@ -25,6 +34,7 @@ boost::json::object SnapshotJson(const proto::SnapshotInfo& s) {
                              {"new_bytes", s.stats.new_bytes},
                              {"new_chunks", s.stats.new_chunks},
                              {"warnings", s.stats.warnings},
+                             {"point_in_time", PointInTimeJson(s.stats)},
                              {"root_tree", ToHex(s.root_tree)}};
 }
 

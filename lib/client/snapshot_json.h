@@ -15,6 +15,12 @@ namespace cairn::client {
 // "root_tree"}.
 boost::json::object SnapshotJson(const proto::SnapshotInfo& s);
 
+// How a snapshot's data was read (doc/design.md section 24): {"method",
+// "taken"} for a point-in-time view, null when it was read live.
+boost::json::value PointInTimeJson(const proto::SnapshotStats& s);
+// The same in a word for tables: the method, or "live".
+std::string PointInTimeText(const proto::SnapshotStats& s);
+
 // The short form of a snapshot ID: its first 8 digits.
 std::string ShortSnapshotId(std::string_view id);
 

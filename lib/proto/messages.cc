@@ -21,7 +21,7 @@ static_assert(static_cast<uint8_t>(StatusCode::kPermissionDenied) == 6);
 static_assert(static_cast<uint8_t>(StatusCode::kUnavailable) == 7);
 static_assert(static_cast<uint8_t>(StatusCode::kCancelled) == 8);
 
-constexpr size_t kStatsSize = 8 * 8;
+constexpr size_t kStatsSize = 8 * 8 + 4 + 8;
 // Smallest encoding of a SnapshotInfo: three empty lists/strings, the kind,
 // the time, the root tree and the stats.
 constexpr size_t kMinSnapshotInfoSize = 4 + 4 + 4 + 1 + 8 + crypto::kChunkIdSize + kStatsSize;
@@ -352,6 +352,8 @@ void Fields(Io& io, Ref<Io, SnapshotStats> s) {
   io.U64(s.warnings, "stats");
   io.U64(s.started_micros, "stats");
   io.U64(s.finished_micros, "stats");
+  io.String(s.pit_method, kMaxNameLen, "stats pit_method");
+  io.U64(s.pit_micros, "stats pit_micros");
 }
 
 template <typename Io>
@@ -489,6 +491,11 @@ void Fields(Io& io, Ref<Io, Job> m) {
   io.U64(m.rto_seconds, "rto_seconds");
   io.Strings(m.read_from, kMaxVaultAddresses, kMaxNameLen, "read_from");
   io.String(m.target, kMaxPathLen, "target");
+  io.String(m.pit, 16, "pit");
+  io.String(m.pre_command, kMaxPathLen, "pre_command");
+  io.String(m.post_command, kMaxPathLen, "post_command");
+  io.U32(m.hook_timeout_seconds, "hook_timeout_seconds");
+  io.Bool(m.hook_failure_continue, "hook_failure_continue");
 }
 
 template <typename Io>
@@ -497,6 +504,7 @@ void Fields(Io& io, Ref<Io, JobDone> m) {
   io.Bool(m.ok, "ok");
   io.String(m.snapshot_id, kMaxNameLen, "snapshot_id");
   io.String(m.error, kMaxStringLen, "error");
+  io.String(m.log, kMaxStringLen, "log");
 }
 
 template <typename Io>

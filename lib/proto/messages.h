@@ -234,7 +234,9 @@ struct ManifestPart {
   friend bool operator==(const ManifestPart&, const ManifestPart&) = default;
 };
 
-// Eight u64 in this order on the wire.
+// Eight u64 in this order on the wire, then how the data was read: the
+// point-in-time method (doc/design.md section 24: "btrfs", "reflink",
+// "lvm"; "" when read live) and when its view was taken (0: none).
 struct SnapshotStats {
   uint64_t files = 0;
   uint64_t dirs = 0;
@@ -244,6 +246,8 @@ struct SnapshotStats {
   uint64_t warnings = 0;
   uint64_t started_micros = 0;
   uint64_t finished_micros = 0;
+  std::string pit_method;
+  uint64_t pit_micros = 0;
 
   friend bool operator==(const SnapshotStats&, const SnapshotStats&) = default;
 };
@@ -288,6 +292,15 @@ struct Job {
   std::vector<std::string> read_from;
   // kRestore: where (an absolute path on the agent's host).
   std::string target;
+  // kBackupNow, from the source (doc/design.md section 24): the
+  // point-in-time method ("" or "none": read live; "auto", "btrfs",
+  // "reflink", "lvm"), the hooks, their timeout (0: 600 s), and whether a
+  // failed pre-command lets the backup go on crash-consistent.
+  std::string pit;
+  std::string pre_command;
+  std::string post_command;
+  uint32_t hook_timeout_seconds = 0;
+  bool hook_failure_continue = false;
 
   Bytes Encode() const;
   static Result<Job> Decode(ByteView payload);
@@ -299,6 +312,10 @@ struct JobDone {
   bool ok = false;
   std::string snapshot_id;  // when ok
   std::string error;        // when !ok, for people
+  // What made the backup consistent, or not: the point-in-time view and
+  // the hooks' exit status and output (agent/consistency.h), for the job's
+  // record. Empty for other jobs.
+  std::string log;
 
   Bytes Encode() const;
   static Result<JobDone> Decode(ByteView payload);

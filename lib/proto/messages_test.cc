@@ -164,7 +164,9 @@ SnapshotStats SomeStats() {
           .new_chunks = 7,
           .warnings = 2,
           .started_micros = 1700000000000000,
-          .finished_micros = 1700000000999999};
+          .finished_micros = 1700000000999999,
+          .pit_method = "btrfs",
+          .pit_micros = 1700000000000500};
 }
 
 // A little-endian u32 followed by `tail`.
@@ -441,7 +443,8 @@ TEST(ManifestPartTest, RejectsCountsBeforeAllocating) {
 
 TEST(CommitTest, RoundTrips) {
   Bytes b = ExpectRoundTrip(Commit{5, Id(9), 123456, SomeStats()});
-  EXPECT_EQ(b.size(), 8 + 32 + 8 + 64u);
+  // Eight u64, then the point-in-time method (u32 length + "btrfs") and time.
+  EXPECT_EQ(b.size(), 8 + 32 + 8 + 64u + 4 + 5 + 8);
   ExpectRoundTrip(Commit{});
   ExpectRoundTrip(CommitOk{"snap-0123456789abcdef", 1700000001000000});
   ExpectRoundTrip(CommitOk{});

@@ -29,11 +29,11 @@
 #include "lib/base/errno.h"
 #include "lib/base/logging.h"
 #include "lib/base/names.h"
+#include "lib/base/shell_command.h"
 #include "lib/client/identity.h"
 #include "lib/client/snapshot_json.h"
 #include "lib/client/vault_link.h"
 #include "lib/repo/record.h"
-#include "restore/check_command.h"
 #include "restore/drill.h"
 #include "restore/plan.h"
 #include "restore/restorer.h"
@@ -122,19 +122,24 @@ int RunSnapshots(const Common& c) {
     std::printf("no snapshots (vault %s)\n", (*link)->address().c_str());
     return 0;
   }
-  std::printf("%-8s  %-19s  %-20s  %5s  %10s  %8s  %s\n", "ID", "TIME", "HOST", "KIND", "SIZE",
-              "FILES", "PATHS");
+  std::printf("%-8s  %-19s  %-20s  %5s  %-7s  %10s  %8s  %s\n", "ID", "TIME", "HOST", "KIND",
+              "READ", "SIZE", "FILES", "PATHS");
   for (const auto& s : list) {
     const std::string host =
         s.hostname + (s.hostname == state->config.host ? std::string(" *") : std::string());
-    std::printf(
-        "%-8s  %-19s  %-20s  %5s  %10s  %8llu  %s\n", cairn::client::ShortSnapshotId(s.id).c_str(),
-        LocalTime(s.time_micros).c_str(), cairn::EscapeForLog(host).c_str(),
-        s.kind == cairn::proto::SessionKind::kImage ? "image" : "files",
-        cairn::HumanBytes(s.stats.bytes).c_str(), static_cast<unsigned long long>(s.stats.files),
-        cairn::EscapeForLog(Join(s.paths, ", ")).c_str());
+    std::printf("%-8s  %-19s  %-20s  %5s  %-7s  %10s  %8llu  %s\n",
+                cairn::client::ShortSnapshotId(s.id).c_str(), LocalTime(s.time_micros).c_str(),
+                cairn::EscapeForLog(host).c_str(),
+                s.kind == cairn::proto::SessionKind::kImage ? "image" : "files",
+                cairn::client::PointInTimeText(s.stats).c_str(),
+                cairn::HumanBytes(s.stats.bytes).c_str(),
+                static_cast<unsigned long long>(s.stats.files),
+                cairn::EscapeForLog(Join(s.paths, ", ")).c_str());
   }
-  std::printf("(* this host, %s: `latest` is its newest snapshot)\n", state->config.host.c_str());
+  std::printf(
+      "(* this host, %s: `latest` is its newest snapshot; READ: the point-in-time view "
+      "the agent read, or live)\n",
+      state->config.host.c_str());
   return 0;
 }
 
@@ -299,7 +304,7 @@ void PrintSystemLine(const cairn::restore::SystemReport& r) {
     if (r.check.is_object()) line += ", check " + Seconds(r.seconds_check);
     line += ")";
     if (r.check.is_object()) {
-      line += cairn::restore::CheckPassed(r.check.as_object()) ? "  check passed" : "";
+      line += cairn::ShellCommandPassed(r.check.as_object()) ? "  check passed" : "";
     } else if (r.status == SystemStatus::kPassed) {
       line += "  no check";
     }

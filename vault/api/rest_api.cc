@@ -177,6 +177,10 @@ boost::json::object SourceJson(const SourceRecord& s, const std::string& departm
           {"paths", json::array(s.paths.begin(), s.paths.end())},
           {"excludes", json::array(s.excludes.begin(), s.excludes.end())},
           {"image", s.image},
+          {"point_in_time", s.pit},
+          {"pre_command", s.pre_command},
+          {"post_command", s.post_command},
+          {"hook_timeout_seconds", s.hook_timeout},
           {"created", cli::Rfc3339(s.created_micros)},
           {"last_job", s.last_job == 0 ? json::value(nullptr) : json::value(s.last_job)}};
 }
@@ -231,6 +235,8 @@ boost::json::object JobJson(const JobRecord& j, const std::string& department) {
     o["restore_snapshot"] = j.read_snapshot;
     o["restore_target"] = j.restore_target;
   }
+  if (j.kind == 1) o["point_in_time"] = j.pit;
+  if (!j.log.empty()) o["log"] = j.log;
   return o;
 }
 
@@ -275,26 +281,30 @@ boost::json::object ProtectionReportJson(const VaultService::ProtectionReport& r
   };
   json::array sources;
   for (const auto& st : report.sources) {
-    sources.push_back({{"source", st.source.id},
-                       {"department", st.department},
-                       {"host", st.source.host},
-                       {"paths", json::array(st.source.paths.begin(), st.source.paths.end())},
-                       {"image", st.source.image},
-                       {"policy", st.policy.name},
-                       {"rpo_seconds", st.policy.rpo_seconds},
-                       {"last_good_snapshot", text(st.last_good_snapshot)},
-                       {"last_good", time(st.last_good_micros)},
-                       {"age_seconds", st.last_good_micros != 0 ? json::value(st.age_seconds)
-                                                                : json::value(nullptr)},
-                       {"snapshots", st.snapshots},
-                       {"damaged_snapshots", st.damaged_snapshots},
-                       {"rpo", st.rpo},
-                       {"next_run", time(st.next_run_micros)},
-                       {"offsite", st.offsite},
-                       {"last_failure", text(st.last_failure)},
-                       {"last_failure_time", time(st.last_failure_micros)},
-                       {"running_job",
-                        st.running_job != 0 ? json::value(st.running_job) : json::value(nullptr)}});
+    sources.push_back(
+        {{"source", st.source.id},
+         {"department", st.department},
+         {"host", st.source.host},
+         {"paths", json::array(st.source.paths.begin(), st.source.paths.end())},
+         {"image", st.source.image},
+         {"policy", st.policy.name},
+         {"rpo_seconds", st.policy.rpo_seconds},
+         {"last_good_snapshot", text(st.last_good_snapshot)},
+         {"last_good", time(st.last_good_micros)},
+         {"last_good_point_in_time", st.last_good_micros == 0   ? json::value(nullptr)
+                                     : st.last_good_pit.empty() ? json::value("live")
+                                                                : json::value(st.last_good_pit)},
+         {"age_seconds",
+          st.last_good_micros != 0 ? json::value(st.age_seconds) : json::value(nullptr)},
+         {"snapshots", st.snapshots},
+         {"damaged_snapshots", st.damaged_snapshots},
+         {"rpo", st.rpo},
+         {"next_run", time(st.next_run_micros)},
+         {"offsite", st.offsite},
+         {"last_failure", text(st.last_failure)},
+         {"last_failure_time", time(st.last_failure_micros)},
+         {"running_job",
+          st.running_job != 0 ? json::value(st.running_job) : json::value(nullptr)}});
   }
   auto strings = [](const std::vector<std::string>& v) { return json::array(v.begin(), v.end()); };
   return {{"time", cli::Rfc3339(report.time_micros)},
@@ -360,6 +370,13 @@ Status PolicyFields(Body& b, const json::object* body, Policy& p) {
     return Status::InvalidArgument("drill_check_timeout_seconds is at most 86400");
   }
   p.drill_check_timeout_seconds = static_cast<uint32_t>(check_timeout);
+  if (has("hook_failure")) {
+    CAIRN_ASSIGN_OR_RETURN(std::string f, b.String("hook_failure"));
+    if (f != "fail" && f != "continue") {
+      return Status::InvalidArgument("hook_failure is \"fail\" or \"continue\"");
+    }
+    p.hook_failure_continue = f == "continue";
+  }
   return b.Done();
 }
 
@@ -767,6 +784,14 @@ const std::vector<Route>& Routes() {
          CAIRN_ASSIGN_OR_RETURN(spec.paths, b.Strings("paths"));
          CAIRN_ASSIGN_OR_RETURN(spec.excludes, b.Strings("excludes"));
          CAIRN_ASSIGN_OR_RETURN(spec.image, b.String("image", false));
+         CAIRN_ASSIGN_OR_RETURN(spec.pit, b.String("point_in_time", false));
+         CAIRN_ASSIGN_OR_RETURN(spec.pre_command, b.String("pre_command", false));
+         CAIRN_ASSIGN_OR_RETURN(spec.post_command, b.String("post_command", false));
+         CAIRN_ASSIGN_OR_RETURN(uint64_t hook_timeout, b.Number("hook_timeout_seconds", 0));
+         if (hook_timeout > 86400) {
+           return Status::InvalidArgument("hook_timeout_seconds is at most 86400");
+         }
+         spec.hook_timeout = static_cast<uint32_t>(hook_timeout);
          CAIRN_RETURN_IF_ERROR(b.Done());
          CAIRN_ASSIGN_OR_RETURN(SourceRecord s, c.service->AddSource(c.actor, spec));
          return SourceJson(s, spec.department);

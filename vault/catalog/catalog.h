@@ -68,6 +68,11 @@ struct SnapshotRecord {
   // When scrub found a chunk it references damaged and could not repair it
   // (0: sound). Restore and status say so; a later repair clears it.
   uint64_t damaged_micros = 0;
+  // How the agent read the data (doc/design.md section 24): the
+  // point-in-time method ("btrfs", "reflink", "lvm"; "" = read live) and
+  // when its view was taken.
+  std::string pit_method;
+  uint64_t pit_micros = 0;
 };
 
 // A person who logs in to the console and the API (doc/design.md section
@@ -164,6 +169,16 @@ struct JobRecord {
   std::vector<std::string> read_from;
   // A restore: the directory on the agent's host it restores into.
   std::string restore_target;
+  // A backup, from its source (doc/design.md section 24): the point-in-time
+  // method, the hooks, their timeout (0: 600 s), whether a failed
+  // pre-command goes on crash-consistent (its policy). And once it ended,
+  // what the agent said made it consistent or not (the view, the hooks'
+  // exit status and output).
+  std::string pit;
+  std::string pre_command, post_command;
+  uint32_t hook_timeout = 0;
+  bool hook_continue = false;
+  std::string log;
 };
 
 // What a policy protects: an agent's paths (with excludes) or one image
@@ -183,6 +198,12 @@ struct SourceRecord {
   uint64_t last_job = 0;
   // Likewise for restore drills: the last drill slot queued (0: none).
   uint64_t last_drill_slot_micros = 0;
+  // How the agent reads it (doc/design.md section 24): the point-in-time
+  // method ("auto", "none", "btrfs", "reflink", "lvm"), and the
+  // application's hooks with their timeout (0: 600 s).
+  std::string pit = "auto";
+  std::string pre_command, post_command;
+  uint32_t hook_timeout = 0;
 };
 
 // The wire form of a snapshot (doc/protocol.md snapshot_list) and back.
@@ -372,7 +393,7 @@ class Catalog {
   // sent -> done (ok, with snapshot_id) or failed (with error).
   // InvalidArgument if the job is not in state sent.
   Status FinishJob(uint64_t id, bool ok, std::string_view snapshot_id, std::string_view error,
-                   uint64_t now_micros);
+                   uint64_t now_micros, std::string_view log = "");
   // from -> to (queued -> missed, sent -> failed) with the reason.
   // InvalidArgument when the job is no longer in state `from`.
   Status ExpireJob(uint64_t id, JobState from, JobState to, std::string_view reason,

@@ -67,6 +67,11 @@ Result<JobRecord> Catalog::PrepareJob(const JobRecord& spec, uint64_t now_micros
   job.drill_rto = spec.drill_rto;
   job.read_from = spec.read_from;
   job.restore_target = spec.restore_target;
+  job.pit = spec.pit;
+  job.pre_command = spec.pre_command;
+  job.post_command = spec.post_command;
+  job.hook_timeout = spec.hook_timeout;
+  job.hook_continue = spec.hook_continue;
   job.state = JobState::kQueued;
   job.created_micros = now_micros;
   if (!job.agent_serial.empty()) {
@@ -174,7 +179,7 @@ Status Catalog::RequeueJob(uint64_t id) {
 }
 
 Status Catalog::FinishJob(uint64_t id, bool ok, std::string_view snapshot_id,
-                          std::string_view error, uint64_t now_micros) {
+                          std::string_view error, uint64_t now_micros, std::string_view log) {
   CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, env_->BeginWrite());
   CAIRN_ASSIGN_OR_RETURN(JobRecord j, LoadJobIn(txn, jobs_, id, JobState::kSent));
   j.state = ok ? JobState::kDone : JobState::kFailed;
@@ -182,6 +187,7 @@ Status Catalog::FinishJob(uint64_t id, bool ok, std::string_view snapshot_id,
   j.snapshot_id = ok ? std::string(snapshot_id) : "";
   j.error = ok ? "" : std::string(error.substr(0, kMaxJobErrorLen));
   if (!ok && j.error.empty()) j.error = "failed (the agent gave no reason)";
+  j.log = std::string(log.substr(0, kMaxJobErrorLen));
   CAIRN_RETURN_IF_ERROR(txn.Put(jobs_, Be64(id), EncodeJob(j)));
   return txn.Commit();
 }

@@ -118,10 +118,16 @@ inline Bytes EncodeSnapshot(const SnapshotRecord& s) {
   // Optional trailing fields: the lock, then the record bytes the backup
   // stored (its new data as compressed; the anomaly rule's input).
   // Then when scrub found a chunk of it damaged beyond repair (0: sound).
-  const bool more = s.stored_bytes != 0 || s.damaged_micros != 0;
+  // Then the point-in-time method and time.
+  const bool pit = !s.pit_method.empty() || s.pit_micros != 0;
+  const bool more = s.stored_bytes != 0 || s.damaged_micros != 0 || pit;
   if (s.locked_until_micros != 0 || more) w.PutU64(s.locked_until_micros);
   if (more) w.PutU64(s.stored_bytes);
-  if (s.damaged_micros != 0) w.PutU64(s.damaged_micros);
+  if (s.damaged_micros != 0 || pit) w.PutU64(s.damaged_micros);
+  if (pit) {
+    PutString(w, s.pit_method);
+    w.PutU64(s.pit_micros);
+  }
   return out;
 }
 
@@ -150,6 +156,9 @@ inline Result<SnapshotRecord> DecodeSnapshot(ByteView v) {
   if (r.remaining() != 0 && !r.ReadU64(&s.locked_until_micros)) return Malformed("snapshot");
   if (r.remaining() != 0 && !r.ReadU64(&s.stored_bytes)) return Malformed("snapshot");
   if (r.remaining() != 0 && !r.ReadU64(&s.damaged_micros)) return Malformed("snapshot");
+  if (r.remaining() != 0 && (!GetString(r, &s.pit_method) || !r.ReadU64(&s.pit_micros))) {
+    return Malformed("snapshot");
+  }
   if (r.remaining() != 0) return Malformed("snapshot");
   return s;
 }
@@ -220,6 +229,13 @@ inline Bytes EncodeJob(const JobRecord& j) {
   w.PutU32(static_cast<uint32_t>(j.read_from.size()));
   for (const auto& a : j.read_from) PutString(w, a);
   PutString(w, j.restore_target);  // rows from before restore jobs end above
+  // Consistency (rows from before it end above).
+  PutString(w, j.pit);
+  PutString(w, j.pre_command);
+  PutString(w, j.post_command);
+  w.PutU32(j.hook_timeout);
+  w.PutU8(j.hook_continue ? 1 : 0);
+  PutString(w, j.log);
   return out;
 }
 
@@ -262,6 +278,14 @@ inline Result<JobRecord> DecodeJob(ByteView v) {
     }
     if (r.remaining() != 0 && !GetString(r, &j.restore_target)) return Malformed("job");
   }
+  if (r.remaining() != 0) {
+    uint8_t cont;
+    if (!GetString(r, &j.pit) || !GetString(r, &j.pre_command) || !GetString(r, &j.post_command) ||
+        !r.ReadU32(&j.hook_timeout) || !r.ReadU8(&cont) || cont > 1 || !GetString(r, &j.log)) {
+      return Malformed("job");
+    }
+    j.hook_continue = cont == 1;
+  }
   if (r.remaining() != 0) return Malformed("job");
   j.image = image;
   j.state = static_cast<JobState>(state);
@@ -292,6 +316,7 @@ inline Bytes EncodePolicy(const Policy& p) {
   // The drill's check command; rows from before it end above.
   PutString(w, p.drill_check);
   w.PutU32(p.drill_check_timeout_seconds);
+  w.PutU8(p.hook_failure_continue ? 1 : 0);  // rows from before it end above
   return out;
 }
 
@@ -317,6 +342,11 @@ inline Result<Policy> DecodePolicy(std::string_view name, ByteView v) {
       (!GetString(r, &p.drill_check) || !r.ReadU32(&p.drill_check_timeout_seconds))) {
     return Malformed("policy");
   }
+  if (r.remaining() != 0) {
+    uint8_t cont;
+    if (!r.ReadU8(&cont) || cont > 1) return Malformed("policy");
+    p.hook_failure_continue = cont == 1;
+  }
   if (r.remaining() != 0) return Malformed("policy");
   p.zstd_level = level;
   p.offsite = offsite;
@@ -339,6 +369,10 @@ inline Bytes EncodeSource(const SourceRecord& s) {
   w.PutU64(s.last_slot_micros);
   w.PutU64(s.last_job);
   w.PutU64(s.last_drill_slot_micros);
+  PutString(w, s.pit);  // rows from before consistency end above
+  PutString(w, s.pre_command);
+  PutString(w, s.post_command);
+  w.PutU32(s.hook_timeout);
   return out;
 }
 
@@ -364,6 +398,10 @@ inline Result<SourceRecord> DecodeSource(ByteView v) {
   }
   // Rows from before drill slots end here.
   if (r.remaining() != 0 && !r.ReadU64(&s.last_drill_slot_micros)) return Malformed("source");
+  if (r.remaining() != 0 && (!GetString(r, &s.pit) || !GetString(r, &s.pre_command) ||
+                             !GetString(r, &s.post_command) || !r.ReadU32(&s.hook_timeout))) {
+    return Malformed("source");
+  }
   if (r.remaining() != 0) return Malformed("source");
   s.image = image;
   return s;

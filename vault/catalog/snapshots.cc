@@ -84,8 +84,8 @@ proto::SnapshotInfo ToSnapshotInfo(const SnapshotRecord& s) {
   info.kind = static_cast<proto::SessionKind>(s.kind);
   info.time_micros = s.time_micros;
   info.root_tree = s.root_tree;
-  info.stats = {s.files,      s.dirs,     s.bytes,          s.new_bytes,
-                s.new_chunks, s.warnings, s.started_micros, s.finished_micros};
+  info.stats = {s.files,    s.dirs,           s.bytes,           s.new_bytes,  s.new_chunks,
+                s.warnings, s.started_micros, s.finished_micros, s.pit_method, s.pit_micros};
   return info;
 }
 
@@ -98,6 +98,8 @@ void SetStats(SnapshotRecord* s, const proto::SnapshotStats& st) {
   s->warnings = st.warnings;
   s->started_micros = st.started_micros;
   s->finished_micros = st.finished_micros;
+  s->pit_method = st.pit_method;
+  s->pit_micros = st.pit_micros;
 }
 
 SnapshotRecord FromSnapshotInfo(const proto::SnapshotInfo& info) {

@@ -101,7 +101,7 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
     if (j->state == JobState::kDone) {
       boost::json::object o = JobJson(names, *j, now);
       o["ok"] = true;
-      Print(json, o, "snapshot " + j->snapshot_id + "\n");
+      Print(json, o, "snapshot " + j->snapshot_id + "\n" + (j->log.empty() ? "" : j->log + "\n"));
       return 0;
     }
     const bool ended = j->state == JobState::kFailed || j->state == JobState::kMissed;
@@ -115,6 +115,7 @@ int WaitForJob(const cairn::vault::VaultService& service, uint64_t id, double se
                     std::to_string(static_cast<int>(seconds)) + " s" +
                     (j->state == JobState::kQueued ? " (is the agent running and connected?)" : "");
       std::cerr << "cairn-vault: " << message << "\n";
+      if (!json && !j->log.empty()) std::cerr << j->log << "\n";
       if (json) {
         boost::json::object o = JobJson(names, *j, now);
         o["ok"] = false;
@@ -416,7 +417,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> job_paths;
   bool job_image = false;
   double job_wait = 0;
-  job_start->add_option("--agent", job_agent, "Agent certificate serial or host name")->required();
+  uint64_t job_source = 0;
+  auto* agent_opt =
+      job_start->add_option("--agent", job_agent, "Agent certificate serial or host name");
+  job_start
+      ->add_option("--source", job_source,
+                   "Back up this source now, with its policy (instead of --agent and --path)")
+      ->excludes(agent_opt);
   job_start->add_option("--data", data_dir, "Vault data directory")
       ->envname("CAIRN_DATA")
       ->required();
@@ -458,8 +465,9 @@ int main(int argc, char** argv) {
   cli::Examples(agent_revoke,
                 "Example:\n  cairn-vault agent revoke 3f2a9c01d4e5 --data /var/lib/cairn/vault");
   cli::Examples(job_start,
-                "Example:\n  cairn-vault job start --agent fin-srv-01 --wait 600 --data "
-                "/var/lib/cairn/vault");
+                "Examples:\n  cairn-vault job start --agent fin-srv-01 --wait 600 --data "
+                "/var/lib/cairn/vault\n"
+                "  cairn-vault job start --source 12 --wait 600 --data /var/lib/cairn/vault");
   cli::Examples(job_list, "Example:\n  cairn-vault job list --data /var/lib/cairn/vault --json");
 
   auto* user = app.add_subcommand("user", "People who use the console and the API");
@@ -818,9 +826,10 @@ int main(int argc, char** argv) {
     for (const auto& s : *list) {
       arr.push_back(cairn::vault::SnapshotRecordJson(s, name));
       text += cairn::client::ShortSnapshotId(s.id) + "\t" + cli::Rfc3339(s.time_micros) + "\t" +
-              s.host + "\t" + std::to_string(s.files) + " files\t" + cairn::HumanBytes(s.bytes) +
-              "\t" + (s.paths.empty() ? "" : s.paths[0]) +
-              (s.damaged_micros != 0 ? "\tDAMAGED" : "") + "\n";
+              s.host + "\t" + (s.pit_method.empty() ? "live" : s.pit_method) + "\t" +
+              std::to_string(s.files) + " files\t" + cairn::HumanBytes(s.bytes) + "\t" +
+              (s.paths.empty() ? "" : s.paths[0]) + (s.damaged_micros != 0 ? "\tDAMAGED" : "") +
+              "\n";
     }
     Print(json, {{"ok", true}, {"department", name}, {"snapshots", arr}}, text);
     return 0;
@@ -864,7 +873,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*job_start) {
-    auto id = service.StartJob(me, job_agent, name, job_paths, job_image);
+    if (job_source == 0 && job_agent.empty()) {
+      return Fail(json, Status::InvalidArgument("give --agent (and --path) or --source"));
+    }
+    if (job_source != 0 && (!job_paths.empty() || job_image)) {
+      return Fail(json, Status::InvalidArgument("--source takes its paths from the source"));
+    }
+    auto id = job_source != 0 ? service.StartSourceJob(me, job_source)
+                              : service.StartJob(me, job_agent, name, job_paths, job_image);
     if (!id.ok()) return Fail(json, id.status());
     if (job_wait <= 0) {
       Print(json, {{"ok", true}, {"job", *id}, {"state", "queued"}},

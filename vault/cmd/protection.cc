@@ -96,6 +96,7 @@ Status ApplyFlags(const ProtectionCommands& c, CLI::App* cmd, Policy& p) {
     CAIRN_ASSIGN_OR_RETURN(p.bandwidth_bytes_per_second, ParseRate(c.bandwidth));
   }
   if (cmd->count("--drill-check")) p.drill_check = c.drill_check;
+  if (cmd->count("--on-hook-failure")) p.hook_failure_continue = c.hook_failure == "continue";
   if (cmd->count("--drill-check-timeout")) {
     auto v = ParseDurationSeconds(c.drill_check_timeout);
     if (!v.ok()) return v.status().WithContext("--drill-check-timeout");
@@ -125,6 +126,10 @@ void AddPolicyFlags(CLI::App* cmd, ProtectionCommands* c) {
                   "Command a scheduled drill runs in the restored sandbox (/bin/sh; '' for none)");
   cmd->add_option("--drill-check-timeout", c->drill_check_timeout,
                   "How long the drill check may take, such as 10m (default)");
+  cmd->add_option("--on-hook-failure", c->hook_failure,
+                  "A source's failed pre-command: fail the backup (default), or continue "
+                  "crash-consistent")
+      ->check(CLI::IsMember({"fail", "continue"}));
   cmd->add_option("--lock", c->lock,
                   "Retention lock from each snapshot's time, such as 30d (never shortened)");
   cmd->add_option("--bandwidth", c->bandwidth,
@@ -177,6 +182,18 @@ void AddProtectionCommands(CLI::App& app, CLI::App* snapshot, ProtectionCommands
   c->source_add->add_option("--path", c->paths, "Absolute path on the agent (repeatable)");
   c->source_add->add_option("--exclude", c->excludes, "fnmatch pattern to leave out (repeatable)");
   c->source_add->add_option("--image", c->image, "A block device or image file, instead of paths");
+  c->source_add
+      ->add_option("--pit", c->pit,
+                   "Point-in-time view the agent reads: auto (the best its host offers), "
+                   "btrfs (files), reflink (image files), lvm (logical volumes), none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "none", "btrfs", "reflink", "lvm"}));
+  c->source_add->add_option("--pre-command", c->pre_command,
+                            "Run on the agent's host before the view is taken (quiesce)");
+  c->source_add->add_option("--post-command", c->post_command,
+                            "Run on the agent's host once the view is taken, whatever happened");
+  c->source_add->add_option("--hook-timeout", c->hook_timeout, "Seconds each hook may take (600)")
+      ->check(CLI::Range(1, 86400));
   data(c->source_add);
   cli::Examples(c->source_add,
                 "Examples:\n"
@@ -296,7 +313,9 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
     return 0;
   }
   if (*c.source_add) {
-    VaultService::SourceSpec spec{c.department, c.host, c.policy, c.paths, c.excludes, c.image};
+    VaultService::SourceSpec spec{c.department,   c.host,        c.policy, c.paths,
+                                  c.excludes,     c.image,       c.pit,    c.pre_command,
+                                  c.post_command, c.hook_timeout};
     auto s = service.AddSource(me, spec);
     if (!s.ok()) return Fail(json, s.status());
     std::string what = s->image ? "image " + s->paths[0] : "paths";
@@ -413,17 +432,20 @@ std::optional<int> RunProtectionCommand(ProtectionCommands& c, VaultService& ser
     auto report = service.ProtectionStatus(me, c.department, scheduler);
     if (!report.ok()) return Fail(json, report.status());
     std::string text =
-        "SOURCE\tDEPARTMENT\tHOST\tWHAT\tPOLICY\tLAST GOOD\tAGE\tRPO\tNEXT RUN\tOFF-SITE\tLAST "
-        "FAILURE\n";
+        "SOURCE\tDEPARTMENT\tHOST\tWHAT\tPOLICY\tLAST GOOD\tAGE\tREAD\tRPO\tNEXT RUN\tOFF-SITE\t"
+        "LAST FAILURE\n";
     for (const auto& st : report->sources) {
       std::string what;
       for (const auto& p : st.source.paths) what += (what.empty() ? "" : " ") + p;
       if (st.source.image) what = "image " + what;
       text += std::to_string(st.source.id) + "\t" + st.department + "\t" + st.source.host + "\t" +
               what + "\t" + st.policy.name + "\t" + Rfc3339OrNever(st.last_good_micros) + "\t" +
-              (st.last_good_micros ? FormatDuration(st.age_seconds) : "-") + "\t" + st.rpo + "\t" +
-              (st.next_run_micros ? cli::Rfc3339(st.next_run_micros) : "-") + "\t" + st.offsite +
-              "\t" + (st.last_failure.empty() ? "-" : st.last_failure) + "\n";
+              (st.last_good_micros ? FormatDuration(st.age_seconds) : "-") + "\t" +
+              (st.last_good_micros == 0   ? "-"
+               : st.last_good_pit.empty() ? "live (not point-in-time)"
+                                          : st.last_good_pit) +
+              "\t" + st.rpo + "\t" + (st.next_run_micros ? cli::Rfc3339(st.next_run_micros) : "-") +
+              "\t" + st.offsite + "\t" + (st.last_failure.empty() ? "-" : st.last_failure) + "\n";
     }
     if (report->sources.empty()) {
       text += "(no sources: nothing is under a policy yet; see `cairn-vault source add --help`)\n";

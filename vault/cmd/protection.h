@@ -27,6 +27,8 @@ struct ProtectionCommands {
       keep_yearly;
   bool offsite = false, no_offsite = false;
   std::string department, host, policy, image;
+  std::string pit = "auto", pre_command, post_command, hook_failure;
+  uint32_t hook_timeout = 0;
   std::vector<std::string> paths, excludes, ids;
   uint64_t source_id = 0;
   bool apply_retention = false, dry_run = false;

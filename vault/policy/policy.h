@@ -27,6 +27,9 @@ struct Policy {
   // none. Its timeout; 0: 600 s.
   std::string drill_check;
   uint32_t drill_check_timeout_seconds = 0;
+  // A source's pre-command that fails: false fails the backup; true lets it
+  // go on crash-consistent (doc/design.md section 24).
+  bool hook_failure_continue = false;
   uint64_t lock_seconds = 0;                // retention lock from each snapshot's time
   uint64_t bandwidth_bytes_per_second = 0;  // 0: unlimited
   uint64_t created_micros = 0, updated_micros = 0;

@@ -370,6 +370,11 @@ void VaultServer::DispatchOnce() {
     message.rto_seconds = job.drill_rto;
     message.read_from = job.read_from;
     message.target = job.restore_target;
+    message.pit = job.pit;
+    message.pre_command = job.pre_command;
+    message.post_command = job.post_command;
+    message.hook_timeout_seconds = job.hook_timeout;
+    message.hook_failure_continue = job.hook_continue;
     asio::co_spawn(target->conn->executor(), SendJob(target, std::move(message)), asio::detached);
   }
 }

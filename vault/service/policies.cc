@@ -88,6 +88,7 @@ boost::json::object PolicyJson(const Policy& p) {
           {"drill_every_seconds", p.drill_every_seconds},
           {"drill_check", p.drill_check},
           {"drill_check_timeout_seconds", p.drill_check_timeout_seconds},
+          {"hook_failure", p.hook_failure_continue ? "continue" : "fail"},
           {"lock_seconds", p.lock_seconds},
           {"bandwidth_bytes_per_second", p.bandwidth_bytes_per_second}};
 }
@@ -194,6 +195,27 @@ Result<Policy> VaultService::FindPolicy(const Actor& actor, std::string_view nam
 
 // --- Sources -------------------------------------------------------------------
 
+JobRecord BackupJobOf(const SourceRecord& source, const Policy* policy) {
+  JobRecord job;
+  job.department_id = source.department_id;
+  job.host = source.host;
+  job.kind = 1;
+  job.paths = source.paths;
+  job.image = source.image;
+  job.excludes = source.excludes;
+  job.source_id = source.id;
+  job.pit = source.pit;
+  job.pre_command = source.pre_command;
+  job.post_command = source.post_command;
+  job.hook_timeout = source.hook_timeout;
+  if (policy != nullptr) {
+    job.zstd_level = static_cast<uint8_t>(policy->zstd_level);
+    job.bandwidth = policy->bandwidth_bytes_per_second;
+    job.hook_continue = policy->hook_failure_continue;
+  }
+  return job;
+}
+
 Result<SourceRecord> VaultService::AddSource(const Actor& actor, const SourceSpec& spec) {
   CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kManageSources, spec.department));
   Catalog* catalog = vault_->catalog();
@@ -234,6 +256,30 @@ Result<SourceRecord> VaultService::AddSource(const Actor& actor, const SourceSpe
     if (e.empty() || e.size() > 4096) return Status::InvalidArgument("an empty --exclude");
   }
   source.excludes = spec.excludes;
+  const std::string& pit = spec.pit.empty() ? std::string("auto") : spec.pit;
+  if (pit != "auto" && pit != "none" && pit != "btrfs" && pit != "reflink" && pit != "lvm") {
+    return Status::InvalidArgument("point-in-time method '" + EscapeForLog(pit) +
+                                   "': expected auto, none, btrfs, reflink or lvm");
+  }
+  if (source.image && pit == "btrfs") {
+    return Status::InvalidArgument(
+        "an image source takes reflink (image files) or lvm (logical volumes), not btrfs");
+  }
+  if (!source.image && (pit == "reflink" || pit == "lvm")) {
+    return Status::InvalidArgument("a files source takes btrfs snapshots, not " + pit);
+  }
+  for (const auto* c : {&spec.pre_command, &spec.post_command}) {
+    if (c->size() > 4096 || c->find('\0') != std::string::npos) {
+      return Status::InvalidArgument("a hook command is at most 4096 bytes, without NUL");
+    }
+  }
+  if (spec.hook_timeout > 86400) {
+    return Status::InvalidArgument("the hook timeout is at most 86400 s");
+  }
+  source.pit = pit;
+  source.pre_command = spec.pre_command;
+  source.post_command = spec.post_command;
+  source.hook_timeout = spec.hook_timeout;
   CAIRN_ASSIGN_OR_RETURN(auto existing, catalog->ListSources());
   for (const auto& s : existing) {
     if (SeriesKeyOf(s) == SeriesKeyOf(source)) {
@@ -251,7 +297,10 @@ Result<SourceRecord> VaultService::AddSource(const Actor& actor, const SourceSpe
          {"policy", source.policy},
          {"paths", boost::json::array(source.paths.begin(), source.paths.end())},
          {"excludes", boost::json::array(source.excludes.begin(), source.excludes.end())},
-         {"image", source.image}});
+         {"image", source.image},
+         {"point_in_time", source.pit},
+         {"pre_command", source.pre_command},
+         {"post_command", source.post_command}});
   return source;
 }
 
@@ -326,15 +375,7 @@ Result<std::vector<uint64_t>> VaultService::ScheduleDue(const SchedulerOptions& 
     if (policy == by_name.end()) continue;
     auto due = NextDue(source, policy->second, options, now);
     if (!due || due->run_micros > now) continue;
-    JobRecord job;
-    job.department_id = source.department_id;
-    job.host = source.host;
-    job.kind = 1;
-    job.paths = source.paths;
-    job.image = source.image;
-    job.excludes = source.excludes;
-    job.zstd_level = static_cast<uint8_t>(policy->second.zstd_level);
-    job.bandwidth = policy->second.bandwidth_bytes_per_second;
+    const JobRecord job = BackupJobOf(source, &policy->second);
     auto id = catalog->QueueScheduledJob(source.id, due->slot_micros, job, now);
     if (!id.ok()) {
       spdlog::warn("source {}: queueing its scheduled job failed: {}", source.id,
@@ -756,6 +797,7 @@ Result<VaultService::ProtectionReport> VaultService::ProtectionStatus(
       const SnapshotRecord& newest = *good;
       st.last_good_snapshot = newest.id;
       st.last_good_micros = newest.time_micros;
+      st.last_good_pit = newest.pit_method;
       st.offsite = !st.policy.offsite ? "not required"
                    : !dr_seen         ? "no DR site has pulled since the vault started"
                    : SnapshotNumber(newest.id) <= replicated ? "replicated"

@@ -808,18 +808,8 @@ Result<uint64_t> VaultService::StartSourceJob(const Actor& actor, uint64_t sourc
                : source.status();
   }
   CAIRN_RETURN_IF_ERROR(Authorize(actor, Permission::kRunJobs, department));
-  JobRecord job;
-  job.department_id = source->department_id;
-  job.host = source->host;
-  job.kind = 1;
-  job.paths = source->paths;
-  job.image = source->image;
-  job.excludes = source->excludes;
-  job.source_id = source->id;
-  if (auto policy = vault_->catalog()->FindPolicy(source->policy); policy.ok()) {
-    job.zstd_level = static_cast<uint8_t>(policy->zstd_level);
-    job.bandwidth = policy->bandwidth_bytes_per_second;
-  }
+  auto policy = vault_->catalog()->FindPolicy(source->policy);
+  const JobRecord job = BackupJobOf(*source, policy.ok() ? &*policy : nullptr);
   CAIRN_ASSIGN_OR_RETURN(uint64_t id, vault_->catalog()->EnqueueJob(job, Now()));
   spdlog::info("job {} queued for source {} ({}) by {}", id, source_id, EscapeForLog(source->host),
                actor.Describe());
@@ -878,7 +868,7 @@ Status VaultService::ReportJobDone(const Actor& agent, const proto::JobDone& don
                  JobStateName(job->state));
     return Status::OK();
   }
-  Status s = catalog->FinishJob(job->id, done.ok, done.snapshot_id, done.error, Now());
+  Status s = catalog->FinishJob(job->id, done.ok, done.snapshot_id, done.error, Now(), done.log);
   if (s.ok()) {
     Audit(agent, done.ok ? "job.done" : "job.failed", DepartmentName(job->department_id),
           std::to_string(job->id),

@@ -148,6 +148,9 @@ struct ServiceOptions {
 // sorted, normal paths. A source and the snapshots it makes share it.
 std::string SeriesKeyOf(const SnapshotRecord& s);
 std::string SeriesKeyOf(const SourceRecord& s);
+// A backup job of `source` with what its policy (null: none found) asks:
+// excludes, compression, bandwidth, the point-in-time method and hooks.
+JobRecord BackupJobOf(const SourceRecord& source, const Policy* policy);
 
 class VaultService {
  public:
@@ -287,6 +290,12 @@ class VaultService {
     std::string department, host, policy;
     std::vector<std::string> paths, excludes;
     std::string image;  // instead of paths
+    // How the agent reads it (doc/design.md section 24): "auto" (default),
+    // "none", "btrfs" (files), "reflink" or "lvm" (images); the hooks and
+    // their timeout in seconds (0: 600).
+    std::string pit = "auto";
+    std::string pre_command, post_command;
+    uint32_t hook_timeout = 0;
   };
   // NotFound for an unknown department, policy or agent host;
   // InvalidArgument for relative paths, paths and an image together, or a
@@ -352,6 +361,9 @@ class VaultService {
     Policy policy;
     std::string last_good_snapshot;
     uint64_t last_good_micros = 0, age_seconds = 0, snapshots = 0;
+    // How the last good snapshot was read: its point-in-time method, ""
+    // when it was read live (not point-in-time).
+    std::string last_good_pit;
     uint64_t damaged_snapshots = 0;        // scrub found them damaged (not "good")
     std::string rpo = "no RPO";            // "met", "pending", "at risk", "breached", "no RPO"
     std::string offsite = "not required";  // "replicated", "lagging", ...

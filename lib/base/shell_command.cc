@@ -1,4 +1,4 @@
-#include "restore/check_command.h"
+#include "lib/base/shell_command.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -10,12 +10,12 @@
 
 #include "lib/base/errno.h"
 
-namespace cairn::restore {
+namespace cairn {
 
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
-json::object RunCheckCommand(const std::string& command, const std::string& cwd,
+json::object RunShellCommand(const std::string& command, const std::string& cwd,
                              const std::vector<std::pair<std::string, std::string>>& env,
                              std::chrono::seconds timeout) {
   json::object out{{"command", command}, {"exit", nullptr}, {"timed_out", false}};
@@ -98,7 +98,7 @@ json::object RunCheckCommand(const std::string& command, const std::string& cwd,
   return out;
 }
 
-bool CheckPassed(const json::object& result) {
+bool ShellCommandPassed(const json::object& result) {
   const json::value* exit = result.if_contains("exit");
   return exit != nullptr && exit->is_number() && exit->to_number<int64_t>() == 0;
 }
@@ -109,4 +109,4 @@ std::string ShellQuote(const std::string& s) {
   return out + "'";
 }
 
-}  // namespace cairn::restore
+}  // namespace cairn

@@ -66,17 +66,33 @@ std::string JoinPaths(const std::vector<std::string>& paths) {
 
 }  // namespace
 
-Result<std::vector<std::string>> ConfiguredBackupPaths(const std::string& state_dir) {
+namespace {
+
+// DIR/agent.toml, parsed; an empty table when there is none.
+Result<toml::table> AgentToml(const std::string& state_dir) {
   std::ifstream in(client::IdentityPaths(state_dir).config());
-  if (!in) return std::vector<std::string>{};
+  if (!in) return toml::table{};
   std::stringstream text;
   text << in.rdbuf();
-  toml::table t;
   try {
-    t = toml::parse(text.str());
+    return toml::parse(text.str());
   } catch (const toml::parse_error& e) {
     return Status::Corruption("agent.toml: " + std::string(e.description()));
   }
+}
+
+}  // namespace
+
+Result<bool> ConfiguredJobHooks(const std::string& state_dir) {
+  CAIRN_ASSIGN_OR_RETURN(toml::table t, AgentToml(state_dir));
+  const toml::node_view<toml::node> node = t["allow_job_hooks"];
+  if (!node) return false;
+  if (!node.is_boolean()) return Status::Corruption("agent.toml: allow_job_hooks must be true or false");
+  return node.value_or(false);
+}
+
+Result<std::vector<std::string>> ConfiguredBackupPaths(const std::string& state_dir) {
+  CAIRN_ASSIGN_OR_RETURN(toml::table t, AgentToml(state_dir));
   std::vector<std::string> paths;
   const toml::node_view<toml::node> node = t["paths"];
   if (!node) return paths;
@@ -221,6 +237,17 @@ struct AgentService::Impl {
                                      std::to_string(job.zstd_level) + " (1..19)");
     }
     CAIRN_ASSIGN_OR_RETURN(ConsistencyOptions consistency, ConsistencyOf(job, state.dir));
+    if (!job.pre_command.empty() || !job.post_command.empty()) {
+      // Commands from the vault run as this agent (root, usually): only
+      // where the server's own administrator allowed it.
+      CAIRN_ASSIGN_OR_RETURN(bool allowed, ConfiguredJobHooks(state.dir));
+      if (!allowed) {
+        return Status::PermissionDenied(
+            "the source names a pre- or post-command, and this agent runs none from the vault: "
+            "set allow_job_hooks = true in " + client::IdentityPaths(state.dir).config() +
+            " on the agent's host to allow them");
+      }
+    }
     ConsistencyLog consistency_log;
     struct WriteLog {
       std::string* out;

@@ -80,6 +80,13 @@ struct RunOptions {
 // strings.
 Result<std::vector<std::string>> ConfiguredBackupPaths(const std::string& state_dir);
 
+// `allow_job_hooks = true` in DIR/agent.toml: the agent runs the pre- and
+// post-commands that a job from the vault names (doc/design.md section 24).
+// Default false: a person who may edit sources at the vault must not get to
+// run commands on every department server. Corruption when it is not a
+// boolean.
+Result<bool> ConfiguredJobHooks(const std::string& state_dir);
+
 // The reconnection delay before attempt `attempt` (0 for the first retry
 // after a drop): min(initial * 2^attempt, max), scaled by a factor in
 // [0.5, 1] taken from `unit_random` (in [0, 1]).

@@ -120,6 +120,10 @@ PIDS+=("$AGENT_PID")
 "$VAULT" policy create pg-nightly --rpo 26h "${V[@]}" >/dev/null
 "$VAULT" source add --department finance --agent fin-db --policy pg-nightly --path "$DATA" \
   --pit btrfs --pre-command "PGHOST=$SOCK PGPORT=$PGPORT $HOOKS/postgresql-checkpoint" "${V[@]}" >/dev/null
+"$VAULT" job start --source 1 --wait 60 --json "${V[@]}" >"$WORK/job0.json" 2>"$WORK/job0.err" || true
+check "an agent runs no hook the vault sends unless its agent.toml allows it" \
+  grep -q "allow_job_hooks = true" "$WORK/job0.json"
+echo "allow_job_hooks = true" >>"$WORK/agent/agent.toml"
 load 25
 "$VAULT" job start --source 1 --wait 120 --json "${V[@]}" >"$WORK/job1.json" 2>"$WORK/job1.err" || true
 wait "$LOAD_PID" || true

@@ -87,7 +87,8 @@ Result<bool> ConfiguredJobHooks(const std::string& state_dir) {
   CAIRN_ASSIGN_OR_RETURN(toml::table t, AgentToml(state_dir));
   const toml::node_view<toml::node> node = t["allow_job_hooks"];
   if (!node) return false;
-  if (!node.is_boolean()) return Status::Corruption("agent.toml: allow_job_hooks must be true or false");
+  if (!node.is_boolean())
+    return Status::Corruption("agent.toml: allow_job_hooks must be true or false");
   return node.value_or(false);
 }
 
@@ -244,8 +245,8 @@ struct AgentService::Impl {
       if (!allowed) {
         return Status::PermissionDenied(
             "the source names a pre- or post-command, and this agent runs none from the vault: "
-            "set allow_job_hooks = true in " + client::IdentityPaths(state.dir).config() +
-            " on the agent's host to allow them");
+            "set allow_job_hooks = true in " +
+            client::IdentityPaths(state.dir).config() + " on the agent's host to allow them");
       }
     }
     ConsistencyLog consistency_log;

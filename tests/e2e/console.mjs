@@ -270,11 +270,16 @@ try {
       if (i === 2) await shot(page, 'jobs-running-en');
     }
     check('the operator watches the backup finish', done);
+    const jobLog = (await page.getByTestId(`job-log-${jobId}`).textContent().catch(() => '')) || '';
+    check('the finished job keeps its consistency log (not point-in-time on this file system)',
+          /not point-in-time/.test(jobLog), jobLog);
     await shot(page, 'jobs-en');
 
     // The snapshot's files, from the root down to the backed-up directory.
     await openFirstSnapshot(page);
     await page.getByTestId('snapshot-browser').waitFor({ timeout: 10000 });
+    const readLive = (await page.getByTestId('snapshot-point-in-time').textContent()) || '';
+    check('the snapshot says its data was read live, not point-in-time', /live/.test(readLive), readLive);
     await listed(page, '/');
     const names = `${env.WORK}/src`.split('/').filter((n) => n);
     let at = '';

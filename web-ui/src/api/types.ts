@@ -82,6 +82,8 @@ export interface Job {
   drill_snapshot?: string;
   restore_snapshot?: string;
   restore_target?: string;
+  /** A finished backup's consistency log: the view (or why none), the hooks' exit and output. */
+  log?: string;
   stats?: JobStats;
   progress?: JobProgress;
 }
@@ -105,6 +107,8 @@ export interface Snapshot {
   chunks: number;
   locked_until: string | null;
   damaged: string | null;
+  /** The point-in-time view the agent read; null: read live. */
+  point_in_time?: { method: string; taken: string } | null;
 }
 
 /**
@@ -148,6 +152,8 @@ export interface Policy {
   drill_every_seconds: number;
   drill_check: string;
   drill_check_timeout_seconds: number;
+  /** A source's failed pre-command: 'fail' (default) or 'continue' crash-consistent. */
+  hook_failure?: 'fail' | 'continue';
   lock_seconds: number;
   bandwidth_bytes_per_second: number;
 }
@@ -168,6 +174,11 @@ export interface Source {
   paths: string[];
   excludes: string[];
   image: boolean;
+  /** How the agent reads it: auto, none, btrfs, reflink, lvm. */
+  point_in_time?: string;
+  pre_command?: string;
+  post_command?: string;
+  hook_timeout_seconds?: number;
   created: string;
   last_job?: number | null;
 }

@@ -63,3 +63,12 @@ describe('policy form', () => {
     expect(retentionParts(emptyPolicy)).toEqual([]);
   });
 });
+
+describe('point-in-time methods', () => {
+  it('offers btrfs to files sources and reflink or lvm to image sources, as the vault checks', async () => {
+    const { pitFits, pitMethods } = await import('./policy');
+    expect(pitMethods.filter((m) => pitFits(m, 'paths'))).toEqual(['auto', 'none', 'btrfs']);
+    expect(pitMethods.filter((m) => pitFits(m, 'image'))).toEqual(['auto', 'none', 'reflink', 'lvm']);
+    expect(pitFits('zfs', 'paths')).toBe(false);
+  });
+});

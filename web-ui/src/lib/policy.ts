@@ -18,6 +18,7 @@ export interface PolicyDraft {
   keep_yearly: string;
   zstd_level: string;
   offsite: boolean;
+  hook_failure_continue: boolean;
   rpo: string;
   rto: string;
   drill_every: string;
@@ -70,6 +71,7 @@ export const emptyPolicy: Policy = {
   drill_every_seconds: 0,
   drill_check: '',
   drill_check_timeout_seconds: 0,
+  hook_failure: 'fail',
   lock_seconds: 0,
   bandwidth_bytes_per_second: 0,
 };
@@ -99,6 +101,7 @@ export function draftFromPolicy(p: Policy): PolicyDraft {
     keep_yearly: String(p.keep_yearly),
     zstd_level: String(p.zstd_level),
     offsite: p.offsite,
+    hook_failure_continue: p.hook_failure === 'continue',
     rpo: dur(p.rpo_seconds),
     rto: dur(p.rto_seconds),
     drill_every: dur(p.drill_every_seconds),
@@ -155,6 +158,7 @@ export function parseDraft(d: PolicyDraft): { fields: PolicyFields; errors: Draf
     drill_every_seconds: seconds('drill_every'),
     drill_check: d.drill_check,
     drill_check_timeout_seconds: seconds('drill_check_timeout'),
+    hook_failure: d.hook_failure_continue ? 'continue' : 'fail',
     lock_seconds: seconds('lock'),
     bandwidth_bytes_per_second: bw ?? 0,
   };
@@ -180,4 +184,13 @@ export function retentionParts(p: Policy): [number, 'last' | 'hourly' | 'daily' 
   if (p.keep_monthly) parts.push([p.keep_monthly, 'monthly']);
   if (p.keep_yearly) parts.push([p.keep_yearly, 'yearly']);
   return parts;
+}
+
+/** The point-in-time methods a source may name (doc/design.md section 24). */
+export const pitMethods = ['auto', 'none', 'btrfs', 'reflink', 'lvm'] as const;
+
+/** Whether point-in-time method `m` applies to a source of `kind`, as the vault checks. */
+export function pitFits(m: string, kind: 'paths' | 'image'): boolean {
+  if (m === 'auto' || m === 'none') return true;
+  return kind === 'paths' ? m === 'btrfs' : m === 'reflink' || m === 'lvm';
 }

@@ -129,7 +129,13 @@ export function JobsPage() {
                           </a>
                         </div>
                       ) : null}
-                      {!j.error && !j.stats && !j.snapshot && j.state !== 'done' ? '—' : null}
+                      {j.log ? (
+                        <details class="job-log" data-testid={`job-log-${j.job}`}>
+                          <summary>{t('jobs.log')}</summary>
+                          <pre>{j.log}</pre>
+                        </details>
+                      ) : null}
+                      {!j.error && !j.stats && !j.snapshot && !j.log && j.state !== 'done' ? '—' : null}
                     </td>
                     <td>
                       <Time value={j.finished} />

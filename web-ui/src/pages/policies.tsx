@@ -24,6 +24,8 @@ import {
   draftFromPolicy,
   draftFromTemplate,
   parseDraft,
+  pitFits,
+  pitMethods,
   retentionParts,
   type DraftErrors,
   type PolicyDraft,
@@ -396,6 +398,18 @@ function PolicyForm({
               {text('drill_check', 'policy.drillCheck', 'policy.drillCheckHelp', 'test -s srv/db/PG_VERSION')}
               {text('drill_check_timeout', 'policy.drillCheckTimeout', 'policy.drillCheckTimeoutHelp', '10m')}
             </div>
+            <div class="row">
+              <div class="field checkbox">
+                <input
+                  id="policy-form-hook_failure"
+                  data-testid="policy-form-hook_failure"
+                  type="checkbox"
+                  checked={draft.hook_failure_continue}
+                  onChange={(e) => set('hook_failure_continue', (e.target as HTMLInputElement).checked)}
+                />
+                <label for="policy-form-hook_failure">{t('policy.hookFailureContinue')}</label>
+              </div>
+            </div>
           </fieldset>
 
           <fieldset>
@@ -484,13 +498,14 @@ function SourcesPanel({
               <th scope="col">{t('common.host')}</th>
               <th scope="col">{t('sources.what')}</th>
               <th scope="col">{t('sources.excludes')}</th>
+              <th scope="col">{t('sources.pit')}</th>
               <th scope="col">{t('common.policy')}</th>
               <th scope="col">{t('common.created')}</th>
               {mayEdit || mayBackup ? <th scope="col">{t('common.actions')}</th> : null}
             </tr>
           </thead>
           <tbody>
-            {sources.length === 0 && !loading ? <EmptyRow cols={8} text={t('sources.none')} /> : null}
+            {sources.length === 0 && !loading ? <EmptyRow cols={9} text={t('sources.none')} /> : null}
             {sources.map((s) => (
               <tr key={s.source} data-testid={`source-row-${s.source}`}>
                 <td class="num">{s.source}</td>
@@ -500,6 +515,10 @@ function SourcesPanel({
                   {s.image ? <Badge tone="neutral">{t('sources.image')}</Badge> : null} <Paths paths={s.paths} />
                 </td>
                 <td>{s.excludes.length ? <Paths paths={s.excludes} /> : <span class="muted">—</span>}</td>
+                <td>
+                  {t(`sources.pit.${s.point_in_time ?? 'auto'}` as 'sources.pit.auto')}
+                  {s.pre_command || s.post_command ? <div class="small muted">{t('sources.withHooks')}</div> : null}
+                </td>
                 <td>{s.policy}</td>
                 <td>
                   <Time value={s.created} />
@@ -574,6 +593,9 @@ function SourceForm({ policies, onAdded }: { policies: Policy[]; onAdded: (s: So
   const [paths, setPaths] = useState('');
   const [image, setImage] = useState('');
   const [excludes, setExcludes] = useState('');
+  const [pit, setPit] = useState('auto');
+  const [pre, setPre] = useState('');
+  const [post, setPost] = useState('');
   const add = useAction(async (body: Record<string, unknown>) => api.post<Source>('/sources', body));
 
   const deptNames = (depts.data?.departments ?? [])
@@ -601,6 +623,9 @@ function SourceForm({ policies, onAdded }: { policies: Policy[]; onAdded: (s: So
         else body.image = image.trim();
         const ex = lines(excludes);
         if (ex.length) body.excludes = ex;
+        body.point_in_time = pitFits(pit, kind) ? pit : 'auto';
+        if (pre.trim()) body.pre_command = pre.trim();
+        if (post.trim()) body.post_command = post.trim();
         const s = await add.run(body);
         if (s) onAdded(s);
       }}
@@ -699,6 +724,44 @@ function SourceForm({ policies, onAdded }: { policies: Policy[]; onAdded: (s: So
           />
           <small class="muted">{t('sources.excludesHelp')}</small>
         </div>
+      </fieldset>
+      <fieldset>
+        <legend>{t('sources.consistency')}</legend>
+        <div class="row">
+          <Select
+            id="source-form-pit"
+            testid="source-form-pit"
+            label={t('sources.pit')}
+            value={pitFits(pit, kind) ? pit : 'auto'}
+            options={pitMethods
+              .filter((m) => pitFits(m, kind))
+              .map((m) => ({ value: m, label: t(`sources.pit.${m}` as 'sources.pit.auto') }))}
+            onChange={(v) => setPit(v || 'auto')}
+          />
+        </div>
+        <small class="muted">{t('sources.pitHelp')}</small>
+        <div class="row">
+          <div class="field grow">
+            <label for="source-form-pre">{t('sources.preCommand')}</label>
+            <input
+              id="source-form-pre"
+              data-testid="source-form-pre"
+              placeholder="/usr/share/doc/cairn/hooks/postgresql-checkpoint"
+              value={pre}
+              onInput={(e) => setPre((e.target as HTMLInputElement).value)}
+            />
+          </div>
+          <div class="field grow">
+            <label for="source-form-post">{t('sources.postCommand')}</label>
+            <input
+              id="source-form-post"
+              data-testid="source-form-post"
+              value={post}
+              onInput={(e) => setPost((e.target as HTMLInputElement).value)}
+            />
+          </div>
+        </div>
+        <small class="muted">{t('sources.hooksHelp')}</small>
       </fieldset>
       <ErrorNote error={add.error} testid="source-form-error" />
       <div class="form-actions left">

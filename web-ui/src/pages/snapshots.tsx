@@ -59,6 +59,7 @@ export function SnapshotsPage({ args }: { args: string[] }) {
                 <th scope="col">{t('common.host')}</th>
                 <th scope="col">{t('common.paths')}</th>
                 <th scope="col">{t('snapshots.kind')}</th>
+                <th scope="col">{t('snapshots.read')}</th>
                 <th scope="col">{t('snapshots.files')}</th>
                 <th scope="col">{t('snapshots.size')}</th>
                 <th scope="col">{t('snapshots.new')}</th>
@@ -66,7 +67,7 @@ export function SnapshotsPage({ args }: { args: string[] }) {
               </tr>
             </thead>
             <tbody>
-              {list.length === 0 && snaps.data ? <EmptyRow cols={9} text={t('snapshots.none')} /> : null}
+              {list.length === 0 && snaps.data ? <EmptyRow cols={10} text={t('snapshots.none')} /> : null}
               {list.map((s) => (
                 <tr
                   key={s.id}
@@ -86,6 +87,9 @@ export function SnapshotsPage({ args }: { args: string[] }) {
                     <Paths paths={s.paths} />
                   </td>
                   <td>{s.kind === 'image' ? t('snapshots.kindImage') : t('snapshots.kindFiles')}</td>
+                  <td>
+                    <PointInTime s={s} short />
+                  </td>
                   <td class="num">{s.files}</td>
                   <td class="num">{formatBytes(s.bytes)}</td>
                   <td class="num">{formatBytes(s.new_bytes)}</td>
@@ -100,6 +104,26 @@ export function SnapshotsPage({ args }: { args: string[] }) {
       </Panel>
       {selectedId && department ? <SnapshotDetail key={`${department}/${selectedId}`} department={department} id={selectedId} path={browsePath} /> : null}
     </div>
+  );
+}
+
+/**
+ * How the agent read the data: a point-in-time view (method, and when it
+ * was taken unless `short`), or live, which is not point-in-time.
+ */
+function PointInTime({ s, short = false }: { s: Snapshot; short?: boolean }) {
+  const p = s.point_in_time;
+  if (!p) return <Badge tone="warn">{t('snapshots.readLive')}</Badge>;
+  return (
+    <span>
+      <Badge tone="ok">{p.method}</Badge>
+      {short ? null : (
+        <>
+          {' '}
+          {t('snapshots.viewTaken')} <Time value={p.taken} />
+        </>
+      )}
+    </span>
   );
 }
 
@@ -167,6 +191,10 @@ function SnapshotDetail({ department, id, path }: { department: string; id: stri
               <dt>{t('snapshots.time')}</dt>
               <dd>
                 <Time value={s.time} />
+              </dd>
+              <dt>{t('snapshots.read')}</dt>
+              <dd data-testid="snapshot-point-in-time">
+                <PointInTime s={s} />
               </dd>
               <dt>{t('snapshots.took')}</dt>
               <dd>

@@ -884,4 +884,50 @@ TEST_F(ProtectionTest, ComplianceFollowsTheClockRpoRtoAndDrillFreshness) {
   EXPECT_TRUE(row(last_backup)["last_drill"].is_null());
 }
 
+TEST_F(ProtectionTest, SourcesCarryTheirPointInTimeMethodAndHooksIntoTheirJobs) {
+  Enroll("finance", "fin-db");
+  Policy p = Plain("db");
+  p.hook_failure_continue = true;
+  ASSERT_TRUE(service_->CreatePolicy(me_, p).ok());
+  // A method must fit the source: btrfs for files, reflink or lvm for an image.
+  VaultService::SourceSpec bad{"finance", "fin-db", "db", {}, {}, "/dev/vdb", "btrfs"};
+  EXPECT_TRUE(service_->AddSource(me_, bad).status().IsInvalidArgument());
+  bad = {"finance", "fin-db", "db", {"/srv/db"}, {}, "", "reflink"};
+  EXPECT_TRUE(service_->AddSource(me_, bad).status().IsInvalidArgument());
+  bad = {"finance", "fin-db", "db", {"/srv/db"}, {}, "", "zfs"};
+  EXPECT_TRUE(service_->AddSource(me_, bad).status().IsInvalidArgument());
+  // The default is auto.
+  auto plain = service_->AddSource(me_, {"finance", "fin-db", "db", {"/srv/plain"}, {}, ""});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->pit, "auto");
+
+  VaultService::SourceSpec spec{
+      "finance",   "fin-db", "db",    {"/srv/db"},
+      {},          "",       "btrfs", "/usr/share/doc/cairn/hooks/postgresql-checkpoint",
+      "echo done", 30};
+  auto source = service_->AddSource(me_, spec);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  auto id = service_->StartSourceJob(me_, source->id);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto job = service_->FindJob(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->pit, "btrfs");
+  EXPECT_EQ(job->pre_command, "/usr/share/doc/cairn/hooks/postgresql-checkpoint");
+  EXPECT_EQ(job->post_command, "echo done");
+  EXPECT_EQ(job->hook_timeout, 30u);
+  EXPECT_TRUE(job->hook_continue);  // the policy's choice
+  // The source survives a reopen of the catalog row (trailing fields).
+  auto listed = service_->ListSources(me_);
+  ASSERT_TRUE(listed.ok());
+  bool found = false;
+  for (const auto& s : *listed) {
+    if (s.id == source->id) {
+      found = true;
+      EXPECT_EQ(s.pit, "btrfs");
+      EXPECT_EQ(s.post_command, "echo done");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 }  // namespace cairn::vault

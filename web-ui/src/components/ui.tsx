@@ -428,3 +428,56 @@ export function Paths({ paths }: { paths: string[] }) {
     </span>
   );
 }
+
+/**
+ * A labelled text input (or a textarea with `rows`), with its help line: the
+ * form field every page uses.
+ */
+export function TextField({
+  id,
+  label,
+  value,
+  onInput,
+  placeholder,
+  rows,
+  help,
+  grow = false,
+  invalid = false,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onInput: (v: string) => void;
+  placeholder?: string;
+  rows?: number;
+  help?: string;
+  grow?: boolean;
+  invalid?: boolean;
+}) {
+  return (
+    <div class={grow ? 'field grow' : 'field'}>
+      <label for={id}>{label}</label>
+      {rows ? (
+        <textarea
+          id={id}
+          data-testid={id}
+          rows={rows}
+          placeholder={placeholder}
+          value={value}
+          aria-invalid={invalid}
+          onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
+        />
+      ) : (
+        <input
+          id={id}
+          data-testid={id}
+          placeholder={placeholder}
+          value={value}
+          aria-invalid={invalid}
+          onInput={(e) => onInput((e.target as HTMLInputElement).value)}
+        />
+      )}
+      {help ? <small class="muted">{help}</small> : null}
+    </div>
+  );
+}

@@ -1,20 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { seg } from '../api/client';
 import type { Agent, Department, Job, Policy, PolicyTemplate, Source } from '../api/types';
-import {
-  Badge,
-  ConfirmDialog,
-  EmptyRow,
-  ErrorNote,
-  LoadState,
-  Note,
-  Panel,
-  Paths,
-  Select,
-  TableWrap,
-  Time,
-  YesNo,
-} from '../components/ui';
+import { Badge, ConfirmDialog, EmptyRow, ErrorNote, LoadState, Note, Panel, Paths, Select, TableWrap, TextField, Time, YesNo } from '../components/ui';
 import { useApp, useCan } from '../context';
 import { t, units, type MessageKey } from '../i18n';
 import { formatDuration } from '../lib/format';
@@ -688,42 +675,14 @@ function SourceForm({ policies, onAdded }: { policies: Policy[]; onAdded: (s: So
           </div>
         </div>
         {kind === 'paths' ? (
-          <div class="field">
-            <label for="source-form-paths">{t('sources.paths')}</label>
-            <textarea
-              id="source-form-paths"
-              data-testid="source-form-paths"
-              rows={3}
-              placeholder="/srv/db"
-              value={paths}
-              onInput={(e) => setPaths((e.target as HTMLTextAreaElement).value)}
-            />
-            <small class="muted">{t('sources.pathsHelp')}</small>
-          </div>
+          <TextField id="source-form-paths" label={t('sources.paths')} rows={3} placeholder="/srv/db"
+            value={paths} onInput={setPaths} help={t('sources.pathsHelp')} />
         ) : (
-          <div class="field">
-            <label for="source-form-image">{t('sources.imageDevice')}</label>
-            <input
-              id="source-form-image"
-              data-testid="source-form-image"
-              placeholder="/dev/vg0/db"
-              value={image}
-              onInput={(e) => setImage((e.target as HTMLInputElement).value)}
-            />
-          </div>
+          <TextField id="source-form-image" label={t('sources.imageDevice')} placeholder="/dev/vg0/db"
+            value={image} onInput={setImage} />
         )}
-        <div class="field">
-          <label for="source-form-excludes">{t('sources.excludes')}</label>
-          <textarea
-            id="source-form-excludes"
-            data-testid="source-form-excludes"
-            rows={2}
-            placeholder="*.tmp"
-            value={excludes}
-            onInput={(e) => setExcludes((e.target as HTMLTextAreaElement).value)}
-          />
-          <small class="muted">{t('sources.excludesHelp')}</small>
-        </div>
+        <TextField id="source-form-excludes" label={t('sources.excludes')} rows={2} placeholder="*.tmp"
+          value={excludes} onInput={setExcludes} help={t('sources.excludesHelp')} />
       </fieldset>
       <fieldset>
         <legend>{t('sources.consistency')}</legend>
@@ -741,25 +700,9 @@ function SourceForm({ policies, onAdded }: { policies: Policy[]; onAdded: (s: So
         </div>
         <small class="muted">{t('sources.pitHelp')}</small>
         <div class="row">
-          <div class="field grow">
-            <label for="source-form-pre">{t('sources.preCommand')}</label>
-            <input
-              id="source-form-pre"
-              data-testid="source-form-pre"
-              placeholder="/usr/share/doc/cairn/hooks/postgresql-checkpoint"
-              value={pre}
-              onInput={(e) => setPre((e.target as HTMLInputElement).value)}
-            />
-          </div>
-          <div class="field grow">
-            <label for="source-form-post">{t('sources.postCommand')}</label>
-            <input
-              id="source-form-post"
-              data-testid="source-form-post"
-              value={post}
-              onInput={(e) => setPost((e.target as HTMLInputElement).value)}
-            />
-          </div>
+          <TextField id="source-form-pre" label={t('sources.preCommand')} grow value={pre} onInput={setPre}
+            placeholder="/usr/share/doc/cairn/hooks/postgresql-checkpoint" />
+          <TextField id="source-form-post" label={t('sources.postCommand')} grow value={post} onInput={setPost} />
         </div>
         <small class="muted">{t('sources.hooksHelp')}</small>
       </fieldset>

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, seg } from '../api/client';
 import type { Agent, Department, Job, Policy, Snapshot, Source } from '../api/types';
 import { SnapshotBrowser } from '../components/snapshot-browser';
-import { Badge, CommandLine, ConfirmDialog, EmptyRow, ErrorNote, LoadState, Note, Panel, Paths, Select, TableWrap, Time } from '../components/ui';
+import { Badge, CommandLine, ConfirmDialog, EmptyRow, ErrorNote, LoadState, Note, Panel, Paths, Select, TableWrap, TextField, Time } from '../components/ui';
 import { useApp, useCan } from '../context';
 import { t, units } from '../i18n';
 import { formatBytes, formatDuration, parseTime } from '../lib/format';
@@ -346,16 +346,8 @@ function RestoreToAgent({ department, snapshot }: { department: string; snapshot
               options={list.map((a) => ({ value: a.serial, label: a.host }))}
               onChange={(v) => setAgent(v)}
             />
-            <div class="field grow">
-              <label for="restore-agent-target">{t('snapshots.target')}</label>
-              <input
-                id="restore-agent-target"
-                data-testid="restore-agent-target"
-                value={target}
-                aria-invalid={!!badTarget}
-                onInput={(e) => setTarget((e.target as HTMLInputElement).value)}
-              />
-            </div>
+            <TextField id="restore-agent-target" label={t('snapshots.target')} grow value={target}
+              onInput={setTarget} invalid={!!badTarget} />
             <div class="field shrink">
               <span class="label" aria-hidden="true">
                 &nbsp;
@@ -407,10 +399,7 @@ function RestoreCommands({ snapshot, rtoSeconds }: { snapshot: Snapshot; rtoSeco
   const [sandbox, setSandbox] = useState(`/var/tmp/cairn-drill-${snapshot.short_id}`);
   const cmds = restoreCommands({ snapshot: snapshot.id, state, target, sandbox, rtoSeconds });
   const input = (id: string, label: string, value: string, set: (v: string) => void) => (
-    <div class="field grow">
-      <label for={id}>{label}</label>
-      <input id={id} data-testid={id} value={value} onInput={(e) => set((e.target as HTMLInputElement).value)} />
-    </div>
+    <TextField id={id} label={label} grow value={value} onInput={set} />
   );
   return (
     <div class="restore" data-testid="snapshot-restore">

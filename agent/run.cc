@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "agent/consistency.h"
+#include "lib/base/service_notify.h"
 #include "agent/file_cache.h"
 #include "agent/image_backup.h"
 #include "agent/vault_session.h"
@@ -539,6 +540,7 @@ Status AgentService::Run() {
     spdlog::error("a view a killed agent left could not be removed: {}", s.ToString());
   }
   for (const auto& r : removed) spdlog::warn("removed what a killed backup left: {}", r);
+  NotifyReady("running the vault's jobs for " + m.state.config.host);
 
   std::optional<asio::signal_set> signals;
   std::function<void()> arm;

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/base/service_notify.h"
 #include "lib/http/server.h"
 #include "lib/http/static_files.h"
 #include "vault/api/rest_api.h"
@@ -131,6 +132,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   auto stop = [&](const std::string& why) {
     if (stopping.exchange(true)) return;
     spdlog::info("{}: stopping; draining connections, sealing packs", why);
+    NotifyStopping("stopping: " + why);
     if (task != nullptr) task->Stop();
     asio::co_spawn(
         io,
@@ -154,6 +156,7 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
 
   std::vector<std::thread> pool;
   const int io_threads = std::max(1, options.threads);
+  NotifyReady(task == nullptr ? "serving" : "serving and replicating");
   Status result;
   if (task == nullptr) {
     for (int i = 1; i < io_threads; ++i) pool.emplace_back([&io] { io.run(); });

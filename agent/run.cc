@@ -23,10 +23,10 @@
 #include <thread>
 
 #include "agent/consistency.h"
-#include "lib/base/service_notify.h"
 #include "agent/file_cache.h"
 #include "agent/image_backup.h"
 #include "agent/vault_session.h"
+#include "lib/base/service_notify.h"
 #include "lib/client/dial.h"
 #include "lib/net/tls.h"
 #include "lib/net/write_gate.h"

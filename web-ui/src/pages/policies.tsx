@@ -282,6 +282,18 @@ function PolicyForm({
     </div>
   );
 
+  const checkbox = (key: 'offsite' | 'hook_failure_continue', id: string, label: MessageKey) => (
+    <div class="field checkbox">
+      <input
+        id={id}
+        data-testid={id}
+        type="checkbox"
+        checked={draft[key]}
+        onChange={(e) => set(key, (e.target as HTMLInputElement).checked)}
+      />
+      <label for={id}>{t(label)}</label>
+    </div>
+  );
   const number = (key: keyof PolicyDraft, label: MessageKey) => (
     <div class="field narrow">
       <label for={`policy-form-${key}`}>{t(label)}</label>
@@ -365,16 +377,7 @@ function PolicyForm({
             </div>
             <div class="row">
               {text('lock', 'policy.lock', 'policy.lockHelp', '7d')}
-              <div class="field checkbox">
-                <input
-                  id="policy-form-offsite"
-                  data-testid="policy-form-offsite"
-                  type="checkbox"
-                  checked={draft.offsite}
-                  onChange={(e) => set('offsite', (e.target as HTMLInputElement).checked)}
-                />
-                <label for="policy-form-offsite">{t('policy.offsite')}</label>
-              </div>
+              {checkbox('offsite', 'policy-form-offsite', 'policy.offsite')}
             </div>
           </fieldset>
 
@@ -386,16 +389,7 @@ function PolicyForm({
               {text('drill_check_timeout', 'policy.drillCheckTimeout', 'policy.drillCheckTimeoutHelp', '10m')}
             </div>
             <div class="row">
-              <div class="field checkbox">
-                <input
-                  id="policy-form-hook_failure"
-                  data-testid="policy-form-hook_failure"
-                  type="checkbox"
-                  checked={draft.hook_failure_continue}
-                  onChange={(e) => set('hook_failure_continue', (e.target as HTMLInputElement).checked)}
-                />
-                <label for="policy-form-hook_failure">{t('policy.hookFailureContinue')}</label>
-              </div>
+              {checkbox('hook_failure_continue', 'policy-form-hook_failure', 'policy.hookFailureContinue')}
             </div>
           </fieldset>
 

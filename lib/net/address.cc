@@ -42,4 +42,8 @@ Result<HostPort> ParseHostPort(std::string_view text) {
   return HostPort{std::move(host), static_cast<uint16_t>(port)};
 }
 
+bool IsWildcardHost(std::string_view host) {
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
 }  // namespace cairn::net

@@ -19,6 +19,10 @@ struct HostPort {
 // "host:port", "[v6]:port" or ":port". InvalidArgument otherwise.
 Result<HostPort> ParseHostPort(std::string_view text);
 
+// Whether HOST means every address of this machine ("", "0.0.0.0", "::"):
+// a host to listen on, never one to tell a client to dial.
+bool IsWildcardHost(std::string_view host);
+
 }  // namespace cairn::net
 
 #endif  // CAIRN_LIB_NET_ADDRESS_H_

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lib/crypto/pki.h"
+#include "lib/net/address.h"
 #include "lib/net/client.h"
 #include "lib/net/connection.h"
 #include "lib/net/run_sync.h"
@@ -194,6 +195,31 @@ class NetTest : public ::testing::Test {
 };
 
 Pki* NetTest::pki_ = nullptr;
+
+TEST(AddressTest, ParsesHostPortForms) {
+  auto v4 = ParseHostPort("vault.city.gov:7420");
+  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
+  EXPECT_EQ(v4->host, "vault.city.gov");
+  EXPECT_EQ(v4->port, 7420);
+  auto v6 = ParseHostPort("[::1]:8443");
+  ASSERT_TRUE(v6.ok()) << v6.status().ToString();
+  EXPECT_EQ(v6->host, "::1");
+  auto any = ParseHostPort(":7420");
+  ASSERT_TRUE(any.ok());
+  EXPECT_EQ(any->host, "");
+  EXPECT_NE(ParseHostPort("vault").status().ToString().find("the port is missing"),
+            std::string::npos);
+  EXPECT_NE(ParseHostPort("::1:80").status().ToString().find("[addr]:port"), std::string::npos);
+  EXPECT_FALSE(ParseHostPort("h:99999").ok());
+  EXPECT_FALSE(ParseHostPort("user@h:1").ok());
+}
+
+TEST(AddressTest, WildcardHostsAreNotDialled) {
+  for (const char* any : {"", "0.0.0.0", "::"}) EXPECT_TRUE(IsWildcardHost(any)) << any;
+  for (const char* one : {"127.0.0.1", "::1", "vault.city.gov", "10.0.2.15"}) {
+    EXPECT_FALSE(IsWildcardHost(one)) << one;
+  }
+}
 
 TEST_F(NetTest, EchoesFramesBothWaysIncluding16MiB) {
   StartEchoServer(ServerContext());

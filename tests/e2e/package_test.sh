@@ -6,8 +6,9 @@
 # the maintainer scripts made the cairn user and /var/lib/cairn, the vault
 # is initialised as cairn and served with the packaged config file; an agent
 # from the agent package enrols, backs up, and cairn-restore restores the
-# files. Then the packages are installed again over themselves (an upgrade):
-# data and an edited conffile stay. systemd is not running in the root: the
+# files. The first install is of these packages relabelled as an older
+# release; the upgrade to this build keeps data and config, and a reinstall
+# over an edited conffile keeps the edit. systemd is not running in the root: the
 # units are checked with systemd-analyze verify on this host instead.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,6 +59,18 @@ if command -v systemd-analyze >/dev/null; then
   check "systemd-analyze verify finds nothing wrong in the units" test ! -s "$WORK/units2.txt"
 fi
 
+# An older release to upgrade from: these packages relabelled 0.0.9~old,
+# whose vault.toml lacks the [storage] section that 0.1.0 added.
+mkdir -p "$WORK/old"
+for d in "${debs[@]}"; do
+  x=$WORK/old/x
+  rm -rf "$x" && dpkg-deb -R "$d" "$x"
+  sed -i 's/^Version: .*/Version: 0.0.9~old/' "$x/DEBIAN/control"
+  [[ -f $x/etc/cairn/vault.toml ]] && sed -i '/^\[storage\]/,$d' "$x/etc/cairn/vault.toml"
+  dpkg-deb -b -Zxz "$x" "$WORK/old/" >/dev/null
+done
+rm -rf "$WORK/old/x"
+
 # A fresh Debian 12 root.
 mmdebstrap --variant=apt --quiet bookworm "$R" http://deb.debian.org/debian >"$WORK/mmdebstrap.log" 2>&1 ||
   { tail -5 "$WORK/mmdebstrap.log"; fail "mmdebstrap a Debian 12 root"; finish; }
@@ -65,11 +78,12 @@ mount -t proc proc "$R/proc"
 mount --bind /dev "$R/dev"
 cp /etc/resolv.conf "$R/etc/resolv.conf"
 cp "${debs[@]}" "$R/tmp/"
+mkdir -p "$R/tmp/old" && cp "$WORK"/old/*.deb "$R/tmp/old/"
 in_root() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
-in_root sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/cairn-*.deb' \
+in_root sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/old/cairn-*.deb' \
   >"$WORK/install.log" 2>&1 && r=0 || r=$?
 tail -3 "$WORK/install.log"
-check "apt installs the four packages and their dependencies into a fresh Debian 12 root" test "$r" = 0
+check "apt installs the four (older) packages and their dependencies into a fresh Debian 12 root" test "$r" = 0
 check "the maintainer scripts made the cairn system user" in_root getent passwd cairn
 check "and /var/lib/cairn, owned by it" test "$(stat -c %u:%a "$R/var/lib/cairn")" = "$(in_root id -u cairn):750"
 
@@ -78,7 +92,7 @@ hport=$(free_port)
 in_root runuser -u cairn -- cairn-vault init --data /var/lib/cairn/vault --json >"$WORK/init.json"
 check "the vault is initialised as the cairn user" test "$(json "$WORK/init.json" ok)" = True
 in_root runuser -u cairn -- cairn-vault serve --data /var/lib/cairn/vault --config /etc/cairn/vault.toml \
-  --listen "127.0.0.1:$port" --http "127.0.0.1:$hport" >"$WORK/serve.log" 2>&1 &
+  --listen "0.0.0.0:$port" --http "127.0.0.1:$hport" >"$WORK/serve.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 1 100); do grep -q "REST API and console" "$WORK/serve.log" && break; sleep 0.1; done
 check "it serves with the packaged config, and the console from the package" grep -q "web console: .*/usr/share/cairn/web" "$WORK/serve.log"
@@ -86,20 +100,41 @@ in_root runuser -u cairn -- cairn-vault department create finance --data /var/li
 token=$(in_root runuser -u cairn -- cairn-vault token create --department finance --data /var/lib/cairn/vault)
 in_root cairn-agent enroll --vault "127.0.0.1:$port" --token "$token" --state /var/lib/cairn/agent --host fin-srv >/dev/null
 mkdir -p "$R/srv/data" && head -c 3000000 /dev/urandom >"$R/srv/data/a.bin" && echo hello >"$R/srv/data/b.txt"
+check "an agent of a vault listening on 0.0.0.0 keeps the address it enrolled with" \
+  grep -q "127.0.0.1:$port" "$R/var/lib/cairn/agent/agent.toml"
 in_root cairn-agent backup --state /var/lib/cairn/agent /srv/data >"$WORK/backup.txt" 2>&1 && r=0 || r=$?
 check "the packaged agent backs up" bash -c "[[ $r == 0 ]] && grep -q '^snapshot ' $WORK/backup.txt"
 in_root cairn-restore restore latest --state /var/lib/cairn/agent --target /srv/restored >/dev/null 2>&1 || true
 check "and cairn-restore restores the same files" diff -r "$R/srv/data" "$R/srv/restored/srv/data"
 
-# An upgrade (the same packages again, as a newer one would): data and an
-# edited conffile stay.
+# An upgrade from 0.0.9~old to this build, with the vault serving: data and
+# config stay; the unedited conffile becomes the new release's.
+in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/cairn-*.deb' \
+  >"$WORK/upgrade.log" 2>&1 && r=0 || r=$?
+tail -2 "$WORK/upgrade.log"
+check "the packages upgrade from 0.0.9~old to $(dpkg-deb -f "${debs[0]}" Version)" \
+  bash -c "[[ $r == 0 ]] && [[ \$(chroot $R dpkg-query -W -f '\${Version}' cairn-vault) == $(dpkg-deb -f "${debs[0]}" Version) ]]"
+check "the unedited conffile is the new release's" grep -q '^\[storage\]' "$R/etc/cairn/vault.toml"
+for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait 2>/dev/null || true
+PIDS=()
+in_root runuser -u cairn -- cairn-vault serve --data /var/lib/cairn/vault --config /etc/cairn/vault.toml \
+  --listen "0.0.0.0:$port" --http "127.0.0.1:$hport" >"$WORK/serve2.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do grep -q "REST API and console" "$WORK/serve2.log" && break; sleep 0.1; done
+echo more >"$R/srv/data/c.txt"
+in_root cairn-agent backup --state /var/lib/cairn/agent /srv/data >"$WORK/backup2.txt" 2>&1 && r=0 || r=$?
+check "the upgraded vault serves the same data: the agent backs up again" \
+  bash -c "[[ $r == 0 ]] && grep -q '^snapshot ' $WORK/backup2.txt"
+in_root runuser -u cairn -- cairn-vault snapshot list --department finance --data /var/lib/cairn/vault >"$WORK/list.txt" 2>&1
+check "and both snapshots are listed" test "$(grep -c fin-srv "$WORK/list.txt")" = 2
+
+# A reinstall over an edited conffile keeps the edit.
 echo "# edited by the city's admin" >>"$R/etc/cairn/vault.toml"
 in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall -o Dpkg::Options::=--force-confold /tmp/cairn-*.deb' \
-  >"$WORK/upgrade.log" 2>&1 && r=0 || r=$?
+  >"$WORK/reinstall.log" 2>&1 && r=0 || r=$?
 check "installing the packages over themselves succeeds" test "$r" = 0
 check "the edited conffile is kept" grep -q "edited by the city's admin" "$R/etc/cairn/vault.toml"
-in_root runuser -u cairn -- cairn-vault snapshot list --department finance --data /var/lib/cairn/vault >"$WORK/list.txt" 2>&1
-check "the vault's snapshots are still there" grep -q "fin-srv" "$WORK/list.txt"
 
 # A data directory of a newer format is refused, saying so.
 sed -i 's/^format = .*/format = 99/' "$R/var/lib/cairn/vault/vault.toml"

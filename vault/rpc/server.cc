@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "lib/net/address.h"
 #include "lib/net/on_pool.h"
 #include "lib/net/tls.h"
 #include "vault/rpc/connection.h"
@@ -80,9 +81,13 @@ Result<uint16_t> VaultServer::Start(asio::io_context& io) {
   server_ = std::make_unique<net::Server>(
       io, ctx, [this](std::shared_ptr<net::Connection> c) { return Handle(std::move(c)); }, so);
   CAIRN_ASSIGN_OR_RETURN(uint16_t port, server_->Listen(options_.listen));
-  std::string advertised = options_.listen;
-  if (auto colon = advertised.rfind(':'); colon != std::string::npos) {
-    advertised = advertised.substr(0, colon + 1) + std::to_string(port);
+  // What agents are told to dial when no addresses are configured: the
+  // listen address with its real port, unless it is a wildcard (0.0.0.0
+  // names no host to dial); then an agent keeps the address it enrolled with.
+  std::string advertised;
+  if (auto hp = net::ParseHostPort(options_.listen); hp.ok() && !net::IsWildcardHost(hp->host)) {
+    const bool v6 = hp->host.find(':') != std::string::npos;
+    advertised = (v6 ? "[" + hp->host + "]" : hp->host) + ":" + std::to_string(port);
   }
   service_->set_advertised_address(advertised);
   server_->Start();

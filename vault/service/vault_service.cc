@@ -234,7 +234,7 @@ Result<proto::EnrollResponse> VaultService::Enroll(const Actor& actor,
                            crypto::ParseIdentity(resp.certificate_pem));
     // Known to the catalog (department 0), so it can be listed and revoked.
     CAIRN_RETURN_IF_ERROR(catalog->AddAgent({issued.serial_hex, 0, req.hostname, Now(), false, 0}));
-    resp.vault_addresses = {options_.advertised_address};
+    if (!options_.advertised_address.empty()) resp.vault_addresses = {options_.advertised_address};
     spdlog::info("enrolled replicator {} (certificate {}) from {}", req.hostname, issued.serial_hex,
                  actor.address);
     return resp;

@@ -94,6 +94,13 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
         {"max_running_jobs", num(&c.scheduler.max_running_jobs, 100000)},
         {"retention_interval_seconds", num(&c.scheduler.retention_interval_seconds, 30 * 86400)},
         {"drill_retry_seconds", num(&c.scheduler.drill_retry_seconds, 30 * 86400)}}},
+      {"pack_store",
+       {{"kind", str(&c.pack_store.kind)},
+        {"pool", str(&c.pack_store.pool)},
+        {"ceph_conf", str(&c.pack_store.ceph_conf)},
+        {"ceph_user", str(&c.pack_store.ceph_user)},
+        {"namespace_prefix", str(&c.pack_store.namespace_prefix)},
+        {"op_timeout_seconds", num(&c.pack_store.op_timeout_seconds, 3600)}}},
       {"storage",
        {{"gc_schedule", str(&c.storage.gc_schedule)},
         {"compact_below_percent", num(&c.storage.compact_below_percent, 100)},
@@ -155,6 +162,20 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
     return Status::InvalidArgument(path +
                                    ": key 'storage.pack_target_bytes' must be 0 or at least "
                                    "1048576 (1 MiB)");
+  }
+  const PackStoreConfig& ps = c.pack_store;
+  if (ps.kind == "rados") {
+    for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"pool", &ps.pool},
+                                     {"ceph_conf", &ps.ceph_conf},
+                                     {"ceph_user", &ps.ceph_user},
+                                     {"namespace_prefix", &ps.namespace_prefix}}) {
+      if (value->empty()) {
+        return Status::InvalidArgument(path + ": [pack_store] of kind \"rados\" needs key '" +
+                                       key + "'");
+      }
+    }
+  } else if (!ps.kind.empty() && ps.kind != "local") {
+    return Status::InvalidArgument(path + ": key 'pack_store.kind' must be \"local\" or \"rados\"");
   }
   c.format = static_cast<int>(format);
   c.threads = static_cast<int>(threads);

@@ -82,9 +82,19 @@ struct MaintenanceOptions {
   uint64_t pack_target_bytes = 0;
 };
 
+// [pack_store]: where the data directory's packs live, written by
+// `cairn-vault init --store` (doc/design.md section 26). kind "" or "local":
+// DATA/packs; "rados": a Ceph pool.
+struct PackStoreConfig {
+  std::string kind;
+  std::string pool, ceph_conf, ceph_user, namespace_prefix;
+  uint64_t op_timeout_seconds = 0;  // 0: the store's default
+};
+
 struct VaultConfig {
   int format = 0;
   std::string site;
+  PackStoreConfig pack_store;
   // [serve]: empty/0 when not set.
   std::string listen, http, web_root;
   int threads = 0;

@@ -97,8 +97,9 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   if (!options.serve.listen.empty()) {
     server = std::make_unique<VaultServer>(&service, serve);
     CAIRN_ASSIGN_OR_RETURN(uint16_t port, server->Start(io));
-    spdlog::info("{} (site {}) {} {} (port {}) from {}", options.what, vault->site(),
-                 options.serving, options.serve.listen, port, options.data_dir);
+    spdlog::info("{} (site {}) {} {} (port {}) from {}; packs in {}", options.what, vault->site(),
+                 options.serving, options.serve.listen, port, options.data_dir,
+                 vault->store()->packs()->Describe());
   }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor,
                          Monitor::Start(&service, options.monitor));

@@ -16,6 +16,7 @@
 #include "lib/crypto/hash.h"
 #include "lib/crypto/random.h"
 #include "lib/io/uring_env.h"
+#include "vault/config.h"
 
 namespace cairn::vault {
 namespace {
@@ -50,8 +51,15 @@ Result<crypto::SecretKey> DecodeMasterKey(ByteView b, const std::string& path) {
 }
 
 // vault.toml, written through toml++ so that any site name is quoted right.
-std::string FormatVaultConfig(std::string_view site) {
+std::string FormatVaultConfig(std::string_view site, const RadosStoreOptions& rados) {
   toml::table t{{"format", kVaultFormatVersion}, {"site", std::string(site)}};
+  if (!rados.pool.empty()) {
+    t.insert("pack_store", toml::table{{"kind", "rados"},
+                                       {"pool", rados.pool},
+                                       {"ceph_conf", rados.ceph_conf},
+                                       {"ceph_user", rados.user},
+                                       {"namespace_prefix", rados.prefix}});
+  }
   std::ostringstream out;
   out << "# Cairn vault; created by cairn-vault init\n" << t << "\n";
   return out.str();
@@ -78,6 +86,15 @@ Result<InitResult> InitVault(const InitOptions& options) {
                                      " is not empty; init needs a new or empty directory");
     }
   }
+  // A pool: reached, and this vault's namespace prefix chosen, before
+  // anything is written.
+  RadosStoreOptions rados = options.rados;
+  if (!rados.pool.empty()) {
+    Bytes nonce(4);
+    env->FillRandom(nonce);
+    rados.prefix = "v-" + ToHex(nonce) + "/";
+    CAIRN_RETURN_IF_ERROR(OpenRadosPackStore(rados).status());
+  }
   CAIRN_RETURN_IF_ERROR(env->CreateDirs(options.data_dir).WithContext("create data directory"));
   if (::access(options.data_dir.c_str(), W_OK) != 0) {
     return ErrnoToStatus(errno, "data directory " + options.data_dir);
@@ -101,6 +118,7 @@ Result<InitResult> InitVault(const InitOptions& options) {
   result.admin_user = "admin";
   CAIRN_ASSIGN_OR_RETURN(result.admin_password, crypto::RandomPassword());
   result.ca_fingerprint = pki->pinned_fingerprint();
+  result.pack_store = rados.pool.empty() ? "local:" + p.packs() : "rados:" + rados.pool + "/" + rados.prefix;
   CAIRN_RETURN_IF_ERROR(AuditLog::Create(env, options.data_dir));
   {
     CAIRN_ASSIGN_OR_RETURN(auto lmdb, repo::LmdbEnv::Open(p.lmdb(), {}));
@@ -115,7 +133,7 @@ Result<InitResult> InitVault(const InitOptions& options) {
                                           {"first_admin", result.admin_user}}));
   }
   CAIRN_RETURN_IF_ERROR(
-      io::WriteFileAtomically(env, p.config(), AsBytes(FormatVaultConfig(options.site))));
+      io::WriteFileAtomically(env, p.config(), AsBytes(FormatVaultConfig(options.site, rados))));
   return result;
 }
 
@@ -157,6 +175,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& data_dir,
     return Status::Corruption(p.config() + " line " + std::to_string(e.source().begin.line) + ": " +
                               std::string(e.description()));
   }
+  CAIRN_ASSIGN_OR_RETURN(VaultConfig config, ParseConfig(AsString(*config_bytes), p.config()));
   CAIRN_ASSIGN_OR_RETURN(Bytes mk, io::ReadFileToBytes(env, p.master_key()));
   CAIRN_ASSIGN_OR_RETURN(v->master_key_, DecodeMasterKey(mk, p.master_key()));
   SecureZero(mk.data(), mk.size());
@@ -180,8 +199,20 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& data_dir,
   CAIRN_ASSIGN_OR_RETURN(v->catalog_, Catalog::Open(v->lmdb_.get()));
   CAIRN_ASSIGN_OR_RETURN(v->audit_, AuditLog::Open(env, data_dir, v->catalog_.get()));
   if (options.serve) {
-    io::Env* pack_env = options.pack_env != nullptr ? options.pack_env : io::UringEnv::Default();
-    CAIRN_ASSIGN_OR_RETURN(v->packs_, OpenLocalPackStore(pack_env, p.packs()));
+    if (config.pack_store.kind == "rados") {
+      RadosStoreOptions ro;
+      ro.pool = config.pack_store.pool;
+      ro.ceph_conf = config.pack_store.ceph_conf;
+      ro.user = config.pack_store.ceph_user;
+      ro.prefix = config.pack_store.namespace_prefix;
+      if (config.pack_store.op_timeout_seconds > 0) {
+        ro.op_timeout = std::chrono::seconds(config.pack_store.op_timeout_seconds);
+      }
+      CAIRN_ASSIGN_OR_RETURN(v->packs_, OpenRadosPackStore(ro));
+    } else {
+      io::Env* pack_env = options.pack_env != nullptr ? options.pack_env : io::UringEnv::Default();
+      CAIRN_ASSIGN_OR_RETURN(v->packs_, OpenLocalPackStore(pack_env, p.packs()));
+    }
     ChunkStoreOptions so;
     so.packs = v->packs_.get();
     so.pack_target_size = options.pack_target_size;

@@ -1,11 +1,13 @@
 // A vault's data directory, opened: the resources every part of the vault
 // shares. The rules that act on them live in service/ (VaultService).
 //
-//   DIR/vault.toml     site name and format version (toml++)
+//   DIR/vault.toml     site name, format version, and where the packs are
+//                      ([pack_store]; config.h)
 //   DIR/master.key     the master key (0600): wraps every department's keys
 //   DIR/ca/, DIR/tls/, DIR/replica/   the certificate authority (pki/)
 //   DIR/lmdb/          chunk index, pack catalog, catalog (LMDB)
-//   DIR/packs/         pack files, one directory per department (store/)
+//   DIR/packs/         pack files, one directory per department (store/),
+//                      or objects in a Ceph pool (store/rados_pack_store.h)
 //   DIR/promotions.log failovers and failbacks, appended and fsynced
 //   DIR/audit/         the audit trail and its signing key (audit/audit_log.h)
 //
@@ -28,6 +30,7 @@
 #include "vault/pki/authority.h"
 #include "vault/store/chunk_store.h"
 #include "vault/store/pack_store.h"
+#include "vault/store/rados_pack_store.h"
 
 namespace cairn::vault {
 
@@ -48,12 +51,17 @@ struct InitOptions {
   io::Env* env = nullptr;
   // Who initialises it, for the audit trail's first entry ("local:root").
   std::string actor = "local";
+  // Packs in a Ceph pool instead of DIR/packs when `rados.pool` is set
+  // (its `prefix` is chosen here). The cluster is reached before anything
+  // is written.
+  RadosStoreOptions rados;
 };
 
 struct InitResult {
   std::string admin_user;      // "admin"
   std::string admin_password;  // shown once; only its scrypt hash is stored
   std::string ca_fingerprint;  // SHA-256 of the CA certificate
+  std::string pack_store;      // "local:DIR/packs" or "rados:POOL/PREFIX"
 };
 
 // Creates a new vault in `data_dir` (created if missing; an existing
@@ -70,8 +78,9 @@ struct OpenOptions {
   uint64_t pack_target_size = 0;
   // Files of the directory and the clock. Default: the POSIX Env.
   io::Env* env = nullptr;
-  // Where pack I/O goes. Default: the process-wide io_uring Env (it falls
-  // back to pread/pwrite where the kernel has no io_uring).
+  // Where pack I/O goes for a local store. Default: the process-wide
+  // io_uring Env (it falls back to pread/pwrite where the kernel has no
+  // io_uring). A vault whose packs are in RADOS ignores it.
   io::Env* pack_env = nullptr;
 };
 

@@ -14,7 +14,7 @@ make_tree "$WORK/src" 400
 agent_pid=$!
 # Kill once the vault has stored something, but before the backup ends.
 for _ in $(seq 1 200); do
-  stored=$(du -sb "$WORK/vault/packs" | cut -f1)
+  stored=$(packs_bytes "$WORK/vault")
   [[ $stored -gt $((60 * 1048576)) ]] && break
   sleep 0.05
 done
@@ -41,11 +41,11 @@ check "the re-run did not re-send what was stored ($new of $total bytes new)" te
 # The agent killed instead, after its first flush (every 256 MiB): the re-run
 # does not send again what that flush made durable.
 make_tree "$WORK/src2" 400
-base=$(du -sb "$WORK/vault/packs" | cut -f1)
+base=$(packs_bytes "$WORK/vault")
 "$AGENT" backup --state "$WORK/agent" "$WORK/src2" --json >"$WORK/cut2.json" 2>"$WORK/cut2.err" &
 agent_pid=$!
 for _ in $(seq 1 400); do
-  stored=$(du -sb "$WORK/vault/packs" | cut -f1)
+  stored=$(packs_bytes "$WORK/vault")
   [[ $((stored - base)) -gt $((300 * 1048576)) ]] && break
   sleep 0.05
 done

@@ -27,7 +27,6 @@ s1=$(json "$WORK/b1.json" snapshot)
 s2=$(json "$WORK/b2.json" snapshot)
 s3=$(json "$WORK/b3.json" snapshot)
 
-packs_bytes() { du -sb "$WORK/vault/packs" | cut -f1; }
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 "$VAULT" gc "${V[@]}" --dry-run --json >"$WORK/dry0.json"
@@ -35,17 +34,17 @@ check "with nothing forgotten, a dry run finds nothing to remove" \
   test "$(field "$WORK/dry0.json" entries_removed)" = 0
 
 "$VAULT" snapshot forget "$s1" "$s2" --department finance "${V[@]}" >/dev/null
-before=$(packs_bytes)
+before=$(packs_bytes "$WORK/vault")
 "$VAULT" gc "${V[@]}" --dry-run --json >"$WORK/dry.json"
 "$VAULT" gc "${V[@]}" --dry-run >"$WORK/dry.txt"
 check "a dry run finds the forgotten snapshots' chunks" \
   test "$(field "$WORK/dry.json" entries_removed)" -gt 100
 check "a dry run says what it would free" test "$(field "$WORK/dry.json" bytes_freed)" -gt 1000000
 check "a dry run shows space per department" grep -q 'finance' "$WORK/dry.txt"
-check "a dry run changes nothing" test "$(packs_bytes)" = "$before"
+check "a dry run changes nothing" test "$(packs_bytes "$WORK/vault")" = "$before"
 
 "$VAULT" gc "${V[@]}" --json >"$WORK/gc.json"
-after=$(packs_bytes)
+after=$(packs_bytes "$WORK/vault")
 echo "packs: $before bytes before, $after after; $(cat "$WORK/gc.json")"
 check "GC removes what the dry run counted" \
   test "$(field "$WORK/gc.json" entries_removed)" = "$(field "$WORK/dry.json" entries_removed)"

@@ -34,8 +34,65 @@ finish() {
   [[ $FAILED -eq 0 ]]
 }
 
+# --- Where a vault's packs are ------------------------------------------------
+# In VAULT_DIR/packs; or, with CAIRN_TEST_STORE=rados (ctest's e2e.rados.*
+# entries, which tests/ceph/with-cluster runs beside a fresh Ceph cluster),
+# in that cluster's pool "cairn", one namespace prefix per vault.
+STORE_FLAGS=()
+if [[ ${CAIRN_TEST_STORE:-local} == rados ]]; then
+  STORE_FLAGS=(--store rados:cairn --ceph-user admin
+    --ceph-conf "${CAIRN_CEPH_CONF:?CAIRN_TEST_STORE=rados runs under tests/ceph/with-cluster}")
+fi
+rados_() { timeout 60 rados --conf "$CAIRN_CEPH_CONF" -p cairn "$@"; }
+# pack_prefix VAULT_DIR: the vault's namespace prefix in the pool; empty for
+# a local store.
+pack_prefix() { sed -n "s/^namespace_prefix = '\(.*\)'$/\1/p" "$1/vault.toml"; }
+# pack_objects VAULT_DIR: "NAMESPACE OBJECT" for each of its packs in the pool.
+pack_objects() {
+  rados_ ls --all | awk -F'\t' -v p="$(pack_prefix "$1")" 'index($1, p) == 1 && $2 ~ /\.pack$/ {print $1, $2}'
+}
+# packs_dir VAULT_DIR: a directory of the vault's packs as files,
+# DEPARTMENT/ID.pack: the store itself when local; else a fresh copy from the
+# pool, and packs_put writes changed files back.
+packs_dir() {
+  if [[ -z $(pack_prefix "$1") ]]; then echo "$1/packs"; return; fi
+  local out=$WORK/rados-packs/$(basename "$1") ns obj
+  rm -rf "$out" && mkdir -p "$out"
+  pack_objects "$1" | while read -r ns obj; do
+    mkdir -p "$out/${ns##*/}" && rados_ -N "$ns" get "$obj" "$out/${ns##*/}/$obj"
+  done
+  echo "$out"
+}
+# packs_put VAULT_DIR FILE...: files of packs_dir back into the pool.
+packs_put() {
+  local v=$1 prefix f
+  shift
+  prefix=$(pack_prefix "$v")
+  [[ -n $prefix ]] || return 0
+  for f in "$@"; do rados_ -N "$prefix$(basename "$(dirname "$f")")" put "$(basename "$f")" "$f"; done
+}
+# packs_bytes VAULT_DIR: what its packs take.
+packs_bytes() {
+  if [[ -z $(pack_prefix "$1") ]]; then du -sb "$1/packs" | cut -f1; return; fi
+  # One client for the whole sum (Debian's python3-rados): quick enough for
+  # the tests that poll it while a backup runs.
+  timeout 60 /usr/bin/python3 - "$CAIRN_CEPH_CONF" "$(pack_prefix "$1")" <<'EOF'
+import sys, rados
+with rados.Rados(conffile=sys.argv[1], name="client.admin") as cluster:
+    with cluster.open_ioctx("cairn") as io:
+        io.set_namespace(rados.LIBRADOS_ALL_NSPACES)
+        total = 0
+        for o in io.list_objects():
+            if o.nspace.startswith(sys.argv[2]) and o.key.endswith(".pack"):
+                io.set_namespace(o.nspace)
+                total += io.stat(o.key)[0]
+                io.set_namespace(rados.LIBRADOS_ALL_NSPACES)
+        print(total)
+EOF
+}
+
 # vault_init DIR: a new vault in DIR.
-vault_init() { "$VAULT" init --data "$1" --json >"$1.init.json"; }
+vault_init() { "$VAULT" init --data "$1" "${STORE_FLAGS[@]}" --json >"$1.init.json"; }
 
 # vault_start DIR PORT: serve DIR on 127.0.0.1:PORT in the background; sets
 # VAULT_PID. Waits until it listens.

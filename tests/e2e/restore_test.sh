@@ -111,7 +111,7 @@ check "--verify-only passes clean" grep -q "no damage" "$WORK/v1.txt"
 
 # --- a flipped byte in a pack -------------------------------------------
 vault_stop
-pack=$(ls -S "$WORK"/vault/packs/*/*.pack | head -1)  # the largest: holds big.bin's data
+pack=$(ls -S "$(packs_dir "$WORK/vault")"/*/*.pack | head -1)  # the largest: holds big.bin's data
 cp "$pack" "$WORK/pack.bak"
 python3 - "$pack" <<'EOF'
 import sys
@@ -125,6 +125,7 @@ with open(path, "r+b") as f:
     f.seek(off)
     f.write(bytes([b[0] ^ 0x01]))
 EOF
+packs_put "$WORK/vault" "$pack"
 vault_start "$WORK/vault" "$port"
 set +e
 "$RESTORE" restore latest "${ST[@]}" --verify-only --json >"$WORK/v2.json" 2>/dev/null
@@ -145,6 +146,7 @@ for p in $damaged; do
 done
 vault_stop
 cp "$WORK/pack.bak" "$pack"
+packs_put "$WORK/vault" "$pack"
 vault_start "$WORK/vault" "$port"
 
 # --- a crafted "../" entry ----------------------------------------------

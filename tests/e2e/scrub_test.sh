@@ -52,10 +52,12 @@ for s in json.load(sys.stdin)["snapshots"]: print(s["id"])' | while read -r id; 
   done
 }
 
-# flip DIR N SEED: flips N random bytes across DIR/packs, recording what each
+# flip DIR N SEED: flips N random bytes across the packs of vault DIR, recording what each
 # lands in (a record's chunk ID, or a pack's header or footer).
 flip() {
-  python3 - "$1/packs" "$2" "$3" "$WORK/flips-$(basename "$1").json" <<'EOF'
+  local dir
+  dir=$(packs_dir "$1")
+  python3 - "$dir" "$2" "$3" "$WORK/flips-$(basename "$1").json" <<'EOF'
 import json, os, random, struct, sys
 root, n, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = random.Random(seed)
@@ -71,8 +73,10 @@ for d in sorted(os.listdir(root)):
             entries.append((data[e:e + 32].hex(), *struct.unpack_from("<QI", data, e + 32)))
         packs.append((p, len(data), index_offset, entries))
 hits = {"records": [], "packs": []}
+changed = set()
 for k in range(n):
     p, size, index_offset, entries = rng.choice(packs)
+    changed.add(p)
     off = rng.randrange(size)
     if k == 0: off = size - 1 - rng.randrange(48)  # a trailer
     if k == 1: off = rng.randrange(32)             # a header
@@ -82,7 +86,7 @@ for k in range(n):
         f.seek(off)
         f.write(bytes([b[0] ^ (1 << rng.randrange(8))]))
     if off < 32 or off >= index_offset:
-        hits["packs"].append(p)
+        hits["packs"].append(os.path.relpath(p, root))  # DEPARTMENT/ID.pack, in any store's name
     else:
         for cid, start, length in entries:
             if start <= off < start + length:
@@ -92,7 +96,11 @@ hits["records"] = sorted(set(hits["records"]))
 hits["packs"] = sorted(set(hits["packs"]))
 json.dump(hits, open(out, "w"))
 print(f"{n} flips: {len(hits['records'])} records, {len(hits['packs'])} headers or footers")
+with open(out + ".changed", "w") as f:
+    f.write("\n".join(sorted(changed)))
 EOF
+  # shellcheck disable=SC2046
+  packs_put "$1" $(cat "$WORK/flips-$(basename "$1").json.changed")
 }
 # detected FLIPS SCRUB_JSON: every flipped record reported damaged, every
 # flipped header or footer reported as a pack problem.

@@ -301,6 +301,15 @@ int main(int argc, char** argv) {
   init->add_option("--host", hosts,
                    "Name or address agents use to reach this vault (repeatable; default "
                    "127.0.0.1, ::1, localhost)");
+  std::string store_spec, ceph_conf = "/etc/ceph/ceph.conf", ceph_user = "admin";
+  init->add_option("--store", store_spec,
+                   "Where the packs go: local (DATA/packs, the default) or rados:POOL (a Ceph "
+                   "pool; the catalog and index stay in DATA)");
+  init->add_option("--ceph-conf", ceph_conf, "With --store rados:POOL: the cluster's ceph.conf")
+      ->capture_default_str();
+  init->add_option("--ceph-user", ceph_user,
+                   "With --store rados:POOL: the Ceph client name, without \"client.\"")
+      ->capture_default_str();
   init->add_flag("--json", flags.json, "Print the result as one JSON object");
 
   auto* serve = app.add_subcommand("serve", "Run the vault: TLS listener for agents");
@@ -695,6 +704,17 @@ int main(int argc, char** argv) {
   if (*init) {
     cairn::vault::InitOptions opts{data_dir, site, hosts};
     opts.actor = cairn::vault::Actor::Local().AuditName();
+    if (store_spec.starts_with("rados:")) {
+      opts.rados.pool = store_spec.substr(6);
+      opts.rados.ceph_conf = ceph_conf;
+      opts.rados.user = ceph_user;
+      if (opts.rados.pool.empty()) {
+        return Fail(json, cairn::Status::InvalidArgument("--store rados:POOL names no pool"));
+      }
+    } else if (!store_spec.empty() && store_spec != "local") {
+      return Fail(json, cairn::Status::InvalidArgument("--store must be local or rados:POOL, not \"" +
+                                                       store_spec + "\""));
+    }
     auto r = cairn::vault::InitVault(opts);
     if (!r.ok()) return Fail(json, r.status());
     Print(json,
@@ -703,9 +723,10 @@ int main(int argc, char** argv) {
            {"site", site},
            {"admin_user", r->admin_user},
            {"admin_password", r->admin_password},
-           {"ca_fingerprint", r->ca_fingerprint}},
+           {"ca_fingerprint", r->ca_fingerprint},
+           {"pack_store", r->pack_store}},
           "Vault created in " + data_dir + " (site " + site + ")\n" + "  CA fingerprint:  " +
-              r->ca_fingerprint + "\n" + "  admin user:      " + r->admin_user + "\n" +
+              r->ca_fingerprint + "\n" + "  packs:           " + r->pack_store + "\n" + "  admin user:      " + r->admin_user + "\n" +
               "  admin password:  " + r->admin_password + "\n" +
               "The password is shown only now; store it safely.\n");
     return 0;

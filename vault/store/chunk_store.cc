@@ -264,19 +264,24 @@ Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored,
   auto existing = index_->Lookup(department, id);
   if (existing.ok()) return Status::OK();
   if (!existing.status().IsNotFound()) return existing.status();
-  if (!dept->open) CAIRN_RETURN_IF_ERROR(StartPack(department, dept));
-  auto entry = dept->open->writer->Append(record);
-  if (!entry.ok()) {
+  auto poisoned = [&](const Status& s) {
     // The pack is poisoned (doc/design.md 6.4): nothing since the last flush
     // can be trusted. Drop it; start-up recovery cuts its tail, and the
-    // agent re-sends what the vault does not report as stored.
+    // agent re-sends what the vault does not report as stored. A pack that
+    // cannot be made (a full disk, a cluster that does not answer) drops
+    // the unflushed packs too: their writes may have failed the same way.
     dept->open.reset();
     dept->full.clear();
     dept->pending.clear();
     dept->pending_bases.clear();
     dept->pending_ids.clear();
-    return entry.status();
+    return s;
+  };
+  if (!dept->open) {
+    if (Status s = StartPack(department, dept); !s.ok()) return poisoned(s);
   }
+  auto entry = dept->open->writer->Append(record);
+  if (!entry.ok()) return poisoned(entry.status());
   dept->pending.push_back({id, repo::ChunkLocation{dept->open->id, entry->offset, entry->length,
                                                    LocationFlags(*entry)}});
   if (delta_base != nullptr) dept->pending_bases.push_back({id, *delta_base});

@@ -2,12 +2,15 @@
 // every PackStore must pass, run here against the local store over each of
 // the Envs it is used with: POSIX and io_uring on a real directory, memory,
 // and the fault-injection Env that simulates power loss beneath it. A new
-// store (Ceph RADOS) joins by adding its factory to kStores.
+// store joins by adding its factory to kStores, as the Ceph RADOS store
+// has (run against a real single-node cluster by store.rados_conformance).
 #include "vault/store/pack_store.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
+#include <random>
 #include <thread>
 
 #include "lib/io/fault_injection_env.h"
@@ -16,6 +19,7 @@
 #include "lib/repo/pack.h"
 #include "lib/repo/record.h"
 #include "lib/repo/test_util.h"
+#include "vault/store/rados_pack_store.h"
 
 namespace cairn::vault {
 namespace {
@@ -64,11 +68,35 @@ const StoreKind kStores[] = {
        f.store = std::move(*OpenLocalPackStore(f.fault.get(), "/v/packs"));
        return f;
      }},
+    // A real Ceph cluster (tests/ceph/cluster), named by CAIRN_CEPH_CONF:
+    // ctest's store.rados_conformance starts one and runs this suite on it.
+    // Each test has a namespace prefix of its own.
+    {"Rados",
+     [](const std::string&) {
+       Fixture f;
+       const char* conf = std::getenv("CAIRN_CEPH_CONF");
+       if (conf == nullptr) return f;
+       RadosStoreOptions o;
+       o.pool = "cairn";
+       o.ceph_conf = conf;
+       o.user = "admin";
+       o.prefix = "test-" + std::to_string(std::random_device{}()) + "/";
+       o.op_timeout = std::chrono::seconds(20);
+       o.write_chunk = 64 << 10;  // several writes in flight per pack
+       auto store = OpenRadosPackStore(o);
+       EXPECT_TRUE(store.ok()) << store.status().ToString();
+       if (store.ok()) f.store = std::move(*store);
+       return f;
+     }},
 };
 
 class PackStoreConformance : public ::testing::TestWithParam<StoreKind> {
  protected:
   void SetUp() override {
+    if (std::string(GetParam().name) == "Rados" && std::getenv("CAIRN_CEPH_CONF") == nullptr) {
+      GTEST_SKIP() << "no Ceph cluster: CAIRN_CEPH_CONF is unset (ctest's "
+                      "store.rados_conformance runs this suite on one)";
+    }
     fixture_ = GetParam().make(scratch_.path());
     ASSERT_NE(fixture_.store, nullptr);
     store_ = fixture_.store.get();

@@ -170,8 +170,8 @@ Result<VaultConfig> ParseConfig(std::string_view text, const std::string& path) 
                                      {"ceph_user", &ps.ceph_user},
                                      {"namespace_prefix", &ps.namespace_prefix}}) {
       if (value->empty()) {
-        return Status::InvalidArgument(path + ": [pack_store] of kind \"rados\" needs key '" +
-                                       key + "'");
+        return Status::InvalidArgument(path + ": [pack_store] of kind \"rados\" needs key '" + key +
+                                       "'");
       }
     }
   } else if (!ps.kind.empty() && ps.kind != "local") {

@@ -118,7 +118,8 @@ Result<InitResult> InitVault(const InitOptions& options) {
   result.admin_user = "admin";
   CAIRN_ASSIGN_OR_RETURN(result.admin_password, crypto::RandomPassword());
   result.ca_fingerprint = pki->pinned_fingerprint();
-  result.pack_store = rados.pool.empty() ? "local:" + p.packs() : "rados:" + rados.pool + "/" + rados.prefix;
+  result.pack_store =
+      rados.pool.empty() ? "local:" + p.packs() : "rados:" + rados.pool + "/" + rados.prefix;
   CAIRN_RETURN_IF_ERROR(AuditLog::Create(env, options.data_dir));
   {
     CAIRN_ASSIGN_OR_RETURN(auto lmdb, repo::LmdbEnv::Open(p.lmdb(), {}));

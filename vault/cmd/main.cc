@@ -712,8 +712,8 @@ int main(int argc, char** argv) {
         return Fail(json, cairn::Status::InvalidArgument("--store rados:POOL names no pool"));
       }
     } else if (!store_spec.empty() && store_spec != "local") {
-      return Fail(json, cairn::Status::InvalidArgument("--store must be local or rados:POOL, not \"" +
-                                                       store_spec + "\""));
+      return Fail(json, cairn::Status::InvalidArgument(
+                            "--store must be local or rados:POOL, not \"" + store_spec + "\""));
     }
     auto r = cairn::vault::InitVault(opts);
     if (!r.ok()) return Fail(json, r.status());
@@ -725,9 +725,10 @@ int main(int argc, char** argv) {
            {"admin_password", r->admin_password},
            {"ca_fingerprint", r->ca_fingerprint},
            {"pack_store", r->pack_store}},
-          "Vault created in " + data_dir + " (site " + site + ")\n" + "  CA fingerprint:  " +
-              r->ca_fingerprint + "\n" + "  packs:           " + r->pack_store + "\n" + "  admin user:      " + r->admin_user + "\n" +
-              "  admin password:  " + r->admin_password + "\n" +
+          "Vault created in " + data_dir + " (site " + site + ")\n" +
+              "  CA fingerprint:  " + r->ca_fingerprint + "\n" +
+              "  packs:           " + r->pack_store + "\n" + "  admin user:      " + r->admin_user +
+              "\n" + "  admin password:  " + r->admin_password + "\n" +
               "The password is shown only now; store it safely.\n");
     return 0;
   }

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cerrno>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -85,7 +85,12 @@ class RadosWritableFile : public io::WritableFile {
  public:
   RadosWritableFile(Cluster* cluster, rados_ioctx_t io, std::string oid, uint64_t size,
                     size_t chunk)
-      : cluster_(cluster), io_(io), oid_(std::move(oid)), size_(size), flushed_(size), chunk_(chunk) {}
+      : cluster_(cluster),
+        io_(io),
+        oid_(std::move(oid)),
+        size_(size),
+        flushed_(size),
+        chunk_(chunk) {}
   ~RadosWritableFile() override { (void)Close(); }
 
   // After a failed write the object may have a hole where it failed: every
@@ -126,9 +131,9 @@ class RadosWritableFile : public io::WritableFile {
     if (in_flight_.size() >= kWritesInFlight) CAIRN_RETURN_IF_ERROR(WaitOldest());
     Write w{std::make_unique<Completion>(), Bytes(buffer_.begin(), buffer_.begin() + n)};
     buffer_.erase(buffer_.begin(), buffer_.begin() + n);
-    const int r = rados_aio_write(io_, oid_.c_str(), w.done->get(),
-                                  reinterpret_cast<const char*>(w.data.data()), w.data.size(),
-                                  flushed_);
+    const int r =
+        rados_aio_write(io_, oid_.c_str(), w.done->get(),
+                        reinterpret_cast<const char*>(w.data.data()), w.data.size(), flushed_);
     if (r < 0) return failed_ = cluster_->Error(r, "write " + oid_);
     flushed_ += n;
     in_flight_.push_back(std::move(w));
@@ -438,8 +443,7 @@ class RadosPackStore : public PackStore {
     CAIRN_ASSIGN_OR_RETURN(rados_ioctx_t io, env_->Namespace(kDepartments));
     rados_write_op_t op = rados_create_write_op();
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, nullptr);
-    const int r =
-        rados_write_op_operate(op, io, std::to_string(department).c_str(), nullptr, 0);
+    const int r = rados_write_op_operate(op, io, std::to_string(department).c_str(), nullptr, 0);
     rados_release_write_op(op);
     if (r < 0) return cluster_.Error(r, "register department " + std::to_string(department));
     std::lock_guard<std::mutex> lock(mu_);
@@ -448,8 +452,7 @@ class RadosPackStore : public PackStore {
   }
 
   Result<std::vector<uint64_t>> ListPacks(uint32_t department) override {
-    CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names,
-                           env_->List(std::to_string(department)));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->List(std::to_string(department)));
     std::vector<uint64_t> ids;
     for (const std::string& n : names) {
       uint64_t id = 0;
@@ -523,8 +526,8 @@ Result<std::unique_ptr<PackStore>> OpenRadosPackStore(const RadosStoreOptions& o
   r = rados_connect(cluster);
   const std::string where = "rados store: connect to the cluster of " + o.ceph_conf + " as " + name;
   if (r == -ENOENT) {
-    return fail(Status::NotFound(where + ": no keyring for " + name +
-                                 " (the keyring setting of " + o.ceph_conf + ")"));
+    return fail(Status::NotFound(where + ": no keyring for " + name + " (the keyring setting of " +
+                                 o.ceph_conf + ")"));
   }
   if (r == -EACCES || r == -EPERM) {
     return fail(Status::PermissionDenied(where + ": the cluster refused " + name + "'s key"));

@@ -122,8 +122,10 @@ void MaintenanceRunner::Tick() {
     for (const auto& [key, value] : *requests) {
       if (stopping_) return;
       const std::string id = key.substr(std::string("maintenance/request/").size());
-      (void)catalog->DeleteSetting(key);
+      // Each state is written before the previous one is removed, so a
+      // command following the request (MaintenanceState) always finds one.
       (void)catalog->PutSetting("maintenance/running/" + id, value);
+      (void)catalog->DeleteSetting(key);
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(value, ec);
       boost::json::object result;

@@ -428,17 +428,20 @@ Result<boost::json::object> VaultService::MaintenanceState(const Actor& actor,
   if (key.size() != 16 || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Status::NotFound("no maintenance request " + EscapeForLog(key));
   }
-  if (auto r = vault_->catalog()->GetSetting("maintenance/result/" + key); r.ok()) {
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(*r, ec);
-    if (ec || !v.is_object()) return Status::Corruption("maintenance result " + key);
-    return boost::json::object{{"id", key}, {"state", "done"}, {"result", v}};
-  }
+  // In the order of the request's life: the serving vault writes each
+  // state before it removes the previous one (maintenance.cc), so reads in
+  // this order, each its own transaction, never miss it between two.
   if (vault_->catalog()->GetSetting("maintenance/request/" + key).ok()) {
     return boost::json::object{{"id", key}, {"state", "queued"}};
   }
   if (vault_->catalog()->GetSetting("maintenance/running/" + key).ok()) {
     return boost::json::object{{"id", key}, {"state", "running"}};
+  }
+  if (auto r = vault_->catalog()->GetSetting("maintenance/result/" + key); r.ok()) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(*r, ec);
+    if (ec || !v.is_object()) return Status::Corruption("maintenance result " + key);
+    return boost::json::object{{"id", key}, {"state", "done"}, {"result", v}};
   }
   return Status::NotFound("no maintenance request " + key);
 }

@@ -6,7 +6,7 @@
 //                    BACKUPS CHUNKS CHANGE_PERCENT OUT.json
 //
 // TOKENS has one line per agent: "DEPARTMENT TOKEN". Each agent enrols
-// (STATE_ROOT/<n>), then makes BACKUPS backups at random instants of the
+// (STATE_ROOT/<n>; one enrolled by an earlier run is reused), then makes BACKUPS backups at random instants of the
 // night (NIGHT_SECONDS of wall time), one thread per agent. A backup is one
 // file of CHUNKS chunks of 16 KiB, of which CHANGE_PERCENT change from one
 // backup to the next (the rest deduplicate): have_chunks, the missing
@@ -221,10 +221,13 @@ int main(int argc, char** argv) {
           o.token = tokens[i].second;
           o.state_dir = state_root + "/" + std::to_string(i);
           o.host = tokens[i].first + "-srv" + std::to_string(i);
-          auto r = cairn::client::Enroll(o);
-          if (!r.ok()) {
-            results.Error("enroll: " + r.status().ToString());
-            continue;
+          // A second night reuses the first night's agents.
+          if (!cairn::client::HoldsEnrollment(o.state_dir)) {
+            auto r = cairn::client::Enroll(o);
+            if (!r.ok()) {
+              results.Error("enroll: " + r.status().ToString());
+              continue;
+            }
           }
           auto id = cairn::client::LoadIdentity(o.state_dir);
           if (!id.ok()) {

@@ -17,9 +17,17 @@ command -v mmdebstrap >/dev/null || { echo "SKIP: mmdebstrap missing (scripts/in
 command -v cpack >/dev/null || { echo "SKIP: cpack missing"; exit 77; }
 
 R=$WORK/root
+# in_root_kill SIGNAL: every process whose root is $R (runuser's children
+# outlive a killed runuser, so killing the chroot's PID is not enough).
+in_root_kill() {
+  local p
+  for p in /proc/[0-9]*; do
+    [[ $(readlink "$p/root" 2>/dev/null) == "$R" ]] && kill "-$1" "${p#/proc/}" 2>/dev/null || true
+  done
+}
 pkg_cleanup() {
+  in_root_kill KILL
   for m in proc dev/pts dev sys; do umount -l "$R/$m" 2>/dev/null || true; done
-  pkill -f "chroot $R" 2>/dev/null || true
   cleanup
 }
 trap pkg_cleanup EXIT
@@ -115,8 +123,9 @@ tail -2 "$WORK/upgrade.log"
 check "the packages upgrade from 0.0.9~old to $(dpkg-deb -f "${debs[0]}" Version)" \
   bash -c "[[ $r == 0 ]] && [[ \$(chroot $R dpkg-query -W -f '\${Version}' cairn-vault) == $(dpkg-deb -f "${debs[0]}" Version) ]]"
 check "the unedited conffile is the new release's" grep -q '^\[storage\]' "$R/etc/cairn/vault.toml"
-for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+in_root_kill TERM
 wait 2>/dev/null || true
+for _ in $(seq 1 100); do pgrep -f "cairn-vault serve --data /var/lib/cairn/vault" >/dev/null || break; sleep 0.1; done
 PIDS=()
 in_root runuser -u cairn -- cairn-vault serve --data /var/lib/cairn/vault --config /etc/cairn/vault.toml \
   --listen "0.0.0.0:$port" --http "127.0.0.1:$hport" >"$WORK/serve2.log" 2>&1 &

@@ -18,6 +18,7 @@
 #include "lib/io/env.h"
 #include "lib/repo/record.h"
 #include "lib/repo/tree.h"
+#include "tests/e2e/single_file_root.h"
 
 namespace {
 
@@ -68,15 +69,9 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     if (Status s = (*session)->KeepAlive(); !s.ok()) return Die(s);
   }
-  repo::DirPart root;
-  repo::TreeEntry e;
-  e.name = "held.bin";
-  e.type = repo::EntryType::kFile;
-  e.mode = 0644;
-  e.mtime_ns = 1'700'000'000'000'000'000;
-  e.size = content->size();
-  e.content = {repo::ContentRef{repo::RefKind::kData, data_id, content->size()}};
-  root.entries.push_back(e);
+  const repo::DirPart root = cairn::testing::SingleFileRoot(
+      "held.bin", content->size(),
+      {repo::ContentRef{repo::RefKind::kData, data_id, content->size()}});
   auto root_bytes = repo::EncodeDirPart(root);
   if (!root_bytes.ok()) return Die(root_bytes.status());
   const ChunkId root_id = (*encoder)->Id(*root_bytes);

@@ -6,14 +6,13 @@
 //                    BACKUPS CHUNKS CHANGE_PERCENT OUT.json
 //
 // TOKENS has one line per agent: "DEPARTMENT TOKEN". Each agent enrols
-// (STATE_ROOT/<n>; one enrolled by an earlier run is reused), then makes BACKUPS backups at random instants of the
-// night (NIGHT_SECONDS of wall time), one thread per agent. A backup is one
-// file of CHUNKS chunks of 16 KiB, of which CHANGE_PERCENT change from one
-// backup to the next (the rest deduplicate): have_chunks, the missing
-// records, the tree, flush and commit, as cairn-agent sends them. Meanwhile
-// the vault process (VAULT_PID) is sampled every second: RSS, heap, CPU and
-// open descriptors. OUT.json gets the figures; the exit status is 0 when
-// every enrolment and backup succeeded.
+// (STATE_ROOT/<n>; one enrolled by an earlier run is reused), then makes BACKUPS backups at random
+// instants of the night (NIGHT_SECONDS of wall time), one thread per agent. A backup is one file of
+// CHUNKS chunks of 16 KiB, of which CHANGE_PERCENT change from one backup to the next (the rest
+// deduplicate): have_chunks, the missing records, the tree, flush and commit, as cairn-agent sends
+// them. Meanwhile the vault process (VAULT_PID) is sampled every second: RSS, heap, CPU and open
+// descriptors. OUT.json gets the figures; the exit status is 0 when every enrolment and backup
+// succeeded.
 #include <dirent.h>
 #include <unistd.h>
 
@@ -38,6 +37,7 @@
 #include "lib/client/identity.h"
 #include "lib/repo/record.h"
 #include "lib/repo/tree.h"
+#include "tests/e2e/single_file_root.h"
 
 namespace {
 
@@ -102,16 +102,11 @@ Status Backup(const cairn::client::Identity& id, uint64_t n, std::vector<uint64_
     CAIRN_RETURN_IF_ERROR(session->PutRecord(record));
     sent += record.size();
   }
-  repo::DirPart root;
-  repo::TreeEntry e;
-  e.name = "data.bin";
-  e.type = repo::EntryType::kFile;
-  e.mode = 0644;
-  e.mtime_ns = 1'700'000'000'000'000'000;
-  e.size = ids.size() * kChunkSize;
-  for (const ChunkId& c : ids) e.content.push_back({repo::RefKind::kData, c, kChunkSize});
-  root.entries.push_back(e);
-  CAIRN_ASSIGN_OR_RETURN(Bytes root_bytes, repo::EncodeDirPart(root));
+  const uint64_t size = ids.size() * kChunkSize;
+  std::vector<repo::ContentRef> refs;
+  for (const ChunkId& c : ids) refs.push_back({repo::RefKind::kData, c, kChunkSize});
+  CAIRN_ASSIGN_OR_RETURN(Bytes root_bytes, repo::EncodeDirPart(cairn::testing::SingleFileRoot(
+                                               "data.bin", size, std::move(refs))));
   const ChunkId root_id = encoder->Id(root_bytes);
   CAIRN_RETURN_IF_ERROR(encoder->Encode(repo::RecordType::kTree, root_id, root_bytes, &record));
   CAIRN_RETURN_IF_ERROR(session->PutRecord(record));
@@ -121,7 +116,7 @@ Status Backup(const cairn::client::Identity& id, uint64_t n, std::vector<uint64_
   CAIRN_RETURN_IF_ERROR(session->Flush());
   cairn::proto::SnapshotStats stats;
   stats.files = 1;
-  stats.bytes = e.size;
+  stats.bytes = size;
   CAIRN_RETURN_IF_ERROR(session->Commit(root_id, ids, stats).status());
   const auto end = Clock::now();
   std::lock_guard<std::mutex> lock(out->mu);
@@ -129,7 +124,7 @@ Status Backup(const cairn::client::Identity& id, uint64_t n, std::vector<uint64_
   out->backup_ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
   ++out->backups_ok;
   out->bytes_sent += sent;
-  out->bytes_logical += e.size;
+  out->bytes_logical += size;
   return Status::OK();
 }
 

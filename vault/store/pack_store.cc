@@ -25,9 +25,7 @@ class LocalPackStore : public PackStore {
   io::Env* env() override { return env_; }
 
   std::string PackPath(uint32_t department, uint64_t pack_id) const override {
-    char name[32];
-    std::snprintf(name, sizeof(name), "/%016" PRIx64 ".pack", pack_id);
-    return PackDir(department) + name;
+    return PackDir(department) + "/" + PackName(pack_id);
   }
 
   std::string PackDir(uint32_t department) const override {
@@ -41,28 +39,14 @@ class LocalPackStore : public PackStore {
   }
 
   Result<std::vector<uint64_t>> ListPacks(uint32_t department) override {
-    std::vector<uint64_t> ids;
-    if (!env_->FileExists(PackDir(department))) return ids;
+    if (!env_->FileExists(PackDir(department))) return std::vector<uint64_t>();
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->GetChildren(PackDir(department)));
-    for (const std::string& n : names) {
-      uint64_t id = 0;
-      if (n.size() == 21 && n.ends_with(".pack") && ParseNumber(n.substr(0, 16), 16, &id)) {
-        ids.push_back(id);
-      }
-    }
-    std::sort(ids.begin(), ids.end());
-    return ids;
+    return PackIdsIn(names);
   }
 
   Result<std::vector<uint32_t>> ListDepartments() override {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->GetChildren(root_));
-    std::vector<uint32_t> out;
-    for (const std::string& n : names) {
-      uint64_t id = 0;
-      if (ParseNumber(n, 10, &id) && id <= UINT32_MAX) out.push_back(static_cast<uint32_t>(id));
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+    return DepartmentIdsIn(names);
   }
 
   std::string Describe() const override { return "local:" + root_; }
@@ -73,6 +57,34 @@ class LocalPackStore : public PackStore {
 };
 
 }  // namespace
+
+std::string PackName(uint64_t pack_id) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%016" PRIx64 ".pack", pack_id);
+  return name;
+}
+
+std::vector<uint64_t> PackIdsIn(const std::vector<std::string>& names) {
+  std::vector<uint64_t> ids;
+  for (const std::string& n : names) {
+    uint64_t id = 0;
+    if (n.size() == 21 && n.ends_with(".pack") && ParseNumber(n.substr(0, 16), 16, &id)) {
+      ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<uint32_t> DepartmentIdsIn(const std::vector<std::string>& names) {
+  std::vector<uint32_t> out;
+  for (const std::string& n : names) {
+    uint64_t id = 0;
+    if (ParseNumber(n, 10, &id) && id <= UINT32_MAX) out.push_back(static_cast<uint32_t>(id));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 Result<std::unique_ptr<PackStore>> OpenLocalPackStore(io::Env* env, std::string root) {
   if (root.empty()) return Status::InvalidArgument("pack store: no root directory");

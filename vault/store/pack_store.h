@@ -55,6 +55,13 @@ class PackStore {
   virtual std::string Describe() const = 0;
 };
 
+// The naming every store shares: a pack's file or object name
+// ("<16 hex>.pack"), and the pack or department IDs in a listing of names
+// (other names ignored), ascending.
+std::string PackName(uint64_t pack_id);
+std::vector<uint64_t> PackIdsIn(const std::vector<std::string>& names);
+std::vector<uint32_t> DepartmentIdsIn(const std::vector<std::string>& names);
+
 // Packs under `root` in `env` (created if missing): root/<department>/<16
 // hex>.pack. `env` is not owned.
 Result<std::unique_ptr<PackStore>> OpenLocalPackStore(io::Env* env, std::string root);

@@ -5,10 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cinttypes>
 #include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -129,8 +126,13 @@ class RadosWritableFile : public io::WritableFile {
 
   Status Send(size_t n) {
     if (in_flight_.size() >= kWritesInFlight) CAIRN_RETURN_IF_ERROR(WaitOldest());
-    Write w{std::make_unique<Completion>(), Bytes(buffer_.begin(), buffer_.begin() + n)};
-    buffer_.erase(buffer_.begin(), buffer_.begin() + n);
+    Write w{std::make_unique<Completion>(), {}};
+    if (n == buffer_.size()) {
+      w.data.swap(buffer_);  // the whole buffer: no copy
+    } else {
+      w.data.assign(buffer_.begin(), buffer_.begin() + n);
+      buffer_.erase(buffer_.begin(), buffer_.begin() + n);
+    }
     const int r =
         rados_aio_write(io_, oid_.c_str(), w.done->get(),
                         reinterpret_cast<const char*>(w.data.data()), w.data.size(), flushed_);
@@ -394,15 +396,6 @@ class RadosEnv : public io::EnvWrapper {
   std::map<std::string, rados_ioctx_t> ioctx_;
 };
 
-bool ParseNumber(const std::string& text, int base, uint64_t* out) {
-  if (text.empty() || text.size() > 20) return false;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, base);
-  if (end == nullptr || *end != '\0') return false;
-  *out = v;
-  return true;
-}
-
 class RadosPackStore : public PackStore {
  public:
   RadosPackStore(rados_t handle, const RadosStoreOptions& o)
@@ -426,9 +419,7 @@ class RadosPackStore : public PackStore {
   io::Env* env() override { return env_.get(); }
 
   std::string PackPath(uint32_t department, uint64_t pack_id) const override {
-    char name[32];
-    std::snprintf(name, sizeof(name), "/%016" PRIx64 ".pack", pack_id);
-    return PackDir(department) + name;
+    return PackDir(department) + "/" + PackName(pack_id);
   }
 
   std::string PackDir(uint32_t department) const override {
@@ -453,26 +444,12 @@ class RadosPackStore : public PackStore {
 
   Result<std::vector<uint64_t>> ListPacks(uint32_t department) override {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->List(std::to_string(department)));
-    std::vector<uint64_t> ids;
-    for (const std::string& n : names) {
-      uint64_t id = 0;
-      if (n.size() == 21 && n.ends_with(".pack") && ParseNumber(n.substr(0, 16), 16, &id)) {
-        ids.push_back(id);
-      }
-    }
-    std::sort(ids.begin(), ids.end());
-    return ids;
+    return PackIdsIn(names);
   }
 
   Result<std::vector<uint32_t>> ListDepartments() override {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->List(kDepartments));
-    std::vector<uint32_t> out;
-    for (const std::string& n : names) {
-      uint64_t id = 0;
-      if (ParseNumber(n, 10, &id) && id <= UINT32_MAX) out.push_back(static_cast<uint32_t>(id));
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+    return DepartmentIdsIn(names);
   }
 
   std::string Describe() const override { return describe_; }

@@ -210,13 +210,30 @@ Result<std::unique_ptr<PackWriter>> PackWriter::Reopen(io::Env* env, const std::
 Status PackWriter::Write(ByteView data) {
   if (!poisoned_.ok()) return poisoned_;
   if (sealed_) return Status::InvalidArgument("pack " + path_ + " is sealed");
-  Status s = file_->Append(data);
-  if (!s.ok()) {
-    poisoned_ = s.WithContext("pack " + path_);
-    return poisoned_;
+  if (gathered_.size() + data.size() > kWriteBuffer) CAIRN_RETURN_IF_ERROR(Spill());
+  if (data.size() >= kWriteBuffer) {
+    // Large enough to go straight to the file, without a copy.
+    if (Status s = file_->Append(data); !s.ok()) {
+      poisoned_ = s.WithContext("pack " + path_);
+      return poisoned_;
+    }
+  } else {
+    if (gathered_.capacity() == 0) gathered_.reserve(kWriteBuffer);
+    gathered_.insert(gathered_.end(), data.begin(), data.end());
   }
   XXH3_64bits_update(data_hash_.get(), data.data(), data.size());
   size_ += data.size();
+  return Status::OK();
+}
+
+Status PackWriter::Spill() {
+  if (!poisoned_.ok()) return poisoned_;
+  if (gathered_.empty()) return Status::OK();
+  if (Status s = file_->Append(gathered_); !s.ok()) {
+    poisoned_ = s.WithContext("pack " + path_);
+    return poisoned_;
+  }
+  gathered_.clear();
   return Status::OK();
 }
 
@@ -236,6 +253,7 @@ Result<PackEntry> PackWriter::Append(ByteView record) {
 Status PackWriter::Sync() {
   if (!poisoned_.ok()) return poisoned_;
   if (synced_size_ == size_ && dir_synced_) return Status::OK();
+  CAIRN_RETURN_IF_ERROR(Spill());
   Status s = file_->Sync();
   if (s.ok() && !dir_synced_) {
     s = env_->SyncDir(DirName(path_));
@@ -248,6 +266,7 @@ Status PackWriter::Sync() {
     return poisoned_;
   }
   synced_size_ = size_;
+  gathered_ = Bytes();  // an idle open pack holds no buffer
   return Status::OK();
 }
 

@@ -72,8 +72,12 @@ class PackWriter {
 
   // Appends one encoded record (validated with ParseRecord first: the vault
   // never stores a record it could not read back). Returns its entry.
+  // Records are gathered in memory and written kWriteBuffer bytes at a time
+  // (one write per many small records), so a failed write may surface at a
+  // later Append or at Sync(); until Sync() returns OK nothing appended is
+  // promised to be on disk, nor readable through the file.
   Result<PackEntry> Append(ByteView record);
-  // Makes every appended record durable.
+  // Writes what is gathered and makes every appended record durable.
   Status Sync();
   // Writes the footer index and trailer, syncs, and closes. Afterwards the
   // pack is immutable and PackReader can open it.
@@ -86,6 +90,10 @@ class PackWriter {
  private:
   PackWriter(io::Env* env, std::string path, std::unique_ptr<io::WritableFile> file);
   Status Write(ByteView data);
+  // Writes the gathered bytes to the file.
+  Status Spill();
+
+  static constexpr size_t kWriteBuffer = 1 << 20;
 
   struct HashStateDeleter {
     void operator()(XXH3_state_s* s) const;
@@ -96,7 +104,8 @@ class PackWriter {
   std::unique_ptr<io::WritableFile> file_;
   std::unique_ptr<XXH3_state_s, HashStateDeleter> data_hash_;  // over [0, size_)
   std::vector<PackEntry> entries_;
-  uint64_t size_ = 0;
+  Bytes gathered_;     // appended, not yet written: the last gathered_.size() bytes of size_
+  uint64_t size_ = 0;  // bytes appended, written or gathered
   uint64_t synced_size_ = 0;
   bool dir_synced_ = false;
   bool sealed_ = false;

@@ -263,26 +263,35 @@ TEST_F(PackTest, DamagedHeaderIsReportedNotErased) {
 }
 
 TEST(PackPowerLossTest, RecoveredRecordsSurviveALaterPowerCut) {
-  // The process dies before syncing: its appends are still in the page
-  // cache and read back as valid. Recovery keeps them, so it must make them
-  // durable, or a power cut after the vault indexes them would lose data.
+  // The process dies before syncing: the appends it had written (the
+  // writer gathers 1 MiB before it writes) are still in the page cache and
+  // read back as valid. Recovery keeps them, so it must make them durable,
+  // or a power cut after the vault indexes them would lose data.
   auto mem = io::NewMemEnv();
   io::FaultInjectionEnv env(mem.get());
   ASSERT_TRUE(env.CreateDir("/v").ok());
   ASSERT_TRUE(env.SyncDir("/").ok());
   auto keys = TestKeys();
   auto encoder = *RecordEncoder::Create(keys, {});
-  Bytes plain = TextBytes(5000), record;
-  ASSERT_TRUE(encoder->Encode(RecordType::kData, encoder->Id(plain), plain, &record).ok());
+  constexpr int kRecords = 40;  // 40 x 64 KiB: some written, the last gathered
+  size_t written = 0;
   {
     auto w = PackWriter::Create(&env, "/v/p.pack", PackHeader{kPackVersion, 1, 1});
     ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Append(record).ok());
-    ASSERT_TRUE((*w)->Append(record).ok());
+    for (int i = 0; i < kRecords; ++i) {
+      Bytes plain = RandomBytes(64 << 10, 100 + i), record;
+      ASSERT_TRUE(encoder->Encode(RecordType::kData, encoder->Id(plain), plain, &record).ok());
+      const uint64_t before = *env.GetFileSize("/v/p.pack");
+      ASSERT_TRUE((*w)->Append(record).ok());
+      if (*env.GetFileSize("/v/p.pack") > before) written = static_cast<size_t>(i);  // 0..i-1
+    }
   }  // killed: never synced
+  ASSERT_GT(written, 0u);
   auto rec = RecoverPack(&env, "/v/p.pack", 0);
   ASSERT_TRUE(rec.ok()) << rec.status().ToString();
-  ASSERT_EQ(rec->entries.size(), 2u);
+  // What was gathered and not written died with the process.
+  ASSERT_EQ(rec->entries.size(), written);
+  ASSERT_LT(written, static_cast<size_t>(kRecords));
   ASSERT_TRUE(env.DropUnsyncedData().ok());  // power cut
   ASSERT_TRUE(env.FileExists("/v/p.pack"));
   EXPECT_EQ(*env.GetFileSize("/v/p.pack"), rec->recovered_size);

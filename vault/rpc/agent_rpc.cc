@@ -20,6 +20,11 @@ using rpc::Violation;
 
 namespace {
 
+// A batch of put_record frames handed to the pool at once: at most this
+// many records, or this many bytes (one frame more at most).
+constexpr size_t kPutBatchRecords = 256;
+constexpr size_t kPutBatchBytes = 4u << 20;
+
 // What a connection in the restore role may send.
 bool IsRestoreMessage(MessageType type) {
   switch (type) {
@@ -62,9 +67,40 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
     if (!session) return Violation("no session begun on this connection");
     return Status::OK();
   };
+  // Consecutive put_record frames are stored in one hand-off to the pool
+  // (a thread switch each way costs more than storing a small record): a
+  // batch is stored when it is full, and before any other frame is
+  // handled, so every reply reflects every record sent before its request.
+  std::vector<Bytes> puts;
+  size_t put_bytes = 0;
+  auto store_puts = [&]() -> asio::awaitable<Status> {
+    if (puts.empty()) co_return Status::OK();
+    Status s = co_await OnPool(blocking_, [&] {
+      for (const Bytes& record : puts) {
+        CAIRN_RETURN_IF_ERROR(service_->PutRecord(agent, record));
+      }
+      return Status::OK();
+    });
+    puts.clear();
+    put_bytes = 0;
+    if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_record");
+    // Out of space or an I/O error: tell the agent and end the session;
+    // nothing since its last flush is kept.
+    if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
+    co_return Status::OK();
+  };
   for (;;) {
     auto frame = co_await conn.ReadFrame();
     if (!frame.ok()) co_return frame.status();
+    if (frame->type == MessageType::kPutRecord && session) {
+      put_bytes += frame->payload.size();
+      puts.push_back(std::move(frame->payload));
+      if (puts.size() >= kPutBatchRecords || put_bytes >= kPutBatchBytes) {
+        CAIRN_CO_RETURN_IF_ERROR(co_await store_puts());
+      }
+      continue;
+    }
+    CAIRN_CO_RETURN_IF_ERROR(co_await store_puts());
     const ByteView payload = frame->payload;
     if (client.read_only && !IsRestoreMessage(frame->type)) {
       co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
@@ -134,15 +170,8 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
               return proto::HaveChunksReply{ask.request_id, std::move(present)};
             }));
         break;
-      case MessageType::kPutRecord: {
-        CAIRN_CO_RETURN_IF_ERROR(need_session());
-        Status s = co_await OnPool(blocking_, [&] { return service_->PutRecord(agent, payload); });
-        if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_record");
-        // Out of space or an I/O error: tell the agent and end the session;
-        // nothing since its last flush is kept.
-        if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
-        break;
-      }
+      case MessageType::kPutRecord:  // batched above when a session is begun
+        co_return need_session();
       case MessageType::kPutDeltaRecord: {
         CAIRN_CO_RETURN_IF_ERROR(need_session());
         auto put = proto::PutDeltaRecord::Decode(payload);

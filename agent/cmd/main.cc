@@ -179,6 +179,8 @@ int RunBackup(const std::string& state_dir, cairn::agent::BackupOptions options,
                           {"new_bytes", result->new_bytes},
                           {"new_chunks", result->new_chunks},
                           {"cache_hits", result->cache_hits},
+                          {"bytes_read", result->bytes_read},
+                          {"peak_bytes_in_flight", result->peak_bytes_in_flight},
                           {"warnings", warnings},
                           {"consistency", log.Json()},
                           {"seconds", result->seconds}};

@@ -20,6 +20,7 @@
 #include "agent/commit.h"
 #include "agent/scan.h"
 #include "lib/base/errno.h"
+#include "lib/base/parallel.h"
 #include "lib/chunk/extent.h"
 #include "lib/chunk/rsync_delta.h"
 #include "lib/crypto/hash.h"
@@ -42,6 +43,9 @@ constexpr size_t kPromoteBatch = 256;  // values carry ~20 KiB signatures
 constexpr uint64_t kCountMarker = ~0ull;
 constexpr size_t kKeySize = sizeof(ImageKey) + 8;
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
+// Extent states written to the extent store per transaction: each carries
+// a signature of ~20 KiB, so this holds about 1.3 MiB.
+constexpr size_t kSaveChangesEvery = 64;
 
 Bytes StoreKey(const ImageKey& image, uint64_t index) {
   Bytes key(image.begin(), image.end());
@@ -53,24 +57,6 @@ uint64_t IndexOfKey(ByteView key) {
   uint64_t index = 0;
   for (size_t i = sizeof(ImageKey); i < kKeySize; ++i) index = (index << 8) | key[i];
   return index;
-}
-
-// Runs fn(slot, i) for i in [0, n) on up to `threads` threads (slot < threads).
-template <typename Fn>
-void ParallelFor(size_t n, unsigned threads, Fn fn) {
-  threads = static_cast<unsigned>(std::min<size_t>(std::max(1u, threads), n));
-  if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i) fn(0u, i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  auto body = [&](unsigned slot) {
-    for (size_t i = next++; i < n; i = next++) fn(slot, i);
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(body, t);
-  body(0);
-  for (auto& t : pool) t.join();
 }
 
 // One extent of the batch being processed.
@@ -122,6 +108,9 @@ class ImageEngine {
   Result<OpenedImage> Open(const std::string& path);
   Status BackupImage(OpenedImage* image);
   Status ProcessBatch(OpenedImage* image, std::vector<Slot>& batch);
+  // Writes the extent store's pending changes gathered so far (one
+  // durable transaction per kSaveChangesEvery extents, not per batch).
+  Status SaveChanges(const OpenedImage& image);
   void Analyse(unsigned worker, Slot* s);
   // Uploads one tree object unless the vault (or this run) has it already.
   Status PutObject(const ChunkId& id, ByteView plaintext);
@@ -134,12 +123,13 @@ class ImageEngine {
   VaultSession* session_;
   const ImageBackupOptions& options_;
   const uint32_t extent_size_;
-  unsigned threads_ = 1;
+  std::unique_ptr<ParallelRunner> parallel_;  // hashes, diffs and seals a batch
   crypto::ChunkIdHasher hasher_;
   std::vector<std::unique_ptr<repo::RecordEncoder>> encoders_;
   OwnerNames owners_;
 
-  std::set<ChunkId> referenced_;  // the manifest
+  std::vector<ExtentStore::Change> unsaved_;  // of the image being read
+  std::set<ChunkId> referenced_;              // the manifest
   // Base chain of every extent ID met in this run (see ProcessBatch).
   std::map<ChunkId, std::vector<ChunkId>> chains_;
   uint64_t since_flush_ = 0;
@@ -224,7 +214,14 @@ void ImageEngine::Analyse(unsigned worker, Slot* s) {
   s->next.signature = std::move(signature).value();
   s->type = repo::RecordType::kData;
   if (s->prev && !s->prev->signature.empty() && s->prev->chain.size() < kMaxDeltaChain) {
-    Result<Bytes> delta = chunk::ComputeDelta(s->prev->signature, s->data);
+    // Blocks rewritten in place first: a comparison of the two signatures.
+    // Only when that finds too much changed does the rolling search look
+    // for data that moved.
+    Result<Bytes> delta =
+        chunk::ComputeAlignedDelta(s->prev->signature, s->next.signature, s->data);
+    if (!delta.ok() || delta->size() * kDeltaMaxFraction > s->length) {
+      delta = chunk::ComputeDelta(s->prev->signature, s->data);
+    }
     if (!delta.ok()) {
       s->status = delta.status().WithContext("delta");
       return;
@@ -282,7 +279,7 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
       CAIRN_ASSIGN_OR_RETURN(batch[i].prev, store_->Lookup(image->key, batch[i].index));
     }
   }
-  ParallelFor(batch.size(), threads_, [&](unsigned w, size_t i) { Analyse(w, &batch[i]); });
+  parallel_->For(batch.size(), [&](unsigned w, size_t i) { Analyse(w, &batch[i]); });
 
   // Ask the vault about the changed extents this run has not referenced yet.
   std::vector<ChunkId> ask;
@@ -308,7 +305,7 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
       return Status::InvalidArgument("vault answered have_chunks out of step");
     for (size_t i = 0; i < asked.size(); ++i) asked[i]->upload = !(*present)[i];
   }
-  ParallelFor(batch.size(), threads_, [&](unsigned w, size_t i) {
+  parallel_->For(batch.size(), [&](unsigned w, size_t i) {
     Slot& s = batch[i];
     if (!s.upload) return;
     const ByteView plain =
@@ -316,7 +313,7 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
     s.status = encoders_[w]->Encode(s.type, s.id, plain, &s.record).WithContext("seal record");
   });
 
-  std::vector<ExtentStore::Change> changes;
+  std::vector<ExtentStore::Change>& changes = unsaved_;
   for (Slot& s : batch) {
     CAIRN_RETURN_IF_ERROR(s.status);
     result_.extents_total++;
@@ -346,10 +343,16 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
     }
     changes.push_back({s.index, std::move(s.next)});
   }
-  if (store_ != nullptr && !changes.empty()) {
-    CAIRN_RETURN_IF_ERROR(store_->AddPending(image->key, changes).WithContext("extent store"));
-  }
+  if (changes.size() >= kSaveChangesEvery) CAIRN_RETURN_IF_ERROR(SaveChanges(*image));
   ShowProgress(false);
+  return Status::OK();
+}
+
+Status ImageEngine::SaveChanges(const OpenedImage& image) {
+  if (store_ != nullptr && !unsaved_.empty()) {
+    CAIRN_RETURN_IF_ERROR(store_->AddPending(image.key, unsaved_).WithContext("extent store"));
+  }
+  unsaved_.clear();
   return Status::OK();
 }
 
@@ -366,6 +369,7 @@ Status ImageEngine::BackupImage(OpenedImage* image) {
     }
     CAIRN_RETURN_IF_ERROR(ProcessBatch(image, batch));
   }
+  CAIRN_RETURN_IF_ERROR(SaveChanges(*image));
   if (store_ != nullptr) {
     CAIRN_RETURN_IF_ERROR(
         store_->SetPendingExtentCount(image->key, extents.size()).WithContext("extent store"));
@@ -453,10 +457,11 @@ Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths
   io::Env* const clock = options_.clock != nullptr ? options_.clock : io::Env::Posix();
   const uint64_t started_micros = clock->NowMicros();
   unsigned n = options_.workers != 0 ? options_.workers : std::thread::hardware_concurrency();
-  threads_ = std::clamp(n, 1u, std::max(1u, options_.extents_in_flight));
+  const unsigned threads = std::clamp(n, 1u, std::max(1u, options_.extents_in_flight));
+  parallel_ = std::make_unique<ParallelRunner>(threads);
   repo::RecordEncoder::Options enc_options;
   enc_options.zstd_level = options_.zstd_level;
-  for (unsigned i = 0; i < threads_; ++i) {
+  for (unsigned i = 0; i < threads; ++i) {
     CAIRN_ASSIGN_OR_RETURN(auto enc, repo::RecordEncoder::Create(keys_, enc_options));
     encoders_.push_back(std::move(enc));
   }

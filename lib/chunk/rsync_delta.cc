@@ -3,6 +3,7 @@
 #include <librsync.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -207,6 +208,70 @@ Result<Bytes> ComputeDelta(ByteView signature, ByteView new_data) {
   Bytes delta;
   CAIRN_RETURN_IF_ERROR(
       RunJob(job.get(), new_data, &delta, std::numeric_limits<size_t>::max(), "delta"));
+  return delta;
+}
+
+namespace {
+
+// librsync's delta commands (its prototab): integers big-endian.
+constexpr uint8_t kOpEnd = 0x00;
+constexpr uint8_t kOpLiteralN4 = 0x43;  // u32 length, then the bytes
+constexpr uint8_t kOpCopyN8N4 = 0x53;   // u64 basis offset, u32 length
+
+void PutBigEndian(Bytes* out, uint64_t v, int bytes) {
+  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
+    out->push_back(static_cast<uint8_t>(v >> shift));
+  }
+}
+
+}  // namespace
+
+Result<Bytes> ComputeAlignedDelta(ByteView old_signature, ByteView new_signature,
+                                  ByteView new_data) {
+  CAIRN_RETURN_IF_ERROR(ValidateSignature(old_signature));
+  CAIRN_RETURN_IF_ERROR(ValidateSignature(new_signature));
+  if (std::memcmp(old_signature.data() + 4, new_signature.data() + 4, 8) != 0) {
+    return Status::InvalidArgument("aligned delta: the signatures differ in block length");
+  }
+  const uint32_t block_len = DecodeBigEndian32(new_signature.data() + 4);
+  const size_t entry = 4 + DecodeBigEndian32(new_signature.data() + 8);
+  const size_t old_blocks = (old_signature.size() - kSignatureHeaderLen) / entry;
+  const size_t new_blocks = (new_signature.size() - kSignatureHeaderLen) / entry;
+  if (new_blocks != (new_data.size() + block_len - 1) / block_len) {
+    return Status::InvalidArgument("aligned delta: the signature does not describe the data");
+  }
+  Bytes delta;
+  PutBigEndian(&delta, RS_DELTA_MAGIC, 4);
+  // Runs of equal blocks become one copy, runs of changed ones one literal.
+  size_t run_start = 0;
+  bool run_copies = false;
+  auto emit = [&](size_t end_block) {
+    if (end_block == run_start) return;
+    const uint64_t from = uint64_t{run_start} * block_len;
+    const uint64_t to = std::min<uint64_t>(uint64_t{end_block} * block_len, new_data.size());
+    if (run_copies) {
+      delta.push_back(kOpCopyN8N4);
+      PutBigEndian(&delta, from, 8);
+      PutBigEndian(&delta, to - from, 4);
+    } else {
+      delta.push_back(kOpLiteralN4);
+      PutBigEndian(&delta, to - from, 4);
+      delta.insert(delta.end(), new_data.begin() + from, new_data.begin() + to);
+    }
+  };
+  for (size_t i = 0; i < new_blocks; ++i) {
+    const uint8_t* a = new_signature.data() + kSignatureHeaderLen + i * entry;
+    const bool same =
+        i < old_blocks &&
+        std::memcmp(a, old_signature.data() + kSignatureHeaderLen + i * entry, entry) == 0;
+    if (same != run_copies) {
+      emit(i);
+      run_start = i;
+      run_copies = same;
+    }
+  }
+  emit(new_blocks);
+  delta.push_back(kOpEnd);
   return delta;
 }
 

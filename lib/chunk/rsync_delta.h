@@ -56,6 +56,21 @@ Result<Bytes> ComputeSignature(ByteView basis, uint32_t block_len = kDefaultRsyn
 // cannot make librsync allocate more than its own size suggests.
 Result<Bytes> ComputeDelta(ByteView signature, ByteView new_data);
 
+// A delta found block by block at the same offsets, with no rolling search:
+// block i of `new_data` is copied from the basis when its entry in
+// `new_signature` (ComputeSignature of new_data) equals entry i of
+// `old_signature` (the basis's), and sent as literal bytes otherwise. For
+// data changed by whole blocks rewritten in place (a disk image) this is
+// the delta ComputeDelta finds, at a fraction of the cost: the comparison
+// is of sums already computed; a change that moved data is sent whole
+// where ComputeDelta would find the move. The result is a librsync delta
+// (ApplyDelta applies it). The strong sums carry the same guarantee as in
+// ComputeDelta. InvalidArgument when the signatures differ in block or
+// strong-sum length or `new_signature` does not have one entry per block
+// of `new_data`; Corruption for a malformed signature.
+Result<Bytes> ComputeAlignedDelta(ByteView old_signature, ByteView new_signature,
+                                  ByteView new_data);
+
 // Applies `delta` to `basis` and returns the new data. Treats the delta as
 // untrusted: Corruption (never a crash, never more than about max_output
 // bytes allocated) when it is truncated, malformed, has trailing bytes after

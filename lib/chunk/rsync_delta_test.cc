@@ -36,6 +36,61 @@ TEST(RsyncDeltaTest, SignatureHasThePredictedSize) {
   EXPECT_EQ(ComputeSignature(Bytes(10), 100).status().code(), StatusCode::kInvalidArgument);
 }
 
+// The aligned delta: equal blocks copied, rewritten ones literal, and what
+// it produces applies with librsync's patch to exactly the new data, for
+// every shape of change an image extent sees (and some it does not).
+TEST(RsyncDeltaTest, AlignedDeltaRoundTripsAndSendsOnlyRewrittenBlocks) {
+  TestRng rng(7);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{4096}, size_t{4097}, (size_t{1} << 20) + 123,
+                   size_t{4} << 20}) {
+    SCOPED_TRACE(n);
+    Bytes basis = rng.RandomBytes(n);
+    std::vector<std::pair<Bytes, size_t>> versions;  // new data, blocks rewritten
+    versions.push_back({basis, 0});
+    Bytes rewritten = basis;
+    const size_t blocks = (n + 4095) / 4096;
+    size_t changed = 0;
+    for (size_t b = 0; b < blocks; b += 1 + rng.Uniform(40)) {
+      const size_t at = b * 4096 + rng.Uniform(std::min<size_t>(4096, n - b * 4096));
+      rewritten[at] ^= 0x5a;
+      changed++;
+    }
+    versions.push_back({rewritten, changed});
+    versions.push_back({rng.RandomBytes(n), blocks});
+    Bytes longer = basis;
+    Bytes tail = rng.RandomBytes(5000);
+    longer.insert(longer.end(), tail.begin(), tail.end());
+    versions.push_back({longer, 0});  // checked by round trip only
+    Bytes shorter(basis.begin(), basis.begin() + n / 2);
+    versions.push_back({shorter, 0});
+    for (const auto& [next, expect_changed] : versions) {
+      auto delta = ComputeAlignedDelta(Sig(basis), Sig(next), next);
+      ASSERT_TRUE(delta.ok()) << delta.status().ToString();
+      auto out = ApplyDelta(basis, *delta, next.size() + 1);
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(*out, next);
+      if (next.size() == n) {
+        // Literal bytes: the rewritten blocks, plus a few bytes per command.
+        const size_t literal = std::min(expect_changed * 4096, n);
+        EXPECT_GE(delta->size(), literal);
+        EXPECT_LE(delta->size(), literal + 32 + 26 * (2 * expect_changed + 1));
+      }
+    }
+  }
+}
+
+TEST(RsyncDeltaTest, AlignedDeltaRefusesSignaturesThatDoNotFit) {
+  TestRng rng(8);
+  Bytes a = rng.RandomBytes(20000), b = rng.RandomBytes(20000);
+  EXPECT_EQ(ComputeAlignedDelta(Sig(a), *ComputeSignature(b, 1024), b).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ComputeAlignedDelta(Sig(a), Sig(b), ByteView(b).first(10000)).status().code(),
+            StatusCode::kInvalidArgument);
+  Bytes bad = Sig(a);
+  bad[0] ^= 1;
+  EXPECT_EQ(ComputeAlignedDelta(bad, Sig(b), b).status().code(), StatusCode::kCorruption);
+}
+
 TEST(RsyncDeltaTest, RoundTripsEditedExtents) {
   TestRng rng(2);
   for (size_t n : {size_t{0}, size_t{1}, size_t{4095}, size_t{4096}, size_t{4097},

@@ -94,6 +94,11 @@ void Connection::Impl::CancelNow(Status reason) {
 
 void Connection::Impl::SetRemote() {
   error_code ec;
+  // Frames are written whole (one gathered write each), so Nagle's
+  // algorithm only delays them: a small request written while the peer
+  // has not yet acknowledged the previous frame would wait for its
+  // delayed ACK (up to 40 ms on Linux) before it is sent.
+  stream.lowest_layer().set_option(boost::asio::ip::tcp::no_delay(true), ec);
   auto endpoint = stream.lowest_layer().remote_endpoint(ec);
   if (ec) {
     remote = "unknown";

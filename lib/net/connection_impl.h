@@ -50,7 +50,8 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
   Status FailTransport(Status status);
   // Called on executor(): aborts everything with `reason`.
   void CancelNow(Status reason);
-  // Remembers the remote address (after accept or connect).
+  // After accept or connect: remembers the remote address and turns
+  // Nagle's algorithm off (frames are written whole).
   void SetRemote();
 
   TlsContext tls;  // keeps the SSL_CTX alive as long as the stream

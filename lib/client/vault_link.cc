@@ -145,11 +145,13 @@ Result<std::vector<Result<Bytes>>> VaultLink::FetchRecords(
   return out;
 }
 
-Result<proto::DeltaReply> VaultLink::GetDelta(const crypto::ChunkId& id, ByteView signature) {
+Result<proto::DeltaReply> VaultLink::GetDelta(const crypto::ChunkId& id, ByteView signature,
+                                              const crypto::ChunkId& have) {
   proto::GetDelta ask;
   ask.request_id = ++next_request_id_;
   ask.id = id;
   ask.signature.assign(signature.begin(), signature.end());
+  ask.have = have;
   Bytes payload = ask.Encode();
   CAIRN_ASSIGN_OR_RETURN(Ticket t, Begin(MessageType::kGetDelta, MessageType::kDelta, payload));
   CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(t));

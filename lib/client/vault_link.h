@@ -83,7 +83,10 @@ class VaultLink {
   // Fails as a whole only when the connection does.
   Result<std::vector<Result<Bytes>>> FetchRecords(const std::vector<crypto::ChunkId>& ids);
 
-  Result<proto::DeltaReply> GetDelta(const crypto::ChunkId& id, ByteView signature);
+  // get_delta (lib/proto/messages.h): `signature` may be empty when `have`
+  // (the ID of the client's bytes) is given.
+  Result<proto::DeltaReply> GetDelta(const crypto::ChunkId& id, ByteView signature,
+                                     const crypto::ChunkId& have = {});
 
   // One request and its reply (Reply::Decode of the `reply` frame), in
   // step with pipelined requests. For the replication messages.

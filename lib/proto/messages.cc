@@ -583,14 +583,23 @@ template <typename Io>
 void Fields(Io& io, Ref<Io, GetDelta> m) {
   io.U32(m.request_id, "request_id");
   io.Id(m.id, "id");
-  io.Blob(m.signature, kMaxSignatureLen, "signature", "signature is empty");
+  io.Blob(m.signature, kMaxSignatureLen, "signature");
+  io.Id(m.have, "have");
+  io.Check([&] {
+    return m.signature.empty() && m.have == crypto::ChunkId{}
+               ? std::string("signature is empty and no have is given")
+               : std::string();
+  });
 }
 
 template <typename Io>
 void Fields(Io& io, Ref<Io, DeltaReply> m) {
   io.U32(m.request_id, "request_id");
-  io.Enum(m.kind, DeltaKind::kDelta, DeltaKind::kWhole, "kind");
+  io.Enum(m.kind, DeltaKind::kDelta, DeltaKind::kNoChain, "kind");
   io.Blob(m.data, kMaxDeltaReplyLen, "data");
+  io.List(m.deltas, kMaxDeltasPerReply, 4 + 1, "deltas", [](auto& c, auto& delta) {
+    c.Blob(delta, kMaxDeltaReplyLen, "deltas", "deltas holds an empty delta");
+  });
 }
 
 template <typename Io>

@@ -392,10 +392,20 @@ struct Records {
 // department's keys, opens the chunk (resolving delta chains), computes the
 // delta, and answers with Delta. The client applies it and checks the result
 // against `id` with its own ID key, so it trusts the vault for nothing.
+//
+// `have`, when not zero, is the chunk ID of the client's current bytes (the
+// HMAC under the department's ID key, which the client computed anyway to
+// see whether they are already right). When `id` is stored as deltas whose
+// chain leads back to `have` (the target holds an earlier version of that
+// extent: the failback case), the vault answers kDeltas with the stored
+// deltas themselves, and computes nothing. Otherwise it computes a delta
+// against `signature`, or, when there is none, answers kNoChain and the
+// client asks again with one.
 struct GetDelta {
   uint32_t request_id = 0;
   crypto::ChunkId id{};
-  Bytes signature;  // 1..kMaxSignatureLen bytes
+  Bytes signature;         // 0..kMaxSignatureLen bytes; empty only with `have`
+  crypto::ChunkId have{};  // zero: not given
 
   Bytes Encode() const;
   static Result<GetDelta> Decode(ByteView payload);
@@ -403,17 +413,21 @@ struct GetDelta {
 };
 // A signature of a 16 MiB chunk at 256-byte blocks is 1.3 MiB; at the 4 KiB
 // blocks restore uses, 80 KiB. The cap keeps GetDelta a control frame.
-inline constexpr size_t kMaxSignatureLen = kMaxControlPayload - 64;
+inline constexpr size_t kMaxSignatureLen = kMaxControlPayload - 128;
 
 enum class DeltaKind : uint8_t {
-  kDelta = 1,  // `data` is a librsync delta against the client's bytes
-  kWhole = 2,  // `data` is the whole content (a delta would not be smaller)
+  kDelta = 1,    // `data` is a librsync delta against the client's bytes
+  kWhole = 2,    // `data` is the whole content (a delta would not be smaller)
+  kDeltas = 3,   // `deltas`, applied one after the other to the bytes `have` names
+  kNoChain = 4,  // no chain from `have`, and no signature to compute a delta against
 };
 
 struct DeltaReply {
   uint32_t request_id = 0;
   DeltaKind kind = DeltaKind::kDelta;
   Bytes data;  // at most kMaxDeltaReplyLen bytes
+  // kDeltas: librsync deltas, oldest first, at most kMaxDeltasPerReply.
+  std::vector<Bytes> deltas;
 
   Bytes Encode() const;
   static Result<DeltaReply> Decode(ByteView payload);
@@ -421,6 +435,8 @@ struct DeltaReply {
 };
 // The largest chunk (16 MiB) plus room for the fields.
 inline constexpr size_t kMaxDeltaReplyLen = 16u << 20;
+// The record format's longest delta chain (repo::kMaxDeltaChain).
+inline constexpr size_t kMaxDeltasPerReply = 8;
 static_assert(16 + kMaxDeltaReplyLen <= kMaxFramePayload);
 
 // --- Replication (doc/protocol.md "Replication"): a replicator pulls from a

@@ -565,6 +565,8 @@ TEST(DeltaTest, GetDeltaRoundTripsAndCaps) {
   ExpectRoundTrip(GetDelta{7, Id(1), Bytes(20, 9)});
   ExpectRoundTrip(GetDelta{1, Id(2), Bytes(kMaxSignatureLen, 1)});
   ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes()}.Encode(), "signature is empty");
+  ExpectRoundTrip(GetDelta{2, Id(3), Bytes(), Id(4)});  // have, no signature
+  ExpectRoundTrip(GetDelta{2, Id(3), Bytes(20, 9), Id(4)});
   ExpectRejected<GetDelta>(GetDelta{1, Id(2), Bytes(kMaxSignatureLen + 1, 1)}.Encode(), "exceeds");
 }
 
@@ -574,8 +576,15 @@ TEST(DeltaTest, DeltaReplyRoundTripsAndCaps) {
   Bytes full = ExpectRoundTrip(DeltaReply{4, DeltaKind::kWhole, Bytes(kMaxDeltaReplyLen, 2)});
   EXPECT_LE(full.size(), kMaxFramePayload);
   Bytes bad = DeltaReply{3, DeltaKind::kDelta, Bytes(1, 1)}.Encode();
-  bad[4] = 3;  // kind
+  bad[4] = 5;  // kind
   ExpectRejected<DeltaReply>(bad, "kind");
+  ExpectRoundTrip(DeltaReply{3, DeltaKind::kNoChain, Bytes(), {}});
+  ExpectRoundTrip(DeltaReply{3, DeltaKind::kDeltas, Bytes(), {Bytes(10, 1), Bytes(20, 2)}});
+  ExpectRejected<DeltaReply>(DeltaReply{3, DeltaKind::kDeltas, Bytes(), {Bytes()}}.Encode(),
+                             "deltas");
+  ExpectRejected<DeltaReply>(
+      DeltaReply{3, DeltaKind::kDeltas, Bytes(), std::vector<Bytes>(9, Bytes(1, 1))}.Encode(),
+      "deltas");
   ExpectRejected<DeltaReply>(
       DeltaReply{3, DeltaKind::kWhole, Bytes(kMaxDeltaReplyLen + 1, 2)}.Encode(), "exceeds");
 }

@@ -267,6 +267,23 @@ Status RecordDecoder::DecodeChunk(
   return Status::OK();
 }
 
+Status RecordDecoder::OpenDelta(ByteView record, ChunkId* base, Bytes* delta,
+                                RecordHeader* header_out) {
+  delta->clear();
+  CAIRN_ASSIGN_OR_RETURN(RecordHeader header, ParseRecordHeader(record));
+  if (header.type != RecordType::kDelta) {
+    return Status::InvalidArgument("record " + ToHex(header.id) + " is not a delta");
+  }
+  RecordHeader h;
+  Bytes plain;
+  CAIRN_RETURN_IF_ERROR(DecodePayload(record, &plain, &h));
+  CAIRN_ASSIGN_OR_RETURN(DeltaPlaintext opened, DecodeDeltaPlaintext(plain));
+  *base = opened.base;
+  delta->assign(opened.delta.begin(), opened.delta.end());
+  if (header_out) *header_out = h;
+  return Status::OK();
+}
+
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
                  size_t max_output, Bytes* content) {
   content->clear();
@@ -324,6 +341,37 @@ Result<DeltaPlaintext> DecodeDeltaPlaintext(ByteView plaintext) {
   std::copy(plaintext.begin() + 1, plaintext.begin() + 1 + out.base.size(), out.base.begin());
   out.delta = plaintext.subspan(1 + out.base.size());
   return out;
+}
+
+Result<std::optional<std::vector<Bytes>>> DeltasBetween(RecordDecoder* decoder, const ChunkId& from,
+                                                        const ChunkId& to,
+                                                        const RecordSource& source,
+                                                        size_t max_bytes) {
+  std::vector<Bytes> deltas;  // newest first
+  size_t total = 0;
+  ChunkId at = to;
+  for (uint32_t depth = 0; depth < kMaxDeltaChain; ++depth) {
+    Result<Bytes> record = source(at);
+    if (!record.ok()) return record.status().WithContext("chunk " + ToHex(at));
+    CAIRN_ASSIGN_OR_RETURN(RecordHeader header, ParseRecordHeader(*record));
+    if (header.id != at) {
+      return Status::Corruption("chunk " + ToHex(at) + ": the record stored under it is " +
+                                ToHex(header.id));
+    }
+    if (header.type != RecordType::kDelta) return std::optional<std::vector<Bytes>>();
+    ChunkId base;
+    Bytes delta;
+    CAIRN_RETURN_IF_ERROR(decoder->OpenDelta(*record, &base, &delta));
+    total += delta.size();
+    if (total > max_bytes) return std::optional<std::vector<Bytes>>();
+    deltas.push_back(std::move(delta));
+    if (base == from) {
+      std::reverse(deltas.begin(), deltas.end());
+      return std::optional<std::vector<Bytes>>(std::move(deltas));
+    }
+    at = base;
+  }
+  return std::optional<std::vector<Bytes>>();
 }
 
 }  // namespace cairn::repo

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
@@ -163,6 +164,14 @@ class RecordDecoder {
                      const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
                      Bytes* content, RecordHeader* header_out = nullptr);
 
+  // Opens a kDelta record without rebuilding its content: its base's ID and
+  // its librsync delta. Checksum and tag are verified; the result cannot be
+  // checked against the record's ID (that needs the base's content), so
+  // whoever applies the delta checks the outcome. InvalidArgument for a
+  // record of another type; Corruption as Decode.
+  Status OpenDelta(ByteView record, ChunkId* base, Bytes* delta,
+                   RecordHeader* header_out = nullptr);
+
  private:
   explicit RecordDecoder(const crypto::DepartmentKeys& keys,
                          std::unique_ptr<compress::Decompressor> decompressor);
@@ -195,6 +204,18 @@ using RecordSource = std::function<Result<Bytes>(const ChunkId& id)>;
 // `source` are returned with the ID as context.
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
                  size_t max_output, Bytes* content);
+
+// The stored deltas that lead from content `from` to chunk `to`: when `to`
+// is stored as a delta whose chain of bases (at most kMaxDeltaChain deep)
+// reaches `from`, the deltas of that chain, oldest first, so that applying
+// them one after the other to `from`'s content yields `to`'s. Nullopt when
+// the chain does not reach `from`, or the deltas would exceed `max_bytes`.
+// Nothing is rebuilt, so nothing is checked against an ID but the records'
+// own: whoever applies the deltas checks the result.
+Result<std::optional<std::vector<Bytes>>> DeltasBetween(RecordDecoder* decoder, const ChunkId& from,
+                                                        const ChunkId& to,
+                                                        const RecordSource& source,
+                                                        size_t max_bytes);
 
 }  // namespace cairn::repo
 

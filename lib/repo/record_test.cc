@@ -261,6 +261,64 @@ TEST_F(RecordTest, ReadChunkFollowsBoundedDeltaChains) {
   EXPECT_NE(s.message().find(ToHex(versions[0])), std::string::npos) << s.ToString();
 }
 
+// DeltasBetween: the stored deltas from an earlier version to a later one,
+// which applied in order rebuild the later one; nothing when the chain does
+// not reach the earlier version, or it is stored whole.
+TEST_F(RecordTest, DeltasBetweenFollowsTheChainBackToAnEarlierVersion) {
+  std::map<ChunkId, Bytes> store;
+  std::vector<ChunkId> versions;
+  std::vector<Bytes> contents = {RandomBytes(64 * 1024, 31)};
+  versions.push_back(encoder_->Id(contents[0]));
+  Bytes rec;
+  ASSERT_TRUE(encoder_->Encode(RecordType::kData, versions[0], contents[0], &rec).ok());
+  store[versions[0]] = rec;
+  for (int v = 1; v <= 3; ++v) {
+    Bytes next = contents.back();
+    next[static_cast<size_t>(v) * 4096 + 7] ^= 0xff;
+    auto delta = chunk::ComputeDelta(*chunk::ComputeSignature(contents.back(), 4096), next);
+    ASSERT_TRUE(delta.ok());
+    const ChunkId id = encoder_->Id(next);
+    ASSERT_TRUE(
+        encoder_
+            ->Encode(RecordType::kDelta, id, EncodeDeltaPlaintext(versions.back(), *delta), &rec)
+            .ok());
+    store[id] = rec;
+    versions.push_back(id);
+    contents.push_back(next);
+  }
+  RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
+    auto it = store.find(id);
+    if (it == store.end()) return Status::NotFound("no such chunk");
+    return it->second;
+  };
+  for (size_t from = 0; from < 3; ++from) {
+    auto deltas = DeltasBetween(decoder_.get(), versions[from], versions[3], source, 1 << 20);
+    ASSERT_TRUE(deltas.ok()) << deltas.status().ToString();
+    ASSERT_TRUE(deltas->has_value()) << from;
+    ASSERT_EQ((*deltas)->size(), 3 - from);
+    Bytes at = contents[from];
+    for (const Bytes& d : **deltas) at = *chunk::ApplyDelta(at, d, 1 << 20);
+    EXPECT_EQ(at, contents[3]) << from;
+  }
+  // Not an ancestor, the same version, a chunk stored whole, a tight bound.
+  const ChunkId stranger = encoder_->Id(RandomBytes(100, 32));
+  EXPECT_FALSE(DeltasBetween(decoder_.get(), stranger, versions[3], source, 1 << 20)->has_value());
+  EXPECT_FALSE(
+      DeltasBetween(decoder_.get(), versions[3], versions[3], source, 1 << 20)->has_value());
+  EXPECT_FALSE(
+      DeltasBetween(decoder_.get(), versions[1], versions[0], source, 1 << 20)->has_value());
+  EXPECT_FALSE(DeltasBetween(decoder_.get(), versions[0], versions[3], source, 10)->has_value());
+  // A record stored under another ID is Corruption, a missing one NotFound.
+  store[versions[2]] = store[versions[1]];
+  EXPECT_TRUE(DeltasBetween(decoder_.get(), versions[0], versions[3], source, 1 << 20)
+                  .status()
+                  .IsCorruption());
+  store.erase(versions[2]);
+  EXPECT_TRUE(DeltasBetween(decoder_.get(), versions[0], versions[3], source, 1 << 20)
+                  .status()
+                  .IsNotFound());
+}
+
 TEST_F(RecordTest, ReadChunkRefusesADeltaCycle) {
   // A delta whose base is its own ID: only a forger with the keys can make
   // one, but a reader must not loop on it.

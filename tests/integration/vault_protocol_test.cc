@@ -604,6 +604,19 @@ TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
   auto rebuilt = chunk::ApplyDelta(stale, delta->data, content.size());
   ASSERT_TRUE(rebuilt.ok());
   EXPECT_EQ(*rebuilt, content);
+  // The client's bytes named by their ID: this chunk is stored whole, so
+  // there is no chain of deltas from them; without a signature, no_chain.
+  ASSERT_TRUE(
+      Send(r, MessageType::kGetDelta, proto::GetDelta{10, id, Bytes(), crypto::ChunkId{1}}).ok());
+  auto no_chain = Expect<proto::DeltaReply>(r, MessageType::kDelta);
+  ASSERT_TRUE(no_chain.ok()) << no_chain.status().ToString();
+  EXPECT_EQ(no_chain->kind, proto::DeltaKind::kNoChain);
+  // With one, the delta as before.
+  ASSERT_TRUE(
+      Send(r, MessageType::kGetDelta, proto::GetDelta{11, id, *sig, crypto::ChunkId{1}}).ok());
+  auto computed = Expect<proto::DeltaReply>(r, MessageType::kDelta);
+  ASSERT_TRUE(computed.ok()) << computed.status().ToString();
+  EXPECT_EQ(computed->kind, proto::DeltaKind::kDelta);
   // A signature librsync would not take: invalid_argument, connection kept.
   ASSERT_TRUE(Send(r, MessageType::kGetDelta, proto::GetDelta{8, id, Bytes(20, 1)}).ok());
   EXPECT_EQ(Expect<proto::DeltaReply>(r, MessageType::kDelta).status().code(),

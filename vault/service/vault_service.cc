@@ -713,11 +713,26 @@ Result<proto::DeltaReply> VaultService::ComputeDelta(const Actor& agent, const p
     }
     return record;
   };
+  proto::DeltaReply reply;
+  reply.request_id = ask.request_id;
+  if (ask.have != crypto::ChunkId{}) {
+    // The client holds an earlier version of this extent: the deltas stored
+    // since are the answer, with nothing to rebuild or compute.
+    CAIRN_ASSIGN_OR_RETURN(auto chain, repo::DeltasBetween(context->decoder.get(), ask.have, ask.id,
+                                                           source, proto::kMaxDeltaReplyLen));
+    if (chain.has_value()) {
+      reply.kind = proto::DeltaKind::kDeltas;
+      reply.deltas = std::move(*chain);
+      return reply;
+    }
+    if (ask.signature.empty()) {
+      reply.kind = proto::DeltaKind::kNoChain;
+      return reply;
+    }
+  }
   Bytes content;
   CAIRN_RETURN_IF_ERROR(
       repo::ReadChunk(context->decoder.get(), ask.id, source, proto::kMaxDeltaReplyLen, &content));
-  proto::DeltaReply reply;
-  reply.request_id = ask.request_id;
   auto delta = chunk::ComputeDelta(ask.signature, content);
   if (!delta.ok()) {
     SecureZero(content.data(), content.size());

@@ -55,13 +55,17 @@ Status SysError(std::string_view what, std::string_view path) {
 }
 
 struct DirHandle {
-  explicit DirHandle(int f) : fd(f) {}
+  explicit DirHandle(int f, bool made = false) : fd(f), fresh(made) {}
   ~DirHandle() {
     if (fd >= 0) ::close(fd);
   }
   DirHandle(const DirHandle&) = delete;
   DirHandle& operator=(const DirHandle&) = delete;
   int fd;
+  // Made by this restore (mkdirat succeeded): nothing but what it writes
+  // is in it, and it stays mode 0700 until its contents are complete, so
+  // files are written under their own names, without a temporary one.
+  bool fresh;
 };
 using DirRef = std::shared_ptr<DirHandle>;
 
@@ -137,12 +141,14 @@ timespec ToTimespec(int64_t ns) {
 struct FileJob {
   const TreeNode* node = nullptr;
   DirRef dir;  // null when verifying only
-  std::string name, tmp, path;
+  std::string name, path;
+  std::string tmp;  // the temporary name; empty: written under `name` (a fresh directory)
   int fd = -1;
   bool in_place = false;  // fd is the target itself (no temporary name)
   bool device = false;    // a block device: no truncate, no metadata
   uint64_t old_size = 0;
   std::mutex mu;  // fd creation
+  const std::string& OpenName() const { return tmp.empty() ? name : tmp; }
   std::atomic<int64_t> pending{1};
   std::atomic<bool> damaged{false};
 };
@@ -311,7 +317,7 @@ Engine::~Engine() {
   // Files left unfinished by a fatal error: never leave a temporary behind.
   for (FileJob* f : live_) {
     if (f->fd >= 0) ::close(f->fd);
-    if (!f->in_place && f->fd >= 0 && f->dir) ::unlinkat(f->dir->fd, f->tmp.c_str(), 0);
+    if (!f->in_place && f->fd >= 0 && f->dir) ::unlinkat(f->dir->fd, f->OpenName().c_str(), 0);
     delete f;
   }
 }
@@ -509,7 +515,9 @@ void Engine::MaybeProgress(bool force) {
 
 Result<DirRef> Engine::MakeDir(const DirRef& parent, const std::string& name,
                                const std::string& path) {
+  bool made = true;
   if (::mkdirat(parent->fd, name.c_str(), 0700) != 0) {
+    made = false;
     if (errno != EEXIST) return SysError("create directory", path);
     struct stat st {};
     if (::fstatat(parent->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -527,7 +535,7 @@ Result<DirRef> Engine::MakeDir(const DirRef& parent, const std::string& name,
   }
   int fd = ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return SysError("open directory", path);
-  return std::make_shared<DirHandle>(fd);
+  return std::make_shared<DirHandle>(fd, made);
 }
 
 void Engine::PushWork(Work w) {
@@ -625,6 +633,9 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
       return Fatal(Status::InvalidArgument("block device " + options_.target + " holds " +
                                            HumanBytes(size) + ", the image " + HumanBytes(e.size)));
     }
+  } else if (!options_.verify_only && dir->fresh && !options_.in_place) {
+    // Nothing is in the way in a directory this restore made: the file is
+    // created under its own name when its first bytes arrive.
   } else if (!options_.verify_only) {
     struct stat st {};
     const bool exists = ::fstatat(dir->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -756,8 +767,9 @@ Status Engine::EnsureOpen(FileJob* f) {
   if (f->fd >= 0 || options_.verify_only) return Status::OK();
   // Created with its final permission bits (cairn-restore runs with umask
   // 0), so only set-ID and sticky bits need a chmod later.
-  f->fd = ::openat(f->dir->fd, f->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   f->node->entry.mode & 0777);
+  f->fd =
+      ::openat(f->dir->fd, f->OpenName().c_str(),
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->node->entry.mode & 0777);
   if (f->fd < 0) return SysError("create", f->path);
   // A sparse file is sized first: the ranges never written stay holes.
   if (!f->node->entry.holes.empty() &&
@@ -827,9 +839,10 @@ void Engine::Finalize(FileJob* f) {
         final_name += kDamagedSuffix;
         final_path += kDamagedSuffix;
       }
-      if (::renameat(f->dir->fd, f->tmp.c_str(), f->dir->fd, final_name.c_str()) != 0) {
+      if (final_name != f->OpenName() &&
+          ::renameat(f->dir->fd, f->OpenName().c_str(), f->dir->fd, final_name.c_str()) != 0) {
         Status err = SysError("rename into place", final_path);
-        ::unlinkat(f->dir->fd, f->tmp.c_str(), 0);
+        ::unlinkat(f->dir->fd, f->OpenName().c_str(), 0);
         AddDamage("target", err, {f->path});
       }
     }

@@ -148,14 +148,18 @@ make_tree "$WORK/big" 96
 "$AGENT" backup --state "$WORK/agent" "$WORK/big" >/dev/null
 "$RESTORE" restore latest --state "$WORK/agent" --path "$WORK/big" --target "$WORK/int" --connections 1 >"$WORK/int.txt" 2>&1 &
 rpid=$!
+# In the directories it makes, a restore writes files under their own names.
 for _ in $(seq 1 200); do
-  [[ -n $(find "$WORK/int" -name '.cairn-restore-*' 2>/dev/null) ]] && break
+  [[ -n $(find "$WORK/int" -name 'big.bin' 2>/dev/null) ]] && break
   sleep 0.01
 done
 kill -INT "$rpid"
 set +e; wait "$rpid"; rc=$?; set -e
 check "an interrupted restore exits 130" test "$rc" -eq 130
 check "and leaves no temporary file" test -z "$(find "$WORK/int" -name '.cairn-restore-*')"
+half=$(find "$WORK/int" -name 'sub' -prune -o -name 'big.bin' -print)
+check "nor a half-written file (big.bin is gone or whole)" \
+  bash -c "[[ -z '$half' ]] || cmp -s '$half' '$WORK/big/big.bin'"
 # What a SIGKILL would leave is swept by the next restore.
 mkdir -p "$WORK/int/sub"
 echo junk >"$WORK/int/sub/.cairn-restore-999999-7"

@@ -176,8 +176,9 @@ mkdir -p "$WORK/bigsrc" && mv "$WORK/bigsrc.bin" "$WORK/bigsrc/"
 set +e
 "$RESTORE" restore latest "${ST[@]}" --target "$WORK/killed" --connections 1 >"$WORK/killed.txt" 2>&1 &
 rpid=$!
+# In a directory the restore made, the file is written under its own name.
 for _ in $(seq 1 100); do
-  [[ -n $(find "$WORK/killed" -name '.cairn-restore-*' 2>/dev/null) ]] && break
+  [[ -n $(find "$WORK/killed" -name 'bigsrc.bin' 2>/dev/null) ]] && break
   sleep 0.02
 done
 kill -KILL "$VAULT_PID"
@@ -188,5 +189,6 @@ cat "$WORK/killed.txt"
 check "a restore whose vault dies fails as unreachable (exit 4)" test "$rc" -eq 4
 check "with a message naming the vault" grep -q "127.0.0.1:$port" "$WORK/killed.txt"
 check "and leaves no temporary file" test -z "$(find "$WORK/killed" -name '.cairn-restore-*')"
+check "nor the half-written file" test -z "$(find "$WORK/killed" -name 'bigsrc.bin')"
 
 finish

@@ -186,17 +186,20 @@ class Engine {
   // decrements node->pending once for it. `open_name`: its name in `dirfd`
   // when that is not the entry's (a PATH read from a point-in-time view).
   // `hit`: the file cache's answer for a regular file, when the caller has
-  // looked it up already (null: looked up here).
+  // looked it up already (null: looked up here). `opened`: the file, when
+  // HintReads has opened it already.
   Status ProcessChild(DirNode* node, size_t i, int dirfd, const std::string& abs,
                       const std::string& rel, const struct stat& st, dev_t root_dev,
                       const PathTrie* virtual_children, const std::string& open_name = "",
-                      std::optional<CachedFile>* hit = nullptr);
+                      std::optional<CachedFile>* hit = nullptr, io::UniqueFd opened = {});
   // Asks the kernel to start reading the files of a directory that are
   // about to be read, so that the disk works on many at once while the
   // scanner reads them one after the other (readahead of a whole small
-  // file per posix_fadvise). Hints entries [*hinted, i + kReadAheadFiles).
+  // file per posix_fadvise). Hints entries [*hinted, i + kReadAheadFiles),
+  // and keeps each hinted file open in (*opened)[j] for ReadFile.
   void HintReads(int dirfd, const DirNode* node, const std::vector<struct stat>& stats,
-                 const std::vector<std::optional<CachedFile>>& hits, size_t i, size_t* hinted);
+                 const std::vector<std::optional<CachedFile>>& hits, size_t i, size_t* hinted,
+                 std::vector<io::UniqueFd>* opened);
   FileStamp StampOf(const struct stat& st) const {
     return FileStamp{static_cast<uint64_t>(Dev(st.st_dev)), static_cast<uint64_t>(st.st_ino),
                      static_cast<uint64_t>(st.st_size), ToNanos(st.st_mtim), ToNanos(st.st_ctim)};
@@ -207,7 +210,8 @@ class Engine {
     auto it = dev_alias_.find(dev);
     return it == dev_alias_.end() ? dev : it->second;
   }
-  Status ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st);
+  Status ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st,
+                  io::UniqueFd opened);
   void Warn(std::string message);
 
   // --- any thread
@@ -602,22 +606,27 @@ Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const s
   }
   node->pending.fetch_add(static_cast<int64_t>(node->entries.size()));
   size_t hinted = 0;
+  std::vector<io::UniqueFd> opened(node->entries.size());
   for (size_t i = 0; i < node->entries.size(); ++i) {
     if (failed()) return Status::OK();
     const std::string& name = node->entries[i].name;
     if (node->entries[i].type == repo::EntryType::kFile && !hits[i].has_value()) {
-      HintReads(dirfd, node, stats, hits, i, &hinted);
+      HintReads(dirfd, node, stats, hits, i, &hinted, &opened);
+    } else if (node->entries[i].type == repo::EntryType::kDir) {
+      // Files hinted ahead are read again by name: at most one directory
+      // (the one being scanned) holds files open, whatever the depth.
+      for (size_t j = i + 1; j < hinted; ++j) opened[j] = io::UniqueFd();
     }
-    CAIRN_RETURN_IF_ERROR(ProcessChild(node, i, dirfd, prefix + name,
-                                       rel.empty() ? name : rel + "/" + name, stats[i], root_dev,
-                                       nullptr, "", cache_ != nullptr ? &hits[i] : nullptr));
+    CAIRN_RETURN_IF_ERROR(ProcessChild(
+        node, i, dirfd, prefix + name, rel.empty() ? name : rel + "/" + name, stats[i], root_dev,
+        nullptr, "", cache_ != nullptr ? &hits[i] : nullptr, std::move(opened[i])));
   }
   return Status::OK();
 }
 
 void Engine::HintReads(int dirfd, const DirNode* node, const std::vector<struct stat>& stats,
-                       const std::vector<std::optional<CachedFile>>& hits, size_t i,
-                       size_t* hinted) {
+                       const std::vector<std::optional<CachedFile>>& hits, size_t i, size_t* hinted,
+                       std::vector<io::UniqueFd>* opened) {
   const size_t end = std::min(node->entries.size(), i + kReadAheadFiles);
   for (size_t j = std::max(*hinted, i); j < end; ++j) {
     const struct stat& st = stats[j];
@@ -630,7 +639,7 @@ void Engine::HintReads(int dirfd, const DirNode* node, const std::vector<struct 
                       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
     if (fd < 0) continue;  // a hint only: ReadFile reports what is wrong
     (void)::posix_fadvise(fd, 0, st.st_size, POSIX_FADV_WILLNEED);
-    ::close(fd);
+    (*opened)[j] = io::UniqueFd(fd);
   }
   *hinted = std::max(*hinted, end);
 }
@@ -638,7 +647,7 @@ void Engine::HintReads(int dirfd, const DirNode* node, const std::vector<struct 
 Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::string& abs,
                             const std::string& rel, const struct stat& st, dev_t root_dev,
                             const PathTrie* virtual_children, const std::string& open_name,
-                            std::optional<CachedFile>* hit) {
+                            std::optional<CachedFile>* hit, io::UniqueFd opened) {
   repo::TreeEntry& e = node->entries[i];
   const std::string name = open_name.empty() ? e.name : open_name;
   switch (e.type) {
@@ -718,7 +727,7 @@ Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::strin
         FileDone(f);
         return Status::OK();
       }
-      return ReadFile(f, dirfd, name, st);
+      return ReadFile(f, dirfd, name, st, std::move(opened));
     }
     default:
       DecRef(node);
@@ -726,9 +735,17 @@ Status Engine::ProcessChild(DirNode* node, size_t i, int dirfd, const std::strin
   }
 }
 
-Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st) {
-  if (options_.before_read_for_test) options_.before_read_for_test(f->path);
-  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st,
+                        io::UniqueFd opened) {
+  if (options_.before_read_for_test) {
+    options_.before_read_for_test(f->path);
+    opened = io::UniqueFd();  // the test changes the file: open it now
+  }
+  int fd = opened.Release();
+  // Opened by HintReads with O_NONBLOCK (against a FIFO put in its place):
+  // io_uring would answer EAGAIN for uncached pages of such a file.
+  if (fd >= 0) (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (fd < 0) fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM)
     fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {

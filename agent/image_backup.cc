@@ -315,13 +315,12 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
     s.status = encoders_[w]->Encode(s.type, s.id, plain, &s.record).WithContext("seal record");
   });
 
-  std::vector<ExtentStore::Change>& changes = unsaved_;
   for (Slot& s : batch) {
     CAIRN_RETURN_IF_ERROR(s.status);
     result_.extents_total++;
     if (s.hole) {
       result_.extents_hole++;
-      if (s.prev) changes.push_back({s.index, std::nullopt});
+      if (s.prev) unsaved_.push_back({s.index, std::nullopt});
       repo::TreeEntry& e = image->entry;
       if (!e.holes.empty() && e.holes.back().offset + e.holes.back().length == s.offset) {
         e.holes.back().length += s.length;
@@ -343,9 +342,9 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
         result_.delta_bytes += plain_size;
       }
     }
-    changes.push_back({s.index, std::move(s.next)});
+    unsaved_.push_back({s.index, std::move(s.next)});
   }
-  if (changes.size() >= kSaveChangesEvery) CAIRN_RETURN_IF_ERROR(SaveChanges(*image));
+  if (unsaved_.size() >= kSaveChangesEvery) CAIRN_RETURN_IF_ERROR(SaveChanges(*image));
   ShowProgress(false);
   return Status::OK();
 }

@@ -1013,6 +1013,9 @@ void Engine::Reconcile(size_t k, Work& work) {
     bytes_done_ += r.length;
     return finish();
   }
+  // The ID of the target's bytes: whether they are the chunk already, and
+  // otherwise (even at another length: the last extent of a resized image)
+  // which earlier version the vault may hold a delta chain from.
   const ChunkId local_id = hashers_[k]->Compute(local);
   if (local.size() == r.length && local_id == r.id) {
     unchanged_ += r.length;

@@ -56,6 +56,16 @@ asio::awaitable<Status> FailAndLinger(VaultServer::AgentConnection& client, Stat
   co_return s;
 }
 
+// What a failed put_record or put_delta_record ends in. A malformed or
+// forged record ends the connection with its reason; out of space or an
+// I/O error is told to the agent and ends the session (nothing since its
+// last flush is kept).
+asio::awaitable<Status> RecordNotStored(VaultServer::AgentConnection& client, Status s,
+                                        std::string_view what, io::Env* env) {
+  if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext(std::string(what));
+  co_return co_await FailAndLinger(client, s, env);
+}
+
 }  // namespace
 
 asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const Department& dept) {
@@ -83,10 +93,8 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
     });
     puts.clear();
     put_bytes = 0;
-    if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_record");
-    // Out of space or an I/O error: tell the agent and end the session;
-    // nothing since its last flush is kept.
-    if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
+    if (!s.ok())
+      co_return co_await RecordNotStored(client, s, "put_record", service_->vault()->env());
     co_return Status::OK();
   };
   for (;;) {
@@ -178,8 +186,10 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
         if (!put.ok()) co_return put.status();
         Status s = co_await OnPool(
             blocking_, [&] { return service_->PutRecord(agent, put->record, &put->base); });
-        if (s.IsCorruption() || s.IsInvalidArgument()) co_return s.WithContext("put_delta_record");
-        if (!s.ok()) co_return co_await FailAndLinger(client, s, service_->vault()->env());
+        if (!s.ok()) {
+          co_return co_await RecordNotStored(client, s, "put_delta_record",
+                                             service_->vault()->env());
+        }
         break;
       }
       case MessageType::kFlush: {

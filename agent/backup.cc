@@ -28,6 +28,7 @@
 #include "agent/scan.h"
 #include "lib/base/errno.h"
 #include "lib/chunk/fastcdc.h"
+#include "lib/crypto/chunk_id_set.h"
 #include "lib/crypto/hkdf.h"
 #include "lib/io/env.h"
 #include "lib/io/file_io.h"
@@ -49,6 +50,11 @@ constexpr size_t kReadSize = 1u << 20;
 constexpr size_t kReadAheadFiles = 32;
 constexpr off_t kReadAheadMaxFile = 8 << 20;
 constexpr size_t kCacheBatch = 1000;
+// A flush commits its records' index entries in one vault transaction,
+// which holds one dirty page per entry (each lands in a random leaf) until
+// it commits: flushing every so many records, as well as every
+// flush_every bytes, bounds the vault's memory for a tree of small files.
+constexpr uint64_t kFlushRecords = 16384;
 constexpr auto kKeepAliveAfter = std::chrono::seconds(10);
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 
@@ -258,7 +264,7 @@ class Engine {
   std::unordered_set<DirNode*> live_dirs_;
 
   std::mutex known_mu_;
-  std::unordered_set<ChunkId, crypto::ChunkIdHash> known_;
+  crypto::ChunkIdSet known_;  // every chunk referenced: sent once, and the manifest
 
   std::mutex work_mu_;
   std::condition_variable work_cv_;
@@ -350,14 +356,14 @@ void Engine::FileDone(FileState* f) {
 
 void Engine::Reference(const ChunkId& id) {
   std::lock_guard lock(known_mu_);
-  known_.insert(id);
+  known_.Insert(id);
 }
 
 void Engine::DedupAndAsk(const ChunkId& id, Bytes data, repo::RecordType type) {
   bool inserted;
   {
     std::lock_guard lock(known_mu_);
-    inserted = known_.insert(id).second;
+    inserted = known_.Insert(id);
   }
   if (!inserted || failed()) {
     budget_.Release(data.size());
@@ -942,6 +948,7 @@ void Engine::ShowProgress(bool final) {
 Status Engine::NetLoop() {
   auto last_call = Clock::now();
   uint64_t since_flush = 0;
+  uint64_t records_since_flush = 0;
   uint64_t trim_count = 0;
   while (true) {
     std::deque<OutRecord> records;
@@ -962,14 +969,16 @@ Status Engine::NetLoop() {
       Status s = session_->PutRecord(r.bytes);
       if (!s.ok()) return s.WithContext("upload");
       since_flush += r.bytes.size();
+      records_since_flush++;
       new_chunks_++;
       new_bytes_ += r.plain_size;
       budget_.Release(r.plain_size);
       outstanding_.fetch_sub(1);
       last_call = Clock::now();
-      if (since_flush >= options_.flush_every) {
+      if (since_flush >= options_.flush_every || records_since_flush >= kFlushRecords) {
         CAIRN_RETURN_IF_ERROR(session_->Flush().WithContext("flush"));
         since_flush = 0;
+        records_since_flush = 0;
       }
       // glibc keeps the pages of freed chunks in its arenas (fragmented
       // between the scanner's and the workers'); handing them back now and
@@ -1083,8 +1092,7 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
 
   CAIRN_RETURN_IF_ERROR(session_->Flush().WithContext("final flush"));
   if (cache_ != nullptr) CAIRN_RETURN_IF_ERROR(FlushCachePending(true));
-  std::vector<ChunkId> manifest(known_.begin(), known_.end());
-  std::sort(manifest.begin(), manifest.end());
+  std::vector<ChunkId> manifest = known_.TakeSorted();
 
   BackupResult result;
   result.root_tree = root_id_;

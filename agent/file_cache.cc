@@ -77,6 +77,10 @@ Result<std::unique_ptr<FileCache>> FileCache::Open(const std::string& lmdb_dir, 
   options.max_dbs = 4;
   options.max_readers = 64;
   options.no_sync = no_sync;
+  // A backup looks up every file (one read transaction each) and a full
+  // one writes every file: keep the agent's resident set bounded whatever
+  // the cache's size (it is read back from the page cache as needed).
+  options.unmap = true;
   std::unique_ptr<FileCache> cache(new FileCache());
   CAIRN_ASSIGN_OR_RETURN(cache->env_, repo::LmdbEnv::Open(lmdb_dir, options));
   CAIRN_ASSIGN_OR_RETURN(cache->files_, cache->env_->OpenDb("files"));

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <thread>
 #include <utility>
 
@@ -23,6 +22,7 @@
 #include "lib/base/parallel.h"
 #include "lib/chunk/extent.h"
 #include "lib/chunk/rsync_delta.h"
+#include "lib/crypto/chunk_id_set.h"
 #include "lib/crypto/hash.h"
 #include "lib/io/env.h"
 #include "lib/io/file_io.h"
@@ -130,7 +130,7 @@ class ImageEngine {
   OwnerNames owners_;
 
   std::vector<ExtentStore::Change> unsaved_;  // of the image being read
-  std::set<ChunkId> referenced_;              // the manifest
+  crypto::ChunkIdSet referenced_;             // the manifest
   // Base chain of every extent ID met in this run (see ProcessBatch).
   std::map<ChunkId, std::vector<ChunkId>> chains_;
   uint64_t since_flush_ = 0;
@@ -254,7 +254,7 @@ Status ImageEngine::Put(ByteView record, uint64_t plain_size, const crypto::Chun
 }
 
 Status ImageEngine::PutObject(const ChunkId& id, ByteView plaintext) {
-  if (!referenced_.insert(id).second) return Status::OK();
+  if (!referenced_.Insert(id)) return Status::OK();
   Result<std::vector<bool>> present = session_->HaveChunks({id});
   if (!present.ok()) return present.status().WithContext("have_chunks");
   if (present->size() == 1 && (*present)[0]) return Status::OK();
@@ -294,8 +294,8 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
     const std::vector<ChunkId>& computed = s.changed ? s.next.chain : s.prev->chain;
     auto [known, fresh] = chains_.try_emplace(s.id, computed);
     if (s.changed && !fresh) s.next.chain = known->second;
-    for (const ChunkId& base : known->second) referenced_.insert(base);
-    if (referenced_.insert(s.id).second && s.changed) {
+    for (const ChunkId& base : known->second) referenced_.Insert(base);
+    if (referenced_.Insert(s.id) && s.changed) {
       ask.push_back(s.id);
       asked.push_back(&s);
     }
@@ -503,7 +503,7 @@ Result<ImageBackupResult> ImageEngine::Run(const std::vector<std::string>& paths
   ShowProgress(true);
 
   CAIRN_RETURN_IF_ERROR(session_->Flush().WithContext("final flush"));
-  std::vector<ChunkId> manifest(referenced_.begin(), referenced_.end());
+  std::vector<ChunkId> manifest = referenced_.TakeSorted();
   result_.manifest_size = manifest.size();
   proto::SnapshotStats stats;
   stats.files = result_.images;

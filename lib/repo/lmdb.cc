@@ -1,9 +1,12 @@
 #include "lib/repo/lmdb.h"
 
 #include <lmdb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "lib/base/errno.h"
@@ -18,6 +21,29 @@ Status Finished(const char* op) {
 MDB_val Val(ByteView b) { return MDB_val{b.size(), const_cast<uint8_t*>(b.data())}; }
 ByteView View(const MDB_val& v) {
   return ByteView(static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+}
+
+// Drops the environment's data file from this process's resident set:
+// MADV_DONTNEED on each mapping of that file, found in /proc/self/maps
+// (LMDB tells the map's address only for MDB_FIXEDMAP). Readers on other
+// threads lose nothing: a shared file mapping's pages fault back in from
+// the page cache. Best effort: on any failure nothing is dropped.
+void DropMappedPages(MDB_env* env) {
+  int fd = -1;
+  struct stat st;
+  if (mdb_env_get_fd(env, &fd) != MDB_SUCCESS || ::fstat(fd, &st) != 0) return;
+  FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return;
+  char line[512];
+  while (std::fgets(line, sizeof(line), maps) != nullptr) {
+    unsigned long begin = 0, end = 0, ino = 0;
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &begin, &end, &major, &minor, &ino) == 5 &&
+        ino == st.st_ino && makedev(major, minor) == st.st_dev) {
+      (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+  }
+  std::fclose(maps);
 }
 
 }  // namespace
@@ -61,12 +87,16 @@ Status LmdbStatus(int rc, std::string_view context) {
 
 // ---- LmdbTxn ----
 
-LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+LmdbTxn::LmdbTxn(LmdbTxn&& other) noexcept
+    : txn_(other.txn_), unmap_on_commit_(other.unmap_on_commit_) {
+  other.txn_ = nullptr;
+}
 
 LmdbTxn& LmdbTxn::operator=(LmdbTxn&& other) noexcept {
   if (this != &other) {
     Abort();
     txn_ = other.txn_;
+    unmap_on_commit_ = other.unmap_on_commit_;
     other.txn_ = nullptr;
   }
   return *this;
@@ -81,8 +111,12 @@ void LmdbTxn::Abort() {
 
 Status LmdbTxn::Commit() {
   if (!txn_) return Status::InvalidArgument("lmdb commit: transaction already finished");
+  MDB_env* env = mdb_txn_env(txn_);
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;  // mdb_txn_commit frees the handle even on failure
+  // The pages a write transaction touched (one per entry it added, in a
+  // large index) leave the resident set at once.
+  if (unmap_on_commit_) DropMappedPages(env);
   return LmdbStatus(rc, "lmdb commit");
 }
 
@@ -172,6 +206,9 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   if (options.no_sync) flags |= MDB_NOSYNC;
   int rc = mdb_env_open(env->env_, dir.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) return LmdbStatus(rc, ctx);
+  env->unmap_ = options.unmap;
+  env->unmap_interval_ns_ =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options.unmap_interval).count();
   return env;
 }
 
@@ -189,6 +226,16 @@ Result<LmdbDb> LmdbEnv::OpenDb(const std::string& name, bool create) {
 }
 
 Result<LmdbTxn> LmdbEnv::Begin(unsigned flags, const char* what) {
+  if (unmap_) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t last = unmapped_at_ns_.load(std::memory_order_relaxed);
+    if (now - last >= unmap_interval_ns_ &&
+        unmapped_at_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      DropMappedPages(env_);
+    }
+  }
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
   if (rc == MDB_MAP_RESIZED) {
@@ -198,7 +245,9 @@ Result<LmdbTxn> LmdbEnv::Begin(unsigned flags, const char* what) {
     if (rc == MDB_SUCCESS) rc = mdb_txn_begin(env_, nullptr, flags, &txn);
   }
   CAIRN_RETURN_IF_ERROR(LmdbStatus(rc, what));
-  return LmdbTxn(txn);
+  LmdbTxn t(txn);
+  t.unmap_on_commit_ = unmap_ && (flags & MDB_RDONLY) == 0;
+  return t;
 }
 
 Result<LmdbTxn> LmdbEnv::BeginRead() { return Begin(MDB_RDONLY, "lmdb begin read"); }

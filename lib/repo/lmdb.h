@@ -10,6 +10,8 @@
 #ifndef CAIRN_LIB_REPO_LMDB_H_
 #define CAIRN_LIB_REPO_LMDB_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +50,14 @@ struct LmdbOptions {
   bool no_sync = false;
   // Create the directory if missing. Default true.
   bool create = true;
+  // Drop the database's pages from this process's mapping (MADV_DONTNEED)
+  // before a transaction begins, when `unmap_interval` has passed since
+  // the last time: they stay in the page cache and fault back in on the
+  // next touch, so a process that reads or writes the whole file does not
+  // keep all of it in its resident set. Write transactions drop them
+  // again when they commit. Default false (never).
+  bool unmap = false;
+  std::chrono::milliseconds unmap_interval{250};
 };
 
 class LmdbEnv;
@@ -98,6 +108,7 @@ class LmdbTxn {
   friend class LmdbEnv;
   explicit LmdbTxn(MDB_txn* txn) : txn_(txn) {}
   MDB_txn* txn_ = nullptr;
+  bool unmap_on_commit_ = false;  // a write transaction of an LmdbOptions::unmap environment
 };
 
 class LmdbEnv {
@@ -121,6 +132,9 @@ class LmdbEnv {
   MDB_env* env_ = nullptr;
   std::string dir_;
   bool read_only_ = false;
+  bool unmap_ = false;
+  int64_t unmap_interval_ns_ = 0;
+  std::atomic<int64_t> unmapped_at_ns_{0};
 };
 
 }  // namespace cairn::repo

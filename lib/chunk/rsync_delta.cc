@@ -275,19 +275,24 @@ Result<Bytes> ComputeAlignedDelta(ByteView old_signature, ByteView new_signature
   return delta;
 }
 
-Result<Bytes> ApplyDelta(ByteView basis, ByteView delta, size_t max_output) {
+Status ApplyDelta(ByteView basis, ByteView delta, size_t max_output, Bytes* out) {
   InstallTraceHook();
+  out->clear();
   PatchContext ctx{basis};
   JobPtr job(rs_patch_begin(&CopyFromBasis, &ctx));
   if (!job) return Status::Unavailable("librsync patch: cannot start job");
-  Bytes out;
-  Status s = RunJob(job.get(), delta, &out, max_output, "patch");
+  Status s = RunJob(job.get(), delta, out, max_output, "patch");
   if (ctx.out_of_bounds) {
     return Status::Corruption("rsync delta copies " + std::to_string(ctx.bad_len) +
                               " bytes at offset " + std::to_string(ctx.bad_pos) +
                               ", outside the basis of " + std::to_string(basis.size()) + " bytes");
   }
-  CAIRN_RETURN_IF_ERROR(s);
+  return s;
+}
+
+Result<Bytes> ApplyDelta(ByteView basis, ByteView delta, size_t max_output) {
+  Bytes out;
+  CAIRN_RETURN_IF_ERROR(ApplyDelta(basis, delta, max_output, &out));
   return out;
 }
 

@@ -77,6 +77,10 @@ Result<Bytes> ComputeAlignedDelta(ByteView old_signature, ByteView new_signature
 // its end command, copies any byte outside the basis, or would produce more
 // than `max_output` bytes.
 Result<Bytes> ApplyDelta(ByteView basis, ByteView delta, size_t max_output);
+// The same, into `*out` (replaced; its capacity is reused: a caller that
+// applies many deltas keeps one buffer instead of allocating each time).
+// `out` must not hold `basis` or `delta`.
+Status ApplyDelta(ByteView basis, ByteView delta, size_t max_output, Bytes* out);
 
 }  // namespace cairn::chunk
 

@@ -71,6 +71,12 @@ class RandomAccessFile {
   // as one batch.
   virtual Status ReadBatch(std::span<ReadRequest> requests) const;
   virtual Result<uint64_t> Size() const = 0;
+  // A hint that [offset, offset + length) will be read soon: a file on a
+  // local disk starts reading it into the page cache. Default: nothing.
+  virtual void WillNeed(uint64_t offset, uint64_t length) const {
+    (void)offset;
+    (void)length;
+  }
 };
 
 class Env {

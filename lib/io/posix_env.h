@@ -55,6 +55,7 @@ class PosixRandomAccessFile : public RandomAccessFile {
 
   Result<size_t> Read(uint64_t offset, MutableByteView out) const override;
   Result<uint64_t> Size() const override;
+  void WillNeed(uint64_t offset, uint64_t length) const override;  // posix_fadvise
 
  protected:
   int fd() const { return fd_.get(); }

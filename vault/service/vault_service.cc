@@ -636,10 +636,12 @@ Result<proto::SnapshotList> VaultService::ListSnapshots(const Actor& agent, uint
 }
 
 Result<proto::Records> VaultService::ReadRecords(uint32_t department,
-                                                 std::span<const crypto::ChunkId> ids) const {
+                                                 std::span<const crypto::ChunkId> ids,
+                                                 bool whole_packs) const {
   proto::Records reply;
   auto records = store()->ReadPrefix(
-      department, ids, proto::kMaxFramePayload - 1024 - 4 * proto::kMaxRecordsPerMessage);
+      department, ids, proto::kMaxFramePayload - 1024 - 4 * proto::kMaxRecordsPerMessage,
+      whole_packs);
   if (!records.ok()) {
     if (!records.status().IsNotFound()) {
       spdlog::error("department {}: reading chunk {} failed: {}", department,
@@ -1064,7 +1066,9 @@ Result<proto::Manifest> VaultService::GetManifest(const proto::GetManifest& req)
 }
 
 Result<proto::Records> VaultService::ReadReplicaRecords(const proto::GetReplicaRecords& req) const {
-  return ReadRecords(req.department_id, req.ids);
+  // A pass asks for what the DR site lacks in chunk ID order, which is no
+  // order on disk: read each pack ahead whole.
+  return ReadRecords(req.department_id, req.ids, /*whole_packs=*/true);
 }
 
 Status VaultService::ApplyReplicaSetup(proto::ReplicaSetupOk& ok) {

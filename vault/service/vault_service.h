@@ -466,8 +466,9 @@ class VaultService {
   Result<proto::SnapshotList> ListSnapshots(const Actor& agent, uint32_t limit) const;
   // Records of a prefix of `ids` that fits one frame (at least one), or the
   // error of the first ID. The message names the chunk, never a file.
-  Result<proto::Records> ReadRecords(uint32_t department,
-                                     std::span<const crypto::ChunkId> ids) const;
+  // `whole_packs`: ChunkStore::ReadPrefix's read-ahead of whole packs.
+  Result<proto::Records> ReadRecords(uint32_t department, std::span<const crypto::ChunkId> ids,
+                                     bool whole_packs = false) const;
   // The in-place restore's delta: opens the chunk with the department's
   // keys (the only time the vault decrypts data) and answers an rsync delta.
   Result<proto::DeltaReply> ComputeDelta(const Actor& agent, const proto::GetDelta& ask,

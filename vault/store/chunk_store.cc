@@ -423,9 +423,19 @@ Status ChunkStore::Read(uint32_t department, const repo::ChunkId& id, Bytes* rec
   return s;
 }
 
+bool ChunkStore::FirstHint(uint32_t department, uint64_t pack) const {
+  constexpr size_t kRemembered = 512;
+  std::lock_guard<std::mutex> lock(hinted_mu_);
+  const std::pair<uint32_t, uint64_t> key{department, pack};
+  if (std::find(hinted_.begin(), hinted_.end(), key) != hinted_.end()) return false;
+  if (hinted_.size() == kRemembered) hinted_.pop_front();
+  hinted_.push_back(key);
+  return true;
+}
+
 Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
                                                   std::span<const repo::ChunkId> ids,
-                                                  size_t max_bytes) const {
+                                                  size_t max_bytes, bool whole_packs) const {
   ReadEpoch read(this);
   std::vector<repo::ChunkLocation> locs;
   {
@@ -471,6 +481,9 @@ Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
     if (!file.ok()) {
       for (size_t k = begin; k < end; ++k) status[order[k]] = file.status();
     } else {
+      if (whole_packs && FirstHint(department, pack)) {
+        (*file)->WillNeed(locs[order[begin]].offset, options_.pack_target_size + (4u << 20));
+      }
       (void)(*file)->ReadBatch(reqs);
       for (size_t k = begin; k < end; ++k) {
         const size_t i = order[k];

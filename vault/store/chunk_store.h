@@ -40,6 +40,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -110,8 +111,13 @@ class ChunkStore {
   // offset order as one batch (io_uring), so a restore's or a replication's
   // batch costs a few system calls, not a few per record. Each record is
   // checked as Read() checks it.
+  //
+  // `whole_packs`: the caller will read most of every pack it touches, in
+  // no order the packs follow (a replication pass asks in chunk ID order):
+  // each pack is hinted to the disk once, from the first record read to its
+  // end, so that it is read ahead sequentially instead of record by record.
   Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
-                                        size_t max_bytes) const;
+                                        size_t max_bytes, bool whole_packs = false) const;
 
   // Packs and their committed bytes, per department (metrics, accounting).
   struct Usage {
@@ -187,6 +193,8 @@ class ChunkStore {
   class ReadEpoch;
   uint64_t EnterRead() const;
   void ExitRead(uint64_t epoch) const;
+  // ReadPrefix(whole_packs): true the first time a pack is asked about.
+  bool FirstHint(uint32_t department, uint64_t pack) const;
   // Adds the IDs to the touched filter while a collection runs.
   void Touch(uint32_t department, std::span<const repo::ChunkId> ids) const;
   // RemoveUntouched's transaction: removes the entries that still name
@@ -225,6 +233,11 @@ class ChunkStore {
   mutable uint64_t touched_count_ = 0;
   std::set<repo::ChunkIndexKey> removing_;
   uint64_t removal_generation_ = 0;  // one more after each removal
+
+  // ReadPrefix(whole_packs): the packs hinted already, oldest first (a
+  // bounded memory of the last few hundred).
+  mutable std::mutex hinted_mu_;
+  mutable std::deque<std::pair<uint32_t, uint64_t>> hinted_;
 
   // Read epochs and packs waiting to be removed.
   mutable std::mutex epoch_mu_;

@@ -212,6 +212,13 @@ TEST_F(ChunkStoreTest, ReadPrefixReadsInPackOrderAndStopsAtTheFirstProblem) {
   EXPECT_EQ((*got)[1], records[0]);
   EXPECT_EQ((*got)[2], records[9]);
   EXPECT_EQ((*got)[4], records[3]);
+  // With the read-ahead of whole packs (a replication's reads), twice (the
+  // second time every pack is hinted already): the same records.
+  for (int round = 0; round < 2; ++round) {
+    auto ahead = store_->ReadPrefix(5, ask, 64u << 20, /*whole_packs=*/true);
+    ASSERT_TRUE(ahead.ok()) << ahead.status().ToString();
+    EXPECT_EQ(*ahead, *got);
+  }
   // The budget: always the first, then what fits.
   EXPECT_EQ(store_->ReadPrefix(5, ask, 1)->size(), 1u);
   EXPECT_EQ(store_->ReadPrefix(5, ask, 2 * records[0].size() + 100)->size(), 2u);

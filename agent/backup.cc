@@ -644,7 +644,7 @@ void Engine::HintReads(int dirfd, const DirNode* node, const std::vector<struct 
     int fd = ::openat(dirfd, node->entries[j].name.c_str(),
                       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
     if (fd < 0) continue;  // a hint only: ReadFile reports what is wrong
-    (void)::posix_fadvise(fd, 0, st.st_size, POSIX_FADV_WILLNEED);
+    io::WillNeed(fd, 0, static_cast<uint64_t>(st.st_size));
     (*opened)[j] = io::UniqueFd(fd);
   }
   *hinted = std::max(*hinted, end);

@@ -368,8 +368,7 @@ Status ImageEngine::BackupImage(OpenedImage* image) {
       const uint64_t to = first + 3 * per_batch < extents.size()
                               ? extents[first + 3 * per_batch].offset
                               : image->size;
-      (void)::posix_fadvise(image->hint_fd.get(), static_cast<off_t>(from),
-                            static_cast<off_t>(to - from), POSIX_FADV_WILLNEED);
+      io::WillNeed(image->hint_fd.get(), from, to - from);
     }
     std::vector<Slot> batch(std::min<uint64_t>(per_batch, extents.size() - first));
     for (size_t i = 0; i < batch.size(); ++i) {

@@ -47,6 +47,15 @@ Status UniqueFd::Close(std::string_view context) {
   return Status::OK();
 }
 
+void WillNeed(int fd, uint64_t offset, uint64_t length) {
+  constexpr uint64_t kStep = 128u << 10;
+  for (uint64_t at = offset; at < offset + length; at += kStep) {
+    (void)::posix_fadvise(fd, static_cast<off_t>(at),
+                          static_cast<off_t>(std::min(kStep, offset + length - at)),
+                          POSIX_FADV_WILLNEED);
+  }
+}
+
 Result<size_t> PreadFull(int fd, uint64_t offset, MutableByteView out, std::string_view context) {
   size_t done = 0;
   while (done < out.size()) {

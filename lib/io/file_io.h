@@ -51,6 +51,12 @@ class UniqueFd {
 // file in errors.
 Result<size_t> PreadFull(int fd, uint64_t offset, MutableByteView out, std::string_view context);
 
+// Asks the kernel to start reading [offset, offset + length) of `fd` into
+// the page cache (POSIX_FADV_WILLNEED), in steps: the kernel starts at most
+// the device's read-ahead size (read_ahead_kb, often 128 KiB) per call and
+// silently drops the rest of a larger range. A hint: errors are ignored.
+void WillNeed(int fd, uint64_t offset, uint64_t length);
+
 // For a read that returned fewer bytes than asked, ending at `end_offset`:
 // true when `fd` is O_DIRECT and `end_offset` is not a multiple of
 // AlignedBuffer::kAlignment. A direct read can only end unaligned at end of

@@ -91,14 +91,7 @@ Result<size_t> PosixRandomAccessFile::Read(uint64_t offset, MutableByteView out)
 Result<uint64_t> PosixRandomAccessFile::Size() const { return FdSize(fd_.get(), path_); }
 
 void PosixRandomAccessFile::WillNeed(uint64_t offset, uint64_t length) const {
-  // The kernel starts at most the device's read-ahead size (read_ahead_kb)
-  // per call and drops the rest: ask in steps no larger.
-  constexpr uint64_t kStep = 256u << 10;
-  for (uint64_t at = offset; at < offset + length; at += kStep) {
-    (void)::posix_fadvise(fd_.get(), static_cast<off_t>(at),
-                          static_cast<off_t>(std::min(kStep, offset + length - at)),
-                          POSIX_FADV_WILLNEED);
-  }
+  io::WillNeed(fd_.get(), offset, length);
 }
 
 // ---------------------------------------------------------------------------

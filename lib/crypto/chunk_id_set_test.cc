@@ -26,9 +26,8 @@ TEST(ChunkIdSetTest, AgreesWithStdSetAcrossFolds) {
   std::vector<ChunkId> inserted;
   for (int i = 0; i < 100'000; ++i) {
     // One in four is a repeat of an earlier ID (old or recent).
-    ChunkId id = (i % 4 == 3 && !inserted.empty())
-                     ? inserted[rng() % inserted.size()]
-                     : RandomId(rng);
+    ChunkId id =
+        (i % 4 == 3 && !inserted.empty()) ? inserted[rng() % inserted.size()] : RandomId(rng);
     const bool fresh = want.insert(id).second;
     ASSERT_EQ(set.Insert(id), fresh) << i;
     if (fresh) inserted.push_back(id);

@@ -257,6 +257,7 @@ class Engine {
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, std::pair<uint64_t, std::string>>>
       hardlinks_;                               // dev -> ino -> (group, link path)
   std::unordered_map<dev_t, dev_t> dev_alias_;  // view's device -> live device
+  StatAhead* ahead_ = nullptr;                  // during ScanAll, unless disabled
   Bytes read_buffer_;
 
   std::mutex live_mu_;
@@ -503,6 +504,22 @@ Status Engine::ScanAll(const std::vector<std::string>& paths) {
   const std::string root_view = views.contains("/") ? views["/"] : "/";
   int rootfd = ::open(whole_root ? root_view.c_str() : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return ErrnoToStatus(errno, "open /");
+  std::optional<StatAhead> ahead;
+  if (options_.stat_ahead > 0) {
+    StatAhead::Options o;
+    o.threads = options_.stat_ahead;
+    o.excludes = options_.excludes;
+    o.cross_fs = options_.cross_fs;
+    ahead.emplace(std::move(o));
+    ahead_ = &*ahead;
+    for (const std::string& p : whole_root ? std::vector<std::string>{"/"} : paths) {
+      const auto view = views.find(p);
+      const std::string& open = whole_root ? root_view : view != views.end() ? view->second : p;
+      struct stat st;
+      if (::lstat(open.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        ahead->AddRoot(open, p, st.st_dev);
+    }
+  }
   DirNode* root = NewDir(nullptr, 0);
   Status s;
   if (whole_root) {
@@ -516,6 +533,7 @@ Status Engine::ScanAll(const std::vector<std::string>& paths) {
     s = VirtualDir(root, rootfd, "", trie);
   }
   ::close(rootfd);
+  ahead_ = nullptr;
   DecRef(root);
   return s;
 }
@@ -571,31 +589,40 @@ Status Engine::VirtualDir(DirNode* node, int dirfd, const std::string& abs, cons
 
 Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const std::string& rel,
                        dev_t root_dev) {
-  Result<std::vector<std::string>> names = ListDirectory(dirfd, abs);
-  if (!names.ok()) {
-    Warn(names.status().message() + "; directory recorded as empty");
-    return Status::OK();
+  // The stat-ahead's listing when it read this very directory; else read
+  // here (no stat-ahead, or the directory was replaced since).
+  std::vector<ListedEntry> listing;
+  std::optional<StatAhead::Listing> ahead =
+      ahead_ != nullptr ? ahead_->Take(abs) : std::optional<StatAhead::Listing>();
+  struct stat self;
+  if (ahead.has_value() && ::fstat(dirfd, &self) == 0 && self.st_dev == ahead->dev &&
+      self.st_ino == ahead->ino) {
+    listing = std::move(ahead->entries);
+  } else {
+    Result<std::vector<ListedEntry>> read = ListEntries(dirfd, abs, rel, options_.excludes);
+    if (!read.ok()) {
+      Warn(read.status().message() + "; directory recorded as empty");
+      return Status::OK();
+    }
+    listing = std::move(read).value();
   }
   const std::string prefix = abs == "/" ? "/" : abs + "/";
   std::vector<struct stat> stats;
-  for (const std::string& name : *names) {
-    const std::string child_rel = rel.empty() ? name : rel + "/" + name;
-    if (IsExcluded(options_.excludes, child_rel)) continue;
-    const std::string path = prefix + name;
-    struct stat st;
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      Warn(path + ErrnoWarning(errno));
+  for (const ListedEntry& le : listing) {
+    const std::string path = prefix + le.name;
+    if (le.error != 0) {
+      Warn(path + ErrnoWarning(le.error));
       continue;
     }
-    if (IsPitSnapshot(name, st)) continue;  // another backup's view (pit.h)
+    if (IsPitSnapshot(le.name, le.st)) continue;  // another backup's view (pit.h)
     repo::TreeEntry e;
-    Status s = ReadEntryMetadata(dirfd, name, path, st, &owners_, &e);
+    Status s = ReadEntryMetadata(dirfd, le.name, path, le.st, &owners_, &e);
     if (!s.ok()) {
       Warn(s.message() + "; left out");
       continue;
     }
     node->entries.push_back(std::move(e));
-    stats.push_back(st);
+    stats.push_back(le.st);
   }
   node->dropped.assign(node->entries.size(), 0);
   // The file cache's answers for the whole directory first: the read-ahead

@@ -9,6 +9,9 @@
 //                 (the department's gear seed). Each chunk's bytes are
 //                 charged to the budget before they are copied; the scanner
 //                 waits when the budget is spent.
+//   stat-ahead    (stat_ahead threads, agent/scan.h StatAhead) list and
+//                 lstat directories a little ahead of the scanner, in its
+//                 order, so that a cold walk keeps the disk busy.
 //   workers (N)   compute chunk IDs (HMAC under the ID key) first; a chunk
 //                 already seen in this run is dropped at once. Later, for
 //                 the chunks the vault lacks, they compress and seal records
@@ -86,6 +89,10 @@ struct BackupOptions {
   bool cross_fs = false;
   // Worker threads. 0 (default) = std::thread::hardware_concurrency().
   unsigned workers = 0;
+  // Threads reading directories ahead of the scanner (StatAhead); 0: none.
+  // Default 8: a cold walk of /usr's copy (100k entries) took 1.14 s with
+  // one thread, 0.51 s with 4, 0.37 s with 8 and 0.36 s with 16.
+  unsigned stat_ahead = 8;
   // Plaintext bytes that may be in flight between the reader and the vault
   // (chunks waiting to be identified, asked about, sealed or sent). Default
   // 96 MiB: far more than a loopback round trip needs to keep the pipe

@@ -391,6 +391,35 @@ TEST_F(BackupTest, StaleCacheIsClearedWhenTheVaultLacksItsChunks) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
 }
 
+// The stat-ahead only reads earlier what the scanner would read: the same
+// tree with it and without it, excludes and all.
+TEST_F(BackupTest, TheStatAheadChangesNothing) {
+  for (const char* d : {"a", "a/x", "a/x/y", "a.b", "b", "b/cache", "c"}) {
+    ASSERT_EQ(::mkdir((data_ + "/" + d).c_str(), 0755), 0);
+    for (int i = 0; i < 20; ++i) {
+      WriteFile(data_ + "/" + d + "/f" + std::to_string(i),
+                AsBytes(std::string(d) + "," + std::to_string(i)));
+    }
+  }
+  ASSERT_EQ(::symlink("a", (data_ + "/link").c_str()), 0);
+  options_.excludes = {"cache", "*7"};
+  options_.stat_ahead = 0;
+  auto without = Backup();
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  options_.stat_ahead = 8;
+  auto with = Backup();
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  Reader reader(keys_, &vault_);
+  auto before = reader.Find(without->root_tree, data_);
+  auto after = reader.Find(with->root_tree, data_);
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(before->subtree, after->subtree);
+  EXPECT_EQ(with->files, without->files);
+  EXPECT_EQ(with->files, 6u * 18u);  // f7 and f17 excluded everywhere; b/cache left out
+  EXPECT_FALSE(reader.Find(with->root_tree, data_ + "/b/cache"));
+  EXPECT_TRUE(reader.Find(with->root_tree, data_ + "/a/x/y/f3"));
+}
+
 TEST_F(BackupTest, NestedAndDuplicatePathsAreBackedUpOnce) {
   auto p = NormalizeBackupPaths({data_, data_ + "/", data_ + "/../data/."});
   ASSERT_TRUE(p.ok()) << p.status().ToString();

@@ -11,9 +11,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <vector>
 
+#include "agent/pit.h"
 #include "lib/base/errno.h"
+#include "lib/io/file_io.h"
 
 namespace cairn::agent {
 
@@ -104,7 +111,9 @@ Status ReadEntryMetadata(int dirfd, const std::string& name, const std::string& 
   return Status::OK();
 }
 
-Result<std::vector<std::string>> ListDirectory(int dirfd, const std::string& path) {
+Result<std::vector<ListedEntry>> ListEntries(int dirfd, const std::string& path,
+                                             const std::string& rel,
+                                             const std::vector<std::string>& excludes) {
   int fd = ::dup(dirfd);
   if (fd < 0) return ErrnoToStatus(errno, "dup " + path);
   DIR* dir = ::fdopendir(fd);
@@ -114,7 +123,7 @@ Result<std::vector<std::string>> ListDirectory(int dirfd, const std::string& pat
     return ErrnoToStatus(err, "opendir " + path);
   }
   ::rewinddir(dir);
-  std::vector<std::string> names;
+  std::vector<std::pair<ino_t, std::string>> found;
   while (true) {
     errno = 0;
     struct dirent* d = ::readdir(dir);
@@ -126,10 +135,22 @@ Result<std::vector<std::string>> ListDirectory(int dirfd, const std::string& pat
     }
     std::string_view n(d->d_name);
     if (n == "." || n == "..") continue;
-    names.emplace_back(n);
+    if (!excludes.empty() &&
+        IsExcluded(excludes, rel.empty() ? std::string(n) : rel + "/" + std::string(n))) {
+      continue;
+    }
+    found.emplace_back(d->d_ino, n);
   }
-  std::sort(names.begin(), names.end());
-  return names;
+  std::sort(found.begin(), found.end());
+  std::vector<ListedEntry> entries(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    ListedEntry& e = entries[i];
+    e.name = std::move(found[i].second);
+    if (::fstatat(dirfd, e.name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0) e.error = errno;
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const ListedEntry& a, const ListedEntry& b) { return a.name < b.name; });
+  return entries;
 }
 
 Result<std::vector<repo::Xattr>> ReadXattrs(const std::string& path) {
@@ -219,6 +240,169 @@ bool IsExcluded(const std::vector<std::string>& patterns, std::string_view relat
     if (::fnmatch(p.c_str(), base.c_str(), 0) == 0) return true;
   }
   return false;
+}
+
+bool DepthFirstLess(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] == b[i]) continue;
+    if (a[i] == '/') return true;
+    if (b[i] == '/') return false;
+    return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
+}
+
+namespace {
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+}  // namespace
+
+struct StatAhead::State {
+  struct Dir {
+    std::string path;  // to open
+    std::string rel;   // relative to the root, for the exclude patterns
+    dev_t dev;         // the root's file system
+  };
+  struct DepthFirst {
+    bool operator()(const std::string& a, const std::string& b) const {
+      return DepthFirstLess(a, b);
+    }
+  };
+
+  explicit State(Options o) : options(std::move(o)) {}
+
+  // Gives up what comes before `order` in the walk. Under mu.
+  void Pass(const std::string& order) {
+    queue.erase(queue.begin(), queue.lower_bound(order));
+    for (auto it = done.begin(); it != done.end() && DepthFirstLess(it->first, order);) {
+      if (it->second.has_value()) taken += it->second->entries.size();
+      it = done.erase(it);
+    }
+  }
+
+  const Options options;
+  std::mutex mu;
+  std::condition_variable work_cv;  // the walk's threads wait here
+  std::condition_variable take_cv;  // the scanner waits here
+  // By the scanner's path (the walk's order): directories to read, those
+  // being read, and those read (nullopt: unreadable).
+  std::map<std::string, Dir, DepthFirst> queue;
+  std::set<std::string, DepthFirst> reading;
+  std::map<std::string, std::optional<Listing>, DepthFirst> done;
+  std::string demand;   // the directory the scanner waits for
+  uint64_t listed = 0;  // entries read
+  uint64_t taken = 0;   // entries taken or given up
+  bool paused = false;  // a window ahead; until half of it is taken
+  bool stop = false;
+  std::vector<std::thread> threads;
+};
+
+StatAhead::StatAhead(Options options) : state_(std::make_unique<State>(std::move(options))) {
+  const unsigned n = std::max(1u, state_->options.threads);
+  for (unsigned i = 0; i < n; ++i) state_->threads.emplace_back([this] { Main(); });
+}
+
+StatAhead::~StatAhead() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stop = true;
+  }
+  state_->work_cv.notify_all();
+  for (std::thread& t : state_->threads) t.join();
+}
+
+void StatAhead::AddRoot(const std::string& path, const std::string& order, dev_t dev) {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->queue.emplace(order, State::Dir{path, "", dev});
+  }
+  state_->work_cv.notify_one();
+}
+
+std::optional<StatAhead::Listing> StatAhead::Take(const std::string& order) {
+  State& s = *state_;
+  std::unique_lock lock(s.mu);
+  s.Pass(order);
+  while (true) {
+    if (auto it = s.done.find(order); it != s.done.end()) {
+      std::optional<Listing> listing = std::move(it->second);
+      s.done.erase(it);
+      s.demand.clear();
+      if (listing.has_value()) s.taken += listing->entries.size();
+      // A paused walk goes on when half its window is taken: the threads
+      // wake for a run of directories, not for each one.
+      const bool resume = s.paused && s.listed < s.taken + s.options.window / 2;
+      if (resume) s.paused = false;
+      lock.unlock();
+      if (resume) s.work_cv.notify_all();
+      return listing;
+    }
+    if (!s.queue.contains(order) && !s.reading.contains(order)) {
+      s.demand.clear();
+      return std::nullopt;
+    }
+    s.demand = order;
+    s.work_cv.notify_one();  // past the window, it is read now
+    s.take_cv.wait(lock);
+  }
+}
+
+void StatAhead::Main() {
+  State& s = *state_;
+  std::unique_lock lock(s.mu);
+  while (true) {
+    auto next = s.queue.end();
+    s.work_cv.wait(lock, [&] {
+      if (s.stop) return true;
+      if (!s.demand.empty()) next = s.queue.find(s.demand);
+      if (s.listed >= s.taken + s.options.window) s.paused = true;
+      if (next == s.queue.end() && !s.queue.empty() && !s.paused) next = s.queue.begin();
+      return next != s.queue.end();
+    });
+    if (s.stop) return;
+    const std::string order = next->first;
+    const State::Dir dir = std::move(next->second);
+    s.queue.erase(next);
+    s.reading.insert(order);
+    lock.unlock();
+
+    std::optional<Listing> listing;
+    std::vector<std::pair<std::string, State::Dir>> subdirs;
+    io::UniqueFd fd(::open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat self;
+    if (fd.valid() && ::fstat(fd.get(), &self) == 0) {
+      Result<std::vector<ListedEntry>> entries =
+          ListEntries(fd.get(), order, dir.rel, s.options.excludes);
+      if (entries.ok()) {
+        listing = Listing{self.st_dev, self.st_ino, std::move(entries).value()};
+        for (const ListedEntry& e : listing->entries) {
+          if (e.error != 0 || !S_ISDIR(e.st.st_mode)) continue;
+          if ((!s.options.cross_fs && e.st.st_dev != dir.dev) || IsPitSnapshot(e.name, e.st)) {
+            continue;
+          }
+          subdirs.push_back(
+              {JoinPath(order, e.name),
+               State::Dir{JoinPath(dir.path, e.name),
+                          dir.rel.empty() ? e.name : dir.rel + "/" + e.name, dir.dev}});
+        }
+      }
+    }
+    fd = io::UniqueFd();
+
+    lock.lock();
+    s.reading.erase(order);
+    if (listing.has_value()) s.listed += listing->entries.size();
+    const bool wanted = order == s.demand;
+    s.done.emplace(order, std::move(listing));
+    for (auto& [sub_order, sub] : subdirs) s.queue.emplace(std::move(sub_order), std::move(sub));
+    if (wanted) s.take_cv.notify_one();
+    if (subdirs.size() > 1) s.work_cv.notify_all();
+    if (subdirs.size() == 1) s.work_cv.notify_one();
+  }
 }
 
 }  // namespace cairn::agent

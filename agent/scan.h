@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,9 +47,22 @@ bool EntryTypeOf(mode_t mode, repo::EntryType* type);
 Status ReadEntryMetadata(int dirfd, const std::string& name, const std::string& path,
                          const struct stat& st, OwnerNames* owners, repo::TreeEntry* entry);
 
-// The names in an open directory (without "." and ".."), sorted bytewise.
-// Does not take ownership of `dirfd` (it is duplicated).
-Result<std::vector<std::string>> ListDirectory(int dirfd, const std::string& path);
+// One entry of a directory: its name and its lstat, or the errno of the
+// lstat (`st` is meaningful only when `error` is 0).
+struct ListedEntry {
+  std::string name;
+  int error = 0;
+  struct stat st {};
+};
+
+// The entries of an open directory (without "." and ".."), sorted by name
+// bytewise, each with its lstat. The lstats are taken in inode order (the
+// order of the inode tables on disk). Entries whose path relative to the
+// backup root, `rel` + "/" + name, IsExcluded are left out. `path` names the
+// directory in messages. Does not take ownership of `dirfd`.
+Result<std::vector<ListedEntry>> ListEntries(int dirfd, const std::string& path,
+                                             const std::string& rel,
+                                             const std::vector<std::string>& excludes);
 
 // Extended attributes of `path` (not following a symlink), sorted by name.
 // A file system without xattr support gives an empty list; attributes that
@@ -63,6 +78,54 @@ Result<std::vector<repo::Hole>> FindHoles(int fd, uint64_t size, const std::stri
 // last component matches any fnmatch(3) pattern (flags 0: '*' also matches
 // '/' in the relative path).
 bool IsExcluded(const std::vector<std::string>& patterns, std::string_view relative_path);
+
+// Lists the directories of a tree ahead of the scanner. A few threads
+// read directories (ListEntries) in the order the scanner will come to them
+// (depth first, names sorted bytewise), so that a cold walk keeps the disk
+// busy with many directories and inodes at once, and the scanner takes each
+// listing when it comes to that directory. The walk stays at most `window`
+// entries ahead of what the scanner has taken, and does not descend where
+// the scanner does not: excluded paths, other file systems (unless
+// cross_fs) and point-in-time views (pit.h). A directory it cannot read is
+// left to the scanner, whose own read reports why.
+class StatAhead {
+ public:
+  struct Options {
+    unsigned threads = 8;
+    uint64_t window = 16384;
+    std::vector<std::string> excludes;  // as IsExcluded
+    bool cross_fs = false;
+  };
+  struct Listing {
+    dev_t dev = 0;  // the directory read, which the scanner compares
+    ino_t ino = 0;  // with the one it has open
+    std::vector<ListedEntry> entries;
+  };
+
+  explicit StatAhead(Options options);
+  StatAhead(const StatAhead&) = delete;
+  StatAhead& operator=(const StatAhead&) = delete;
+  ~StatAhead();  // stops the walk and joins its threads
+
+  // Walks the tree under the directory `path` (opened as is: a view's
+  // path for a point-in-time backup). `order`: the path the scanner knows
+  // it by; `dev`: the tree's file system.
+  void AddRoot(const std::string& path, const std::string& order, dev_t dev);
+  // The listing of the directory the scanner knows as `order`, waiting
+  // while it is queued or being read. nullopt when the walk has none: not
+  // under a root, passed over, or unreadable. Directories before `order` in
+  // the walk's order are given up: the scanner has passed them.
+  std::optional<Listing> Take(const std::string& order);
+
+ private:
+  struct State;
+  void Main();
+  std::unique_ptr<State> state_;
+};
+
+// Whether path `a` comes before `b` in a depth-first walk that visits
+// names in bytewise order ('/' sorts before every other byte).
+bool DepthFirstLess(std::string_view a, std::string_view b);
 
 // Nanoseconds since the epoch of a timespec.
 inline int64_t ToNanos(const struct timespec& ts) {

@@ -29,7 +29,7 @@ TEST(ScanTest, ExcludeMatchesRelativePathOrName) {
   EXPECT_FALSE(IsExcluded({}, "anything"));
 }
 
-TEST(ScanTest, ListDirectoryIsSortedBytewise) {
+TEST(ScanTest, ListEntriesIsSortedBytewise) {
   std::string dir = TempDir();
   for (const char* n : {"b", "a", "B", "\xc3\xa9"}) {
     int fd = ::open((dir + "/" + n).c_str(), O_CREAT | O_WRONLY, 0600);
@@ -37,10 +37,21 @@ TEST(ScanTest, ListDirectoryIsSortedBytewise) {
     ::close(fd);
   }
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  auto names = ListDirectory(dfd, dir);
+  auto entries = ListEntries(dfd, dir, "", {});
+  auto some = ListEntries(dfd, dir, "sub", {"sub/a", "b"});
   ::close(dfd);
-  ASSERT_TRUE(names.ok());
-  EXPECT_EQ(*names, (std::vector<std::string>{"B", "a", "b", "\xc3\xa9"}));
+  ASSERT_TRUE(entries.ok());
+  std::vector<std::string> names;
+  for (const ListedEntry& e : *entries) {
+    names.push_back(e.name);
+    EXPECT_EQ(e.error, 0);
+    EXPECT_TRUE(S_ISREG(e.st.st_mode));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"B", "a", "b", "\xc3\xa9"}));
+  ASSERT_TRUE(some.ok());
+  names.clear();
+  for (const ListedEntry& e : *some) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"B", "\xc3\xa9"}));  // excluded: sub/a, b
 }
 
 TEST(ScanTest, HolesOfASparseFile) {
@@ -98,6 +109,93 @@ TEST(ScanTest, UserXattrsAreReadSorted) {
   EXPECT_EQ(user[0].name, "user.a");
   EXPECT_EQ(AsString(user[0].value), "one");
   EXPECT_EQ(user[1].name, "user.b");
+}
+
+}  // namespace
+}  // namespace cairn::agent
+
+namespace cairn::agent {
+namespace {
+
+void MakeTree(const std::string& root, const std::vector<std::string>& dirs) {
+  for (const std::string& d : dirs) {
+    ASSERT_EQ(::mkdir((root + "/" + d).c_str(), 0755), 0) << d;
+    int fd = ::open((root + "/" + d + "/f").c_str(), O_CREAT | O_WRONLY, 0600);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+  }
+}
+
+std::vector<std::string> Names(const std::vector<ListedEntry>& entries) {
+  std::vector<std::string> names;
+  for (const ListedEntry& e : entries) names.push_back(e.name);
+  return names;
+}
+
+TEST(StatAheadTest, DepthFirstOrderIsTheScannersOrder) {
+  EXPECT_TRUE(DepthFirstLess("/a", "/a/b"));
+  EXPECT_TRUE(DepthFirstLess("/a/b", "/a.b"));  // "a" is scanned, with its tree, before "a.b"
+  EXPECT_TRUE(DepthFirstLess("/a/z", "/a0"));
+  EXPECT_FALSE(DepthFirstLess("/a.b", "/a/b"));
+  EXPECT_FALSE(DepthFirstLess("/a", "/a"));
+  EXPECT_TRUE(DepthFirstLess("/a/\xc3\xa9", "/b"));
+}
+
+// The scanner takes every directory in its order; each listing is what the
+// scanner would have read itself, excluded subtrees are not walked, and a
+// window smaller than one directory stalls nothing.
+TEST(StatAheadTest, ListingsAreTheScannersOwnInItsOrder) {
+  const std::string root = TempDir();
+  MakeTree(root, {"a", "a/x", "a/y", "a.b", "b", "b/deep", "b/deep/deeper", "skip", "skip/z"});
+  struct stat st;
+  ASSERT_EQ(::lstat(root.c_str(), &st), 0);
+  StatAhead::Options options;
+  options.threads = 3;
+  options.window = 2;
+  options.excludes = {"skip"};
+  StatAhead ahead(options);
+  ahead.AddRoot(root, "/r", st.st_dev);
+  const std::vector<std::string> order = {"",     "/a", "/a/x",    "/a/y",
+                                          "/a.b", "/b", "/b/deep", "/b/deep/deeper"};
+  for (const std::string& d : order) {
+    std::optional<StatAhead::Listing> listing = ahead.Take("/r" + d);
+    ASSERT_TRUE(listing.has_value()) << d;
+    int fd = ::open((root + d).c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(fd, 0);
+    struct stat self;
+    ASSERT_EQ(::fstat(fd, &self), 0);
+    auto own = ListEntries(fd, root + d, d.empty() ? "" : d.substr(1), options.excludes);
+    ::close(fd);
+    ASSERT_TRUE(own.ok());
+    EXPECT_EQ(Names(listing->entries), Names(*own)) << d;
+    EXPECT_EQ(listing->ino, self.st_ino) << d;
+    for (size_t i = 0; i < own->size() && i < listing->entries.size(); ++i) {
+      EXPECT_EQ(listing->entries[i].st.st_ino, (*own)[i].st.st_ino);
+    }
+  }
+  EXPECT_FALSE(ahead.Take("/r").has_value());       // taken already
+  EXPECT_FALSE(ahead.Take("/r/skip").has_value());  // excluded: never walked
+  EXPECT_FALSE(ahead.Take("/r/elsewhere").has_value());
+}
+
+// The scanner may pass directories over (a subtree replaced, a failure):
+// the walk gives them up and serves what comes after.
+TEST(StatAheadTest, PassedDirectoriesAreGivenUp) {
+  const std::string root = TempDir();
+  MakeTree(root, {"a", "a/x", "b", "b/y"});
+  struct stat st;
+  ASSERT_EQ(::lstat(root.c_str(), &st), 0);
+  StatAhead::Options options;
+  options.threads = 2;
+  options.window = 1;
+  StatAhead ahead(options);
+  ahead.AddRoot(root, root, st.st_dev);
+  ASSERT_TRUE(ahead.Take(root).has_value());
+  std::optional<StatAhead::Listing> b = ahead.Take(root + "/b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(Names(b->entries), (std::vector<std::string>{"f", "y"}));
+  EXPECT_FALSE(ahead.Take(root + "/a/x").has_value());  // before b: passed
+  EXPECT_TRUE(ahead.Take(root + "/b/y").has_value());
 }
 
 }  // namespace

@@ -186,7 +186,8 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
       if (!json) std::cerr << "  " << line << "\n";
     };
     // Crash tests (tests/e2e/gc_crash_test.sh): SIGKILL this process right
-    // after the Nth step that changes the store.
+    // after the Nth step that changes the store, or after the last when the
+    // run has fewer (before the open packs are sealed).
     std::function<void(const char*)> kill_at;
     if (const char* at = std::getenv("CAIRN_TEST_KILL_GC_AT_STEP"); at != nullptr) {
       const long n = std::atol(at);
@@ -195,6 +196,7 @@ std::optional<int> RunStorageCommand(StorageCommands& c, const std::string& data
       };
     }
     result = RunMaintenanceTask(&service, me, request, options, {}, progress, kill_at);
+    if (kill_at) ::raise(SIGKILL);
     if (Status s = service.SealOpenPacks(); !s.ok()) return Fail(json, s);
   } else if (vault.status().IsUnavailable()) {
     // serve holds it: hand the run over and wait for the result.

@@ -22,37 +22,54 @@ using proto::MessageType;
 class NetVaultSession : public VaultSession {
  public:
   NetVaultSession(std::unique_ptr<asio::io_context> io, std::shared_ptr<net::Connection> conn,
-                  uint64_t session_id, std::chrono::milliseconds deadline)
-      : io_(std::move(io)), conn_(std::move(conn)), session_id_(session_id), deadline_(deadline) {}
+                  std::string address, uint64_t session_id, std::chrono::milliseconds deadline)
+      : io_(std::move(io)),
+        conn_(std::move(conn)),
+        address_(std::move(address)),
+        session_id_(session_id),
+        deadline_(deadline) {}
 
   ~NetVaultSession() override {
     if (conn_) net::RunSync(*io_, conn_->Close());
   }
 
   Result<std::vector<bool>> HaveChunks(const std::vector<crypto::ChunkId>& ids) override {
-    return net::RunSync(*io_, HaveAsync(ids));
+    Result<std::vector<bool>> r = net::RunSync(*io_, HaveAsync(ids));
+    if (!r.ok()) return Lost(r.status());
+    return r;
   }
 
   Status PutRecord(ByteView record) override {
-    return net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutRecord, record));
+    return Lost(net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutRecord, record)));
   }
 
   Status PutDeltaRecord(const crypto::ChunkId& base, ByteView record) override {
     Bytes payload = proto::PutDeltaRecord::Encode(base, record);
-    return net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutDeltaRecord, payload));
+    return Lost(net::RunSync(*io_, conn_->WriteFrame(MessageType::kPutDeltaRecord, payload)));
   }
 
-  Status Flush() override { return net::RunSync(*io_, FlushAsync()); }
+  Status Flush() override { return Lost(net::RunSync(*io_, FlushAsync())); }
 
-  Status KeepAlive() override { return net::RunSync(*io_, PingAsync()); }
+  Status KeepAlive() override { return Lost(net::RunSync(*io_, PingAsync())); }
 
   Result<std::string> Commit(const crypto::ChunkId& root,
                              const std::vector<crypto::ChunkId>& manifest,
                              const proto::SnapshotStats& stats) override {
-    return net::RunSync(*io_, CommitAsync(root, manifest, stats));
+    Result<std::string> r = net::RunSync(*io_, CommitAsync(root, manifest, stats));
+    if (!r.ok()) return Lost(r.status());
+    return r;
   }
 
  private:
+  // A lost connection names the vault and what to do about it.
+  Status Lost(Status s) const {
+    if (!s.IsUnavailable()) return s;
+    return Status::Unavailable("lost the connection to the vault at " + address_ + " (" +
+                               s.message() +
+                               "); what it had flushed is kept: run the backup again once the "
+                               "vault is back");
+  }
+
   asio::awaitable<Result<std::vector<bool>>> HaveAsync(std::vector<crypto::ChunkId> ids) {
     proto::HaveChunks request;
     request.request_id = ++request_id_;
@@ -125,6 +142,7 @@ class NetVaultSession : public VaultSession {
 
   std::unique_ptr<asio::io_context> io_;
   std::shared_ptr<net::Connection> conn_;
+  const std::string address_;
   uint64_t session_id_;
   std::chrono::milliseconds deadline_;
   uint32_t request_id_ = 0;
@@ -176,7 +194,7 @@ Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& i
     return session.status().WithContext(dialed.address);
   }
   return std::unique_ptr<VaultSession>(std::make_unique<NetVaultSession>(
-      std::move(io), std::move(dialed.conn), *session, options.deadline));
+      std::move(io), std::move(dialed.conn), dialed.address, *session, options.deadline));
 }
 
 namespace {

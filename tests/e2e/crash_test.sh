@@ -25,6 +25,8 @@ if wait "$agent_pid"; then
 else
   ok "the agent fails when the vault dies mid-backup"
 fi
+check "its error names the vault and what to do" \
+  grep -q "lost the connection to the vault at 127.0.0.1:$port.*run the backup again" "$WORK/cut.json" "$WORK/cut.err"
 
 vault_start "$WORK/vault" "$port"
 check "the vault restarts after SIGKILL" kill -0 "$VAULT_PID"

@@ -624,6 +624,7 @@ Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const s
     node->entries.push_back(std::move(e));
     stats.push_back(le.st);
   }
+  std::vector<ListedEntry>().swap(listing);  // a large directory's: not held while it is read
   node->dropped.assign(node->entries.size(), 0);
   // The file cache's answers for the whole directory first: the read-ahead
   // hints only what will be read.

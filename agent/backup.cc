@@ -797,6 +797,12 @@ Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const 
     FileDone(f);
     return Status::OK();
   }
+  // The listing's lstat can be seconds older than this open (the stat-ahead
+  // lists ahead of the scanner): read, check and record the file as opened.
+  if (const FileStamp opened_as = StampOf(now); opened_as != f->stamp) {
+    f->stamp = opened_as;
+    f->dir->entries[f->index].mtime_ns = opened_as.mtime_ns;
+  }
   // A file whose allocated blocks cover its size has no holes: skip the
   // SEEK_DATA/SEEK_HOLE probe (two system calls per file; most files).
   // Reading a hole as zeros would still be correct, only less sparse.

@@ -28,6 +28,10 @@
 // (lib/repo/tree.h) are built bottom-up as soon as a directory's files are
 // identified and go through the same path as kTree records.
 //
+// A file is read, checked and recorded as it was when opened: its size and
+// mtime are taken again from the open file (the directory's listing may be
+// seconds older), and compared with an lstat after the read.
+//
 // Error policy (per item, STYLE 12): an entry that vanishes, cannot be read
 // (EACCES) or changes size while being read is left out of the snapshot and
 // listed in `warnings`; the backup goes on and succeeds. A storage or

@@ -354,6 +354,25 @@ TEST_F(BackupTest, VanishedFileIsAWarning) {
   EXPECT_FALSE(reader.Find(r->root_tree, data_ + "/goes"));
 }
 
+// A file that changed after its directory was listed and before it was
+// opened (the stat-ahead lists ahead of the scanner) is read, checked and
+// recorded as opened: whole, and without a warning.
+TEST_F(BackupTest, FileChangedBeforeItsOpenIsReadAsOpened) {
+  WriteFile(data_ + "/grows", AsBytes("short"));
+  const Bytes longer = RandomBytes(100 * 1024, 9);
+  options_.before_read_for_test = [&](const std::string& path) {
+    if (path == data_ + "/grows") WriteFile(path, longer);
+  };
+  auto r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->warnings.empty()) << r->warnings[0];
+  Reader reader(keys_, &vault_);
+  auto e = reader.Find(r->root_tree, data_ + "/grows");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->size, longer.size());
+  EXPECT_EQ(reader.Content(*e), longer);
+}
+
 TEST_F(BackupTest, UnreadableFileIsAWarning) {
   if (::geteuid() == 0) GTEST_SKIP() << "root reads everything";
   WriteFile(data_ + "/secret", AsBytes("s"));

@@ -46,6 +46,10 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kBatchBytes = 8u << 20;
 constexpr uint32_t kBlock = 4096;  // unit of in-place comparison and signatures
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
+// In place: while a worker reads one range of the target, the kernel is
+// asked to read the range this far ahead (the workers take ranges in order,
+// so the disk works ahead of all of them).
+constexpr uint64_t kReconcileAhead = 32u << 20;
 constexpr const char* kDamagedSuffix = ".cairn-damaged";
 // Files are written under "<prefix><pid>-<n>" and renamed into place.
 constexpr const char* kTempPrefix = ".cairn-restore-";
@@ -991,6 +995,9 @@ void Engine::Reconcile(size_t k, Work& work) {
   Scratch& scratch = scratch_[k];
   Bytes& local = scratch.local;
   local.clear();
+  if (r.offset + kReconcileAhead < f->old_size) {
+    io::WillNeed(f->fd, r.offset + kReconcileAhead, r.length);
+  }
   for (const Segment& seg : segs) {
     if (seg.file_offset >= f->old_size) break;
     const uint64_t n = std::min(seg.length, f->old_size - seg.file_offset);

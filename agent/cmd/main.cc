@@ -383,6 +383,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 19));
   backup_cmd->add_option("--workers", backup.workers, "Worker threads (default: all cores)")
       ->check(CLI::Range(0, 256));
+  backup_cmd
+      ->add_option("--walk-threads", backup.stat_ahead,
+                   "Threads listing directories ahead of the scan, so that a cold disk works "
+                   "on many at once; 0: none (a network file system that suffers parallel "
+                   "lookups)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   std::string pit = "auto";
   backup_cmd
       ->add_option("--pit", pit,

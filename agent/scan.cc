@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <pwd.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -259,6 +261,15 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
 
+// Opens a directory by path without following a symbolic link anywhere on
+// the way (the scanner follows none either); -1 when that cannot be done.
+int OpenDirectoryNoSymlinks(const std::string& path) {
+  struct open_how how {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how)));
+}
+
 }  // namespace
 
 struct StatAhead::State {
@@ -372,7 +383,7 @@ void StatAhead::Main() {
 
     std::optional<Listing> listing;
     std::vector<std::pair<std::string, State::Dir>> subdirs;
-    io::UniqueFd fd(::open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    io::UniqueFd fd(OpenDirectoryNoSymlinks(dir.path));
     struct stat self;
     if (fd.valid() && ::fstat(fd.get(), &self) == 0) {
       Result<std::vector<ListedEntry>> entries =

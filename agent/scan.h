@@ -86,8 +86,10 @@ bool IsExcluded(const std::vector<std::string>& patterns, std::string_view relat
 // listing when it comes to that directory. The walk stays at most `window`
 // entries ahead of what the scanner has taken, and does not descend where
 // the scanner does not: excluded paths, other file systems (unless
-// cross_fs) and point-in-time views (pit.h). A directory it cannot read is
-// left to the scanner, whose own read reports why.
+// cross_fs) and point-in-time views (pit.h). It opens directories by path
+// with RESOLVE_NO_SYMLINKS (openat2), so it follows no link either. A
+// directory it cannot read is left to the scanner, whose own read reports
+// why.
 class StatAhead {
  public:
   struct Options {

@@ -198,5 +198,22 @@ TEST(StatAheadTest, PassedDirectoriesAreGivenUp) {
   EXPECT_TRUE(ahead.Take(root + "/b/y").has_value());
 }
 
+// The walk follows no symbolic link, as the scanner follows none: a root
+// reached through one is left to the scanner.
+TEST(StatAheadTest, NoSymbolicLinkIsFollowed) {
+  const std::string root = TempDir();
+  MakeTree(root, {"real", "real/sub"});
+  ASSERT_EQ(::symlink("real", (root + "/ln").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(::lstat(root.c_str(), &st), 0);
+  StatAhead ahead({});
+  ahead.AddRoot(root + "/ln/sub", "/x", st.st_dev);
+  ahead.AddRoot(root + "/real/sub", "/y", st.st_dev);
+  EXPECT_FALSE(ahead.Take("/x").has_value());
+  std::optional<StatAhead::Listing> y = ahead.Take("/y");
+  ASSERT_TRUE(y.has_value());
+  EXPECT_EQ(Names(y->entries), std::vector<std::string>{"f"});
+}
+
 }  // namespace
 }  // namespace cairn::agent

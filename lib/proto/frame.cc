@@ -84,13 +84,17 @@ std::string_view MessageTypeName(MessageType type) {
       return "drill_report";
     case MessageType::kDrillSigned:
       return "drill_signed";
+    case MessageType::kGetReplicaOrder:
+      return "get_replica_order";
+    case MessageType::kReplicaOrder:
+      return "replica_order";
   }
   return "unknown";
 }
 
 bool IsKnownMessageType(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kError) &&
-         type <= static_cast<uint8_t>(MessageType::kDrillSigned);
+         type <= static_cast<uint8_t>(MessageType::kReplicaOrder);
 }
 
 uint32_t MaxPayloadFor(MessageType type) {

@@ -72,6 +72,8 @@ enum class MessageType : uint8_t {
   kPutDeltaRecord = 36,
   kDrillReport = 37,
   kDrillSigned = 38,
+  kGetReplicaOrder = 39,
+  kReplicaOrder = 40,
 };
 
 // Lower-case name for logs ("put_record"); "unknown" for anything else.

@@ -18,7 +18,7 @@ Bytes Header(uint8_t type, uint32_t length, uint8_t flags = 0) {
 }
 
 constexpr uint8_t kFirstType = static_cast<uint8_t>(MessageType::kError);
-constexpr uint8_t kLastType = static_cast<uint8_t>(MessageType::kDrillSigned);
+constexpr uint8_t kLastType = static_cast<uint8_t>(MessageType::kReplicaOrder);
 
 void ExpectInvalid(ByteView header, uint32_t limit, std::string_view contains) {
   Result<FrameHeader> h = ParseFrameHeader(header, limit);

@@ -652,6 +652,17 @@ void Fields(Io& io, Ref<Io, GetReplicaRecords> m) {
 }
 
 template <typename Io>
+void Fields(Io& io, Ref<Io, GetReplicaOrder> m) {
+  io.U32(m.department_id, "department_id");
+  io.Ids(m.ids, kMaxIdsPerMessage, "ids");
+}
+
+template <typename Io>
+void Fields(Io& io, Ref<Io, ReplicaOrder> m) {
+  io.List(m.keys, kMaxIdsPerMessage, 8, "keys", [](auto& c, auto& key) { c.U64(key, "keys"); });
+}
+
+template <typename Io>
 void Fields(Io& io, Ref<Io, ReplicaSetup> m) {
   io.String(m.site, kMaxNameLen, "site");
   io.Strings(m.addresses, kMaxVaultAddresses, kMaxNameLen, "addresses");
@@ -750,6 +761,8 @@ CAIRN_MESSAGE_CODEC(RestoreBegun, kRestoreBegun)
 CAIRN_MESSAGE_CODEC(JobProgress, kJobProgress)
 CAIRN_MESSAGE_CODEC(DrillReport, kDrillReport)
 CAIRN_MESSAGE_CODEC(DrillSigned, kDrillSigned)
+CAIRN_MESSAGE_CODEC(GetReplicaOrder, kGetReplicaOrder)
+CAIRN_MESSAGE_CODEC(ReplicaOrder, kReplicaOrder)
 
 #undef CAIRN_MESSAGE_CODEC
 

@@ -501,6 +501,29 @@ struct GetReplicaRecords {
   friend bool operator==(const GetReplicaRecords&, const GetReplicaRecords&) = default;
 };
 
+// Where the source keeps the records of `ids`, as an order to ask for them
+// in: a pass asks in ascending key order, so that the source reads each pack
+// front to back (doc/design.md section 13). Answered by ReplicaOrder.
+struct GetReplicaOrder {
+  uint32_t department_id = 0;
+  std::vector<crypto::ChunkId> ids;  // at most kMaxIdsPerMessage
+
+  Bytes Encode() const;
+  static Result<GetReplicaOrder> Decode(ByteView payload);
+  friend bool operator==(const GetReplicaOrder&, const GetReplicaOrder&) = default;
+};
+
+// keys[i] places ids[i] of the GetReplicaOrder; it means nothing but an
+// order. kNotHeld for an ID the source does not hold.
+struct ReplicaOrder {
+  static constexpr uint64_t kNotHeld = ~uint64_t{0};
+  std::vector<uint64_t> keys;  // at most kMaxIdsPerMessage
+
+  Bytes Encode() const;
+  static Result<ReplicaOrder> Decode(ByteView payload);
+  friend bool operator==(const ReplicaOrder&, const ReplicaOrder&) = default;
+};
+
 // The replicator's set-up, sent at the start of every pass: who the DR site
 // is, and which departments it already holds keys for.
 struct ReplicaSetup {

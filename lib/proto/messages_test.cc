@@ -81,6 +81,8 @@ CAIRN_TYPE_OF(ReplicaSnapshots);
 CAIRN_TYPE_OF(GetManifest);
 CAIRN_TYPE_OF(Manifest);
 CAIRN_TYPE_OF(GetReplicaRecords);
+CAIRN_TYPE_OF(GetReplicaOrder);
+CAIRN_TYPE_OF(ReplicaOrder);
 CAIRN_TYPE_OF(ReplicaSetup);
 CAIRN_TYPE_OF(ReplicaSetupOk);
 CAIRN_TYPE_OF(RestoreBegin);
@@ -613,6 +615,15 @@ TEST(ReplicationMessagesTest, RoundTripsAndCaps) {
   ExpectRoundTrip(GetReplicaRecords{3, {Id(1)}});
   ExpectRejected<GetReplicaRecords>(GetReplicaRecords{3, Ids(kMaxRecordsPerMessage + 1)}.Encode(),
                                     "ids count 65 exceeds 64");
+  ExpectRoundTrip(GetReplicaOrder{3, {Id(1), Id(2)}});
+  ExpectRoundTrip(GetReplicaOrder{3, Ids(kMaxIdsPerMessage)});
+  ExpectRejected<GetReplicaOrder>(GetReplicaOrder{3, Ids(kMaxIdsPerMessage + 1)}.Encode(),
+                                  "exceeds");
+  ExpectCountRefusedCheaply<ReplicaOrder>(U32Then(0xffffffffu), "exceeds");
+  ExpectRoundTrip(ReplicaOrder{{5, 0, ReplicaOrder::kNotHeld}});
+  ExpectRoundTrip(ReplicaOrder{std::vector<uint64_t>(kMaxIdsPerMessage, 7)});
+  ExpectRejected<ReplicaOrder>(ReplicaOrder{std::vector<uint64_t>(kMaxIdsPerMessage + 1)}.Encode(),
+                               "exceeds");
   ExpectRoundTrip(ReplicaSetup{"dr", {"10.0.0.2:7420"}, "-----BEGIN CSR-----", {1, 2}});
   ReplicaSetupOk ok;
   ok.site = "primary";

@@ -69,6 +69,25 @@ TEST_F(ChunkIndexTest, FirstLocationWinsAndRemoveWorks) {
   EXPECT_TRUE(index_->Lookup(3, IdOf(7)).status().IsNotFound());
 }
 
+// Insert puts a batch in key order through one cursor: a batch in any
+// order lands whole, and within a batch as across batches the first
+// location of an ID wins.
+TEST_F(ChunkIndexTest, UnsortedBatchLandsWholeAndTheFirstOfADuplicateWins) {
+  std::vector<ChunkIndex::Entry> batch;
+  for (uint64_t i = 0; i < 5000; ++i) {
+    const uint64_t n = (i * 7919) % 5000;  // a permutation of 0..4999
+    batch.push_back({IdOf(n), ChunkLocation{1 + n / 1000, 32 + n, 100, 1}});
+  }
+  batch.push_back({IdOf(42), ChunkLocation{77, 32, 100, 1}});  // a later duplicate
+  ASSERT_TRUE(index_->Insert(2, batch).ok());
+  EXPECT_EQ(*index_->CountForDepartment(2), 5000u);
+  for (uint64_t n = 0; n < 5000; n += 499) {
+    auto loc = index_->Lookup(2, IdOf(n));
+    ASSERT_TRUE(loc.ok()) << n;
+    EXPECT_EQ(*loc, (ChunkLocation{1 + n / 1000, 32 + n, 100, 1})) << n;
+  }
+}
+
 TEST_F(ChunkIndexTest, SurvivesReopen) {
   std::vector<ChunkIndex::Entry> a = {{IdOf(11), ChunkLocation{4, 96, 123, 2}}};
   ASSERT_TRUE(index_->Insert(5, a).ok());

@@ -143,6 +143,28 @@ Result<bool> LmdbTxn::PutIfAbsent(LmdbDb db, ByteView key, ByteView value) {
   return true;
 }
 
+Result<size_t> LmdbTxn::PutAllIfAbsent(LmdbDb db,
+                                       std::span<const std::pair<ByteView, ByteView>> entries) {
+  if (!txn_) return Finished("put");
+  MDB_cursor* cursor = nullptr;
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(mdb_cursor_open(txn_, db.handle, &cursor), "lmdb cursor"));
+  size_t inserted = 0;
+  int rc = 0;
+  for (const auto& [key, value] : entries) {
+    MDB_val k = Val(key), v = Val(value);
+    rc = mdb_cursor_put(cursor, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+      rc = 0;
+      continue;
+    }
+    if (rc != 0) break;
+    ++inserted;
+  }
+  mdb_cursor_close(cursor);
+  CAIRN_RETURN_IF_ERROR(LmdbStatus(rc, "lmdb put"));
+  return inserted;
+}
+
 Status LmdbTxn::Delete(LmdbDb db, ByteView key) {
   if (!txn_) return Finished("delete");
   MDB_val k = Val(key);

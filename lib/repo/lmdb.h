@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
@@ -85,6 +87,10 @@ class LmdbTxn {
   Status Put(LmdbDb db, ByteView key, ByteView value);
   // Inserts only if absent; returns false (and changes nothing) if present.
   Result<bool> PutIfAbsent(LmdbDb db, ByteView key, ByteView value);
+  // PutIfAbsent for each (key, value), through one cursor: with the keys in
+  // ascending order, each put searches the leaf the last one left instead
+  // of the tree from its root. Returns how many were inserted.
+  Result<size_t> PutAllIfAbsent(LmdbDb db, std::span<const std::pair<ByteView, ByteView>> entries);
   // NotFound if absent.
   Status Delete(LmdbDb db, ByteView key);
   // Calls fn(key, value) for every entry whose key starts with `prefix`, in

@@ -142,6 +142,30 @@ TEST(LmdbTest, PutGetDeleteAndIterate) {
   EXPECT_EQ(*txn->Count(*db), 4u);
 }
 
+TEST(LmdbTest, PutAllIfAbsentInsertsWhatIsAbsentAndCountsIt) {
+  ScratchDir dir;
+  auto env = *LmdbEnv::Open(dir.File("db"), {});
+  auto db = *env->OpenDb("t");
+  auto txn = *env->BeginWrite();
+  ASSERT_TRUE(txn.Put(db, AsBytes("b"), AsBytes("old")).ok());
+  std::vector<std::pair<ByteView, ByteView>> rows = {
+      {AsBytes("a"), AsBytes("1")}, {AsBytes("b"), AsBytes("new")}, {AsBytes("c"), AsBytes("3")}};
+  auto inserted = txn.PutAllIfAbsent(db, rows);
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  EXPECT_EQ(*inserted, 2u);
+  // Out of order works too (only slower), and nothing present is replaced.
+  std::vector<std::pair<ByteView, ByteView>> more = {{AsBytes("z"), AsBytes("26")},
+                                                     {AsBytes("a"), AsBytes("again")}};
+  EXPECT_EQ(*txn.PutAllIfAbsent(db, more), 1u);
+  ASSERT_TRUE(txn.Commit().ok());
+  auto read = *env->BeginRead();
+  EXPECT_EQ(AsString(*read.Get(db, AsBytes("a"))), "1");
+  EXPECT_EQ(AsString(*read.Get(db, AsBytes("b"))), "old");
+  EXPECT_EQ(AsString(*read.Get(db, AsBytes("z"))), "26");
+  EXPECT_EQ(*read.Count(db), 4u);
+  EXPECT_EQ(txn.PutAllIfAbsent(db, rows).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(LmdbTest, FinishedTransactionRefusesUseInsteadOfCrashing) {
   ScratchDir dir;
   auto env = *LmdbEnv::Open(dir.File("db"), {});

@@ -108,6 +108,10 @@ void Decode(proto::MessageType type, ByteView payload) {
       return RoundTrip<proto::DrillReport>(payload);
     case MessageType::kDrillSigned:
       return RoundTrip<proto::DrillSigned>(payload);
+    case MessageType::kGetReplicaOrder:
+      return RoundTrip<proto::GetReplicaOrder>(payload);
+    case MessageType::kReplicaOrder:
+      return RoundTrip<proto::ReplicaOrder>(payload);
     case MessageType::kPutDeltaRecord: {
       auto m = proto::PutDeltaRecord::Decode(payload);
       if (!m.ok()) return;

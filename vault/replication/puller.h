@@ -17,7 +17,8 @@
 //      ordered vault addresses;
 //   2. list the source's snapshots after the cursor, oldest first;
 //   3. for each: its manifest; the chunks this vault lacks; those records,
-//      fetched as ciphertext in pipelined batches, each checked (keyless
+//      fetched as ciphertext in pipelined batches in the order the source
+//      keeps them (its packs front to back), each checked (keyless
 //      checksum, and the ID it was asked for) and stored; flushed every
 //      64 MiB, so a killed or cut-off pass refetches at most that;
 //   4. verify: every manifest chunk is in this vault's index, and every

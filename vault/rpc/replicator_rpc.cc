@@ -57,6 +57,11 @@ asio::awaitable<Status> VaultServer::ServeReplicator(net::Connection& conn) {
             conn, blocking_, payload, MessageType::kRecords,
             [&](const auto& req) { return service_->ReadReplicaRecords(req); }));
         break;
+      case MessageType::kGetReplicaOrder:
+        CAIRN_CO_RETURN_IF_ERROR(co_await rpc::Answer<proto::GetReplicaOrder>(
+            conn, blocking_, payload, MessageType::kReplicaOrder,
+            [&](const auto& req) { return service_->ReadReplicaOrder(req); }));
+        break;
       default:
         co_return Violation(std::string(proto::MessageTypeName(frame->type)) +
                             " is not allowed for the replicator role");

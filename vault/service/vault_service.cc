@@ -21,6 +21,7 @@ namespace {
 constexpr size_t kMaxManifestIds = 64u << 20;  // 64M chunks: 64 TiB at 1 MiB
 constexpr uint64_t kMaxTokenTtlSeconds = 30ull * 86400;
 constexpr size_t kDurableCheckBatch = 32768;
+constexpr size_t kReplicaReplyBytes = 1u << 20;  // records in one get_replica_records reply
 
 Status Violation(std::string_view what) { return Status::InvalidArgument(what); }
 
@@ -637,10 +638,11 @@ Result<proto::SnapshotList> VaultService::ListSnapshots(const Actor& agent, uint
 
 Result<proto::Records> VaultService::ReadRecords(uint32_t department,
                                                  std::span<const crypto::ChunkId> ids,
-                                                 bool whole_packs) const {
+                                                 bool whole_packs, size_t max_bytes) const {
   proto::Records reply;
   auto records = store()->ReadPrefix(
-      department, ids, proto::kMaxFramePayload - 1024 - 4 * proto::kMaxRecordsPerMessage,
+      department, ids,
+      std::min(max_bytes, proto::kMaxFramePayload - 1024 - 4 * proto::kMaxRecordsPerMessage),
       whole_packs);
   if (!records.ok()) {
     if (!records.status().IsNotFound()) {
@@ -1066,9 +1068,18 @@ Result<proto::Manifest> VaultService::GetManifest(const proto::GetManifest& req)
 }
 
 Result<proto::Records> VaultService::ReadReplicaRecords(const proto::GetReplicaRecords& req) const {
-  // A pass asks for what the DR site lacks in chunk ID order, which is no
-  // order on disk: read each pack ahead whole.
-  return ReadRecords(req.department_id, req.ids, /*whole_packs=*/true);
+  // A pass asks in the order get_replica_order gave, pack by pack: read
+  // each pack ahead whole the first time it is touched. Runs of large
+  // records come back in several smaller replies, which both ends allocate
+  // without the page faults of fresh 16 MiB buffers.
+  return ReadRecords(req.department_id, req.ids, /*whole_packs=*/true, kReplicaReplyBytes);
+}
+
+Result<proto::ReplicaOrder> VaultService::ReadReplicaOrder(
+    const proto::GetReplicaOrder& req) const {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<uint64_t> keys,
+                         store()->ReadOrder(req.department_id, req.ids));
+  return proto::ReplicaOrder{std::move(keys)};
 }
 
 Status VaultService::ApplyReplicaSetup(proto::ReplicaSetupOk& ok) {

@@ -433,6 +433,24 @@ bool ChunkStore::FirstHint(uint32_t department, uint64_t pack) const {
   return true;
 }
 
+Result<std::vector<uint64_t>> ChunkStore::ReadOrder(uint32_t department,
+                                                    std::span<const repo::ChunkId> ids) const {
+  std::vector<uint64_t> keys(ids.size(), ~uint64_t{0});
+  CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto loc = index_->Lookup(txn, department, ids[i]);
+    if (loc.ok()) {
+      // Pack IDs count up from 1 and packs stay far below 4 GiB; past
+      // either, the order is only coarser, never wrong.
+      keys[i] = std::min<uint64_t>(loc->pack_id, 0xfffffffe) << 32 |
+                std::min<uint64_t>(loc->offset, 0xffffffff);
+    } else if (!loc.status().IsNotFound()) {
+      return loc.status();
+    }
+  }
+  return keys;
+}
+
 Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
                                                   std::span<const repo::ChunkId> ids,
                                                   size_t max_bytes, bool whole_packs) const {

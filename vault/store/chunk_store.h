@@ -119,6 +119,14 @@ class ChunkStore {
   Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
                                         size_t max_bytes, bool whole_packs = false) const;
 
+  // An order to read the records of `ids` in: keys[i] for ids[i], in the
+  // order of their packs and of their offsets within each pack, so that a
+  // reader asking in ascending key order reads each pack front to back
+  // (a replication pass; doc/design.md section 13). An ID not held durably
+  // gets proto::ReplicaOrder::kNotHeld (~0). One index transaction.
+  Result<std::vector<uint64_t>> ReadOrder(uint32_t department,
+                                          std::span<const repo::ChunkId> ids) const;
+
   // Packs and their committed bytes, per department (metrics, accounting).
   struct Usage {
     uint64_t packs = 0;

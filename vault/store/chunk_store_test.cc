@@ -191,6 +191,35 @@ TEST_F(ChunkStoreTest, InvalidRecordsAreRefused) {
 }
 
 }  // namespace
+// ReadOrder: keys that sort IDs into the order their records were stored
+// (pack by pack, offset by offset), whatever order they are asked in; not
+// held (unknown, another department's, or put but not flushed): ~0.
+TEST_F(ChunkStoreTest, ReadOrderSortsIdsIntoStorageOrder) {
+  OpenStore(/*pack_target=*/1 << 20);
+  std::vector<repo::ChunkId> ids(10);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store_->Put(5, Record(200 << 10, 60 + i, &ids[i])).ok());
+  ASSERT_TRUE(store_->Flush(5).ok());
+  repo::ChunkId unflushed;
+  ASSERT_TRUE(store_->Put(5, Record(1000, 99, &unflushed)).ok());
+  repo::ChunkId unknown{};
+  std::vector<repo::ChunkId> ask = {ids[7], unknown, ids[0], ids[9], unflushed, ids[3],
+                                    ids[1], ids[8],  ids[2], ids[6], ids[4],    ids[5]};
+  auto keys = store_->ReadOrder(5, ask);
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  ASSERT_EQ(keys->size(), ask.size());
+  EXPECT_EQ((*keys)[1], ~uint64_t{0});
+  EXPECT_EQ((*keys)[4], ~uint64_t{0});
+  std::vector<std::pair<uint64_t, repo::ChunkId>> sorted;
+  for (size_t i = 0; i < ask.size(); ++i) sorted.emplace_back((*keys)[i], ask[i]);
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(sorted[i].second, ids[i]) << i;
+  // The records span several packs, and the keys say so.
+  EXPECT_NE(sorted[0].first >> 32, sorted[9].first >> 32);
+  auto other = store_->ReadOrder(6, ask);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(*other, std::vector<uint64_t>(ask.size(), ~uint64_t{0}));
+}
+
 // ReadPrefix: records back in request order across packs, a prefix when a
 // later ID is missing or the byte budget is reached, the error when the
 // first one fails, and damage caught like Read() catches it.

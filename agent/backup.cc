@@ -651,9 +651,9 @@ Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const s
       // (the one being scanned) holds files open, whatever the depth.
       for (size_t j = i + 1; j < hinted; ++j) opened[j] = io::UniqueFd();
     }
-    CAIRN_RETURN_IF_ERROR(ProcessChild(
-        node, i, dirfd, prefix + name, rel.empty() ? name : rel + "/" + name, stats[i], root_dev,
-        nullptr, "", cache_ != nullptr ? &hits[i] : nullptr, std::move(opened[i])));
+    CAIRN_RETURN_IF_ERROR(
+        ProcessChild(node, i, dirfd, prefix + name, JoinRel(rel, name), stats[i], root_dev, nullptr,
+                     "", cache_ != nullptr ? &hits[i] : nullptr, std::move(opened[i])));
   }
   return Status::OK();
 }
@@ -1183,7 +1183,7 @@ Result<std::vector<std::string>> NormalizeBackupPaths(const std::vector<std::str
       std::filesystem::path real = std::filesystem::canonical(parent, ec);
       if (ec) return Status::InvalidArgument(parent.string() + ": " + ec.message());
       std::string name = std::filesystem::path(s).filename().string();
-      s = real.string() == "/" ? "/" + name : real.string() + "/" + name;
+      s = JoinPath(real.string(), name);
     }
     out.push_back(s);
   }

@@ -712,7 +712,7 @@ Result<std::vector<std::string>> NormalizeImagePaths(const std::vector<std::stri
     std::filesystem::path real = std::filesystem::canonical(parent, ec);
     if (ec) return Status::InvalidArgument(parent.string() + ": " + ec.message());
     const std::string name = std::filesystem::path(s).filename().string();
-    out.push_back(real.string() == "/" ? "/" + name : real.string() + "/" + name);
+    out.push_back(JoinPath(real.string(), name));
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -137,10 +137,7 @@ Result<std::vector<ListedEntry>> ListEntries(int dirfd, const std::string& path,
     }
     std::string_view n(d->d_name);
     if (n == "." || n == "..") continue;
-    if (!excludes.empty() &&
-        IsExcluded(excludes, rel.empty() ? std::string(n) : rel + "/" + std::string(n))) {
-      continue;
-    }
+    if (!excludes.empty() && IsExcluded(excludes, JoinRel(rel, n))) continue;
     found.emplace_back(d->d_ino, n);
   }
   std::sort(found.begin(), found.end());
@@ -255,11 +252,22 @@ bool DepthFirstLess(std::string_view a, std::string_view b) {
   return a.size() < b.size();
 }
 
-namespace {
-
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  std::string out(dir == "/" ? "" : dir);
+  out += '/';
+  out += name;
+  return out;
 }
+
+std::string JoinRel(std::string_view rel, std::string_view name) {
+  if (rel.empty()) return std::string(name);
+  std::string out(rel);
+  out += '/';
+  out += name;
+  return out;
+}
+
+namespace {
 
 // Opens a directory by path without following a symbolic link anywhere on
 // the way (the scanner follows none either); -1 when that cannot be done.
@@ -397,8 +405,7 @@ void StatAhead::Main() {
           }
           subdirs.push_back(
               {JoinPath(order, e.name),
-               State::Dir{JoinPath(dir.path, e.name),
-                          dir.rel.empty() ? e.name : dir.rel + "/" + e.name, dir.dev}});
+               State::Dir{JoinPath(dir.path, e.name), JoinRel(dir.rel, e.name), dir.dev}});
         }
       }
     }

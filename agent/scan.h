@@ -74,6 +74,12 @@ Result<std::vector<repo::Xattr>> ReadXattrs(const std::string& path);
 // does not report holes (EINVAL) or the file has none.
 Result<std::vector<repo::Hole>> FindHoles(int fd, uint64_t size, const std::string& path);
 
+// `dir` + "/" + `name`, an absolute path below a directory ("/" gives "/name").
+std::string JoinPath(std::string_view dir, std::string_view name);
+// A path relative to the backup root: `name` at the root (`rel` empty), else
+// `rel` + "/" + `name`. What excludes match and the file cache is keyed by.
+std::string JoinRel(std::string_view rel, std::string_view name);
+
 // Whether `relative_path` (relative to the backup root, '/'-separated) or its
 // last component matches any fnmatch(3) pattern (flags 0: '*' also matches
 // '/' in the relative path).

@@ -29,6 +29,13 @@ TEST(ScanTest, ExcludeMatchesRelativePathOrName) {
   EXPECT_FALSE(IsExcluded({}, "anything"));
 }
 
+TEST(ScanTest, JoinPathAndJoinRel) {
+  EXPECT_EQ(JoinPath("/", "etc"), "/etc");
+  EXPECT_EQ(JoinPath("/srv/data", "a b"), "/srv/data/a b");
+  EXPECT_EQ(JoinRel("", "top"), "top");
+  EXPECT_EQ(JoinRel("a/b", "c"), "a/b/c");
+}
+
 TEST(ScanTest, ListEntriesIsSortedBytewise) {
   std::string dir = TempDir();
   for (const char* n : {"b", "a", "B", "\xc3\xa9"}) {

@@ -141,6 +141,8 @@ replicated() { grep -q "\"$1\"" "$WORK/cont.json"; }
 for _ in $(seq 1 600); do replicated "$snap4" && break; sleep 0.1; done
 check "after the cut the continuous replicator resumes and commits $snap4" replicated "$snap4"
 check "the cut failed a pass, which was retried" grep -q "replication pass failed" "$WORK/cont.log"
+check "and the failure names the source it lost" \
+  grep -q "replication pass failed.*lost the connection to the source vault at" "$WORK/cont.log"
 
 # Lag from a backup's commit to the DR commit, continuous mode.
 printf 'one more' >"$src/sub/f1"

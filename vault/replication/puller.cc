@@ -163,6 +163,15 @@ boost::json::object PassJson(const PassStats& p) {
 
 Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
   auto stats = Pass(setup_only);
+  if (!stats.ok() && link_ != nullptr && !link_->failure().ok()) {
+    // A lost source names itself and what happens next.
+    stats = Status(stats.status().code(),
+                   "lost the connection to the source vault at " + link_->address() + " (" +
+                       stats.status().message() +
+                       "); what this pass had flushed is kept: the next pass carries on from "
+                       "there");
+  }
+  link_.reset();
   if (stats.ok() && !setup_only) {
     boost::json::object record = PassJson(*stats);
     record.erase("committed");
@@ -185,9 +194,10 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
   link_options.role = proto::Role::kReplicator;
   link_options.software = "cairn-replicator 0.1.0";
   link_options.deadline = options_.deadline;
-  CAIRN_ASSIGN_OR_RETURN(auto link, client::VaultLink::Open(
-                                        identity_, identity_.config.vault_addresses, link_options));
-  CAIRN_RETURN_IF_ERROR(Setup(link.get()).WithContext("replication set-up"));
+  CAIRN_ASSIGN_OR_RETURN(
+      link_, client::VaultLink::Open(identity_, identity_.config.vault_addresses, link_options));
+  client::VaultLink* link = link_.get();
+  CAIRN_RETURN_IF_ERROR(Setup(link).WithContext("replication set-up"));
   if (setup_only) return stats;
 
   uint64_t cursor = 0;
@@ -269,7 +279,7 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
         }
         std::sort(missing.begin(), missing.end());
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
-        CAIRN_RETURN_IF_ERROR(OrderAsStored(link.get(), dept, &missing));
+        CAIRN_RETURN_IF_ERROR(OrderAsStored(link, dept, &missing));
         progress.records_to_fetch = stats.records + missing.size();
         // Fetch them, several requests in flight; store each after checking it.
         struct Pending {

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,7 @@ class ReplicationPuller {
   ReplicatorOptions options_;
   std::atomic<bool> cancelled_{false};
   std::string cursor_key_;
+  std::unique_ptr<client::VaultLink> link_;  // to the source, during a pass
 };
 
 }  // namespace cairn::vault

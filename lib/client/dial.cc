@@ -33,6 +33,11 @@ asio::awaitable<Result<Dialed>> DialOne(asio::any_io_executor executor, const ne
   Result<Bytes> reply = s;
   if (s.ok()) reply = co_await ReadExpected(**conn, MessageType::kHelloOk, options.deadline);
   Result<proto::HelloOk> ok = reply.ok() ? proto::HelloOk::Decode(*reply) : reply.status();
+  if (ok.ok() && (ok->version < hello.min_version || ok->version > hello.max_version)) {
+    ok =
+        Status::InvalidArgument("the vault at " + address + " chose protocol version " +
+                                std::to_string(ok->version) + ", which this client does not speak");
+  }
   if (!ok.ok()) {
     co_await (*conn)->Close();
     co_return ok.status();

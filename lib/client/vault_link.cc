@@ -47,6 +47,7 @@ Result<std::unique_ptr<VaultLink>> VaultLink::Open(const Identity& identity,
   std::unique_ptr<VaultLink> link(new VaultLink(std::move(impl)));
   link->address_ = dialed.address;
   link->site_ = dialed.hello_ok.site;
+  link->version_ = dialed.hello_ok.version;
   return link;
 }
 

@@ -59,6 +59,8 @@ class VaultLink {
   // The address that answered, and the site and department it named.
   const std::string& address() const { return address_; }
   const std::string& site() const { return site_; }
+  // The protocol version the vault chose (proto::kProtocolVersion or lower).
+  uint16_t version() const { return version_; }
 
   // Newest first.
   Result<std::vector<proto::SnapshotInfo>> ListSnapshots();
@@ -119,6 +121,7 @@ class VaultLink {
   std::unique_ptr<Impl> impl_;
   std::string address_;
   std::string site_;
+  uint16_t version_ = 0;
   Ticket next_ticket_ = 0;
   Ticket next_reply_ = 0;
   std::map<Ticket, proto::MessageType> expected_;  // ticket -> reply type, not yet read

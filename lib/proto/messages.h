@@ -34,8 +34,11 @@
 
 namespace cairn::proto {
 
-// The only protocol version this build speaks (Hello/HelloOk negotiate it).
-inline constexpr uint16_t kProtocolVersion = 1;
+// The protocol versions this build speaks (Hello/HelloOk negotiate the
+// highest both ends do). Version 2 adds get_replica_order (39) and
+// replica_order (40); nothing else differs.
+inline constexpr uint16_t kMinProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 
 // Per-field caps. Each is far above what a well-behaved peer sends and low
 // enough that a hostile one cannot make the reader allocate much.
@@ -97,7 +100,7 @@ struct Error {
 
 // Client -> vault, first frame on every connection.
 struct Hello {
-  uint16_t min_version = kProtocolVersion;  // 1 <= min_version <= max_version
+  uint16_t min_version = kMinProtocolVersion;  // 1 <= min_version <= max_version
   uint16_t max_version = kProtocolVersion;
   Role role = Role::kAgent;
   std::string software;  // "cairn-agent 0.1.0", for logs

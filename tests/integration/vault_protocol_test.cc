@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include "lib/chunk/rsync_delta.h"
 #include "lib/net/client.h"
@@ -409,6 +410,22 @@ TEST_F(VaultProtocolTest, WrongProtocolVersionIsRefusedWithAReason) {
   auto r = Expect<proto::HelloOk>(c, MessageType::kHelloOk);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("protocol version"), std::string::npos);
+}
+
+// The vault answers with the highest version both ends speak: a client of
+// version 1 (no get_replica_order) still gets version 1.
+TEST_F(VaultProtocolTest, VersionIsTheHighestBothSpeak) {
+  for (auto [lo, hi, want] : {std::tuple<uint16_t, uint16_t, uint16_t>{1, 1, 1},
+                              {1, 2, 2},
+                              {2, 2, 2},
+                              {1, 9, proto::kProtocolVersion}}) {
+    Conn c = *Dial();
+    ASSERT_TRUE(
+        Send(c, MessageType::kHello, proto::Hello{lo, hi, proto::Role::kEnroll, "t", "h"}).ok());
+    auto ok = Expect<proto::HelloOk>(c, MessageType::kHelloOk);
+    ASSERT_TRUE(ok.ok()) << lo << ".." << hi << ": " << ok.status().ToString();
+    EXPECT_EQ(ok->version, want) << lo << ".." << hi;
+  }
 }
 
 TEST_F(VaultProtocolTest, NoCertificateMeansEnrolOnly) {

@@ -31,14 +31,15 @@ Result<uint64_t> PutManifest(repo::LmdbTxn& txn, repo::LmdbDb manifests, const s
     value.clear();
     return s;
   };
-  CAIRN_RETURN_IF_ERROR(manifest([&](std::span<const crypto::ChunkId> ids) -> Status {
+  Status streamed = manifest([&](std::span<const crypto::ChunkId> ids) -> Status {
     for (const crypto::ChunkId& cid : ids) {
       value.insert(value.end(), cid.begin(), cid.end());
       ++count;
       if (value.size() == kPart * crypto::kChunkIdSize) CAIRN_RETURN_IF_ERROR(put_part());
     }
     return Status::OK();
-  }));
+  });
+  CAIRN_RETURN_IF_ERROR(streamed);
   if (!value.empty()) CAIRN_RETURN_IF_ERROR(put_part());
   return count;
 }

@@ -50,7 +50,15 @@ Status OrderAsStored(client::VaultLink* link, uint32_t department, std::vector<C
                                      std::to_string(order.keys.size()) + " keys for " +
                                      std::to_string(ask.ids.size()) + " IDs");
     }
-    for (size_t i = 0; i < order.keys.size(); ++i) keyed.emplace_back(order.keys[i], b + i);
+    for (size_t i = 0; i < order.keys.size(); ++i) {
+      // Its manifest names it, so the source must hold it: fail now, not
+      // after fetching everything else.
+      if (order.keys[i] == proto::ReplicaOrder::kNotHeld) {
+        return Status::NotFound("the source does not hold chunk " + ToHex(ask.ids[i]) +
+                                " of the snapshot's manifest");
+      }
+      keyed.emplace_back(order.keys[i], b + i);
+    }
   }
   std::sort(keyed.begin(), keyed.end());
   std::vector<ChunkId> ordered;
@@ -169,7 +177,8 @@ Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
                    "lost the connection to the source vault at " + link_->address() + " (" +
                        stats.status().message() +
                        "); what this pass had flushed is kept: the next pass carries on from "
-                       "there");
+                       "there",
+                   stats.status().retryable());
   }
   link_.reset();
   if (stats.ok() && !setup_only) {
@@ -279,7 +288,8 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
         }
         std::sort(missing.begin(), missing.end());
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
-        CAIRN_RETURN_IF_ERROR(OrderAsStored(link, dept, &missing));
+        // A source of protocol version 1 cannot say: chunk ID order then.
+        if (link->version() >= 2) CAIRN_RETURN_IF_ERROR(OrderAsStored(link, dept, &missing));
         progress.records_to_fetch = stats.records + missing.size();
         // Fetch them, several requests in flight; store each after checking it.
         struct Pending {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -48,6 +49,13 @@ asio::awaitable<Status> SendError(net::Connection& conn, const Status& s) {
 }
 
 }  // namespace rpc
+
+namespace {
+// The highest version both ends speak (the caller checked there is one).
+uint16_t Negotiated(const proto::Hello& hello) {
+  return std::min(hello.max_version, proto::kProtocolVersion);
+}
+}  // namespace
 
 VaultServer::VaultServer(VaultService* service, ServeOptions options)
     : service_(service),
@@ -161,7 +169,7 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
   } else if (auto hello = proto::Hello::Decode(first->payload); !hello.ok()) {
     result = hello.status();
   } else if (hello->min_version > proto::kProtocolVersion ||
-             hello->max_version < proto::kProtocolVersion) {
+             hello->max_version < proto::kMinProtocolVersion) {
     result = Status::InvalidArgument("no common protocol version");
     (void)co_await SendError(*conn, result);
   } else if (hello->role == proto::Role::kEnroll) {
@@ -169,14 +177,14 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
       result = Status::PermissionDenied("an enrolled peer cannot enrol again");
       (void)co_await SendError(*conn, result);
     } else {
-      result = co_await Enroll(*conn);
+      result = co_await Enroll(*conn, Negotiated(*hello));
     }
   } else if (!conn->peer().has_value()) {
     result = Status::PermissionDenied("this role needs a client certificate (enrol first)");
     (void)co_await SendError(*conn, result);
   } else if (hello->role == proto::Role::kReplicator &&
              conn->peer()->role == crypto::kRoleReplicator) {
-    proto::HelloOk ok{proto::kProtocolVersion, site, now, "", {}};
+    proto::HelloOk ok{Negotiated(*hello), site, now, "", {}};
     result = co_await Send(*conn, MessageType::kHelloOk, ok);
     const std::string serial = conn->peer()->serial_hex;
     co_await OnPool(blocking_, [&] {
@@ -198,7 +206,7 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
     client->conn = conn;
     client->actor = Actor::FromPeer(*conn->peer(), dept->id, conn->remote_endpoint());
     client->read_only = hello->role == proto::Role::kRestore;
-    proto::HelloOk ok{proto::kProtocolVersion, site, now, dept->name, service_->AgentAddresses()};
+    proto::HelloOk ok{Negotiated(*hello), site, now, dept->name, service_->AgentAddresses()};
     result = co_await Send(*client, MessageType::kHelloOk, ok);
     co_await OnPool(blocking_, [&] {
       service_->NoteAgentSeen(client->actor.name);
@@ -241,12 +249,9 @@ asio::awaitable<void> VaultServer::Handle(std::shared_ptr<net::Connection> conn)
   co_await conn->Close();
 }
 
-asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn) {
-  proto::HelloOk ok{proto::kProtocolVersion,
-                    service_->vault()->site(),
-                    service_->vault()->env()->NowMicros(),
-                    "",
-                    {}};
+asio::awaitable<Status> VaultServer::Enroll(net::Connection& conn, uint16_t version) {
+  proto::HelloOk ok{
+      version, service_->vault()->site(), service_->vault()->env()->NowMicros(), "", {}};
   CAIRN_CO_RETURN_IF_ERROR(co_await Send(conn, MessageType::kHelloOk, ok));
   auto frame = co_await conn.ReadFrame(std::chrono::seconds(30), proto::kMaxControlPayload);
   if (!frame.ok()) co_return frame.status();

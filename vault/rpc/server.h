@@ -92,7 +92,7 @@ class VaultServer {
 
  private:
   boost::asio::awaitable<void> Handle(std::shared_ptr<net::Connection> conn);
-  boost::asio::awaitable<Status> Enroll(net::Connection& conn);
+  boost::asio::awaitable<Status> Enroll(net::Connection& conn, uint16_t version);
   boost::asio::awaitable<Status> ServeAgent(AgentConnection& client, const Department& dept);
   boost::asio::awaitable<Status> ServeReplicator(net::Connection& conn);
   boost::asio::awaitable<Status> OnJobDone(AgentConnection& client, ByteView payload);

@@ -112,10 +112,10 @@ class ChunkStore {
   // batch costs a few system calls, not a few per record. Each record is
   // checked as Read() checks it.
   //
-  // `whole_packs`: the caller will read most of every pack it touches, in
-  // no order the packs follow (a replication pass asks in chunk ID order):
-  // each pack is hinted to the disk once, from the first record read to its
-  // end, so that it is read ahead sequentially instead of record by record.
+  // `whole_packs`: the caller will read most of every pack it touches (a
+  // replication pass): each pack is hinted to the disk once, from the first
+  // record read to its end, so that it is read ahead sequentially instead
+  // of record by record.
   Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
                                         size_t max_bytes, bool whole_packs = false) const;
 
@@ -123,7 +123,7 @@ class ChunkStore {
   // order of their packs and of their offsets within each pack, so that a
   // reader asking in ascending key order reads each pack front to back
   // (a replication pass; doc/design.md section 13). An ID not held durably
-  // gets proto::ReplicaOrder::kNotHeld (~0). One index transaction.
+  // gets ~0 (proto::ReplicaOrder::kNotHeld). One index transaction.
   Result<std::vector<uint64_t>> ReadOrder(uint32_t department,
                                           std::span<const repo::ChunkId> ids) const;
 

@@ -289,7 +289,10 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
         std::sort(missing.begin(), missing.end());
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
         // A source of protocol version 1 cannot say: chunk ID order then.
-        if (link->version() >= 2) CAIRN_RETURN_IF_ERROR(OrderAsStored(link, dept, &missing));
+        if (link->version() >= 2) {
+          CAIRN_RETURN_IF_ERROR(
+              OrderAsStored(link, dept, &missing).WithContext("snapshot " + snap.info.id));
+        }
         progress.records_to_fetch = stats.records + missing.size();
         // Fetch them, several requests in flight; store each after checking it.
         struct Pending {

@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "lib/base/errno.h"
+#include "lib/chunk/extent.h"
 #include "lib/chunk/rsync_delta.h"
 #include "lib/client/vault_link.h"
 #include "lib/crypto/chunk_id.h"
@@ -108,10 +109,6 @@ std::string Dirname(const std::string& path) {
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-bool AllZero(ByteView b) {
-  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
 }
 
 // Writes for the chunk bytes [begin, end) of `content`, mapped to the file
@@ -259,7 +256,8 @@ class Engine {
   // --- workers
   void WorkerMain(size_t k);
   void ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket);
-  void HandleChunk(size_t k, const FetchItem& item, const Bytes& record, PendingWrites* out);
+  // Consumes `record` (it is moved into the decoder's source).
+  void HandleChunk(size_t k, const FetchItem& item, Bytes& record, PendingWrites* out);
   void SubmitWrites(size_t k, PendingWrites* out);
   void Reconcile(size_t k, Work& work);
   void FailChunk(const FetchItem& item, const Status& s);
@@ -292,6 +290,7 @@ class Engine {
   // their zeroing (a third of a failback's time).
   struct Scratch {
     Bytes local, rebuilt, spare;
+    std::vector<Bytes> contents;  // fetched chunks' buffers, written and free again
   };
   std::vector<Scratch> scratch_;
   std::unique_ptr<SnapshotTree> tree_;
@@ -879,17 +878,24 @@ void Engine::FailChunk(const FetchItem& item, const Status& s) {
   }
 }
 
-void Engine::HandleChunk(size_t k, const FetchItem& item, const Bytes& record, PendingWrites* out) {
+void Engine::HandleChunk(size_t k, const FetchItem& item, Bytes& record, PendingWrites* out) {
   VaultLink* link = links_[k].get();
   bool first = true;
   repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
     if (first && id == item.id) {
       first = false;
-      return record;
+      return std::move(record);
     }
     return link->FetchRecord(id);
   };
+  // A buffer a finished batch gave back: decoding into memory already
+  // touched spares a page fault per 4 KiB of every chunk.
+  std::vector<Bytes>& spares = scratch_[k].contents;
   Bytes content;
+  if (!spares.empty()) {
+    content = std::move(spares.back());
+    spares.pop_back();
+  }
   Status s = repo::ReadChunk(decoders_[k].get(), item.id, source, item.length, &content);
   if (s.ok() && content.size() != item.length) {
     s = Status::Corruption("chunk holds " + std::to_string(content.size()) +
@@ -939,6 +945,15 @@ void Engine::SubmitWrites(size_t k, PendingWrites* out) {
   for (const auto& [f, n] : out->done) {
     bytes_done_ += n;
     FileDone(f);
+  }
+  // Keep the buffers for the next batch, as much capacity as one batch needs.
+  std::vector<Bytes>& spares = scratch_[k].contents;
+  size_t kept = 0;
+  for (const Bytes& b : spares) kept += b.capacity();
+  for (Bytes& b : out->contents) {
+    if (kept + b.capacity() > kBatchBytes) continue;
+    kept += b.capacity();
+    spares.push_back(std::move(b));
   }
   *out = PendingWrites{};
 }
@@ -1009,7 +1024,7 @@ void Engine::Reconcile(size_t k, Work& work) {
     if (*got < seg.length) break;
   }
   if (work.hole) {
-    if (!AllZero(local)) {
+    if (!chunk::IsAllZero(local)) {
       // Punch the range out; a device (or a file system without punching)
       // gets zeros written.
       if (f->device ||
@@ -1042,7 +1057,14 @@ void Engine::Reconcile(size_t k, Work& work) {
   Bytes& content = scratch.rebuilt;
   content.clear();
   bool verified = false;  // content is checked against r.id already
-  if (local.size() >= kBlock) {
+  // Zeros where the chunk goes (a hole in the old image: the extent was
+  // empty when the old version was backed up) hold nothing a delta could
+  // use. No stored chain starts from them, and a delta against their
+  // signature would carry every byte of the chunk, uncompressed, after the
+  // vault had opened the record and searched it: the record itself is
+  // smaller and costs the vault nothing.
+  const bool worth_a_delta = local.size() >= kBlock && !chunk::IsAllZero(local);
+  if (worth_a_delta) {
     // First, whether the vault holds the deltas from these very bytes (an
     // earlier version of the extent) to the chunk: then nothing is
     // computed on either side. A result that is not the chunk (the bytes
@@ -1069,7 +1091,7 @@ void Engine::Reconcile(size_t k, Work& work) {
       }
     }
   }
-  if (!verified && local.size() >= kBlock) {
+  if (!verified && worth_a_delta) {
     auto sig = chunk::ComputeSignature(local, kBlock);
     if (!sig.ok()) return Fatal(sig.status());
     auto reply = link->GetDelta(r.id, *sig);

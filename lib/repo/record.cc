@@ -286,9 +286,12 @@ Status RecordDecoder::OpenDelta(ByteView record, ChunkId* base, Bytes* delta,
 
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
                  size_t max_output, Bytes* content) {
-  content->clear();
   std::vector<ChunkId> chain;  // the IDs being rebuilt, outermost first
-  std::function<Result<Bytes>(const ChunkId&)> rebuild = [&](const ChunkId& want) -> Result<Bytes> {
+  // Rebuilds `want` into *out; the outermost chunk goes straight into
+  // *content, so a caller that hands in the same buffer again reuses it.
+  std::function<Status(const ChunkId&, Bytes*)> rebuild = [&](const ChunkId& want,
+                                                              Bytes* out) -> Status {
+    out->clear();
     if (chain.size() > kMaxDeltaChain) {
       return Status::Corruption("chunk " + ToHex(id) + ": delta chain longer than " +
                                 std::to_string(kMaxDeltaChain));
@@ -300,27 +303,30 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
     chain.push_back(want);
     Result<Bytes> record = source(want);
     if (!record.ok()) return record.status().WithContext("chunk " + ToHex(want));
-    Bytes out;
+    auto base = [&](const ChunkId& b) -> Result<Bytes> {
+      Bytes base_content;
+      CAIRN_RETURN_IF_ERROR(rebuild(b, &base_content));
+      return base_content;
+    };
     RecordHeader header;
-    CAIRN_RETURN_IF_ERROR(decoder->DecodeChunk(*record, rebuild, &out, &header));
-    if (header.id != want) {
-      SecureZero(out.data(), out.size());
-      return Status::Corruption("chunk " + ToHex(want) + ": the record holds chunk " +
-                                ToHex(header.id));
+    Status s = decoder->DecodeChunk(*record, base, out, &header);
+    if (s.ok() && header.id != want) {
+      s = Status::Corruption("chunk " + ToHex(want) + ": the record holds chunk " +
+                             ToHex(header.id));
+    } else if (s.ok() && out->size() > max_output) {
+      s = Status::Corruption("chunk " + ToHex(want) + ": content of " +
+                             std::to_string(out->size()) + " bytes exceeds " +
+                             std::to_string(max_output));
     }
-    if (out.size() > max_output) {
-      SecureZero(out.data(), out.size());
-      return Status::Corruption("chunk " + ToHex(want) + ": content of " +
-                                std::to_string(out.size()) + " bytes exceeds " +
-                                std::to_string(max_output));
+    if (!s.ok()) {
+      SecureZero(out->data(), out->size());
+      out->clear();
+      return s;
     }
     chain.pop_back();
-    return out;
+    return Status::OK();
   };
-  Result<Bytes> out = rebuild(id);
-  if (!out.ok()) return out.status();
-  *content = std::move(*out);
-  return Status::OK();
+  return rebuild(id, content);
 }
 
 Bytes EncodeDeltaPlaintext(const ChunkId& base, ByteView delta) {

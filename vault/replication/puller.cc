@@ -32,11 +32,14 @@ constexpr size_t kVerifyBytes = 8u << 20;    // read back at a time before a com
 // (get_replica_order: its packs front to back), so that it reads each pack
 // once, sequentially; chunk ID order is no order on disk. The keys only
 // order the requests: whatever they say, the same IDs are fetched and
-// checked.
-Status OrderAsStored(client::VaultLink* link, uint32_t department, std::vector<ChunkId>* ids) {
+// checked. A first pass over millions of chunks asks many times: a cancel
+// is honoured between the asks.
+Status OrderAsStored(client::VaultLink* link, uint32_t department,
+                     const std::atomic<bool>& cancelled, std::vector<ChunkId>* ids) {
   std::vector<std::pair<uint64_t, size_t>> keyed;  // key, index into *ids
   keyed.reserve(ids->size());
   for (size_t b = 0; b < ids->size(); b += proto::kMaxIdsPerMessage) {
+    if (cancelled) return Status::Cancelled("replication pass cancelled");
     proto::GetReplicaOrder ask;
     ask.department_id = department;
     ask.ids.assign(
@@ -291,7 +294,7 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
         // A source of protocol version 1 cannot say: chunk ID order then.
         if (link->version() >= 2) {
           CAIRN_RETURN_IF_ERROR(
-              OrderAsStored(link, dept, &missing).WithContext("snapshot " + snap.info.id));
+              OrderAsStored(link, dept, cancelled_, &missing).WithContext("snapshot " + snap.info.id));
         }
         progress.records_to_fetch = stats.records + missing.size();
         // Fetch them, several requests in flight; store each after checking it.

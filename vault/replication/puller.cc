@@ -293,8 +293,8 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
         // A source of protocol version 1 cannot say: chunk ID order then.
         if (link->version() >= 2) {
-          CAIRN_RETURN_IF_ERROR(
-              OrderAsStored(link, dept, cancelled_, &missing).WithContext("snapshot " + snap.info.id));
+          CAIRN_RETURN_IF_ERROR(OrderAsStored(link, dept, cancelled_, &missing)
+                                    .WithContext("snapshot " + snap.info.id));
         }
         progress.records_to_fetch = stats.records + missing.size();
         // Fetch them, several requests in flight; store each after checking it.

@@ -11,10 +11,11 @@ PIDS=()
 PASSED=0
 FAILED=0
 
+# The scratch directory goes when every check passed, unless KEEP is set.
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [[ $FAILED -eq 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK for inspection"; fi
+  if [[ $FAILED -eq 0 && -z ${KEEP:-} ]]; then rm -rf "$WORK"; else echo "kept $WORK for inspection"; fi
 }
 trap cleanup EXIT
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <set>
 
@@ -24,6 +25,22 @@ constexpr size_t kDurableCheckBatch = 32768;
 constexpr size_t kReplicaReplyBytes = 1u << 20;  // records in one get_replica_records reply
 
 Status Violation(std::string_view what) { return Status::InvalidArgument(what); }
+
+// Tests only (tests/e2e/replication_order_test.sh): with
+// CAIRN_TEST_LIE_IN_REPLICA_ORDER set, this vault lies in its answers to
+// get_replica_order, so that the test can show what a DR site does with a
+// wrong or hostile source: "reverse" (every key, backwards), "short" (one
+// key too few), "not-held" (the first ID said not to be held).
+void LieAboutOrder(std::string_view lie, std::vector<uint64_t>* keys) {
+  if (keys->empty()) return;
+  if (lie == "reverse") {
+    for (uint64_t& k : *keys) k = proto::ReplicaOrder::kNotHeld - 1 - k;
+  } else if (lie == "short") {
+    keys->pop_back();
+  } else if (lie == "not-held") {
+    keys->front() = proto::ReplicaOrder::kNotHeld;
+  }
+}
 
 // What a client is told about a storage failure: the kind and what to do,
 // never the vault's paths (those go to the vault's log).
@@ -1079,6 +1096,9 @@ Result<proto::ReplicaOrder> VaultService::ReadReplicaOrder(
     const proto::GetReplicaOrder& req) const {
   CAIRN_ASSIGN_OR_RETURN(std::vector<uint64_t> keys,
                          store()->ReadOrder(req.department_id, req.ids));
+  if (const char* lie = std::getenv("CAIRN_TEST_LIE_IN_REPLICA_ORDER"); lie != nullptr) {
+    LieAboutOrder(lie, &keys);
+  }
   return proto::ReplicaOrder{std::move(keys)};
 }
 

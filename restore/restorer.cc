@@ -1061,8 +1061,8 @@ void Engine::Reconcile(size_t k, Work& work) {
   // empty when the old version was backed up) hold nothing a delta could
   // use. No stored chain starts from them, and a delta against their
   // signature would carry every byte of the chunk, uncompressed, after the
-  // vault had opened the record and searched it: the record itself is
-  // smaller and costs the vault nothing.
+  // vault had opened the record and searched it: the record itself is no
+  // larger, and the vault only reads it.
   const bool worth_a_delta = local.size() >= kBlock && !chunk::IsAllZero(local);
   if (worth_a_delta) {
     // First, whether the vault holds the deltas from these very bytes (an

@@ -275,6 +275,8 @@ class Engine {
   void AddDamage(std::string what, const Status& s, std::vector<std::string> paths);
   void Warn(std::string message);
   void Fatal(const Status& s);
+  // `s`, the first fatal error, reworded when a vault connection was lost.
+  Status LostVault(const Status& s) const;
   bool aborted() const { return aborted_.load(); }
 
   const client::Identity& state_;
@@ -340,6 +342,27 @@ void Engine::Warn(std::string message) {
 void Engine::AddDamage(std::string what, const Status& s, std::vector<std::string> paths) {
   std::lock_guard lock(mu_);
   result_->damaged.push_back({std::move(what), s.ToString(), std::move(paths)});
+}
+
+Status Engine::LostVault(const Status& s) const {
+  std::string address;
+  for (const auto& l : links_) {
+    if (!l->failure().ok()) address = l->address();
+  }
+  if (address.empty()) return s;
+  // A lost vault names itself and what to do, as the agent's does.
+  const std::string next =
+      options_.in_place
+          ? "what was written is kept: run the same command again once the vault is back, and "
+            "it finishes the job"
+          : "the target holds a partial restore: run the command again with --overwrite once "
+            "the vault is back";
+  std::string what = s.message();
+  const std::string prefix = "vault " + address + ": ";
+  if (what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
+  return Status(s.code(),
+                "lost the connection to the vault at " + address + " (" + what + "); " + next,
+                s.retryable());
 }
 
 void Engine::Fatal(const Status& s) {
@@ -1325,7 +1348,7 @@ Status Engine::Run(const std::string& wanted) {
   MaybeProgress(true);
   {
     std::lock_guard lock(mu_);
-    if (!fatal_.ok()) return fatal_;
+    if (!fatal_.ok()) return LostVault(fatal_);
   }
   FinishTree();
 

@@ -64,10 +64,9 @@ class NetVaultSession : public VaultSession {
   // A lost connection names the vault and what to do about it.
   Status Lost(Status s) const {
     if (!s.IsUnavailable()) return s;
-    return Status::Unavailable("lost the connection to the vault at " + address_ + " (" +
-                               s.message() +
-                               "); what it had flushed is kept: run the backup again once the "
-                               "vault is back");
+    return client::LostConnection(
+        s, "the vault", address_,
+        "what it had flushed is kept: run the backup again once the vault is back");
   }
 
   asio::awaitable<Result<std::vector<bool>>> HaveAsync(std::vector<crypto::ChunkId> ids) {

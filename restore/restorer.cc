@@ -30,6 +30,7 @@
 #include "lib/chunk/extent.h"
 #include "lib/chunk/rsync_delta.h"
 #include "lib/client/vault_link.h"
+#include "lib/client/wire.h"
 #include "lib/crypto/chunk_id.h"
 #include "lib/io/file_io.h"
 #include "lib/io/uring.h"
@@ -357,12 +358,7 @@ Status Engine::LostVault(const Status& s) const {
             "it finishes the job"
           : "the target holds a partial restore: run the command again with --overwrite once "
             "the vault is back";
-  std::string what = s.message();
-  const std::string prefix = "vault " + address + ": ";
-  if (what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
-  return Status(s.code(),
-                "lost the connection to the vault at " + address + " (" + what + "); " + next,
-                s.retryable());
+  return client::LostConnection(s, "the vault", address, next);
 }
 
 void Engine::Fatal(const Status& s) {

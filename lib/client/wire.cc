@@ -36,6 +36,17 @@ boost::asio::awaitable<Result<Bytes>> ReadExpected(net::Connection& conn, proto:
   }
 }
 
+Status LostConnection(const Status& cause, std::string_view peer, const std::string& address,
+                      std::string_view next) {
+  std::string_view what = cause.message();
+  const std::string named = "vault " + address + ": ";
+  if (what.starts_with(named)) what.remove_prefix(named.size());
+  std::string message = "lost the connection to ";
+  message.append(peer).append(" at ").append(address).append(" (").append(what).append("); ");
+  message.append(next);
+  return Status(cause.code(), message, cause.retryable());
+}
+
 std::string LocalHostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";

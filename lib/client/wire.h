@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "lib/base/status.h"
 #include "lib/net/connection.h"
@@ -19,6 +20,14 @@ namespace cairn::client {
 // write on `conn` (it may write a Pong).
 boost::asio::awaitable<Result<Bytes>> ReadExpected(net::Connection& conn, proto::MessageType want,
                                                    std::chrono::milliseconds deadline);
+
+// What a client reports when its connection to a vault broke, said the same
+// way by every client: which vault (`peer`: "the vault", "the source
+// vault"), at which address, what went wrong (`cause`'s message, less a
+// leading "vault ADDRESS: " that would name it twice) and what becomes of
+// the work (`next`). Keeps `cause`'s code and retryability.
+Status LostConnection(const Status& cause, std::string_view peer, const std::string& address,
+                      std::string_view next);
 
 // The host name of this machine (gethostname), in lower case; "localhost"
 // if unknown.

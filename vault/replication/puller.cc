@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "lib/client/vault_link.h"
+#include "lib/client/wire.h"
 #include "lib/crypto/keys.h"
 #include "lib/crypto/pki.h"
 #include "lib/io/env.h"
@@ -176,12 +177,9 @@ Result<PassStats> ReplicationPuller::RunPass(bool setup_only) {
   auto stats = Pass(setup_only);
   if (!stats.ok() && link_ != nullptr && !link_->failure().ok()) {
     // A lost source names itself and what happens next.
-    stats = Status(stats.status().code(),
-                   "lost the connection to the source vault at " + link_->address() + " (" +
-                       stats.status().message() +
-                       "); what this pass had flushed is kept: the next pass carries on from "
-                       "there",
-                   stats.status().retryable());
+    stats = client::LostConnection(
+        stats.status(), "the source vault", link_->address(),
+        "what this pass had flushed is kept: the next pass carries on from there");
   }
   link_.reset();
   if (stats.ok() && !setup_only) {

@@ -115,12 +115,17 @@ constexpr size_t kSmallFile = 64 << 10;
 struct Tree {
   std::vector<Bytes> small;
   Bytes large;
+  std::string error;  // why the tree could not be read whole
 };
 
 const Tree* LoadTree() {
   static const Tree* tree = []() -> Tree* {
+    auto* t = new Tree;
     const char* root = std::getenv("CAIRN_COMPRESS_TREE");
-    if (root == nullptr) return nullptr;
+    if (root == nullptr) {
+      t->error = "set CAIRN_COMPRESS_TREE to a directory";
+      return t;
+    }
     namespace fs = std::filesystem;
     std::vector<fs::path> paths;
     std::error_code ec;
@@ -130,11 +135,19 @@ const Tree* LoadTree() {
          !ec && it != end; it.increment(ec)) {
       if (it->is_regular_file(ec) && !it->is_symlink(ec)) paths.push_back(it->path());
     }
+    if (ec || paths.empty()) {
+      t->error = std::string("CAIRN_COMPRESS_TREE=") + root + ": " +
+                 (ec ? ec.message() : std::string("no regular files"));
+      return t;
+    }
     std::sort(paths.begin(), paths.end());
-    auto* t = new Tree;
     for (const fs::path& p : paths) {
       std::ifstream in(p, std::ios::binary);
       Bytes b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!in.good() && !in.eof()) {
+        t->error = p.string() + ": cannot be read";
+        return t;
+      }
       if (b.size() < kSmallFile) {
         t->small.push_back(std::move(b));
       } else {
@@ -153,8 +166,8 @@ const Tree* LoadTree() {
 // bytes of record, 48 of footer index entry; doc/design.md).
 void BM_CompressTree(benchmark::State& state) {
   const Tree* tree = LoadTree();
-  if (tree == nullptr) {
-    state.SkipWithError("set CAIRN_COMPRESS_TREE to a directory");
+  if (!tree->error.empty()) {
+    state.SkipWithError(tree->error.c_str());
     return;
   }
   CompressorOptions o;
@@ -183,6 +196,10 @@ void BM_CompressTree(benchmark::State& state) {
       frames.push_back(
           ByteView(tree->large).subspan(off, std::min(unit, tree->large.size() - off)));
     }
+  }
+  if (frames.empty()) {
+    state.SkipWithError(what == 2 ? "the tree has no large files" : "the tree has no small files");
+    return;
   }
   Bytes out;
   size_t in_total = 0, out_total = 0;

@@ -23,6 +23,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include <xxhash.h>
+
 #include "agent/commit.h"
 #include "agent/pit.h"
 #include "agent/scan.h"
@@ -55,6 +57,19 @@ constexpr size_t kCacheBatch = 1000;
 // it commits: flushing every so many records, as well as every
 // flush_every bytes, bounds the vault's memory for a tree of small files.
 constexpr uint64_t kFlushRecords = 16384;
+// Small files are packed into shared group records (doc/design.md section
+// 9, "Groups"): a file smaller than kPackFileMax (the chunker's minimum, so
+// one chunk anyway) joins its directory's current group, which is cut when
+// the next file would take it past kGroupMax, at a subdirectory, at the
+// directory's end, or, once it holds kGroupMin, after a file whose content
+// hash has its low two bits clear (content-defined, so a file added to a
+// directory moves the cuts after it only up to the next such file).
+constexpr uint64_t kPackFileMax = 64 << 10;
+constexpr size_t kGroupMax = 1 << 20;
+constexpr size_t kGroupMin = 512 << 10;
+// Small files remembered by content for the run, so that a copy elsewhere
+// in the tree becomes a reference to the first (about 100 bytes each).
+constexpr size_t kMaxRememberedSlices = 1 << 18;
 constexpr auto kKeepAliveAfter = std::chrono::seconds(10);
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 
@@ -131,13 +146,22 @@ struct FileState {
   bool from_cache = false;
 };
 
+// A small file's bytes in a group being packed.
+struct GroupMember {
+  FileState* file = nullptr;  // notified when its reference is known
+  repo::ContentRef* ref = nullptr;
+  uint32_t offset = 0;  // in the group's bytes
+  uint32_t length = 0;
+};
+
 struct Task {
-  enum class Kind { kHash, kSeal } kind = Kind::kHash;
+  enum class Kind { kHash, kGroup, kSeal } kind = Kind::kHash;
   Bytes data;
   repo::RecordType type = repo::RecordType::kData;
   ChunkId id{};
   repo::ContentRef* ref = nullptr;  // kHash: where the ID goes
   FileState* file = nullptr;        // kHash: notified when done
+  std::vector<GroupMember> members;  // kGroup
 };
 
 struct AskItem {
@@ -218,6 +242,11 @@ class Engine {
   }
   Status ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st,
                   io::UniqueFd opened);
+  // Adds a small file's bytes to the current group (cutting it first when
+  // they do not fit, and after them when the content says so).
+  Status AddToGroup(FileState* f, ByteView piece);
+  // Hands the current group to the workers; nothing when it is empty.
+  Status SubmitGroup();
   void Warn(std::string message);
 
   // --- any thread
@@ -237,6 +266,10 @@ class Engine {
 
   // --- workers
   void WorkerMain(repo::RecordEncoder* encoder);
+  // Identifies a group's files and the group: a file whose bytes an earlier
+  // group of this run holds refers to those; one file left is a chunk of
+  // its own; more become slices of the group's record.
+  void PackGroup(repo::RecordEncoder* encoder, Task& t);
 
   // --- network thread
   Status NetLoop();
@@ -259,6 +292,11 @@ class Engine {
   std::unordered_map<dev_t, dev_t> dev_alias_;  // view's device -> live device
   StatAhead* ahead_ = nullptr;                  // during ScanAll, unless disabled
   Bytes read_buffer_;
+  Bytes group_;  // the small files of the directory being scanned, end to end
+  std::vector<GroupMember> group_members_;
+
+  std::mutex slices_mu_;
+  std::unordered_map<ChunkId, repo::ContentRef, crypto::ChunkIdHash> slices_;  // by slice ID
 
   std::mutex live_mu_;
   std::unordered_set<FileState*> live_files_;
@@ -534,6 +572,10 @@ Status Engine::ScanAll(const std::vector<std::string>& paths) {
   }
   ::close(rootfd);
   ahead_ = nullptr;
+  // A scan that stopped early can leave a group behind: its files are
+  // then abandoned with the backup (SubmitGroup fails them).
+  Status g = SubmitGroup();
+  if (s.ok() && !g.IsCancelled()) s = g;
   DecRef(root);
   return s;
 }
@@ -581,10 +623,11 @@ Status Engine::VirtualDir(DirNode* node, int dirfd, const std::string& abs, cons
   for (size_t i = 0; i < node->entries.size(); ++i) {
     if (failed()) return Status::OK();
     const std::string path = abs + "/" + node->entries[i].name;
+    if (node->entries[i].type == repo::EntryType::kDir) CAIRN_RETURN_IF_ERROR(SubmitGroup());
     CAIRN_RETURN_IF_ERROR(ProcessChild(node, i, opens[i].first, path, "", stats[i], stats[i].st_dev,
                                        subs[i]->target ? nullptr : subs[i], opens[i].second));
   }
-  return Status::OK();
+  return SubmitGroup();
 }
 
 Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const std::string& rel,
@@ -650,12 +693,15 @@ Status Engine::ScanDir(DirNode* node, int dirfd, const std::string& abs, const s
       // Files hinted ahead are read again by name: at most one directory
       // (the one being scanned) holds files open, whatever the depth.
       for (size_t j = i + 1; j < hinted; ++j) opened[j] = io::UniqueFd();
+      // A group never spans a subdirectory: its files stay together in
+      // the restorer's depth-first walk, and at most one group is held.
+      CAIRN_RETURN_IF_ERROR(SubmitGroup());
     }
     CAIRN_RETURN_IF_ERROR(
         ProcessChild(node, i, dirfd, prefix + name, JoinRel(rel, name), stats[i], root_dev, nullptr,
                      "", cache_ != nullptr ? &hits[i] : nullptr, std::move(opened[i])));
   }
-  return Status::OK();
+  return SubmitGroup();
 }
 
 void Engine::HintReads(int dirfd, const DirNode* node, const std::vector<struct stat>& stats,
@@ -822,7 +868,13 @@ Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const 
       io::UringEnv::Default()->AdoptForReading(io::UniqueFd(fd), f->path);
 
   bool aborted = false;
+  const bool pack = f->stamp.size < kPackFileMax && f->holes.empty();
   chunk::StreamChunker stream(&chunker_, [&](uint64_t, ByteView piece) -> Status {
+    if (pack) {
+      Status s = AddToGroup(f, piece);
+      if (s.IsCancelled()) aborted = true;
+      return s;
+    }
     if (!budget_.Acquire(piece.size())) {
       aborted = true;
       return Status::Cancelled("backup aborted");
@@ -885,6 +937,106 @@ Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const 
   return Status::OK();
 }
 
+Status Engine::AddToGroup(FileState* f, ByteView piece) {
+  if (!group_.empty() && group_.size() + piece.size() > kGroupMax) {
+    CAIRN_RETURN_IF_ERROR(SubmitGroup());
+  }
+  f->refs.push_back({repo::RefKind::kSlice, {}, piece.size()});
+  f->pending.fetch_add(1);
+  group_members_.push_back({f, &f->refs.back(), static_cast<uint32_t>(group_.size()),
+                            static_cast<uint32_t>(piece.size())});
+  group_.insert(group_.end(), piece.begin(), piece.end());
+  if (group_.size() >= kGroupMin && (XXH3_64bits(piece.data(), piece.size()) & 3) == 0) {
+    return SubmitGroup();
+  }
+  return Status::OK();
+}
+
+Status Engine::SubmitGroup() {
+  if (group_members_.empty()) return Status::OK();
+  Task t;
+  t.kind = Task::Kind::kGroup;
+  t.data = std::move(group_);
+  t.members = std::move(group_members_);
+  group_ = Bytes();
+  group_members_.clear();
+  if (!budget_.Acquire(t.data.size())) {
+    for (const GroupMember& m : t.members) {
+      m.file->failed = true;  // abandoned with the backup
+      FileDone(m.file);
+    }
+    return Status::Cancelled("backup aborted");
+  }
+  outstanding_.fetch_add(1);
+  PushTask(std::move(t));
+  return Status::OK();
+}
+
+void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
+  auto done = [&] {
+    for (const GroupMember& m : t.members) FileDone(m.file);
+  };
+  if (failed()) {
+    budget_.Release(t.data.size());
+    outstanding_.fetch_sub(1);
+    for (const GroupMember& m : t.members) m.file->failed = true;
+    return done();
+  }
+  // Each file's own ID, and the files an earlier group already holds.
+  std::vector<GroupMember*> kept;
+  for (GroupMember& m : t.members) {
+    const ChunkId id = encoder->Id(ByteView(t.data.data() + m.offset, m.length));
+    chunks_hashed_++;
+    std::lock_guard lock(slices_mu_);
+    if (auto it = slices_.find(id); it != slices_.end()) {
+      *m.ref = it->second;
+    } else {
+      m.ref->slice_id = id;
+      kept.push_back(&m);
+    }
+  }
+  // Close the gaps the copies left.
+  uint32_t size = 0;
+  for (GroupMember* m : kept) {
+    if (m->offset != size) {
+      std::memmove(t.data.data() + size, t.data.data() + m->offset, m->length);
+      m->offset = size;
+    }
+    size += m->length;
+  }
+  budget_.Release(t.data.size() - size);
+  t.data.resize(size);
+  if (kept.empty()) {
+    outstanding_.fetch_sub(1);
+    WakeNetwork();
+    return done();
+  }
+  ChunkId id;
+  if (kept.size() == 1) {
+    // One file: a chunk of its own, the same as without packing.
+    repo::ContentRef& r = *kept[0]->ref;
+    id = r.slice_id;
+    r = {repo::RefKind::kData, id, r.length};
+  } else {
+    id = encoder->Id(t.data);
+    chunks_hashed_++;
+    for (GroupMember* m : kept) {
+      m->ref->id = id;
+      m->ref->offset = m->offset;
+    }
+  }
+  {
+    std::lock_guard lock(slices_mu_);
+    for (GroupMember* m : kept) {
+      if (slices_.size() >= kMaxRememberedSlices) break;
+      const repo::ContentRef& r = *m->ref;
+      slices_.emplace(r.kind == repo::RefKind::kSlice ? r.slice_id : r.id, r);
+    }
+  }
+  DedupAndAsk(id, std::move(t.data), repo::RecordType::kData);
+  done();
+}
+
 void Engine::WorkerMain(repo::RecordEncoder* encoder) {
   while (true) {
     Task t;
@@ -902,7 +1054,9 @@ void Engine::WorkerMain(repo::RecordEncoder* encoder) {
         return;  // closed and drained
       }
     }
-    if (t.kind == Task::Kind::kHash) {
+    if (t.kind == Task::Kind::kGroup) {
+      PackGroup(encoder, t);
+    } else if (t.kind == Task::Kind::kHash) {
       if (failed()) {
         budget_.Release(t.data.size());
         outstanding_.fetch_sub(1);

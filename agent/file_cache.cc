@@ -26,6 +26,10 @@ Bytes EncodeCachedFile(const CachedFile& f) {
     w.PutU8(static_cast<uint8_t>(r.kind));
     w.PutBytes(r.id);
     w.PutU64(r.length);
+    if (r.kind == repo::RefKind::kSlice) {
+      w.PutU32(r.offset);
+      w.PutBytes(r.slice_id);
+    }
   }
   w.PutU32(static_cast<uint32_t>(f.holes.size()));
   for (const repo::Hole& h : f.holes) {
@@ -54,12 +58,17 @@ Result<CachedFile> DecodeCachedFile(ByteView value) {
   for (repo::ContentRef& ref : f.content) {
     uint8_t kind;
     ByteView id;
-    if (!r.ReadU8(&kind) || (kind != 1 && kind != 2) || !r.ReadView(crypto::kChunkIdSize, &id) ||
+    if (!r.ReadU8(&kind) || kind < 1 || kind > 3 || !r.ReadView(crypto::kChunkIdSize, &id) ||
         !r.ReadU64(&ref.length)) {
       return bad;
     }
     ref.kind = static_cast<repo::RefKind>(kind);
     std::copy(id.begin(), id.end(), ref.id.begin());
+    if (ref.kind == repo::RefKind::kSlice) {
+      ByteView slice_id;
+      if (!r.ReadU32(&ref.offset) || !r.ReadView(crypto::kChunkIdSize, &slice_id)) return bad;
+      std::copy(slice_id.begin(), slice_id.end(), ref.slice_id.begin());
+    }
   }
   if (!r.ReadU32(&count) || static_cast<uint64_t>(count) * 16 != r.remaining()) return bad;
   f.holes.resize(count);

@@ -31,6 +31,20 @@ TEST(FileCacheTest, ValueRoundTripsAndDamageIsRefused) {
   for (size_t n = 0; n < b.size(); ++n) EXPECT_FALSE(DecodeCachedFile(ByteView(b.data(), n)).ok());
 }
 
+TEST(FileCacheTest, SliceReferencesRoundTrip) {
+  CachedFile f;
+  f.stamp = {1, 2, 300, 4, 5};
+  crypto::ChunkId group, own;
+  group.fill(9);
+  own.fill(3);
+  f.content = {{repo::RefKind::kSlice, group, 300, 4096, own}};
+  Bytes b = EncodeCachedFile(f);
+  Result<CachedFile> back = DecodeCachedFile(b);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, f);
+  for (size_t n = 0; n < b.size(); ++n) EXPECT_FALSE(DecodeCachedFile(ByteView(b.data(), n)).ok());
+}
+
 TEST(FileCacheTest, PendingEntriesCountOnlyAfterPromotion) {
   auto cache = FileCache::Open(TempDir(), /*no_sync=*/true);
   ASSERT_TRUE(cache.ok()) << cache.status().ToString();

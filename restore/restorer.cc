@@ -46,6 +46,10 @@ using crypto::ChunkId;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kBatchBytes = 8u << 20;
+// Files a worker holds open with writes queued: a group of small files
+// places hundreds, so the writes go out (and the files are finished and
+// closed) every so many placements instead of once per batch.
+constexpr size_t kMaxQueuedFiles = 256;
 constexpr uint32_t kBlock = 4096;  // unit of in-place comparison and signatures
 constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 // In place: while a worker reads one range of the target, the kernel is
@@ -155,13 +159,19 @@ struct FileJob {
   std::atomic<bool> damaged{false};
 };
 
+// Where bytes [chunk_offset, chunk_offset + length) of a fetched chunk go:
+// at data offset `offset` of the file (TreeNode::Data::offset).
 struct Placement {
   FileJob* file;
   uint64_t offset;
+  uint64_t chunk_offset = 0;
+  uint64_t length = 0;
 };
 
 struct FetchItem {
   ChunkId id;
+  // The chunk's exact length; 0 for a group fetched for its slices, which
+  // need only hold every slice.
   uint64_t length = 0;
   std::vector<Placement> places;
 };
@@ -249,6 +259,14 @@ class Engine {
                 int fd);
   void MakeSpecial(const TreeNode& node, const DirRef& dir);
   void AddPlacement(const ChunkId& id, uint64_t length, Placement p);
+  // A slice of group `id` (none: one that needs no fetch): the group is
+  // fetched once, when the last slice the plan holds of it has been planned
+  // (CountSlices counted them).
+  void AddSlice(const ChunkId& id, std::optional<Placement> p);
+  void CountSlices();
+  void AddItem(FetchItem item, uint64_t bytes);
+  // An in-place file's slice whose bytes are on disk already.
+  bool SliceOnDisk(FileJob* f, const TreeNode::Data& d, size_t index);
   void FlushBatch();
   void PushWork(Work w);
   void FinishTree();
@@ -312,6 +330,15 @@ class Engine {
   Work batch_;  // the fetch batch being filled
   std::unordered_map<ChunkId, size_t, crypto::ChunkIdHash> batch_index_;
   uint64_t batch_bytes_ = 0;
+  // Groups whose slices are being gathered, with the slices still to come.
+  struct PendingGroup {
+    FetchItem item;
+    uint64_t slices_left = 0;
+    uint64_t end = 0;  // the furthest byte a slice needs
+  };
+  std::unordered_map<ChunkId, PendingGroup, crypto::ChunkIdHash> groups_;
+  std::unique_ptr<crypto::ChunkIdHasher> plan_hasher_;  // SliceOnDisk
+  Bytes plan_buffer_;
 
   std::mutex mu_;  // guards what follows
   std::unordered_set<FileJob*> live_;
@@ -582,18 +609,63 @@ void Engine::FlushBatch() {
 }
 
 void Engine::AddPlacement(const ChunkId& id, uint64_t length, Placement p) {
+  p.length = length;
   auto it = batch_index_.find(id);
   if (it != batch_index_.end() && batch_.items[it->second].length == length) {
     batch_.items[it->second].places.push_back(p);
     return;
   }
+  AddItem({id, length, {p}}, length);
+  batch_index_[id] = batch_.items.size() - 1;
+}
+
+void Engine::AddItem(FetchItem item, uint64_t bytes) {
   if (batch_.items.size() >= proto::kMaxRecordsPerMessage ||
-      (!batch_.items.empty() && batch_bytes_ + length > kBatchBytes)) {
+      (!batch_.items.empty() && batch_bytes_ + bytes > kBatchBytes)) {
     FlushBatch();
   }
-  batch_index_[id] = batch_.items.size();
-  batch_.items.push_back({id, length, {p}});
-  batch_bytes_ += length;
+  batch_.items.push_back(std::move(item));
+  batch_bytes_ += bytes;
+}
+
+void Engine::CountSlices() {
+  for (size_t i = 0; i < tree_->nodes.size(); ++i) {
+    if (!needed_[i] || tree_->nodes[i].entry.type != repo::EntryType::kFile) continue;
+    for (const TreeNode::Data& d : tree_->nodes[i].data) {
+      if (d.slice) groups_[d.id].slices_left++;
+    }
+  }
+}
+
+void Engine::AddSlice(const ChunkId& id, std::optional<Placement> p) {
+  PendingGroup& g = groups_[id];
+  if (p) {
+    g.item.id = id;
+    g.item.places.push_back(*p);
+    g.end = std::max(g.end, p->chunk_offset + p->length);
+  }
+  if (g.slices_left > 1) {
+    --g.slices_left;
+    return;
+  }
+  // The last slice the plan holds of this group.
+  if (!g.item.places.empty()) AddItem(std::move(g.item), g.end);
+  groups_.erase(id);
+}
+
+bool Engine::SliceOnDisk(FileJob* f, const TreeNode::Data& d, size_t index) {
+  const std::vector<repo::ContentRef>& refs = f->node->entry.content;
+  if (index >= refs.size() || refs[index].kind != repo::RefKind::kSlice) return false;
+  plan_buffer_.clear();
+  for (const Segment& seg : SegmentsOf(f->node->entry, d.offset, d.length)) {
+    if (seg.file_offset + seg.length > f->old_size) return false;
+    const size_t at = plan_buffer_.size();
+    plan_buffer_.resize(at + seg.length);
+    auto got = io::PreadFull(f->fd, seg.file_offset, MutableByteView(&plan_buffer_[at], seg.length),
+                             f->path);
+    if (!got.ok() || *got != seg.length) return false;
+  }
+  return plan_hasher_->Compute(plan_buffer_) == refs[index].slice_id;
 }
 
 void Engine::PlanChildren(const std::vector<uint32_t>& children, const DirRef& dir) {
@@ -703,7 +775,21 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
     }
   }
   if (reconcile) {
-    for (const TreeNode::Data& d : node.data) {
+    for (size_t i = 0; i < node.data.size(); ++i) {
+      const TreeNode::Data& d = node.data[i];
+      if (d.slice) {
+        // A small file's bytes: checked here, fetched with their group
+        // only when they differ.
+        if (SliceOnDisk(f, d, i)) {
+          unchanged_ += d.length;
+          bytes_done_ += d.length;
+          AddSlice(d.id, std::nullopt);
+          continue;
+        }
+        f->pending.fetch_add(1);
+        AddSlice(d.id, Placement{f, d.offset, d.chunk_offset, d.length});
+        continue;
+      }
       f->pending.fetch_add(1);
       Work w;
       w.kind = Work::Kind::kReconcile;
@@ -724,7 +810,11 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
   } else {
     for (const TreeNode::Data& d : node.data) {
       f->pending.fetch_add(1);
-      AddPlacement(d.id, d.length, {f, d.offset});
+      if (d.slice) {
+        AddSlice(d.id, Placement{f, d.offset, d.chunk_offset, d.length});
+      } else {
+        AddPlacement(d.id, d.length, {f, d.offset});
+      }
     }
   }
   FileDone(f);
@@ -915,28 +1005,40 @@ void Engine::HandleChunk(size_t k, const FetchItem& item, Bytes& record, Pending
     content = std::move(spares.back());
     spares.pop_back();
   }
-  Status s = repo::ReadChunk(decoders_[k].get(), item.id, source, item.length, &content);
-  if (s.ok() && content.size() != item.length) {
+  const size_t max_output = item.length != 0 ? item.length : repo::kMaxRecordPlainSize;
+  Status s = repo::ReadChunk(decoders_[k].get(), item.id, source, max_output, &content);
+  if (s.ok() && item.length != 0 && content.size() != item.length) {
     s = Status::Corruption("chunk holds " + std::to_string(content.size()) +
                            " bytes where the tree says " + std::to_string(item.length));
   }
   if (!s.ok()) return FailChunk(item, s);
   ++chunks_;
-  if (options_.verify_only || aborted()) {
-    for (const Placement& p : item.places) {
-      bytes_done_ += item.length;
-      FileDone(p.file);
-    }
-    return;
-  }
   for (const Placement& p : item.places) {
+    if (p.chunk_offset + p.length > content.size()) {  // a slice past its group's end
+      AddDamage("chunk " + ToHex(item.id),
+                Status::Corruption("chunk holds " + std::to_string(content.size()) +
+                                   " bytes; the tree takes a slice up to byte " +
+                                   std::to_string(p.chunk_offset + p.length)),
+                {p.file->path});
+      p.file->damaged = true;
+      FileDone(p.file);
+      continue;
+    }
+    if (options_.verify_only || aborted()) {
+      bytes_done_ += p.length;
+      FileDone(p.file);
+      continue;
+    }
     Status w = EnsureOpen(p.file);
     if (!w.ok()) return Fatal(w);
-    AddWrites(SegmentsOf(p.file->node->entry, p.offset, item.length), content, 0, content.size(),
+    const ByteView bytes(content.data() + p.chunk_offset, p.length);
+    AddWrites(SegmentsOf(p.file->node->entry, p.offset, p.length), bytes, 0, p.length,
               &out->requests);
     out->fds.resize(out->requests.size(), p.file->fd);
-    out->done.emplace_back(p.file, item.length);
+    out->done.emplace_back(p.file, p.length);
+    if (out->done.size() >= kMaxQueuedFiles) SubmitWrites(k, out);  // `content` stays ours
   }
+  if (options_.verify_only || aborted()) return;
   out->contents.push_back(std::move(content));  // the views above stay valid
 }
 
@@ -1326,7 +1428,15 @@ Status Engine::Run(const std::string& wanted) {
       PlanFile(node, root_dir_, name, false, -1);
     }
   } else {
+    plan_hasher_ = std::make_unique<crypto::ChunkIdHasher>(state_.keys.id_key);
+    CountSlices();
     PlanChildren(tree_->top, root_dir_);
+    // Groups some of whose slices were not planned (a file that could not
+    // be created): fetched for the slices that were.
+    for (auto& [id, g] : groups_) {
+      if (!g.item.places.empty()) AddItem(std::move(g.item), g.end);
+    }
+    groups_.clear();
   }
   FlushBatch();
   queue_.Close();

@@ -91,7 +91,7 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder, con
         node.path = base.empty() ? e.name : base + "/" + e.name;
         const uint32_t index = static_cast<uint32_t>(tree.nodes.size());
         if (e.type == repo::EntryType::kDir) next.push_back({index, e.subtree});
-        bool has_lists = false;
+        bool has_lists = false, has_slices = false;
         if (e.type == repo::EntryType::kFile || e.type == repo::EntryType::kImage) {
           // Data references with the file offset of their first byte. A
           // chunk may straddle holes (the agent chunks the data with the
@@ -101,13 +101,16 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder, con
           for (const repo::ContentRef& ref : e.content) {
             offset = SkipData(e.holes, &hole, offset, 0);
             if (ref.kind == repo::RefKind::kList) has_lists = true;
-            node.data.push_back({ref.id, offset, ref.length});
+            if (ref.kind == repo::RefKind::kSlice) has_slices = true;
+            node.data.push_back(
+                {ref.id, offset, ref.length, ref.offset, ref.kind == repo::RefKind::kSlice});
             offset = SkipData(e.holes, &hole, offset, ref.length);
           }
         }
         std::vector<repo::ContentRef> refs = std::move(e.content);
         node.entry = std::move(e);
         node.entry.content.clear();
+        if (has_slices) node.entry.content = std::move(refs);  // for the slice IDs
         if (has_lists) {
           // Kept until the list kinds are resolved below.
           node.entry.content = std::move(refs);

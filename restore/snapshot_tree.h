@@ -29,17 +29,24 @@ namespace cairn::restore {
 inline constexpr uint32_t kNoParent = UINT32_MAX;
 
 struct TreeNode {
-  repo::TreeEntry entry;  // for files, entry.content is cleared: see `data`
+  // For files, entry.content is cleared (see `data`), except in a file
+  // with slice references: it is kept for their slice IDs, and then
+  // entry.content[i] is the reference of data[i].
+  repo::TreeEntry entry;
   uint32_t parent = kNoParent;
   std::string path;  // from the snapshot root, names joined by '/'
   // kDir: children in name order (an incomplete directory lists what loaded).
   std::vector<uint32_t> children;
   // kFile and kImage: the data references, content lists resolved, each
   // with the file offset of its first byte (see SegmentsOf).
+  // A slice (repo::RefKind::kSlice) is bytes [chunk_offset, chunk_offset +
+  // length) of chunk `id`; anything else is the whole chunk.
   struct Data {
     crypto::ChunkId id;
     uint64_t offset = 0;
     uint64_t length = 0;
+    uint32_t chunk_offset = 0;
+    bool slice = false;
   };
   std::vector<Data> data;
   // False when a part of this directory or a content list of this file could

@@ -16,6 +16,7 @@ constexpr uint16_t kMaxXattrs = 4096;
 // Smallest encodings, for bounding counts by the bytes that remain.
 constexpr size_t kMinEntrySize = 1 + 1 + 1 + 4 + 4 + 4 + 1 + 1 + 8 + 2;  // fifo, 1-byte name
 constexpr size_t kContentRefSize = 1 + kChunkIdSize + 8;
+constexpr size_t kSliceExtraSize = 4 + kChunkIdSize;  // offset, slice_id
 constexpr size_t kHoleSize = 16;
 constexpr size_t kListRefSize = kChunkIdSize + 4;
 constexpr size_t kMinXattrSize = 1 + 1 + 4;
@@ -86,14 +87,30 @@ std::string CheckEntry(const TreeEntry& e) {
   if (file) {
     uint64_t total = 0;
     for (const ContentRef& r : e.content) {
-      if (r.kind != RefKind::kData && r.kind != RefKind::kList) return where + "unknown ref kind";
+      if (r.kind != RefKind::kData && r.kind != RefKind::kList && r.kind != RefKind::kSlice) {
+        return where + "unknown ref kind";
+      }
       if (r.length == 0) return where + "empty content reference";
       if (r.kind == RefKind::kData && r.length > kMaxDataRefLength) {
         return where + "data reference longer than a record";
       }
+      if (r.kind == RefKind::kSlice) {
+        if (image) return where + "slice reference in an image";
+        if (r.length > kMaxDataRefLength || r.offset > kMaxDataRefLength - r.length) {
+          return where + "slice reference beyond a record";
+        }
+      } else if (r.offset != 0 || r.slice_id != ChunkId{}) {
+        return where + "slice fields on a " +
+               std::string(r.kind == RefKind::kData ? "data" : "list") + " reference";
+      }
       if (total + r.length < total) return where + "content length overflows";
       total += r.length;
     }
+    const bool slices = std::any_of(e.content.begin(), e.content.end(),
+                                    [](const ContentRef& r) { return r.kind == RefKind::kSlice; });
+    const bool lists = std::any_of(e.content.begin(), e.content.end(),
+                                   [](const ContentRef& r) { return r.kind == RefKind::kList; });
+    if (slices && lists) return where + "slice and list references in one file";
     uint64_t end = 0;
     for (const Hole& h : e.holes) {
       if (h.length == 0) return where + "empty hole";
@@ -152,6 +169,10 @@ void PutContent(ByteWriter& w, const TreeEntry& e) {
     w.PutU8(static_cast<uint8_t>(r.kind));
     w.PutBytes(r.id);
     w.PutU64(r.length);
+    if (r.kind == RefKind::kSlice) {
+      w.PutU32(r.offset);
+      w.PutBytes(r.slice_id);
+    }
   }
   w.PutU32(static_cast<uint32_t>(e.holes.size()));
   for (const Hole& h : e.holes) {
@@ -269,7 +290,9 @@ Status Bad(std::string_view what) {
   return Status::Corruption("tree object: " + std::string(what));
 }
 
-Status DecodeContent(Reader& r, TreeEntry* e) {
+// `slices`: the object's version allows slice references; `*has_slice` is
+// set when the entry holds one.
+Status DecodeContent(Reader& r, bool slices, bool* has_slice, TreeEntry* e) {
   const Status truncated = Bad("truncated entry");
   uint32_t count;
   if (!r.U32(&count)) return truncated;
@@ -278,8 +301,13 @@ Status DecodeContent(Reader& r, TreeEntry* e) {
   for (ContentRef& ref : e->content) {
     uint8_t kind;
     if (!r.U8(&kind) || !r.Id(&ref.id) || !r.U64(&ref.length)) return truncated;
-    if (kind != 1 && kind != 2) return Bad("unknown content reference kind");
+    if (kind < 1 || kind > 3) return Bad("unknown content reference kind");
     ref.kind = static_cast<RefKind>(kind);
+    if (ref.kind == RefKind::kSlice) {
+      if (!slices) return Bad("slice reference in a version 1 object");
+      if (!r.U32(&ref.offset) || !r.Id(&ref.slice_id)) return truncated;
+      *has_slice = true;
+    }
   }
   if (!r.U32(&count)) return truncated;
   if (static_cast<uint64_t>(count) * kHoleSize > r.remaining()) return truncated;
@@ -290,7 +318,7 @@ Status DecodeContent(Reader& r, TreeEntry* e) {
   return Status::OK();
 }
 
-Status DecodeEntry(Reader& r, TreeEntry* e) {
+Status DecodeEntry(Reader& r, bool slices, bool* has_slice, TreeEntry* e) {
   const Status truncated = Bad("truncated entry");
   uint8_t type;
   uint64_t mtime;
@@ -316,10 +344,10 @@ Status DecodeEntry(Reader& r, TreeEntry* e) {
   switch (e->type) {
     case EntryType::kFile:
       if (!r.U64(&e->size) || !r.U64(&e->link_group)) return truncated;
-      return DecodeContent(r, e);
+      return DecodeContent(r, slices, has_slice, e);
     case EntryType::kImage:
       if (!r.U64(&e->size) || !r.U32(&e->extent_size)) return truncated;
-      return DecodeContent(r, e);
+      return DecodeContent(r, slices, has_slice, e);
     case EntryType::kHardlink:
       if (!r.U64(&e->size) || !r.U64(&e->link_group) || !r.Str16(&e->link_path)) return truncated;
       break;
@@ -340,12 +368,28 @@ Status DecodeEntry(Reader& r, TreeEntry* e) {
   return Status::OK();
 }
 
-Status CheckHeader(Reader& r, TreeObjectKind want) {
-  uint8_t version, kind;
-  if (!r.U8(&version) || !r.U8(&kind)) return Bad("truncated header");
-  if (version != kTreeVersion) return Bad("unknown version " + std::to_string(version));
+// Reads the version and kind; `*version` is the object's.
+Status CheckHeader(Reader& r, TreeObjectKind want, uint8_t* version) {
+  uint8_t kind;
+  if (!r.U8(version) || !r.U8(&kind)) return Bad("truncated header");
+  const bool known = *version == kTreeVersion ||
+                     (*version == kTreeVersionSlices && want == TreeObjectKind::kDirPart);
+  if (!known) return Bad("unknown version " + std::to_string(*version));
   if (kind != static_cast<uint8_t>(want)) return Bad("unexpected object kind");
   return Status::OK();
+}
+
+size_t ContentSize(const TreeEntry& e) {
+  size_t n = 4 + e.content.size() * kContentRefSize + 4 + e.holes.size() * kHoleSize;
+  for (const ContentRef& r : e.content) {
+    if (r.kind == RefKind::kSlice) n += kSliceExtraSize;
+  }
+  return n;
+}
+
+bool HasSlice(const TreeEntry& e) {
+  return std::any_of(e.content.begin(), e.content.end(),
+                     [](const ContentRef& r) { return r.kind == RefKind::kSlice; });
 }
 
 }  // namespace
@@ -384,13 +428,13 @@ size_t EncodedEntrySize(const TreeEntry& e) {
   for (const Xattr& x : e.xattrs) n += 1 + x.name.size() + 4 + x.value.size();
   switch (e.type) {
     case EntryType::kFile:
-      n += 8 + 8 + 4 + e.content.size() * kContentRefSize + 4 + e.holes.size() * kHoleSize;
+      n += 8 + 8 + ContentSize(e);
       break;
     case EntryType::kHardlink:
       n += 16 + 2 + e.link_path.size();
       break;
     case EntryType::kImage:
-      n += 8 + 4 + 4 + e.content.size() * kContentRefSize + 4 + e.holes.size() * kHoleSize;
+      n += 8 + 4 + ContentSize(e);
       break;
     case EntryType::kDir:
       n += kChunkIdSize;
@@ -416,7 +460,8 @@ Result<Bytes> EncodeDirPart(const DirPart& part) {
   for (const TreeEntry& e : part.entries) size += EncodedEntrySize(e);
   out.reserve(size);
   ByteWriter w(&out);
-  w.PutU8(kTreeVersion);
+  const bool slices = std::any_of(part.entries.begin(), part.entries.end(), HasSlice);
+  w.PutU8(slices ? kTreeVersionSlices : kTreeVersion);
   w.PutU8(static_cast<uint8_t>(TreeObjectKind::kDirPart));
   w.PutU32(static_cast<uint32_t>(part.entries.size()));
   for (const TreeEntry& e : part.entries) EncodeEntry(w, e);
@@ -447,14 +492,17 @@ Result<Bytes> EncodeContentList(const ContentList& list) {
 
 Result<TreeObjectKind> PeekTreeObjectKind(ByteView object) {
   if (object.size() < 2) return Bad("truncated header");
-  if (object[0] != kTreeVersion) return Bad("unknown version " + std::to_string(object[0]));
   if (object[1] != 1 && object[1] != 2) return Bad("unknown object kind");
+  if (object[0] != kTreeVersion && !(object[0] == kTreeVersionSlices && object[1] == 1)) {
+    return Bad("unknown version " + std::to_string(object[0]));
+  }
   return static_cast<TreeObjectKind>(object[1]);
 }
 
 Result<DirPart> DecodeDirPart(ByteView object) {
   Reader r(object);
-  CAIRN_RETURN_IF_ERROR(CheckHeader(r, TreeObjectKind::kDirPart));
+  uint8_t version;
+  CAIRN_RETURN_IF_ERROR(CheckHeader(r, TreeObjectKind::kDirPart, &version));
   uint32_t count;
   if (!r.U32(&count)) return Bad("truncated header");
   if (static_cast<uint64_t>(count) * kMinEntrySize > r.remaining()) {
@@ -462,7 +510,12 @@ Result<DirPart> DecodeDirPart(ByteView object) {
   }
   DirPart part;
   part.entries.resize(count);
-  for (TreeEntry& e : part.entries) CAIRN_RETURN_IF_ERROR(DecodeEntry(r, &e));
+  bool has_slice = false;
+  for (TreeEntry& e : part.entries) {
+    CAIRN_RETURN_IF_ERROR(DecodeEntry(r, version == kTreeVersionSlices, &has_slice, &e));
+  }
+  // One encoding per content: version 2 exactly when a slice is present.
+  if (version == kTreeVersionSlices && !has_slice) return Bad("version 2 object without a slice");
   uint8_t has_next;
   if (!r.U8(&has_next)) return Bad("truncated trailer");
   if (has_next > 1) return Bad("invalid next flag");
@@ -479,7 +532,8 @@ Result<DirPart> DecodeDirPart(ByteView object) {
 
 Result<ContentList> DecodeContentList(ByteView object) {
   Reader r(object);
-  CAIRN_RETURN_IF_ERROR(CheckHeader(r, TreeObjectKind::kContentList));
+  uint8_t version;
+  CAIRN_RETURN_IF_ERROR(CheckHeader(r, TreeObjectKind::kContentList, &version));
   uint32_t count;
   if (!r.U32(&count)) return Bad("truncated header");
   if (count == 0 || count > kMaxChunksPerList) return Bad("content list count out of range");

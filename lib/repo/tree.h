@@ -48,6 +48,11 @@
 namespace cairn::repo {
 
 inline constexpr uint8_t kTreeVersion = 1;
+// The version of a directory part that holds a slice reference (RefKind::
+// kSlice): readers that predate slices refuse it as an unknown version
+// instead of misreading it. Every other object, and a directory part
+// without slices, stays version 1, so it keeps its bytes and its chunk ID.
+inline constexpr uint8_t kTreeVersionSlices = 2;
 
 // Object kinds (byte 1 of every tree object).
 enum class TreeObjectKind : uint8_t {
@@ -92,12 +97,22 @@ inline constexpr uint64_t kMaxDataRefLength = 16u << 20;
 
 // One reference in a file's content. A data reference names a kData record
 // holding `length` bytes of the file; a list reference names a content list
-// object whose data references sum to `length`.
-enum class RefKind : uint8_t { kData = 1, kList = 2 };
+// object whose data references sum to `length`. A slice reference names a
+// kData record holding several small files end to end (a group, written by
+// the agent for the small files of one directory): the file's bytes are
+// [offset, offset + length) of that record's plaintext, and `slice_id` is
+// the chunk ID those bytes alone would have (so they can be checked, and
+// compared with a file on disk, without the rest of the group). Slices
+// appear only in kFile entries, never in content lists, and never in an
+// entry that also holds list references.
+enum class RefKind : uint8_t { kData = 1, kList = 2, kSlice = 3 };
 struct ContentRef {
   RefKind kind = RefKind::kData;
   crypto::ChunkId id{};
   uint64_t length = 0;  // > 0; <= kMaxDataRefLength for data references
+  // kSlice only (zero otherwise): offset + length <= kMaxDataRefLength.
+  uint32_t offset = 0;
+  crypto::ChunkId slice_id{};
   friend bool operator==(const ContentRef&, const ContentRef&) = default;
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -207,6 +208,99 @@ TEST(TreeTest, HugeCountsAreRefusedBeforeAllocating) {
   EXPECT_FALSE(DecodeContentList(list).ok());
   Bytes wrong_version = {2, 1, 0, 0, 0, 0, 0};
   EXPECT_FALSE(DecodeDirPart(wrong_version).ok());
+}
+
+// Two small files packed into one group record, and a third whose content
+// is a whole record of its own.
+DirPart SlicedPart() {
+  DirPart part;
+  TreeEntry a = Base("a", EntryType::kFile);
+  a.size = 300;
+  a.content = {{RefKind::kSlice, IdOf(9), 300, 0, IdOf(1)}};
+  TreeEntry b = Base("b", EntryType::kFile);
+  b.size = 500;
+  b.content = {{RefKind::kSlice, IdOf(9), 500, 300, IdOf(2)}};
+  TreeEntry c = Base("c", EntryType::kFile);
+  c.size = 7;
+  c.content = {{RefKind::kData, IdOf(3), 7}};
+  part.entries = {a, b, c};
+  return part;
+}
+
+TEST(TreeTest, SlicesRoundTripAsVersion2) {
+  DirPart part = SlicedPart();
+  Bytes bytes = *EncodeDirPart(part);
+  EXPECT_EQ(bytes[0], kTreeVersionSlices);
+  EXPECT_EQ(*PeekTreeObjectKind(bytes), TreeObjectKind::kDirPart);
+  auto back = DecodeDirPart(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, part);
+  EXPECT_EQ(*EncodeDirPart(*back), bytes);
+  size_t expected = 2 + 4 + 1;
+  for (const TreeEntry& e : part.entries) expected += EncodedEntrySize(e);
+  EXPECT_EQ(bytes.size(), expected);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeDirPart(ByteView(bytes.data(), n)).ok()) << "prefix " << n;
+  }
+
+  // Without a slice the same directory stays version 1, byte for byte
+  // what a writer without slices made.
+  part.entries.pop_back();
+  part.entries.pop_back();
+  part.entries[0].content = {{RefKind::kData, IdOf(1), 300}};
+  EXPECT_EQ((*EncodeDirPart(part))[0], kTreeVersion);
+}
+
+TEST(TreeTest, SlicesAreRefusedWhereTheyDoNotBelong) {
+  // A version 1 object cannot hold one (a reader before slices refuses
+  // the version instead), and a version 2 object must.
+  Bytes bytes = *EncodeDirPart(SlicedPart());
+  Bytes v1 = bytes;
+  v1[0] = kTreeVersion;
+  EXPECT_FALSE(DecodeDirPart(v1).ok());
+  DirPart plain;
+  plain.entries = {Base("f", EntryType::kFifo)};
+  Bytes v2 = *EncodeDirPart(plain);
+  v2[0] = kTreeVersionSlices;
+  EXPECT_FALSE(DecodeDirPart(v2).ok());
+  Bytes list = *EncodeContentList(ContentList{{{RefKind::kData, IdOf(1), 5}}});
+  list[0] = kTreeVersionSlices;
+  EXPECT_FALSE(DecodeContentList(list).ok());
+  EXPECT_FALSE(PeekTreeObjectKind(list).ok());
+
+  auto refused = [](TreeEntry e) {
+    DirPart part;
+    part.entries = {e};
+    EXPECT_FALSE(EncodeDirPart(part).ok()) << e.name;
+  };
+  TreeEntry f = Base("f", EntryType::kFile);
+  f.size = 10;
+  f.content = {{RefKind::kSlice, IdOf(9), 10, static_cast<uint32_t>(kMaxDataRefLength - 9),
+                IdOf(1)}};
+  refused(f);  // ends past the largest record
+  f.content = {{RefKind::kData, IdOf(9), 10, 4, {}}};
+  refused(f);  // an offset on a data reference
+  f.content = {{RefKind::kData, IdOf(9), 10, 0, IdOf(1)}};
+  refused(f);  // a slice ID on a data reference
+  f.size = 20;
+  f.content = {{RefKind::kSlice, IdOf(9), 10, 0, IdOf(1)}, {RefKind::kList, IdOf(4), 10}};
+  refused(f);  // slices and lists do not mix
+  TreeEntry image = Base("img", EntryType::kImage);
+  image.size = 10;
+  image.extent_size = 64 << 10;
+  image.content = {{RefKind::kSlice, IdOf(9), 10, 0, IdOf(1)}};
+  refused(image);
+  EXPECT_FALSE(EncodeContentList(ContentList{{{RefKind::kSlice, IdOf(9), 10, 0, IdOf(1)}}}).ok());
+
+  // The decoder refuses what the encoder would: a slice past 16 MiB. The
+  // four bytes before entry a's slice ID (IdOf(1)) are its offset, 0.
+  Bytes bad = *EncodeDirPart(SlicedPart());
+  const crypto::ChunkId id = IdOf(1);
+  auto at = std::search(bad.begin(), bad.end(), id.begin(), id.end());
+  ASSERT_NE(at, bad.end());
+  ASSERT_EQ(*(at - 1), 0);
+  *(at - 1) = 0x01;  // offset 16 MiB
+  EXPECT_FALSE(DecodeDirPart(bad).ok());
 }
 
 TEST(TreeTest, SplitDirectoryKeepsPartsUnderTheLimit) {

@@ -6,6 +6,9 @@
 //
 // usage: craft_snapshot STATE_DIR NAME
 // Layout of the snapshot: good.txt ("hello\n") and sub/NAME ("evil\n").
+// With NAME "--slice-past-group" instead: good.txt, and two small files
+// packed in one group record "hello\nworld\n": in.txt, a slice of it
+// ("world\n"), and out.txt, a slice that reaches past the group's end.
 // Prints the snapshot ID.
 #include <cstdio>
 #include <string>
@@ -66,6 +69,29 @@ int main(int argc, char** argv) {
     return id;
   };
   const std::string good = "hello\n", bad = "evil\n";
+  if (evil == "--slice-past-group") {
+    const std::string group = "hello\nworld\n";
+    auto good_id = put(repo::RecordType::kData, cairn::AsBytes(good));
+    auto group_id = put(repo::RecordType::kData, cairn::AsBytes(group));
+    if (!good_id.ok() || !group_id.ok()) return Die(Status::IOError("put data"));
+    repo::TreeEntry in = FileEntry("in.txt", {}, 6);
+    in.content = {{repo::RefKind::kSlice, *group_id, 6, 6, (*encoder)->Id(cairn::AsBytes("world\n"))}};
+    repo::TreeEntry out = FileEntry("out.txt", {}, 10);
+    out.content = {{repo::RefKind::kSlice, *group_id, 10, 8, *good_id}};
+    repo::DirPart root;
+    root.entries = {FileEntry("good.txt", *good_id, good.size()), in, out};
+    auto root_bytes = repo::EncodeDirPart(root);
+    if (!root_bytes.ok()) return Die(root_bytes.status());
+    auto root_id = put(repo::RecordType::kTree, *root_bytes);
+    if (!root_id.ok()) return Die(root_id.status());
+    if (Status s = (*session)->Flush(); !s.ok()) return Die(s);
+    cairn::proto::SnapshotStats stats;
+    stats.files = 3;
+    auto snapshot = (*session)->Commit(*root_id, manifest, stats);
+    if (!snapshot.ok()) return Die(snapshot.status());
+    std::printf("%s\n", snapshot->c_str());
+    return 0;
+  }
   auto good_id = put(repo::RecordType::kData, cairn::AsBytes(good));
   auto bad_id = put(repo::RecordType::kData, cairn::AsBytes(bad));
   if (!good_id.ok() || !bad_id.ok()) return Die(Status::IOError("put data"));

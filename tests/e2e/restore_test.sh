@@ -169,6 +169,21 @@ for name in "a/b" ".." "."; do
   check "crafted entry name '$name' is refused" grep -q "invalid entry name" "$WORK/craft2.txt"
 done
 
+# A slice (a small file packed in a shared group record) that reaches past
+# its group's end: that file is damage, its neighbour in the group is not.
+crafted=$("$CRAFT" "$WORK/agent" --slice-past-group)
+set +e
+"$RESTORE" restore "$crafted" "${ST[@]}" --target "$WORK/slice" >"$WORK/slice.txt" 2>&1
+rc=$?
+set -e
+cat "$WORK/slice.txt"
+check "a slice past its group's end fails the restore (exit 1)" test "$rc" -eq 1
+check "and is reported as that file's damage" \
+  test "$(grep -A1 'the tree takes a slice up to byte 18' "$WORK/slice.txt" | tail -1)" = \
+  "  affects out.txt"
+check "the other slice of the group is restored" test "$(cat "$WORK/slice/in.txt")" = world
+check "so is the rest of the snapshot" test "$(cat "$WORK/slice/good.txt")" = hello
+
 # --- the vault killed mid-restore ---------------------------------------
 head -c $((400 * 1048576)) /dev/urandom >"$WORK/bigsrc.bin"
 mkdir -p "$WORK/bigsrc" && mv "$WORK/bigsrc.bin" "$WORK/bigsrc/"

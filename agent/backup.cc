@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,8 +23,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
-
-#include <xxhash.h>
 
 #include "agent/commit.h"
 #include "agent/pit.h"
@@ -159,8 +158,8 @@ struct Task {
   Bytes data;
   repo::RecordType type = repo::RecordType::kData;
   ChunkId id{};
-  repo::ContentRef* ref = nullptr;  // kHash: where the ID goes
-  FileState* file = nullptr;        // kHash: notified when done
+  repo::ContentRef* ref = nullptr;   // kHash: where the ID goes
+  FileState* file = nullptr;         // kHash: notified when done
   std::vector<GroupMember> members;  // kGroup
 };
 

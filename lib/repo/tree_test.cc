@@ -275,8 +275,8 @@ TEST(TreeTest, SlicesAreRefusedWhereTheyDoNotBelong) {
   };
   TreeEntry f = Base("f", EntryType::kFile);
   f.size = 10;
-  f.content = {{RefKind::kSlice, IdOf(9), 10, static_cast<uint32_t>(kMaxDataRefLength - 9),
-                IdOf(1)}};
+  f.content = {
+      {RefKind::kSlice, IdOf(9), 10, static_cast<uint32_t>(kMaxDataRefLength - 9), IdOf(1)}};
   refused(f);  // ends past the largest record
   f.content = {{RefKind::kData, IdOf(9), 10, 4, {}}};
   refused(f);  // an offset on a data reference

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     auto group_id = put(repo::RecordType::kData, cairn::AsBytes(group));
     if (!good_id.ok() || !group_id.ok()) return Die(Status::IOError("put data"));
     repo::TreeEntry in = FileEntry("in.txt", {}, 6);
-    in.content = {{repo::RefKind::kSlice, *group_id, 6, 6, (*encoder)->Id(cairn::AsBytes("world\n"))}};
+    in.content = {
+        {repo::RefKind::kSlice, *group_id, 6, 6, (*encoder)->Id(cairn::AsBytes("world\n"))}};
     repo::TreeEntry out = FileEntry("out.txt", {}, 10);
     out.content = {{repo::RefKind::kSlice, *group_id, 10, 8, *good_id}};
     repo::DirPart root;

@@ -83,6 +83,11 @@ printf 'drift' | dd of="$out/big.bin" bs=1 seek=100000 conv=notrunc 2>/dev/null
 truncate -s 3000000 "$out/sub/big2.bin"
 rm "$out/sub/f5" && ln -s /etc/hostname "$out/sub/f5"
 chmod 0777 "$out/sub/f6"
+# Small files (slices of group records): one rewritten at the same size,
+# one grown, one shrunk.
+head -c "$(stat -c %s "$out/sub/f7")" /dev/urandom | dd of="$out/sub/f7" conv=notrunc 2>/dev/null
+printf 'more' >>"$out/sub/deeper/t3.txt"
+truncate -s 5 "$out/sub/deeper/t4.txt"
 "$RESTORE" restore latest "${ST[@]}" --target "$WORK/out" --in-place --json >"$WORK/inplace.json"
 python3 "$TREECMP" "$src" "$out" >"$WORK/cmp-inplace.txt" || true
 tail -1 "$WORK/cmp-inplace.txt"

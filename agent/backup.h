@@ -6,14 +6,19 @@
 //                 symlink following, one file system unless cross_fs),
 //                 consults the file cache, reads changed files 1 MiB at a
 //                 time through io::UringEnv, and cuts them with FastCDC
-//                 (the department's gear seed). Each chunk's bytes are
-//                 charged to the budget before they are copied; the scanner
-//                 waits when the budget is spent.
+//                 (the department's gear seed). A file smaller than 64 KiB
+//                 joins its directory's current group of small files
+//                 instead, packed into one record (doc/design.md section 9,
+//                 "Groups and slices"). Each chunk's or group's bytes are
+//                 charged to the budget before they are handed on; the
+//                 scanner waits when the budget is spent.
 //   stat-ahead    (stat_ahead threads, agent/scan.h StatAhead) list and
 //                 lstat directories a little ahead of the scanner, in its
 //                 order, so that a cold walk keeps the disk busy.
 //   workers (N)   compute chunk IDs (HMAC under the ID key) first; a chunk
-//                 already seen in this run is dropped at once. Later, for
+//                 already seen in this run is dropped at once. For a group,
+//                 each file's own ID first (a file an earlier group holds
+//                 becomes a reference to it), then the group's. Later, for
 //                 the chunks the vault lacks, they compress and seal records
 //                 (each worker has its own repo::RecordEncoder and key ID).
 //   network (1)   the calling thread: asks the vault which IDs it holds

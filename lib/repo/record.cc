@@ -57,6 +57,23 @@ void WriteHeader(const RecordHeader& h, uint8_t* out) {
   EncodeFixed32(out + kOffHeaderChecksum, HeaderChecksum(out));
 }
 
+// Empties a buffer unless the decode that fills it succeeded. The decoders
+// size their output where it stands instead of clearing it first: a buffer
+// handed in again (a restore reuses one per chunk) then needs no zero-fill
+// of the bytes about to be overwritten, which was 5% of a restore's CPU.
+class ClearUnlessOk {
+ public:
+  explicit ClearUnlessOk(Bytes* b) : b_(b) {}
+  ~ClearUnlessOk() {
+    if (!ok_) b_->clear();
+  }
+  void Ok() { ok_ = true; }
+
+ private:
+  Bytes* b_;
+  bool ok_ = false;
+};
+
 }  // namespace
 
 Result<RecordHeader> ParseRecordHeader(ByteView bytes) {
@@ -205,7 +222,7 @@ Result<const crypto::Opener*> RecordDecoder::OpenerFor(const KeyId& key_id) {
 }
 
 Status RecordDecoder::DecodePayload(ByteView record, Bytes* plaintext, RecordHeader* header) {
-  plaintext->clear();
+  ClearUnlessOk guard(plaintext);
   CAIRN_ASSIGN_OR_RETURN(RecordView view, ParseRecord(record));
   const RecordHeader& h = view.header;
   CAIRN_ASSIGN_OR_RETURN(const crypto::Opener* opener, OpenerFor(h.key_id));
@@ -221,12 +238,10 @@ Status RecordDecoder::DecodePayload(ByteView record, Bytes* plaintext, RecordHea
   if (compressed) {
     s = decompressor_->Decompress(payload_, h.plain_size, plaintext);
     SecureZero(payload_.data(), payload_.size());
-    if (!s.ok()) {
-      plaintext->clear();
-      return s.WithContext("record " + ToHex(h.id));
-    }
+    if (!s.ok()) return s.WithContext("record " + ToHex(h.id));
   }
   *header = h;
+  guard.Ok();
   return Status::OK();
 }
 
@@ -244,11 +259,11 @@ Status RecordDecoder::Decode(ByteView record, Bytes* plaintext, RecordHeader* he
 Status RecordDecoder::DecodeChunk(
     ByteView record, const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
     Bytes* content, RecordHeader* header_out) {
-  content->clear();
   auto header = ParseRecordHeader(record);
   if (header.ok() && header->type != RecordType::kDelta) {
     return Decode(record, content, header_out);
   }
+  ClearUnlessOk guard(content);
   RecordHeader h;
   Bytes plain;
   CAIRN_RETURN_IF_ERROR(DecodePayload(record, &plain, &h));
@@ -264,6 +279,7 @@ Status RecordDecoder::DecodeChunk(
   }
   *content = std::move(*rebuilt);
   if (header_out) *header_out = h;
+  guard.Ok();
   return Status::OK();
 }
 
@@ -291,7 +307,7 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
   // *content, so a caller that hands in the same buffer again reuses it.
   std::function<Status(const ChunkId&, Bytes*)> rebuild = [&](const ChunkId& want,
                                                               Bytes* out) -> Status {
-    out->clear();
+    ClearUnlessOk guard(out);
     if (chain.size() > kMaxDeltaChain) {
       return Status::Corruption("chunk " + ToHex(id) + ": delta chain longer than " +
                                 std::to_string(kMaxDeltaChain));
@@ -320,10 +336,10 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
     }
     if (!s.ok()) {
       SecureZero(out->data(), out->size());
-      out->clear();
       return s;
     }
     chain.pop_back();
+    guard.Ok();
     return Status::OK();
   };
   return rebuild(id, content);

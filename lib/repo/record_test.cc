@@ -203,6 +203,44 @@ TEST_F(RecordTest, SessionsUseDistinctKeyIds) {
 }  // namespace
 // ReadChunk follows delta chains through a record source, bounded in depth
 // and refusing cycles and records stored under the wrong ID.
+// A buffer handed in again, larger or smaller than the chunk, holds exactly
+// the chunk after a success, and nothing after any failure.
+TEST_F(RecordTest, AReusedBufferHoldsTheChunkOrNothing) {
+  const Bytes text = TextBytes(100000), random = RandomBytes(70000, 7);
+  std::map<ChunkId, Bytes> store{{encoder_->Id(text), Encode(text)},
+                                 {encoder_->Id(random), Encode(random)}};
+  RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
+    auto it = store.find(id);
+    if (it == store.end()) return Status::NotFound("no such chunk");
+    return it->second;
+  };
+  for (size_t stale : {0u, 10u, 70000u, 300000u}) {
+    for (const Bytes* want : {&text, &random}) {
+      Bytes out(stale, 0xab);
+      ASSERT_TRUE(ReadChunk(decoder_.get(), encoder_->Id(*want), source, 1 << 20, &out).ok());
+      EXPECT_EQ(out, *want) << stale;
+      Bytes back(stale, 0xab);
+      RecordHeader h;
+      ASSERT_TRUE(decoder_->Decode(store[encoder_->Id(*want)], &back, &h).ok());
+      EXPECT_EQ(back, *want) << stale;
+    }
+    Bytes out(stale, 0xab);
+    EXPECT_FALSE(ReadChunk(decoder_.get(), ChunkId{}, source, 1 << 20, &out).ok());
+    EXPECT_TRUE(out.empty());
+    out.assign(stale, 0xab);  // too large for the bound
+    EXPECT_FALSE(ReadChunk(decoder_.get(), encoder_->Id(text), source, 1000, &out).ok());
+    EXPECT_TRUE(out.empty());
+    for (const Bytes* want : {&text, &random}) {
+      Bytes damaged = store[encoder_->Id(*want)];
+      damaged[90] ^= 1;  // in the ciphertext: the tag fails
+      out.assign(stale, 0xab);
+      RecordHeader h;
+      EXPECT_FALSE(decoder_->Decode(damaged, &out, &h).ok());
+      EXPECT_TRUE(out.empty());
+    }
+  }
+}
+
 TEST_F(RecordTest, ReadChunkFollowsBoundedDeltaChains) {
   std::map<ChunkId, Bytes> store;
   std::vector<ChunkId> versions;

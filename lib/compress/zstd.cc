@@ -12,6 +12,7 @@ namespace {
 constexpr int kDefaultLevel = 3;
 // Highest non-"ultra" level; see CompressorOptions::level.
 constexpr int kMaxLevel = 19;
+constexpr int kLevel3TableLog = 14;  // see CompressorOptions::level
 
 struct CCtxDeleter {
   void operator()(ZSTD_CCtx* p) const { ZSTD_freeCCtx(p); }
@@ -66,8 +67,12 @@ Result<Compressor> Compressor::Create(const CompressorOptions& options) {
   ZSTD_CCtx* c = impl->cctx.get();
   // Content size in the frame lets the reader cross-check the record header.
   // No zstd checksum: the AES-GCM tag already authenticates every byte.
+  // Level 3's tables at 2^14 entries (CompressorOptions::level); 0 leaves a
+  // parameter at the level's own value.
+  const int table_log = impl->options.level == 3 ? kLevel3TableLog : 0;
   for (auto [param, value] :
        {std::pair{ZSTD_c_compressionLevel, impl->options.level},
+        std::pair{ZSTD_c_hashLog, table_log}, std::pair{ZSTD_c_chainLog, table_log},
         std::pair{ZSTD_c_contentSizeFlag, 1}, std::pair{ZSTD_c_checksumFlag, 0}}) {
     const size_t r = ZSTD_CCtx_setParameter(c, param, value);
     if (ZSTD_isError(r)) {

@@ -114,6 +114,31 @@ TEST_P(ZstdLevelTest, TextRoundTripsAndCompresses) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, ZstdLevelTest, ::testing::Values(1, 3));
 
+// Level 3 is zstd's level 3 with 2^14-entry hash and chain tables: the
+// frames are exactly what zstd writes with those parameters, and not what
+// it writes at its own level 3 (CompressorOptions::level).
+TEST(ZstdTest, LevelThreeUsesSmallerTables) {
+  const Bytes text = TextLike(1 << 20, 7);
+  Compressor c = MakeCompressor(3);
+  Bytes ours;
+  ASSERT_TRUE(*c.Compress(text, &ours));
+  auto zstd_frame = [&](int table_log) {
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, table_log);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_chainLog, table_log);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+    Bytes out(ZSTD_compressBound(text.size()));
+    const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), text.data(), text.size());
+    ZSTD_freeCCtx(cctx);
+    EXPECT_FALSE(ZSTD_isError(n));
+    out.resize(n);
+    return out;
+  };
+  EXPECT_EQ(ours, zstd_frame(14));
+  EXPECT_NE(ours, zstd_frame(0));  // zstd's own tables
+}
+
 TEST(ZstdTest, RandomDataIsStoredRaw) {
   Compressor c = MakeCompressor(3);
   for (size_t n : {size_t{10}, size_t{4096}, size_t{1 << 20}}) {

@@ -163,12 +163,15 @@ TEST(TreeTest, EveryTruncationIsRefused) {
   }
 }
 
+// A directory of `e` alone cannot be encoded.
+void ExpectRefused(const TreeEntry& e) {
+  DirPart part;
+  part.entries = {e};
+  EXPECT_FALSE(EncodeDirPart(part).ok()) << e.name;
+}
+
 TEST(TreeTest, InconsistentFilesAreRefused) {
-  auto check = [](TreeEntry e) {
-    DirPart part;
-    part.entries = {e};
-    EXPECT_FALSE(EncodeDirPart(part).ok()) << e.name;
-  };
+  auto check = ExpectRefused;
   TreeEntry f = Base("f", EntryType::kFile);
   f.size = 10;
   check(f);  // no content for 10 bytes
@@ -268,11 +271,7 @@ TEST(TreeTest, SlicesAreRefusedWhereTheyDoNotBelong) {
   EXPECT_FALSE(DecodeContentList(list).ok());
   EXPECT_FALSE(PeekTreeObjectKind(list).ok());
 
-  auto refused = [](TreeEntry e) {
-    DirPart part;
-    part.entries = {e};
-    EXPECT_FALSE(EncodeDirPart(part).ok()) << e.name;
-  };
+  auto refused = ExpectRefused;
   TreeEntry f = Base("f", EntryType::kFile);
   f.size = 10;
   f.content = {

@@ -68,6 +68,21 @@ int main(int argc, char** argv) {
     manifest.push_back(id);
     return id;
   };
+  // Writes the root directory, commits, and prints the snapshot ID.
+  auto commit = [&](const repo::DirPart& root, uint64_t files, uint64_t dirs) -> int {
+    auto root_bytes = repo::EncodeDirPart(root);
+    if (!root_bytes.ok()) return Die(root_bytes.status());
+    auto root_id = put(repo::RecordType::kTree, *root_bytes);
+    if (!root_id.ok()) return Die(root_id.status());
+    if (Status s = (*session)->Flush(); !s.ok()) return Die(s);
+    cairn::proto::SnapshotStats stats;
+    stats.files = files;
+    stats.dirs = dirs;
+    auto snapshot = (*session)->Commit(*root_id, manifest, stats);
+    if (!snapshot.ok()) return Die(snapshot.status());
+    std::printf("%s\n", snapshot->c_str());
+    return 0;
+  };
   const std::string good = "hello\n", bad = "evil\n";
   if (evil == "--slice-past-group") {
     const std::string group = "hello\nworld\n";
@@ -81,17 +96,7 @@ int main(int argc, char** argv) {
     out.content = {{repo::RefKind::kSlice, *group_id, 10, 8, *good_id}};
     repo::DirPart root;
     root.entries = {FileEntry("good.txt", *good_id, good.size()), in, out};
-    auto root_bytes = repo::EncodeDirPart(root);
-    if (!root_bytes.ok()) return Die(root_bytes.status());
-    auto root_id = put(repo::RecordType::kTree, *root_bytes);
-    if (!root_id.ok()) return Die(root_id.status());
-    if (Status s = (*session)->Flush(); !s.ok()) return Die(s);
-    cairn::proto::SnapshotStats stats;
-    stats.files = 3;
-    auto snapshot = (*session)->Commit(*root_id, manifest, stats);
-    if (!snapshot.ok()) return Die(snapshot.status());
-    std::printf("%s\n", snapshot->c_str());
-    return 0;
+    return commit(root, 3, 0);
   }
   auto good_id = put(repo::RecordType::kData, cairn::AsBytes(good));
   auto bad_id = put(repo::RecordType::kData, cairn::AsBytes(bad));
@@ -119,17 +124,5 @@ int main(int argc, char** argv) {
   dir.mode = 0755;
   dir.subtree = *sub_id;
   root.entries.push_back(dir);
-  auto root_bytes = repo::EncodeDirPart(root);
-  if (!root_bytes.ok()) return Die(root_bytes.status());
-  auto root_id = put(repo::RecordType::kTree, *root_bytes);
-  if (!root_id.ok()) return Die(root_id.status());
-
-  if (Status s = (*session)->Flush(); !s.ok()) return Die(s);
-  cairn::proto::SnapshotStats stats;
-  stats.files = 2;
-  stats.dirs = 1;
-  auto snapshot = (*session)->Commit(*root_id, manifest, stats);
-  if (!snapshot.ok()) return Die(snapshot.status());
-  std::printf("%s\n", snapshot->c_str());
-  return 0;
+  return commit(root, 2, 1);
 }

@@ -4,7 +4,6 @@
 source "$(dirname "$0")/lib.sh"
 RESTORE=$BIN/restore/cairn-restore
 REPLICATOR=$BIN/replicator/cairn-replicator
-rc_of() { set +e; "$@" >"$WORK/out.txt" 2>&1; local rc=$?; set -e; echo "$rc"; }
 
 # --- 2. A quote in --site: refused, nothing stored ------------------------
 rc=$(rc_of "$VAULT" init --data "$WORK/quote" --site 'dr "west"')

@@ -134,6 +134,10 @@ enroll() {
 json() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v if not isinstance(v,list) else len(v))" "$1" "$2"; }
 
 # make_tree DIR MIB: a tree of small and large files with random content.
+# rc_of CMD...: runs CMD with its output in $WORK/out.txt and prints its
+# exit status (for `rc=$(rc_of ...)` under set -e).
+rc_of() { set +e; "$@" >"$WORK/out.txt" 2>&1; local rc=$?; set -e; echo "$rc"; }
+
 make_tree() {
   local dir=$1 mib=$2
   mkdir -p "$dir/sub/deeper" "$dir/empty"

@@ -57,8 +57,9 @@ constexpr size_t kCacheBatch = 1000;
 // flush_every bytes, bounds the vault's memory for a tree of small files.
 constexpr uint64_t kFlushRecords = 16384;
 // Small files are packed into shared group records (doc/design.md section
-// 9, "Groups"): a file smaller than kPackFileMax (the chunker's minimum, so
-// one chunk anyway) joins its directory's current group, which is cut when
+// 9, "Groups"): a file smaller than kPackFileMax (the default chunker's
+// minimum, so one chunk anyway; a test chunker with a smaller one cuts such
+// a file into several pieces, each a member) joins its directory's current group, which is cut when
 // the next file would take it past kGroupMax, at a subdirectory, at the
 // directory's end, or, once it holds kGroupMin, after a file whose content
 // hash has its low two bits clear (content-defined, so a file added to a

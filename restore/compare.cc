@@ -43,17 +43,10 @@ class Comparer {
     }
     for (size_t i = 0; i < node.data.size(); ++i) {
       const TreeNode::Data& d = node.data[i];
-      // A slice's bytes hash to its own ID, not to its group's.
-      const crypto::ChunkId& want = d.slice && i < e.content.size() ? e.content[i].slice_id : d.id;
-      buf_.clear();
-      for (const Segment& seg : SegmentsOf(e, d.offset, d.length)) {
-        const size_t at = buf_.size();
-        buf_.resize(at + seg.length);
-        auto got =
-            io::PreadFull(fd, seg.file_offset, MutableByteView(&buf_[at], seg.length), node.path);
-        if (!got.ok()) return Mismatch(node, got.status().message());
-        if (*got != seg.length) return Mismatch(node, "shorter on disk than the snapshot");
-      }
+      const crypto::ChunkId& want = DataIdOf(node, i);
+      Result<bool> whole = ReadDataOnDisk(fd, node, i, node.path, &buf_);
+      if (!whole.ok()) return Mismatch(node, whole.status().message());
+      if (!*whole) return Mismatch(node, "shorter on disk than the snapshot");
       ++out_->chunks;
       out_->bytes += buf_.size();
       if (hasher_.Compute(buf_) != want) {
@@ -95,6 +88,21 @@ bool HasContent(const TreeNode& node) {
 }
 
 }  // namespace
+
+Result<bool> ReadDataOnDisk(int fd, const TreeNode& node, size_t i, const std::string& path,
+                            Bytes* out) {
+  const TreeNode::Data& d = node.data[i];
+  out->clear();
+  for (const Segment& seg : SegmentsOf(node.entry, d.offset, d.length)) {
+    const size_t at = out->size();
+    out->resize(at + seg.length);
+    CAIRN_ASSIGN_OR_RETURN(
+        size_t got,
+        io::PreadFull(fd, seg.file_offset, MutableByteView(&(*out)[at], seg.length), path));
+    if (got != seg.length) return false;
+  }
+  return true;
+}
 
 Result<CompareResult> CompareWithTree(const SnapshotTree& tree, const crypto::SecretKey& id_key,
                                       const CompareTarget& target) {

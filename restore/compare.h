@@ -43,6 +43,12 @@ struct CompareTarget {
   std::set<std::string> skip;
 };
 
+// The bytes of node.data[i] as the file open at `fd` holds them (split
+// around holes, SegmentsOf) into *out. False when the file ends before
+// them; an error (naming `path`) when a read fails.
+Result<bool> ReadDataOnDisk(int fd, const TreeNode& node, size_t i, const std::string& path,
+                            Bytes* out);
+
 // Fails as a whole only on an error that stops every comparison (the root
 // cannot be opened, an OpenSSL failure).
 Result<CompareResult> CompareWithTree(const SnapshotTree& tree, const crypto::SecretKey& id_key,

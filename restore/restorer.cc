@@ -35,6 +35,7 @@
 #include "lib/io/file_io.h"
 #include "lib/io/uring.h"
 #include "lib/repo/record.h"
+#include "restore/compare.h"
 #include "restore/snapshot_tree.h"
 
 namespace cairn::restore {
@@ -266,7 +267,7 @@ class Engine {
   void CountSlices();
   void AddItem(FetchItem item, uint64_t bytes);
   // An in-place file's slice whose bytes are on disk already.
-  bool SliceOnDisk(FileJob* f, const TreeNode::Data& d, size_t index);
+  bool SliceOnDisk(FileJob* f, size_t index);
   void FlushBatch();
   void PushWork(Work w);
   void FinishTree();
@@ -653,19 +654,10 @@ void Engine::AddSlice(const ChunkId& id, std::optional<Placement> p) {
   groups_.erase(id);
 }
 
-bool Engine::SliceOnDisk(FileJob* f, const TreeNode::Data& d, size_t index) {
-  const std::vector<repo::ContentRef>& refs = f->node->entry.content;
-  if (index >= refs.size() || refs[index].kind != repo::RefKind::kSlice) return false;
-  plan_buffer_.clear();
-  for (const Segment& seg : SegmentsOf(f->node->entry, d.offset, d.length)) {
-    if (seg.file_offset + seg.length > f->old_size) return false;
-    const size_t at = plan_buffer_.size();
-    plan_buffer_.resize(at + seg.length);
-    auto got = io::PreadFull(f->fd, seg.file_offset, MutableByteView(&plan_buffer_[at], seg.length),
-                             f->path);
-    if (!got.ok() || *got != seg.length) return false;
-  }
-  return plan_hasher_->Compute(plan_buffer_) == refs[index].slice_id;
+bool Engine::SliceOnDisk(FileJob* f, size_t index) {
+  // A read that fails is a difference: the slice is then written.
+  Result<bool> whole = ReadDataOnDisk(f->fd, *f->node, index, f->path, &plan_buffer_);
+  return whole.ok() && *whole && plan_hasher_->Compute(plan_buffer_) == DataIdOf(*f->node, index);
 }
 
 void Engine::PlanChildren(const std::vector<uint32_t>& children, const DirRef& dir) {
@@ -780,7 +772,7 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
       if (d.slice) {
         // A small file's bytes: checked here, fetched with their group
         // only when they differ.
-        if (SliceOnDisk(f, d, i)) {
+        if (SliceOnDisk(f, i)) {
           unchanged_ += d.length;
           bytes_done_ += d.length;
           AddSlice(d.id, std::nullopt);

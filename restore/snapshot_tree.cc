@@ -195,6 +195,12 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder, con
   return tree;
 }
 
+const crypto::ChunkId& DataIdOf(const TreeNode& node, size_t i) {
+  const TreeNode::Data& d = node.data[i];
+  if (d.slice && i < node.entry.content.size()) return node.entry.content[i].slice_id;
+  return d.id;
+}
+
 std::vector<Segment> SegmentsOf(const repo::TreeEntry& entry, uint64_t offset, uint64_t length) {
   std::vector<Segment> out;
   const auto& holes = entry.holes;

@@ -81,6 +81,10 @@ struct Segment {
 };
 std::vector<Segment> SegmentsOf(const repo::TreeEntry& entry, uint64_t offset, uint64_t length);
 
+// The chunk ID the bytes of node.data[i] alone hash to: the reference's
+// own, or a slice's slice_id (not its group's).
+const crypto::ChunkId& DataIdOf(const TreeNode& node, size_t i);
+
 // The node at `path` ("a/b/c", no leading '/'), or kNoParent if absent.
 uint32_t FindNode(const SnapshotTree& tree, std::string_view path);
 

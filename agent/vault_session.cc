@@ -77,7 +77,7 @@ class NetVaultSession : public VaultSession {
     Bytes payload = request.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kHaveChunks, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply =
+    Result<UninitBytes> reply =
         co_await client::ReadExpected(*conn_, MessageType::kHaveChunksReply, deadline_);
     if (!reply.ok()) co_return reply.status();
     Result<proto::HaveChunksReply> r = proto::HaveChunksReply::Decode(*reply);
@@ -93,7 +93,8 @@ class NetVaultSession : public VaultSession {
     Bytes payload = flush.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kFlush, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await client::ReadExpected(*conn_, MessageType::kFlushed, deadline_);
+    Result<UninitBytes> reply =
+        co_await client::ReadExpected(*conn_, MessageType::kFlushed, deadline_);
     if (!reply.ok()) co_return reply.status();
     Result<proto::Flushed> r = proto::Flushed::Decode(*reply);
     if (!r.ok()) co_return r.status();
@@ -108,7 +109,8 @@ class NetVaultSession : public VaultSession {
     Bytes payload = ping.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kPing, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await client::ReadExpected(*conn_, MessageType::kPong, deadline_);
+    Result<UninitBytes> reply =
+        co_await client::ReadExpected(*conn_, MessageType::kPong, deadline_);
     co_return reply.ok() ? Status::OK() : reply.status();
   }
 
@@ -132,7 +134,8 @@ class NetVaultSession : public VaultSession {
     Bytes payload = commit.Encode();
     Status s = co_await conn_->WriteFrame(MessageType::kCommit, payload);
     if (!s.ok()) co_return s;
-    Result<Bytes> reply = co_await client::ReadExpected(*conn_, MessageType::kCommitOk, deadline_);
+    Result<UninitBytes> reply =
+        co_await client::ReadExpected(*conn_, MessageType::kCommitOk, deadline_);
     if (!reply.ok()) co_return reply.status();
     Result<proto::CommitOk> ok = proto::CommitOk::Decode(*reply);
     if (!ok.ok()) co_return ok.status();
@@ -159,7 +162,8 @@ asio::awaitable<Result<uint64_t>> BeginSession(net::Connection& c, std::vector<s
   Bytes begin_bytes = begin.Encode();
   Status s = co_await c.WriteFrame(MessageType::kSessionBegin, begin_bytes);
   if (!s.ok()) co_return s;
-  Result<Bytes> reply = co_await client::ReadExpected(c, MessageType::kSessionBegun, deadline);
+  Result<UninitBytes> reply =
+      co_await client::ReadExpected(c, MessageType::kSessionBegun, deadline);
   if (!reply.ok()) co_return reply.status();
   Result<proto::SessionBegun> begun = proto::SessionBegun::Decode(*reply);
   if (!begun.ok()) co_return begun.status();

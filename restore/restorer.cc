@@ -276,8 +276,9 @@ class Engine {
   // --- workers
   void WorkerMain(size_t k);
   void ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket);
-  // Consumes `record` (it is moved into the decoder's source).
-  void HandleChunk(size_t k, const FetchItem& item, Bytes& record, PendingWrites* out);
+  // Decodes `record` (the chunk item.id's, from a reply) and places its
+  // content where the item's files want it.
+  void HandleChunk(size_t k, const FetchItem& item, ByteView record, PendingWrites* out);
   void SubmitWrites(size_t k, PendingWrites* out);
   void Reconcile(size_t k, Work& work);
   void FailChunk(const FetchItem& item, const Status& s);
@@ -979,26 +980,24 @@ void Engine::FailChunk(const FetchItem& item, const Status& s) {
   }
 }
 
-void Engine::HandleChunk(size_t k, const FetchItem& item, Bytes& record, PendingWrites* out) {
+void Engine::HandleChunk(size_t k, const FetchItem& item, ByteView record, PendingWrites* out) {
   VaultLink* link = links_[k].get();
-  bool first = true;
-  repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
-    if (first && id == item.id) {
-      first = false;
-      return std::move(record);
-    }
-    return link->FetchRecord(id);
-  };
+  repo::RecordSource bases = [link](const ChunkId& id) { return link->FetchRecord(id); };
   // A buffer a finished batch gave back: decoding into memory already
-  // touched spares a page fault per 4 KiB of every chunk.
+  // touched spares a page fault per 4 KiB of every chunk. The largest: the
+  // decoder sizes the buffer where it stands, and zero-fills only growth.
   std::vector<Bytes>& spares = scratch_[k].contents;
   Bytes content;
   if (!spares.empty()) {
-    content = std::move(spares.back());
+    auto largest =
+        std::max_element(spares.begin(), spares.end(),
+                         [](const Bytes& a, const Bytes& b) { return a.size() < b.size(); });
+    content = std::move(*largest);
+    *largest = std::move(spares.back());
     spares.pop_back();
   }
   const size_t max_output = item.length != 0 ? item.length : repo::kMaxRecordPlainSize;
-  Status s = repo::ReadChunk(decoders_[k].get(), item.id, source, max_output, &content);
+  Status s = repo::ReadChunk(decoders_[k].get(), item.id, record, bases, max_output, &content);
   if (s.ok() && item.length != 0 && content.size() != item.length) {
     s = Status::Corruption("chunk holds " + std::to_string(content.size()) +
                            " bytes where the tree says " + std::to_string(item.length));
@@ -1078,8 +1077,10 @@ void Engine::ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket
   if (ticket.ok()) {
     auto records = link->AwaitRecords(*ticket);
     if (records.ok()) {
-      done = std::min(records->size(), work.items.size());
-      for (size_t i = 0; i < done; ++i) HandleChunk(k, work.items[i], (*records)[i], &writes);
+      done = std::min(records->records.size(), work.items.size());
+      for (size_t i = 0; i < done; ++i) {
+        HandleChunk(k, work.items[i], records->records[i], &writes);
+      }
     } else if (link->failure().ok()) {
       FailChunk(work.items[0], records.status());  // the vault refused the first ID
       done = 1;
@@ -1229,11 +1230,8 @@ void Engine::Reconcile(size_t k, Work& work) {
       }
       return fail(record.status());
     }
-    repo::RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
-      if (id == r.id) return *record;
-      return link->FetchRecord(id);
-    };
-    Status s = repo::ReadChunk(decoders_[k].get(), r.id, source, r.length, &content);
+    repo::RecordSource bases = [link](const ChunkId& id) { return link->FetchRecord(id); };
+    Status s = repo::ReadChunk(decoders_[k].get(), r.id, *record, bases, r.length, &content);
     if (!s.ok()) return fail(s);
   }
   // The vault is trusted for nothing: the result must be the chunk.

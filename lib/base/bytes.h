@@ -10,9 +10,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "lib/base/status.h"
@@ -22,6 +26,31 @@ namespace cairn {
 using ByteView = std::span<const uint8_t>;
 using MutableByteView = std::span<uint8_t>;
 using Bytes = std::vector<uint8_t>;
+
+// An allocator that leaves an element constructed without a value
+// uninitialised, so that resize() does not zero-fill: for a buffer about to
+// be overwritten whole, such as a frame read from a socket (zero-filling
+// each frame first cost a restore 1.3% of its CPU).
+template <typename T>
+class DefaultInitAllocator : public std::allocator<T> {
+ public:
+  using std::allocator<T>::allocator;
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+// Bytes whose resize() leaves the new bytes uninitialised.
+using UninitBytes = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
 
 inline ByteView AsBytes(std::string_view s) {
   return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());

@@ -30,7 +30,7 @@ asio::awaitable<Result<Dialed>> DialOne(asio::any_io_executor executor, const ne
   hello.hostname = options.hostname.empty() ? LocalHostName() : options.hostname;
   Bytes payload = hello.Encode();
   Status s = co_await (*conn)->WriteFrame(MessageType::kHello, payload);
-  Result<Bytes> reply = s;
+  Result<UninitBytes> reply = s;
   if (s.ok()) reply = co_await ReadExpected(**conn, MessageType::kHelloOk, options.deadline);
   Result<proto::HelloOk> ok = reply.ok() ? proto::HelloOk::Decode(*reply) : reply.status();
   if (ok.ok() && (ok->version < hello.min_version || ok->version > hello.max_version)) {

@@ -50,7 +50,7 @@ asio::awaitable<Result<Exchange>> Talk(asio::any_io_executor executor, const Enr
   proto::EnrollRequest request{token.catalog_token, csr_pem, host};
   Bytes request_bytes = request.Encode();
   Status s = co_await c.WriteFrame(proto::MessageType::kEnrollRequest, request_bytes);
-  Result<Bytes> reply = Bytes();
+  Result<UninitBytes> reply = UninitBytes();
   if (s.ok()) {
     reply = co_await ReadExpected(c, proto::MessageType::kEnrollResponse, o.deadline);
     if (!reply.ok()) s = reply.status();

@@ -61,11 +61,11 @@ Result<VaultLink::Ticket> VaultLink::Begin(MessageType type, MessageType reply, 
   return t;
 }
 
-Result<Bytes> VaultLink::Await(Ticket ticket) {
+Result<UninitBytes> VaultLink::Await(Ticket ticket) {
   while (!ready_.contains(ticket)) {
     auto it = expected_.find(next_reply_);
     if (it == expected_.end()) return Status::InvalidArgument("awaiting an unknown ticket");
-    Result<Bytes> r =
+    Result<UninitBytes> r =
         net::RunSync(*impl_->io, ReadExpected(*impl_->conn, it->second, impl_->deadline));
     if (r.ok()) bytes_received_ += proto::kFrameHeaderSize + r->size();
     ready_.emplace(next_reply_, std::move(r));
@@ -86,7 +86,7 @@ Result<std::vector<proto::SnapshotInfo>> VaultLink::ListSnapshots() {
   Bytes payload = proto::ListSnapshots{0}.Encode();
   CAIRN_ASSIGN_OR_RETURN(Ticket t,
                          Begin(MessageType::kListSnapshots, MessageType::kSnapshotList, payload));
-  CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(t));
+  CAIRN_ASSIGN_OR_RETURN(UninitBytes reply, Await(t));
   CAIRN_ASSIGN_OR_RETURN(proto::SnapshotList list, proto::SnapshotList::Decode(reply));
   return std::move(list.snapshots);
 }
@@ -98,17 +98,19 @@ Result<VaultLink::Ticket> VaultLink::BeginGetRecords(const std::vector<crypto::C
   return Begin(MessageType::kGetRecords, MessageType::kRecords, payload);
 }
 
-Result<std::vector<Bytes>> VaultLink::AwaitRecords(Ticket ticket) {
-  CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(ticket));
-  CAIRN_ASSIGN_OR_RETURN(proto::Records records, proto::Records::Decode(reply));
-  if (records.records.empty()) return Status::InvalidArgument("vault sent no record");
-  return std::move(records.records);
+Result<VaultLink::RecordBatch> VaultLink::AwaitRecords(Ticket ticket) {
+  RecordBatch batch;
+  CAIRN_ASSIGN_OR_RETURN(batch.payload, Await(ticket));
+  CAIRN_ASSIGN_OR_RETURN(proto::RecordViews views, proto::RecordViews::Decode(batch.payload));
+  if (views.records.empty()) return Status::InvalidArgument("vault sent no record");
+  batch.records = std::move(views.records);
+  return batch;
 }
 
 Result<Bytes> VaultLink::FetchRecord(const crypto::ChunkId& id) {
   CAIRN_ASSIGN_OR_RETURN(Ticket t, BeginGetRecords({id}));
-  CAIRN_ASSIGN_OR_RETURN(std::vector<Bytes> records, AwaitRecords(t));
-  return std::move(records.front());
+  CAIRN_ASSIGN_OR_RETURN(RecordBatch batch, AwaitRecords(t));
+  return Bytes(batch.records.front().begin(), batch.records.front().end());
 }
 
 Result<std::vector<Result<Bytes>>> VaultLink::FetchRecords(
@@ -131,15 +133,18 @@ Result<std::vector<Result<Bytes>>> VaultLink::FetchRecords(
   // Replies in order; a short reply or a refused first ID sends the rest again.
   for (size_t i = 0; i < pending.size(); ++i) {
     const Pending p = pending[i];
-    Result<std::vector<Bytes>> records = AwaitRecords(p.ticket);
+    Result<RecordBatch> records = AwaitRecords(p.ticket);
     size_t done;
     if (!records.ok()) {
       if (!failure().ok()) return records.status();  // the link is gone
       out[p.begin] = records.status();
       done = 1;
     } else {
-      done = std::min(records->size(), p.end - p.begin);
-      for (size_t k = 0; k < done; ++k) out[p.begin + k] = std::move((*records)[k]);
+      done = std::min(records->records.size(), p.end - p.begin);
+      for (size_t k = 0; k < done; ++k) {
+        const ByteView record = records->records[k];
+        out[p.begin + k] = Bytes(record.begin(), record.end());
+      }
     }
     if (p.begin + done < p.end) CAIRN_RETURN_IF_ERROR(send(p.begin + done, p.end));
   }
@@ -155,7 +160,7 @@ Result<proto::DeltaReply> VaultLink::GetDelta(const crypto::ChunkId& id, ByteVie
   ask.have = have;
   Bytes payload = ask.Encode();
   CAIRN_ASSIGN_OR_RETURN(Ticket t, Begin(MessageType::kGetDelta, MessageType::kDelta, payload));
-  CAIRN_ASSIGN_OR_RETURN(Bytes reply, Await(t));
+  CAIRN_ASSIGN_OR_RETURN(UninitBytes reply, Await(t));
   CAIRN_ASSIGN_OR_RETURN(proto::DeltaReply delta, proto::DeltaReply::Decode(reply));
   if (delta.request_id != ask.request_id) {
     return Status::InvalidArgument("vault answered get_delta out of step");

@@ -72,9 +72,16 @@ class VaultLink {
 
   using Ticket = uint64_t;
   Result<Ticket> BeginGetRecords(const std::vector<crypto::ChunkId>& ids);
+  // A Records reply, decoded in place: each of `records` points into
+  // `payload`. Moving the batch keeps them valid (the payload's storage
+  // moves with it); copying it does not.
+  struct RecordBatch {
+    UninitBytes payload;
+    std::vector<ByteView> records;
+  };
   // The records for a prefix of the ticket's IDs (at least one), or the
   // vault's error for the first of them.
-  Result<std::vector<Bytes>> AwaitRecords(Ticket ticket);
+  Result<RecordBatch> AwaitRecords(Ticket ticket);
 
   // One record, synchronously (pipelined requests stay in step).
   Result<Bytes> FetchRecord(const crypto::ChunkId& id);
@@ -96,7 +103,7 @@ class VaultLink {
   Result<Reply> Call(proto::MessageType type, const Request& request, proto::MessageType reply) {
     Bytes payload = request.Encode();
     CAIRN_ASSIGN_OR_RETURN(Ticket t, Begin(type, reply, payload));
-    CAIRN_ASSIGN_OR_RETURN(Bytes bytes, Await(t));
+    CAIRN_ASSIGN_OR_RETURN(UninitBytes bytes, Await(t));
     return Reply::Decode(bytes);
   }
   // Pipelined record fetches of any request type answered by Records.
@@ -116,7 +123,7 @@ class VaultLink {
   struct Impl;
   explicit VaultLink(std::unique_ptr<Impl> impl);
   Result<Ticket> Begin(proto::MessageType type, proto::MessageType reply, ByteView payload);
-  Result<Bytes> Await(Ticket ticket);
+  Result<UninitBytes> Await(Ticket ticket);
 
   std::unique_ptr<Impl> impl_;
   std::string address_;
@@ -125,7 +132,7 @@ class VaultLink {
   Ticket next_ticket_ = 0;
   Ticket next_reply_ = 0;
   std::map<Ticket, proto::MessageType> expected_;  // ticket -> reply type, not yet read
-  std::map<Ticket, Result<Bytes>> ready_;          // read, not yet awaited
+  std::map<Ticket, Result<UninitBytes>> ready_;    // read, not yet awaited
   uint32_t next_request_id_ = 0;
   uint64_t bytes_sent_ = 0;
   uint64_t bytes_received_ = 0;

@@ -9,8 +9,9 @@
 
 namespace cairn::client {
 
-boost::asio::awaitable<Result<Bytes>> ReadExpected(net::Connection& conn, proto::MessageType want,
-                                                   std::chrono::milliseconds deadline) {
+boost::asio::awaitable<Result<UninitBytes>> ReadExpected(net::Connection& conn,
+                                                         proto::MessageType want,
+                                                         std::chrono::milliseconds deadline) {
   while (true) {
     Result<net::Frame> frame = co_await conn.ReadFrame(deadline);
     if (!frame.ok()) co_return frame.status();

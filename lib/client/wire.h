@@ -18,8 +18,9 @@ namespace cairn::client {
 // its Status ("vault: <message>", code as sent); any other type is a
 // protocol violation (InvalidArgument). Must not overlap another read or
 // write on `conn` (it may write a Pong).
-boost::asio::awaitable<Result<Bytes>> ReadExpected(net::Connection& conn, proto::MessageType want,
-                                                   std::chrono::milliseconds deadline);
+boost::asio::awaitable<Result<UninitBytes>> ReadExpected(net::Connection& conn,
+                                                         proto::MessageType want,
+                                                         std::chrono::milliseconds deadline);
 
 // What a client reports when its connection to a vault broke, said the same
 // way by every client: which vault (`peer`: "the vault", "the source

@@ -44,7 +44,7 @@ struct ConnectionAccess;
 
 struct Frame {
   proto::MessageType type = proto::MessageType::kError;
-  Bytes payload;
+  UninitBytes payload;  // read from the socket into place, never zero-filled first
 };
 
 struct ConnectionOptions {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -210,9 +211,15 @@ class Decoder {
   }
   // `if_empty`: the violation an empty blob is (empty: none).
   void Blob(Bytes& out, size_t max, std::string_view field, std::string_view if_empty = {}) {
+    ByteView view;
+    Blob(view, max, field, if_empty);
+    if (ok()) out.assign(view.begin(), view.end());
+  }
+  // The same, in place: `out` points into the payload.
+  void Blob(ByteView& out, size_t max, std::string_view field, std::string_view if_empty = {}) {
     ByteView view = BlobView(max, field);
     if (ok() && !if_empty.empty() && view.empty()) return Fail(if_empty);
-    if (ok()) out.assign(view.begin(), view.end());
+    if (ok()) out = view;
   }
 
   void Id(crypto::ChunkId& id, std::string_view field) {
@@ -572,11 +579,22 @@ void Fields(Io& io, Ref<Io, GetRecords> m) {
   io.Ids(m.ids, kMaxRecordsPerMessage, "ids");
 }
 
-template <typename Io>
-void Fields(Io& io, Ref<Io, Records> m) {
+// Records and RecordViews: one field list, records owned or in place.
+template <typename Io, typename M>
+void RecordsFields(Io& io, M& m) {
   io.List(m.records, kMaxRecordsPerMessage, 4 + 1, "records", [](auto& c, auto& record) {
     c.Blob(record, kMaxRecordBytes, "records", "records holds an empty record");
   });
+}
+
+template <typename Io>
+void Fields(Io& io, Ref<Io, Records> m) {
+  RecordsFields(io, m);
+}
+
+template <typename Io>
+void Fields(Io& io, RecordViews& m) {
+  RecordsFields(io, m);
 }
 
 template <typename Io>
@@ -747,6 +765,37 @@ CAIRN_MESSAGE_CODEC(ListSnapshots, kListSnapshots)
 CAIRN_MESSAGE_CODEC(SnapshotList, kSnapshotList)
 CAIRN_MESSAGE_CODEC(GetRecords, kGetRecords)
 CAIRN_MESSAGE_CODEC(Records, kRecords)
+
+Result<RecordViews> RecordViews::Decode(ByteView payload) {
+  return DecodeMessage<RecordViews>(MessageType::kRecords, payload);
+}
+
+RecordsPayload::RecordsPayload(std::span<const uint32_t> lengths) {
+  size_ = 4;
+  offsets_.reserve(lengths.size());
+  for (uint32_t length : lengths) {
+    offsets_.push_back(size_ + 4);
+    size_ += 4 + size_t{length};
+  }
+  // Not zero-filled: every byte is either written below or a record's,
+  // which the caller fills before sending.
+  data_ = std::make_unique_for_overwrite<uint8_t[]>(size_);
+  EncodeFixed32(data_.get(), static_cast<uint32_t>(lengths.size()));
+  for (size_t i = 0; i < lengths.size(); ++i) EncodeFixed32(&data_[offsets_[i] - 4], lengths[i]);
+}
+
+MutableByteView RecordsPayload::record(size_t i) {
+  const size_t end = i + 1 < offsets_.size() ? offsets_[i + 1] - 4 : size_;
+  return MutableByteView(&data_[offsets_[i]], end - offsets_[i]);
+}
+
+void RecordsPayload::KeepFirst(size_t n) {
+  assert(n <= offsets_.size());
+  if (n == offsets_.size()) return;
+  size_ = offsets_[n] - 4;
+  offsets_.resize(n);
+  EncodeFixed32(data_.get(), static_cast<uint32_t>(n));
+}
 CAIRN_MESSAGE_CODEC(GetDelta, kGetDelta)
 CAIRN_MESSAGE_CODEC(DeltaReply, kDelta)
 CAIRN_MESSAGE_CODEC(ReplicaList, kReplicaList)

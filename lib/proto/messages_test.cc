@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -561,6 +562,57 @@ TEST(RecordsTest, RecordsRoundTripAndCaps) {
   // A record length far beyond what remains is refused before copying.
   ExpectCountRefusedCheaply<Records>(U32Then(1, U32Then(16u << 20, {1, 2, 3})),
                                      "records truncated");
+}
+
+// RecordViews decodes what Records does, in place, and refuses the same.
+TEST(RecordsTest, RecordViewsPointIntoThePayload) {
+  const Records sent{{Bytes(104, 1), Bytes(300, 2), Bytes(1, 3)}};
+  const Bytes payload = sent.Encode();
+  auto views = RecordViews::Decode(payload);
+  ASSERT_TRUE(views.ok()) << views.status().ToString();
+  ASSERT_EQ(views->records.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(std::ranges::equal(views->records[i], sent.records[i]));
+    EXPECT_GE(views->records[i].data(), payload.data());
+    EXPECT_LE(views->records[i].data() + views->records[i].size(), payload.data() + payload.size());
+  }
+  EXPECT_TRUE(RecordViews::Decode(Records{}.Encode())->records.empty());
+
+  for (const Bytes& bad :
+       {Records{{Bytes(10, 1), Bytes()}}.Encode(),
+        Records{std::vector<Bytes>(kMaxRecordsPerMessage + 1, Bytes(1, 3))}.Encode(),
+        U32Then(1, U32Then(16u << 20, {1, 2, 3}))}) {
+    auto owned = Records::Decode(bad);
+    auto in_place = RecordViews::Decode(bad);
+    ASSERT_FALSE(owned.ok());
+    ASSERT_FALSE(in_place.ok());
+    EXPECT_EQ(in_place.status().ToString(), owned.status().ToString());
+  }
+  Bytes trailing = payload;
+  trailing.push_back(0);
+  EXPECT_FALSE(RecordViews::Decode(trailing).ok());
+}
+
+// A payload built in place is byte for byte Records' encoding, also when
+// only a prefix of the records could be filled.
+TEST(RecordsTest, RecordsPayloadIsTheEncodingOfTheSameRecords) {
+  const std::vector<Bytes> records = {Bytes(104, 1), Bytes(300, 2), Bytes(1, 3), Bytes(7, 4)};
+  std::vector<uint32_t> lengths;
+  for (const Bytes& r : records) lengths.push_back(static_cast<uint32_t>(r.size()));
+  for (size_t keep = 0; keep <= records.size(); ++keep) {
+    RecordsPayload built(lengths);
+    ASSERT_EQ(built.count(), records.size());
+    for (size_t i = 0; i < keep; ++i) {
+      MutableByteView slot = built.record(i);
+      ASSERT_EQ(slot.size(), records[i].size());
+      std::ranges::copy(records[i], slot.begin());
+    }
+    built.KeepFirst(keep);
+    EXPECT_EQ(built.count(), keep);
+    const Records expected{std::vector<Bytes>(records.begin(), records.begin() + keep)};
+    EXPECT_TRUE(std::ranges::equal(built.payload(), expected.Encode())) << "keep " << keep;
+  }
+  EXPECT_TRUE(std::ranges::equal(RecordsPayload({}).payload(), Records{}.Encode()));
 }
 
 TEST(DeltaTest, GetDeltaRoundTripsAndCaps) {

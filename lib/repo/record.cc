@@ -300,8 +300,11 @@ Status RecordDecoder::OpenDelta(ByteView record, ChunkId* base, Bytes* delta,
   return Status::OK();
 }
 
-Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
-                 size_t max_output, Bytes* content) {
+namespace {
+
+// ReadChunk; `given`, when not null, is the record of `id`.
+Status ReadChunkFrom(RecordDecoder* decoder, const ChunkId& id, const ByteView* given,
+                     const RecordSource& source, size_t max_output, Bytes* content) {
   std::vector<ChunkId> chain;  // the IDs being rebuilt, outermost first
   // Rebuilds `want` into *out; the outermost chunk goes straight into
   // *content, so a caller that hands in the same buffer again reuses it.
@@ -317,15 +320,17 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
                                 ToHex(want));
     }
     chain.push_back(want);
-    Result<Bytes> record = source(want);
-    if (!record.ok()) return record.status().WithContext("chunk " + ToHex(want));
+    Result<Bytes> fetched = Bytes();
+    if (given == nullptr || chain.size() > 1) fetched = source(want);
+    if (!fetched.ok()) return fetched.status().WithContext("chunk " + ToHex(want));
+    const ByteView record = given != nullptr && chain.size() == 1 ? *given : ByteView(*fetched);
     auto base = [&](const ChunkId& b) -> Result<Bytes> {
       Bytes base_content;
       CAIRN_RETURN_IF_ERROR(rebuild(b, &base_content));
       return base_content;
     };
     RecordHeader header;
-    Status s = decoder->DecodeChunk(*record, base, out, &header);
+    Status s = decoder->DecodeChunk(record, base, out, &header);
     if (s.ok() && header.id != want) {
       s = Status::Corruption("chunk " + ToHex(want) + ": the record holds chunk " +
                              ToHex(header.id));
@@ -343,6 +348,18 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
     return Status::OK();
   };
   return rebuild(id, content);
+}
+
+}  // namespace
+
+Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
+                 size_t max_output, Bytes* content) {
+  return ReadChunkFrom(decoder, id, nullptr, source, max_output, content);
+}
+
+Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, ByteView record,
+                 const RecordSource& source, size_t max_output, Bytes* content) {
+  return ReadChunkFrom(decoder, id, &record, source, max_output, content);
 }
 
 Bytes EncodeDeltaPlaintext(const ChunkId& base, ByteView delta) {

@@ -204,6 +204,10 @@ using RecordSource = std::function<Result<Bytes>(const ChunkId& id)>;
 // `source` are returned with the ID as context.
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
                  size_t max_output, Bytes* content);
+// The same with the record of `id` in hand (a restore's batch of records,
+// read in place): `source` is asked only for the bases of a delta.
+Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, ByteView record,
+                 const RecordSource& source, size_t max_output, Bytes* content);
 
 // The stored deltas that lead from content `from` to chunk `to`: when `to`
 // is stored as a delta whose chain of bases (at most kMaxDeltaChain deep)

@@ -113,11 +113,11 @@ Result<VaultService::RecordFetcher> PeerRecordFetcher(const std::string& data_di
             if (out.empty()) return (*link)->failure();
             break;  // the link is gone: the rest stays unrepaired
           }
-          if (!got.ok() || got->empty()) {
+          if (!got.ok()) {
             out.emplace_back();  // the peer cannot read this one either
             continue;
           }
-          for (Bytes& r : *got) out.push_back(std::move(r));
+          for (ByteView r : got->records) out.emplace_back(r.begin(), r.end());
         }
         return out;
       });
@@ -323,7 +323,9 @@ Result<PassStats> ReplicationPuller::Pass(bool setup_only) {
           }
           Pending p = pending.front();
           pending.pop_front();
-          CAIRN_ASSIGN_OR_RETURN(std::vector<Bytes> records, link->AwaitRecords(p.ticket));
+          CAIRN_ASSIGN_OR_RETURN(client::VaultLink::RecordBatch batch,
+                                 link->AwaitRecords(p.ticket));
+          const std::vector<ByteView>& records = batch.records;
           const size_t got = std::min(records.size(), p.end - p.begin);
           for (size_t i = 0; i < got; ++i) {
             const ChunkId& want = missing[p.begin + i];

@@ -81,12 +81,12 @@ asio::awaitable<Status> VaultServer::ServeAgent(AgentConnection& client, const D
   // (a thread switch each way costs more than storing a small record): a
   // batch is stored when it is full, and before any other frame is
   // handled, so every reply reflects every record sent before its request.
-  std::vector<Bytes> puts;
+  std::vector<UninitBytes> puts;
   size_t put_bytes = 0;
   auto store_puts = [&]() -> asio::awaitable<Status> {
     if (puts.empty()) co_return Status::OK();
     Status s = co_await OnPool(blocking_, [&] {
-      for (const Bytes& record : puts) {
+      for (const UninitBytes& record : puts) {
         CAIRN_RETURN_IF_ERROR(service_->PutRecord(agent, record));
       }
       return Status::OK();

@@ -653,14 +653,22 @@ Result<proto::SnapshotList> VaultService::ListSnapshots(const Actor& agent, uint
   return reply;
 }
 
-Result<proto::Records> VaultService::ReadRecords(uint32_t department,
-                                                 std::span<const crypto::ChunkId> ids,
-                                                 bool whole_packs, size_t max_bytes) const {
-  proto::Records reply;
+Result<proto::RecordsPayload> VaultService::ReadRecords(uint32_t department,
+                                                        std::span<const crypto::ChunkId> ids,
+                                                        bool whole_packs, size_t max_bytes) const {
+  // Read straight into the reply: no buffer per record, no copy into the
+  // frame, and no zero-fill of what the read overwrites.
+  std::optional<proto::RecordsPayload> reply;
+  auto place = [&reply](std::span<const uint32_t> lengths) {
+    reply.emplace(lengths);
+    std::vector<MutableByteView> slots;
+    for (size_t i = 0; i < lengths.size(); ++i) slots.push_back(reply->record(i));
+    return slots;
+  };
   auto records = store()->ReadPrefix(
-      department, ids,
+      department, ids.subspan(0, std::min(ids.size(), proto::kMaxRecordsPerMessage)),
       std::min(max_bytes, proto::kMaxFramePayload - 1024 - 4 * proto::kMaxRecordsPerMessage),
-      whole_packs);
+      whole_packs, place);
   if (!records.ok()) {
     if (!records.status().IsNotFound()) {
       spdlog::error("department {}: reading chunk {} failed: {}", department,
@@ -678,8 +686,8 @@ Result<proto::Records> VaultService::ReadRecords(uint32_t department,
                            : ""),
                   records.status().retryable());
   }
-  reply.records = std::move(*records);
-  return reply;
+  reply->KeepFirst(*records);
+  return std::move(*reply);
 }
 
 Status VaultService::BeginRestore(const Actor& agent, const proto::RestoreBegin& begin) const {
@@ -1084,7 +1092,8 @@ Result<proto::Manifest> VaultService::GetManifest(const proto::GetManifest& req)
   return reply;
 }
 
-Result<proto::Records> VaultService::ReadReplicaRecords(const proto::GetReplicaRecords& req) const {
+Result<proto::RecordsPayload> VaultService::ReadReplicaRecords(
+    const proto::GetReplicaRecords& req) const {
   // A pass asks in the order get_replica_order gave, pack by pack: read
   // each pack ahead whole the first time it is touched. Runs of large
   // records come back in several smaller replies, which both ends allocate

@@ -467,8 +467,10 @@ class VaultService {
   // Records of a prefix of `ids` that fits one frame (at least one), or the
   // error of the first ID. The message names the chunk, never a file.
   // `whole_packs`: ChunkStore::ReadPrefix's read-ahead of whole packs.
-  Result<proto::Records> ReadRecords(uint32_t department, std::span<const crypto::ChunkId> ids,
-                                     bool whole_packs = false, size_t max_bytes = SIZE_MAX) const;
+  Result<proto::RecordsPayload> ReadRecords(uint32_t department,
+                                            std::span<const crypto::ChunkId> ids,
+                                            bool whole_packs = false,
+                                            size_t max_bytes = SIZE_MAX) const;
   // The in-place restore's delta: opens the chunk with the department's
   // keys (the only time the vault decrypts data) and answers an rsync delta.
   Result<proto::DeltaReply> ComputeDelta(const Actor& agent, const proto::GetDelta& ask,
@@ -641,7 +643,7 @@ class VaultService {
                                              const proto::ReplicaSetup& request);
   Result<proto::ReplicaSnapshots> ReplicaList(const proto::ReplicaList& request) const;
   Result<proto::Manifest> GetManifest(const proto::GetManifest& request) const;
-  Result<proto::Records> ReadReplicaRecords(const proto::GetReplicaRecords& request) const;
+  Result<proto::RecordsPayload> ReadReplicaRecords(const proto::GetReplicaRecords& request) const;
   Result<proto::ReplicaOrder> ReadReplicaOrder(const proto::GetReplicaOrder& request) const;
 
   // The pulling half (this vault is the DR copy): applies a source's

@@ -132,12 +132,22 @@ TEST_F(VaultServiceTest, AnAgentSeesOnlyItsOwnDepartment) {
   crypto::ChunkId a;
   bool resumed = false;
   auto session = *service_->BeginSession(fin, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed);
-  ASSERT_TRUE(service_->PutRecord(fin, Record(1, &a)).ok());
+  const Bytes record = Record(1, &a);
+  ASSERT_TRUE(service_->PutRecord(fin, record).ok());
   ASSERT_TRUE(service_->Flush(*session, 1).ok());
   std::vector<crypto::ChunkId> ids = {a};
   EXPECT_TRUE((*service_->HaveChunks(fin, ids))[0]);
   EXPECT_FALSE((*service_->HaveChunks(health, ids))[0]);
-  EXPECT_TRUE(service_->ReadRecords(fin.department, ids).ok());
+  // The reply, read in place, is the Records message of the stored record;
+  // an ID the department does not hold ends it.
+  crypto::ChunkId missing;
+  (void)Record(2, &missing);
+  const std::vector<crypto::ChunkId> with_missing = {a, missing, a};
+  auto read = service_->ReadRecords(fin.department, with_missing);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  auto decoded = proto::Records::Decode(read->payload());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->records, std::vector<Bytes>{record});
   EXPECT_TRUE(service_->ReadRecords(health.department, ids).status().IsNotFound());
   // Resuming another department's session starts a new one instead.
   auto other = *service_->BeginSession(health, {proto::SessionKind::kFiles, {"/x"}, session->id()},

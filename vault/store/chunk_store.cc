@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -454,8 +455,27 @@ Result<std::vector<uint64_t>> ChunkStore::ReadOrder(uint32_t department,
 Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
                                                   std::span<const repo::ChunkId> ids,
                                                   size_t max_bytes, bool whole_packs) const {
+  std::vector<Bytes> out;
+  auto place = [&out](std::span<const uint32_t> lengths) {
+    out.reserve(lengths.size());
+    std::vector<MutableByteView> buffers;
+    for (uint32_t length : lengths) {
+      out.emplace_back(length);
+      buffers.push_back(out.back());
+    }
+    return buffers;
+  };
+  CAIRN_ASSIGN_OR_RETURN(size_t n, ReadPrefix(department, ids, max_bytes, whole_packs, place));
+  out.resize(n);
+  return out;
+}
+
+Result<size_t> ChunkStore::ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
+                                      size_t max_bytes, bool whole_packs,
+                                      const RecordPlacer& place) const {
   ReadEpoch read(this);
   std::vector<repo::ChunkLocation> locs;
+  std::vector<uint32_t> lengths;
   {
     CAIRN_ASSIGN_OR_RETURN(repo::LmdbTxn txn, lmdb_->BeginRead());
     size_t total = 0;
@@ -474,9 +494,11 @@ Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
       if (i > 0 && total + loc->length > max_bytes) break;
       total += loc->length;
       locs.push_back(*loc);
+      lengths.push_back(loc->length);
     }
   }
-  std::vector<Bytes> out(locs.size());
+  std::vector<MutableByteView> out = place(lengths);
+  assert(out.size() == locs.size());
   std::vector<size_t> order(locs.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -492,9 +514,8 @@ Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
     std::vector<io::ReadRequest> reqs(end - begin);
     for (size_t k = begin; k < end; ++k) {
       const size_t i = order[k];
-      out[i].resize(locs[i].length);
       reqs[k - begin].offset = locs[i].offset;
-      reqs[k - begin].buffer = MutableByteView(out[i].data(), out[i].size());
+      reqs[k - begin].buffer = out[i];
     }
     if (!file.ok()) {
       for (size_t k = begin; k < end; ++k) status[order[k]] = file.status();
@@ -521,13 +542,9 @@ Result<std::vector<Bytes>> ChunkStore::ReadPrefix(uint32_t department,
   }
   // The prefix that read whole.
   for (size_t i = 0; i < out.size(); ++i) {
-    if (!status[i].ok()) {
-      if (i == 0) return status[0];
-      out.resize(i);
-      break;
-    }
+    if (!status[i].ok()) return i == 0 ? Result<size_t>(status[0]) : Result<size_t>(i);
   }
-  return out;
+  return out.size();
 }
 
 // --- Garbage collection's side ------------------------------------------------

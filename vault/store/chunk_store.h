@@ -119,6 +119,17 @@ class ChunkStore {
   Result<std::vector<Bytes>> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
                                         size_t max_bytes, bool whole_packs = false) const;
 
+  // Where ReadPrefix puts the records it is about to read: given their
+  // lengths (those of a prefix of the IDs), one buffer of exactly each
+  // length. The vault's reply to a restore places them in the reply itself.
+  using RecordPlacer =
+      std::function<std::vector<MutableByteView>(std::span<const uint32_t> lengths)>;
+  // ReadPrefix into the buffers `place` gives: how many records, a prefix
+  // of those placed, were read whole and checked. The buffers' contents
+  // past that prefix are unspecified.
+  Result<size_t> ReadPrefix(uint32_t department, std::span<const repo::ChunkId> ids,
+                            size_t max_bytes, bool whole_packs, const RecordPlacer& place) const;
+
   // An order to read the records of `ids` in: keys[i] for ids[i], in the
   // order of their packs and of their offsets within each pack, so that a
   // reader asking in ascending key order reads each pack front to back

@@ -657,7 +657,9 @@ Result<proto::RecordsPayload> VaultService::ReadRecords(uint32_t department,
                                                         std::span<const crypto::ChunkId> ids,
                                                         bool whole_packs, size_t max_bytes) const {
   // Read straight into the reply: no buffer per record, no copy into the
-  // frame, and no zero-fill of what the read overwrites.
+  // frame, and no zero-fill of what the read overwrites. The reply is cut
+  // after the records read whole (KeepFirst below): the buffer's other bytes
+  // are whatever that memory held, perhaps another department's records.
   std::optional<proto::RecordsPayload> reply;
   auto place = [&reply](std::span<const uint32_t> lengths) {
     reply.emplace(lengths);

@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <span>
+#include <vector>
 
 #include "lib/io/fault_injection_env.h"
 #include "lib/io/mem_env.h"
+#include "lib/proto/messages.h"
 #include "lib/repo/test_util.h"
 
 namespace cairn::vault {
@@ -278,6 +282,25 @@ TEST_F(ChunkStoreTest, ReadPrefixReadsInPackOrderAndStopsAtTheFirstProblem) {
   auto damaged = store_->ReadPrefix(5, run, 64u << 20);
   ASSERT_TRUE(damaged.ok());
   EXPECT_EQ(damaged->size(), 1u);
+  // Read in place, as the vault's reply is: the records after the damage
+  // were placed, but only the prefix read whole is kept, and no byte the
+  // buffer held before (another request's, perhaps) goes out.
+  std::optional<proto::RecordsPayload> reply;
+  auto place = [&reply](std::span<const uint32_t> lengths) {
+    reply.emplace(lengths);
+    std::vector<MutableByteView> slots;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      slots.push_back(reply->record(i));
+      std::ranges::fill(slots.back(), 0xab);
+    }
+    return slots;
+  };
+  auto in_place = store_->ReadPrefix(5, run, 64u << 20, /*whole_packs=*/false, place);
+  ASSERT_TRUE(in_place.ok());
+  EXPECT_EQ(*in_place, 1u);
+  EXPECT_EQ(reply->count(), 3u);
+  reply->KeepFirst(*in_place);
+  EXPECT_TRUE(std::ranges::equal(reply->payload(), proto::Records{{records[1]}}.Encode()));
   std::vector<repo::ChunkId> bad_first = {ids[2]};
   EXPECT_TRUE(store_->ReadPrefix(5, bad_first, 64u << 20).status().IsCorruption());
 }

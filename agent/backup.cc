@@ -59,11 +59,12 @@ constexpr uint64_t kFlushRecords = 16384;
 // Small files are packed into shared group records (doc/design.md section
 // 9, "Groups"): a file smaller than kPackFileMax (the default chunker's
 // minimum, so one chunk anyway; a test chunker with a smaller one cuts such
-// a file into several pieces, each a member) joins its directory's current group, which is cut when
-// the next file would take it past kGroupMax, at a subdirectory, at the
-// directory's end, or, once it holds kGroupMin, after a file whose content
-// hash has its low two bits clear (content-defined, so a file added to a
-// directory moves the cuts after it only up to the next such file).
+// a file into several pieces, each a member) joins its directory's current
+// group, which is cut when the next file would take it past kGroupMax, at
+// a subdirectory, at the directory's end, or, once it holds kGroupMin,
+// after a file whose content hash has its low two bits clear
+// (content-defined, so a file added to a directory moves the cuts after it
+// only up to the next such file).
 constexpr uint64_t kPackFileMax = 64 << 10;
 constexpr size_t kGroupMax = 1 << 20;
 constexpr size_t kGroupMin = 512 << 10;

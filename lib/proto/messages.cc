@@ -789,6 +789,13 @@ MutableByteView RecordsPayload::record(size_t i) {
   return MutableByteView(&data_[offsets_[i]], end - offsets_[i]);
 }
 
+std::vector<MutableByteView> RecordsPayload::records() {
+  std::vector<MutableByteView> out;
+  out.reserve(count());
+  for (size_t i = 0; i < count(); ++i) out.push_back(record(i));
+  return out;
+}
+
 void RecordsPayload::KeepFirst(size_t n) {
   assert(n <= offsets_.size());
   if (n == offsets_.size()) return;

@@ -412,6 +412,8 @@ class RecordsPayload {
 
   size_t count() const { return offsets_.size(); }
   MutableByteView record(size_t i);
+  // record(i) for every i: the places a reader fills.
+  std::vector<MutableByteView> records();
   // Keeps the first `n` records (n <= count()): the others could not be read.
   void KeepFirst(size_t n);
   ByteView payload() const { return ByteView(data_.get(), size_); }

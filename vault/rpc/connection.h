@@ -6,7 +6,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <string>
-#include <type_traits>
 
 #include "lib/net/connection.h"
 #include "lib/net/on_pool.h"
@@ -45,28 +44,26 @@ namespace rpc {
 boost::asio::awaitable<Status> WriteLocked(VaultServer::AgentConnection& client,
                                            proto::MessageType type, ByteView payload);
 
-// A message is encoded to be sent; a payload built in place
-// (proto::RecordsPayload) is sent as it stands.
+// The bytes a message goes out as: its encoding, or a payload built in
+// place (proto::RecordsPayload) as it stands.
+template <typename T>
+Bytes WireForm(const T& message) {
+  return message.Encode();
+}
+inline ByteView WireForm(const proto::RecordsPayload& message) { return message.payload(); }
+
 template <typename T>
 boost::asio::awaitable<Status> Send(VaultServer::AgentConnection& client, proto::MessageType type,
                                     const T& message) {
-  if constexpr (std::is_same_v<T, proto::RecordsPayload>) {
-    co_return co_await WriteLocked(client, type, message.payload());
-  } else {
-    Bytes payload = message.Encode();
-    co_return co_await WriteLocked(client, type, payload);
-  }
+  const auto payload = WireForm(message);
+  co_return co_await WriteLocked(client, type, payload);
 }
 
 template <typename T>
 boost::asio::awaitable<Status> Send(net::Connection& conn, proto::MessageType type,
                                     const T& message) {
-  if constexpr (std::is_same_v<T, proto::RecordsPayload>) {
-    co_return co_await conn.WriteFrame(type, message.payload());
-  } else {
-    Bytes payload = message.Encode();
-    co_return co_await conn.WriteFrame(type, payload);
-  }
+  const auto payload = WireForm(message);
+  co_return co_await conn.WriteFrame(type, payload);
 }
 
 // Sends an Error frame; the caller decides whether to close.

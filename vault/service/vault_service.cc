@@ -663,9 +663,7 @@ Result<proto::RecordsPayload> VaultService::ReadRecords(uint32_t department,
   std::optional<proto::RecordsPayload> reply;
   auto place = [&reply](std::span<const uint32_t> lengths) {
     reply.emplace(lengths);
-    std::vector<MutableByteView> slots;
-    for (size_t i = 0; i < lengths.size(); ++i) slots.push_back(reply->record(i));
-    return slots;
+    return reply->records();
   };
   auto records = store()->ReadPrefix(
       department, ids.subspan(0, std::min(ids.size(), proto::kMaxRecordsPerMessage)),

@@ -288,11 +288,8 @@ TEST_F(ChunkStoreTest, ReadPrefixReadsInPackOrderAndStopsAtTheFirstProblem) {
   std::optional<proto::RecordsPayload> reply;
   auto place = [&reply](std::span<const uint32_t> lengths) {
     reply.emplace(lengths);
-    std::vector<MutableByteView> slots;
-    for (size_t i = 0; i < lengths.size(); ++i) {
-      slots.push_back(reply->record(i));
-      std::ranges::fill(slots.back(), 0xab);
-    }
+    std::vector<MutableByteView> slots = reply->records();
+    for (MutableByteView slot : slots) std::ranges::fill(slot, 0xab);
     return slots;
   };
   auto in_place = store_->ReadPrefix(5, run, 64u << 20, /*whole_packs=*/false, place);

@@ -983,17 +983,26 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
     for (const GroupMember& m : t.members) m.file->failed = true;
     return done();
   }
-  // Each file's own ID, and the files an earlier group already holds.
+  // Each file's own ID, and the files an earlier group already holds. A
+  // second copy within this group is kept once: `copies` pairs it with the
+  // member whose reference it takes when the group's references are made.
   std::vector<GroupMember*> kept;
+  std::vector<std::pair<GroupMember*, const GroupMember*>> copies;
+  std::unordered_map<ChunkId, const GroupMember*, crypto::ChunkIdHash> in_group;
   for (GroupMember& m : t.members) {
     const ChunkId id = encoder->Id(ByteView(t.data.data() + m.offset, m.length));
     chunks_hashed_++;
+    if (auto it = in_group.find(id); it != in_group.end()) {
+      copies.emplace_back(&m, it->second);
+      continue;
+    }
     std::lock_guard lock(slices_mu_);
     if (auto it = slices_.find(id); it != slices_.end()) {
       *m.ref = it->second;
     } else {
       m.ref->slice_id = id;
       kept.push_back(&m);
+      in_group.emplace(id, &m);
     }
   }
   // Close the gaps the copies left.
@@ -1007,7 +1016,11 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
   }
   budget_.Release(t.data.size() - size);
   t.data.resize(size);
+  auto refer_copies = [&] {
+    for (auto& [copy, first] : copies) *copy->ref = *first->ref;
+  };
   if (kept.empty()) {
+    refer_copies();
     outstanding_.fetch_sub(1);
     WakeNetwork();
     return done();
@@ -1026,6 +1039,7 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
       m->ref->offset = m->offset;
     }
   }
+  refer_copies();
   {
     std::lock_guard lock(slices_mu_);
     for (GroupMember* m : kept) {

@@ -135,6 +135,11 @@ class Reader {
       if (r.kind == repo::RefKind::kData) {
         Bytes c = Object(r.id);
         data.insert(data.end(), c.begin(), c.end());
+      } else if (r.kind == repo::RefKind::kSlice) {
+        Bytes c = Object(r.id);
+        EXPECT_LE(r.offset + r.length, c.size());
+        if (r.offset + r.length > c.size()) continue;
+        data.insert(data.end(), c.begin() + r.offset, c.begin() + r.offset + r.length);
       } else {
         auto list = repo::DecodeContentList(Object(r.id));
         for (const auto& d : list->refs) {
@@ -437,6 +442,56 @@ TEST_F(BackupTest, TheStatAheadChangesNothing) {
   EXPECT_EQ(with->files, 6u * 18u);  // f7 and f17 excluded everywhere; b/cache left out
   EXPECT_FALSE(reader.Find(with->root_tree, data_ + "/b/cache"));
   EXPECT_TRUE(reader.Find(with->root_tree, data_ + "/a/x/y/f3"));
+}
+
+// Small files share group records; a copy of one is stored once, whether
+// an earlier group holds it or the same group does.
+TEST_F(BackupTest, CopiesOfASmallFileAreStoredOnce) {
+  options_.workers = 1;  // groups are packed in the order they are cut
+  const Bytes same = RandomBytes(3000, 7), other = RandomBytes(2000, 8);
+  ASSERT_EQ(::mkdir((data_ + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((data_ + "/b").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((data_ + "/c").c_str(), 0755), 0);
+  WriteFile(data_ + "/a/1", same);  // a group: 1, 2 (its copy) and 3
+  WriteFile(data_ + "/a/2", same);
+  WriteFile(data_ + "/a/3", other);
+  WriteFile(data_ + "/b/copy", same);  // an earlier group holds it
+  WriteFile(data_ + "/c/x", other);    // a group of one file and its copy
+  WriteFile(data_ + "/c/y", other);
+  auto r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Reader reader(keys_, &vault_);
+  auto entry = [&](const std::string& rel) {
+    auto e = reader.Find(r->root_tree, data_ + rel);
+    EXPECT_TRUE(e) << rel;
+    return e.value_or(repo::TreeEntry{});
+  };
+  const repo::TreeEntry a1 = entry("/a/1"), a2 = entry("/a/2"), a3 = entry("/a/3");
+  ASSERT_EQ(a1.content.size(), 1u);
+  ASSERT_EQ(a1.content[0].kind, repo::RefKind::kSlice);
+  EXPECT_EQ(a2.content, a1.content);
+  EXPECT_EQ(entry("/b/copy").content, a1.content);
+  // The group record holds 1 and 3, not the copy.
+  EXPECT_EQ(reader.Object(a1.content[0].id).size(), same.size() + other.size());
+  ASSERT_EQ(a3.content.size(), 1u);
+  EXPECT_EQ(a3.content[0].id, a1.content[0].id);
+  EXPECT_EQ(entry("/c/x").content, a3.content);
+  EXPECT_EQ(entry("/c/y").content, a3.content);
+  for (const char* rel : {"/a/1", "/a/2", "/b/copy"}) EXPECT_EQ(reader.Content(entry(rel)), same);
+  for (const char* rel : {"/a/3", "/c/x", "/c/y"}) EXPECT_EQ(reader.Content(entry(rel)), other);
+
+  // Two copies alone in a directory: one chunk of their own, both referring to it.
+  ASSERT_EQ(::mkdir((data_ + "/d").c_str(), 0755), 0);
+  const Bytes fresh = RandomBytes(1500, 9);
+  WriteFile(data_ + "/d/p", fresh);
+  WriteFile(data_ + "/d/q", fresh);
+  r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const repo::TreeEntry p = entry("/d/p"), q = entry("/d/q");
+  ASSERT_EQ(p.content.size(), 1u);
+  EXPECT_EQ(p.content[0].kind, repo::RefKind::kData);
+  EXPECT_EQ(q.content, p.content);
+  EXPECT_EQ(reader.Object(p.content[0].id), fresh);
 }
 
 TEST_F(BackupTest, NestedAndDuplicatePathsAreBackedUpOnce) {

@@ -770,7 +770,7 @@ Result<RecordViews> RecordViews::Decode(ByteView payload) {
   return DecodeMessage<RecordViews>(MessageType::kRecords, payload);
 }
 
-RecordsPayload::RecordsPayload(std::span<const uint32_t> lengths) {
+RecordsPayload::RecordsPayload(std::span<const uint32_t> lengths, BufferPool* pool) {
   size_ = 4;
   offsets_.reserve(lengths.size());
   for (uint32_t length : lengths) {
@@ -779,14 +779,16 @@ RecordsPayload::RecordsPayload(std::span<const uint32_t> lengths) {
   }
   // Not zero-filled: every byte is either written below or a record's,
   // which the caller fills before sending.
-  data_ = std::make_unique_for_overwrite<uint8_t[]>(size_);
-  EncodeFixed32(data_.get(), static_cast<uint32_t>(lengths.size()));
-  for (size_t i = 0; i < lengths.size(); ++i) EncodeFixed32(&data_[offsets_[i] - 4], lengths[i]);
+  data_ = pool != nullptr ? pool->Get(size_) : BufferPool::Buffer::Allocate(size_);
+  EncodeFixed32(data_.data(), static_cast<uint32_t>(lengths.size()));
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    EncodeFixed32(data_.data() + offsets_[i] - 4, lengths[i]);
+  }
 }
 
 MutableByteView RecordsPayload::record(size_t i) {
   const size_t end = i + 1 < offsets_.size() ? offsets_[i + 1] - 4 : size_;
-  return MutableByteView(&data_[offsets_[i]], end - offsets_[i]);
+  return MutableByteView(data_.data() + offsets_[i], end - offsets_[i]);
 }
 
 std::vector<MutableByteView> RecordsPayload::records() {
@@ -801,7 +803,7 @@ void RecordsPayload::KeepFirst(size_t n) {
   if (n == offsets_.size()) return;
   size_ = offsets_[n] - 4;
   offsets_.resize(n);
-  EncodeFixed32(data_.get(), static_cast<uint32_t>(n));
+  EncodeFixed32(data_.data(), static_cast<uint32_t>(n));
 }
 CAIRN_MESSAGE_CODEC(GetDelta, kGetDelta)
 CAIRN_MESSAGE_CODEC(DeltaReply, kDelta)

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/base/buffer_pool.h"
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
 #include "lib/crypto/chunk_id.h"
@@ -407,8 +408,9 @@ struct RecordViews {
 class RecordsPayload {
  public:
   // At most kMaxRecordsPerMessage lengths, each 1..kMaxRecordBytes (the
-  // caller's promise, as for any encoder).
-  explicit RecordsPayload(std::span<const uint32_t> lengths);
+  // caller's promise, as for any encoder). The buffer comes from `pool`
+  // when given (it then holds a former user's bytes until overwritten).
+  explicit RecordsPayload(std::span<const uint32_t> lengths, BufferPool* pool = nullptr);
 
   size_t count() const { return offsets_.size(); }
   MutableByteView record(size_t i);
@@ -416,10 +418,10 @@ class RecordsPayload {
   std::vector<MutableByteView> records();
   // Keeps the first `n` records (n <= count()): the others could not be read.
   void KeepFirst(size_t n);
-  ByteView payload() const { return ByteView(data_.get(), size_); }
+  ByteView payload() const { return ByteView(data_.data(), size_); }
 
  private:
-  std::unique_ptr<uint8_t[]> data_;
+  BufferPool::Buffer data_;
   size_t size_ = 0;
   std::vector<size_t> offsets_;  // where each record's bytes begin
 };

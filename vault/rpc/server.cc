@@ -146,7 +146,10 @@ asio::awaitable<void> VaultServer::SweepRevoked() {
         for (const auto& serial : connected) service_->NoteAgentSeen(serial);
         return 0;
       });
-      co_await OnPool(blocking_, [this] { return service_->ExpireSessions(); });
+      co_await OnPool(blocking_, [this] {
+        service_->ReleaseIdleBuffers();
+        return service_->ExpireSessions();
+      });
     }
     if (std::chrono::steady_clock::now() - last_checkpoint >= options_.audit_checkpoint) {
       last_checkpoint = std::chrono::steady_clock::now();

@@ -659,10 +659,11 @@ Result<proto::RecordsPayload> VaultService::ReadRecords(uint32_t department,
   // Read straight into the reply: no buffer per record, no copy into the
   // frame, and no zero-fill of what the read overwrites. The reply is cut
   // after the records read whole (KeepFirst below): the buffer's other bytes
-  // are whatever that memory held, perhaps another department's records.
+  // are what an earlier reply left there, perhaps another department's
+  // records.
   std::optional<proto::RecordsPayload> reply;
-  auto place = [&reply](std::span<const uint32_t> lengths) {
-    reply.emplace(lengths);
+  auto place = [this, &reply](std::span<const uint32_t> lengths) {
+    reply.emplace(lengths, &reply_buffers_);
     return reply->records();
   };
   auto records = store()->ReadPrefix(

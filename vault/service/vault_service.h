@@ -43,6 +43,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/base/buffer_pool.h"
 #include "lib/base/status.h"
 #include "lib/crypto/pki.h"
 #include "lib/proto/messages.h"
@@ -451,6 +452,9 @@ class VaultService {
   // Forgets the sessions idle past session_idle that no connection holds.
   // Returns how many went. Called periodically by the server.
   size_t ExpireSessions();
+  // Frees the buffers kept for replies of records when no reply took one
+  // since the last call. Called periodically by the server, as above.
+  size_t ReleaseIdleBuffers() { return reply_buffers_.ReleaseIdle(); }
   // Sessions held in memory (for tests and metrics).
   size_t open_sessions();
   // Record bytes made durable by flushes since the process started.
@@ -720,6 +724,10 @@ class VaultService {
   mutable std::mutex progress_mu_;
   std::map<uint64_t, JobProgressNote> progress_;  // by job ID
   mutable std::atomic<uint64_t> replica_served_after_{0}, replica_served_micros_{0};
+  // Replies of records are built in these (a restore or a replication pass
+  // takes one per reply): touched once, not faulted in for every reply.
+  // At most four kept, up to 64 MiB, while replies are being read.
+  mutable BufferPool reply_buffers_{{.buffer_bytes = proto::kMaxFramePayload, .max_kept = 4}};
   // Agents' last-seen times: in memory at once, in the catalog at most once
   // a minute per agent.
   struct Seen {

@@ -156,6 +156,46 @@ TEST_F(VaultServiceTest, AnAgentSeesOnlyItsOwnDepartment) {
   EXPECT_NE(other->id(), session->id());
 }
 
+// Replies of records are built in pooled buffers: the next reply takes the
+// buffer the last one gave back, and carries its own records and nothing of
+// what the last one (another department's) left there.
+TEST_F(VaultServiceTest, RepliesReuseBuffersAndCarryOnlyTheirOwnBytes) {
+  ASSERT_TRUE(service_->CreateDepartment(me_, "health").ok());
+  Actor fin = Enroll("finance", "fin-srv-01");
+  Actor health = Enroll("health", "hospital-db");
+  bool resumed = false;
+  crypto::ChunkId a, b, missing;
+  const Bytes record_a = Record(1, &a), record_b = Record(2, &b);
+  (void)Record(3, &missing);
+  auto fin_session =
+      *service_->BeginSession(fin, {proto::SessionKind::kFiles, {"/srv"}, 0}, &resumed);
+  ASSERT_TRUE(service_->PutRecord(fin, record_a).ok());
+  ASSERT_TRUE(service_->Flush(*fin_session, 1).ok());
+  auto health_session =
+      *service_->BeginSession(health, {proto::SessionKind::kFiles, {"/db"}, 0}, &resumed);
+  ASSERT_TRUE(service_->PutRecord(health, record_b).ok());
+  ASSERT_TRUE(service_->Flush(*health_session, 1).ok());
+
+  const uint8_t* where = nullptr;
+  {
+    const std::vector<crypto::ChunkId> three = {b, b, b};
+    auto read = service_->ReadRecords(health.department, three);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(proto::Records::Decode(read->payload())->records.size(), 3u);
+    where = read->payload().data();
+  }
+  const std::vector<crypto::ChunkId> ids = {a, missing};
+  auto read = service_->ReadRecords(fin.department, ids);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->payload().data(), where);
+  const ByteView payload = read->payload();
+  EXPECT_EQ(Bytes(payload.begin(), payload.end()), proto::Records{{record_a}}.Encode());
+  // A sweep frees the kept buffers once a whole sweep went by without a reply.
+  EXPECT_EQ(service_->ReleaseIdleBuffers(), 0u);
+  read = Status::Cancelled("dropped");  // gives the buffer back
+  EXPECT_EQ(service_->ReleaseIdleBuffers(), 1u);
+}
+
 TEST_F(VaultServiceTest, ATokenIsSpentOnceAndRevocationIsImmediate) {
   auto token = *service_->CreateEnrollmentToken(me_, "finance", 60);
   auto parsed = *proto::ParseEnrollmentToken(token);

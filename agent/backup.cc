@@ -1016,11 +1016,7 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
   }
   budget_.Release(t.data.size() - size);
   t.data.resize(size);
-  auto refer_copies = [&] {
-    for (auto& [copy, first] : copies) *copy->ref = *first->ref;
-  };
-  if (kept.empty()) {
-    refer_copies();
+  if (kept.empty()) {  // and so no copies: each copy's first is kept
     outstanding_.fetch_sub(1);
     WakeNetwork();
     return done();
@@ -1039,7 +1035,7 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
       m->ref->offset = m->offset;
     }
   }
-  refer_copies();
+  for (auto& [copy, first] : copies) *copy->ref = *first->ref;
   {
     std::lock_guard lock(slices_mu_);
     for (GroupMember* m : kept) {

@@ -14,6 +14,11 @@ struct BufferPool::Buffer::State {
   bool taken_since_sweep = false;
 };
 
+BufferPool::Buffer::Buffer(Buffer&& other) noexcept
+    : data_(std::move(other.data_)),
+      capacity_(std::exchange(other.capacity_, 0)),
+      pool_(std::move(other.pool_)) {}
+
 BufferPool::Buffer& BufferPool::Buffer::operator=(Buffer&& other) noexcept {
   if (this != &other) {
     GiveBack();

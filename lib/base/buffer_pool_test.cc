@@ -65,6 +65,7 @@ TEST(BufferPoolTest, MovedAndUnpooledBuffersAndOnesThatOutliveThePool) {
   BufferPool::Buffer a = pool->Get(64);
   BufferPool::Buffer b = std::move(a);
   EXPECT_EQ(a.data(), nullptr);
+  EXPECT_EQ(a.capacity(), 0u);
   EXPECT_EQ(b.capacity(), 64u);
   BufferPool::Buffer c = pool->Get(64);
   c = std::move(b);  // c's first buffer goes back to the pool

@@ -147,6 +147,23 @@ Result<Bytes> FromHex(std::string_view hex);
 // Overwrites memory in a way the compiler may not elide; for key material.
 void SecureZero(void* p, size_t n);
 
+// Calls consume(piece) for consecutive pieces of `in` of at most `step`
+// bytes, asking the CPU to fetch the next piece's cache lines while the
+// current one is consumed. For a consumer that streams through memory
+// faster than the hardware prefetcher keeps up with, on data that is not in
+// cache: HMAC-SHA256 over a chunk another thread wrote runs at ~1.2 GB/s
+// alone and ~1.75 GB/s like this (BENCHMARKS.md, issue 15).
+template <typename Consume>
+void ForEachPrefetched(ByteView in, size_t step, Consume&& consume) {
+  constexpr size_t kLine = 64;
+  for (size_t at = 0; at < in.size(); at += step) {
+    const size_t n = in.size() - at < step ? in.size() - at : step;
+    const size_t next_end = in.size() - (at + n) < step ? in.size() : at + n + step;
+    for (size_t p = at + n; p < next_end; p += kLine) __builtin_prefetch(in.data() + p, 0, 3);
+    consume(in.subspan(at, n));
+  }
+}
+
 // Formats a byte count for people: "1.5 GiB", "512 B".
 std::string HumanBytes(uint64_t n);
 

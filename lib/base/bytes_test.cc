@@ -33,6 +33,24 @@ TEST(BytesTest, ReaderNeverReadsPastEnd) {
   EXPECT_EQ(r.remaining(), 0u);
 }
 
+TEST(BytesTest, ForEachPrefetchedCoversTheInputInOrder) {
+  Bytes data(10000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i);
+  for (size_t size :
+       {size_t{0}, size_t{1}, size_t{4095}, size_t{4096}, size_t{4097}, size_t{10000}}) {
+    Bytes seen;
+    size_t calls = 0;
+    ForEachPrefetched(ByteView(data).first(size), 4096, [&](ByteView piece) {
+      EXPECT_FALSE(piece.empty());
+      EXPECT_LE(piece.size(), 4096u);
+      seen.insert(seen.end(), piece.begin(), piece.end());
+      ++calls;
+    });
+    EXPECT_EQ(seen, Bytes(data.begin(), data.begin() + size)) << size;
+    EXPECT_EQ(calls, (size + 4095) / 4096) << size;
+  }
+}
+
 TEST(BytesTest, HumanDuration) {
   EXPECT_EQ(HumanDuration(7.2), "0:07");
   EXPECT_EQ(HumanDuration(242), "4:02");

@@ -21,6 +21,10 @@ struct ChunkIdHasher::Impl {
 
 namespace {
 
+// 4 KiB: measured against 2-32 KiB steps and prefetch distances on cold
+// 1 MiB chunks; all within 10%, the smallest steps a little ahead.
+constexpr size_t kHashStep = 4096;
+
 Status InitKeyed(const SecretKey& id_key, internal::MacCtxPtr* out) {
   internal::MacPtr mac(EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr));
   if (!mac) return internal::OpenSslError("EVP_MAC_fetch(HMAC)");
@@ -66,8 +70,13 @@ Result<ChunkId> ChunkIdHasher::TryCompute(ByteView plaintext) const {
   }
   ChunkId id;
   size_t len = 0;
-  if (EVP_MAC_update(ctx.get(), plaintext.data(), plaintext.size()) != 1 ||
-      EVP_MAC_final(ctx.get(), id.data(), &len, id.size()) != 1 || len != id.size()) {
+  // SHA-NI outruns the hardware prefetcher on a chunk that is not in this
+  // core's cache (the usual case: the reader thread wrote it).
+  bool updated = true;
+  ForEachPrefetched(plaintext, kHashStep, [&](ByteView piece) {
+    updated = updated && EVP_MAC_update(ctx.get(), piece.data(), piece.size()) == 1;
+  });
+  if (!updated || EVP_MAC_final(ctx.get(), id.data(), &len, id.size()) != 1 || len != id.size()) {
     return internal::OpenSslError("HMAC-SHA256");  // ctx dropped: state unknown
   }
   // A NULL key re-initialises with the key already absorbed (the inner and

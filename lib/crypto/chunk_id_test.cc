@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace cairn::crypto {
@@ -35,6 +36,23 @@ TEST(ChunkIdTest, Rfc4231TestCase2) {
   Result<ChunkId> id = hasher->TryCompute(AsBytes("what do ya want for nothing?"));
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(IdHex(*id), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+// The hasher feeds a chunk to HMAC in 4 KiB pieces: inputs at, just past and
+// well past a piece boundary give the one-shot HMAC (Python's hmac module).
+TEST(ChunkIdTest, InputsAcrossPieceBoundaries) {
+  ChunkIdHasher hasher(PaddedKey(Bytes(20, 0x0b)));
+  const std::pair<size_t, const char*> cases[] = {
+      {4096, "b0a596698ee2357e980b2688c986cd6ad69342e1731651e63225499b17d01c5f"},
+      {4097, "c2287198333eabf7ff141bb09a1b2846138a1e2187f3161c3fcd93b098ac9762"},
+      {12301, "83b28410f6a7f0cb94268bb7451739e873a45b37c231de8e16e007239dfc3531"},
+      {(1 << 20) + 1, "a85d2c8993a2aeb24cbf771a769c2971d370457e9efb56c5ee428fb8d76eee69"},
+  };
+  for (const auto& [size, want] : cases) {
+    Bytes data(size);
+    for (size_t i = 0; i < size; ++i) data[i] = static_cast<uint8_t>(i * 131 + 7);
+    EXPECT_EQ(IdHex(hasher.Compute(data)), want) << size << " bytes";
+  }
 }
 
 TEST(ChunkIdTest, KeyOutlivesSecretKeyAndCopiesAgree) {

@@ -151,8 +151,9 @@ void SecureZero(void* p, size_t n);
 // bytes, asking the CPU to fetch the next piece's cache lines while the
 // current one is consumed. For a consumer that streams through memory
 // faster than the hardware prefetcher keeps up with, on data that is not in
-// cache: HMAC-SHA256 over a chunk another thread wrote runs at ~1.2 GB/s
-// alone and ~1.75 GB/s like this (BENCHMARKS.md, issue 15).
+// cache: HMAC-SHA256 over a chunk another thread wrote runs at 1.1 GB/s in
+// one call and 1.6 GB/s like this (BM_ChunkIdHmacSha256Cold, BENCHMARKS.md).
+// AES-GCM, by contrast, is slower in pieces than in one call even when cold.
 template <typename Consume>
 void ForEachPrefetched(ByteView in, size_t step, Consume&& consume) {
   constexpr size_t kLine = 64;

@@ -56,6 +56,11 @@ constexpr size_t kCacheBatch = 1000;
 // it commits: flushing every so many records, as well as every
 // flush_every bytes, bounds the vault's memory for a tree of small files.
 constexpr uint64_t kFlushRecords = 16384;
+// Bytes sent between two malloc_trim()s (see NetLoop): measured on 10 GB of
+// 256 MiB files, the agent's peak RSS was 198 MiB with a trim only every
+// 4096 records, 190 with one every 256 MiB and 174 with one every 64 MiB,
+// at the same speed.
+constexpr uint64_t kTrimBytes = 64ull << 20;
 // Small files are packed into shared group records (doc/design.md section
 // 9, "Groups"): a file smaller than kPackFileMax (the default chunker's
 // minimum, so one chunk anyway; a test chunker with a smaller one cuts such
@@ -1149,6 +1154,7 @@ Status Engine::NetLoop() {
   uint64_t since_flush = 0;
   uint64_t records_since_flush = 0;
   uint64_t trim_count = 0;
+  uint64_t trim_bytes = 0;
   while (true) {
     std::deque<OutRecord> records;
     std::vector<AskItem> batch;
@@ -1186,8 +1192,13 @@ Status Engine::NetLoop() {
       }
       // glibc keeps the pages of freed chunks in its arenas (fragmented
       // between the scanner's and the workers'); handing them back now and
-      // then keeps the agent's RSS near its budget (-25 MiB on /usr/share).
-      if (++trim_count % 4096 == 0) malloc_trim(0);
+      // then keeps the agent's RSS near its budget (-25 MiB on /usr/share,
+      // where records are small: hence by count as well as by bytes).
+      trim_bytes += r.plain_size;
+      if (++trim_count % 4096 == 0 || trim_bytes >= kTrimBytes) {
+        malloc_trim(0);
+        trim_bytes = 0;
+      }
     }
     if (!batch.empty()) {
       std::vector<ChunkId> ids;

@@ -106,7 +106,7 @@ struct BackupOptions {
   // (chunks waiting to be identified, asked about, sealed or sent). Default
   // 96 MiB: far more than a loopback round trip needs to keep the pipe
   // full; with the allocator's overhead and everything else the agent
-  // peaks at 140-190 MiB on 1-30 GB of large files (bench/scale-curve),
+  // peaks at 140-205 MiB on 1-30 GB of large files (bench/scale-curve),
   // under the 256 MiB bound (128 MiB once peaked at 250-270 MiB; 64 MiB
   // slowed a cold backup by 10%).
   uint64_t memory_budget = 96ull << 20;

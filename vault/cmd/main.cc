@@ -1008,7 +1008,10 @@ int main(int argc, char** argv) {
               "\t" + str(s.at("policy")) + "\t" + num(s.at("rpo_seconds")) + "\t" +
               num(s.at("rpo_achieved_seconds")) + " (" + str(s.at("rpo_state")) + ")\t" +
               num(s.at("rto_seconds")) + "\t" + drill_s + "\t" + num(s.at("drill_fresh")) + "\t" +
-              num(s.at("backup_success_percent")) + "%\t" +
+              (s.at("backup_success_percent").is_null()
+                   ? std::string("-")  // no scheduled backup ended in the window
+                   : num(s.at("backup_success_percent")) + "%") +
+              "\t" +
               (s.at("compliant").as_bool() ? "yes" : "NO") + "\n";
     }
     if (comp_csv) return 0;

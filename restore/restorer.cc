@@ -380,13 +380,24 @@ Status Engine::LostVault(const Status& s) const {
     if (!l->failure().ok()) address = l->address();
   }
   if (address.empty()) return s;
-  // A lost vault names itself and what to do, as the agent's does.
-  const std::string next =
-      options_.in_place
-          ? "what was written is kept: run the same command again once the vault is back, and "
-            "it finishes the job"
-          : "the target holds a partial restore: run the command again with --overwrite once "
-            "the vault is back";
+  // A lost vault names itself and what to do, as the agent's does. An
+  // image restored to a file goes to a temporary name that ~Engine removes,
+  // so the target is as it was; a device or a directory holds what was
+  // written.
+  struct stat st {};
+  const bool to_file = image_target_ && !options_.in_place &&
+                       !(::stat(options_.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode));
+  std::string next;
+  if (options_.in_place) {
+    next = "what was written is kept: run the same command again once the vault is back, and "
+           "it finishes the job";
+  } else if (to_file) {
+    next = "the target is as it was (the partial image is removed): run the same command "
+           "again once the vault is back";
+  } else {
+    next = "the target holds a partial restore: run the command again with --overwrite once "
+           "the vault is back";
+  }
   return client::LostConnection(s, "the vault", address, next);
 }
 

@@ -90,6 +90,29 @@ check "--overwrite restores the image whole" cmp "$img" "$WORK/stale.img"
 "$RESTORE" restore latest "${ST[@]}" --verify-only >"$WORK/v.txt"
 check "--verify-only passes on the image" grep -q "no damage" "$WORK/v.txt"
 
+# The vault dies in the middle of an image restore to a new file: exit 4,
+# the error says the target is as it was, and it is (no file, no temporary).
+"$RESTORE" restore latest "${ST[@]}" --target "$WORK/cut.img" >"$WORK/cut.txt" 2>&1 &
+restore_pid=$!
+for _ in $(seq 1 500); do
+  partial=$(find "$WORK" -maxdepth 1 -name '.cairn-restore-*' -exec du -k {} + 2>/dev/null | cut -f1)
+  [[ ${partial:-0} -gt 4096 ]] && break
+  sleep 0.01
+done
+kill -KILL "$VAULT_PID"
+wait "$VAULT_PID" 2>/dev/null || true
+set +e
+wait "$restore_pid"
+rc=$?
+set -e
+check "a restore that loses its vault exits 4 (exit $rc)" test "$rc" -eq 4
+check "its error names the vault and says the target is as it was" \
+  grep -q "lost the connection to the vault at 127.0.0.1:$port.*the target is as it was" "$WORK/cut.txt"
+check "and it is: no image at the target" test ! -e "$WORK/cut.img"
+check "and no temporary left beside it" \
+  test -z "$(find "$WORK" -maxdepth 1 -name '.cairn-restore-*')"
+vault_start "$WORK/vault" "$port"
+
 # A block device target, when this machine lets the test make a loop device.
 if command -v losetup >/dev/null && cp "$WORK/v1.img" "$WORK/loop.img" &&
   loopdev=$(losetup --find --show "$WORK/loop.img" 2>/dev/null); then

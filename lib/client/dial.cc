@@ -15,7 +15,16 @@ Result<net::TlsContext> ClientTls(const Identity& identity) {
   tls.ca_pem = identity.ca_pem;
   tls.certificate_pem = identity.certificate_pem;
   tls.private_key_pem = identity.private_key_pem;
-  return net::MakeClientContext(tls);
+  Result<net::TlsContext> context = net::MakeClientContext(tls);
+  if (!context.ok() && !identity.dir.empty()) {
+    // Name the files: a damaged or mismatched PEM is the usual cause.
+    const IdentityPaths paths(identity.dir);
+    return context.status().WithContext(
+        "the identity in " + identity.dir + " (" + paths.certificate() + ", " +
+        paths.private_key() + ", " + paths.ca() + ") cannot be used; enrol again, or put back " +
+        "the files the enrolment wrote");
+  }
+  return context;
 }
 
 namespace {

@@ -39,6 +39,14 @@ else
   ok "an agent with another CA's certificate is refused"
 fi
 
+# A damaged certificate file: exit 2, naming the files and what to do.
+cp -r "$WORK/a1" "$WORK/damaged"
+head -c 200 "$WORK/a1/cert.pem" >"$WORK/damaged/cert.pem"
+rc=$(rc_of "$AGENT" backup --state "$WORK/damaged" "$WORK/src")
+check "an agent whose cert.pem is damaged exits 2 (exit $rc)" test "$rc" -eq 2
+check "and says which files and what to do" \
+  grep -q "the identity in $WORK/damaged ($WORK/damaged/cert.pem.*enrol again" "$WORK/out.txt"
+
 # Revocation cuts an agent off.
 check "the enrolled agent can back up" "$AGENT" backup --state "$WORK/a1" "$WORK/src"
 serial=$("$VAULT" agent list --data "$WORK/vault" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["serial"])')

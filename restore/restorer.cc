@@ -389,14 +389,17 @@ Status Engine::LostVault(const Status& s) const {
                        !(::stat(options_.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode));
   std::string next;
   if (options_.in_place) {
-    next = "what was written is kept: run the same command again once the vault is back, and "
-           "it finishes the job";
+    next =
+        "what was written is kept: run the same command again once the vault is back, and "
+        "it finishes the job";
   } else if (to_file) {
-    next = "the target is as it was (the partial image is removed): run the same command "
-           "again once the vault is back";
+    next =
+        "the target is as it was (the partial image is removed): run the same command "
+        "again once the vault is back";
   } else {
-    next = "the target holds a partial restore: run the command again with --overwrite once "
-           "the vault is back";
+    next =
+        "the target holds a partial restore: run the command again with --overwrite once "
+        "the vault is back";
   }
   return client::LostConnection(s, "the vault", address, next);
 }

@@ -19,10 +19,10 @@ Result<net::TlsContext> ClientTls(const Identity& identity) {
   if (!context.ok() && !identity.dir.empty()) {
     // Name the files: a damaged or mismatched PEM is the usual cause.
     const IdentityPaths paths(identity.dir);
-    return context.status().WithContext(
-        "the identity in " + identity.dir + " (" + paths.certificate() + ", " +
-        paths.private_key() + ", " + paths.ca() + ") cannot be used; enrol again, or put back " +
-        "the files the enrolment wrote");
+    return context.status().WithContext("the identity in " + identity.dir + " (" +
+                                        paths.certificate() + ", " + paths.private_key() + ", " +
+                                        paths.ca() + ") cannot be used; enrol again, or put back " +
+                                        "the files the enrolment wrote");
   }
   return context;
 }

@@ -1011,8 +1011,7 @@ int main(int argc, char** argv) {
               (s.at("backup_success_percent").is_null()
                    ? std::string("-")  // no scheduled backup ended in the window
                    : num(s.at("backup_success_percent")) + "%") +
-              "\t" +
-              (s.at("compliant").as_bool() ? "yes" : "NO") + "\n";
+              "\t" + (s.at("compliant").as_bool() ? "yes" : "NO") + "\n";
     }
     if (comp_csv) return 0;
     Print(json, *r, text);

@@ -323,6 +323,7 @@ class Engine {
   uid_t uid_ = ::geteuid();
   gid_t gid_ = ::getegid();
   bool image_target_ = false;
+  bool image_to_device_ = false;  // an image written straight to a block device
   uint32_t image_node_ = kNoParent;
   DirRef root_dir_;                  // tree mode: the target directory
   std::vector<uint32_t> dirs_;       // in creation order, for their metadata
@@ -384,9 +385,7 @@ Status Engine::LostVault(const Status& s) const {
   // image restored to a file goes to a temporary name that ~Engine removes,
   // so the target is as it was; a device or a directory holds what was
   // written.
-  struct stat st {};
-  const bool to_file = image_target_ && !options_.in_place &&
-                       !(::stat(options_.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode));
+  const bool to_file = image_target_ && !image_to_device_ && !options_.in_place;
   std::string next;
   if (options_.in_place) {
     next =
@@ -1421,7 +1420,9 @@ Status Engine::Run(const std::string& wanted) {
     const TreeNode& node = tree_->nodes[image_node_];
     struct stat st {};
     const std::string name = Basename(options_.target);
-    if (!options_.verify_only && ::stat(options_.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+    image_to_device_ =
+        !options_.verify_only && ::stat(options_.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+    if (image_to_device_) {
       int fd = ::open(options_.target.c_str(), O_RDWR | O_CLOEXEC);
       if (fd < 0) {
         Fatal(SysError("open", options_.target));

@@ -381,13 +381,14 @@ Status Engine::LostVault(const Status& s) const {
     if (!l->failure().ok()) address = l->address();
   }
   if (address.empty()) return s;
-  // A lost vault names itself and what to do, as the agent's does. An
-  // image restored to a file goes to a temporary name that ~Engine removes,
-  // so the target is as it was; a device or a directory holds what was
-  // written.
+  // A lost vault names itself and what to do, as the agent's does. A
+  // verification writes nothing. An image restored to a file goes to a temporary name that ~Engine
+  // removes, so the target is as it was; a device or a directory holds what was written.
   const bool to_file = image_target_ && !image_to_device_ && !options_.in_place;
   std::string next;
-  if (options_.in_place) {
+  if (options_.verify_only) {
+    next = "nothing was written: run the same command again once the vault is back";
+  } else if (options_.in_place) {
     next =
         "what was written is kept: run the same command again once the vault is back, and "
         "it finishes the job";
@@ -1014,6 +1015,11 @@ void Engine::HandleChunk(size_t k, const FetchItem& item, ByteView record, Pendi
   if (s.ok() && item.length != 0 && content.size() != item.length) {
     s = Status::Corruption("chunk holds " + std::to_string(content.size()) +
                            " bytes where the tree says " + std::to_string(item.length));
+  }
+  if (!s.ok() && !link->failure().ok()) {
+    // A delta's base could not be fetched because the vault went away:
+    // that is a lost vault, not a damaged chunk.
+    return Fatal(s.WithContext("vault " + link->address()));
   }
   if (!s.ok()) return FailChunk(item, s);
   ++chunks_;

@@ -113,6 +113,42 @@ check "and no temporary left beside it" \
   test -z "$(find "$WORK" -maxdepth 1 -name '.cairn-restore-*')"
 vault_start "$WORK/vault" "$port"
 
+# The vault dies in the middle of a verification: exit 4, and the error says
+# nothing was written. The restore is paused once it has used 80 ms of CPU
+# (past setup, into the stream; it needs several times that for 128 MiB), so
+# the vault dies mid-stream however fast this machine is, then resumed.
+"$RESTORE" restore latest "${ST[@]}" --verify-only >"$WORK/vcut.txt" 2>&1 &
+restore_pid=$!
+python3 - "$restore_pid" <<'PY'
+import os, signal, sys, time
+pid = int(sys.argv[1])
+tick = os.sysconf("SC_CLK_TCK")
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        break
+    if (int(fields[11]) + int(fields[12])) / tick >= 0.08:
+        os.kill(pid, signal.SIGSTOP)
+        break
+    time.sleep(0.001)
+PY
+kill -KILL "$VAULT_PID"
+wait "$VAULT_PID" 2>/dev/null || true
+kill -CONT "$restore_pid" 2>/dev/null || true
+set +e
+wait "$restore_pid"
+rc=$?
+set -e
+check "a verification that loses its vault exits 4 (exit $rc)" test "$rc" -eq 4
+check "its error says nothing was written" \
+  grep -q "lost the connection to the vault at 127.0.0.1:$port.*nothing was written" "$WORK/vcut.txt"
+check "and no chunk is called damaged: a delta base the vault could not send is the lost vault" \
+  test -z "$(grep DAMAGED "$WORK/vcut.txt")"
+vault_start "$WORK/vault" "$port"
+
 # A block device target, when this machine lets the test make a loop device.
 if command -v losetup >/dev/null && cp "$WORK/v1.img" "$WORK/loop.img" &&
   loopdev=$(losetup --find --show "$WORK/loop.img" 2>/dev/null); then

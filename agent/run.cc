@@ -156,10 +156,9 @@ struct AgentService::Impl {
   }
 
   asio::awaitable<Result<std::shared_ptr<JobLink>>> ConnectAny() {
-    client::DialOptions dial;
+    client::DialOptions dial = client::IdentityDialOptions(state);
     dial.role = proto::Role::kAgent;
     dial.software = kAgentSoftware;
-    dial.hostname = state.config.host;
     dial.deadline = options.connect_deadline;
     dial.connection.read_deadline = options.read_deadline;
     auto dialed =

@@ -176,10 +176,9 @@ Result<std::unique_ptr<VaultSession>> OpenVaultSession(const client::Identity& i
                                                        const std::vector<std::string>& paths,
                                                        const SessionOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, client::ClientTls(identity));
-  client::DialOptions dial;
+  client::DialOptions dial = client::IdentityDialOptions(identity);
   dial.role = proto::Role::kAgent;
   dial.software = kAgentSoftware;
-  dial.hostname = identity.config.host;
   dial.deadline = options.connect_deadline;
   auto io = std::make_unique<asio::io_context>();
   CAIRN_ASSIGN_OR_RETURN(client::Dialed dialed,

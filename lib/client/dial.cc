@@ -27,11 +27,26 @@ Result<net::TlsContext> ClientTls(const Identity& identity) {
   return context;
 }
 
+DialOptions IdentityDialOptions(const Identity& identity) {
+  DialOptions dial;
+  dial.hostname = identity.config.host;
+  if (!identity.dir.empty()) dial.ca_file = IdentityPaths(identity.dir).ca();
+  return dial;
+}
+
 namespace {
 
 asio::awaitable<Result<Dialed>> DialOne(asio::any_io_executor executor, const net::TlsContext& tls,
                                         const std::string& address, const DialOptions& options) {
   auto conn = co_await net::Connect(executor, address, tls, options.deadline, options.connection);
+  if (!conn.ok() && conn.status().code() == StatusCode::kPermissionDenied &&
+      !options.ca_file.empty()) {
+    // Connect refuses only our own check of the vault's certificate.
+    co_return Status::PermissionDenied(
+        conn.status().message() + "; the vault's certificate does not verify against " +
+        options.ca_file + ": this identity was enrolled with another vault, or " + address +
+        " is another vault's address");
+  }
   if (!conn.ok()) co_return conn.status();
   proto::Hello hello;
   hello.role = options.role;

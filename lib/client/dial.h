@@ -45,7 +45,15 @@ struct DialOptions {
   std::chrono::milliseconds deadline{std::chrono::seconds(30)};
   // Deadlines of the established connection's reads and writes.
   net::ConnectionOptions connection;
+  // The file the trusted CA came from, named when a vault's certificate
+  // does not verify against it. Empty: not named (enrolment).
+  std::string ca_file;
 };
+
+// The options of a dial as an enrolled identity: its host name in Hello and
+// its ca.pem named in a verification failure. The caller sets the role,
+// software and deadlines.
+DialOptions IdentityDialOptions(const Identity& identity);
 
 struct Dialed {
   std::shared_ptr<net::Connection> conn;

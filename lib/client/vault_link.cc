@@ -32,10 +32,9 @@ Result<std::unique_ptr<VaultLink>> VaultLink::Open(const Identity& identity,
                                                    const std::vector<std::string>& addresses,
                                                    const Options& options) {
   CAIRN_ASSIGN_OR_RETURN(net::TlsContext tls, ClientTls(identity));
-  DialOptions dial;
+  DialOptions dial = IdentityDialOptions(identity);
   dial.role = options.role;
   dial.software = options.software;
-  dial.hostname = identity.config.host;
   dial.deadline = options.connect_deadline;
   auto io = std::make_unique<asio::io_context>();
   CAIRN_ASSIGN_OR_RETURN(Dialed dialed,

@@ -38,6 +38,9 @@ if "$AGENT" backup --state "$WORK/foreign" "$WORK/src" 2>"$WORK/foreign.err"; th
 else
   ok "an agent with another CA's certificate is refused"
 fi
+check "and the error names the ca.pem the vault's certificate does not verify against" \
+  grep -q "does not verify against $WORK/foreign/ca.pem: this identity was enrolled with another vault" \
+  "$WORK/foreign.err"
 
 # A damaged certificate file: exit 2, naming the files and what to do.
 cp -r "$WORK/a1" "$WORK/damaged"

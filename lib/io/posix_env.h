@@ -21,7 +21,9 @@
 
 namespace cairn::io {
 
-// Appends with pwrite at the tracked end offset. One writer at a time.
+// Appends with pwrite at the tracked end offset, and starts the writeback of
+// every 8 MiB appended (sync_file_range) so that Sync() has little left to
+// write. One writer at a time.
 // Size() counts only appends that succeeded; after a failed Append the file
 // may hold more bytes than Size() says and the next Append overwrites them.
 class PosixWritableFile : public WritableFile {
@@ -46,6 +48,7 @@ class PosixWritableFile : public WritableFile {
   UniqueFd fd_;
   std::string path_;
   uint64_t size_;
+  uint64_t writeback_from_;  // appended bytes from here on are not being written out yet
 };
 
 // Reads with pread; safe to use from many threads at once.

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -298,6 +300,11 @@ class Engine {
   void Fatal(const Status& s);
   // `s`, the first fatal error, reworded when a vault connection was lost.
   Status LostVault(const Status& s) const;
+  // A restore to a new place is refused before anything is written when
+  // its file system cannot hold the selected files' data.
+  Status CheckSpace() const;
+  // A full target file system at the end: says what is kept.
+  Status TargetFull(const Status& s) const;
   bool aborted() const { return aborted_.load(); }
 
   const client::Identity& state_;
@@ -521,7 +528,7 @@ Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
     int pfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (pfd < 0) return SysError("open directory", parent);
     root_dir_ = std::make_shared<DirHandle>(pfd);
-    if (!exists) return Status::OK();
+    if (!exists) return CheckSpace();
     if (S_ISBLK(st.st_mode) || S_ISREG(st.st_mode)) {
       if (!options_.in_place && !options_.overwrite) {
         return Status::InvalidArgument("target " + target +
@@ -562,7 +569,47 @@ Status Engine::PrepareTarget(const proto::SnapshotInfo& snap) {
           "files in it");
     }
   }
-  return Status::OK();
+  if (options_.in_place || options_.overwrite) return Status::OK();
+  return CheckSpace();
+}
+
+Status Engine::CheckSpace() const {
+  uint64_t needed = 0;  // data bytes: holes take no space, a hard link none
+  for (size_t i = 0; i < tree_->nodes.size(); ++i) {
+    const repo::TreeEntry& e = tree_->nodes[i].entry;
+    if (!included_[i]) continue;
+    if (e.type != repo::EntryType::kFile && e.type != repo::EntryType::kImage) continue;
+    uint64_t data = e.size;
+    for (const repo::Hole& h : e.holes) data -= std::min(data, h.length);
+    needed += data;
+  }
+  struct statfs fs {};
+  if (::fstatfs(root_dir_->fd, &fs) != 0) return Status::OK();  // no answer: let writes tell
+  // btrfs may compress what it stores, and its free figure is an estimate.
+  if (fs.f_type == BTRFS_SUPER_MAGIC) return Status::OK();
+  const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_bsize;
+  if (needed <= available) return Status::OK();
+  return Status::NoSpace("the target's file system has " + HumanBytes(available) +
+                         " free, and the files selected need " + HumanBytes(needed) +
+                         "; nothing was restored: free space, restore elsewhere, or select less "
+                         "with --include");
+}
+
+Status Engine::TargetFull(const Status& s) const {
+  const bool to_file = image_target_ && !image_to_device_ && !options_.in_place;
+  std::string kept;
+  if (options_.in_place) {
+    kept =
+        "what was written is kept: free space and run the same command again, and it "
+        "finishes the job";
+  } else if (to_file) {
+    kept = "the partial image is removed: free space and run the same command again";
+  } else {
+    kept =
+        "the files restored whole are kept and the unfinished ones removed: free space and "
+        "run again with --overwrite, or restore elsewhere";
+  }
+  return Status::NoSpace("the target's file system is full (" + s.message() + "); " + kept);
 }
 
 // --- planning ----------------------------------------------------------
@@ -1465,6 +1512,7 @@ Status Engine::Run(const std::string& wanted) {
   MaybeProgress(true);
   {
     std::lock_guard lock(mu_);
+    if (fatal_.code() == StatusCode::kNoSpace) return TargetFull(fatal_);
     if (!fatal_.ok()) return LostVault(fatal_);
   }
   FinishTree();

@@ -15,7 +15,12 @@
 // O_NOFOLLOW below the target, so no symlink, restored or pre-existing, is
 // followed out of it. Files are written under a temporary name and renamed
 // into place after their metadata is set, unless `in_place`. A non-empty
-// target is refused unless `in_place` or `overwrite`.
+// target is refused unless `in_place` or `overwrite`. A restore to a new
+// target (a new or empty directory, a new image file) is refused before
+// anything is written when the target's file system has less free space
+// than the selected files' data (holes and hard links take none; btrfs,
+// which may compress, is not checked); a file system that fills during a
+// restore ends it with NoSpace, keeping the files restored whole.
 //
 // Verification: every chunk is decrypted and its HMAC recomputed and
 // compared with its ID (delta chains included). A chunk that fails is

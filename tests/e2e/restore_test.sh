@@ -180,6 +180,40 @@ check "and is reported as that file's damage" \
 check "the other slice of the group is restored" test "$(cat "$WORK/slice/in.txt")" = world
 check "so is the rest of the snapshot" test "$(cat "$WORK/slice/good.txt")" = hello
 
+# --- a target file system too small ------------------------------------
+# 12 MiB of data against a 6 MiB tmpfs in a private mount namespace: a new
+# target is refused before anything is restored; --overwrite over a part
+# fills the disk, says so and keeps what was restored whole.
+if unshare -m --propagation private true 2>/dev/null; then
+  mkdir -p "$WORK/fullsrc" "$WORK/full"
+  for i in 1 2 3; do head -c $((4 * 1048576)) /dev/urandom >"$WORK/fullsrc/f$i"; done
+  "$AGENT" backup "${ST[@]}" "$WORK/fullsrc" >/dev/null
+  cat >"$WORK/full.sh" <<FULL
+mount -t tmpfs -o size=6m tmpfs "$WORK/full"
+"$RESTORE" restore latest ${ST[*]} --target "$WORK/full/new" >"$WORK/full-new.txt" 2>&1
+echo \$? >"$WORK/full-new.rc"
+"$RESTORE" restore latest ${ST[*]} --target "$WORK/full/part" --include '*/f1' >/dev/null 2>&1
+"$RESTORE" restore latest ${ST[*]} --target "$WORK/full/part" --overwrite >"$WORK/full-over.txt" 2>&1
+echo \$? >"$WORK/full-over.rc"
+find "$WORK/full" -type f | sort >"$WORK/full-files.txt"
+FULL
+  unshare -m --propagation private bash "$WORK/full.sh"
+  cat "$WORK/full-new.txt" "$WORK/full-over.txt"
+  check "a restore to a new target too small for it fails (exit $(cat "$WORK/full-new.rc"))" \
+    test "$(cat "$WORK/full-new.rc")" -eq 1
+  check "before writing, with both figures" \
+    grep -q "has 6.0 MiB free, and the files selected need 12.0 MiB; nothing was restored" \
+    "$WORK/full-new.txt"
+  check "the overwrite that fills the disk fails (exit $(cat "$WORK/full-over.rc"))" \
+    test "$(cat "$WORK/full-over.rc")" -eq 1
+  check "and says the target's file system is full and what is kept" \
+    grep -q "the target's file system is full (.*No space left on device); the files restored whole are kept" \
+    "$WORK/full-over.txt"
+  check "no temporary is left on the full disk" test -z "$(grep cairn-restore "$WORK/full-files.txt")"
+else
+  echo "NOTE: no mount namespace here; the full target is not exercised"
+fi
+
 # --- the vault killed mid-restore ---------------------------------------
 head -c $((400 * 1048576)) /dev/urandom >"$WORK/bigsrc.bin"
 mkdir -p "$WORK/bigsrc" && mv "$WORK/bigsrc.bin" "$WORK/bigsrc/"

@@ -145,8 +145,9 @@ struct BackupResult {
   std::vector<std::string> warnings;
   double seconds = 0;
   // Diagnostics (tests, benchmarks).
-  uint64_t bytes_read = 0;  // file bytes actually read
-  uint64_t cache_hits = 0;  // files taken from the file cache
+  uint64_t bytes_read = 0;         // file bytes actually read
+  uint64_t bytes_read_direct = 0;  // of those, read with O_DIRECT (not in the page cache)
+  uint64_t cache_hits = 0;         // files taken from the file cache
   uint64_t chunks_hashed = 0;
   uint64_t chunks_sealed = 0;  // compressed and encrypted
   uint64_t peak_bytes_in_flight = 0;

@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
 
+#include "lib/io/file_io.h"
 #include "lib/repo/record.h"
 #include "lib/repo/tree.h"
 
@@ -326,6 +328,38 @@ TEST_F(BackupTest, MemoryInFlightStaysWithinTheBudget) {
   EXPECT_GT(r->peak_bytes_in_flight, 0u);
   Reader reader(keys_, &vault_);
   EXPECT_EQ(reader.Content(*reader.Find(r->root_tree, data_ + "/big")).size(), 12u << 20);
+}
+
+TEST_F(BackupTest, LargeFilesOutOfThePageCacheAreReadDirect) {
+  // Past one batch of direct reads, and not a multiple of the alignment.
+  const size_t size = (17u << 20) + 12345;
+  Bytes big = RandomBytes(size, 8);
+  WriteFile(data_ + "/big", big);
+  int fd = ::open((data_ + "/big").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fsync(fd), 0);
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  const bool dropped = io::MostlyUncached(fd, 0, size);
+  ::close(fd);
+  auto r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->warnings.empty());
+  EXPECT_EQ(r->bytes_read, size);
+  Reader reader(keys_, &vault_);
+  EXPECT_EQ(reader.Content(*reader.Find(r->root_tree, data_ + "/big")), big);
+  if (!dropped) GTEST_SKIP() << "this file system keeps the file cached; read through the cache";
+  // A file system without O_DIRECT reads through the cache instead.
+  fd = ::open((data_ + "/big").c_str(), O_RDONLY | O_DIRECT);
+  if (fd < 0) GTEST_SKIP() << "no O_DIRECT here";
+  ::close(fd);
+  EXPECT_EQ(r->bytes_read_direct, size);
+
+  // Cached, the same file is read through the cache.
+  std::ifstream(data_ + "/big", std::ios::binary).ignore(size);
+  auto again = Backup();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->bytes_read, size);
+  EXPECT_EQ(again->bytes_read_direct, 0u);
 }
 
 TEST_F(BackupTest, ExcludedEntriesAreLeftOut) {

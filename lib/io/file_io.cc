@@ -1,6 +1,7 @@
 #include "lib/io/file_io.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "lib/base/errno.h"
 
@@ -73,6 +75,28 @@ Result<size_t> PreadFull(int fd, uint64_t offset, MutableByteView out, std::stri
     }
   }
   return done;
+}
+
+bool MostlyUncached(int fd, uint64_t offset, uint64_t length) {
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t start = offset / page * page;
+  const size_t span = static_cast<size_t>(offset + length - start);
+  if (length == 0) return false;
+  void* map = ::mmap(nullptr, span, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (map == MAP_FAILED) return false;
+  std::vector<unsigned char> resident((span + page - 1) / page);
+  const bool known = ::mincore(map, span, resident.data()) == 0;
+  ::munmap(map, span);
+  if (!known) return false;
+  size_t cached = 0;
+  for (unsigned char r : resident) cached += r & 1;
+  return cached * 2 < resident.size();
+}
+
+bool SetDirectIo(int fd, bool on) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  return ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
 }
 
 bool DirectReadEndedAtEof(int fd, uint64_t end_offset) {

@@ -57,6 +57,15 @@ Result<size_t> PreadFull(int fd, uint64_t offset, MutableByteView out, std::stri
 // silently drops the rest of a larger range. A hint: errors are ignored.
 void WillNeed(int fd, uint64_t offset, uint64_t length);
 
+// True when most of [offset, offset + length) of `fd` is not in the page
+// cache (mincore(2) over a mapping that is never touched, so a file that
+// shrinks meanwhile cannot fault). False when it cannot tell.
+bool MostlyUncached(int fd, uint64_t offset, uint64_t length);
+
+// Turns O_DIRECT on or off for an open descriptor; false when the file
+// system refuses. Reads must then be aligned as AlignedBuffer describes.
+bool SetDirectIo(int fd, bool on);
+
 // For a read that returned fewer bytes than asked, ending at `end_offset`:
 // true when `fd` is O_DIRECT and `end_offset` is not a multiple of
 // AlignedBuffer::kAlignment. A direct read can only end unaligned at end of

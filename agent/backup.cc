@@ -847,16 +847,21 @@ Status Engine::ReadDirect(io::RandomAccessFile* file, FileState* f, uint64_t* po
     *refused = true;
     return Status::OK();
   }
-  for (size_t i = 0; i < n; ++i) {
+  // The reads lie end to end in the buffer: the chunker takes them as one
+  // piece, up to the first short one.
+  size_t got = 0;
+  bool shrank = false;
+  for (size_t i = 0; i < n && !shrank; ++i) {
     const uint64_t want = std::min<uint64_t>(kReadSize, f->stamp.size - requests[i].offset);
-    const size_t got = static_cast<size_t>(std::min<uint64_t>(requests[i].bytes_read, want));
-    bytes_read_ += got;
-    bytes_read_direct_ += got;
-    CAIRN_RETURN_IF_ERROR(stream->Write(ByteView(direct_buffer_.data() + i * kReadSize, got)));
-    *pos += got;
-    if (got < want) return Status::Unavailable("shrank while being read");
+    const size_t read = static_cast<size_t>(std::min<uint64_t>(requests[i].bytes_read, want));
+    got += read;
+    shrank = read < want;
   }
-  return Status::OK();
+  bytes_read_ += got;
+  bytes_read_direct_ += got;
+  CAIRN_RETURN_IF_ERROR(stream->Write(ByteView(direct_buffer_.data(), got)));
+  *pos += got;
+  return shrank ? Status::Unavailable("shrank while being read") : Status::OK();
 }
 
 Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const struct stat& st,

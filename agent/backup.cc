@@ -333,6 +333,7 @@ class Engine {
 
   std::mutex cache_mu_;
   std::vector<std::pair<std::string, CachedFile>> cache_pending_;
+  bool cache_failed_ = false;  // network thread: a write failed, record no more
 
   std::mutex warn_mu_;
   std::vector<std::string> warnings_;
@@ -1186,7 +1187,15 @@ Status Engine::FlushCachePending(bool all) {
     }
     batch.swap(cache_pending_);
   }
-  return cache_->AddPending(batch).WithContext("file cache");
+  if (cache_failed_) return Status::OK();
+  // The cache only spares the next run work: a write that fails (its disk
+  // is full) costs the next run those files' reads, not this backup.
+  if (Status s = cache_->AddPending(batch); !s.ok()) {
+    cache_failed_ = true;
+    Warn("file cache not updated (" + s.message() +
+         "); the backup goes on, and the next one reads again the files it could not record");
+  }
+  return Status::OK();
 }
 
 void Engine::ShowProgress(bool final) {

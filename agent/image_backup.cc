@@ -130,6 +130,7 @@ class ImageEngine {
   OwnerNames owners_;
 
   std::vector<ExtentStore::Change> unsaved_;  // of the image being read
+  bool store_failed_ = false;                 // a write failed: record no more
   crypto::ChunkIdSet referenced_;             // the manifest
   // Base chain of every extent ID met in this run (see ProcessBatch).
   std::map<ChunkId, std::vector<ChunkId>> chains_;
@@ -350,8 +351,16 @@ Status ImageEngine::ProcessBatch(OpenedImage* image, std::vector<Slot>& batch) {
 }
 
 Status ImageEngine::SaveChanges(const OpenedImage& image) {
-  if (store_ != nullptr && !unsaved_.empty()) {
-    CAIRN_RETURN_IF_ERROR(store_->AddPending(image.key, unsaved_).WithContext("extent store"));
+  if (store_ != nullptr && !store_failed_ && !unsaved_.empty()) {
+    // The state only spares the next run work (deltas instead of whole
+    // extents): a write that fails (its disk is full) costs that, not this
+    // backup.
+    if (Status s = store_->AddPending(image.key, unsaved_); !s.ok()) {
+      store_failed_ = true;
+      result_.warnings.push_back("extent state not updated (" + s.message() +
+                                 "); the backup goes on, and the next one sends whole the "
+                                 "extents it could not record");
+    }
   }
   unsaved_.clear();
   return Status::OK();

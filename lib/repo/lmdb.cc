@@ -3,16 +3,22 @@
 #include <lmdb.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "lib/base/bytes.h"
 #include "lib/base/errno.h"
 
 namespace cairn::repo {
 namespace {
+
+// A commit that fails with EIO while its file system has less than this
+// free failed for want of space (LMDB turns a short write into EIO).
+constexpr uint64_t kFullBelow = 16 << 20;
 
 Status Finished(const char* op) {
   return Status::InvalidArgument(std::string("lmdb ") + op + ": transaction already finished");
@@ -117,6 +123,19 @@ Status LmdbTxn::Commit() {
   // The pages a write transaction touched (one per entry it added, in a
   // large index) leave the resident set at once.
   if (unmap_on_commit_) DropMappedPages(env);
+  if (rc == EIO || rc == ENOSPC) {
+    // LMDB reports a short write, which is what a full disk gives, as EIO:
+    // name the full file system instead.
+    const char* path = nullptr;
+    struct statvfs fs {};
+    if (mdb_env_get_path(env, &path) == 0 && path != nullptr && ::statvfs(path, &fs) == 0) {
+      const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (rc == ENOSPC || free_bytes < kFullBelow) {
+        return Status::NoSpace("lmdb commit: the file system of " + std::string(path) +
+                               " is full (" + HumanBytes(free_bytes) + " free)");
+      }
+    }
+  }
   return LmdbStatus(rc, "lmdb commit");
 }
 

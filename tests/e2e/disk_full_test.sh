@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A full disk at the vault: the agent gets a clear error, the vault keeps
 # running, and nothing stored before is harmed (a restart recovers cleanly).
+# A full disk under the agent's state directory: the backup still completes.
 # The vault's data lives on a 48 MiB tmpfs in a private mount namespace.
 source "$(dirname "$0")/lib.sh"
 
@@ -28,6 +29,30 @@ mkdir -p "$WORK/fits" && head -c $((4 * 1048576)) /dev/urandom >"$WORK/fits/a"
 kept=$(json "$WORK/fits.json" snapshot)
 check "a backup that fits succeeds" test -n "$kept"
 
+# The agent's own state directory on a full disk (a 400 KiB tmpfs in another
+# private mount namespace): its file cache cannot be written. The backup
+# still completes, with warnings (exit 3) that say so, and restores.
+mkdir -p "$WORK/tiny" "$WORK/many"
+for i in $(seq 1 3000); do echo "file $i" >"$WORK/many/f$i"; done
+token=$(in_ns "$VAULT" token create --department finance --data "$WORK/small/vault")
+cat >"$WORK/tiny.sh" <<TINY
+mount -t tmpfs -o size=400k tmpfs "$WORK/tiny"
+"$AGENT" enroll --vault "127.0.0.1:$port" --token "$token" --state "$WORK/tiny/agent" >/dev/null
+"$AGENT" backup --state "$WORK/tiny/agent" "$WORK/many" >"$WORK/tiny.out" 2>"$WORK/tiny.err"
+echo \$? >"$WORK/tiny.rc"
+"$BIN/restore/cairn-restore" restore latest --state "$WORK/tiny/agent" --target "$WORK/tiny-restore" \
+  >/dev/null 2>"$WORK/tiny-restore.err"
+echo \$? >"$WORK/tiny-restore.rc"
+TINY
+unshare -m --propagation private bash "$WORK/tiny.sh"
+sed 's/^/  agent said: /' "$WORK/tiny.err"
+check "a backup whose state directory is full completes with warnings (exit $(cat "$WORK/tiny.rc"))" \
+  test "$(cat "$WORK/tiny.rc")" -eq 3
+check "the warning names the full file system and says the backup went on" \
+  grep -q "file cache not updated (lmdb commit: the file system of $WORK/tiny/agent/lmdb is full.*the backup goes on" \
+  "$WORK/tiny.err"
+check "and that backup restores whole (exit $(cat "$WORK/tiny-restore.rc"))" \
+  diff -r "$WORK/many" "$WORK/tiny-restore$WORK/many"
 mkdir -p "$WORK/big" && head -c $((80 * 1048576)) /dev/urandom >"$WORK/big/b"
 if "$AGENT" backup --state "$WORK/agent" "$WORK/big" 2>"$WORK/full.err"; then
   fail "a backup larger than the disk succeeded"
@@ -38,4 +63,5 @@ fi
 check "the vault is still running" kill -0 "$VAULT_PID"
 in_ns "$VAULT" snapshot list --department finance --data "$WORK/small/vault" --json >"$WORK/list.json"
 check "the earlier snapshot is intact" grep -q "$kept" "$WORK/list.json"
+
 finish

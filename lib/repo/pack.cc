@@ -270,6 +270,15 @@ Status PackWriter::Sync() {
   return Status::OK();
 }
 
+Status PackWriter::Abandon() {
+  if (sealed_) return Status::OK();
+  if (poisoned_.ok()) poisoned_ = Status::InvalidArgument("pack " + path_ + " was abandoned");
+  gathered_ = Bytes();
+  if (file_) (void)file_->Close();
+  file_.reset();
+  return env_->TruncateFile(path_, synced_size_).WithContext("abandon pack");
+}
+
 Status PackWriter::Seal() {
   if (sealed_) return Status::OK();
   Bytes footer(entries_.size() * kPackIndexEntrySize + kPackTrailerSize, 0);

@@ -82,6 +82,12 @@ class PackWriter {
   // Writes the footer index and trailer, syncs, and closes. Afterwards the
   // pack is immutable and PackReader can open it.
   Status Seal();
+  // Gives back the space of what was appended since the last good Sync()
+  // (a poisoned pack, or one dropped with it): truncates the file to its
+  // synced size, which is a state a crash could leave, and closes it. The
+  // writer is poisoned afterwards; start-up recovery takes the file as it
+  // takes that crash. Nothing for a sealed pack.
+  Status Abandon();
 
   uint64_t size() const { return size_; }
   const std::vector<PackEntry>& entries() const { return entries_; }

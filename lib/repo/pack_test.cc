@@ -178,6 +178,37 @@ TEST_F(PackTest, RecoveredPackCanBeReopenedAppendedAndSealed) {
   EXPECT_TRUE((*r)->Verify().ok());
 }
 
+TEST_F(PackTest, AbandonCutsBackToTheSyncedRecords) {
+  std::string path = dir_.File("p.pack");
+  auto w = PackWriter::Create(env_, path, PackHeader{kPackVersion, 7, 42});
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  Bytes first = MakeRecord(TextBytes(500));
+  ASSERT_TRUE((*w)->Append(first).ok());
+  ASSERT_TRUE((*w)->Sync().ok());
+  const uint64_t synced = (*w)->synced_size();
+  ASSERT_EQ(synced, kPackHeaderSize + first.size());
+  // More than the write buffer, so some of it reached the file.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*w)->Append(MakeRecord(RandomBytes(700 << 10, i))).ok());
+  ASSERT_TRUE((*w)->Abandon().ok());
+  EXPECT_EQ(ReadAll(path).size(), synced);
+  EXPECT_FALSE((*w)->Append(first).ok()) << "an abandoned writer is poisoned";
+  EXPECT_FALSE((*w)->Sync().ok());
+  // Start-up recovery finds the synced record, as after a crash.
+  auto rec = RecoverPack(env_, path, synced);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  ASSERT_EQ(rec->entries.size(), 1u);
+  EXPECT_EQ(rec->recovered_size, synced);
+
+  // A pack never synced is cut to nothing, which recovery also takes.
+  std::string fresh = dir_.File("q.pack");
+  auto q = PackWriter::Create(env_, fresh, PackHeader{kPackVersion, 7, 43});
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE((*q)->Append(MakeRecord(RandomBytes(2 << 20, 9))).ok());
+  ASSERT_TRUE((*q)->Abandon().ok());
+  EXPECT_EQ(ReadAll(fresh).size(), 0u);
+  EXPECT_TRUE(RecoverPack(env_, fresh, 0).ok());
+}
+
 TEST_F(PackTest, AppendRefusesInvalidRecords) {
   auto w = PackWriter::Create(env_, dir_.File("p.pack"), PackHeader{kPackVersion, 1, 1});
   ASSERT_TRUE(w.ok());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A full disk at the vault: the agent gets a clear error, the vault keeps
 # running, and nothing stored before is harmed (a restart recovers cleanly).
-# A full disk under the agent's state directory: the backup still completes.
+# The space the failed backup took is given back at once. A full disk under
+# the agent's state directory: the backup still completes.
 # The vault's data lives on a 48 MiB tmpfs in a private mount namespace.
 source "$(dirname "$0")/lib.sh"
 
@@ -63,5 +64,10 @@ fi
 check "the vault is still running" kill -0 "$VAULT_PID"
 in_ns "$VAULT" snapshot list --department finance --data "$WORK/small/vault" --json >"$WORK/list.json"
 check "the earlier snapshot is intact" grep -q "$kept" "$WORK/list.json"
+# The failed backup's unflushed pack data is cut back at once: a backup that
+# fits succeeds without a restart or a collection.
+mkdir -p "$WORK/after" && head -c $((4 * 1048576)) /dev/urandom >"$WORK/after/c"
+check "the full disk's space comes back: a backup that fits succeeds again" \
+  "$AGENT" backup --state "$WORK/agent" "$WORK/after"
 
 finish

@@ -243,6 +243,17 @@ Result<std::unique_ptr<ChunkStore::OpenPack>> ChunkStore::CreatePack(uint32_t de
   return std::make_unique<OpenPack>(OpenPack{id, std::move(writer)});
 }
 
+void ChunkStore::AbandonUnflushed(Department* dept) {
+  auto abandon = [](OpenPack* p) {
+    // A truncation that fails leaves the tail to start-up recovery, as before.
+    if (Status s = p->writer->Abandon(); !s.ok()) {
+      spdlog::warn("{}; start-up recovery will cut it", s.message());
+    }
+  };
+  if (dept->open) abandon(dept->open.get());
+  for (auto& p : dept->full) abandon(p.get());
+}
+
 Status ChunkStore::StartPack(uint32_t department, Department* dept) {
   CAIRN_ASSIGN_OR_RETURN(dept->open, CreatePack(department));
   return Status::OK();
@@ -267,10 +278,12 @@ Status ChunkStore::Put(uint32_t department, ByteView record, bool* stored,
   if (!existing.status().IsNotFound()) return existing.status();
   auto poisoned = [&](const Status& s) {
     // The pack is poisoned (doc/design.md 6.4): nothing since the last flush
-    // can be trusted. Drop it; start-up recovery cuts its tail, and the
-    // agent re-sends what the vault does not report as stored. A pack that
-    // cannot be made (a full disk, a cluster that does not answer) drops
-    // the unflushed packs too: their writes may have failed the same way.
+    // can be trusted. Drop it, cut back to what was synced (a full disk
+    // gets its space back at once), and the agent re-sends what the vault
+    // does not report as stored. A pack that cannot be made (a full disk, a
+    // cluster that does not answer) drops the unflushed packs too: their
+    // writes may have failed the same way.
+    AbandonUnflushed(dept);
     dept->open.reset();
     dept->full.clear();
     dept->pending.clear();
@@ -299,6 +312,7 @@ Result<FlushResult> ChunkStore::Flush(uint32_t department) {
   std::lock_guard<std::mutex> lock(dept->mu);
   FlushResult result;
   auto fail = [&](const Status& s) {
+    AbandonUnflushed(dept);
     dept->open.reset();
     dept->full.clear();
     dept->pending.clear();

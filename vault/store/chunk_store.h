@@ -208,6 +208,9 @@ class ChunkStore {
  private:
   struct OpenPack;
   struct Department;
+  // Cuts the department's open and full packs back to what was synced
+  // (PackWriter::Abandon), before they are dropped. Holds dept->mu.
+  void AbandonUnflushed(Department* dept);
   // A read in progress holds the epoch it began in (Read, ReadPrefix).
   class ReadEpoch;
   uint64_t EnterRead() const;

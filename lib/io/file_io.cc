@@ -78,10 +78,10 @@ Result<size_t> PreadFull(int fd, uint64_t offset, MutableByteView out, std::stri
 }
 
 bool MostlyUncached(int fd, uint64_t offset, uint64_t length) {
+  if (length == 0) return false;
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t start = offset / page * page;
   const size_t span = static_cast<size_t>(offset + length - start);
-  if (length == 0) return false;
   void* map = ::mmap(nullptr, span, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
   if (map == MAP_FAILED) return false;
   std::vector<unsigned char> resident((span + page - 1) / page);

@@ -2,6 +2,7 @@
 // error messages.
 #include "lib/io/posix_env.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -59,6 +60,37 @@ TEST(PosixEnvTest, FileSizeLimitGivesNoSpaceAndKeepsThePrefix) {
   auto size = Env::Posix()->GetFileSize(path);
   ASSERT_TRUE(size.ok());
   EXPECT_EQ(*size, kLimit);
+}
+
+TEST(PosixEnvTest, MostlyUncachedSeesThePageCacheAndDirectIoToggles) {
+  TempDir dir;
+  const std::string path = dir.Child("f");
+  {
+    auto file = Env::Posix()->NewWritableFile(path);
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->Append(Bytes(4 << 20, 7)).ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_FALSE(MostlyUncached(fd.get(), 0, 0));
+  Bytes all(4 << 20);
+  ASSERT_TRUE(PreadFull(fd.get(), 0, all, path).ok());
+  EXPECT_FALSE(MostlyUncached(fd.get(), 0, all.size())) << "just read: cached";
+  (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
+  if (!MostlyUncached(fd.get(), 0, all.size())) {
+    GTEST_SKIP() << "this file system keeps the file cached";
+  }
+  if (!SetDirectIo(fd.get(), true)) GTEST_SKIP() << "no O_DIRECT here";
+  EXPECT_NE(::fcntl(fd.get(), F_GETFL) & O_DIRECT, 0);
+  Result<AlignedBuffer> buffer = AlignedBuffer::Allocate(1 << 20);
+  ASSERT_TRUE(buffer.ok());
+  auto got = PreadFull(fd.get(), 1 << 20, buffer->span(), path);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, 1u << 20);
+  EXPECT_EQ(buffer->data()[0], 7);
+  EXPECT_TRUE(SetDirectIo(fd.get(), false));
+  EXPECT_EQ(::fcntl(fd.get(), F_GETFL) & O_DIRECT, 0);
 }
 
 TEST(PosixEnvTest, ErrorsNameTheOperationAndPath) {

@@ -914,14 +914,13 @@ Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const 
     return Status::OK();
   }
   f->holes = std::move(holes).value();
-  const bool pack = f->stamp.size < kPackFileMax && f->holes.empty();
   // A file larger than the read-ahead hints cover, and not in the page
   // cache, is read with O_DIRECT: the device fills our buffer, which spares
   // the copy out of the cache and the cache's own upkeep (together ~9% of
   // the agent's CPU on /usr/lib), and a backup does not evict the server's
   // working set. A cached file (just written, a hot database) is read
   // through the cache, as is any file the file system will not read so.
-  bool direct = !pack && f->holes.empty() && f->stamp.size > kReadAheadMaxFile &&
+  bool direct = f->holes.empty() && f->stamp.size > kReadAheadMaxFile &&
                 io::MostlyUncached(fd, 0, kDirectBatch * kReadSize);
   if (direct && direct_buffer_.size() == 0) {
     auto buffer = io::AlignedBuffer::Allocate(kDirectBatch * kReadSize);
@@ -932,6 +931,7 @@ Status Engine::ReadFile(FileState* f, int dirfd, const std::string& name, const 
       io::UringEnv::Default()->AdoptForReading(io::UniqueFd(fd), f->path);
 
   bool aborted = false;
+  const bool pack = f->stamp.size < kPackFileMax && f->holes.empty();
   chunk::StreamChunker stream(&chunker_, [&](uint64_t, ByteView piece) -> Status {
     if (pack) {
       Status s = AddToGroup(f, piece);

@@ -305,6 +305,9 @@ class Engine {
   Status CheckSpace() const;
   // A full target file system at the end: says what is kept.
   Status TargetFull(const Status& s) const;
+  // What a restore that stopped early leaves at the target, and how to
+  // finish it once `ready` ("the vault is back").
+  std::string WhatIsLeft(std::string_view ready) const;
   bool aborted() const { return aborted_.load(); }
 
   const client::Identity& state_;
@@ -388,27 +391,22 @@ Status Engine::LostVault(const Status& s) const {
     if (!l->failure().ok()) address = l->address();
   }
   if (address.empty()) return s;
-  // A lost vault names itself and what to do, as the agent's does. A
-  // verification writes nothing. An image restored to a file goes to a temporary name that ~Engine
-  // removes, so the target is as it was; a device or a directory holds what was written.
-  const bool to_file = image_target_ && !image_to_device_ && !options_.in_place;
-  std::string next;
-  if (options_.verify_only) {
-    next = "nothing was written: run the same command again once the vault is back";
-  } else if (options_.in_place) {
-    next =
-        "what was written is kept: run the same command again once the vault is back, and "
-        "it finishes the job";
-  } else if (to_file) {
-    next =
-        "the target is as it was (the partial image is removed): run the same command "
-        "again once the vault is back";
-  } else {
-    next =
-        "the target holds a partial restore: run the command again with --overwrite once "
-        "the vault is back";
-  }
-  return client::LostConnection(s, "the vault", address, next);
+  // A lost vault names itself and what to do, as the agent's does.
+  return client::LostConnection(s, "the vault", address, WhatIsLeft("the vault is back"));
+}
+
+std::string Engine::WhatIsLeft(std::string_view ready) const {
+  // A verification writes nothing. An image restored to a file goes to a
+  // temporary name that ~Engine removes, so the target is as it was; a
+  // device holds what was written, and a directory the files finished
+  // whole (~Engine removes the unfinished ones).
+  const std::string again = "run the same command again once " + std::string(ready);
+  if (options_.verify_only) return "nothing was written: " + again;
+  if (options_.in_place) return "what was written is kept: " + again + ", and it finishes the job";
+  const std::string overwrite = "run the command again with --overwrite once " + std::string(ready);
+  if (image_to_device_) return "the device holds a partial restore: " + overwrite;
+  if (image_target_) return "the target is as it was (the partial image is removed): " + again;
+  return "the files restored whole are kept and the unfinished ones removed: " + overwrite;
 }
 
 void Engine::Fatal(const Status& s) {
@@ -583,11 +581,12 @@ Status Engine::CheckSpace() const {
     for (const repo::Hole& h : e.holes) data -= std::min(data, h.length);
     needed += data;
   }
-  struct statfs fs {};
-  if (::fstatfs(root_dir_->fd, &fs) != 0) return Status::OK();  // no answer: let writes tell
   // btrfs may compress what it stores, and its free figure is an estimate.
-  if (fs.f_type == BTRFS_SUPER_MAGIC) return Status::OK();
-  const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_bsize;
+  struct statfs fs {};
+  if (::fstatfs(root_dir_->fd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC) return Status::OK();
+  Result<io::FileSystemSpace> space = io::SpaceOf(root_dir_->fd, options_.target);
+  if (!space.ok()) return Status::OK();  // no answer: let the writes tell
+  const uint64_t available = space->free_bytes;
   if (needed <= available) return Status::OK();
   return Status::NoSpace("the target's file system has " + HumanBytes(available) +
                          " free, and the files selected need " + HumanBytes(needed) +
@@ -596,20 +595,8 @@ Status Engine::CheckSpace() const {
 }
 
 Status Engine::TargetFull(const Status& s) const {
-  const bool to_file = image_target_ && !image_to_device_ && !options_.in_place;
-  std::string kept;
-  if (options_.in_place) {
-    kept =
-        "what was written is kept: free space and run the same command again, and it "
-        "finishes the job";
-  } else if (to_file) {
-    kept = "the partial image is removed: free space and run the same command again";
-  } else {
-    kept =
-        "the files restored whole are kept and the unfinished ones removed: free space and "
-        "run again with --overwrite, or restore elsewhere";
-  }
-  return Status::NoSpace("the target's file system is full (" + s.message() + "); " + kept);
+  return Status::NoSpace("the target's file system is full (" + s.message() + "); " +
+                         WhatIsLeft("there is free space"));
 }
 
 // --- planning ----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,6 +92,25 @@ bool MostlyUncached(int fd, uint64_t offset, uint64_t length) {
   size_t cached = 0;
   for (unsigned char r : resident) cached += r & 1;
   return cached * 2 < resident.size();
+}
+
+namespace {
+FileSystemSpace SpaceFrom(const struct statvfs& fs) {
+  return {static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize,
+          static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize};
+}
+}  // namespace
+
+Result<FileSystemSpace> SpaceOf(const std::string& path) {
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0) return ErrnoToStatus(errno, Context("statvfs", path));
+  return SpaceFrom(fs);
+}
+
+Result<FileSystemSpace> SpaceOf(int fd, std::string_view context) {
+  struct statvfs fs {};
+  if (::fstatvfs(fd, &fs) != 0) return ErrnoToStatus(errno, Context("statvfs", context));
+  return SpaceFrom(fs);
 }
 
 bool SetDirectIo(int fd, bool on) {

@@ -62,6 +62,15 @@ void WillNeed(int fd, uint64_t offset, uint64_t length);
 // shrinks meanwhile cannot fault). False when it cannot tell.
 bool MostlyUncached(int fd, uint64_t offset, uint64_t length);
 
+// The file system holding `path`, or the open `fd`: what an unprivileged
+// writer may still use (f_bavail) and its size, in bytes (statvfs(3)).
+struct FileSystemSpace {
+  uint64_t free_bytes = 0;
+  uint64_t size_bytes = 0;
+};
+Result<FileSystemSpace> SpaceOf(const std::string& path);
+Result<FileSystemSpace> SpaceOf(int fd, std::string_view context);
+
 // Turns O_DIRECT on or off for an open descriptor; false when the file
 // system refuses. Reads must then be aligned as AlignedBuffer describes.
 bool SetDirectIo(int fd, bool on);

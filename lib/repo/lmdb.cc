@@ -3,7 +3,6 @@
 #include <lmdb.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
 #include <cerrno>
@@ -12,6 +11,7 @@
 
 #include "lib/base/bytes.h"
 #include "lib/base/errno.h"
+#include "lib/io/file_io.h"
 
 namespace cairn::repo {
 namespace {
@@ -127,12 +127,11 @@ Status LmdbTxn::Commit() {
     // LMDB reports a short write, which is what a full disk gives, as EIO:
     // name the full file system instead.
     const char* path = nullptr;
-    struct statvfs fs {};
-    if (mdb_env_get_path(env, &path) == 0 && path != nullptr && ::statvfs(path, &fs) == 0) {
-      const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-      if (rc == ENOSPC || free_bytes < kFullBelow) {
+    if (mdb_env_get_path(env, &path) == 0 && path != nullptr) {
+      Result<io::FileSystemSpace> space = io::SpaceOf(path);
+      if (space.ok() && (rc == ENOSPC || space->free_bytes < kFullBelow)) {
         return Status::NoSpace("lmdb commit: the file system of " + std::string(path) +
-                               " is full (" + HumanBytes(free_bytes) + " free)");
+                               " is full (" + HumanBytes(space->free_bytes) + " free)");
       }
     }
   }

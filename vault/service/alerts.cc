@@ -3,7 +3,6 @@
 // subject; a condition that holds fires once, and resolves when it no
 // longer holds. A threshold of 0 turns its rule off.
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -11,6 +10,7 @@
 
 #include "lib/base/errno.h"
 #include "lib/base/names.h"
+#include "lib/io/file_io.h"
 #include "vault/service/vault_service.h"
 
 namespace cairn::vault {
@@ -60,13 +60,10 @@ uint64_t VaultService::LastSeen(const AgentRecord& agent) const {
 }
 
 Result<VaultService::DiskSpace> VaultService::Disk() const {
-  struct statvfs fs {};
-  if (::statvfs(vault_->data_dir().c_str(), &fs) != 0) {
-    return ErrnoToStatus(errno, "statvfs " + vault_->data_dir());
-  }
+  CAIRN_ASSIGN_OR_RETURN(io::FileSystemSpace space, io::SpaceOf(vault_->data_dir()));
   DiskSpace d;
-  d.free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-  d.size_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  d.free_bytes = space.free_bytes;
+  d.size_bytes = space.size_bytes;
   return d;
 }
 

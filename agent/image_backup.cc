@@ -74,7 +74,7 @@ struct Slot {
   Bytes plaintext;  // what to seal when `type` is kDelta (data otherwise)
   ExtentState next;
   bool upload = false;
-  Bytes record;
+  UninitBytes record;
   Status status;
 };
 

@@ -82,7 +82,14 @@ Result<Compressor> Compressor::Create(const CompressorOptions& options) {
   return Compressor(std::move(impl));
 }
 
-Result<bool> Compressor::Compress(ByteView input, Bytes* out) {
+Result<bool> Compressor::Compress(ByteView input, Bytes* out) { return CompressTo(input, out); }
+
+Result<bool> Compressor::Compress(ByteView input, UninitBytes* out) {
+  return CompressTo(input, out);
+}
+
+template <typename Buffer>
+Result<bool> Compressor::CompressTo(ByteView input, Buffer* out) {
   if (!impl_) return Status::InvalidArgument("Compressor used after move");
   if (input.empty()) {
     out->clear();

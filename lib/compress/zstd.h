@@ -69,12 +69,17 @@ class Compressor {
   // a frame is never smaller than nothing. On error *out is unspecified and
   // the Compressor stays usable.
   Result<bool> Compress(ByteView input, Bytes* out);
+  // The same into a buffer whose growth is not zero-filled first (a record
+  // encoder's scratch: zstd overwrites what it uses).
+  Result<bool> Compress(ByteView input, UninitBytes* out);
 
   const CompressorOptions& options() const;
 
  private:
   struct Impl;
   explicit Compressor(std::unique_ptr<Impl> impl);
+  template <typename Buffer>
+  Result<bool> CompressTo(ByteView input, Buffer* out);
   std::unique_ptr<Impl> impl_;
 };
 

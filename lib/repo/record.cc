@@ -159,6 +159,17 @@ Result<std::unique_ptr<RecordEncoder>> RecordEncoder::Create(const crypto::Depar
 ChunkId RecordEncoder::Id(ByteView plaintext) const { return hasher_.Compute(plaintext); }
 
 Status RecordEncoder::Encode(RecordType type, const ChunkId& id, ByteView plaintext, Bytes* out) {
+  return EncodeTo(type, id, plaintext, out);
+}
+
+Status RecordEncoder::Encode(RecordType type, const ChunkId& id, ByteView plaintext,
+                             UninitBytes* out) {
+  return EncodeTo(type, id, plaintext, out);
+}
+
+template <typename Buffer>
+Status RecordEncoder::EncodeTo(RecordType type, const ChunkId& id, ByteView plaintext,
+                               Buffer* out) {
   if (plaintext.size() > kMaxRecordPlainSize) {
     return Status::InvalidArgument("chunk of " + std::to_string(plaintext.size()) +
                                    " bytes exceeds the record limit");
@@ -228,11 +239,19 @@ Status RecordDecoder::DecodePayload(ByteView record, Bytes* plaintext, RecordHea
   CAIRN_ASSIGN_OR_RETURN(const crypto::Opener* opener, OpenerFor(h.key_id));
   auto aad = Aad(record.data());
   bool compressed = h.flags & kRecordFlagZstd;
-  Bytes* target = compressed ? &payload_ : plaintext;
-  target->resize(h.payload_size);
-  Status s = opener->Open(h.nonce, aad, view.ciphertext_and_tag, *target);
+  // A compressed payload opens into the scratch buffer, which is not
+  // zero-filled as it grows (the plaintext overwrites it whole).
+  MutableByteView target;
+  if (compressed) {
+    payload_.resize(h.payload_size);
+    target = payload_;
+  } else {
+    plaintext->resize(h.payload_size);
+    target = *plaintext;
+  }
+  Status s = opener->Open(h.nonce, aad, view.ciphertext_and_tag, target);
   if (!s.ok()) {
-    target->clear();
+    if (compressed) payload_.clear();
     return s.WithContext("record " + ToHex(h.id));
   }
   if (compressed) {

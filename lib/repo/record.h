@@ -115,17 +115,22 @@ class RecordEncoder {
   // ID into *out (replacing its contents). `id` must be Id(plaintext);
   // InvalidArgument when plaintext exceeds kMaxRecordPlainSize.
   Status Encode(RecordType type, const ChunkId& id, ByteView plaintext, Bytes* out);
+  // The same into a buffer that is not zero-filled before the record is
+  // written over it (the backup's data records: ~1% of the agent's CPU).
+  Status Encode(RecordType type, const ChunkId& id, ByteView plaintext, UninitBytes* out);
 
   const KeyId& key_id() const { return key_id_; }
 
  private:
   RecordEncoder(KeyId key_id, crypto::ChunkIdHasher hasher, crypto::Sealer sealer,
                 std::unique_ptr<compress::Compressor> compressor);
+  template <typename Buffer>
+  Status EncodeTo(RecordType type, const ChunkId& id, ByteView plaintext, Buffer* out);
   KeyId key_id_;
   crypto::ChunkIdHasher hasher_;
   crypto::Sealer sealer_;
   std::unique_ptr<compress::Compressor> compressor_;
-  Bytes compressed_;  // scratch, reused
+  UninitBytes compressed_;  // scratch, reused
 };
 
 // A delta record's plaintext (doc/design.md section 10):
@@ -183,7 +188,7 @@ class RecordDecoder {
   crypto::ChunkIdHasher hasher_;
   std::unique_ptr<compress::Decompressor> decompressor_;
   std::map<KeyId, std::unique_ptr<crypto::Opener>> openers_;
-  Bytes payload_;  // scratch, reused
+  UninitBytes payload_;  // scratch, reused
 };
 
 // Longest chain of delta records a reader follows (doc/design.md section 10):

@@ -182,7 +182,7 @@ struct FetchItem {
 // The writes of one fetched batch, submitted to io_uring together (one
 // system call for many small files). The contents stay here until then.
 struct PendingWrites {
-  std::vector<Bytes> contents;
+  std::vector<UninitBytes> contents;
   std::vector<int> fds;
   std::vector<io::WriteRequest> requests;
   std::vector<std::pair<FileJob*, uint64_t>> done;  // file, bytes placed
@@ -323,7 +323,7 @@ class Engine {
   // their zeroing (a third of a failback's time).
   struct Scratch {
     Bytes local, rebuilt, spare;
-    std::vector<Bytes> contents;  // fetched chunks' buffers, written and free again
+    std::vector<UninitBytes> contents;  // fetched chunks' buffers, written and free again
   };
   std::vector<Scratch> scratch_;
   std::unique_ptr<SnapshotTree> tree_;
@@ -1033,13 +1033,13 @@ void Engine::HandleChunk(size_t k, const FetchItem& item, ByteView record, Pendi
   repo::RecordSource bases = [link](const ChunkId& id) { return link->FetchRecord(id); };
   // A buffer a finished batch gave back: decoding into memory already
   // touched spares a page fault per 4 KiB of every chunk. The largest: the
-  // decoder sizes the buffer where it stands, and zero-fills only growth.
-  std::vector<Bytes>& spares = scratch_[k].contents;
-  Bytes content;
+  // decoder sizes the buffer where it stands (and does not zero-fill it).
+  std::vector<UninitBytes>& spares = scratch_[k].contents;
+  UninitBytes content;
   if (!spares.empty()) {
-    auto largest =
-        std::max_element(spares.begin(), spares.end(),
-                         [](const Bytes& a, const Bytes& b) { return a.size() < b.size(); });
+    auto largest = std::max_element(
+        spares.begin(), spares.end(),
+        [](const UninitBytes& a, const UninitBytes& b) { return a.capacity() < b.capacity(); });
     content = std::move(*largest);
     *largest = std::move(spares.back());
     spares.pop_back();
@@ -1112,10 +1112,10 @@ void Engine::SubmitWrites(size_t k, PendingWrites* out) {
     FileDone(f);
   }
   // Keep the buffers for the next batch, as much capacity as one batch needs.
-  std::vector<Bytes>& spares = scratch_[k].contents;
+  std::vector<UninitBytes>& spares = scratch_[k].contents;
   size_t kept = 0;
-  for (const Bytes& b : spares) kept += b.capacity();
-  for (Bytes& b : out->contents) {
+  for (const UninitBytes& b : spares) kept += b.capacity();
+  for (UninitBytes& b : out->contents) {
     if (kept + b.capacity() > kBatchBytes) continue;
     kept += b.capacity();
     spares.push_back(std::move(b));

@@ -172,6 +172,15 @@ Status Decompressor::DecompressInto(ByteView input, MutableByteView out) {
 }
 
 Status Decompressor::Decompress(ByteView input, size_t expected_size, Bytes* out) {
+  return DecompressTo(input, expected_size, out);
+}
+
+Status Decompressor::Decompress(ByteView input, size_t expected_size, UninitBytes* out) {
+  return DecompressTo(input, expected_size, out);
+}
+
+template <typename Buffer>
+Status Decompressor::DecompressTo(ByteView input, size_t expected_size, Buffer* out) {
   try {
     out->resize(expected_size);
   } catch (const std::exception&) {  // bad_alloc, length_error

@@ -105,6 +105,8 @@ class Decompressor {
   // be checked against the maximum chunk size first). On error *out is
   // cleared.
   Status Decompress(ByteView input, size_t expected_size, Bytes* out);
+  // The same into a buffer that grows without being zero-filled first.
+  Status Decompress(ByteView input, size_t expected_size, UninitBytes* out);
 
   // Same contract, into a caller-owned buffer whose size is the expected
   // size: lets a hot path reuse one buffer and skip zero-filling it. On
@@ -114,6 +116,8 @@ class Decompressor {
  private:
   struct Impl;
   explicit Decompressor(std::unique_ptr<Impl> impl);
+  template <typename Buffer>
+  Status DecompressTo(ByteView input, size_t expected_size, Buffer* out);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -168,6 +168,11 @@ class RecordDecoder {
   Status DecodeChunk(ByteView record,
                      const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
                      Bytes* content, RecordHeader* header_out = nullptr);
+  // The same into a buffer that grows without being zero-filled first (a
+  // restore's chunk buffers; the plaintext overwrites it whole).
+  Status DecodeChunk(ByteView record,
+                     const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
+                     UninitBytes* content, RecordHeader* header_out = nullptr);
 
   // Opens a kDelta record without rebuilding its content: its base's ID and
   // its librsync delta. Checksum and tag are verified; the result cannot be
@@ -182,7 +187,14 @@ class RecordDecoder {
                          std::unique_ptr<compress::Decompressor> decompressor);
   Result<const crypto::Opener*> OpenerFor(const KeyId& key_id);
   // Checksum, tag and decompression; no ID check.
-  Status DecodePayload(ByteView record, Bytes* plaintext, RecordHeader* header);
+  template <typename Buffer>
+  Status DecodePayload(ByteView record, Buffer* plaintext, RecordHeader* header);
+  template <typename Buffer>
+  Status DecodeTo(ByteView record, Buffer* plaintext, RecordHeader* header_out);
+  template <typename Buffer>
+  Status DecodeChunkTo(ByteView record,
+                       const std::function<Result<Bytes>(const ChunkId& base)>& base_content,
+                       Buffer* content, RecordHeader* header_out);
 
   crypto::SecretKey data_key_;
   crypto::ChunkIdHasher hasher_;
@@ -213,6 +225,8 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& 
 // read in place): `source` is asked only for the bases of a delta.
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, ByteView record,
                  const RecordSource& source, size_t max_output, Bytes* content);
+Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, ByteView record,
+                 const RecordSource& source, size_t max_output, UninitBytes* content);
 
 // The stored deltas that lead from content `from` to chunk `to`: when `to`
 // is stored as a delta whose chain of bases (at most kMaxDeltaChain deep)

@@ -241,6 +241,54 @@ TEST_F(RecordTest, AReusedBufferHoldsTheChunkOrNothing) {
   }
 }
 
+// The buffers the backup and the restore use that are not zero-filled as
+// they grow: the same records, the same contents, nothing left over from a
+// buffer's earlier use, and nothing at all on failure.
+TEST_F(RecordTest, UninitialisedBuffersEncodeAndDecodeTheSame) {
+  const Bytes text = TextBytes(100000), random = RandomBytes(70000, 9);
+  const Bytes base = RandomBytes(64 * 1024, 10);
+  Bytes next = base;
+  next[5000] ^= 0xff;
+  auto sig = chunk::ComputeSignature(base, 4096);
+  ASSERT_TRUE(sig.ok());
+  auto delta = chunk::ComputeDelta(*sig, next);
+  ASSERT_TRUE(delta.ok());
+  std::map<ChunkId, Bytes> store;
+  for (const Bytes* plain : {&text, &random, &base}) {
+    UninitBytes rec(300000, 0xcd);  // stale bytes past what the record needs
+    ASSERT_TRUE(encoder_->Encode(RecordType::kData, encoder_->Id(*plain), *plain, &rec).ok());
+    Bytes back;
+    ASSERT_TRUE(decoder_->Decode(Bytes(rec.begin(), rec.end()), &back).ok());
+    EXPECT_EQ(back, *plain);
+    store[encoder_->Id(*plain)] = Bytes(rec.begin(), rec.end());
+  }
+  Bytes delta_rec;
+  ASSERT_TRUE(encoder_
+                  ->Encode(RecordType::kDelta, encoder_->Id(next),
+                           EncodeDeltaPlaintext(encoder_->Id(base), *delta), &delta_rec)
+                  .ok());
+  store[encoder_->Id(next)] = delta_rec;
+  RecordSource source = [&](const ChunkId& id) -> Result<Bytes> {
+    auto it = store.find(id);
+    if (it == store.end()) return Status::NotFound("no such chunk");
+    return it->second;
+  };
+  for (size_t stale : {0u, 10u, 70000u, 300000u}) {
+    for (const Bytes* want : std::initializer_list<const Bytes*>{&text, &random, &next}) {
+      UninitBytes out(stale, 0xab);
+      const ChunkId id = encoder_->Id(*want);
+      ASSERT_TRUE(ReadChunk(decoder_.get(), id, store[id], source, 1 << 20, &out).ok());
+      EXPECT_EQ(Bytes(out.begin(), out.end()), *want) << stale;
+    }
+    Bytes damaged = store[encoder_->Id(text)];
+    damaged[90] ^= 1;
+    UninitBytes out(stale, 0xab);
+    EXPECT_TRUE(ReadChunk(decoder_.get(), encoder_->Id(text), damaged, source, 1 << 20, &out)
+                    .IsCorruption());
+    EXPECT_TRUE(out.empty());
+  }
+}
+
 TEST_F(RecordTest, ReadChunkFollowsBoundedDeltaChains) {
   std::map<ChunkId, Bytes> store;
   std::vector<ChunkId> versions;

@@ -1426,6 +1426,32 @@ Status Engine::Run(const std::string& wanted) {
   CAIRN_RETURN_IF_ERROR(links_[0]->BeginRestore(begin));
   begin.continuation = true;
 
+  // The other connections open (TLS) while the first loads the tree,
+  // instead of one after another once it has; they join the restore (its
+  // audit entry) only once there is something to restore.
+  std::vector<std::unique_ptr<VaultLink>> more_links;
+  std::vector<std::unique_ptr<repo::RecordDecoder>> more_decoders;
+  Status more_status;
+  std::thread opener([&] {
+    for (size_t k = 1; k < Workers(); ++k) {
+      auto link = VaultLink::Open(state_, {result_->vault}, link_options);
+      auto d = link.ok() ? repo::RecordDecoder::Create(state_.keys)
+                         : Result<std::unique_ptr<repo::RecordDecoder>>(link.status());
+      if (!d.ok()) {
+        more_status = d.status();
+        return;
+      }
+      more_links.push_back(std::move(*link));
+      more_decoders.push_back(std::move(*d));
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{opener};
+
   CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(state_.keys));
   CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree,
                          LoadTree(links_[0].get(), decoder.get(), snap.root_tree));
@@ -1441,13 +1467,13 @@ Status Engine::Run(const std::string& wanted) {
   CAIRN_RETURN_IF_ERROR(PrepareTarget(snap));
 
   decoders_.push_back(std::move(decoder));
+  opener.join();
+  CAIRN_RETURN_IF_ERROR(more_status);
   for (size_t k = 0; k < Workers(); ++k) {
     if (k > 0) {
-      CAIRN_ASSIGN_OR_RETURN(auto link, VaultLink::Open(state_, {result_->vault}, link_options));
-      CAIRN_RETURN_IF_ERROR(link->BeginRestore(begin));
-      links_.push_back(std::move(link));
-      CAIRN_ASSIGN_OR_RETURN(auto d, repo::RecordDecoder::Create(state_.keys));
-      decoders_.push_back(std::move(d));
+      CAIRN_RETURN_IF_ERROR(more_links[k - 1]->BeginRestore(begin));
+      links_.push_back(std::move(more_links[k - 1]));
+      decoders_.push_back(std::move(more_decoders[k - 1]));
     }
     hashers_.push_back(std::make_unique<crypto::ChunkIdHasher>(state_.keys.id_key));
   }

@@ -300,6 +300,9 @@ class Engine {
   void Fatal(const Status& s);
   // `s`, the first fatal error, reworded when a vault connection was lost.
   Status LostVault(const Status& s) const;
+  // Run, whose own failures after the workers start already say what is
+  // left (LostVault, TargetFull).
+  Status Restore(const std::string& wanted);
   // A restore to a new place is refused before anything is written when
   // its file system cannot hold the selected files' data.
   Status CheckSpace() const;
@@ -1399,6 +1402,26 @@ void Engine::FinishTree() {
 }
 
 Status Engine::Run(const std::string& wanted) {
+  Status s = Restore(wanted);
+  bool reported;
+  {
+    std::lock_guard lock(mu_);
+    reported = !fatal_.ok();
+  }
+  if (s.ok() || reported) return s;
+  // The vault went away before anything was fetched (the listing, the
+  // trees): name it, and say that nothing was restored.
+  for (const auto& l : links_) {
+    if (!l->failure().ok()) {
+      return client::LostConnection(s, "the vault", l->address(),
+                                    "nothing was restored: run the same command again once the "
+                                    "vault is back");
+    }
+  }
+  return s;
+}
+
+Status Engine::Restore(const std::string& wanted) {
   std::vector<std::string> addresses =
       options_.vaults.empty() ? state_.config.vault_addresses : options_.vaults;
   VaultLink::Options link_options;

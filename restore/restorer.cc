@@ -312,6 +312,7 @@ class Engine {
   // finish it once `ready` ("the vault is back").
   std::string WhatIsLeft(std::string_view ready) const;
   bool aborted() const { return aborted_.load(); }
+  bool fetching_ = false;  // the workers have started (set once, before them)
 
   const client::Identity& state_;
   const RestoreOptions& options_;
@@ -404,6 +405,7 @@ std::string Engine::WhatIsLeft(std::string_view ready) const {
   // device holds what was written, and a directory the files finished
   // whole (~Engine removes the unfinished ones).
   const std::string again = "run the same command again once " + std::string(ready);
+  if (!fetching_) return "nothing was restored: " + again;
   if (options_.verify_only) return "nothing was written: " + again;
   if (options_.in_place) return "what was written is kept: " + again + ", and it finishes the job";
   const std::string overwrite = "run the command again with --overwrite once " + std::string(ready);
@@ -1408,17 +1410,9 @@ Status Engine::Run(const std::string& wanted) {
     std::lock_guard lock(mu_);
     reported = !fatal_.ok();
   }
-  if (s.ok() || reported) return s;
-  // The vault went away before anything was fetched (the listing, the
-  // trees): name it, and say that nothing was restored.
-  for (const auto& l : links_) {
-    if (!l->failure().ok()) {
-      return client::LostConnection(s, "the vault", l->address(),
-                                    "nothing was restored: run the same command again once the "
-                                    "vault is back");
-    }
-  }
-  return s;
+  // A vault that went away before the workers started (the listing, the
+  // trees) is named as one lost later is; the text says nothing was restored.
+  return s.ok() || reported ? s : LostVault(s);
 }
 
 Status Engine::Restore(const std::string& wanted) {
@@ -1502,6 +1496,7 @@ Status Engine::Restore(const std::string& wanted) {
   }
   rings_.resize(Workers());  // each worker makes its own (one owner thread per ring)
   scratch_.resize(Workers());
+  fetching_ = true;
   std::vector<std::thread> workers;
   for (size_t k = 0; k < Workers(); ++k) workers.emplace_back([this, k] { WorkerMain(k); });
 

@@ -59,13 +59,7 @@ uint64_t VaultService::LastSeen(const AgentRecord& agent) const {
   return std::max(agent.last_seen_micros, it != seen_.end() ? it->second.seen_micros : 0);
 }
 
-Result<VaultService::DiskSpace> VaultService::Disk() const {
-  CAIRN_ASSIGN_OR_RETURN(io::FileSystemSpace space, io::SpaceOf(vault_->data_dir()));
-  DiskSpace d;
-  d.free_bytes = space.free_bytes;
-  d.size_bytes = space.size_bytes;
-  return d;
-}
+Result<io::FileSystemSpace> VaultService::Disk() const { return io::SpaceOf(vault_->data_dir()); }
 
 std::optional<double> VaultService::ReplicationLagSeconds() const {
   if (!IsReplica() || IsPromoted()) return std::nullopt;

@@ -46,6 +46,7 @@
 #include "lib/base/buffer_pool.h"
 #include "lib/base/status.h"
 #include "lib/crypto/pki.h"
+#include "lib/io/file_io.h"
 #include "lib/proto/messages.h"
 #include "lib/repo/record.h"
 #include "lib/repo/tree.h"
@@ -266,10 +267,7 @@ class VaultService {
   // the catalog to within a minute.
   void NoteAgentSeen(std::string_view serial);
   // The data directory's disk.
-  struct DiskSpace {
-    uint64_t free_bytes = 0, size_bytes = 0;
-  };
-  Result<DiskSpace> Disk() const;
+  Result<io::FileSystemSpace> Disk() const;
   // At a DR copy (not promoted): how far it is behind its source, in
   // seconds (the last good pass's lag plus the time since that pass).
   // None elsewhere, and before the first pass.

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -156,7 +157,9 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   });
 
   std::vector<std::thread> pool;
-  const int io_threads = std::max(1, options.threads);
+  const int io_threads =
+      options.threads > 0 ? options.threads
+                          : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
   NotifyReady(task == nullptr ? "serving" : "serving and replicating");
   Status result;
   if (task == nullptr) {

@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "Run the vault: TLS listener for agents");
   std::string listen = "127.0.0.1:7420", http, web_root;
-  int threads = 4;
+  int threads = 0;
   serve->add_option("--data", data_dir, "Vault data directory")->envname("CAIRN_DATA")->required();
   serve->add_option("--listen", listen, "host:port for agents")->capture_default_str();
   serve->add_option("--http", http, "host:port for the REST API and web console");
@@ -332,8 +332,7 @@ int main(int argc, char** argv) {
                    "Seconds after which a backup session nobody uses is forgotten")
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 86400));
-  serve->add_option("--threads", threads, "I/O threads")
-      ->capture_default_str()
+  serve->add_option("--threads", threads, "I/O threads (default: one per CPU core)")
       ->check(CLI::Range(1, 64));
   std::string config_path;
   serve->add_option("--config", config_path,

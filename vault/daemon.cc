@@ -158,8 +158,9 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
 
   std::vector<std::thread> pool;
   const int io_threads =
-      options.threads > 0 ? options.threads
-                          : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
+      options.threads > 0
+          ? options.threads
+          : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
   NotifyReady(task == nullptr ? "serving" : "serving and replicating");
   Status result;
   if (task == nullptr) {

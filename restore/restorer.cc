@@ -1449,8 +1449,9 @@ Status Engine::Restore(const std::string& wanted) {
   std::vector<std::unique_ptr<VaultLink>> more_links;
   std::vector<std::unique_ptr<repo::RecordDecoder>> more_decoders;
   Status more_status;
+  std::atomic<bool> give_up{false};  // the restore failed before it needed them
   std::thread opener([&] {
-    for (size_t k = 1; k < Workers(); ++k) {
+    for (size_t k = 1; k < Workers() && !give_up.load(); ++k) {
       auto link = VaultLink::Open(state_, {result_->vault}, link_options);
       auto d = link.ok() ? repo::RecordDecoder::Create(state_.keys)
                          : Result<std::unique_ptr<repo::RecordDecoder>>(link.status());
@@ -1462,12 +1463,16 @@ Status Engine::Restore(const std::string& wanted) {
       more_decoders.push_back(std::move(*d));
     }
   });
+  // On an early return, the failure is reported after at most the dial
+  // under way, not after every remaining one (each up to its timeout).
   struct Joiner {
     std::thread& t;
+    std::atomic<bool>& give_up;
     ~Joiner() {
+      give_up.store(true);
       if (t.joinable()) t.join();
     }
-  } joiner{opener};
+  } joiner{opener, give_up};
 
   CAIRN_ASSIGN_OR_RETURN(auto decoder, repo::RecordDecoder::Create(state_.keys));
   CAIRN_ASSIGN_OR_RETURN(SnapshotTree tree,

@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <span>
+#include <vector>
 
 #include "bench/bench_util.h"
 #include "lib/crypto/aead.h"
@@ -60,6 +62,51 @@ void BM_ChunkIdHmacSha256Cold(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
 BENCHMARK(BM_ChunkIdHmacSha256Cold)->Arg(256 << 10)->Arg(1 << 20);
+
+// ComputeMany over batches of `range(1)` cold chunks of about range(0)
+// bytes each (sizes spread from half to one and a half times that, as a
+// content-defined chunker's are): the two SHA-extension lanes against one
+// Compute() after another (range(2) = 0).
+void BM_ChunkIdMany(benchmark::State& state) {
+  static const ChunkIdHasher hasher(Key());
+  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t batch = static_cast<size_t>(state.range(1));
+  const bool many = state.range(2) != 0;
+  const Bytes data = bench::RandomBytes(256u << 20, 9);
+  std::vector<ByteView> chunks;
+  uint64_t x = 1;
+  for (size_t at = 0;;) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const size_t n = size / 2 + (x >> 33) % size;
+    if (at + n > data.size()) break;
+    chunks.push_back(ByteView(data).subspan(at, n));
+    at += n;
+  }
+  std::vector<ChunkId> ids(batch);
+  size_t i = 0;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    if (i + batch > chunks.size()) i = 0;
+    std::span<const ByteView> in(chunks.data() + i, batch);
+    if (many) {
+      hasher.ComputeMany(in, ids);
+    } else {
+      for (size_t j = 0; j < batch; ++j) ids[j] = hasher.Compute(in[j]);
+    }
+    benchmark::DoNotOptimize(ids.data());
+    for (ByteView c : in) bytes += static_cast<int64_t>(c.size());
+    i += batch;
+  }
+  state.SetBytesProcessed(bytes);
+}
+BENCHMARK(BM_ChunkIdMany)
+    ->ArgNames({"size", "batch", "lanes"})
+    ->Args({192 << 10, 16, 0})
+    ->Args({192 << 10, 16, 1})
+    ->Args({192 << 10, 2, 1})
+    ->Args({16 << 10, 64, 0})
+    ->Args({16 << 10, 64, 1})
+    ->Args({1 << 20, 4, 1});
 
 void BM_AeadSeal(benchmark::State& state) {
   static Sealer sealer = MustOk(Sealer::Create(Key()));

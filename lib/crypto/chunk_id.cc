@@ -4,10 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
 #include "lib/crypto/openssl_util.h"
+#include "lib/crypto/sha256_lanes.h"
 
 namespace cairn::crypto {
 
@@ -17,6 +19,10 @@ struct ChunkIdHasher::Impl {
   // Contexts ready for EVP_MAC_update (freshly duplicated or re-initialised).
   mutable internal::ContextPool<internal::MacCtxPtr> pool;
   Status init_status;
+  // For ComputeMany on the SHA extensions: SHA-256 after the key XOR ipad
+  // block and after the key XOR opad block (RFC 2104).
+  bool lanes = false;
+  internal::Sha256State inner, outer;
 };
 
 namespace {
@@ -42,10 +48,83 @@ Status InitKeyed(const SecretKey& id_key, internal::MacCtxPtr* out) {
   return Status::OK();
 }
 
+// The pad states of HMAC-SHA256 under `key` (kKeySize bytes, shorter than
+// a block, so used as it is, zero-padded).
+void InitPads(const SecretKey& key, internal::Sha256State* inner, internal::Sha256State* outer) {
+  uint8_t block[internal::kSha256Block];
+  for (uint8_t pad : {uint8_t{0x36}, uint8_t{0x5c}}) {
+    std::fill(std::begin(block), std::end(block), pad);
+    for (size_t i = 0; i < kKeySize; ++i) block[i] ^= key.data()[i];
+    internal::Sha256State* s = pad == 0x36 ? inner : outer;
+    *s = internal::Sha256Initial();
+    internal::Sha256Blocks(s, block, 1);
+  }
+  SecureZero(block, sizeof(block));
+}
+
+// ComputeMany's step: blocks hashed between two looks at the lanes, with the
+// next step's bytes prefetched (as TryCompute does, kHashStep at a time).
+constexpr size_t kLaneStep = kHashStep / internal::kSha256Block;
+
+// One message of ComputeMany in a lane: its whole blocks where they stand,
+// then the last one or two (the rest of the message, padding and length)
+// from `tail`.
+struct Lane {
+  bool busy = false;
+  size_t index = 0;  // of the message
+  const uint8_t* next = nullptr;
+  size_t left = 0;  // blocks at `next`
+  bool in_tail = false;
+  size_t tail_blocks = 0;
+  internal::Sha256State state;
+  uint8_t tail[2 * internal::kSha256Block];
+};
+
+void StartLane(Lane* l, size_t index, ByteView msg, const internal::Sha256State& inner) {
+  constexpr size_t kBlock = internal::kSha256Block;
+  const size_t whole = msg.size() / kBlock;
+  const size_t rest = msg.size() % kBlock;
+  l->busy = true;
+  l->index = index;
+  l->state = inner;
+  l->tail_blocks = rest + 9 <= kBlock ? 1 : 2;  // 0x80 and the 64-bit length
+  const size_t tail_size = l->tail_blocks * kBlock;
+  if (rest != 0) std::memcpy(l->tail, msg.data() + whole * kBlock, rest);
+  l->tail[rest] = 0x80;
+  std::memset(l->tail + rest + 1, 0, tail_size - rest - 1 - 8);
+  const uint64_t bits = (kBlock + static_cast<uint64_t>(msg.size())) * 8;  // the ipad block too
+  for (int i = 0; i < 8; ++i) l->tail[tail_size - 1 - i] = static_cast<uint8_t>(bits >> (8 * i));
+  l->in_tail = whole == 0;
+  l->next = whole == 0 ? l->tail : msg.data();
+  l->left = whole == 0 ? l->tail_blocks : whole;
+}
+
+void FinishLane(Lane* l, const internal::Sha256State& outer, ChunkId* out) {
+  uint8_t block[internal::kSha256Block] = {};
+  internal::Sha256StateBytes(l->state, block);
+  block[32] = 0x80;
+  block[62] = 0x03;  // (64 + 32) * 8 = 768 bits, big-endian
+  internal::Sha256State s = outer;
+  internal::Sha256Blocks(&s, block, 1);
+  internal::Sha256StateBytes(s, out->data());
+  SecureZero(l->tail, sizeof(l->tail));
+  l->busy = false;
+}
+
+void PrefetchLane(const Lane& l, size_t blocks) {
+  const size_t ahead = std::min(l.left - blocks, kLaneStep) * internal::kSha256Block;
+  const uint8_t* from = l.next + blocks * internal::kSha256Block;
+  for (size_t p = 0; p < ahead; p += 64) __builtin_prefetch(from + p, 0, 3);
+}
+
 }  // namespace
 
 ChunkIdHasher::ChunkIdHasher(const SecretKey& id_key) : impl_(std::make_shared<Impl>()) {
   impl_->init_status = InitKeyed(id_key, &impl_->keyed);
+  if (internal::Sha256LanesAvailable()) {
+    InitPads(id_key, &impl_->inner, &impl_->outer);
+    impl_->lanes = true;
+  }
 }
 
 Result<ChunkIdHasher> ChunkIdHasher::Create(const SecretKey& id_key) {
@@ -96,6 +175,58 @@ ChunkId ChunkIdHasher::Compute(ByteView plaintext) const {
     std::abort();
   }
   return *id;
+}
+
+void ChunkIdHasher::ComputeMany(std::span<const ByteView> in, std::span<ChunkId> out) const {
+  if (in.size() != out.size()) {
+    std::fprintf(stderr, "cairn: fatal: ComputeMany: %zu inputs, %zu outputs\n", in.size(),
+                 out.size());
+    std::abort();
+  }
+  if (in.size() < 2 || !impl_ || !impl_->lanes || !internal::Sha256LanesAvailable()) {
+    for (size_t i = 0; i < in.size(); ++i) out[i] = Compute(in[i]);
+    return;
+  }
+  Lane lanes[2];
+  size_t taken = 0;
+  auto take = [&](Lane* l) {
+    if (taken < in.size()) {
+      StartLane(l, taken, in[taken], impl_->inner);
+      ++taken;
+    }
+  };
+  // Moves a lane on by `blocks`: into its tail, or to the next message.
+  auto advance = [&](Lane* l, size_t blocks) {
+    l->next += blocks * internal::kSha256Block;
+    l->left -= blocks;
+    if (l->left != 0) return;
+    if (!l->in_tail) {
+      l->in_tail = true;
+      l->next = l->tail;
+      l->left = l->tail_blocks;
+      return;
+    }
+    FinishLane(l, impl_->outer, &out[l->index]);
+    take(l);
+  };
+  take(&lanes[0]);
+  take(&lanes[1]);
+  while (lanes[0].busy || lanes[1].busy) {
+    if (lanes[0].busy && lanes[1].busy) {
+      const size_t n = std::min({lanes[0].left, lanes[1].left, kLaneStep});
+      PrefetchLane(lanes[0], n);
+      PrefetchLane(lanes[1], n);
+      internal::Sha256Blocks2(&lanes[0].state, lanes[0].next, &lanes[1].state, lanes[1].next, n);
+      advance(&lanes[0], n);
+      advance(&lanes[1], n);
+    } else {
+      Lane* l = lanes[0].busy ? &lanes[0] : &lanes[1];
+      const size_t n = std::min(l->left, kLaneStep);
+      PrefetchLane(*l, n);
+      internal::Sha256Blocks(&l->state, l->next, n);
+      advance(l, n);
+    }
+  }
 }
 
 }  // namespace cairn::crypto

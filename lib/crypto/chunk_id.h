@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 
 #include "lib/base/bytes.h"
 #include "lib/base/status.h"
@@ -63,6 +64,13 @@ class ChunkIdHasher {
   ChunkId Compute(ByteView plaintext) const;
   // Same, reporting an OpenSSL failure as a Status instead of aborting.
   Result<ChunkId> TryCompute(ByteView plaintext) const;
+
+  // out[i] = Compute(in[i]) for each i; `out` has in.size() elements. Where
+  // the CPU has the SHA extensions, two messages are hashed side by side,
+  // each lane taking the next message as soon as it is done: about 1.9
+  // times Compute()'s rate over many messages (sha256_lanes.h). Elsewhere,
+  // one Compute() after another.
+  void ComputeMany(std::span<const ByteView> in, std::span<ChunkId> out) const;
 
  private:
   struct Impl;

@@ -55,6 +55,8 @@ constexpr off_t kReadAheadMaxFile = 8 << 20;
 // many kReadSize reads in flight at once (Engine::ReadFile).
 constexpr size_t kDirectBatch = 8;
 constexpr size_t kCacheBatch = 1000;
+// Chunks a worker hashes at once (Engine::WorkerMain).
+constexpr size_t kHashAtOnce = 4;
 // A flush commits its records' index entries in one vault transaction,
 // which holds one dirty page per entry (each lands in a random leaf) until
 // it commits: flushing every so many records, as well as every
@@ -290,6 +292,7 @@ class Engine {
   // group of this run holds refers to those; one file left is a chunk of
   // its own; more become slices of the group's record.
   void PackGroup(repo::RecordEncoder* encoder, Task& t);
+  void HashChunks(repo::RecordEncoder* encoder, std::vector<Task>& tasks);
 
   // --- network thread
   Status NetLoop();
@@ -1067,9 +1070,16 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
   std::vector<GroupMember*> kept;
   std::vector<std::pair<GroupMember*, const GroupMember*>> copies;
   std::unordered_map<ChunkId, const GroupMember*, crypto::ChunkIdHash> in_group;
-  for (GroupMember& m : t.members) {
-    const ChunkId id = encoder->Id(ByteView(t.data.data() + m.offset, m.length));
-    chunks_hashed_++;
+  std::vector<ByteView> member_bytes;
+  for (const GroupMember& m : t.members) {
+    member_bytes.push_back(ByteView(t.data.data() + m.offset, m.length));
+  }
+  std::vector<ChunkId> member_ids(member_bytes.size());
+  encoder->Ids(member_bytes, member_ids);
+  chunks_hashed_ += member_ids.size();
+  for (size_t i = 0; i < t.members.size(); ++i) {
+    GroupMember& m = t.members[i];
+    const ChunkId& id = member_ids[i];
     if (auto it = in_group.find(id); it != in_group.end()) {
       copies.emplace_back(&m, it->second);
       continue;
@@ -1126,39 +1136,60 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
   done();
 }
 
+void Engine::HashChunks(repo::RecordEncoder* encoder, std::vector<Task>& tasks) {
+  if (failed()) {
+    for (Task& t : tasks) {
+      budget_.Release(t.data.size());
+      outstanding_.fetch_sub(1);
+      t.file->failed = true;  // the file is abandoned with the backup
+      FileDone(t.file);
+    }
+    return;
+  }
+  std::vector<ByteView> data;
+  for (const Task& t : tasks) data.push_back(t.data);
+  std::vector<ChunkId> ids(tasks.size());
+  encoder->Ids(data, ids);
+  chunks_hashed_ += tasks.size();
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    Task& t = tasks[i];
+    t.ref->id = ids[i];
+    FileState* file = t.file;
+    DedupAndAsk(ids[i], std::move(t.data), repo::RecordType::kData);
+    FileDone(file);
+  }
+}
+
 void Engine::WorkerMain(repo::RecordEncoder* encoder) {
+  std::vector<Task> batch;
   while (true) {
-    Task t;
+    batch.clear();
     {
       std::unique_lock lock(work_mu_);
       work_cv_.wait(lock,
                     [&] { return work_closed_ || !seal_tasks_.empty() || !hash_tasks_.empty(); });
       if (!seal_tasks_.empty()) {
-        t = std::move(seal_tasks_.front());
+        batch.push_back(std::move(seal_tasks_.front()));
         seal_tasks_.pop_front();
       } else if (!hash_tasks_.empty()) {
-        t = std::move(hash_tasks_.front());
-        hash_tasks_.pop_front();
+        // Chunks to hash are taken a few at a time (ChunkIdHasher hashes
+        // them two side by side), but no more than half of those waiting,
+        // so that the other worker has its share.
+        const size_t most = std::clamp<size_t>((hash_tasks_.size() + 1) / 2, 1, kHashAtOnce);
+        do {
+          batch.push_back(std::move(hash_tasks_.front()));
+          hash_tasks_.pop_front();
+        } while (batch.size() < most && batch[0].kind == Task::Kind::kHash &&
+                 !hash_tasks_.empty() && hash_tasks_.front().kind == Task::Kind::kHash);
       } else {
         return;  // closed and drained
       }
     }
+    Task& t = batch[0];
     if (t.kind == Task::Kind::kGroup) {
       PackGroup(encoder, t);
     } else if (t.kind == Task::Kind::kHash) {
-      if (failed()) {
-        budget_.Release(t.data.size());
-        outstanding_.fetch_sub(1);
-        t.file->failed = true;  // the file is abandoned with the backup
-        FileDone(t.file);
-        continue;
-      }
-      ChunkId id = encoder->Id(t.data);
-      chunks_hashed_++;
-      t.ref->id = id;
-      FileState* file = t.file;
-      DedupAndAsk(id, std::move(t.data), repo::RecordType::kData);
-      FileDone(file);
+      HashChunks(encoder, batch);
     } else {
       const uint64_t plain = t.data.size();
       if (failed()) {

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -278,9 +279,17 @@ class Engine {
   // --- workers
   void WorkerMain(size_t k);
   void ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket);
-  // Decodes `record` (the chunk item.id's, from a reply) and places its
-  // content where the item's files want it.
+  // Decodes `records` (items[i].id's for each i, from a reply) and places
+  // their contents where the items' files want them.
+  void HandleChunks(size_t k, std::span<const FetchItem> items, std::span<const ByteView> records,
+                    PendingWrites* out);
+  // The same for one record, decoded on its own (a delta record's bases are
+  // fetched).
   void HandleChunk(size_t k, const FetchItem& item, ByteView record, PendingWrites* out);
+  // Places a decoded chunk (`s` its decoding's outcome).
+  void PlaceChunk(size_t k, const FetchItem& item, UninitBytes content, Status s,
+                  PendingWrites* out);
+  UninitBytes SpareBuffer(size_t k);
   void SubmitWrites(size_t k, PendingWrites* out);
   void Reconcile(size_t k, Work& work);
   void FailChunk(const FetchItem& item, const Status& s);
@@ -1033,12 +1042,10 @@ void Engine::FailChunk(const FetchItem& item, const Status& s) {
   }
 }
 
-void Engine::HandleChunk(size_t k, const FetchItem& item, ByteView record, PendingWrites* out) {
-  VaultLink* link = links_[k].get();
-  repo::RecordSource bases = [link](const ChunkId& id) { return link->FetchRecord(id); };
-  // A buffer a finished batch gave back: decoding into memory already
-  // touched spares a page fault per 4 KiB of every chunk. The largest: the
-  // decoder sizes the buffer where it stands (and does not zero-fill it).
+// A buffer a finished batch gave back: decoding into memory already touched
+// spares a page fault per 4 KiB of every chunk. The largest: the decoder
+// sizes the buffer where it stands (and does not zero-fill it).
+UninitBytes Engine::SpareBuffer(size_t k) {
   std::vector<UninitBytes>& spares = scratch_[k].contents;
   UninitBytes content;
   if (!spares.empty()) {
@@ -1049,8 +1056,61 @@ void Engine::HandleChunk(size_t k, const FetchItem& item, ByteView record, Pendi
     *largest = std::move(spares.back());
     spares.pop_back();
   }
+  return content;
+}
+
+void Engine::HandleChunks(size_t k, std::span<const FetchItem> items,
+                          std::span<const ByteView> records, PendingWrites* out) {
+  // Runs of whole records (not deltas) are decoded together, so that their
+  // IDs are checked two at a time (RecordDecoder::DecodeMany), a run ending
+  // after kBatchBytes of content: the contents wait for their writes
+  // anyway, and SubmitWrites keeps that much for the next batch.
+  std::vector<ByteView> run;
+  std::vector<ChunkId> ids;
+  std::vector<UninitBytes> contents;
+  std::vector<Status> results;
+  for (size_t i = 0; i < items.size();) {
+    auto header = repo::ParseRecordHeader(records[i]);
+    if (!header.ok() || header->type == repo::RecordType::kDelta) {
+      HandleChunk(k, items[i], records[i], out);
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    uint64_t bytes = 0;
+    run.clear();
+    ids.clear();
+    while (end < items.size() && bytes < kBatchBytes) {
+      auto h = repo::ParseRecordHeader(records[end]);
+      if (!h.ok() || h->type == repo::RecordType::kDelta) break;
+      run.push_back(records[end]);
+      ids.push_back(items[end].id);
+      bytes += h->plain_size;
+      ++end;
+    }
+    contents.resize(run.size());
+    for (UninitBytes& c : contents) c = SpareBuffer(k);
+    results.assign(run.size(), Status::OK());
+    decoders_[k]->DecodeMany(run, ids, contents, results);
+    for (size_t j = 0; j < run.size(); ++j) {
+      PlaceChunk(k, items[i + j], std::move(contents[j]), std::move(results[j]), out);
+    }
+    i = end;
+  }
+}
+
+void Engine::HandleChunk(size_t k, const FetchItem& item, ByteView record, PendingWrites* out) {
+  VaultLink* link = links_[k].get();
+  repo::RecordSource bases = [link](const ChunkId& id) { return link->FetchRecord(id); };
+  UninitBytes content = SpareBuffer(k);
   const size_t max_output = item.length != 0 ? item.length : repo::kMaxRecordPlainSize;
   Status s = repo::ReadChunk(decoders_[k].get(), item.id, record, bases, max_output, &content);
+  PlaceChunk(k, item, std::move(content), std::move(s), out);
+}
+
+void Engine::PlaceChunk(size_t k, const FetchItem& item, UninitBytes content, Status s,
+                        PendingWrites* out) {
+  VaultLink* link = links_[k].get();
   if (s.ok() && item.length != 0 && content.size() != item.length) {
     s = Status::Corruption("chunk holds " + std::to_string(content.size()) +
                            " bytes where the tree says " + std::to_string(item.length));
@@ -1136,9 +1196,8 @@ void Engine::ProcessFetch(size_t k, Work& work, Result<VaultLink::Ticket> ticket
     auto records = link->AwaitRecords(*ticket);
     if (records.ok()) {
       done = std::min(records->records.size(), work.items.size());
-      for (size_t i = 0; i < done; ++i) {
-        HandleChunk(k, work.items[i], records->records[i], &writes);
-      }
+      HandleChunks(k, std::span<const FetchItem>(work.items).first(done),
+                   std::span<const ByteView>(records->records).first(done), &writes);
     } else if (link->failure().ok()) {
       FailChunk(work.items[0], records.status());  // the vault refused the first ID
       done = 1;

@@ -170,6 +170,10 @@ Result<std::unique_ptr<RecordEncoder>> RecordEncoder::Create(const crypto::Depar
 
 ChunkId RecordEncoder::Id(ByteView plaintext) const { return hasher_.Compute(plaintext); }
 
+void RecordEncoder::Ids(std::span<const ByteView> plaintexts, std::span<ChunkId> out) const {
+  hasher_.ComputeMany(plaintexts, out);
+}
+
 Status RecordEncoder::Encode(RecordType type, const ChunkId& id, ByteView plaintext, Bytes* out) {
   return EncodeTo(type, id, plaintext, out);
 }
@@ -291,6 +295,38 @@ Status RecordDecoder::DecodeTo(ByteView record, Buffer* plaintext, RecordHeader*
   }
   if (header_out) *header_out = h;
   return Status::OK();
+}
+
+void RecordDecoder::DecodeMany(std::span<const ByteView> records, std::span<const ChunkId> want,
+                               std::span<UninitBytes> contents, std::span<Status> results) {
+  std::vector<ByteView> opened;
+  std::vector<size_t> which;
+  std::vector<ChunkId> claimed;
+  for (size_t i = 0; i < records.size(); ++i) {
+    RecordHeader h;
+    results[i] = DecodePayload(records[i], &contents[i], &h);
+    if (results[i].ok() && h.id != want[i]) {
+      results[i] =
+          Status::Corruption("chunk " + ToHex(want[i]) + ": the record holds chunk " + ToHex(h.id));
+    }
+    if (!results[i].ok()) {
+      contents[i].clear();
+      continue;
+    }
+    opened.push_back(contents[i]);
+    which.push_back(i);
+    claimed.push_back(h.id);
+  }
+  std::vector<ChunkId> ids(opened.size());
+  hasher_.ComputeMany(opened, ids);
+  for (size_t j = 0; j < which.size(); ++j) {
+    if (ids[j] == claimed[j]) continue;
+    const size_t i = which[j];
+    SecureZero(contents[i].data(), contents[i].size());
+    contents[i].clear();
+    results[i] =
+        Status::Corruption("record " + ToHex(claimed[j]) + ": chunk ID does not match its content");
+  }
 }
 
 Status RecordDecoder::DecodeChunk(

@@ -90,6 +90,52 @@ TEST_F(RecordTest, SwappedIdIsRefused) {
   EXPECT_TRUE(decoder_->Decode(rec, &out).IsCorruption());
 }
 
+// DecodeMany against one Decode each: the good records decode whole, and
+// each bad one (a flipped bit, an ID that is not its content's, another
+// chunk than the one asked for, a delta) fails on its own with an empty
+// buffer, whatever its neighbours.
+TEST_F(RecordTest, DecodeManyDecodesEachRecordAsDecodeDoes) {
+  std::vector<Bytes> plains;
+  for (int i = 0; i < 9; ++i) {
+    plains.push_back(i % 3 == 0 ? TextBytes(1000 + 50000 * i) : RandomBytes(7 + 30011 * i, 40 + i));
+  }
+  plains.push_back(Bytes{});
+  std::vector<Bytes> recs;
+  std::vector<ChunkId> want;
+  for (const Bytes& p : plains) {
+    recs.push_back(Encode(p));
+    want.push_back(encoder_->Id(p));
+  }
+  recs[2][recs[2].size() / 2] ^= 0x10;  // damaged
+  // Sealed under an ID that is not its content's (what a buggy or
+  // malicious encoder could write): tag and checksums are fine.
+  ASSERT_TRUE(
+      encoder_->Encode(RecordType::kData, encoder_->Id(plains[0]), plains[4], &recs[4]).ok());
+  want[4] = encoder_->Id(plains[0]);
+  want[6] = want[7];  // asked for another chunk than the record holds
+  const Bytes delta_plain = EncodeDeltaPlaintext(want[0], Bytes(10, 1));
+  ASSERT_TRUE(encoder_->Encode(RecordType::kDelta, want[8], delta_plain, &recs[8]).ok());
+
+  std::vector<ByteView> views(recs.begin(), recs.end());
+  std::vector<UninitBytes> contents(recs.size());
+  for (UninitBytes& c : contents) c.resize(100);  // reused buffers hold old bytes
+  std::vector<Status> results(recs.size());
+  decoder_->DecodeMany(views, want, contents, results);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    if (i == 2 || i == 4 || i == 6 || i == 8) {
+      EXPECT_TRUE(results[i].IsCorruption()) << i << ": " << results[i].ToString();
+      EXPECT_TRUE(contents[i].empty()) << i;
+      continue;
+    }
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+    EXPECT_EQ(Bytes(contents[i].begin(), contents[i].end()), plains[i]) << i;
+  }
+  EXPECT_NE(results[4].message().find("does not match its content"), std::string::npos)
+      << results[4].ToString();
+  EXPECT_NE(results[6].message().find("the record holds chunk"), std::string::npos)
+      << results[6].ToString();
+}
+
 // Recomputes both keyless checksums, as anyone with write access to a pack
 // could after tampering.
 void ForgeChecksums(Bytes& r) {

@@ -1070,12 +1070,17 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
   std::vector<GroupMember*> kept;
   std::vector<std::pair<GroupMember*, const GroupMember*>> copies;
   std::unordered_map<ChunkId, const GroupMember*, crypto::ChunkIdHash> in_group;
-  std::vector<ByteView> member_bytes;
+  // The whole group's ID is computed with its members' (the two lanes of
+  // ComputeMany take the group beside the files), for the usual case where
+  // every member is kept and the group's bytes stay as they are.
+  std::vector<ByteView> to_hash;
   for (const GroupMember& m : t.members) {
-    member_bytes.push_back(ByteView(t.data.data() + m.offset, m.length));
+    to_hash.push_back(ByteView(t.data.data() + m.offset, m.length));
   }
-  std::vector<ChunkId> member_ids(member_bytes.size());
-  encoder->Ids(member_bytes, member_ids);
+  const size_t whole_size = t.data.size();
+  if (t.members.size() > 1) to_hash.push_back(t.data);
+  std::vector<ChunkId> member_ids(to_hash.size());
+  encoder->Ids(to_hash, member_ids);
   chunks_hashed_ += member_ids.size();
   for (size_t i = 0; i < t.members.size(); ++i) {
     GroupMember& m = t.members[i];
@@ -1116,8 +1121,12 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
     id = r.slice_id;
     r = {repo::RefKind::kData, id, r.length};
   } else {
-    id = encoder->Id(t.data);
-    chunks_hashed_++;
+    if (kept.size() == t.members.size() && size == whole_size) {
+      id = member_ids.back();
+    } else {
+      id = encoder->Id(t.data);
+      chunks_hashed_++;
+    }
     for (GroupMember* m : kept) {
       m->ref->id = id;
       m->ref->offset = m->offset;

@@ -362,6 +362,45 @@ TEST_F(BackupTest, LargeFilesOutOfThePageCacheAreReadDirect) {
   EXPECT_EQ(again->bytes_read_direct, 0u);
 }
 
+// Chunks view the read buffers they were cut from (SlabPool): more data in
+// flight than the pools hold (24 single reads, 4 batches of direct reads)
+// waits for buffers to come back, and every chunk still holds its own bytes.
+TEST_F(BackupTest, ChunksKeepTheirReadBuffersUntilSealed) {
+  options_.memory_budget = 512u << 20;  // so that the pools, not the budget, run out
+  std::vector<Bytes> files;
+  for (int i = 0; i < 3; ++i) {
+    files.push_back(RandomBytes((40u << 20) + 777 * i, 30 + i));
+    WriteFile(data_ + "/f" + std::to_string(i), files.back());
+  }
+  // One of them out of the page cache: read with O_DIRECT where it can be.
+  int fd = ::open((data_ + "/f1").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fsync(fd), 0);
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  auto r = Backup();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->warnings.empty());
+  Reader reader(keys_, &vault_);
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = data_ + "/f" + std::to_string(i);
+    EXPECT_TRUE(reader.Content(*reader.Find(r->root_tree, path)) == files[i]) << path;
+  }
+}
+
+// A backup that fails while the reader waits for a read buffer (every one
+// held by chunks the failed upload will never send) ends with the failure.
+TEST_F(BackupTest, AFailureWhileTheReadBuffersAreHeldEndsTheBackup) {
+  options_.memory_budget = 512u << 20;
+  WriteFile(data_ + "/big", RandomBytes(96u << 20, 41));
+  vault_.fail_puts = true;
+  auto r = Backup();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("connection lost"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(vault_.commits, 0);
+}
+
 TEST_F(BackupTest, ExcludedEntriesAreLeftOut) {
   WriteFile(data_ + "/keep", AsBytes("k"));
   WriteFile(data_ + "/drop.tmp", AsBytes("d"));

@@ -1200,7 +1200,7 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
   if (t.members.size() > 1) to_hash.push_back(t.data);
   std::vector<ChunkId> member_ids(to_hash.size());
   encoder->Ids(to_hash, member_ids);
-  chunks_hashed_ += member_ids.size();
+  chunks_hashed_ += t.members.size();
   for (size_t i = 0; i < t.members.size(); ++i) {
     GroupMember& m = t.members[i];
     const ChunkId& id = member_ids[i];
@@ -1240,12 +1240,9 @@ void Engine::PackGroup(repo::RecordEncoder* encoder, Task& t) {
     id = r.slice_id;
     r = {repo::RefKind::kData, id, r.length};
   } else {
-    if (kept.size() == t.members.size() && size == whole_size) {
-      id = member_ids.back();
-    } else {
-      id = encoder->Id(t.data);
-      chunks_hashed_++;
-    }
+    id = kept.size() == t.members.size() && size == whole_size ? member_ids.back()
+                                                               : encoder->Id(t.data);
+    chunks_hashed_++;
     for (GroupMember* m : kept) {
       m->ref->id = id;
       m->ref->offset = m->offset;

@@ -1091,9 +1091,19 @@ void Engine::HandleChunks(size_t k, std::span<const FetchItem> items,
     contents.resize(run.size());
     for (UninitBytes& c : contents) c = SpareBuffer(k);
     results.assign(run.size(), Status::OK());
-    decoders_[k]->DecodeMany(run, ids, contents, results);
+    Status decoded = decoders_[k]->DecodeMany(run, ids, contents, results);
     for (size_t j = 0; j < run.size(); ++j) {
-      PlaceChunk(k, items[i + j], std::move(contents[j]), std::move(results[j]), out);
+      const FetchItem& item = items[i + j];
+      Status s = decoded.ok() ? std::move(results[j]) : decoded;
+      // As ReadChunk words it.
+      if (s.ok() && item.length != 0 && contents[j].size() > item.length) {
+        s = Status::Corruption("chunk " + ToHex(item.id) + ": content of " +
+                               std::to_string(contents[j].size()) + " bytes exceeds " +
+                               std::to_string(item.length));
+        SecureZero(contents[j].data(), contents[j].size());
+        contents[j].clear();
+      }
+      PlaceChunk(k, item, std::move(contents[j]), std::move(s), out);
     }
     i = end;
   }

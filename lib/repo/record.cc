@@ -297,18 +297,18 @@ Status RecordDecoder::DecodeTo(ByteView record, Buffer* plaintext, RecordHeader*
   return Status::OK();
 }
 
-void RecordDecoder::DecodeMany(std::span<const ByteView> records, std::span<const ChunkId> want,
-                               std::span<UninitBytes> contents, std::span<Status> results) {
+Status RecordDecoder::DecodeMany(std::span<const ByteView> records, std::span<const ChunkId> want,
+                                 std::span<UninitBytes> contents, std::span<Status> results) {
+  if (want.size() != records.size() || contents.size() != records.size() ||
+      results.size() != records.size()) {
+    return Status::InvalidArgument("DecodeMany: lists of different lengths");
+  }
   std::vector<ByteView> opened;
   std::vector<size_t> which;
   std::vector<ChunkId> claimed;
   for (size_t i = 0; i < records.size(); ++i) {
     RecordHeader h;
     results[i] = DecodePayload(records[i], &contents[i], &h);
-    if (results[i].ok() && h.id != want[i]) {
-      results[i] =
-          Status::Corruption("chunk " + ToHex(want[i]) + ": the record holds chunk " + ToHex(h.id));
-    }
     if (!results[i].ok()) {
       contents[i].clear();
       continue;
@@ -319,14 +319,23 @@ void RecordDecoder::DecodeMany(std::span<const ByteView> records, std::span<cons
   }
   std::vector<ChunkId> ids(opened.size());
   hasher_.ComputeMany(opened, ids);
+  // The same checks, in the same order and with the same words, as Decode
+  // and then ReadChunk.
   for (size_t j = 0; j < which.size(); ++j) {
-    if (ids[j] == claimed[j]) continue;
     const size_t i = which[j];
+    if (ids[j] != claimed[j]) {
+      results[i] = Status::Corruption("record " + ToHex(claimed[j]) +
+                                      ": chunk ID does not match its content");
+    } else if (claimed[j] != want[i]) {
+      results[i] = Status::Corruption("chunk " + ToHex(want[i]) + ": the record holds chunk " +
+                                      ToHex(claimed[j]));
+    } else {
+      continue;
+    }
     SecureZero(contents[i].data(), contents[i].size());
     contents[i].clear();
-    results[i] =
-        Status::Corruption("record " + ToHex(claimed[j]) + ": chunk ID does not match its content");
   }
+  return Status::OK();
 }
 
 Status RecordDecoder::DecodeChunk(

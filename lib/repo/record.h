@@ -183,8 +183,9 @@ class RecordDecoder {
   // (Corruption if it holds another). The chunk IDs are checked together
   // (ChunkIdHasher::ComputeMany), which is faster than one Decode after
   // another. A delta record fails as it does in Decode (see DecodeChunk).
-  void DecodeMany(std::span<const ByteView> records, std::span<const ChunkId> want,
-                  std::span<UninitBytes> contents, std::span<Status> results);
+  // InvalidArgument, and nothing decoded, when the lists' lengths differ.
+  Status DecodeMany(std::span<const ByteView> records, std::span<const ChunkId> want,
+                    std::span<UninitBytes> contents, std::span<Status> results);
 
   // Opens a kDelta record without rebuilding its content: its base's ID and
   // its librsync delta. Checksum and tag are verified; the result cannot be

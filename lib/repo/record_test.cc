@@ -111,7 +111,7 @@ TEST_F(RecordTest, DecodeManyDecodesEachRecordAsDecodeDoes) {
   // malicious encoder could write): tag and checksums are fine.
   ASSERT_TRUE(
       encoder_->Encode(RecordType::kData, encoder_->Id(plains[0]), plains[4], &recs[4]).ok());
-  want[4] = encoder_->Id(plains[0]);
+  want[4] = want[5];  // also asked for as another chunk: the content check comes first
   want[6] = want[7];  // asked for another chunk than the record holds
   const Bytes delta_plain = EncodeDeltaPlaintext(want[0], Bytes(10, 1));
   ASSERT_TRUE(encoder_->Encode(RecordType::kDelta, want[8], delta_plain, &recs[8]).ok());
@@ -120,7 +120,7 @@ TEST_F(RecordTest, DecodeManyDecodesEachRecordAsDecodeDoes) {
   std::vector<UninitBytes> contents(recs.size());
   for (UninitBytes& c : contents) c.resize(100);  // reused buffers hold old bytes
   std::vector<Status> results(recs.size());
-  decoder_->DecodeMany(views, want, contents, results);
+  ASSERT_TRUE(decoder_->DecodeMany(views, want, contents, results).ok());
   for (size_t i = 0; i < recs.size(); ++i) {
     if (i == 2 || i == 4 || i == 6 || i == 8) {
       EXPECT_TRUE(results[i].IsCorruption()) << i << ": " << results[i].ToString();
@@ -134,6 +134,8 @@ TEST_F(RecordTest, DecodeManyDecodesEachRecordAsDecodeDoes) {
       << results[4].ToString();
   EXPECT_NE(results[6].message().find("the record holds chunk"), std::string::npos)
       << results[6].ToString();
+  std::vector<Status> short_results(1);
+  EXPECT_TRUE(decoder_->DecodeMany(views, want, contents, short_results).IsInvalidArgument());
 }
 
 // Recomputes both keyless checksums, as anyone with write access to a pack

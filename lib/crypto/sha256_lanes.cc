@@ -1,5 +1,6 @@
 #include "lib/crypto/sha256_lanes.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <atomic>
@@ -84,10 +85,15 @@ CAIRN_SHA_TARGET void Compress(Lanes* state, const uint8_t* const* data, size_t 
   for (int l = 0; l < N; ++l) state[l] = s[l];
 }
 
+// CPUID directly: not every compiler's __builtin_cpu_supports knows "sha".
 bool CpuHasShaExtensions() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-         __builtin_cpu_supports("ssse3");
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const bool ssse3 = (ecx & bit_SSSE3) != 0;
+  const bool sse41 = (ecx & bit_SSE4_1) != 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const bool sha = (ebx & bit_SHA) != 0;
+  return ssse3 && sse41 && sha;
 }
 
 const bool kCpuHasSha = CpuHasShaExtensions();

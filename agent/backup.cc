@@ -54,10 +54,15 @@ constexpr off_t kReadAheadMaxFile = 8 << 20;
 // A larger file that is not in the page cache is read with O_DIRECT, this
 // many kReadSize reads in flight at once (Engine::ReadFile).
 constexpr size_t kDirectBatch = 8;
-// Read buffers their chunks may keep (SlabPool): 24 MiB of single reads and
-// 32 MiB of O_DIRECT batches at most.
-constexpr size_t kReadSlabs = 24;
-constexpr size_t kDirectSlabs = 4;
+// Read buffers their chunks may keep (SlabPool), from the memory budget:
+// a quarter of it in single reads and a third in O_DIRECT batches (24 and 4
+// at the default 96 MiB), and never fewer than 2 and 1.
+size_t ReadSlabs(uint64_t budget) {
+  return static_cast<size_t>(std::clamp<uint64_t>(budget / 4 / kReadSize, 2, 24));
+}
+size_t DirectSlabs(uint64_t budget) {
+  return static_cast<size_t>(std::clamp<uint64_t>(budget / 3 / (kDirectBatch * kReadSize), 1, 4));
+}
 constexpr size_t kCacheBatch = 1000;
 // Chunks a worker hashes at once (Engine::WorkerMain).
 constexpr size_t kHashAtOnce = 4;
@@ -308,7 +313,9 @@ class Engine {
         options_(options),
         chunker_(std::move(chunker)),
         hasher_(keys.id_key),
-        budget_(options.memory_budget) {}
+        budget_(options.memory_budget),
+        read_slabs_(kReadSize, ReadSlabs(options.memory_budget)),
+        direct_slabs_(kDirectBatch * kReadSize, DirectSlabs(options.memory_budget)) {}
 
   ~Engine() {
     for (FileState* f : live_files_) delete f;
@@ -412,8 +419,8 @@ class Engine {
   Bytes read_buffer_;                           // a small file's reads
   // The reads of larger files, which their chunks view (Plain): one read,
   // and kDirectBatch O_DIRECT reads.
-  SlabPool read_slabs_{kReadSize, kReadSlabs};
-  SlabPool direct_slabs_{kDirectBatch * kReadSize, kDirectSlabs};
+  SlabPool read_slabs_;
+  SlabPool direct_slabs_;
   Bytes group_;  // the small files of the directory being scanned, end to end
   std::vector<GroupMember> group_members_;
 

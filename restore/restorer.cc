@@ -1070,12 +1070,6 @@ void Engine::HandleChunks(size_t k, std::span<const FetchItem> items,
   std::vector<UninitBytes> contents;
   std::vector<Status> results;
   for (size_t i = 0; i < items.size();) {
-    auto header = repo::ParseRecordHeader(records[i]);
-    if (!header.ok() || header->type == repo::RecordType::kDelta) {
-      HandleChunk(k, items[i], records[i], out);
-      ++i;
-      continue;
-    }
     size_t end = i;
     uint64_t bytes = 0;
     run.clear();
@@ -1088,6 +1082,11 @@ void Engine::HandleChunks(size_t k, std::span<const FetchItem> items,
       bytes += h->plain_size;
       ++end;
     }
+    if (end == i) {  // a delta (or a record ReadChunk will refuse): on its own
+      HandleChunk(k, items[i], records[i], out);
+      ++i;
+      continue;
+    }
     contents.resize(run.size());
     for (UninitBytes& c : contents) c = SpareBuffer(k);
     results.assign(run.size(), Status::OK());
@@ -1095,11 +1094,9 @@ void Engine::HandleChunks(size_t k, std::span<const FetchItem> items,
     for (size_t j = 0; j < run.size(); ++j) {
       const FetchItem& item = items[i + j];
       Status s = decoded.ok() ? std::move(results[j]) : decoded;
-      // As ReadChunk words it.
-      if (s.ok() && item.length != 0 && contents[j].size() > item.length) {
-        s = Status::Corruption("chunk " + ToHex(item.id) + ": content of " +
-                               std::to_string(contents[j].size()) + " bytes exceeds " +
-                               std::to_string(item.length));
+      if (s.ok() && item.length != 0)
+        s = repo::CheckChunkSize(item.id, contents[j].size(), item.length);
+      if (!s.ok()) {
         SecureZero(contents[j].data(), contents[j].size());
         contents[j].clear();
       }

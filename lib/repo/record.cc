@@ -430,10 +430,8 @@ Status ReadChunkFrom(RecordDecoder* decoder, const ChunkId& id, const ByteView* 
     if (s.ok() && header.id != want) {
       s = Status::Corruption("chunk " + ToHex(want) + ": the record holds chunk " +
                              ToHex(header.id));
-    } else if (s.ok() && out->size() > max_output) {
-      s = Status::Corruption("chunk " + ToHex(want) + ": content of " +
-                             std::to_string(out->size()) + " bytes exceeds " +
-                             std::to_string(max_output));
+    } else if (s.ok()) {
+      s = CheckChunkSize(want, out->size(), max_output);
     }
     if (!s.ok()) {
       SecureZero(out->data(), out->size());
@@ -447,6 +445,12 @@ Status ReadChunkFrom(RecordDecoder* decoder, const ChunkId& id, const ByteView* 
 }
 
 }  // namespace
+
+Status CheckChunkSize(const ChunkId& id, size_t size, size_t max_output) {
+  if (size <= max_output) return Status::OK();
+  return Status::Corruption("chunk " + ToHex(id) + ": content of " + std::to_string(size) +
+                            " bytes exceeds " + std::to_string(max_output));
+}
 
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, const RecordSource& source,
                  size_t max_output, Bytes* content) {

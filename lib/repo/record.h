@@ -241,6 +241,10 @@ Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, ByteView record,
 Status ReadChunk(RecordDecoder* decoder, const ChunkId& id, ByteView record,
                  const RecordSource& source, size_t max_output, UninitBytes* content);
 
+// ReadChunk's size rule: Corruption naming chunk `id` when its content of
+// `size` bytes exceeds `max_output`, else OK.
+Status CheckChunkSize(const ChunkId& id, size_t size, size_t max_output);
+
 // The stored deltas that lead from content `from` to chunk `to`: when `to`
 // is stored as a delta whose chain of bases (at most kMaxDeltaChain deep)
 // reaches `from`, the deltas of that chain, oldest first, so that applying

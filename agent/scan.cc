@@ -4,9 +4,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
-#include <linux/openat2.h>
 #include <pwd.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -267,19 +265,6 @@ std::string JoinRel(std::string_view rel, std::string_view name) {
   return out;
 }
 
-namespace {
-
-// Opens a directory by path without following a symbolic link anywhere on
-// the way (the scanner follows none either); -1 when that cannot be done.
-int OpenDirectoryNoSymlinks(const std::string& path) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_SYMLINKS;
-  return static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how)));
-}
-
-}  // namespace
-
 struct StatAhead::State {
   struct Dir {
     std::string path;  // to open
@@ -391,7 +376,7 @@ void StatAhead::Main() {
 
     std::optional<Listing> listing;
     std::vector<std::pair<std::string, State::Dir>> subdirs;
-    io::UniqueFd fd(OpenDirectoryNoSymlinks(dir.path));
+    io::UniqueFd fd(io::OpenNoSymlinks(AT_FDCWD, dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     struct stat self;
     if (fd.valid() && ::fstat(fd.get(), &self) == 0) {
       Result<std::vector<ListedEntry>> entries =

@@ -1,9 +1,7 @@
 #include "restore/compare.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,15 +14,6 @@
 
 namespace cairn::restore {
 namespace {
-
-// `path` below the directory `dir`, never through a symbolic link.
-int OpenBeneath(int dir, const std::string& path) {
-  open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const long fd = ::syscall(SYS_openat2, dir, path.c_str(), &how, sizeof(how));
-  return static_cast<int>(fd);
-}
 
 class Comparer {
  public:
@@ -130,7 +119,7 @@ Result<CompareResult> CompareWithTree(const SnapshotTree& tree, const crypto::Se
   if (root < 0) return ErrnoToStatus(errno, "open " + target.root);
   for (const TreeNode& node : tree.nodes) {
     if (!HasContent(node) || target.skip.count(node.path)) continue;
-    const int fd = OpenBeneath(root, node.path);
+    const int fd = io::OpenNoSymlinks(root, node.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       cmp.Mismatch(node, std::string("open: ") + std::strerror(errno));
       continue;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -60,6 +61,8 @@ constexpr auto kProgressEvery = std::chrono::milliseconds(250);
 // asked to read the range this far ahead (the workers take ranges in order,
 // so the disk works ahead of all of them).
 constexpr uint64_t kReconcileAhead = 32u << 20;
+// From this many directories on, their metadata is set on several threads.
+constexpr size_t kParallelDirs = 256;
 constexpr const char* kDamagedSuffix = ".cairn-damaged";
 // Files are written under "<prefix><pid>-<n>" and renamed into place.
 constexpr const char* kTempPrefix = ".cairn-restore-";
@@ -85,29 +88,9 @@ using DirRef = std::shared_ptr<DirHandle>;
 
 // Opens the directory `rel` below `root` without following any symlink.
 Result<int> OpenBeneath(int root, const std::string& rel) {
-  int cur = ::dup(root);
-  if (cur < 0) return SysError("dup", rel);
-  size_t start = 0;
-  while (start < rel.size()) {
-    size_t slash = rel.find('/', start);
-    if (slash == std::string::npos) slash = rel.size();
-    std::string name = rel.substr(start, slash - start);
-    start = slash + 1;
-    if (name.empty()) continue;
-    if (!repo::IsValidEntryName(name)) {
-      ::close(cur);
-      return Status::InvalidArgument("refusing path " + rel);
-    }
-    int next = ::openat(cur, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int err = errno;
-    ::close(cur);
-    if (next < 0) {
-      errno = err;
-      return SysError("open directory", rel);
-    }
-    cur = next;
-  }
-  return cur;
+  const int fd = io::OpenNoSymlinks(root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return SysError("open directory", rel);
+  return fd;
 }
 
 std::string Dirname(const std::string& path) {
@@ -274,6 +257,7 @@ class Engine {
   void FlushBatch();
   void PushWork(Work w);
   void FinishTree();
+  void ApplyDirMetadata();
   void MaybeProgress(bool force = false);
 
   // --- workers
@@ -368,6 +352,7 @@ class Engine {
 
   std::mutex mu_;  // guards what follows
   std::unordered_set<FileJob*> live_;
+  std::condition_variable idle_;                  // live_ became empty, or the restore aborted
   std::map<uint64_t, std::string> link_sources_;  // link group -> restored path
   Status fatal_;
   std::atomic<bool> aborted_{false};
@@ -425,11 +410,12 @@ std::string Engine::WhatIsLeft(std::string_view ready) const {
 
 void Engine::Fatal(const Status& s) {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(mu_);  // idle_'s waiter sees aborted_ before it waits, or is woken
     if (fatal_.ok()) fatal_ = s;
+    aborted_ = true;
   }
-  aborted_ = true;
   queue_.Abort();
+  idle_.notify_all();
 }
 
 // --- selection ---------------------------------------------------------
@@ -802,6 +788,7 @@ void Engine::PlanFile(const TreeNode& node, const DirRef& dir, const std::string
       std::lock_guard lock(mu_);
       live_.erase(f);
       delete f;
+      if (live_.empty()) idle_.notify_all();
       return;
     }
     if (options_.in_place) {
@@ -1026,6 +1013,7 @@ void Engine::Finalize(FileJob* f) {
   if (e.link_group != 0) link_sources_[e.link_group] = f->damaged ? "" : final_path;
   live_.erase(f);
   delete f;
+  if (live_.empty()) idle_.notify_all();
 }
 
 // --- workers -----------------------------------------------------------
@@ -1454,19 +1442,49 @@ void Engine::FinishTree() {
     if (dst.ok()) ::close(*dst);
     if (!s.ok()) AddDamage("target", s, {node.path});
   }
+  ApplyDirMetadata();
+}
+
+void Engine::ApplyDirMetadata() {
   // Directory metadata last, children before parents, so that creating the
   // contents did not change their times and a read-only directory was
-  // writable while it was filled.
-  for (size_t d = dirs_.size(); d-- > 0;) {
-    const TreeNode& node = tree_->nodes[dirs_[d]];
+  // writable while it was filled: the deepest directories first, one depth
+  // at a time, each depth spread over the threads.
+  std::vector<std::vector<uint32_t>> by_depth;
+  for (uint32_t i : dirs_) {
+    const std::string& path = tree_->nodes[i].path;
+    const size_t depth = std::count(path.begin(), path.end(), '/');
+    if (by_depth.size() <= depth) by_depth.resize(depth + 1);
+    by_depth[depth].push_back(i);
+  }
+  std::reverse(by_depth.begin(), by_depth.end());
+  auto apply = [this](uint32_t i) {
+    const TreeNode& node = tree_->nodes[i];
     auto fd = OpenBeneath(root_dir_->fd, node.path);
     if (!fd.ok()) {
       Warn(node.path + ": directory metadata not restored: " + fd.status().message());
-      continue;
+      return;
     }
     ApplyMetadata(*fd, node.entry, node.path);
     ::close(*fd);
-  }
+  };
+  const size_t threads =
+      dirs_.size() < kParallelDirs
+          ? 1
+          : std::min<size_t>(Workers(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::atomic<size_t>> taken(by_depth.size());  // per depth: the next to take
+  for (auto& t : taken) t.store(0);
+  std::barrier depth_done(static_cast<ptrdiff_t>(threads));
+  auto run = [&] {
+    for (size_t d = 0; d < by_depth.size(); ++d) {
+      for (size_t k; (k = taken[d].fetch_add(1)) < by_depth[d].size();) apply(by_depth[d][k]);
+      depth_done.arrive_and_wait();
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(run);
+  run();
+  for (auto& t : helpers) t.join();
 }
 
 Status Engine::Run(const std::string& wanted) {
@@ -1601,14 +1619,14 @@ Status Engine::Restore(const std::string& wanted) {
   FlushBatch();
   queue_.Close();
   while (true) {
-    bool all_done = true;
     {
-      std::lock_guard lock(mu_);
-      all_done = live_.empty() || aborted();
+      std::unique_lock lock(mu_);
+      if (idle_.wait_for(lock, std::chrono::milliseconds(20),
+                         [&] { return live_.empty() || aborted(); })) {
+        break;
+      }
     }
-    if (all_done) break;
     MaybeProgress();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (auto& t : workers) t.join();
   MaybeProgress(true);

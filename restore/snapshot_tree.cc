@@ -1,6 +1,7 @@
 #include "restore/snapshot_tree.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <utility>
 
@@ -57,75 +58,77 @@ Result<SnapshotTree> LoadTree(VaultLink* link, repo::RecordDecoder* decoder, con
   // Files whose content names lists: resolved after the directories.
   std::vector<uint32_t> listed_files;
 
-  std::vector<PartWork> frontier{{kNoParent, root}};
-  while (!frontier.empty()) {
-    std::vector<ChunkId> ids;
-    ids.reserve(frontier.size());
-    for (const PartWork& w : frontier) ids.push_back(w.id);
-    CAIRN_ASSIGN_OR_RETURN(std::vector<Result<Bytes>> records, link->FetchRecords(ids));
-    std::vector<PartWork> next;
-    for (size_t i = 0; i < frontier.size(); ++i) {
-      const PartWork w = frontier[i];
-      if (!records[i].ok()) {
-        problem(w.dir, w.id, records[i].status());
-        continue;
-      }
-      Bytes plain;
-      Status s = OpenObject(link, decoder, w.id, *records[i], &plain);
-      Result<repo::DirPart> part = s.ok() ? repo::DecodeDirPart(plain) : Result<repo::DirPart>(s);
-      if (!part.ok()) {
-        problem(w.dir, w.id, part.status());
-        continue;
-      }
-      ++tree.objects;
-      const std::string base = path_of(w.dir);
-      for (repo::TreeEntry& e : part->entries) {
-        // The decoder refuses bad names; check again before a name can
-        // reach a file system call (defence in depth).
-        if (!repo::IsValidEntryName(e.name)) {
-          problem(w.dir, w.id, Status::Corruption("tree object: invalid entry name"));
-          continue;
-        }
-        TreeNode node;
-        node.parent = w.dir;
-        node.path = base.empty() ? e.name : base + "/" + e.name;
-        const uint32_t index = static_cast<uint32_t>(tree.nodes.size());
-        if (e.type == repo::EntryType::kDir) next.push_back({index, e.subtree});
-        bool has_lists = false, has_slices = false;
-        if (e.type == repo::EntryType::kFile || e.type == repo::EntryType::kImage) {
-          // Data references with the file offset of their first byte. A
-          // chunk may straddle holes (the agent chunks the data with the
-          // holes left out); SegmentsOf() splits it again for writing.
-          uint64_t offset = 0;
-          size_t hole = 0;
-          for (const repo::ContentRef& ref : e.content) {
-            offset = SkipData(e.holes, &hole, offset, 0);
-            if (ref.kind == repo::RefKind::kList) has_lists = true;
-            if (ref.kind == repo::RefKind::kSlice) has_slices = true;
-            node.data.push_back(
-                {ref.id, offset, ref.length, ref.offset, ref.kind == repo::RefKind::kSlice});
-            offset = SkipData(e.holes, &hole, offset, ref.length);
-          }
-        }
-        std::vector<repo::ContentRef> refs = std::move(e.content);
-        node.entry = std::move(e);
-        node.entry.content.clear();
-        if (has_slices) node.entry.content = std::move(refs);  // for the slice IDs
-        if (has_lists) {
-          // Kept until the list kinds are resolved below.
-          node.entry.content = std::move(refs);
-          listed_files.push_back(index);
-        }
-        tree.nodes.push_back(std::move(node));
-        if (w.dir == kNoParent) {
-          tree.top.push_back(index);
-        } else {
-          tree.nodes[w.dir].children.push_back(index);
-        }
-      }
-      if (part->next) next.push_back({w.dir, *part->next});
+  // Breadth first, in a stream: the vault reads the next parts while these
+  // are decoded, and a part's subdirectories join the stream as it is.
+  VaultLink::RecordStream stream(link);
+  std::deque<PartWork> parts;  // in the stream's order
+  auto add = [&](PartWork w) {
+    stream.Add(w.id);
+    parts.push_back(w);
+  };
+  add({kNoParent, root});
+  while (!parts.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(Result<Bytes> record, stream.Next());
+    const PartWork w = parts.front();
+    parts.pop_front();
+    if (!record.ok()) {
+      problem(w.dir, w.id, record.status());
+      continue;
     }
-    frontier = std::move(next);
+    Bytes plain;
+    Status s = OpenObject(link, decoder, w.id, *record, &plain);
+    Result<repo::DirPart> part = s.ok() ? repo::DecodeDirPart(plain) : Result<repo::DirPart>(s);
+    if (!part.ok()) {
+      problem(w.dir, w.id, part.status());
+      continue;
+    }
+    ++tree.objects;
+    const std::string base = path_of(w.dir);
+    for (repo::TreeEntry& e : part->entries) {
+      // The decoder refuses bad names; check again before a name can
+      // reach a file system call (defence in depth).
+      if (!repo::IsValidEntryName(e.name)) {
+        problem(w.dir, w.id, Status::Corruption("tree object: invalid entry name"));
+        continue;
+      }
+      TreeNode node;
+      node.parent = w.dir;
+      node.path = base.empty() ? e.name : base + "/" + e.name;
+      const uint32_t index = static_cast<uint32_t>(tree.nodes.size());
+      if (e.type == repo::EntryType::kDir) add({index, e.subtree});
+      bool has_lists = false, has_slices = false;
+      if (e.type == repo::EntryType::kFile || e.type == repo::EntryType::kImage) {
+        // Data references with the file offset of their first byte. A
+        // chunk may straddle holes (the agent chunks the data with the
+        // holes left out); SegmentsOf() splits it again for writing.
+        uint64_t offset = 0;
+        size_t hole = 0;
+        for (const repo::ContentRef& ref : e.content) {
+          offset = SkipData(e.holes, &hole, offset, 0);
+          if (ref.kind == repo::RefKind::kList) has_lists = true;
+          if (ref.kind == repo::RefKind::kSlice) has_slices = true;
+          node.data.push_back(
+              {ref.id, offset, ref.length, ref.offset, ref.kind == repo::RefKind::kSlice});
+          offset = SkipData(e.holes, &hole, offset, ref.length);
+        }
+      }
+      std::vector<repo::ContentRef> refs = std::move(e.content);
+      node.entry = std::move(e);
+      node.entry.content.clear();
+      if (has_slices) node.entry.content = std::move(refs);  // for the slice IDs
+      if (has_lists) {
+        // Kept until the list kinds are resolved below.
+        node.entry.content = std::move(refs);
+        listed_files.push_back(index);
+      }
+      tree.nodes.push_back(std::move(node));
+      if (w.dir == kNoParent) {
+        tree.top.push_back(index);
+      } else {
+        tree.nodes[w.dir].children.push_back(index);
+      }
+    }
+    if (part->next) add({w.dir, *part->next});
   }
 
   // Content lists: fetch each once, then rebuild the files' data.

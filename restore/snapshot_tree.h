@@ -1,8 +1,9 @@
 // A snapshot's tree, loaded from a vault into memory for restore, verify
 // and `ls`.
 //
-// Loading fetches tree objects level by level (every directory part of one
-// depth in pipelined batches), decrypts and checks each one (tag and chunk
+// Loading fetches tree objects breadth first through a RecordStream
+// (lib/client/vault_link.h: the vault reads the next parts while these are
+// decoded), decrypts and checks each one (tag and chunk
 // ID, lib/repo/record.h), decodes it with the untrusted-input decoder of
 // lib/repo/tree.h, which refuses entry names with '/', NUL, "." or "..", and
 // resolves content lists into a flat list of data references per file.

@@ -114,40 +114,57 @@ Result<Bytes> VaultLink::FetchRecord(const crypto::ChunkId& id) {
 
 Result<std::vector<Result<Bytes>>> VaultLink::FetchRecords(
     const std::vector<crypto::ChunkId>& ids) {
-  std::vector<Result<Bytes>> out(ids.size(), Status::Unavailable("not fetched"));
-  struct Pending {
-    Ticket ticket;
-    size_t begin, end;
-  };
-  std::vector<Pending> pending;
-  auto send = [&](size_t begin, size_t end) -> Status {
-    std::vector<crypto::ChunkId> batch(ids.begin() + begin, ids.begin() + end);
-    CAIRN_ASSIGN_OR_RETURN(Ticket t, BeginGetRecords(batch));
-    pending.push_back({t, begin, end});
-    return Status::OK();
-  };
-  for (size_t b = 0; b < ids.size(); b += proto::kMaxRecordsPerMessage) {
-    CAIRN_RETURN_IF_ERROR(send(b, std::min(ids.size(), b + proto::kMaxRecordsPerMessage)));
-  }
-  // Replies in order; a short reply or a refused first ID sends the rest again.
-  for (size_t i = 0; i < pending.size(); ++i) {
-    const Pending p = pending[i];
-    Result<RecordBatch> records = AwaitRecords(p.ticket);
-    size_t done;
-    if (!records.ok()) {
-      if (!failure().ok()) return records.status();  // the link is gone
-      out[p.begin] = records.status();
-      done = 1;
-    } else {
-      done = std::min(records->records.size(), p.end - p.begin);
-      for (size_t k = 0; k < done; ++k) {
-        const ByteView record = records->records[k];
-        out[p.begin + k] = Bytes(record.begin(), record.end());
-      }
-    }
-    if (p.begin + done < p.end) CAIRN_RETURN_IF_ERROR(send(p.begin + done, p.end));
+  RecordStream stream(this);
+  for (const crypto::ChunkId& id : ids) stream.Add(id);
+  std::vector<Result<Bytes>> out;
+  out.reserve(ids.size());
+  while (!stream.done()) {
+    CAIRN_ASSIGN_OR_RETURN(Result<Bytes> record, stream.Next());
+    out.push_back(std::move(record));
   }
   return out;
+}
+
+Status VaultLink::RecordStream::Send(std::vector<crypto::ChunkId> ids, bool first) {
+  CAIRN_ASSIGN_OR_RETURN(Ticket t, link_->BeginGetRecords(ids));
+  Request r{t, std::move(ids)};
+  if (first) {
+    flight_.push_front(std::move(r));
+  } else {
+    flight_.push_back(std::move(r));
+  }
+  return Status::OK();
+}
+
+Result<Result<Bytes>> VaultLink::RecordStream::Next() {
+  while (ready_.empty()) {
+    while (!waiting_.empty() && flight_.size() < kInFlight) {
+      const size_t n = std::min(waiting_.size(), proto::kMaxRecordsPerMessage);
+      CAIRN_RETURN_IF_ERROR(Send({waiting_.begin(), waiting_.begin() + n}, false));
+      waiting_.erase(waiting_.begin(), waiting_.begin() + n);
+    }
+    if (flight_.empty()) return Status::InvalidArgument("RecordStream::Next: nothing to read");
+    Request r = std::move(flight_.front());
+    flight_.pop_front();
+    Result<RecordBatch> batch = link_->AwaitRecords(r.ticket);
+    size_t done;
+    if (!batch.ok()) {
+      if (!link_->failure().ok()) return batch.status();  // the link is gone
+      ready_.push_back(batch.status());
+      done = 1;
+    } else {
+      done = std::min(batch->records.size(), r.ids.size());
+      for (size_t k = 0; k < done; ++k) {
+        ready_.emplace_back(Bytes(batch->records[k].begin(), batch->records[k].end()));
+      }
+    }
+    if (done < r.ids.size()) {
+      CAIRN_RETURN_IF_ERROR(Send({r.ids.begin() + done, r.ids.end()}, true));
+    }
+  }
+  Result<Bytes> next = std::move(ready_.front());
+  ready_.pop_front();
+  return next;
 }
 
 Result<proto::DeltaReply> VaultLink::GetDelta(const crypto::ChunkId& id, ByteView signature,

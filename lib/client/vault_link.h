@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -86,11 +87,39 @@ class VaultLink {
   // One record, synchronously (pipelined requests stay in step).
   Result<Bytes> FetchRecord(const crypto::ChunkId& id);
 
-  // Every record of `ids`, one result per ID: requests of up to
-  // kMaxRecordsPerMessage IDs are all sent before the replies are read, and
-  // an ID the vault refuses gets that error without failing the others.
-  // Fails as a whole only when the connection does.
+  // Every record of `ids`, one result per ID (through a RecordStream): an
+  // ID the vault refuses gets that error without failing the others. Fails
+  // as a whole only when the connection does.
   Result<std::vector<Result<Bytes>>> FetchRecords(const std::vector<crypto::ChunkId>& ids);
+
+  // Records in the order their IDs were added, with up to kInFlight
+  // requests of up to kMaxRecordsPerMessage IDs kept ahead of the reader:
+  // the vault reads the next records while the caller decodes these, and
+  // the caller may add IDs as it reads (a directory's subdirectories). A
+  // short reply, or one that refuses its first ID, has the rest of its IDs
+  // asked for again ahead of the later requests, so the order holds.
+  class RecordStream {
+   public:
+    static constexpr size_t kInFlight = 4;
+    explicit RecordStream(VaultLink* link) : link_(link) {}
+    void Add(const crypto::ChunkId& id) { waiting_.push_back(id); }
+    // True when every record added has been read.
+    bool done() const { return waiting_.empty() && flight_.empty() && ready_.empty(); }
+    // The next record (done() must be false), or the vault's refusal of
+    // it. Fails only when the link does.
+    Result<Result<Bytes>> Next();
+
+   private:
+    struct Request {
+      Ticket ticket;
+      std::vector<crypto::ChunkId> ids;
+    };
+    Status Send(std::vector<crypto::ChunkId> ids, bool first);
+    VaultLink* link_;
+    std::deque<crypto::ChunkId> waiting_;  // not yet asked for
+    std::deque<Request> flight_;           // asked for, in reading order
+    std::deque<Result<Bytes>> ready_;      // read, not yet returned
+  };
 
   // get_delta (lib/proto/messages.h): `signature` may be empty when `have`
   // (the ID of the client's bytes) is given.

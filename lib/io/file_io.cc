@@ -1,8 +1,10 @@
 #include "lib/io/file_io.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,6 +113,15 @@ Result<FileSystemSpace> SpaceOf(int fd, std::string_view context) {
   struct statvfs fs {};
   if (::fstatvfs(fd, &fs) != 0) return ErrnoToStatus(errno, Context("statvfs", context));
   return SpaceFrom(fs);
+}
+
+int OpenNoSymlinks(int dir, const std::string& path, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.resolve =
+      RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (dir == AT_FDCWD ? 0 : RESOLVE_BENEATH);
+  const char* p = path.empty() ? "." : path.c_str();
+  return static_cast<int>(::syscall(SYS_openat2, dir, p, &how, sizeof(how)));
 }
 
 bool SetDirectIo(int fd, bool on) {

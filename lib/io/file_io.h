@@ -71,6 +71,13 @@ struct FileSystemSpace {
 Result<FileSystemSpace> SpaceOf(const std::string& path);
 Result<FileSystemSpace> SpaceOf(int fd, std::string_view context);
 
+// Opens `path` with openat2(2) without following a symbolic link anywhere on
+// the way, and, unless `dir` is AT_FDCWD, without leaving the directory `dir`
+// (no "..", no absolute path). Returns the descriptor, or -1 with errno set
+// (ELOOP: a symbolic link on the way; EXDEV: the path leaves `dir`). An
+// empty `path` opens `dir` itself.
+int OpenNoSymlinks(int dir, const std::string& path, int flags);
+
 // Turns O_DIRECT on or off for an open descriptor; false when the file
 // system refuses. Reads must then be aligned as AlignedBuffer describes.
 bool SetDirectIo(int fd, bool on);

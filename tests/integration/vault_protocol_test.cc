@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "lib/chunk/rsync_delta.h"
+#include "lib/client/vault_link.h"
 #include "lib/net/client.h"
 #include "lib/net/run_sync.h"
 #include "lib/net/tls.h"
@@ -546,6 +547,94 @@ TEST_F(VaultProtocolTest, ABackupConnectionGetsNoJobAndForeignJobDoneIsAViolatio
   ASSERT_TRUE(Send(*backup, MessageType::kJobDone, proto::JobDone{*job_id, true, "x", ""}).ok());
   EXPECT_FALSE(Read(*backup).ok());
   EXPECT_EQ(catalog->FindJob(*job_id)->state, JobState::kQueued);
+}
+
+// The restore's record stream (client::VaultLink::RecordStream) against a
+// real vault: records come back in the order their IDs were added, across
+// requests, while IDs are added during the reading (as a tree's
+// subdirectories are); a reply the frame size cuts short and one that stops
+// at an unknown ID are asked for again in place, and only the unknown ID is
+// refused.
+TEST_F(VaultProtocolTest, ARecordStreamReturnsRecordsInTheOrderTheirIdsWereAdded) {
+  auto fin = *Enroll("finance", "fin-srv-01");
+  Conn a = *Agent(fin);
+  ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
+                   proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
+                  .ok());
+  auto session = Expect<proto::SessionBegun>(a, MessageType::kSessionBegun);
+  ASSERT_TRUE(session.ok());
+  auto enc = *repo::RecordEncoder::Create(fin.keys, {});
+  // 180 records; 20 of them of 1 MiB, which do not fit one reply frame.
+  std::vector<crypto::ChunkId> ids;
+  std::vector<Bytes> records;
+  for (int i = 0; i < 180; ++i) {
+    const size_t size = i >= 100 && i < 120 ? 1u << 20 : 3000 + i;
+    Bytes content = repo::testing::RandomBytes(size, 1000 + i), rec;
+    ids.push_back(enc->Id(content));
+    ASSERT_TRUE(enc->Encode(repo::RecordType::kData, ids.back(), content, &rec).ok());
+    ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, rec).ok());
+    records.push_back(std::move(rec));
+  }
+  ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{1}).ok());
+  ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
+  ASSERT_TRUE(
+      Send(a, MessageType::kManifestPart, proto::ManifestPart{session->session_id, ids}).ok());
+  ASSERT_TRUE(
+      Send(a, MessageType::kCommit, proto::Commit{session->session_id, ids[0], ids.size(), {}})
+          .ok());
+  auto committed = Expect<proto::CommitOk>(a, MessageType::kCommitOk);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+
+  client::Identity me;
+  me.config.vault_addresses = {address_};
+  me.config.department = fin.department;
+  me.certificate_pem = fin.cert_pem;
+  me.private_key_pem = fin.key_pem;
+  me.ca_pem = vault_->pki().ca().certificate_pem;
+  me.keys = fin.keys;
+  auto link = client::VaultLink::Open(me, {address_}, {});
+  ASSERT_TRUE(link.ok()) << link.status().ToString();
+  ASSERT_TRUE((*link)->BeginRestore({"verify", committed->snapshot_id, "", false, false}).ok());
+
+  // The reading order: every record once, an unknown ID inside the second
+  // request, and the first one again at the end. -1 is the unknown ID.
+  std::vector<int> order;
+  for (int i = 0; i < 180; ++i) {
+    order.push_back(i);
+    if (i == 70) order.push_back(-1);
+  }
+  order.push_back(0);
+  const crypto::ChunkId unknown{0xee};
+  client::VaultLink::RecordStream stream(link->get());
+  size_t added = 0;
+  auto add = [&] {
+    stream.Add(order[added] < 0 ? unknown : ids[order[added]]);
+    ++added;
+  };
+  for (int i = 0; i < 10; ++i) add();
+  for (size_t read = 0; read < order.size(); ++read) {
+    ASSERT_FALSE(stream.done());
+    auto got = stream.Next();
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    if (order[read] < 0) {
+      EXPECT_TRUE(got->status().IsNotFound()) << read << ": " << got->status().ToString();
+    } else {
+      ASSERT_TRUE(got->ok()) << read << ": " << got->status().ToString();
+      EXPECT_EQ(**got, records[order[read]]) << "record " << read << " out of order";
+    }
+    // Two IDs join for each record read, until all are in.
+    for (int k = 0; k < 2 && added < order.size(); ++k) add();
+  }
+  EXPECT_TRUE(stream.done());
+  EXPECT_TRUE((*link)->failure().ok());
+  // FetchRecords, which reads through one, gives the same.
+  auto all = (*link)->FetchRecords({ids[5], unknown, ids[110], ids[111]});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].value(), records[5]);
+  EXPECT_TRUE((*all)[1].status().IsNotFound());
+  EXPECT_EQ((*all)[2].value(), records[110]);
+  EXPECT_EQ((*all)[3].value(), records[111]);
 }
 
 }  // namespace

@@ -140,6 +140,26 @@ class VaultProtocolTest : public ::testing::Test {
     return c;
   }
 
+  // Puts `records` (whose IDs are `ids`) through a new agent connection of
+  // `who` and commits them as one snapshot rooted at ids[0].
+  Result<proto::CommitOk> StoreSnapshot(const Identity& who,
+                                        const std::vector<crypto::ChunkId>& ids,
+                                        const std::vector<Bytes>& records) {
+    CAIRN_ASSIGN_OR_RETURN(Conn a, Agent(who));
+    CAIRN_RETURN_IF_ERROR(Send(a, MessageType::kSessionBegin,
+                               proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0}));
+    CAIRN_ASSIGN_OR_RETURN(auto session,
+                           Expect<proto::SessionBegun>(a, MessageType::kSessionBegun));
+    for (const Bytes& rec : records)
+      CAIRN_RETURN_IF_ERROR(SendRaw(a, MessageType::kPutRecord, rec));
+    CAIRN_RETURN_IF_ERROR(Send(a, MessageType::kFlush, proto::Flush{1}));
+    CAIRN_RETURN_IF_ERROR(Expect<proto::Flushed>(a, MessageType::kFlushed).status());
+    CAIRN_RETURN_IF_ERROR(
+        Send(a, MessageType::kManifestPart, proto::ManifestPart{session.session_id, ids}));
+    CAIRN_RETURN_IF_ERROR(
+        Send(a, MessageType::kCommit, proto::Commit{session.session_id, ids[0], ids.size(), {}}));
+    return Expect<proto::CommitOk>(a, MessageType::kCommitOk);
+  }
   Bytes MakeRecord(const Identity& id, uint64_t seed, crypto::ChunkId* chunk,
                    repo::RecordType type = repo::RecordType::kData) {
     auto enc = *repo::RecordEncoder::Create(id.keys, {});
@@ -557,12 +577,6 @@ TEST_F(VaultProtocolTest, ABackupConnectionGetsNoJobAndForeignJobDoneIsAViolatio
 // refused.
 TEST_F(VaultProtocolTest, ARecordStreamReturnsRecordsInTheOrderTheirIdsWereAdded) {
   auto fin = *Enroll("finance", "fin-srv-01");
-  Conn a = *Agent(fin);
-  ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
-                   proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
-                  .ok());
-  auto session = Expect<proto::SessionBegun>(a, MessageType::kSessionBegun);
-  ASSERT_TRUE(session.ok());
   auto enc = *repo::RecordEncoder::Create(fin.keys, {});
   // 180 records; 20 of them of 1 MiB, which do not fit one reply frame.
   std::vector<crypto::ChunkId> ids;
@@ -572,17 +586,9 @@ TEST_F(VaultProtocolTest, ARecordStreamReturnsRecordsInTheOrderTheirIdsWereAdded
     Bytes content = repo::testing::RandomBytes(size, 1000 + i), rec;
     ids.push_back(enc->Id(content));
     ASSERT_TRUE(enc->Encode(repo::RecordType::kData, ids.back(), content, &rec).ok());
-    ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, rec).ok());
     records.push_back(std::move(rec));
   }
-  ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{1}).ok());
-  ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
-  ASSERT_TRUE(
-      Send(a, MessageType::kManifestPart, proto::ManifestPart{session->session_id, ids}).ok());
-  ASSERT_TRUE(
-      Send(a, MessageType::kCommit, proto::Commit{session->session_id, ids[0], ids.size(), {}})
-          .ok());
-  auto committed = Expect<proto::CommitOk>(a, MessageType::kCommitOk);
+  auto committed = StoreSnapshot(fin, ids, records);
   ASSERT_TRUE(committed.ok()) << committed.status().ToString();
 
   client::Identity me;
@@ -644,23 +650,11 @@ TEST_F(VaultProtocolTest, RestoreRoleReadsAndGetsDeltasButCannotWrite) {
   auto fin = *Enroll("finance", "fin-srv-01");
   auto health = *Enroll("health", "hl-srv-01");
   // Store one 64 KiB chunk through an agent connection.
-  Conn a = *Agent(fin);
-  ASSERT_TRUE(Send(a, MessageType::kSessionBegin,
-                   proto::SessionBegin{proto::SessionKind::kFiles, {"/a"}, 0})
-                  .ok());
-  auto session = Expect<proto::SessionBegun>(a, MessageType::kSessionBegun);
-  ASSERT_TRUE(session.ok());
   auto enc = *repo::RecordEncoder::Create(fin.keys, {});
   Bytes content = repo::testing::RandomBytes(64 * 1024, 5), rec;
   const crypto::ChunkId id = enc->Id(content);
   ASSERT_TRUE(enc->Encode(repo::RecordType::kData, id, content, &rec).ok());
-  ASSERT_TRUE(SendRaw(a, MessageType::kPutRecord, rec).ok());
-  ASSERT_TRUE(Send(a, MessageType::kFlush, proto::Flush{1}).ok());
-  ASSERT_TRUE(Expect<proto::Flushed>(a, MessageType::kFlushed).ok());
-  ASSERT_TRUE(
-      Send(a, MessageType::kManifestPart, proto::ManifestPart{session->session_id, {id}}).ok());
-  ASSERT_TRUE(Send(a, MessageType::kCommit, proto::Commit{session->session_id, id, 1, {}}).ok());
-  auto committed = Expect<proto::CommitOk>(a, MessageType::kCommitOk);
+  auto committed = StoreSnapshot(fin, {id}, {rec});
   ASSERT_TRUE(committed.ok()) << committed.status().ToString();
 
   auto restore_conn = [&](const Identity& who) -> Conn {

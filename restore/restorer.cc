@@ -25,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -1482,7 +1483,13 @@ void Engine::ApplyDirMetadata() {
     }
   };
   std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(run);
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      helpers.emplace_back(run);
+    } catch (const std::system_error&) {
+      depth_done.arrive_and_drop();  // one thread fewer at every depth
+    }
+  }
   run();
   for (auto& t : helpers) t.join();
 }

@@ -137,6 +137,14 @@ Status VaultLink::RecordStream::Send(std::vector<crypto::ChunkId> ids, bool firs
 }
 
 Result<Result<Bytes>> VaultLink::RecordStream::Next() {
+  // Whole requests go out whenever there is room, so the vault keeps
+  // reading while the caller decodes; a partial one only once the caller
+  // has nothing left to read.
+  while (waiting_.size() >= proto::kMaxRecordsPerMessage && flight_.size() < kInFlight) {
+    CAIRN_RETURN_IF_ERROR(
+        Send({waiting_.begin(), waiting_.begin() + proto::kMaxRecordsPerMessage}, false));
+    waiting_.erase(waiting_.begin(), waiting_.begin() + proto::kMaxRecordsPerMessage);
+  }
   while (ready_.empty()) {
     while (!waiting_.empty() && flight_.size() < kInFlight) {
       const size_t n = std::min(waiting_.size(), proto::kMaxRecordsPerMessage);

@@ -93,7 +93,8 @@ class VaultLink {
   Result<std::vector<Result<Bytes>>> FetchRecords(const std::vector<crypto::ChunkId>& ids);
 
   // Records in the order their IDs were added, with up to kInFlight
-  // requests of up to kMaxRecordsPerMessage IDs kept ahead of the reader:
+  // requests of kMaxRecordsPerMessage IDs kept ahead of the reader (a
+  // shorter one goes out only when the reader has nothing left to read):
   // the vault reads the next records while the caller decodes these, and
   // the caller may add IDs as it reads (a directory's subdirectories). A
   // short reply, or one that refuses its first ID, has the rest of its IDs

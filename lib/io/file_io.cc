@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -115,13 +116,85 @@ Result<FileSystemSpace> SpaceOf(int fd, std::string_view context) {
   return SpaceFrom(fs);
 }
 
+namespace {
+
+std::atomic<bool> openat2_off{false};  // internal::DisableOpenat2ForTest
+
+// OpenNoSymlinks without openat2: one openat per component, each with
+// O_NOFOLLOW, refusing "." and ".." (and, below `dir`, an absolute path) as
+// RESOLVE_BENEATH would.
+int OpenByComponents(int dir, const std::string& path, int flags) {
+  size_t start = 0;
+  int cur;
+  if (!path.empty() && path[0] == '/') {
+    if (dir != AT_FDCWD) {
+      errno = EXDEV;
+      return -1;
+    }
+    cur = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } else if (dir == AT_FDCWD) {
+    cur = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } else {
+    cur = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  }
+  if (cur < 0) return -1;
+  std::vector<std::string> names;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    if (slash > start) names.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (names.empty()) {  // `dir` itself, opened as asked
+    const int fd = ::openat(cur, ".", flags | O_CLOEXEC);
+    const int err = errno;
+    ::close(cur);
+    errno = err;
+    return fd;
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "." || names[i] == "..") {
+      ::close(cur);
+      errno = EXDEV;
+      return -1;
+    }
+    const bool last = i + 1 == names.size();
+    const int next =
+        ::openat(cur, names[i].c_str(),
+                 last ? flags | O_NOFOLLOW : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int err = errno;
+    ::close(cur);
+    if (next < 0) {
+      errno = err;
+      return -1;
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+}  // namespace
+
+namespace internal {
+void DisableOpenat2ForTest(bool off) { openat2_off.store(off); }
+}  // namespace internal
+
 int OpenNoSymlinks(int dir, const std::string& path, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags);
-  how.resolve =
-      RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (dir == AT_FDCWD ? 0 : RESOLVE_BENEATH);
-  const char* p = path.empty() ? "." : path.c_str();
-  return static_cast<int>(::syscall(SYS_openat2, dir, p, &how, sizeof(how)));
+  if ((flags & O_CREAT) != 0) {  // no mode to give: not for creating files
+    errno = EINVAL;
+    return -1;
+  }
+  if (!openat2_off.load(std::memory_order_relaxed)) {
+    struct open_how how {};
+    how.flags = static_cast<uint64_t>(flags);
+    how.resolve =
+        RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (dir == AT_FDCWD ? 0 : RESOLVE_BENEATH);
+    const char* p = path.empty() ? "." : path.c_str();
+    const int fd = static_cast<int>(::syscall(SYS_openat2, dir, p, &how, sizeof(how)));
+    // Kernels before 5.6, and seccomp filters that do not know openat2.
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
+  }
+  return OpenByComponents(dir, path, flags);
 }
 
 bool SetDirectIo(int fd, bool on) {

@@ -75,8 +75,15 @@ Result<FileSystemSpace> SpaceOf(int fd, std::string_view context);
 // the way, and, unless `dir` is AT_FDCWD, without leaving the directory `dir`
 // (no "..", no absolute path). Returns the descriptor, or -1 with errno set
 // (ELOOP: a symbolic link on the way; EXDEV: the path leaves `dir`). An
-// empty `path` opens `dir` itself.
+// empty `path` opens `dir` itself. Where openat2 is missing (ENOSYS, or
+// EPERM from a seccomp filter), one openat per component with O_NOFOLLOW,
+// refusing "." and "..": ELOOP or ENOTDIR for a symbolic link on the way.
+// Not for O_CREAT (EINVAL): it passes no mode.
 int OpenNoSymlinks(int dir, const std::string& path, int flags);
+namespace internal {
+// Makes OpenNoSymlinks take the path without openat2, as on an old kernel.
+void DisableOpenat2ForTest(bool off);
+}  // namespace internal
 
 // Turns O_DIRECT on or off for an open descriptor; false when the file
 // system refuses. Reads must then be aligned as AlignedBuffer describes.

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/io/file_io.h"
 #include "lib/io/io_test_util.h"
 #include "lib/io/uring_env.h"
 
@@ -122,6 +124,52 @@ TEST(PosixEnvTest, ClockIsRealTime) {
   const uint64_t t0 = Env::Posix()->MonotonicMicros();
   ::usleep(2000);
   EXPECT_GE(Env::Posix()->MonotonicMicros() - t0, 2000u);
+}
+
+// OpenNoSymlinks with openat2 and by components (as on a kernel without
+// it): the same descriptors, and the same refusals of a symbolic link
+// anywhere on the way and of a path that leaves the directory.
+TEST(OpenNoSymlinksTest, RefusesLinksAndEscapesWithAndWithoutOpenat2) {
+  TempDir tmp;
+  const std::string root = tmp.path();
+  ASSERT_EQ(::mkdir((root + "/a").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((root + "/a/b").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((root + "/outside").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("b", (root + "/a/link").c_str()), 0);
+  ASSERT_EQ(::symlink("../outside", (root + "/a/up").c_str()), 0);
+  const int out = ::open((root + "/a/b/f").c_str(), O_WRONLY | O_CREAT, 0600);
+  ASSERT_GE(out, 0);
+  ::close(out);
+  const int dir = ::open((root + "/a").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(dir, 0);
+  for (bool off : {false, true}) {
+    SCOPED_TRACE(off ? "by components" : "openat2");
+    internal::DisableOpenat2ForTest(off);
+    auto opens = [&](int at, const std::string& path, int flags) {
+      const int fd = OpenNoSymlinks(at, path, flags);
+      if (fd >= 0) ::close(fd);
+      return fd >= 0;
+    };
+    const int kDir = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    EXPECT_TRUE(opens(dir, "b", kDir));
+    EXPECT_TRUE(opens(dir, "", kDir));  // the directory itself
+    EXPECT_TRUE(opens(dir, "b/f", O_RDONLY | O_CLOEXEC));
+    EXPECT_TRUE(opens(AT_FDCWD, root + "/a/b/f", O_RDONLY | O_CLOEXEC));
+    EXPECT_FALSE(opens(dir, "link", kDir));        // a link at the end
+    EXPECT_FALSE(opens(dir, "link/f", O_RDONLY));  // a link on the way
+    EXPECT_FALSE(opens(dir, "up", kDir));
+    EXPECT_FALSE(opens(AT_FDCWD, root + "/a/link/f", O_RDONLY));
+    EXPECT_FALSE(opens(dir, "../outside", kDir));  // leaves the directory
+    EXPECT_EQ(errno, EXDEV);
+    EXPECT_FALSE(opens(dir, root + "/outside", kDir));  // absolute, below a directory
+    EXPECT_EQ(errno, EXDEV);
+    EXPECT_FALSE(opens(dir, "nothing", kDir));
+    EXPECT_EQ(errno, ENOENT);
+    EXPECT_FALSE(opens(dir, "b/new", O_WRONLY | O_CREAT));  // no mode: refused
+    EXPECT_EQ(errno, EINVAL);
+  }
+  internal::DisableOpenat2ForTest(false);
+  ::close(dir);
 }
 
 }  // namespace

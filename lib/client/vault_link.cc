@@ -136,21 +136,23 @@ Status VaultLink::RecordStream::Send(std::vector<crypto::ChunkId> ids, bool firs
   return Status::OK();
 }
 
+Status VaultLink::RecordStream::SendWaiting(bool partial) {
+  while (flight_.size() < kInFlight &&
+         waiting_.size() >= (partial ? 1 : proto::kMaxRecordsPerMessage)) {
+    const size_t n = std::min(waiting_.size(), proto::kMaxRecordsPerMessage);
+    CAIRN_RETURN_IF_ERROR(Send({waiting_.begin(), waiting_.begin() + n}, false));
+    waiting_.erase(waiting_.begin(), waiting_.begin() + n);
+  }
+  return Status::OK();
+}
+
 Result<Result<Bytes>> VaultLink::RecordStream::Next() {
   // Whole requests go out whenever there is room, so the vault keeps
   // reading while the caller decodes; a partial one only once the caller
   // has nothing left to read.
-  while (waiting_.size() >= proto::kMaxRecordsPerMessage && flight_.size() < kInFlight) {
-    CAIRN_RETURN_IF_ERROR(
-        Send({waiting_.begin(), waiting_.begin() + proto::kMaxRecordsPerMessage}, false));
-    waiting_.erase(waiting_.begin(), waiting_.begin() + proto::kMaxRecordsPerMessage);
-  }
+  CAIRN_RETURN_IF_ERROR(SendWaiting(/*partial=*/false));
   while (ready_.empty()) {
-    while (!waiting_.empty() && flight_.size() < kInFlight) {
-      const size_t n = std::min(waiting_.size(), proto::kMaxRecordsPerMessage);
-      CAIRN_RETURN_IF_ERROR(Send({waiting_.begin(), waiting_.begin() + n}, false));
-      waiting_.erase(waiting_.begin(), waiting_.begin() + n);
-    }
+    CAIRN_RETURN_IF_ERROR(SendWaiting(/*partial=*/true));
     if (flight_.empty()) return Status::InvalidArgument("RecordStream::Next: nothing to read");
     Request r = std::move(flight_.front());
     flight_.pop_front();

@@ -116,6 +116,9 @@ class VaultLink {
       std::vector<crypto::ChunkId> ids;
     };
     Status Send(std::vector<crypto::ChunkId> ids, bool first);
+    // Asks for waiting IDs while fewer than kInFlight requests are out:
+    // whole requests only, or (partial) down to the last ID.
+    Status SendWaiting(bool partial);
     VaultLink* link_;
     std::deque<crypto::ChunkId> waiting_;  // not yet asked for
     std::deque<Request> flight_;           // asked for, in reading order

@@ -7,6 +7,7 @@
 #include <map>
 #include <numeric>
 
+#include "lib/base/splitmix.h"
 #include "lib/chunk/test_random.h"
 
 namespace cairn::chunk {
@@ -271,6 +272,83 @@ TEST(ChunkerTest, SeedKeysTheBoundaries) {
   std::set_intersection(ends_a.begin(), ends_a.end(), ends_b.begin(), ends_b.end(),
                         std::back_inserter(shared));
   EXPECT_LT(shared.size(), ends_a.size() / 10) << shared.size() << " of " << ends_a.size();
+}
+
+// The boundaries as doc/chunking.md defines them, one byte after another:
+// h = 2h + gear[byte] from min_size on, a cut where the strict mask's bits
+// are zero before the normal point and the loose mask's after, forced at
+// max_size. Written apart from the Chunker's loop so that a faster loop
+// (unrolled, several bytes a step) is checked against it.
+std::vector<size_t> ReferenceSplit(ByteView data, const Chunker& c) {
+  std::array<uint64_t, 256> gear;
+  uint64_t state = c.options().gear_seed;
+  for (auto& g : gear) g = SplitMix64(&state);
+  const uint64_t strict = ~uint64_t{0} << (64 - c.strict_bits());
+  const uint64_t loose = ~uint64_t{0} << (64 - c.loose_bits());
+  std::vector<size_t> lengths;
+  while (!data.empty()) {
+    const size_t n = std::min<size_t>(data.size(), c.options().max_size);
+    size_t len = n;
+    uint64_t h = 0;
+    for (size_t i = c.options().min_size; i < n; ++i) {
+      h = (h << 1) + gear[data[i]];
+      if ((h & (i < c.normal_size() ? strict : loose)) == 0) {
+        len = i + 1;
+        break;
+      }
+    }
+    lengths.push_back(len);
+    data = data.subspan(len);
+  }
+  return lengths;
+}
+
+TEST(ChunkerTest, BoundariesAreThoseOfTheByteAtATimeDefinition) {
+  TestRng rng(11);
+  const Bytes random = rng.RandomBytes(24 << 20);
+  // Low-entropy data too: long runs, few distinct bytes (cuts land anywhere
+  // relative to the loop's two-byte steps, and max_size is often forced).
+  Bytes text(8 << 20);
+  for (size_t i = 0; i < text.size(); ++i) {
+    text[i] = static_cast<uint8_t>("abcab  \n"[(i * 7 + (i >> 9)) % 8]);
+  }
+  struct Case {
+    uint32_t min, avg, max, level;
+  };
+  // Odd and even minimum sizes and normal points.
+  for (const Case& k : {Case{0, 16 * 1024, 0, 2}, Case{4097, 16 * 1024, 65535, 1},
+                        Case{0, kDefaultAvgChunk, 0, kDefaultNormalizationLevel},
+                        Case{1001, 8191, 30001, 3}, Case{64, 4096, 16385, 0}}) {
+    ChunkerOptions o;
+    o.min_size = k.min;
+    o.avg_size = k.avg;
+    o.max_size = k.max;
+    o.normalization_level = k.level;
+    auto c = Chunker::Create(o);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    SCOPED_TRACE(::testing::Message()
+                 << "min " << c->options().min_size << " avg " << k.avg << " max "
+                 << c->options().max_size << " normal " << c->normal_size());
+    for (ByteView data : {ByteView(random), ByteView(text)}) {
+      const std::vector<size_t> want = ReferenceSplit(data, *c);
+      EXPECT_EQ(SplitAll(data, *c), want);
+      // Streamed in odd pieces, so scans resume at odd and even offsets.
+      size_t turn = 0;
+      EXPECT_EQ(StreamSplit(data, *c, [&] { return size_t{1} + (turn++ * 7919) % 100003; }), want);
+    }
+  }
+}
+
+// The default chunker's boundaries over fixed data, pinned: they decide
+// which chunks a new backup shares with the ones already stored, so a change
+// to them (a faster loop that cuts elsewhere) would make every department's
+// next backup upload everything again.
+TEST(ChunkerTest, DefaultBoundariesArePinned) {
+  TestRng rng(2026);
+  const Bytes data = rng.RandomBytes(32 << 20);
+  const std::vector<size_t> lengths = SplitAll(data, MakeChunker(kDefaultAvgChunk));
+  EXPECT_EQ(lengths.size(), 136u);
+  EXPECT_EQ(XXH3_64bits(lengths.data(), lengths.size() * sizeof(size_t)), 8027210774932207136ull);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "agent/pit.h"
 #include "agent/scan.h"
 #include "lib/base/errno.h"
+#include "lib/base/thread.h"
 #include "lib/chunk/fastcdc.h"
 #include "lib/crypto/chunk_id_set.h"
 #include "lib/crypto/hkdf.h"
@@ -682,6 +683,9 @@ Status Engine::ScanAll(const std::vector<std::string>& paths) {
     o.excludes = options_.excludes;
     o.cross_fs = options_.cross_fs;
     ahead.emplace(std::move(o));
+    if (!ahead->running()) ahead.reset();
+  }
+  if (ahead) {
     ahead_ = &*ahead;
     for (const std::string& p : whole_root ? std::vector<std::string>{"/"} : paths) {
       const auto view = views.find(p);
@@ -1499,13 +1503,30 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   }
   if (cache_ != nullptr) CAIRN_RETURN_IF_ERROR(cache_->ClearPending().WithContext("file cache"));
 
+  // Workers that cannot be started mean fewer of them (they share one
+  // queue), but one is needed, and the scanner; the progress estimate is
+  // left out without its thread.
   std::vector<std::thread> workers;
   for (unsigned i = 0; i < n; ++i) {
-    workers.emplace_back([this, enc = encoders[i].get()] { WorkerMain(enc); });
+    Result<std::thread> w = StartThread("the backup's worker threads",
+                                        [this, enc = encoders[i].get()] { WorkerMain(enc); });
+    if (!w.ok()) {
+      if (workers.empty()) return w.status();
+      break;
+    }
+    workers.push_back(std::move(*w));
   }
+  auto stop_workers = [&] {
+    {
+      std::lock_guard lock(work_mu_);
+      work_closed_ = true;
+      work_cv_.notify_all();
+    }
+    for (auto& w : workers) w.join();
+  };
   std::thread estimator;
   if (options_.progress) {
-    estimator = std::thread([this, &paths] {
+    Result<std::thread> e = StartThread("the backup's progress estimate", [this, &paths] {
       uint64_t total = 0;
       for (const std::string& root : paths) {
         std::error_code ec;
@@ -1526,25 +1547,28 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
       estimated_total_ = total;
       estimate_done_ = true;
     });
+    if (e.ok()) estimator = std::move(*e);
   }
-  std::thread scanner([this, &paths] {
+  Result<std::thread> started_scanner = StartThread("the backup's scanner thread", [this, &paths] {
     Status s = ScanAll(paths);
     if (!s.ok()) Fail(s);
     scan_done_ = true;
     WakeNetwork();
   });
+  if (!started_scanner.ok()) {
+    estimate_stop_ = true;
+    if (estimator.joinable()) estimator.join();
+    stop_workers();
+    return started_scanner.status();
+  }
+  std::thread scanner = std::move(*started_scanner);
 
   Status s = NetLoop();
   if (!s.ok()) Fail(s);
   scanner.join();
   estimate_stop_ = true;
   if (estimator.joinable()) estimator.join();
-  {
-    std::lock_guard lock(work_mu_);
-    work_closed_ = true;
-    work_cv_.notify_all();
-  }
-  for (auto& w : workers) w.join();
+  stop_workers();
   if (failed()) {
     std::lock_guard lock(fail_mu_);
     return failure_;

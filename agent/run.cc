@@ -27,6 +27,7 @@
 #include "agent/image_backup.h"
 #include "agent/vault_session.h"
 #include "lib/base/service_notify.h"
+#include "lib/base/thread.h"
 #include "lib/client/dial.h"
 #include "lib/net/tls.h"
 #include "lib/net/write_gate.h"
@@ -366,7 +367,7 @@ struct AgentService::Impl {
     std::vector<std::string> paths = job.paths.empty() ? default_paths : job.paths;
     spdlog::info("job {}: started ({} backup of {})", job.job_id, job.image ? "image" : "file",
                  JoinPaths(paths));
-    job_thread = std::thread([this, job, paths] {
+    Result<std::thread> started = StartThread("the job's thread", [this, job, paths] {
       proto::JobDone done;
       done.job_id = job.job_id;
       Result<std::string> r = Status::IOError("job did not run");
@@ -384,6 +385,14 @@ struct AgentService::Impl {
       }
       asio::post(io, [this, done] { OnJobFinished(done); });
     });
+    if (started.ok()) {
+      job_thread = std::move(*started);
+      return;
+    }
+    // Reported as the job's failure, like any other: the vault records it
+    // and may run the job again.
+    proto::JobDone failed{job.job_id, false, "", started.status().ToString()};
+    asio::post(io, [this, failed] { OnJobFinished(failed); });
   }
 
   void OnJobFinished(const proto::JobDone& done) {

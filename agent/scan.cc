@@ -20,6 +20,7 @@
 
 #include "agent/pit.h"
 #include "lib/base/errno.h"
+#include "lib/base/thread.h"
 #include "lib/io/file_io.h"
 
 namespace cairn::agent {
@@ -307,8 +308,14 @@ struct StatAhead::State {
 
 StatAhead::StatAhead(Options options) : state_(std::make_unique<State>(std::move(options))) {
   const unsigned n = std::max(1u, state_->options.threads);
-  for (unsigned i = 0; i < n; ++i) state_->threads.emplace_back([this] { Main(); });
+  for (unsigned i = 0; i < n; ++i) {
+    Result<std::thread> t = StartThread("a stat-ahead thread", [this] { Main(); });
+    if (!t.ok()) break;  // fewer; none at all: see running()
+    state_->threads.push_back(std::move(*t));
+  }
 }
+
+bool StatAhead::running() const { return !state_->threads.empty(); }
 
 StatAhead::~StatAhead() {
   {

@@ -115,6 +115,10 @@ class StatAhead {
   StatAhead& operator=(const StatAhead&) = delete;
   ~StatAhead();  // stops the walk and joins its threads
 
+  // False when not one of its threads could be started: nothing would
+  // ever be listed, and the scanner must read the directories itself.
+  bool running() const;
+
   // Walks the tree under the directory `path` (opened as is: a view's
   // path for a point-in-time backup). `order`: the path the scanner knows
   // it by; `dev`: the tree's file system.

@@ -14,12 +14,12 @@
 #include <mutex>
 #include <set>
 #include <sstream>
-#include <system_error>
 #include <thread>
 
 #include "lib/base/cli.h"
 #include "lib/base/errno.h"
 #include "lib/base/shell_command.h"
+#include "lib/base/thread.h"
 #include "lib/client/identity.h"
 #include "lib/client/vault_link.h"
 #include "lib/net/address.h"
@@ -692,11 +692,9 @@ void PlanRun::RunGroup(const std::vector<size_t>& group) {
   const size_t n = std::min(runnable.size(), static_cast<size_t>(plan_.parallel));
   std::vector<std::thread> threads;
   for (size_t t = 1; t < n; ++t) {
-    try {
-      threads.emplace_back(worker);
-    } catch (const std::system_error&) {
-      break;
-    }
+    Result<std::thread> started = StartThread("a plan worker thread", worker);
+    if (!started.ok()) break;
+    threads.push_back(std::move(*started));
   }
   worker();
   for (auto& t : threads) t.join();

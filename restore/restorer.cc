@@ -25,13 +25,13 @@
 #include <optional>
 #include <set>
 #include <span>
-#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #include "lib/base/errno.h"
+#include "lib/base/thread.h"
 #include "lib/chunk/extent.h"
 #include "lib/chunk/rsync_delta.h"
 #include "lib/client/vault_link.h"
@@ -1484,9 +1484,10 @@ void Engine::ApplyDirMetadata() {
   };
   std::vector<std::thread> helpers;
   for (size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(run);
-    } catch (const std::system_error&) {
+    Result<std::thread> helper = StartThread("a directory metadata thread", run);
+    if (helper.ok()) {
+      helpers.push_back(std::move(*helper));
+    } else {
       depth_done.arrive_and_drop();  // one thread fewer at every depth
     }
   }
@@ -1541,7 +1542,9 @@ Status Engine::Restore(const std::string& wanted) {
   std::vector<std::unique_ptr<repo::RecordDecoder>> more_decoders;
   Status more_status;
   std::atomic<bool> give_up{false};  // the restore failed before it needed them
-  std::thread opener([&] {
+  // Where the system will not start the thread that opens them, the
+  // restore runs on the first connection alone.
+  Result<std::thread> started_opener = StartThread("the restore's connection thread", [&] {
     for (size_t k = 1; k < Workers() && !give_up.load(); ++k) {
       auto link = VaultLink::Open(state_, {result_->vault}, link_options);
       auto d = link.ok() ? repo::RecordDecoder::Create(state_.keys)
@@ -1554,6 +1557,7 @@ Status Engine::Restore(const std::string& wanted) {
       more_decoders.push_back(std::move(*d));
     }
   });
+  std::thread opener = started_opener.ok() ? std::move(*started_opener) : std::thread();
   // On an early return, the failure is reported after at most the dial
   // under way, not after every remaining one (each up to its timeout).
   struct Joiner {
@@ -1580,9 +1584,10 @@ Status Engine::Restore(const std::string& wanted) {
   CAIRN_RETURN_IF_ERROR(PrepareTarget(snap));
 
   decoders_.push_back(std::move(decoder));
-  opener.join();
+  if (opener.joinable()) opener.join();
   CAIRN_RETURN_IF_ERROR(more_status);
-  for (size_t k = 0; k < Workers(); ++k) {
+  const size_t links = 1 + more_links.size();
+  for (size_t k = 0; k < links; ++k) {
     if (k > 0) {
       CAIRN_RETURN_IF_ERROR(more_links[k - 1]->BeginRestore(begin));
       links_.push_back(std::move(more_links[k - 1]));
@@ -1590,11 +1595,21 @@ Status Engine::Restore(const std::string& wanted) {
     }
     hashers_.push_back(std::make_unique<crypto::ChunkIdHasher>(state_.keys.id_key));
   }
-  rings_.resize(Workers());  // each worker makes its own (one owner thread per ring)
-  scratch_.resize(Workers());
+  rings_.resize(links);  // each worker makes its own (one owner thread per ring)
+  scratch_.resize(links);
   fetching_ = true;
+  // One worker per connection; a worker that cannot be started leaves its
+  // connection idle (the others share the work), but one is needed.
   std::vector<std::thread> workers;
-  for (size_t k = 0; k < Workers(); ++k) workers.emplace_back([this, k] { WorkerMain(k); });
+  for (size_t k = 0; k < links; ++k) {
+    Result<std::thread> worker =
+        StartThread("the restore's worker threads", [this, k] { WorkerMain(k); });
+    if (!worker.ok()) {
+      if (k == 0) return worker.status();
+      break;
+    }
+    workers.push_back(std::move(*worker));
+  }
 
   if (image_target_) {
     const TreeNode& node = tree_->nodes[image_node_];

@@ -11,10 +11,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/system/system_error.hpp>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "lib/base/service_notify.h"
+#include "lib/base/thread.h"
 #include "lib/http/server.h"
 #include "lib/http/static_files.h"
 #include "vault/api/rest_api.h"
@@ -70,9 +73,11 @@ Result<std::unique_ptr<http::StaticFiles>> LoadConsole(const std::string& asked)
       "pass --web-root");
 }
 
-}  // namespace
-
-Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
+// RunDaemon without the net for a thread that cannot be started: the
+// agent server's thread pool, the scheduler's, the maintenance runner's and
+// the monitor's threads throw from their constructors, here on the main
+// thread (see RunDaemon).
+Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
   BoundHeap();
   OpenOptions oo;
   oo.serve = true;
@@ -163,11 +168,21 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
           : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
   NotifyReady(task == nullptr ? "serving" : "serving and replicating");
   Status result;
+  // I/O threads that cannot be started mean fewer of them; with a task,
+  // which runs on this thread, at least one is needed.
+  for (int i = task == nullptr ? 1 : 0; i < io_threads; ++i) {
+    Result<std::thread> t = StartThread("the vault's I/O threads", [&io] { io.run(); });
+    if (!t.ok()) {
+      if (pool.empty() && task != nullptr) return t.status();
+      spdlog::warn("{}; serving with {} of {}", t.status().message(),
+                   pool.size() + (task == nullptr ? 1 : 0), io_threads);
+      break;
+    }
+    pool.push_back(std::move(*t));
+  }
   if (task == nullptr) {
-    for (int i = 1; i < io_threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
   } else {
-    for (int i = 0; i < io_threads; ++i) pool.emplace_back([&io] { io.run(); });
     result = task->Run(&service);
     asio::post(io, [&] { stop("task finished"); });
   }
@@ -177,6 +192,18 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   monitor->Stop();
   spdlog::info("{} stopped", options.what);
   return result;
+}
+
+}  // namespace
+
+Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
+  try {
+    return RunDaemonOrThrow(options, task);
+  } catch (const std::system_error& e) {
+    return internal::ThreadStartError("the vault's threads", e.code().message());
+  } catch (const boost::system::system_error& e) {  // Asio's thread pools
+    return internal::ThreadStartError("the vault's threads", e.code().message());
+  }
 }
 
 }  // namespace cairn::vault

@@ -2,11 +2,17 @@
 
 #include <algorithm>
 
+#include "lib/base/thread.h"
+
 namespace cairn {
 
 ParallelRunner::ParallelRunner(unsigned threads) {
+  // A helper that cannot be started only means fewer of them: the loop
+  // still runs, on the threads there are.
   for (unsigned slot = 1; slot < std::max(1u, threads); ++slot) {
-    helpers_.emplace_back([this, slot] { Help(slot); });
+    Result<std::thread> t = StartThread("a helper thread", [this, slot] { Help(slot); });
+    if (!t.ok()) break;
+    helpers_.push_back(std::move(*t));
   }
 }
 

@@ -19,7 +19,8 @@ namespace cairn {
 
 class ParallelRunner {
  public:
-  // `threads` >= 1 slots in all: the caller's own and threads - 1 helpers.
+  // `threads` >= 1 slots in all: the caller's own and threads - 1 helpers
+  // (fewer when the system will not start that many: see threads()).
   explicit ParallelRunner(unsigned threads);
   ~ParallelRunner();
   ParallelRunner(const ParallelRunner&) = delete;

@@ -6,6 +6,8 @@
 #include <set>
 #include <vector>
 
+#include "lib/base/thread.h"
+
 namespace cairn {
 namespace {
 
@@ -41,6 +43,35 @@ TEST(ParallelRunnerTest, UsesTheHelpersForSlowIterations) {
     });
   }
   EXPECT_EQ(slots.size(), 2u);
+}
+
+TEST(ParallelRunnerTest, RunsOnTheThreadsThereAreWhenHelpersCannotStart) {
+  internal::FailThreadStartsForTest(1);
+  ParallelRunner runner(4);
+  internal::FailThreadStartsForTest(0);
+  EXPECT_EQ(runner.threads(), 1u);
+  std::vector<std::atomic<int>> runs(100);
+  runner.For(runs.size(), [&](unsigned slot, size_t i) {
+    EXPECT_EQ(slot, 0u);
+    runs[i]++;
+  });
+  for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs[i].load(), 1) << i;
+}
+
+TEST(StartThreadTest, ReportsAThreadThatCannotStart) {
+  internal::FailThreadStartsForTest(1);
+  bool ran = false;
+  Result<std::thread> failed = StartThread("the test's thread", [&] { ran = true; });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kIOError);
+  EXPECT_NE(failed.status().message().find("cannot start the test's thread: Resource temporarily "
+                                           "unavailable"),
+            std::string::npos)
+      << failed.status().ToString();
+  Result<std::thread> started = StartThread("the test's thread", [&] { ran = true; });
+  ASSERT_TRUE(started.ok());
+  started->join();
+  EXPECT_TRUE(ran);
 }
 
 }  // namespace

@@ -40,14 +40,16 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
         handler(std::move(handler_in)),
         acceptor(io_in),
         tls(asio::ssl::context::tls_server),
-        pool(static_cast<size_t>(std::max(1, options.handler_threads))) {}
+        blocking("the REST API's handler threads", options.handler_threads),
+        pool(blocking.pool()) {}
 
   asio::io_context& io;
   ServerOptions options;
   Handler handler;
   tcp::acceptor acceptor;
   asio::ssl::context tls;
-  asio::thread_pool pool;
+  net::BlockingPool blocking;
+  asio::thread_pool& pool;  // blocking's
   std::atomic<bool> stopping{false};
   std::mutex mu;
   size_t connections = 0;                       // mu
@@ -249,13 +251,11 @@ asio::awaitable<void> Server::State::Accept() {
 Server::Server(asio::io_context& io, ServerOptions options, Handler handler)
     : state_(std::make_shared<State>(io, std::move(options), std::move(handler))) {}
 
-Server::~Server() {
-  state_->pool.stop();
-  state_->pool.join();
-}
+Server::~Server() { state_->blocking.Stop(); }
 
 Result<uint16_t> Server::Start() {
   State& s = *state_;
+  CAIRN_RETURN_IF_ERROR(s.blocking.status());
   try {
     s.tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |

@@ -246,6 +246,10 @@ void IoRing::RunWithRing(std::span<Op> ops) {
   uint32_t stalled_submits = 0;
 
   auto handle_completion = [&](Op& op, int res, uint32_t index) {
+    // Nothing here cancels a request: the kernel does when it cannot start
+    // an io-wq worker to run one it would block on (a full pids cgroup).
+    // Left unfinished, it runs on the fallback, with its progress, below.
+    if (res == -ECANCELED) return;
     if (res < 0) {
       if ((res == -EAGAIN || res == -EINTR) && ++op.stalled_attempts < kMaxStalledAttempts) {
         to_retry.push_back(index);

@@ -30,6 +30,7 @@
 #include "lib/base/logging.h"
 #include "lib/base/names.h"
 #include "lib/base/shell_command.h"
+#include "lib/base/thread.h"
 #include "lib/client/identity.h"
 #include "lib/client/snapshot_json.h"
 #include "lib/client/vault_link.h"
@@ -626,19 +627,27 @@ void RaiseFileLimit() {
 }
 
 // SIGINT and SIGTERM stop a restore cleanly: unfinished files are removed.
+// Where the watching thread cannot be started they keep their default
+// action (the process ends; the next restore with --overwrite redoes what
+// was unfinished), rather than being blocked with nobody to take them.
 void WatchSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread started after this inherits it
-  std::thread([set] {
+  cairn::Result<std::thread> watcher = cairn::StartThread("the signal watcher", [set] {
     int sig = 0;
     if (sigwait(&set, &sig) == 0) {
       g_interrupted = true;
       std::fprintf(stderr, "\ncairn-restore: interrupted; removing unfinished files\n");
     }
-  }).detach();
+  });
+  if (watcher.ok()) {
+    watcher->detach();
+  } else {
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
 }
 
 }  // namespace

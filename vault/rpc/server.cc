@@ -60,16 +60,15 @@ uint16_t Negotiated(const proto::Hello& hello) {
 VaultServer::VaultServer(VaultService* service, ServeOptions options)
     : service_(service),
       options_(std::move(options)),
-      blocking_(static_cast<size_t>(std::max(1, options_.blocking_threads))) {}
+      blocking_pool_("the vault's store threads", options_.blocking_threads),
+      blocking_(blocking_pool_.pool()) {}
 
-VaultServer::~VaultServer() {
-  blocking_.stop();
-  blocking_.join();
-}
+VaultServer::~VaultServer() { blocking_pool_.Stop(); }
 
 uint64_t VaultServer::MonoMicros() const { return service_->vault()->env()->MonotonicMicros(); }
 
 Result<uint16_t> VaultServer::Start(asio::io_context& io) {
+  CAIRN_RETURN_IF_ERROR(blocking_pool_.status());
   CAIRN_RETURN_IF_ERROR(service_->PrepareToServe());
   const CertificateAuthority& pki = service_->vault()->pki();
   net::TlsOptions tls;

@@ -38,6 +38,7 @@
 #include <string>
 
 #include "lib/net/connection.h"
+#include "lib/net/on_pool.h"
 #include "lib/net/server.h"
 #include "lib/proto/messages.h"
 #include "vault/service/vault_service.h"
@@ -106,7 +107,8 @@ class VaultServer {
 
   VaultService* service_;
   ServeOptions options_;
-  boost::asio::thread_pool blocking_;
+  net::BlockingPool blocking_pool_;
+  boost::asio::thread_pool& blocking_;  // blocking_pool_'s, for OnPool
   std::unique_ptr<net::Server> server_;
   std::atomic<bool> stopping_{false};
   std::mutex connections_mu_;

@@ -1503,19 +1503,19 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   }
   if (cache_ != nullptr) CAIRN_RETURN_IF_ERROR(cache_->ClearPending().WithContext("file cache"));
 
-  // Workers that cannot be started mean fewer of them (they share one
-  // queue), but one is needed, and the scanner; the progress estimate is
-  // left out without its thread.
+  // Threads are started in the order they are needed: one worker and the
+  // scanner, without which there is no backup ("cannot start ..."), then
+  // the other workers (fewer of them when the system will not start them
+  // all: they share one queue), then the progress estimate (left out
+  // without its thread).
   std::vector<std::thread> workers;
-  for (unsigned i = 0; i < n; ++i) {
+  auto start_worker = [&](unsigned i) -> Status {
     Result<std::thread> w = StartThread("the backup's worker threads",
                                         [this, enc = encoders[i].get()] { WorkerMain(enc); });
-    if (!w.ok()) {
-      if (workers.empty()) return w.status();
-      break;
-    }
+    if (!w.ok()) return w.status();
     workers.push_back(std::move(*w));
-  }
+    return Status::OK();
+  };
   auto stop_workers = [&] {
     {
       std::lock_guard lock(work_mu_);
@@ -1524,6 +1524,21 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
     }
     for (auto& w : workers) w.join();
   };
+  CAIRN_RETURN_IF_ERROR(start_worker(0));
+  Result<std::thread> started_scanner = StartThread("the backup's scanner thread", [this, &paths] {
+    Status s = ScanAll(paths);
+    if (!s.ok()) Fail(s);
+    scan_done_ = true;
+    WakeNetwork();
+  });
+  if (!started_scanner.ok()) {
+    stop_workers();
+    return started_scanner.status();
+  }
+  std::thread scanner = std::move(*started_scanner);
+  for (unsigned i = 1; i < n; ++i) {
+    if (!start_worker(i).ok()) break;  // fewer workers
+  }
   std::thread estimator;
   if (options_.progress) {
     Result<std::thread> e = StartThread("the backup's progress estimate", [this, &paths] {
@@ -1549,19 +1564,6 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
     });
     if (e.ok()) estimator = std::move(*e);
   }
-  Result<std::thread> started_scanner = StartThread("the backup's scanner thread", [this, &paths] {
-    Status s = ScanAll(paths);
-    if (!s.ok()) Fail(s);
-    scan_done_ = true;
-    WakeNetwork();
-  });
-  if (!started_scanner.ok()) {
-    estimate_stop_ = true;
-    if (estimator.joinable()) estimator.join();
-    stop_workers();
-    return started_scanner.status();
-  }
-  std::thread scanner = std::move(*started_scanner);
 
   Status s = NetLoop();
   if (!s.ok()) Fail(s);

@@ -74,9 +74,8 @@ Result<std::unique_ptr<http::StaticFiles>> LoadConsole(const std::string& asked)
 }
 
 // RunDaemon without the net for a thread that cannot be started: the
-// agent server's thread pool, the scheduler's, the maintenance runner's and
-// the monitor's threads throw from their constructors, here on the main
-// thread (see RunDaemon).
+// scheduler's, the maintenance runner's and the monitor's threads throw
+// EAGAIN from their constructors, here on the main thread (see RunDaemon).
 Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
   BoundHeap();
   OpenOptions oo;
@@ -99,6 +98,13 @@ Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
 
   asio::io_context io;
   auto work = asio::make_work_guard(io);
+  // The threads the vault cannot do without start first, the pools that
+  // may run with fewer threads (the listener's store threads, the REST
+  // handlers, the I/O threads) after them.
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor,
+                         Monitor::Start(&service, options.monitor));
+  Scheduler scheduler(&service, options.scheduler);
+  MaintenanceRunner maintenance(&service, options.storage);
   std::unique_ptr<VaultServer> server;
   if (!options.serve.listen.empty()) {
     server = std::make_unique<VaultServer>(&service, serve);
@@ -107,10 +113,6 @@ Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
                  options.serving, options.serve.listen, port, options.data_dir,
                  vault->store()->packs()->Describe());
   }
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Monitor> monitor,
-                         Monitor::Start(&service, options.monitor));
-  Scheduler scheduler(&service, options.scheduler);
-  MaintenanceRunner maintenance(&service, options.storage);
   std::unique_ptr<RestApi> api;
   std::unique_ptr<http::Server> http_server;
   std::unique_ptr<http::StaticFiles> console;
@@ -166,8 +168,6 @@ Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
       options.threads > 0
           ? options.threads
           : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
-  NotifyReady(task == nullptr ? "serving" : "serving and replicating");
-  Status result;
   // I/O threads that cannot be started mean fewer of them; with a task,
   // which runs on this thread, at least one is needed.
   for (int i = task == nullptr ? 1 : 0; i < io_threads; ++i) {
@@ -180,6 +180,8 @@ Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
     }
     pool.push_back(std::move(*t));
   }
+  NotifyReady(task == nullptr ? "serving" : "serving and replicating");
+  Status result;
   if (task == nullptr) {
     io.run();
   } else {
@@ -200,8 +202,10 @@ Status RunDaemon(const DaemonOptions& options, DaemonTask* task) {
   try {
     return RunDaemonOrThrow(options, task);
   } catch (const std::system_error& e) {
+    if (e.code() != std::errc::resource_unavailable_try_again) throw;
     return internal::ThreadStartError("the vault's threads", e.code().message());
-  } catch (const boost::system::system_error& e) {  // Asio's thread pools
+  } catch (const boost::system::system_error& e) {  // Asio's, the same
+    if (e.code() != boost::system::errc::resource_unavailable_try_again) throw;
     return internal::ThreadStartError("the vault's threads", e.code().message());
   }
 }

@@ -1508,14 +1508,11 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
   // the other workers (fewer of them when the system will not start them
   // all: they share one queue), then the progress estimate (left out
   // without its thread).
-  std::vector<std::thread> workers;
-  auto start_worker = [&](unsigned i) -> Status {
-    Result<std::thread> w = StartThread("the backup's worker threads",
-                                        [this, enc = encoders[i].get()] { WorkerMain(enc); });
-    if (!w.ok()) return w.status();
-    workers.push_back(std::move(*w));
-    return Status::OK();
-  };
+  auto work = [this, &encoders](size_t i) { WorkerMain(encoders[i].get()); };
+  Status no_worker;
+  std::vector<std::thread> workers =
+      StartThreads("the backup's worker threads", 1, work, &no_worker);
+  if (workers.empty()) return no_worker;
   auto stop_workers = [&] {
     {
       std::lock_guard lock(work_mu_);
@@ -1524,7 +1521,6 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
     }
     for (auto& w : workers) w.join();
   };
-  CAIRN_RETURN_IF_ERROR(start_worker(0));
   Result<std::thread> started_scanner = StartThread("the backup's scanner thread", [this, &paths] {
     Status s = ScanAll(paths);
     if (!s.ok()) Fail(s);
@@ -1536,8 +1532,9 @@ Result<BackupResult> Engine::Run(const std::vector<std::string>& paths) {
     return started_scanner.status();
   }
   std::thread scanner = std::move(*started_scanner);
-  for (unsigned i = 1; i < n; ++i) {
-    if (!start_worker(i).ok()) break;  // fewer workers
+  for (std::thread& t :
+       StartThreads("the backup's worker threads", n - 1, [&work](size_t i) { work(i + 1); })) {
+    workers.push_back(std::move(t));
   }
   std::thread estimator;
   if (options_.progress) {

@@ -308,11 +308,8 @@ struct StatAhead::State {
 
 StatAhead::StatAhead(Options options) : state_(std::make_unique<State>(std::move(options))) {
   const unsigned n = std::max(1u, state_->options.threads);
-  for (unsigned i = 0; i < n; ++i) {
-    Result<std::thread> t = StartThread("a stat-ahead thread", [this] { Main(); });
-    if (!t.ok()) break;  // fewer; none at all: see running()
-    state_->threads.push_back(std::move(*t));
-  }
+  // Fewer when the system will not start them all; none at all: running().
+  state_->threads = StartThreads("a stat-ahead thread", n, [this](size_t) { Main(); });
 }
 
 bool StatAhead::running() const { return !state_->threads.empty(); }

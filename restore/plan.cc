@@ -690,12 +690,8 @@ void PlanRun::RunGroup(const std::vector<size_t>& group) {
   // This thread is one of the workers; a thread that cannot be started
   // only means less parallelism.
   const size_t n = std::min(runnable.size(), static_cast<size_t>(plan_.parallel));
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < n; ++t) {
-    Result<std::thread> started = StartThread("a plan worker thread", worker);
-    if (!started.ok()) break;
-    threads.push_back(std::move(*started));
-  }
+  std::vector<std::thread> threads =
+      StartThreads("a plan worker thread", n > 0 ? n - 1 : 0, [&worker](size_t) { worker(); });
   worker();
   for (auto& t : threads) t.join();
 }

@@ -1482,15 +1482,10 @@ void Engine::ApplyDirMetadata() {
       depth_done.arrive_and_wait();
     }
   };
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) {
-    Result<std::thread> helper = StartThread("a directory metadata thread", run);
-    if (helper.ok()) {
-      helpers.push_back(std::move(*helper));
-    } else {
-      depth_done.arrive_and_drop();  // one thread fewer at every depth
-    }
-  }
+  std::vector<std::thread> helpers =
+      StartThreads("a directory metadata thread", threads - 1, [&run](size_t) { run(); });
+  // One thread fewer at every depth for each that could not be started.
+  for (size_t t = helpers.size() + 1; t < threads; ++t) depth_done.arrive_and_drop();
   run();
   for (auto& t : helpers) t.join();
 }
@@ -1600,16 +1595,10 @@ Status Engine::Restore(const std::string& wanted) {
   fetching_ = true;
   // One worker per connection; a worker that cannot be started leaves its
   // connection idle (the others share the work), but one is needed.
-  std::vector<std::thread> workers;
-  for (size_t k = 0; k < links; ++k) {
-    Result<std::thread> worker =
-        StartThread("the restore's worker threads", [this, k] { WorkerMain(k); });
-    if (!worker.ok()) {
-      if (k == 0) return worker.status();
-      break;
-    }
-    workers.push_back(std::move(*worker));
-  }
+  Status no_workers;
+  std::vector<std::thread> workers = StartThreads(
+      "the restore's worker threads", links, [this](size_t k) { WorkerMain(k); }, &no_workers);
+  if (workers.empty()) return no_workers;
 
   if (image_target_) {
     const TreeNode& node = tree_->nodes[image_node_];

@@ -163,22 +163,20 @@ Status RunDaemonOrThrow(const DaemonOptions& options, DaemonTask* task) {
     if (!ec) stop("signal " + std::to_string(sig));
   });
 
-  std::vector<std::thread> pool;
   const int io_threads =
       options.threads > 0
           ? options.threads
           : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
   // I/O threads that cannot be started mean fewer of them; with a task,
   // which runs on this thread, at least one is needed.
-  for (int i = task == nullptr ? 1 : 0; i < io_threads; ++i) {
-    Result<std::thread> t = StartThread("the vault's I/O threads", [&io] { io.run(); });
-    if (!t.ok()) {
-      if (pool.empty() && task != nullptr) return t.status();
-      spdlog::warn("{}; serving with {} of {}", t.status().message(),
-                   pool.size() + (task == nullptr ? 1 : 0), io_threads);
-      break;
-    }
-    pool.push_back(std::move(*t));
+  const size_t on_main = task == nullptr ? 1 : 0;  // this thread runs io too
+  Status fewer;
+  std::vector<std::thread> pool = StartThreads(
+      "the vault's I/O threads", static_cast<size_t>(io_threads) - on_main,
+      [&io](size_t) { io.run(); }, &fewer);
+  if (!fewer.ok()) {
+    if (pool.size() + on_main == 0) return fewer;
+    spdlog::warn("{}; serving with {} of {}", fewer.message(), pool.size() + on_main, io_threads);
   }
   NotifyReady(task == nullptr ? "serving" : "serving and replicating");
   Status result;

@@ -9,11 +9,8 @@ namespace cairn {
 ParallelRunner::ParallelRunner(unsigned threads) {
   // A helper that cannot be started only means fewer of them: the loop
   // still runs, on the threads there are.
-  for (unsigned slot = 1; slot < std::max(1u, threads); ++slot) {
-    Result<std::thread> t = StartThread("a helper thread", [this, slot] { Help(slot); });
-    if (!t.ok()) break;
-    helpers_.push_back(std::move(*t));
-  }
+  helpers_ = StartThreads("a helper thread", std::max(1u, threads) - 1,
+                          [this](size_t i) { Help(static_cast<unsigned>(i) + 1); });
 }
 
 ParallelRunner::~ParallelRunner() {

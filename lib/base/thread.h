@@ -1,4 +1,5 @@
-// StartThread: a std::thread whose failure to start is a Status.
+// StartThread: a std::thread whose failure to start is a Status;
+// StartThreads: as many of n as the system will start.
 //
 // std::thread's constructor throws std::system_error when the kernel will
 // not create another thread (EAGAIN: a cgroup's pids.max, RLIMIT_NPROC, or
@@ -14,6 +15,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "lib/base/status.h"
 
@@ -42,6 +44,26 @@ Result<std::thread> StartThread(std::string_view what, F&& fn) {
   } catch (const std::system_error& e) {
     return internal::ThreadStartError(what, e.code().message());
   }
+}
+
+// Starts up to `n` threads running fn(0), fn(1), ..., stopping at the first
+// that cannot be started: the caller runs with the ones it gets, or, when
+// it needs one and got none, reports `*failure` (set when fewer than `n`
+// started).
+template <typename F>
+std::vector<std::thread> StartThreads(std::string_view what, size_t n, F fn,
+                                      Status* failure = nullptr) {
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    Result<std::thread> t = StartThread(what, [fn, i] { fn(i); });
+    if (!t.ok()) {
+      if (failure != nullptr) *failure = t.status();
+      break;
+    }
+    threads.push_back(std::move(*t));
+  }
+  return threads;
 }
 
 }  // namespace cairn

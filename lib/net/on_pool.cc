@@ -9,18 +9,14 @@
 namespace cairn::net {
 
 BlockingPool::BlockingPool(std::string what, int threads) {
-  const int wanted = std::max(1, threads);
-  for (int i = 0; i < wanted; ++i) {
-    Result<std::thread> t = StartThread(what, [this] { pool_.attach(); });
-    if (!t.ok()) {
-      if (threads_.empty()) {
-        status_ = t.status();
-      } else {
-        spdlog::warn("{}; running {} of {}", t.status().message(), threads_.size(), wanted);
-      }
-      break;
-    }
-    threads_.push_back(std::move(*t));
+  const size_t wanted = static_cast<size_t>(std::max(1, threads));
+  Status failure;
+  threads_ = StartThreads(
+      what, wanted, [this](size_t) { pool_.attach(); }, &failure);
+  if (threads_.empty()) {
+    status_ = failure;
+  } else if (!failure.ok()) {
+    spdlog::warn("{}; running {} of {}", failure.message(), threads_.size(), wanted);
   }
 }
 

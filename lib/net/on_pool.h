@@ -34,7 +34,6 @@ class BlockingPool {
   BlockingPool& operator=(const BlockingPool&) = delete;
 
   const Status& status() const { return status_; }
-  size_t threads() const { return threads_.size(); }
   boost::asio::thread_pool& pool() { return pool_; }
   // Stops the threads (work not started is dropped) and joins them.
   // Idempotent.
